@@ -1,0 +1,78 @@
+/**
+ * Choosing the engine: tfjs-node ('tensorflow') where it installed, else the wasm backend
+ * with svhn's own training kernels (./wasmKernels.ts), else the pure-JS cpu backend.
+ * `auto` tries them in that order and says which one it picked.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { cpus } from 'node:os';
+import type { BackendChoice } from '../config.js';
+import { SvhnError } from '../errors.js';
+import { getLogger } from '../log.js';
+
+export type BackendName = Exclude<BackendChoice, 'auto'>;
+
+export interface BackendInfo {
+  name: BackendName;
+  threads: number;
+  /** Why auto chose it, or what failed before it. */
+  notes: string[];
+}
+
+export interface BackendOptions {
+  /** Threads for backends that take a count (default: all cores). */
+  threads?: number;
+}
+
+async function tryTensorflow(): Promise<boolean> {
+  try {
+    // Optional dependency: absent where libtensorflow could not be downloaded at install time.
+    await import('@tensorflow/tfjs-node' as string);
+    return tf.findBackend('tensorflow') !== null && (await tf.setBackend('tensorflow'));
+  } catch {
+    return false;
+  }
+}
+
+async function tryWasm(threads: number): Promise<boolean> {
+  try {
+    await import('@tensorflow/tfjs-backend-wasm');
+    const { registerWasmTrainingKernels } = await import('./wasmKernels.js');
+    registerWasmTrainingKernels({ threads });
+    return await tf.setBackend('wasm');
+  } catch (e) {
+    getLogger().debug({ err: e }, 'wasm backend failed to load');
+    return false;
+  }
+}
+
+async function tryCpu(): Promise<boolean> {
+  await import('@tensorflow/tfjs-backend-cpu');
+  return tf.setBackend('cpu');
+}
+
+let active: BackendInfo | undefined;
+
+/** Sets the tfjs backend once per process; later calls must ask for the same one. */
+export async function initBackend(choice: BackendChoice, opts: BackendOptions = {}): Promise<BackendInfo> {
+  const threads = opts.threads ?? cpus().length;
+  if (active && (choice === 'auto' || choice === active.name)) return active;
+  const notes: string[] = [];
+  const order: BackendName[] = choice === 'auto' ? ['tensorflow', 'wasm', 'cpu'] : [choice];
+  for (const name of order) {
+    const ok = name === 'tensorflow' ? await tryTensorflow() : name === 'wasm' ? await tryWasm(threads) : await tryCpu();
+    if (ok) {
+      await tf.ready();
+      active = { name, threads: name === 'cpu' ? 1 : threads, notes };
+      getLogger().info({ backend: name, threads: active.threads, notes }, `backend: ${name}`);
+      return active;
+    }
+    notes.push(name === 'tensorflow' ? '@tensorflow/tfjs-node is not installed or did not load' : `${name} backend did not load`);
+  }
+  throw new SvhnError('BACKEND', `--backend ${choice}: ${notes.join('; ')}`, {
+    suggestion: choice === 'tensorflow' ? 'use --backend auto (wasm or cpu) where tfjs-node cannot install' : undefined,
+  });
+}
+
+export function activeBackend(): BackendInfo | undefined {
+  return active;
+}

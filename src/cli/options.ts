@@ -1,0 +1,66 @@
+/**
+ * Flag parsers shared by the subcommands. Each throws commander's InvalidArgumentError with
+ * what was expected, which the top-level handler prints as one line naming the flag.
+ */
+import { InvalidArgumentError } from 'commander';
+
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n <= 0) {
+    throw new InvalidArgumentError(`expected a positive integer, got '${value}'`);
+  }
+  return n;
+}
+
+export function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n)) {
+    throw new InvalidArgumentError(`expected a non-negative integer, got '${value}'`);
+  }
+  return n;
+}
+
+export function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
+    throw new InvalidArgumentError(`expected a positive number, got '${value}'`);
+  }
+  return n;
+}
+
+/** A fraction strictly between 0 and 1. */
+export function fraction(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n >= 1) {
+    throw new InvalidArgumentError(`expected a number between 0 and 1 (exclusive), got '${value}'`);
+  }
+  return n;
+}
+
+export function oneOf<T extends string>(choices: readonly T[]): (value: string) => T {
+  return (value: string) => {
+    if (!(choices as readonly string[]).includes(value)) {
+      throw new InvalidArgumentError(`expected one of ${choices.join(', ')}, got '${value}'`);
+    }
+    return value as T;
+  };
+}
+
+/** Comma-separated list of choices, e.g. --split train,test. */
+export function listOf<T extends string>(choices: readonly T[]): (value: string) => T[] {
+  return (value: string) => {
+    const parts = value.split(',').map((s) => s.trim()).filter(Boolean);
+    if (parts.length === 0) throw new InvalidArgumentError(`expected a comma-separated list of ${choices.join(', ')}`);
+    for (const p of parts) {
+      if (!(choices as readonly string[]).includes(p)) {
+        throw new InvalidArgumentError(`expected a comma-separated list of ${choices.join(', ')}, got '${p}'`);
+      }
+    }
+    return [...new Set(parts)] as T[];
+  };
+}
+
+/** For repeatable flags (--model DIR --model DIR). */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}

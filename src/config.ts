@@ -1,0 +1,66 @@
+/**
+ * Every default in one place (STYLE lesson 4). The CLI help text reads these, so what a user
+ * sees under --help is what runs. Units and reasons sit beside each value.
+ */
+
+export const SPLITS = ['train', 'test', 'extra'] as const;
+export type SourceSplit = (typeof SPLITS)[number];
+
+/** Splits of the preprocess cache: train/val come from train_32x32.mat, test and extra from theirs. */
+export const CACHE_SPLITS = ['train', 'val', 'test', 'extra'] as const;
+export type CacheSplit = (typeof CACHE_SPLITS)[number];
+
+export const MODEL_NAMES = ['baseline', 'optimized'] as const;
+export type ModelName = (typeof MODEL_NAMES)[number];
+
+export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+
+/** SVHN's cropped digits: 32x32 RGB, ten classes (digit 0 is stored as label 10 in the .mat files). */
+export const IMAGE_HEIGHT = 32;
+export const IMAGE_WIDTH = 32;
+export const IMAGE_CHANNELS = 3;
+export const IMAGE_BYTES = IMAGE_HEIGHT * IMAGE_WIDTH * IMAGE_CHANNELS; // 3072 bytes per NHWC uint8 image
+export const NUM_CLASSES = 10;
+
+export const DEFAULTS = {
+  dataDir: 'data', // downloads (.mat) and the preprocess cache (data/cache)
+  modelsDir: 'models', // trained model directories: models/<name>
+  baseUrl: 'http://ufldl.stanford.edu/housenumbers', // where {train,test,extra}_32x32.mat live
+  downloadSplits: ['train', 'test'] as SourceSplit[], // extra is 1.3 GB: opt in with --split
+  download: {
+    retries: 5, // attempts per file for transient failures (reset, 5xx, timeout)
+    backoffMs: 500, // first retry delay; doubles each attempt
+    timeoutMs: 30_000, // socket idle timeout
+  },
+  synthetic: {
+    size: 'small' as 'small' | 'full',
+    seed: 1234,
+    // 'small' runs a demo in minutes on 2 cores; 'full' matches SVHN's real split sizes.
+    sizes: {
+      small: { train: 6000, test: 2000, extra: 2000 },
+      full: { train: 73_257, test: 26_032, extra: 531_131 },
+    },
+  },
+  preprocess: {
+    valFraction: 0.2, // the notebook's 80/20 stratified split
+    seed: 42, // the notebook's random_state
+    chunk: 10_000, // images per chunk when streaming extra
+  },
+  train: {
+    batchSize: 64, // Keras default in the notebook
+    lr: 1e-3, // Adam default
+    epochs: { baseline: 10, optimized: 15 } as Record<ModelName, number>,
+    seed: 42,
+    patience: 3, // epochs without val_loss improvement before early stopping
+    backend: 'auto' as BackendChoice,
+  },
+  evaluate: { split: 'test' as 'test' | 'val', batchSize: 256 },
+  predict: { topK: 3, batchSize: 256, format: 'csv' as 'csv' | 'jsonl', gridCount: 25 },
+  demo: {
+    // npm start: a short schedule so the whole pipeline runs in a few minutes on 2 cores.
+    epochs: 3,
+    limit: 4000,
+    valLimit: 1000,
+  },
+} as const;

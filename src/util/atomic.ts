@@ -1,0 +1,110 @@
+/**
+ * Nothing half-written under a final name: files are written to a temporary sibling and
+ * renamed into place; directories are built under a temporary sibling and swapped in.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { ioError } from '../errors.js';
+
+function tmpSibling(path: string): string {
+  return join(dirname(path), `.tmp-${basename(path)}-${process.pid}-${Date.now().toString(36)}`);
+}
+
+/** Writes data to path atomically (temp file, fsync, rename). */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = tmpSibling(path);
+  try {
+    await mkdir(dirname(path), { recursive: true });
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw ioError(path, 'write', e);
+  }
+}
+
+export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
+}
+
+/**
+ * Builds a directory atomically: `build` fills a temporary sibling; on success it replaces
+ * `finalDir` (an old one is moved aside, then removed). On failure the temp dir is removed
+ * and the old directory, if any, is left as it was.
+ */
+export async function buildDirAtomic<T>(finalDir: string, build: (tmpDir: string) => Promise<T>): Promise<T> {
+  const tmp = tmpSibling(finalDir);
+  try {
+    await mkdir(tmp, { recursive: true });
+  } catch (e) {
+    throw ioError(dirname(finalDir), 'create a directory in', e);
+  }
+  let result: T;
+  try {
+    result = await build(tmp);
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    throw e;
+  }
+  const old = `${tmp}-old`;
+  let hadOld = false;
+  try {
+    await rename(finalDir, old);
+    hadOld = true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+      await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      throw ioError(finalDir, 'replace', e);
+    }
+  }
+  try {
+    await rename(tmp, finalDir);
+  } catch (e) {
+    if (hadOld) await rename(old, finalDir).catch(() => undefined);
+    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    throw ioError(finalDir, 'move into place', e);
+  }
+  if (hadOld) await rm(old, { recursive: true, force: true }).catch(() => undefined);
+  return result;
+}
+
+/** Streams a file through sha256 (and md5 when asked); hex digests. */
+export async function hashFile(path: string, algorithms: string[] = ['sha256']): Promise<Record<string, string>> {
+  const hashes = algorithms.map((a) => createHash(a));
+  await new Promise<void>((resolve, reject) => {
+    const s = createReadStream(path, { highWaterMark: 1 << 20 });
+    s.on('data', (chunk) => hashes.forEach((h) => h.update(chunk)));
+    s.on('error', (e) => reject(ioError(path, 'read', e)));
+    s.on('end', () => resolve());
+  });
+  return Object.fromEntries(algorithms.map((a, i) => [a, hashes[i]!.digest('hex')]));
+}
+
+export function sha256(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export async function fileSize(path: string): Promise<number | undefined> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function writeFileSafe(path: string, data: string | Uint8Array): Promise<void> {
+  try {
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, data);
+  } catch (e) {
+    throw ioError(path, 'write', e);
+  }
+}
