@@ -1,0 +1,47 @@
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import type { HistoryRecord } from '../../src/models/modelDir.js';
+import { renderHistoryChart, renderVegaLiteSvg } from '../../src/report/charts.js';
+
+const history: HistoryRecord[] = Array.from({ length: 5 }, (_, i) => ({
+  epoch: i + 1,
+  loss: 2 / (i + 1),
+  acc: 1 - 0.8 / (i + 1),
+  val_loss: 2.2 / (i + 1),
+  val_acc: 1 - 0.9 / (i + 1),
+  seconds: 1,
+  imagesPerSec: 100,
+}));
+
+/** Mean over channels of the per-channel standard deviation: 0 for a blank image. */
+async function pixelStdev(png: Buffer): Promise<number> {
+  const stats = await sharp(png).stats();
+  return stats.channels.slice(0, 3).reduce((s, c) => s + c.stdev, 0) / 3;
+}
+
+describe('renderHistoryChart', () => {
+  it('draws a two-panel PNG with content', async () => {
+    const png = await renderHistoryChart(history, { title: 'curves' });
+    const meta = await sharp(png).metadata();
+    expect(meta.format).toBe('png');
+    expect(meta.width!).toBeGreaterThan(meta.height!); // two panels side by side
+    expect(await pixelStdev(png)).toBeGreaterThan(10);
+  });
+
+  it('renderVegaLiteSvg keeps the title as text', async () => {
+    const svg = await renderVegaLiteSvg({
+      data: { values: [{ a: 1, b: 2 }] },
+      mark: 'point',
+      encoding: { x: { field: 'a', type: 'quantitative' }, y: { field: 'b', type: 'quantitative' } },
+      title: 'hello chart',
+    });
+    expect(svg).toContain('hello chart');
+  });
+
+  it('renders one epoch and an empty history without throwing', async () => {
+    const one = await renderHistoryChart(history.slice(0, 1), { title: 'one epoch' });
+    expect((await sharp(one).metadata()).format).toBe('png');
+    const none = await renderHistoryChart([], { title: 'no epochs' });
+    expect((await sharp(none).metadata()).format).toBe('png');
+  });
+});
