@@ -1,0 +1,177 @@
+/**
+ * Reading the preprocess cache (format in cacheFormat.ts). Pixels stay uint8 here: scaling
+ * to [0, 1] float32 happens per batch in training, so the whole train split costs 225 MB,
+ * not 900 MB (the notebook's float32 copies ran it out of memory).
+ */
+import { open, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { IMAGE_BYTES, type CacheSplit } from '../config.js';
+import { SvhnError, ioError } from '../errors.js';
+import { hashFile, sha256 } from '../util/atomic.js';
+import { CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, type DatasetManifest, type SplitEntry } from './cacheFormat.js';
+
+export interface OpenedCache {
+  dir: string; // <dataDir>/cache
+  manifest: DatasetManifest;
+  manifestSha256: string; // of manifest.json's bytes: models record it to name their data
+}
+
+export interface CacheSplitData {
+  split: CacheSplit;
+  count: number;
+  images: Uint8Array; // count x 32 x 32 x 3, NHWC
+  labels: Uint8Array; // count digits 0..9
+}
+
+const RERUN = 're-run `svhn preprocess`';
+
+function badCache(message: string): SvhnError {
+  return new SvhnError('BAD_CACHE', message, { suggestion: RERUN });
+}
+
+/** Size in bytes, or undefined when the file is missing. */
+async function sizeOf(path: string): Promise<number | undefined> {
+  try {
+    return (await stat(path)).size;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw ioError(path, 'read', e);
+  }
+}
+
+/** Checks a parsed manifest's shape enough that later code can trust its fields. */
+function checkManifest(m: unknown, path: string): DatasetManifest {
+  const man = m as DatasetManifest;
+  if (!man || typeof man !== 'object' || man.format !== CACHE_FORMAT) {
+    throw badCache(`${path}: expected format '${CACHE_FORMAT}', got ${JSON.stringify((man as { format?: unknown })?.format)}`);
+  }
+  if (man.version !== CACHE_VERSION) {
+    throw badCache(`${path}: expected cache version ${CACHE_VERSION}, got ${JSON.stringify(man.version)}`);
+  }
+  if (!man.splits || typeof man.splits !== 'object') throw badCache(`${path}: has no 'splits'`);
+  for (const [name, s] of Object.entries(man.splits) as [string, SplitEntry][]) {
+    if (!s || !Number.isSafeInteger(s.count) || s.count < 0 || !s.imagesFile || !s.labelsFile || !s.sha256) {
+      throw badCache(`${path}: split '${name}' is incomplete`);
+    }
+  }
+  return man;
+}
+
+/**
+ * Opens <dataDir>/cache: reads manifest.json and checks every split file's size against its
+ * count (count*3072 image bytes, count label bytes). With `verify`, also re-hashes every
+ * file against the manifest's sha256 (a few seconds for full SVHN).
+ */
+export async function openCache(dataDir: string, opts: { verify?: boolean } = {}): Promise<OpenedCache> {
+  const dir = join(dataDir, CACHE_SUBDIR);
+  const manifestPath = join(dir, MANIFEST_FILE);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(manifestPath);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new SvhnError('MISSING_DATA', `${manifestPath} not found: no preprocessed data in ${dataDir}`, {
+        suggestion: 'run `svhn preprocess` first',
+      });
+    }
+    throw ioError(manifestPath, 'read', e);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw badCache(`${manifestPath}: expected JSON, got unparseable text`);
+  }
+  const manifest = checkManifest(parsed, manifestPath);
+
+  for (const [name, s] of Object.entries(manifest.splits) as [CacheSplit, SplitEntry][]) {
+    const files: [string, number][] = [
+      [s.imagesFile, s.count * IMAGE_BYTES],
+      [s.labelsFile, s.count],
+    ];
+    for (const [file, expected] of files) {
+      const size = await sizeOf(join(dir, file));
+      if (size === undefined) throw badCache(`${join(dir, file)} (split '${name}') is missing`);
+      if (size !== expected) throw badCache(`${join(dir, file)}: expected ${expected} bytes for ${s.count} images, got ${size}`);
+    }
+    if (opts.verify) {
+      for (const [file, want] of [
+        [s.imagesFile, s.sha256.images],
+        [s.labelsFile, s.sha256.labels],
+      ] as const) {
+        const got = (await hashFile(join(dir, file)))['sha256'];
+        if (got !== want) throw badCache(`${join(dir, file)}: sha256 differs from manifest.json (expected ${want.slice(0, 12)}..., got ${got?.slice(0, 12)}...)`);
+      }
+    }
+  }
+  return { dir, manifest, manifestSha256: sha256(bytes) };
+}
+
+function splitEntry(cache: OpenedCache, split: CacheSplit): SplitEntry {
+  const entry = cache.manifest.splits[split];
+  if (!entry) {
+    const have = Object.keys(cache.manifest.splits).join(', ');
+    throw new SvhnError('MISSING_DATA', `${join(cache.dir, MANIFEST_FILE)} has no '${split}' split (it has ${have})`, {
+      suggestion: split === 'extra' ? 'run `svhn preprocess --extra`' : RERUN,
+    });
+  }
+  return entry;
+}
+
+async function readExact(path: string, expected: number): Promise<Uint8Array> {
+  let buf: Buffer;
+  try {
+    buf = await readFile(path);
+  } catch (e) {
+    throw ioError(path, 'read', e);
+  }
+  if (buf.length !== expected) throw badCache(`${path}: expected ${expected} bytes, got ${buf.length}`);
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
+}
+
+/** A whole split in memory, uint8 (train: 225 MB for full SVHN). */
+export async function readCacheSplit(cache: OpenedCache, split: CacheSplit): Promise<CacheSplitData> {
+  const s = splitEntry(cache, split);
+  const images = await readExact(join(cache.dir, s.imagesFile), s.count * IMAGE_BYTES);
+  const labels = await readExact(join(cache.dir, s.labelsFile), s.count);
+  return { split, count: s.count, images, labels };
+}
+
+/**
+ * A split in chunks of at most `chunk` images, so memory stays bounded (extra is 1.63 GB).
+ * Each chunk has fresh buffers: a consumer may keep them.
+ */
+export async function* readCacheSplitChunks(
+  cache: OpenedCache,
+  split: CacheSplit,
+  chunk: number,
+): AsyncGenerator<{ start: number; count: number; images: Uint8Array; labels: Uint8Array }> {
+  if (!Number.isSafeInteger(chunk) || chunk <= 0) throw new SvhnError('BAD_FLAG', `chunk: expected a positive integer, got ${chunk}`);
+  const s = splitEntry(cache, split);
+  const imagesPath = join(cache.dir, s.imagesFile);
+  const labelsPath = join(cache.dir, s.labelsFile);
+  let imagesFh, labelsFh;
+  try {
+    imagesFh = await open(imagesPath, 'r');
+    labelsFh = await open(labelsPath, 'r');
+  } catch (e) {
+    await imagesFh?.close();
+    throw ioError(imagesFh ? labelsPath : imagesPath, 'open', e);
+  }
+  try {
+    for (let start = 0; start < s.count; start += chunk) {
+      const count = Math.min(chunk, s.count - start);
+      const images = new Uint8Array(count * IMAGE_BYTES);
+      const labels = new Uint8Array(count);
+      const ri = await imagesFh.read(images, 0, images.length, start * IMAGE_BYTES);
+      const rl = await labelsFh.read(labels, 0, count, start);
+      if (ri.bytesRead !== images.length || rl.bytesRead !== count) {
+        throw badCache(`${imagesPath}: ended early at image ${start + Math.min(ri.bytesRead / IMAGE_BYTES, rl.bytesRead)} of ${s.count}`);
+      }
+      yield { start, count, images, labels };
+    }
+  } finally {
+    await imagesFh.close();
+    await labelsFh.close();
+  }
+}
