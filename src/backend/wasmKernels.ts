@@ -1,9 +1,59 @@
 /**
- * Placeholder: the kernels that make the wasm backend train are being built
- * (see issue 3). Until then, wasm can run inference only.
+ * The kernels that make tfjs-backend-wasm 4.22 train svhn's models, registered through
+ * tfjs's kernel registry (a native kernel is unregistered first where we replace it):
+ *
+ * | kernel               | why                                                         |
+ * | -------------------- | ----------------------------------------------------------- |
+ * | Conv2DBackpropFilter | missing (tfjs #8474): one XNNPACK convolution               |
+ * | Conv2DBackpropInput  | native is a scalar loop: one XNNPACK convolution            |
+ * | MaxPoolGrad          | native routes wrongly when a window's max is <= 0           |
+ * | Sum, Mean            | native accumulates in float32: float64 like cpu              |
+ * | OneHot               | native writes int32 bits into float32 outputs               |
+ * | Tile                 | native is slow on BatchNorm's gradient: block copies        |
+ * | BatchMatMul          | transposed operands miss XNNPACK: transpose first           |
+ *
+ * Each is tested against the cpu backend (test/backend/). Threads: in Node the backend
+ * loads its single-threaded build, so `threads` is accepted for the interface and unused.
  */
+import * as tf from '@tensorflow/tfjs';
+import { batchMatMulConfig } from './kernels/batchMatMul.js';
+import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from './kernels/conv2dBackprop.js';
+import { captureNative } from './kernels/heap.js';
+import { maxPoolGradConfig } from './kernels/maxPoolGrad.js';
+import { oneHotConfig } from './kernels/oneHot.js';
+import { meanConfig, sumConfig } from './kernels/reduce.js';
+import { tileConfig } from './kernels/tile.js';
+
 export interface WasmKernelOptions {
   threads: number;
 }
 
-export function registerWasmTrainingKernels(_opts: WasmKernelOptions): void {}
+/** Set on globalThis so a second copy of this module (src and dist) registers nothing. */
+const REGISTERED = Symbol.for('svhn.wasmTrainingKernels');
+
+/** The kernel names this module registers for 'wasm'. */
+export const WASM_TRAINING_KERNELS: readonly string[] = [
+  tf.Conv2DBackpropFilter, tf.Conv2DBackpropInput, tf.MaxPoolGrad, tf.Sum, tf.Mean,
+  tf.OneHot, tf.Tile, tf.BatchMatMul,
+];
+
+/**
+ * Registers svhn's wasm kernels; idempotent. Call after importing
+ * '@tensorflow/tfjs-backend-wasm' (which registers the native kernels), before or after
+ * tf.setBackend('wasm'): no replacement needs a setup step of its own.
+ */
+export function registerWasmTrainingKernels(_opts: WasmKernelOptions): void {
+  const g = globalThis as { [REGISTERED]?: boolean };
+  if (g[REGISTERED]) return;
+  // Keep the natives our kernels call (and the one BatchMatMul wraps) before replacing any.
+  for (const name of [tf.Transpose, tf.BatchMatMul]) captureNative(name);
+  const configs = [
+    conv2DBackpropFilterConfig, conv2DBackpropInputConfig, maxPoolGradConfig, sumConfig, meanConfig,
+    oneHotConfig, tileConfig, batchMatMulConfig(),
+  ];
+  for (const config of configs) {
+    if (tf.getKernel(config.kernelName, 'wasm')) tf.unregisterKernel(config.kernelName, 'wasm');
+    tf.registerKernel(config);
+  }
+  g[REGISTERED] = true;
+}

@@ -1,0 +1,80 @@
+/**
+ * MaxPoolGrad for the wasm backend. The native kernel routes the gradient wrongly when a
+ * window's maximum is <= 0 (after BatchNorm in the optimized model). This one follows the
+ * cpu backend exactly: each window's gradient goes to the first cell (row-major) holding
+ * the window's maximum; padding never wins; a window of NaNs routes nowhere. Cells that
+ * win several overlapping windows sum their gradients in float64, as cpu does.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { asWasm, f32 } from './heap.js';
+
+interface MaxPoolGradAttrs {
+  filterSize: [number, number] | number;
+  strides: [number, number] | number;
+  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
+function maxPoolGrad({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
+  const b = asWasm(backend);
+  const { dy, input } = inputs as { dy: tf.TensorInfo; input: tf.TensorInfo };
+  const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as MaxPoolGradAttrs;
+  const info = tf.backend_util.computePool2DInfo(
+    input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode,
+  );
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ch, outHeight: oh, outWidth: ow } = info;
+  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
+  const padTop = info.padInfo.top;
+  const padLeft = info.padInfo.left;
+
+  const out = b.makeOutput(input.shape.slice(), 'float32');
+  const x = f32(b, input);
+  const g = f32(b, dy);
+  // Only cells that win more than one window need a float64 sum; with non-overlapping
+  // windows (stride >= filter) every cell is written at most once.
+  const overlapping = sh < fh || sw < fw;
+  const acc = overlapping ? new Float64Array(h * w * ch) : undefined;
+  const dx = f32(b, out);
+  dx.fill(0);
+  for (let i = 0; i < n; i++) {
+    const xBase = i * h * w * ch;
+    acc?.fill(0);
+    for (let y = 0; y < oh; y++) {
+      const r0 = y * sh - padTop;
+      const rMin = Math.max(0, r0);
+      const rMax = Math.min(h, r0 + fh);
+      for (let xo = 0; xo < ow; xo++) {
+        const c0 = xo * sw - padLeft;
+        const cMin = Math.max(0, c0);
+        const cMax = Math.min(w, c0 + fw);
+        const gBase = ((i * oh + y) * ow + xo) * ch;
+        for (let d = 0; d < ch; d++) {
+          let best = Number.NEGATIVE_INFINITY;
+          let at = -1;
+          for (let r = rMin; r < rMax; r++) {
+            for (let c = cMin; c < cMax; c++) {
+              const k = (r * w + c) * ch + d;
+              const v = x[xBase + k];
+              if (v > best) {
+                best = v;
+                at = k;
+              }
+            }
+          }
+          if (at < 0) continue;
+          if (acc) acc[at] += g[gBase + d];
+          else dx[xBase + at] += g[gBase + d];
+        }
+      }
+    }
+    if (acc) dx.set(acc, xBase);
+  }
+  return out;
+}
+
+export const maxPoolGradConfig: tf.KernelConfig = {
+  kernelName: tf.MaxPoolGrad,
+  backendName: 'wasm',
+  kernelFunc: maxPoolGrad,
+};
+

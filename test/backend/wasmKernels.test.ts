@@ -1,0 +1,184 @@
+/**
+ * Each kernel svhn registers for wasm against the cpu backend's, on seeded random inputs
+ * with negative values, several shapes, strides 1 and 2, paddings valid and same.
+ * Tolerance: relDiff = max|wasm - cpu| / max|cpu| per tensor; 1e-5 for convolutions and
+ * matmuls (float32 sums in a different order), 1e-6 for reductions, exact for routing.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+import { WASM_TRAINING_KERNELS } from '../../src/backend/wasmKernels.js';
+import { onBoth, randomValues, relDiff, useBackend } from './helpers.js';
+
+type Pad = 'valid' | 'same';
+const t4 = (seed: number, shape: [number, number, number, number]) =>
+  tf.tensor4d(randomValues(seed, shape.reduce((a, b) => a * b, 1)), shape);
+
+describe('registration', () => {
+  it('replaces the listed kernels on wasm and is idempotent', async () => {
+    await useBackend('wasm');
+    const first = WASM_TRAINING_KERNELS.map((k) => tf.getKernel(k, 'wasm')?.kernelFunc);
+    await useBackend('wasm'); // registers again: must be a no-op
+    const second = WASM_TRAINING_KERNELS.map((k) => tf.getKernel(k, 'wasm')?.kernelFunc);
+    expect(first.every((f) => typeof f === 'function')).toBe(true);
+    expect(second).toEqual(first);
+  });
+});
+
+describe('Conv2DBackpropFilter and Conv2DBackpropInput', () => {
+  const cases: Array<{ x: [number, number, number, number]; k: number; co: number; s: number; pad: Pad }> = [
+    { x: [2, 9, 9, 3], k: 3, co: 4, s: 1, pad: 'valid' },
+    { x: [2, 9, 9, 3], k: 3, co: 4, s: 1, pad: 'same' },
+    { x: [3, 8, 8, 2], k: 3, co: 5, s: 2, pad: 'valid' },
+    { x: [3, 8, 7, 2], k: 3, co: 5, s: 2, pad: 'same' },
+    { x: [2, 7, 7, 4], k: 2, co: 3, s: 2, pad: 'valid' },
+    { x: [4, 12, 12, 8], k: 3, co: 16, s: 1, pad: 'valid' },
+  ];
+  for (const [i, c] of cases.entries()) {
+    const name = `x ${c.x.join('x')}, ${c.k}x${c.k}, stride ${c.s}, ${c.pad}`;
+    const filterShape: [number, number, number, number] = [c.k, c.k, c.x[3], c.co];
+    const outShape = () => tf.conv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(filterShape) as tf.Tensor4D, c.s, c.pad).shape as [number, number, number, number];
+
+    it(`filter gradient matches cpu: ${name}`, async () => {
+      const { cpu, wasm } = await onBoth(() => {
+        const dy = t4(100 + i, outShape());
+        return tf.engine().runKernel(tf.Conv2DBackpropFilter, { x: t4(i, c.x), dy }, {
+          strides: c.s, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape,
+        } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      });
+      expect(wasm.shape).toEqual(filterShape);
+      expect(relDiff(wasm.values, cpu.values)).toBeLessThanOrEqual(1e-5);
+    });
+
+    it(`input gradient matches cpu: ${name}`, async () => {
+      const { cpu, wasm } = await onBoth(() => {
+        const dy = t4(200 + i, outShape());
+        return tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter: t4(300 + i, filterShape) }, {
+          strides: c.s, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined, inputShape: c.x,
+        } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      });
+      expect(wasm.shape).toEqual(c.x);
+      expect(relDiff(wasm.values, cpu.values)).toBeLessThanOrEqual(1e-5);
+    });
+  }
+});
+
+describe('MaxPoolGrad', () => {
+  const cases: Array<{ x: [number, number, number, number]; f: number; s: number; pad: Pad; shift: number }> = [
+    { x: [2, 8, 8, 3], f: 2, s: 2, pad: 'valid', shift: 0 },
+    { x: [2, 7, 7, 3], f: 2, s: 2, pad: 'valid', shift: -5 }, // every window's max < 0
+    { x: [2, 7, 9, 2], f: 2, s: 2, pad: 'same', shift: -5 },
+    { x: [1, 6, 6, 2], f: 3, s: 1, pad: 'valid', shift: -1 }, // overlapping windows
+    { x: [1, 6, 6, 2], f: 3, s: 2, pad: 'same', shift: 0 },
+  ];
+  for (const [i, c] of cases.entries()) {
+    it(`routes like cpu: x ${c.x.join('x')}, ${c.f}x${c.f}, stride ${c.s}, ${c.pad}, shift ${c.shift}`, async () => {
+      const size = c.x.reduce((a, b) => a * b, 1);
+      // Values rounded to quarters give ties inside windows; zeros appear too.
+      const xs = randomValues(400 + i, size, 2).map((v) => Math.round(v * 2) / 4 + c.shift);
+      const { cpu, wasm } = await onBoth(() => {
+        const x = tf.tensor4d(xs, c.x);
+        const y = tf.maxPool(x, c.f, c.s, c.pad);
+        const dy = t4(500 + i, y.shape as [number, number, number, number]);
+        return tf.engine().runKernel(tf.MaxPoolGrad, { dy, input: x, output: y }, {
+          filterSize: c.f, strides: c.s, pad: c.pad, dimRoundingMode: undefined,
+        } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      });
+      expect(wasm.shape).toEqual(c.x);
+      expect(Array.from(wasm.values)).toEqual(Array.from(cpu.values));
+    });
+  }
+
+  it('routes a window of equal negative values to its first cell', async () => {
+    await useBackend('wasm');
+    const dx = tf.tidy(() => {
+      const x = tf.fill([1, 2, 2, 1], -3) as tf.Tensor4D;
+      const y = tf.maxPool(x, 2, 2, 'valid');
+      return tf.engine().runKernel(tf.MaxPoolGrad, { dy: tf.onesLike(y), input: x, output: y }, {
+        filterSize: 2, strides: 2, pad: 'valid',
+      } as unknown as tf.NamedAttrMap) as tf.Tensor;
+    });
+    expect(Array.from(dx.dataSync())).toEqual([1, 0, 0, 0]);
+    dx.dispose();
+  });
+});
+
+describe('Sum and Mean', () => {
+  const shape: [number, number, number, number] = [4, 6, 5, 7];
+  const axesCases: Array<number | number[]> = [[0, 1, 2], 3, 0, [1, 2], [0, 2], [0, 3], [], [0, 1, 2, 3]];
+  for (const axes of axesCases) {
+    for (const keepDims of [false, true]) {
+      it(`match cpu over axes ${JSON.stringify(axes)}, keepDims ${keepDims}`, async () => {
+        // A large offset makes float32 accumulation visibly worse than float64.
+        const xs = randomValues(600, 4 * 6 * 5 * 7).map((v) => v + 1000);
+        for (const op of [tf.sum, tf.mean]) {
+          const { cpu, wasm } = await onBoth(() => op(tf.tensor4d(xs, shape), axes, keepDims));
+          expect(wasm.shape).toEqual(cpu.shape);
+          expect(relDiff(wasm.values, cpu.values)).toBeLessThanOrEqual(1e-6);
+        }
+      });
+    }
+  }
+
+  it('sums int32 and bool as int32 exactly', async () => {
+    const ints = Array.from({ length: 24 }, (_, i) => (i * 7919) % 23 - 11);
+    const { cpu, wasm } = await onBoth(() => tf.sum(tf.tensor3d(ints, [2, 3, 4], 'int32'), [0, 2]));
+    expect(wasm.values).toBeInstanceOf(Int32Array);
+    expect(Array.from(wasm.values)).toEqual(Array.from(cpu.values));
+    const b = await onBoth(() => tf.sum(tf.tensor2d(ints.map((v) => v > 0), [4, 6], 'bool'), 1));
+    expect(Array.from(b.wasm.values)).toEqual(Array.from(b.cpu.values));
+  });
+
+  it('accumulates 100k terms like cpu (float32 accumulation drifts here)', async () => {
+    const xs = randomValues(601, 100_000).map((v) => v * 0.01 + 1);
+    const { cpu, wasm } = await onBoth(() => tf.sum(tf.tensor2d(xs, [100_000, 1]), 0));
+    expect(relDiff(wasm.values, cpu.values)).toBeLessThanOrEqual(1e-7);
+  });
+});
+
+describe('Tile', () => {
+  const cases: Array<{ shape: number[]; reps: number[] }> = [
+    { shape: [1, 1, 1, 5], reps: [3, 4, 2, 1] },
+    { shape: [2, 3], reps: [2, 3] },
+    { shape: [3], reps: [4] },
+    { shape: [2, 1, 3], reps: [1, 5, 2] },
+  ];
+  for (const c of cases) {
+    it(`matches cpu: ${c.shape.join('x')} reps ${c.reps.join('x')}`, async () => {
+      const size = c.shape.reduce((a, b) => a * b, 1);
+      const xs = randomValues(700, size);
+      const f = await onBoth(() => tf.tile(tf.tensor(xs, c.shape), c.reps));
+      expect(f.wasm.shape).toEqual(f.cpu.shape);
+      expect(Array.from(f.wasm.values)).toEqual(Array.from(f.cpu.values));
+      const ints = Array.from(xs, (v) => Math.round(v * 100));
+      const n = await onBoth(() => tf.tile(tf.tensor(ints, c.shape, 'int32'), c.reps));
+      expect(Array.from(n.wasm.values)).toEqual(Array.from(n.cpu.values));
+    });
+  }
+});
+
+describe('OneHot', () => {
+  it('writes real float32 values (and int32), out-of-range indices all off', async () => {
+    const idx = [0, 3, 9, 5, -1, 10, 2];
+    for (const dtype of ['float32', 'int32'] as const) {
+      const { cpu, wasm } = await onBoth(() => tf.oneHot(tf.tensor1d(idx, 'int32'), 10, 2, -1, dtype));
+      expect(wasm.shape).toEqual([7, 10]);
+      expect(Array.from(wasm.values)).toEqual(Array.from(cpu.values));
+    }
+  });
+});
+
+describe('BatchMatMul', () => {
+  for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+    it(`matches cpu with transposeA ${ta}, transposeB ${tb}`, async () => {
+      const [m, k, n] = [7, 33, 5];
+      const aShape = ta ? [2, k, m] : [2, m, k];
+      const bShape = tb ? [2, n, k] : [2, k, n];
+      const { cpu, wasm } = await onBoth(() =>
+        tf.matMul(tf.tensor3d(randomValues(800, 2 * m * k), aShape as [number, number, number]),
+          tf.tensor3d(randomValues(801, 2 * k * n), bShape as [number, number, number]), ta, tb),
+      );
+      expect(wasm.shape).toEqual([2, m, n]);
+      expect(relDiff(wasm.values, cpu.values)).toBeLessThanOrEqual(1e-5);
+    });
+  }
+});
