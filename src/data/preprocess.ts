@@ -1,0 +1,450 @@
+/**
+ * `svhn preprocess`: the .mat files -> the training-ready cache (format in cacheFormat.ts).
+ *
+ *   train_32x32.mat -> stratified split -> train + val (optionally downsampled, stratified)
+ *   test_32x32.mat  -> test, with ITS OWN labels (the notebook took y_test from the train file)
+ *   extra_32x32.mat -> extra, streamed chunk by chunk straight to its file (--extra)
+ *
+ * Idempotent: the manifest's `key` hashes the sources' sha256, the options and the format
+ * version; an equal key means the cache on disk is what this run would write, so it is
+ * reused. Source hashes are remembered with (size, mtimeMs), so a re-run does not even
+ * re-read the sources. Atomic: everything is built in a temporary sibling directory
+ * (buildDirAtomic), manifest.json last, then swapped in as <dataDir>/cache.
+ */
+import { existsSync } from 'node:fs';
+import { open, readFile, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createHash, type Hash } from 'node:crypto';
+import { DEFAULTS, IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES, type CacheSplit, type SourceSplit } from '../config.js';
+import { SvhnError, ioError } from '../errors.js';
+import { getLogger } from '../log.js';
+import { createProgress, type ProgressOptions } from '../progress.js';
+import { buildDirAtomic, hashFile, sha256, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { Rng } from '../util/rng.js';
+import { openCache } from './cache.js';
+import { CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, type DatasetManifest, type SourceEntry, type SplitEntry } from './cacheFormat.js';
+import { readSvhnMat, readSvhnMatChunks } from './mat.js';
+import { classCounts, sampleStratified, splitStratified } from './split.js';
+
+export interface PreprocessOptions {
+  dataDir: string;
+  valFraction?: number; // share of train_32x32.mat held out for validation, in (0, 1)
+  seed?: number; // split and sampling seed
+  limit?: number | null; // keep at most this many training images (stratified); null: all
+  valLimit?: number | null; // same for validation
+  extra?: boolean; // also cache extra_32x32.mat
+  chunk?: number; // images per chunk when streaming extra and writing splits
+  sampleCount?: number; // images in samples.png (0: none)
+  progress?: ProgressOptions['mode']; // default: bar on a TTY, plain lines otherwise
+}
+
+export interface PreprocessResult {
+  cacheDir: string;
+  manifest: DatasetManifest;
+  manifestSha256: string;
+  reused: boolean; // true when the cache was already up to date
+  samplesPng: string | null;
+  seconds: number;
+}
+
+export const SAMPLES_FILE = 'samples.png';
+export const SYNTHETIC_MARKER = 'SYNTHETIC.json';
+const DEFAULT_SAMPLE_COUNT = 25;
+
+export function sourceFileName(split: SourceSplit): string {
+  return `${split}_32x32.mat`;
+}
+
+/** Validates options once, where they enter (STYLE lesson 5); BAD_FLAG exits 2. */
+function resolveOptions(opts: PreprocessOptions): Required<Omit<PreprocessOptions, 'progress'>> & Pick<PreprocessOptions, 'progress'> {
+  const o = {
+    dataDir: opts.dataDir,
+    valFraction: opts.valFraction ?? DEFAULTS.preprocess.valFraction,
+    seed: opts.seed ?? DEFAULTS.preprocess.seed,
+    limit: opts.limit ?? null,
+    valLimit: opts.valLimit ?? null,
+    extra: opts.extra ?? false,
+    chunk: opts.chunk ?? DEFAULTS.preprocess.chunk,
+    sampleCount: opts.sampleCount ?? DEFAULT_SAMPLE_COUNT,
+    progress: opts.progress,
+  };
+  const bad = (flag: string, expected: string, got: unknown) =>
+    new SvhnError('BAD_FLAG', `${flag}: expected ${expected}, got ${JSON.stringify(got)}`);
+  if (!(o.valFraction > 0 && o.valFraction < 1)) throw bad('--val-fraction', 'a number between 0 and 1 (exclusive)', o.valFraction);
+  if (!Number.isSafeInteger(o.seed) || o.seed < 0) throw bad('--seed', 'a non-negative integer', o.seed);
+  if (o.limit !== null && (!Number.isSafeInteger(o.limit) || o.limit <= 0)) throw bad('--limit', 'a positive integer', o.limit);
+  if (o.valLimit !== null && (!Number.isSafeInteger(o.valLimit) || o.valLimit <= 0)) throw bad('--val-limit', 'a positive integer', o.valLimit);
+  if (!Number.isSafeInteger(o.chunk) || o.chunk <= 0) throw bad('--chunk', 'a positive integer', o.chunk);
+  if (!Number.isSafeInteger(o.sampleCount) || o.sampleCount < 0) throw bad('sampleCount', 'a non-negative integer', o.sampleCount);
+  return o;
+}
+
+/** The offline sample marks itself: a SYNTHETIC.json beside the files, or "SYNTHETIC" in the .mat header text. */
+async function isSyntheticSource(dataDir: string, path: string): Promise<boolean> {
+  if (existsSync(join(dataDir, SYNTHETIC_MARKER))) return true;
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(path, 'r');
+    const head = Buffer.alloc(116); // MAT v5 descriptive text
+    const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    return head.subarray(0, bytesRead).toString('latin1').toUpperCase().includes('SYNTHETIC');
+  } catch (e) {
+    throw ioError(path, 'read', e);
+  } finally {
+    await fh?.close();
+  }
+}
+
+/** The previous manifest, read loosely (only to reuse source hashes and compare keys). */
+async function readPreviousManifest(cacheDir: string): Promise<DatasetManifest | undefined> {
+  try {
+    return JSON.parse(await readFile(join(cacheDir, MANIFEST_FILE), 'utf8')) as DatasetManifest;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes temporary cache dirs left by a killed run (their pid no longer exists). */
+async function removeStaleTempDirs(dataDir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dataDir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^\.tmp-cache-(\d+)-/.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    let alive = pid === process.pid;
+    if (!alive) {
+      try {
+        process.kill(pid, 0);
+        alive = true;
+      } catch (e) {
+        alive = (e as NodeJS.ErrnoException).code === 'EPERM';
+      }
+    }
+    if (!alive) {
+      getLogger().info({ dir: join(dataDir, name) }, 'removing a temporary cache left by an interrupted run');
+      await rm(join(dataDir, name), { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+}
+
+async function describeSource(
+  dataDir: string,
+  split: SourceSplit,
+  previous: SourceEntry | undefined,
+  mode: ProgressOptions['mode'],
+): Promise<SourceEntry> {
+  const file = sourceFileName(split);
+  const path = join(dataDir, file);
+  let st;
+  try {
+    st = await stat(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new SvhnError('MISSING_DATA', `${path} not found`, {
+        suggestion: 'run `svhn download` first (or `svhn download --synthetic` for the offline sample)',
+      });
+    }
+    throw ioError(path, 'read', e);
+  }
+  if (!st.isFile()) throw new SvhnError('MISSING_DATA', `${path}: expected a file, got a directory or device`);
+  const synthetic = await isSyntheticSource(dataDir, path);
+  if (previous && previous.file === file && previous.size === st.size && previous.mtimeMs === st.mtimeMs && previous.sha256) {
+    return { file, size: st.size, sha256: previous.sha256, synthetic, mtimeMs: st.mtimeMs };
+  }
+  const progress = createProgress({ label: `hash ${file}`, total: st.size, mode: st.size < 32 << 20 ? 'silent' : mode, unit: 'B' });
+  const { sha256: digest } = await hashFile(path);
+  progress.stop();
+  return { file, size: st.size, sha256: digest!, synthetic, mtimeMs: st.mtimeMs };
+}
+
+/** Appends images and labels to <split>.images.u8 / .labels.u8, hashing and counting as it goes. */
+class SplitWriter {
+  private count = 0;
+  private readonly counts = new Array<number>(NUM_CLASSES).fill(0);
+  private readonly imagesHash: Hash = createHash('sha256');
+  private readonly labelsHash: Hash = createHash('sha256');
+
+  private constructor(
+    private readonly dir: string,
+    readonly split: CacheSplit,
+    private readonly images: FileHandle,
+    private readonly labels: FileHandle,
+  ) {}
+
+  static async create(dir: string, split: CacheSplit): Promise<SplitWriter> {
+    const ip = join(dir, `${split}.images.u8`);
+    const lp = join(dir, `${split}.labels.u8`);
+    let images: FileHandle | undefined;
+    try {
+      images = await open(ip, 'w');
+      const labels = await open(lp, 'w');
+      return new SplitWriter(dir, split, images, labels);
+    } catch (e) {
+      await images?.close();
+      throw ioError(images ? lp : ip, 'create', e);
+    }
+  }
+
+  async append(images: Uint8Array, labels: Uint8Array): Promise<void> {
+    if (images.length !== labels.length * IMAGE_BYTES) {
+      throw new Error(`internal: ${labels.length} labels but ${images.length / IMAGE_BYTES} images for ${this.split}`);
+    }
+    classCounts(labels, this.counts);
+    this.imagesHash.update(images);
+    this.labelsHash.update(labels);
+    try {
+      await this.images.write(images);
+      await this.labels.write(labels);
+    } catch (e) {
+      throw ioError(join(this.dir, `${this.split}.images.u8`), 'write', e);
+    }
+    this.count += labels.length;
+  }
+
+  async finish(): Promise<SplitEntry> {
+    try {
+      await this.images.sync();
+      await this.labels.sync();
+    } finally {
+      await this.images.close();
+      await this.labels.close();
+    }
+    return {
+      count: this.count,
+      shape: [this.count, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS],
+      imagesFile: `${this.split}.images.u8`,
+      labelsFile: `${this.split}.labels.u8`,
+      classCounts: this.counts,
+      sha256: { images: this.imagesHash.digest('hex'), labels: this.labelsHash.digest('hex') },
+    };
+  }
+
+  async abort(): Promise<void> {
+    await this.images.close().catch(() => undefined);
+    await this.labels.close().catch(() => undefined);
+  }
+}
+
+/** Copies the images at `indices` (ascending) into a split file, `chunk` images at a time (bounded memory). */
+async function writeGathered(dir: string, split: CacheSplit, images: Uint8Array, labels: Uint8Array, indices: Uint32Array, chunk: number): Promise<SplitEntry> {
+  const w = await SplitWriter.create(dir, split);
+  try {
+    for (let start = 0; start < indices.length; start += chunk) {
+      const n = Math.min(chunk, indices.length - start);
+      const img = new Uint8Array(n * IMAGE_BYTES);
+      const lab = new Uint8Array(n);
+      for (let j = 0; j < n; j++) {
+        const i = indices[start + j]!;
+        img.set(images.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES), j * IMAGE_BYTES);
+        lab[j] = labels[i]!;
+      }
+      await w.append(img, lab);
+    }
+    return await w.finish();
+  } catch (e) {
+    await w.abort();
+    throw e;
+  }
+}
+
+/** Reading progress: the MAT reader reports images done out of the total. */
+function readProgress(file: string, mode: ProgressOptions['mode']): { onProgress: (done: number, total: number) => void; stop: () => void } {
+  let bar: ReturnType<typeof createProgress> | undefined;
+  return {
+    onProgress(done, total) {
+      bar ??= createProgress({ label: `read ${file}`, total, unit: 'img', mode, plainEverySec: 5 });
+      bar.update(done);
+    },
+    stop() {
+      bar?.stop();
+    },
+  };
+}
+
+/** The cache key: everything that determines the cache's bytes. */
+export function cacheKey(sources: DatasetManifest['sources'], options: DatasetManifest['options'], sampleCount: number, synthetic: boolean): string {
+  const hashes = Object.fromEntries(Object.entries(sources).map(([k, s]) => [k, s!.sha256]));
+  return sha256(JSON.stringify({ format: CACHE_FORMAT, version: CACHE_VERSION, sources: hashes, options, sampleCount, synthetic }));
+}
+
+export async function preprocess(options: PreprocessOptions): Promise<PreprocessResult> {
+  const t0 = Date.now();
+  const o = resolveOptions(options);
+  const log = getLogger();
+  const cacheDir = join(o.dataDir, CACHE_SUBDIR);
+  const previous = await readPreviousManifest(cacheDir);
+
+  // 1. Sources: present? hashed (or remembered by size + mtime)? synthetic?
+  const splits: SourceSplit[] = o.extra ? ['train', 'test', 'extra'] : ['train', 'test'];
+  const sources: DatasetManifest['sources'] = {};
+  for (const s of splits) sources[s] = await describeSource(o.dataDir, s, previous?.sources?.[s], o.progress);
+  const synthetic = Object.values(sources).some((s) => s!.synthetic);
+  const manifestOptions = { valFraction: o.valFraction, seed: o.seed, limit: o.limit, valLimit: o.valLimit, extra: o.extra };
+  const key = cacheKey(sources, manifestOptions, o.sampleCount, synthetic);
+
+  // 2. Up to date? Same key and every file the right size (openCache checks sizes).
+  if (previous?.key === key) {
+    try {
+      const cache = await openCache(o.dataDir);
+      const samples = cache.manifest.samples ? join(cacheDir, cache.manifest.samples.file) : null;
+      if (!samples || existsSync(samples)) {
+        log.info({ cacheDir }, 'cache is up to date');
+        return { cacheDir, manifest: cache.manifest, manifestSha256: cache.manifestSha256, reused: true, samplesPng: samples, seconds: (Date.now() - t0) / 1000 };
+      }
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'existing cache is damaged; rebuilding');
+    }
+  }
+
+  // 3. Build in a temporary directory; swap in only when complete.
+  await removeStaleTempDirs(o.dataDir);
+  log.info({ cacheDir, ...manifestOptions, synthetic }, 'building the cache');
+  const manifest = await buildDirAtomic(cacheDir, async (tmp) => {
+    const out: DatasetManifest['splits'] = {};
+
+    // train_32x32.mat -> train + val. The reader already gives digits 0..9 (label 10 -> 0).
+    const trainFile = join(o.dataDir, sourceFileName('train'));
+    const rp = readProgress(sourceFileName('train'), o.progress);
+    const train = await readSvhnMat(trainFile, { onProgress: rp.onProgress });
+    rp.stop();
+    const split = splitStratified(train.labels, { valFraction: o.valFraction, seed: o.seed });
+    // Downsampling draws from separate seeds so it does not disturb the split itself.
+    const trainIdx = o.limit === null ? split.train : pick(split.train, sampleStratified(gatherLabels(train.labels, split.train), o.limit, o.seed + 1));
+    const valIdx = o.valLimit === null ? split.val : pick(split.val, sampleStratified(gatherLabels(train.labels, split.val), o.valLimit, o.seed + 2));
+    if (o.limit !== null && o.limit > split.train.length) log.info({ limit: o.limit, available: split.train.length }, '--limit exceeds the training split; keeping all');
+    out.train = await writeGathered(tmp, 'train', train.images, train.labels, trainIdx, o.chunk);
+    out.val = await writeGathered(tmp, 'val', train.images, train.labels, valIdx, o.chunk);
+    log.info({ train: out.train.count, val: out.val.count }, `wrote train and val from ${sourceFileName('train')}`);
+
+    let samples: DatasetManifest['samples'];
+    if (o.sampleCount > 0 && trainIdx.length > 0) {
+      const png = await renderSamples(train.images, train.labels, trainIdx, Math.min(o.sampleCount, trainIdx.length), o.seed, synthetic);
+      await writeFileAtomic(join(tmp, SAMPLES_FILE), png);
+      samples = { file: SAMPLES_FILE, count: Math.min(o.sampleCount, trainIdx.length), sha256: sha256(png) };
+    }
+
+    // test_32x32.mat -> test, with its own labels.
+    const testFile = join(o.dataDir, sourceFileName('test'));
+    const tp = readProgress(sourceFileName('test'), o.progress);
+    const test = await readSvhnMat(testFile, { onProgress: tp.onProgress });
+    tp.stop();
+    const tw = await SplitWriter.create(tmp, 'test');
+    try {
+      await tw.append(test.images, test.labels);
+      out.test = await tw.finish();
+    } catch (e) {
+      await tw.abort();
+      throw e;
+    }
+
+    // extra_32x32.mat, streamed: never held whole (531,131 images = 1.63 GB).
+    if (o.extra) {
+      const xw = await SplitWriter.create(tmp, 'extra');
+      const xp = readProgress(sourceFileName('extra'), o.progress);
+      try {
+        for await (const c of readSvhnMatChunks(join(o.dataDir, sourceFileName('extra')), { chunk: o.chunk, onProgress: xp.onProgress })) {
+          await xw.append(c.images, c.labels);
+        }
+        out.extra = await xw.finish();
+      } catch (e) {
+        await xw.abort();
+        throw e;
+      } finally {
+        xp.stop();
+      }
+    }
+
+    const m: DatasetManifest = {
+      format: CACHE_FORMAT,
+      version: CACHE_VERSION,
+      createdAt: new Date().toISOString(),
+      synthetic,
+      key,
+      options: manifestOptions,
+      sources,
+      splits: out,
+      ...(samples ? { samples } : {}),
+    };
+    await writeJsonAtomic(join(tmp, MANIFEST_FILE), m); // last: a cache without it is incomplete
+    return m;
+  });
+
+  const { manifestSha256 } = await openCache(o.dataDir);
+  const samplesPng = manifest.samples ? join(cacheDir, manifest.samples.file) : null;
+  log.info({ cacheDir, seconds: (Date.now() - t0) / 1000 }, 'cache written');
+  return { cacheDir, manifest, manifestSha256, reused: false, samplesPng, seconds: (Date.now() - t0) / 1000 };
+}
+
+function gatherLabels(labels: Uint8Array, indices: Uint32Array): Uint8Array {
+  const out = new Uint8Array(indices.length);
+  for (let j = 0; j < indices.length; j++) out[j] = labels[indices[j]!]!;
+  return out;
+}
+
+/** indices[positions], keeping ascending order (positions are sorted). */
+function pick(indices: Uint32Array, positions: Uint32Array): Uint32Array {
+  return positions.map((p) => indices[p]!);
+}
+
+/** A grid of random training images with their digit labels (the notebook showed five). */
+async function renderSamples(images: Uint8Array, labels: Uint8Array, trainIdx: Uint32Array, n: number, seed: number, synthetic: boolean): Promise<Buffer> {
+  const chosen = new Rng(seed + 3).shuffle(Uint32Array.from(trainIdx)).subarray(0, n);
+  const tiles = new Uint8Array(n * IMAGE_BYTES);
+  const captions: string[] = [];
+  chosen.forEach((i, j) => {
+    tiles.set(images.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES), j * IMAGE_BYTES);
+    captions.push(`label ${labels[i]}`);
+  });
+  const { renderImageGrid } = await import('../report/grid.js');
+  return renderImageGrid({
+    images: tiles,
+    count: n,
+    captions,
+    columns: Math.min(n, 5),
+    title: synthetic ? 'Training samples: SYNTHETIC offline sample, not SVHN' : 'SVHN training samples',
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// The EDA summary the CLI prints (a pure function of the manifest, so it is testable).
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd()).join('\n');
+}
+
+export function formatPreprocessSummary(result: PreprocessResult): string {
+  const m = result.manifest;
+  const names = (['train', 'val', 'test', 'extra'] as const).filter((s) => m.splits[s]);
+  const lines: string[] = [];
+  if (m.synthetic) lines.push('WARNING: these are SYNTHETIC images (the offline sample), not SVHN: accuracy on them says nothing about SVHN.', '');
+  lines.push(`${result.reused ? 'Cache is up to date' : 'Cache written'}: ${result.cacheDir}`, '');
+  lines.push(
+    table([
+      ['split', 'images', 'shape (NHWC uint8)', 'labels'],
+      ...names.map((s) => {
+        const e = m.splits[s]!;
+        return [s, String(e.count), `(${e.shape.join(', ')})`, `(${e.count},)`];
+      }),
+    ]),
+    '',
+    'Class distribution (images per digit; % of the split)',
+  );
+  const digits = Array.from({ length: NUM_CLASSES }, (_, d) => String(d));
+  const rows: string[][] = [['split', ...digits]];
+  for (const s of names) {
+    const e = m.splits[s]!;
+    rows.push([s, ...e.classCounts.map(String)]);
+    rows.push(['', ...e.classCounts.map((c) => (e.count ? `${((100 * c) / e.count).toFixed(1)}%` : '-'))]);
+  }
+  lines.push(table(rows), '');
+  lines.push(`split: val ${m.options.valFraction} of ${m.sources.train?.file ?? 'train'}, seed ${m.options.seed}` +
+    (m.options.limit !== null ? `, --limit ${m.options.limit}` : '') + (m.options.valLimit !== null ? `, --val-limit ${m.options.valLimit}` : ''));
+  if (result.samplesPng) lines.push(`samples: ${result.samplesPng}`);
+  return lines.join('\n') + '\n';
+}
