@@ -1,0 +1,105 @@
+import { spawnSync } from 'node:child_process';
+import { copyFile, mkdtemp, mkdir, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openCache } from '../../src/data/cache.js';
+import type { DatasetManifest } from '../../src/data/cacheFormat.js';
+
+const BIN = fileURLToPath(new URL('../../bin/svhn.js', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('../fixtures/mat/small_c_u8.mat', import.meta.url));
+
+function svhn(cwd: string, ...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('svhn preprocess (CLI)', () => {
+  let root: string;
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'svhn-cli-pre-'));
+  });
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  async function fixtureDir(name: string): Promise<string> {
+    const dir = join(root, name);
+    await mkdir(join(dir, 'data'), { recursive: true });
+    await copyFile(FIXTURE, join(dir, 'data', 'train_32x32.mat'));
+    await copyFile(FIXTURE, join(dir, 'data', 'test_32x32.mat'));
+    return dir;
+  }
+
+  it('writes the cache, manifest and samples.png, prints the EDA summary, and reuses on a second run', async () => {
+    const cwd = await fixtureDir('ok');
+    const first = svhn(cwd, 'preprocess', '--log-format', 'json');
+    expect(first.stderr).not.toMatch(/error/i);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/^train\s+51\s+\(51, 32, 32, 3\)/m);
+    expect(first.stdout).toMatch(/Class distribution/);
+
+    const cacheDir = join(cwd, 'data', 'cache');
+    const m = JSON.parse(await readFile(join(cacheDir, 'manifest.json'), 'utf8')) as DatasetManifest;
+    expect(m.splits.train!.count + m.splits.val!.count).toBe(64);
+    expect(m.splits.test!.count).toBe(64);
+    for (const s of ['train', 'val', 'test'] as const) {
+      expect(m.splits[s]!.classCounts.reduce((a, b) => a + b, 0)).toBe(m.splits[s]!.count);
+    }
+    for (const f of ['train.images.u8', 'train.labels.u8', 'val.images.u8', 'val.labels.u8', 'test.images.u8', 'test.labels.u8', 'samples.png']) {
+      expect(existsSync(join(cacheDir, f)), f).toBe(true);
+    }
+    expect((await readFile(join(cacheDir, 'samples.png'))).subarray(1, 4).toString()).toBe('PNG');
+
+    const second = svhn(cwd, 'preprocess', '--json', '--log-format', 'json');
+    expect(second.code).toBe(0);
+    expect(second.stderr).toMatch(/cache is up to date/);
+    const summary = JSON.parse(second.stdout);
+    expect(summary).toMatchObject({ reused: true, synthetic: false, key: m.key });
+    expect(summary.splits.test.count).toBe(64);
+
+    // Different flags: rebuilt, downsampled.
+    const third = svhn(cwd, 'preprocess', '--json', '--limit', '20', '--val-limit', '6', '--val-fraction', '0.25', '--log-format', 'json');
+    expect(third.code).toBe(0);
+    expect(JSON.parse(third.stdout)).toMatchObject({ reused: false, splits: { train: { count: 20 }, val: { count: 6 }, test: { count: 64 } } });
+  });
+
+  it('detects a corrupted cache file with openCache verify, and rebuilds a truncated one', async () => {
+    const cwd = await fixtureDir('corrupt');
+    expect(svhn(cwd, 'preprocess', '--log-format', 'json').code).toBe(0);
+    const dataDir = join(cwd, 'data');
+    const imagesPath = join(dataDir, 'cache', 'val.images.u8');
+    const bytes = await readFile(imagesPath);
+    bytes[1234] = bytes[1234]! ^ 0xff;
+    await writeFile(imagesPath, bytes);
+    await expect(openCache(dataDir, { verify: true })).rejects.toThrow(/val\.images\.u8: sha256 differs from manifest\.json/);
+
+    await truncate(imagesPath, 100);
+    const again = svhn(cwd, 'preprocess', '--log-format', 'json');
+    expect(again.code).toBe(0);
+    expect(again.stderr).toMatch(/damaged; rebuilding/);
+    await expect(openCache(dataDir, { verify: true })).resolves.toBeTruthy();
+  });
+
+  it('says to run `svhn download` when the .mat files are missing', async () => {
+    const cwd = join(root, 'missing');
+    await mkdir(cwd);
+    const r = svhn(cwd, 'preprocess');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('data/train_32x32.mat not found');
+    expect(r.stderr).toContain('run `svhn download` first');
+    expect(r.stdout).toBe('');
+  });
+
+  it('rejects invalid flags with exit 2 and writes nothing', async () => {
+    const cwd = await fixtureDir('flags');
+    for (const args of [['--val-fraction', '1.5'], ['--limit', '0'], ['--chunk', 'x'], ['--seed', '-1']]) {
+      const r = svhn(cwd, 'preprocess', ...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toContain(args[0]!);
+    }
+    expect((await readdir(join(cwd, 'data'))).sort()).toEqual(['test_32x32.mat', 'train_32x32.mat']);
+  });
+});
