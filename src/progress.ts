@@ -20,6 +20,8 @@ export interface Progress {
   /** Sets the absolute amount done; `fields` fill extra columns (loss, acc, img/s...). */
   update(done: number, fields?: Record<string, string | number>): void;
   stop(finalFields?: Record<string, string | number>): void;
+  /** Ends the display where it stands, without claiming completion (work failed or was cut short). */
+  abort?(): void;
 }
 
 const fmtDefault = (n: number) => String(n);
@@ -49,7 +51,7 @@ export function createProgress(opts: ProgressOptions): Progress {
   const mode = opts.mode ?? (process.stderr.isTTY ? 'bar' : 'plain');
   const fmt = opts.format ?? fmtDefault;
   const start = Date.now();
-  if (mode === 'silent') return { update() {}, stop() {} };
+  if (mode === 'silent') return { update() {}, stop() {}, abort() {} };
 
   if (mode === 'bar') {
     const bar = new cliProgress.SingleBar(
@@ -83,6 +85,9 @@ export function createProgress(opts: ProgressOptions): Progress {
         bar.update(opts.total, payload(opts.total, finalFields));
         bar.stop();
       },
+      abort() {
+        bar.stop(); // restores the cursor; the bar stays at its last value
+      },
     };
   }
 
@@ -108,5 +113,6 @@ export function createProgress(opts: ProgressOptions): Progress {
     stop(finalFields) {
       line(opts.total, finalFields);
     },
+    abort() {},
   };
 }
