@@ -1,0 +1,101 @@
+/**
+ * Whole-model gradients of both CNNs on wasm (svhn's kernels) against the cpu backend:
+ * same weights, same 8 images, dropout left out, BatchNorm in training mode (batch
+ * statistics). Metric per parameter tensor: max|wasm - cpu| / max|cpu|; the worst over all
+ * tensors must be <= 1e-4. Then a few optimizer steps on wasm keep numTensors flat.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+import { randomValues, relDiff, useBackend, type Backend } from './helpers.js';
+import { buildTestModel, type TestModelName } from './models.js';
+import { Rng } from '../../src/util/rng.js';
+
+const BATCH = 8;
+
+function batch(seed: number): { x: Float32Array; y: Float32Array } {
+  const rng = new Rng(seed);
+  const x = new Float32Array(BATCH * 32 * 32 * 3);
+  for (let i = 0; i < x.length; i++) x[i] = rng.next();
+  const y = new Float32Array(BATCH * 10);
+  for (let i = 0; i < BATCH; i++) y[i * 10 + rng.int(10)] = 1;
+  return { x, y };
+}
+
+async function gradients(
+  backend: Backend, name: TestModelName, weights: Float32Array[], data: { x: Float32Array; y: Float32Array },
+): Promise<Map<string, Float32Array>> {
+  await useBackend(backend);
+  const model = buildTestModel(name, { seed: 1, dropout: false });
+  model.setWeights(model.getWeights().map((w, i) => tf.tensor(weights[i], w.shape)));
+  const x = tf.tensor4d(data.x, [BATCH, 32, 32, 3]);
+  const y = tf.tensor2d(data.y, [BATCH, 10]);
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const { value, grads } = tf.variableGrads(
+    () => tf.mean(tf.metrics.categoricalCrossentropy(y, model.apply(x, { training: true }) as tf.Tensor)) as tf.Scalar,
+    vars,
+  );
+  const out = new Map<string, Float32Array>();
+  out.set('loss', value.dataSync() as Float32Array);
+  // Layer names get a per-process counter (conv2d_Conv2D13): key by position and kind.
+  vars.forEach((v, i) => out.set(`${i}:${v.name.replace(/\d+\//, '/')}`, grads[v.name].dataSync() as Float32Array));
+  tf.dispose([value, x, y, ...Object.values(grads)]);
+  model.dispose();
+  return out;
+}
+
+describe('whole-model gradients, wasm vs cpu', () => {
+  for (const name of ['baseline', 'optimized'] as const) {
+    it(`${name}: every parameter's gradient within 1e-4 relative`, async () => {
+      await useBackend('cpu');
+      // Random weights with negative biases/BN shifts too, so pooled maxima are often <= 0.
+      const ref = buildTestModel(name, { seed: 7, dropout: false });
+      const weights = ref.getWeights().map((w, i) => {
+        const v = w.dataSync() as Float32Array;
+        const isKernel = w.shape.length > 1;
+        return isKernel ? Float32Array.from(v) : randomValues(900 + i, v.length, 0.5);
+      });
+      // Moving variance must stay positive (unused in training mode, but keep it valid).
+      ref.getWeights().forEach((w, i) => {
+        if (ref.weights[i].name.includes('moving_variance')) weights[i] = weights[i].map((v) => Math.abs(v) + 0.5);
+      });
+      ref.dispose();
+      const data = batch(11);
+      const cpu = await gradients('cpu', name, weights, data);
+      const wasm = await gradients('wasm', name, weights, data);
+      expect([...wasm.keys()]).toEqual([...cpu.keys()]);
+      const diffs = [...cpu.keys()].map((k) => ({ k, d: relDiff(wasm.get(k)!, cpu.get(k)!) }));
+      const worst = diffs.reduce((a, b) => (b.d > a.d ? b : a));
+      expect(worst.d, `worst: ${worst.k}`).toBeLessThanOrEqual(1e-4);
+      // The gradients are not trivially zero.
+      let largest = 0;
+      for (const g of cpu.values()) for (const v of g) largest = Math.max(largest, Math.abs(v));
+      expect(largest).toBeGreaterThan(1e-3);
+      if (process.env.SVHN_TEST_VERBOSE) console.log(name, diffs.map(({ k, d }) => `${k} ${d.toExponential(2)}`).join('\n'));
+    });
+  }
+});
+
+describe('training on wasm', () => {
+  it('keeps numTensors flat over optimizer steps (both models, dropout on)', async () => {
+    await useBackend('wasm');
+    for (const name of ['baseline', 'optimized'] as const) {
+      const model = buildTestModel(name, { seed: 3, dropout: true });
+      model.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+      const data = batch(12);
+      const x = tf.tensor4d(data.x, [BATCH, 32, 32, 3]);
+      const y = tf.tensor2d(data.y, [BATCH, 10]);
+      const counts: number[] = [];
+      const losses: number[] = [];
+      for (let step = 0; step < 4; step++) {
+        const [loss] = (await model.trainOnBatch(x, y)) as number[];
+        losses.push(loss);
+        counts.push(tf.memory().numTensors);
+      }
+      expect(losses.every(Number.isFinite)).toBe(true);
+      // Step 1 creates Adam's slots; after that the count must not move.
+      expect(counts.slice(1)).toEqual([counts[1], counts[1], counts[1]]);
+      tf.dispose([x, y]);
+      model.dispose();
+    }
+  });
+});
