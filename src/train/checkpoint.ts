@@ -1,0 +1,216 @@
+/**
+ * Resumable training, like Keras' BackupAndRestore: after every epoch the whole training state
+ * is written to a checkpoint directory beside the model's (<out>.checkpoint), swapped in
+ * atomically, so a run killed at any moment resumes from its last complete epoch and ends with
+ * the same weight bytes as a run never interrupted.
+ *
+ *   <out>.checkpoint/state.json   CheckpointState: epoch, config, RNG states, Adam's scalars,
+ *                                 history, callback state, and the index of tensors.bin
+ *   <out>.checkpoint/tensors.bin  float32 arrays back to back: model weights, Adam's m and v,
+ *                                 and the early-stopping / best-model weight snapshots
+ */
+import * as tf from '@tensorflow/tfjs';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SvhnError, ioError } from '../errors.js';
+import { buildDirAtomic, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import type { HistoryRecord } from '../models/modelDir.js';
+import type { BestModelState, EarlyStoppingState } from './callbacks.js';
+
+export const CHECKPOINT_FORMAT = 'svhn-checkpoint' as const;
+export const CHECKPOINT_VERSION = 1 as const;
+const STATE_JSON = 'state.json';
+const TENSORS_BIN = 'tensors.bin';
+
+/** Named float32 arrays, copied out of tensors (JS memory: nothing to dispose). */
+export type WeightSnapshot = Array<{ name: string; shape: number[]; data: Float32Array }>;
+
+/** Everything that must match for a checkpoint to continue a run exactly. */
+export interface RunConfig {
+  model: string;
+  seed: number;
+  batchSize: number;
+  lr: number;
+  limit: number | null;
+  valLimit: number | null;
+  extra: boolean;
+  augment: boolean;
+  dataManifestSha256: string;
+}
+
+export interface CheckpointState {
+  format: typeof CHECKPOINT_FORMAT;
+  version: typeof CHECKPOINT_VERSION;
+  epoch: number; // epochs completed
+  config: RunConfig;
+  backend: string;
+  rng: { shuffle: number; augment: number; dropout: number[] };
+  /** Adam's step count and its running beta powers (setWeights would recompute those with pow(), not bit-equal). */
+  optimizer: { iterations: number; accBeta1: number; accBeta2: number };
+  history: HistoryRecord[];
+  earlyStopping: EarlyStoppingState;
+  bestModel: BestModelState;
+  wallTimeSec: number; // summed over every session of this run
+}
+
+export interface Checkpoint {
+  state: CheckpointState;
+  model: WeightSnapshot;
+  optimizer: WeightSnapshot; // Adam's m then v, in variable order
+  earlyStoppingBest: WeightSnapshot | null;
+  bestModelBest: WeightSnapshot | null;
+}
+
+interface TensorIndexEntry {
+  group: 'model' | 'optimizer' | 'earlyStoppingBest' | 'bestModelBest';
+  name: string;
+  shape: number[];
+  offset: number; // in float32 elements
+  length: number;
+}
+
+/** Copies the model's weights (trainable and BatchNorm statistics, in model.weights order). */
+export function captureWeights(model: tf.LayersModel): WeightSnapshot {
+  return model.weights.map((w) => {
+    const v = w.read(); // the variable itself: not ours to dispose
+    return { name: w.originalName, shape: v.shape.slice(), data: new Float32Array(v.dataSync()) };
+  });
+}
+
+/** Writes a snapshot back into the model (shapes checked against the model's). */
+export function restoreWeights(model: tf.LayersModel, snapshot: WeightSnapshot): void {
+  const weights = model.weights;
+  if (weights.length !== snapshot.length) {
+    throw new SvhnError('BAD_INPUT', `checkpoint has ${snapshot.length} weight arrays, the model ${weights.length}`);
+  }
+  const tensors = snapshot.map((s, i) => {
+    const want = weights[i]!.shape.join('x');
+    if (s.shape.join('x') !== want) throw new SvhnError('BAD_INPUT', `checkpoint weight ${s.name}: expected shape ${want}, got ${s.shape.join('x')}`);
+    return tf.tensor(s.data, s.shape, 'float32');
+  });
+  model.setWeights(tensors); // the variables take their own reference to the data
+  tf.dispose(tensors);
+}
+
+interface AdamInternals {
+  accBeta1?: tf.Variable;
+  accBeta2?: tf.Variable;
+}
+
+/** Adam's state: m and v per variable plus the step count and beta powers. */
+export async function captureOptimizer(optimizer: tf.Optimizer): Promise<{ weights: WeightSnapshot; scalars: CheckpointState['optimizer'] }> {
+  const named = await optimizer.getWeights(); // [iterations (new tensor), ...m, ...v (the live variables)]
+  const [iter, ...moments] = named;
+  const iterations = iter ? (await iter.tensor.data())[0]! : 0;
+  if (iter) iter.tensor.dispose();
+  const weights = moments.map((m) => ({ name: m.name, shape: m.tensor.shape.slice(), data: new Float32Array(m.tensor.dataSync()) }));
+  const adam = optimizer as unknown as AdamInternals;
+  if (!adam.accBeta1 || !adam.accBeta2) throw new Error('checkpoint: expected an Adam optimizer (accBeta1/accBeta2)');
+  return { weights, scalars: { iterations, accBeta1: adam.accBeta1.dataSync()[0]!, accBeta2: adam.accBeta2.dataSync()[0]! } };
+}
+
+export async function restoreOptimizer(optimizer: tf.Optimizer, weights: WeightSnapshot, scalars: CheckpointState['optimizer']): Promise<void> {
+  const named = [
+    { name: 'iter', tensor: tf.scalar(scalars.iterations, 'int32') },
+    ...weights.map((w) => ({ name: w.name, tensor: tf.tensor(w.data, w.shape, 'float32') })),
+  ];
+  await optimizer.setWeights(named); // makes its own variables from these
+  tf.dispose(named.map((n) => n.tensor));
+  const adam = optimizer as unknown as AdamInternals;
+  // setWeights recomputes the beta powers as pow(beta, t + 1); training multiplied them step by
+  // step. The two differ in the last bits, so put back the exact values.
+  tf.tidy(() => {
+    adam.accBeta1!.assign(tf.scalar(scalars.accBeta1));
+    adam.accBeta2!.assign(tf.scalar(scalars.accBeta2));
+  });
+}
+
+/** JSON has no Infinity: store non-finite numbers as null. */
+function finiteOrNull(n: number): number | null {
+  return Number.isFinite(n) ? n : null;
+}
+
+/** Saves a checkpoint into dir, atomically (a reader sees the old one or the new one, whole). */
+export async function saveCheckpoint(dir: string, ckpt: Checkpoint): Promise<void> {
+  const groups: Array<[TensorIndexEntry['group'], WeightSnapshot | null]> = [
+    ['model', ckpt.model],
+    ['optimizer', ckpt.optimizer],
+    ['earlyStoppingBest', ckpt.earlyStoppingBest],
+    ['bestModelBest', ckpt.bestModelBest],
+  ];
+  const index: TensorIndexEntry[] = [];
+  let total = 0;
+  for (const [group, snap] of groups) {
+    for (const w of snap ?? []) {
+      index.push({ group, name: w.name, shape: w.shape, offset: total, length: w.data.length });
+      total += w.data.length;
+    }
+  }
+  const bin = new Float32Array(total);
+  let k = 0;
+  for (const [, snap] of groups) for (const w of snap ?? []) bin.set(w.data, index[k++]!.offset);
+  const s = ckpt.state;
+  const json = {
+    ...s,
+    earlyStopping: { ...s.earlyStopping, bestLoss: finiteOrNull(s.earlyStopping.bestLoss) },
+    bestModel: { ...s.bestModel, bestAcc: finiteOrNull(s.bestModel.bestAcc) },
+    tensors: index,
+  };
+  await buildDirAtomic(dir, async (tmp) => {
+    await writeFileAtomic(join(tmp, TENSORS_BIN), new Uint8Array(bin.buffer, bin.byteOffset, bin.byteLength));
+    await writeJsonAtomic(join(tmp, STATE_JSON), json);
+  });
+}
+
+/** Loads the checkpoint in dir, or undefined when there is none. */
+export async function loadCheckpoint(dir: string): Promise<Checkpoint | undefined> {
+  const statePath = join(dir, STATE_JSON);
+  let text: string;
+  try {
+    text = await readFile(statePath, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw ioError(statePath, 'read', e);
+  }
+  const bad = (why: string) =>
+    new SvhnError('BAD_INPUT', `${statePath}: ${why}`, { suggestion: `delete ${dir} and train without --resume` });
+  let raw: CheckpointState & { tensors: TensorIndexEntry[] };
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw bad('expected JSON, got unparseable text');
+  }
+  if (raw?.format !== CHECKPOINT_FORMAT || raw.version !== CHECKPOINT_VERSION || !Array.isArray(raw.tensors)) {
+    throw bad(`expected a ${CHECKPOINT_FORMAT} v${CHECKPOINT_VERSION} state file`);
+  }
+  const binPath = join(dir, TENSORS_BIN);
+  let buf: Buffer;
+  try {
+    buf = await readFile(binPath);
+  } catch (e) {
+    throw ioError(binPath, 'read', e);
+  }
+  const expected = raw.tensors.reduce((s, t) => s + t.length, 0) * 4;
+  if (buf.byteLength !== expected) throw bad(`${TENSORS_BIN} has ${buf.byteLength} bytes, expected ${expected}`);
+  // Copy into an aligned buffer: a Buffer's byteOffset need not be a multiple of 4.
+  const all = new Float32Array(new Uint8Array(buf).buffer);
+  const groups: Record<TensorIndexEntry['group'], WeightSnapshot> = { model: [], optimizer: [], earlyStoppingBest: [], bestModelBest: [] };
+  for (const t of raw.tensors) groups[t.group].push({ name: t.name, shape: t.shape, data: all.subarray(t.offset, t.offset + t.length) });
+  const { tensors: _index, ...rest } = raw;
+  const state: CheckpointState = {
+    ...rest,
+    earlyStopping: { ...rest.earlyStopping, bestLoss: rest.earlyStopping.bestLoss ?? Infinity },
+    bestModel: { ...rest.bestModel, bestAcc: rest.bestModel.bestAcc ?? -Infinity },
+  };
+  return {
+    state,
+    model: groups.model,
+    optimizer: groups.optimizer,
+    earlyStoppingBest: groups.earlyStoppingBest.length ? groups.earlyStoppingBest : null,
+    bestModelBest: groups.bestModelBest.length ? groups.bestModelBest : null,
+  };
+}
+
+export async function removeCheckpoint(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,379 @@
+/**
+ * The training stage: preprocess cache in, model directory out (see models/modelDir.ts).
+ *
+ * Our own loop over model.trainOnBatch rather than model.fit: fit shuffles with Math.random,
+ * and we need every random draw seeded (shuffle, augmentation, dropout, initialisers) so that
+ * the same seed, data and backend give bit-identical weights, and a checkpoint after each
+ * epoch that resumes exactly.
+ *
+ * Seeds: the run seed derives, in this order, the initialiser and dropout seeds (via the model
+ * builder), the shuffle stream and the augmentation stream; --limit/--val-limit subsample with
+ * the run seed itself.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { access, constants, mkdir, readFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES, type BackendChoice } from '../config.js';
+import { SvhnError, ioError } from '../errors.js';
+import { getLogger } from '../log.js';
+import { createProgress } from '../progress.js';
+import { buildDirAtomic, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { Rng } from '../util/rng.js';
+import { epochBatches, epochImageCount, gatherImages, sequentialBatches, type ChunkedSource, type ImageSet } from '../data/batches.js';
+import { CURVES_PNG, HISTORY_CSV, HISTORY_JSON, METADATA_JSON, type HistoryRecord, type ModelMetadata } from '../models/modelDir.js';
+import { saveLayersModel } from '../models/io.js';
+import { buildModel, countParams } from '../models/registry.js';
+import { seededDropoutLayers } from '../models/layers.js';
+import { augmentBatch } from './augment.js';
+import { BestModelKeeper, EarlyStopping } from './callbacks.js';
+import {
+  captureOptimizer,
+  captureWeights,
+  loadCheckpoint,
+  removeCheckpoint,
+  restoreOptimizer,
+  restoreWeights,
+  saveCheckpoint,
+  type CheckpointState,
+  type RunConfig,
+} from './checkpoint.js';
+import { historyToCsv } from './history.js';
+
+export interface TrainOptions {
+  model: string; // a registry name
+  dataDir: string;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  seed: number;
+  limit: number | null; // stratified subsample of the cached train split
+  valLimit: number | null; // ... and of val
+  extra: boolean; // also train on the extra split, streamed in chunks
+  augment: boolean;
+  patience: number; // early stopping on val_loss
+  outDir: string; // the model directory, swapped in whole at the end
+  resume: boolean; // continue from <outDir>.checkpoint
+  backend: BackendChoice;
+  threads?: number;
+  /** Images per chunk when streaming extra. */
+  extraChunk?: number;
+  /** Progress display; default: bar on a TTY, one line per epoch otherwise. */
+  progress?: 'bar' | 'plain' | 'silent';
+  /** Runs after each epoch's checkpoint is saved; throwing stops the run there (tests use it to simulate a kill). */
+  onEpochEnd?: (record: HistoryRecord, info: { numTensors: number }) => void | Promise<void>;
+}
+
+export interface TrainResult {
+  outDir: string;
+  metadata: ModelMetadata & TrainExtras;
+  history: HistoryRecord[];
+  resumedFromEpoch: number | null;
+}
+
+/** Fields metadata.json carries beyond ModelMetadata. */
+export interface TrainExtras {
+  keptBy: 'val_acc';
+  earlyStopping: { monitor: 'val_loss'; patience: number; bestEpoch: number; bestValLoss: number; stoppedEpoch: number | null };
+  data: { train: number; val: number; extra: number };
+}
+
+const EVAL_BATCH = 256; // validation batch: no gradients, so larger is cheaper per image
+
+/** `<out>.checkpoint` beside the model directory, so the final directory is swapped in whole. */
+export function checkpointDirFor(outDir: string): string {
+  return join(dirname(outDir), `${basename(outDir)}.checkpoint`);
+}
+
+async function packageVersion(): Promise<string> {
+  try {
+    const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    return pkg.version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function checkOptions(o: TrainOptions): void {
+  const positive: Array<[string, number]> = [
+    ['--epochs', o.epochs],
+    ['--batch-size', o.batchSize],
+    ['--patience', o.patience],
+  ];
+  for (const [flag, v] of positive) {
+    if (!Number.isSafeInteger(v) || v <= 0) throw new SvhnError('BAD_FLAG', `${flag}: expected a positive integer, got ${v}`);
+  }
+  if (!(o.lr > 0 && Number.isFinite(o.lr))) throw new SvhnError('BAD_FLAG', `--lr: expected a positive number, got ${o.lr}`);
+}
+
+/** Fails before any training when the model directory cannot be written. */
+async function checkWritable(outDir: string): Promise<void> {
+  const parent = dirname(outDir);
+  try {
+    await mkdir(parent, { recursive: true });
+    await access(parent, constants.W_OK);
+  } catch (e) {
+    throw ioError(parent, 'write the model directory in', e);
+  }
+}
+
+interface LoadedData {
+  train: ImageSet;
+  val: ImageSet;
+  extra?: ChunkedSource;
+  manifestSha256: string;
+  synthetic: boolean;
+}
+
+async function loadData(o: TrainOptions): Promise<LoadedData> {
+  const { openCache, readCacheSplit, readCacheSplitChunks } = await import('../data/cache.js');
+  const { sampleStratified } = await import('../data/split.js');
+  const cache = await openCache(o.dataDir, { verify: true });
+  const subsample = (set: ImageSet, n: number | null): ImageSet =>
+    n === null || n >= set.count ? set : gatherImages(set, sampleStratified(set.labels, n, o.seed));
+  const train = subsample(await readCacheSplit(cache, 'train'), o.limit);
+  const val = subsample(await readCacheSplit(cache, 'val'), o.valLimit);
+  let extra: ChunkedSource | undefined;
+  if (o.extra) {
+    const entry = cache.manifest.splits.extra;
+    if (!entry) {
+      throw new SvhnError('MISSING_DATA', `--extra: ${join(cache.dir, 'manifest.json')} has no 'extra' split`, {
+        suggestion: 'run `svhn download --split extra` and `svhn preprocess --extra`',
+      });
+    }
+    const chunk = o.extraChunk ?? 10_000;
+    extra = { count: entry.count, chunks: () => readCacheSplitChunks(cache, 'extra', chunk) };
+  }
+  return { train, val, extra, manifestSha256: cache.manifestSha256, synthetic: cache.manifest.synthetic };
+}
+
+/** Mean cross-entropy and accuracy over a set, weighted by batch size (the short last batch counts for what it is). */
+export function evaluateSet(model: tf.LayersModel, set: ImageSet): { loss: number; acc: number } {
+  let lossSum = 0;
+  let correct = 0;
+  for (const b of sequentialBatches(set, EVAL_BATCH)) {
+    // All of this batch's tensors die in the tidy; two numbers come out.
+    const [l, c] = tf.tidy(() => {
+      const x = tf.tensor4d(b.xs, [b.size, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS]);
+      const y = tf.tensor2d(b.ys, [b.size, NUM_CLASSES]);
+      const p = model.predict(x) as tf.Tensor;
+      const loss = tf.metrics.categoricalCrossentropy(y, p).sum();
+      const hits = tf.equal(p.argMax(-1), y.argMax(-1)).sum();
+      return [loss.dataSync()[0]!, hits.dataSync()[0]!];
+    });
+    lossSum += l;
+    correct += c;
+  }
+  return { loss: lossSum / set.count, acc: correct / set.count };
+}
+
+export async function trainModel(o: TrainOptions): Promise<TrainResult> {
+  const log = getLogger();
+  const started = Date.now();
+  checkOptions(o);
+  const ckptDir = checkpointDirFor(o.outDir);
+  const ckpt = o.resume ? await loadCheckpoint(ckptDir) : undefined;
+  if (o.resume && !ckpt) {
+    throw new SvhnError('BAD_INPUT', `--resume: no checkpoint at ${ckptDir}`, { suggestion: 'train without --resume to start a new run' });
+  }
+  await checkWritable(o.outDir);
+
+  const { initBackend } = await import('../backend/index.js');
+  const backend = await initBackend(o.backend, { threads: o.threads });
+  const data = await loadData(o);
+  if (data.synthetic) {
+    log.warn('SYNTHETIC data: this cache holds the offline sample, not SVHN; its accuracy says nothing about SVHN');
+  }
+  log.info(
+    { model: o.model, backend: backend.name, threads: backend.threads, train: data.train.count, val: data.val.count, extra: data.extra?.count ?? 0 },
+    `training ${o.model} on ${backend.name}: ${data.train.count} train + ${data.extra?.count ?? 0} extra images, ${data.val.count} validation`,
+  );
+
+  const config: RunConfig = {
+    model: o.model,
+    seed: o.seed,
+    batchSize: o.batchSize,
+    lr: o.lr,
+    limit: o.limit,
+    valLimit: o.valLimit,
+    extra: o.extra,
+    augment: o.augment,
+    dataManifestSha256: data.manifestSha256,
+  };
+  if (ckpt) {
+    for (const k of Object.keys(config) as (keyof RunConfig)[]) {
+      if (ckpt.state.config[k] !== config[k]) {
+        throw new SvhnError('BAD_INPUT', `--resume: the checkpoint in ${ckptDir} was made with ${k}=${ckpt.state.config[k]}, this run has ${config[k]}`, {
+          suggestion: `pass the same flags, or train without --resume`,
+        });
+      }
+    }
+    if (ckpt.state.backend !== backend.name) {
+      log.warn(`resuming a ${ckpt.state.backend} run on ${backend.name}: weights will not be bit-identical to an uninterrupted run`);
+    }
+  }
+
+  // Seed streams, in a fixed order (see the header).
+  const root = new Rng(o.seed);
+  const modelSeed = root.nextU32();
+  const shuffleRng = root.fork();
+  const augmentRng = root.fork();
+
+  const model = buildModel(o.model, { seed: modelSeed });
+  const optimizer = tf.train.adam(o.lr);
+  model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  const dropout = seededDropoutLayers(model);
+  const early = new EarlyStopping(o.patience, ckpt?.state.earlyStopping, ckpt?.earlyStoppingBest);
+  const keeper = new BestModelKeeper(ckpt?.state.bestModel, ckpt?.bestModelBest);
+  const history: HistoryRecord[] = ckpt ? [...ckpt.state.history] : [];
+  let wallBefore = 0;
+  let startEpoch = 1;
+
+  if (ckpt) {
+    restoreWeights(model, ckpt.model);
+    await restoreOptimizer(optimizer, ckpt.optimizer, ckpt.state.optimizer);
+    shuffleRng.state = ckpt.state.rng.shuffle;
+    augmentRng.state = ckpt.state.rng.augment;
+    dropout.forEach((d, i) => (d.rngState = ckpt.state.rng.dropout[i]!));
+    wallBefore = ckpt.state.wallTimeSec;
+    startEpoch = ckpt.state.epoch + 1;
+    log.info(`resuming from ${ckptDir}: ${ckpt.state.epoch} epoch(s) done`);
+  } else if (await access(ckptDir).then(() => true, () => false)) {
+    log.warn(`a checkpoint exists at ${ckptDir}; starting a new run (pass --resume to continue it); it will be replaced`);
+  }
+
+  const perEpoch = epochImageCount(data);
+  let stopped = ckpt?.state.earlyStopping.stoppedEpoch != null;
+  for (let epoch = startEpoch; epoch <= o.epochs && !stopped; epoch++) {
+    const progress = createProgress({
+      label: `epoch ${epoch}/${o.epochs} [${backend.name}]`,
+      total: perEpoch,
+      unit: 'img',
+      mode: o.progress,
+      plainEverySec: Infinity, // off a TTY: one line per epoch, at its end
+    });
+    const t0 = Date.now();
+    let seen = 0;
+    let lossSum = 0;
+    let accSum = 0;
+    for await (const b of epochBatches({ train: data.train, extra: data.extra, batchSize: o.batchSize, rng: shuffleRng })) {
+      if (o.augment) augmentBatch(b.xs, b.size, augmentRng);
+      const x = tf.tensor4d(b.xs, [b.size, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS]);
+      const y = tf.tensor2d(b.ys, [b.size, NUM_CLASSES]);
+      let out: number | number[];
+      try {
+        out = await model.trainOnBatch(x, y); // [loss, accuracy], batch means
+      } finally {
+        tf.dispose([x, y]); // the batch is done; trainOnBatch disposes its own intermediates
+      }
+      const [loss, acc] = out as number[];
+      seen += b.size;
+      lossSum += loss! * b.size;
+      accSum += acc! * b.size;
+      progress.update(seen, { loss: lossSum / seen, acc: accSum / seen });
+    }
+    const seconds = (Date.now() - t0) / 1000;
+    const val = evaluateSet(model, data.val);
+    const record: HistoryRecord = {
+      epoch,
+      loss: lossSum / seen,
+      acc: accSum / seen,
+      val_loss: val.loss,
+      val_acc: val.acc,
+      seconds,
+      imagesPerSec: seconds > 0 ? seen / seconds : 0,
+    };
+    history.push(record);
+    progress.stop({ loss: record.loss, acc: record.acc, val_loss: val.loss, val_acc: val.acc });
+    log.debug({ ...record }, `epoch ${epoch} done`);
+
+    keeper.update(epoch, val.acc, model);
+    stopped = early.update(epoch, val.loss, model);
+    if (stopped) log.info(`early stopping after epoch ${epoch}: val_loss has not improved for ${o.patience} epoch(s); best was epoch ${early.state.bestEpoch}`);
+
+    const opt = await captureOptimizer(optimizer);
+    const state: CheckpointState = {
+      format: 'svhn-checkpoint',
+      version: 1,
+      epoch,
+      config,
+      backend: backend.name,
+      rng: { shuffle: shuffleRng.state, augment: augmentRng.state, dropout: dropout.map((d) => d.rngState) },
+      optimizer: opt.scalars,
+      history,
+      earlyStopping: early.state,
+      bestModel: keeper.state,
+      wallTimeSec: wallBefore + (Date.now() - started) / 1000,
+    };
+    await saveCheckpoint(ckptDir, { state, model: captureWeights(model), optimizer: opt.weights, earlyStoppingBest: early.best, bestModelBest: keeper.best });
+    await o.onEpochEnd?.(record, { numTensors: tf.memory().numTensors });
+  }
+
+  // EarlyStopping(restore_best_weights): the model returns to its lowest-val_loss epoch. The
+  // directory keeps the highest-val_acc epoch (ModelCheckpoint's file), which we write here.
+  if (early.best) restoreWeights(model, early.best);
+  if (!keeper.best) throw new SvhnError('BAD_INPUT', `nothing was trained: --epochs ${o.epochs} with ${history.length} epoch(s) already done`);
+  restoreWeights(model, keeper.best);
+
+  const wallTimeSec = wallBefore + (Date.now() - started) / 1000;
+  const trainSeconds = history.reduce((s, r) => s + r.seconds, 0);
+  const trainImages = history.length * perEpoch;
+  const bestRecord = history.find((r) => r.epoch === keeper.state.bestEpoch)!;
+  const metadata: ModelMetadata & TrainExtras = {
+    name: basename(o.outDir),
+    architecture: o.model,
+    inputShape: [IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS],
+    numClasses: NUM_CLASSES,
+    params: countParams(model),
+    synthetic: data.synthetic,
+    dataManifestSha256: data.manifestSha256,
+    seed: o.seed,
+    backend: backend.name,
+    threads: backend.threads,
+    versions: { node: process.versions.node, tfjs: tf.version.tfjs, 'tfjs-layers': tf.version_layers, svhn: await packageVersion() },
+    hyperparameters: {
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      lr: o.lr,
+      patience: o.patience,
+      augment: o.augment,
+      limit: o.limit,
+      valLimit: o.valLimit,
+      extra: o.extra,
+    },
+    epochsRun: history.length,
+    bestEpoch: keeper.state.bestEpoch,
+    stoppedEarly: early.state.stoppedEpoch !== null,
+    validation: { loss: bestRecord.val_loss, acc: bestRecord.val_acc },
+    wallTimeSec,
+    trainImagesPerSec: trainSeconds > 0 ? trainImages / trainSeconds : 0,
+    createdAt: new Date().toISOString(),
+    keptBy: 'val_acc',
+    earlyStopping: {
+      monitor: 'val_loss',
+      patience: o.patience,
+      bestEpoch: early.state.bestEpoch,
+      bestValLoss: early.state.bestLoss,
+      stoppedEpoch: early.state.stoppedEpoch,
+    },
+    data: { train: data.train.count, val: data.val.count, extra: data.extra?.count ?? 0 },
+  };
+
+  await buildDirAtomic(o.outDir, async (tmp) => {
+    await saveLayersModel(model, tmp);
+    await writeJsonAtomic(join(tmp, METADATA_JSON), metadata);
+    await writeJsonAtomic(join(tmp, HISTORY_JSON), history);
+    await writeFileAtomic(join(tmp, HISTORY_CSV), historyToCsv(history));
+    try {
+      const { renderHistoryChart } = await import('../report/charts.js');
+      const png = await renderHistoryChart(history, { title: `${o.model}${data.synthetic ? ' (SYNTHETIC data)' : ''}` });
+      await writeFileAtomic(join(tmp, CURVES_PNG), png);
+    } catch (e) {
+      log.warn({ err: e }, `could not draw ${CURVES_PNG}: ${(e as Error).message}; the model is saved without it`);
+    }
+  });
+  await removeCheckpoint(ckptDir);
+  model.dispose();
+  optimizer.dispose();
+  log.info(`saved ${o.outDir}: best epoch ${metadata.bestEpoch}, val_acc ${metadata.validation.acc.toFixed(4)}`);
+  return { outDir: o.outDir, metadata, history, resumedFromEpoch: ckpt ? ckpt.state.epoch : null };
+}

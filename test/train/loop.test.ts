@@ -1,0 +1,108 @@
+import * as tf from '@tensorflow/tfjs';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/backend/index.js';
+import { checkpointDirFor, trainModel, type TrainOptions } from '../../src/train/loop.js';
+import { registerTinyModel, writeTinyCache } from './helpers.js';
+
+let root: string;
+let dataDir: string;
+
+const base = (out: string, over: Partial<TrainOptions> = {}): TrainOptions => ({
+  model: 'tiny',
+  dataDir,
+  epochs: 3,
+  batchSize: 8,
+  lr: 1e-2,
+  seed: 5,
+  limit: null,
+  valLimit: null,
+  extra: false,
+  augment: true,
+  patience: 10,
+  outDir: join(root, out),
+  resume: false,
+  backend: 'cpu',
+  progress: 'silent',
+  ...over,
+});
+
+const weights = (dir: string) => readFile(join(dir, 'weights.bin'));
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'svhn-train-'));
+  dataDir = join(root, 'data');
+  await writeTinyCache(dataDir, { train: 40, val: 20 });
+  registerTinyModel();
+  await initBackend('cpu');
+});
+
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('trainModel', () => {
+  it('writes a complete model directory and is bit-identical for the same seed', async () => {
+    const counts: number[] = [];
+    const a = await trainModel(base('a', { onEpochEnd: (_r, info) => void counts.push(info.numTensors) }));
+    const b = await trainModel(base('b'));
+    expect(await readdir(a.outDir)).toEqual(expect.arrayContaining(['model.json', 'weights.bin', 'metadata.json', 'history.json', 'history.csv']));
+    expect((await weights(a.outDir)).equals(await weights(b.outDir))).toBe(true);
+    expect(a.history).toEqual(b.history.map((r, i) => ({ ...r, seconds: a.history[i]!.seconds, imagesPerSec: a.history[i]!.imagesPerSec })));
+    // No tensor leaks: the count is the same after every epoch.
+    expect(counts).toHaveLength(3);
+    expect(new Set(counts).size).toBe(1);
+    // Training finished: the checkpoint is gone.
+    await expect(stat(checkpointDirFor(a.outDir))).rejects.toThrow();
+    const meta = JSON.parse(await readFile(join(a.outDir, 'metadata.json'), 'utf8'));
+    expect(meta).toMatchObject({ architecture: 'tiny', seed: 5, backend: 'cpu', epochsRun: 3, synthetic: true });
+    expect(meta.params.total).toBeGreaterThan(0);
+    expect(meta.dataManifestSha256).toMatch(/^[0-9a-f]{64}$/);
+    const best = a.history.reduce((m, r) => (r.val_acc > m.val_acc ? r : m));
+    expect(meta.bestEpoch).toBe(best.epoch);
+    const csv = (await readFile(join(a.outDir, 'history.csv'), 'utf8')).trim().split('\n');
+    expect(csv[0]).toBe('epoch,loss,acc,val_loss,val_acc,seconds,imagesPerSec');
+    expect(csv).toHaveLength(4);
+  });
+
+  it('gives different weights for a different seed', async () => {
+    const a = await trainModel(base('s1', { epochs: 1 }));
+    const b = await trainModel(base('s2', { epochs: 1, seed: 6 }));
+    expect((await weights(a.outDir)).equals(await weights(b.outDir))).toBe(false);
+  });
+
+  it('resumes a run stopped after epoch 1 of 3 and ends with the same bytes as an uninterrupted run', async () => {
+    const full = await trainModel(base('full'));
+    const out = 'resumed';
+    await expect(
+      trainModel(base(out, { onEpochEnd: (r) => { if (r.epoch === 1) throw new Error('killed'); } })),
+    ).rejects.toThrow('killed');
+    // Interrupted: nothing under the final name, a checkpoint beside it.
+    await expect(stat(join(root, out))).rejects.toThrow();
+    expect((await stat(checkpointDirFor(join(root, out)))).isDirectory()).toBe(true);
+    const resumed = await trainModel(base(out, { resume: true }));
+    expect(resumed.resumedFromEpoch).toBe(1);
+    expect(resumed.history.map((r) => r.epoch)).toEqual([1, 2, 3]);
+    expect((await weights(resumed.outDir)).equals(await weights(full.outDir))).toBe(true);
+  });
+
+  it('stops early on val_loss and keeps the best val_acc epoch', async () => {
+    // A huge learning rate makes val_loss climb after the first epochs.
+    const r = await trainModel(base('early', { epochs: 6, patience: 1, lr: 5 }));
+    expect(r.metadata.stoppedEarly).toBe(true);
+    expect(r.history.length).toBeLessThan(6);
+    const es = r.metadata.earlyStopping;
+    expect(es.stoppedEpoch).toBe(r.history.length);
+    expect(Math.min(...r.history.map((h) => h.val_loss))).toBe(es.bestValLoss);
+  });
+
+  it('refuses --resume without a checkpoint, and bad numbers, writing nothing', async () => {
+    await expect(trainModel(base('none', { resume: true }))).rejects.toThrow(/--resume: no checkpoint/);
+    await expect(trainModel(base('none', { batchSize: 0 }))).rejects.toThrow(/--batch-size/);
+    await expect(trainModel(base('none', { model: 'nope' }))).rejects.toThrow(/expected one of .*baseline.*optimized/);
+    await expect(stat(join(root, 'none'))).rejects.toThrow();
+    expect(tf.getBackend()).toBe('cpu');
+  });
+});
