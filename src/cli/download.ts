@@ -1,8 +1,86 @@
-import type { Command } from 'commander';
+/**
+ * `svhn download`: fetch SVHN's .mat files (resumable, checksum-verified), or with
+ * --synthetic generate the offline sample under the same file names. Flags -> one stage call.
+ */
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { DEFAULTS, SPLITS, type SourceSplit } from '../config.js';
+import { SvhnError } from '../errors.js';
+import { listOf, nonNegativeInt, oneOf } from './options.js';
 
-/** Placeholder: `svhn download` is being built. */
+interface DownloadFlags {
+  split: SourceSplit[];
+  dataDir: string;
+  baseUrl: string;
+  force: boolean;
+  synthetic: boolean;
+  size: 'small' | 'full';
+  seed: number;
+  json: boolean;
+}
+
+function httpUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError(`expected an http:// or https:// URL, got '${value}'`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvalidArgumentError(`expected an http:// or https:// URL, got '${value}'`);
+  }
+  return value;
+}
+
 export function registerDownload(program: Command): void {
-  program.command('download').description('(download: not built yet)').action(() => {
-    throw new Error('svhn download is not built yet');
-  });
+  program
+    .command('download')
+    .description('fetch the SVHN .mat files (resumable, size + sha256 + md5 verified), or generate the offline synthetic sample')
+    .addOption(
+      new Option('--split <list>', `comma-separated splits to fetch: ${SPLITS.join(', ')} (extra is 1.3 GB)`)
+        .argParser(listOf(SPLITS))
+        .default([...DEFAULTS.downloadSplits], DEFAULTS.downloadSplits.join(',')),
+    )
+    .option('--data-dir <dir>', 'where the .mat files go', DEFAULTS.dataDir)
+    .option('--base-url <url>', 'where {train,test,extra}_32x32.mat live (use it for a mirror)', httpUrl, DEFAULTS.baseUrl)
+    .option('--force', 'fetch again even when a verified file is present', false)
+    .option('--synthetic', 'generate the offline synthetic sample instead (no network; NOT real SVHN)', false)
+    .option('--size <size>', 'with --synthetic: small (a demo in minutes) or full (SVHN split sizes)', oneOf(['small', 'full'] as const), DEFAULTS.synthetic.size)
+    .option('--seed <n>', 'with --synthetic: generator seed', nonNegativeInt, DEFAULTS.synthetic.seed)
+    .option('--json', 'print a machine-readable summary to stdout', false)
+    .action(async (opts: DownloadFlags, cmd: Command) => {
+      if (!opts.synthetic) {
+        for (const flag of ['size', 'seed'] as const) {
+          if (cmd.getOptionValueSource(flag) === 'cli') {
+            throw new SvhnError('BAD_FLAG', `--${flag} only applies with --synthetic`, { suggestion: `add --synthetic or drop --${flag}` });
+          }
+        }
+      }
+
+      if (opts.synthetic) {
+        const { generateSynthetic } = await import('../data/synthetic.js');
+        const { files } = await generateSynthetic({ dataDir: opts.dataDir, size: opts.size, seed: opts.seed, splits: opts.split });
+        if (opts.json) {
+          process.stdout.write(JSON.stringify({ synthetic: true, dataDir: opts.dataDir, size: opts.size, seed: opts.seed, files }, null, 2) + '\n');
+        }
+        return;
+      }
+
+      const { downloadSplits, createDownloadReporter } = await import('../data/download.js');
+      const reporter = createDownloadReporter();
+      let results;
+      try {
+        results = await downloadSplits({
+          dataDir: opts.dataDir,
+          baseUrl: opts.baseUrl,
+          splits: opts.split,
+          force: opts.force,
+          onProgress: reporter.onProgress,
+        });
+      } finally {
+        reporter.close();
+      }
+      if (opts.json) {
+        process.stdout.write(JSON.stringify({ synthetic: false, dataDir: opts.dataDir, baseUrl: opts.baseUrl, files: results }, null, 2) + '\n');
+      }
+    });
 }

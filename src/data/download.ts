@@ -84,7 +84,8 @@ function classify(e: unknown): TransferFailure | SvhnError {
   if (e instanceof TransferFailure || e instanceof SvhnError) return e;
   const code = errnoCode(e) ?? '';
   const msg = (e as Error)?.message ?? String(e);
-  const reason = code && !msg.includes(code) ? `${msg} (${code})` : msg;
+  const text = msg === 'aborted' ? 'the connection dropped mid-transfer' : msg;
+  const reason = code && !text.includes(code) ? `${text} (${code})` : text;
   if (UNREACHABLE.has(code)) return new TransferFailure('unreachable', reason);
   if (TRANSIENT.has(code) || code.startsWith('HPE_') || /socket hang up|aborted/i.test(msg)) {
     return new TransferFailure('transient', reason);
@@ -111,27 +112,27 @@ async function get(url: URL, headers: Record<string, string>, timeoutMs: number,
         reject(new TransferFailure('fatal', `unsupported protocol ${url.protocol} in ${url.href}`));
         return;
       }
-      let connected = false;
       // agent: false -> one fresh connection per request, nothing kept alive after we finish.
       const req = mod.get(url, { headers, agent: false }, resolve);
+      // Node's request timeout only starts once the socket connects, so the connect (DNS
+      // lookup included) gets its own timer: past it the host counts as unreachable.
+      const connectTimer = setTimeout(() => {
+        req.destroy(netError('ECONNECT_TIMEOUT', `no connection within ${timeoutMs} ms`));
+      }, timeoutMs);
       req.on('socket', (socket) => {
         const mark = () => {
-          connected = true;
+          clearTimeout(connectTimer);
           onConnect();
         };
         if (socket.connecting) socket.once('connect', mark);
         else mark();
       });
-      // Idle timeout on the socket: before the connect it means the host is unreachable,
-      // after it a stalled transfer (transient). It stays armed while the body streams.
-      req.setTimeout(timeoutMs, () => {
-        req.destroy(
-          connected
-            ? netError('ETIMEDOUT', `no data for ${timeoutMs} ms`)
-            : netError('ECONNECT_TIMEOUT', `no connection within ${timeoutMs} ms`),
-        );
+      // Idle timeout once connected: a stalled transfer (transient). It stays armed while the body streams.
+      req.setTimeout(timeoutMs, () => req.destroy(netError('ETIMEDOUT', `no data for ${timeoutMs} ms`)));
+      req.on('error', (e) => {
+        clearTimeout(connectTimer);
+        reject(e);
       });
-      req.on('error', reject);
     });
     const status = res.statusCode ?? 0;
     const location = res.headers.location;
@@ -377,15 +378,20 @@ export async function downloadSplits(opts: DownloadOptions): Promise<DownloadRes
 /**
  * Turns download events into progress output on stderr: a bar per file on a TTY (bytes,
  * rate, ETA), plain periodic lines otherwise, and one log line per skip / verify / done.
- * `stop()` ends a live bar (call it in a finally, so a failed run leaves the terminal sane).
+ * `close()` ends a bar still live after a failure, where it stands (call it in a finally, so a
+ * failed run neither claims 100% nor leaves the terminal's cursor hidden).
  */
-export function createDownloadReporter(mode?: 'bar' | 'plain' | 'silent'): { onProgress: (e: DownloadEvent) => void; stop: () => void } {
+export function createDownloadReporter(mode?: 'bar' | 'plain' | 'silent'): { onProgress: (e: DownloadEvent) => void; close: () => void } {
   const log = getLogger();
   let bar: Progress | undefined;
   let base = 0; // bytes already on disk when the bar started: the rate counts only new bytes
   let total = 0;
   const stop = () => {
-    bar?.stop();
+    bar?.stop(); // the transfer is complete
+    bar = undefined;
+  };
+  const close = () => {
+    bar?.abort?.();
     bar = undefined;
   };
   const onProgress = (e: DownloadEvent) => {
@@ -414,5 +420,5 @@ export function createDownloadReporter(mode?: 'bar' | 'plain' | 'silent'): { onP
         break; // the stage logs retries itself
     }
   };
-  return { onProgress, stop };
+  return { onProgress, close };
 }

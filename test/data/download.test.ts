@@ -5,6 +5,7 @@
  * sources table. Nothing touches the internet.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import dns from 'node:dns';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -287,6 +288,20 @@ describe('downloadSplits', () => {
     expect(err.suggestion).toContain('--base-url URL');
     expect(err.suggestion).toContain('svhn download --synthetic');
     expect(err.exitCode).not.toBe(0);
+  });
+
+  it('treats a connect that never completes (here: a DNS lookup that never answers) as unreachable', async () => {
+    const lookup = dns.lookup;
+    (dns as { lookup: unknown }).lookup = () => undefined; // never calls back; no packet leaves the machine
+    try {
+      const t0 = Date.now();
+      const err = await rejection(downloadSplits(opts({ baseUrl: 'http://svhn-mirror.invalid/h', timeoutMs: 200, backoffMs: 1000 })));
+      expect(Date.now() - t0).toBeLessThan(900);
+      expect(err.message).toContain('host svhn-mirror.invalid cannot be reached');
+      expect(err.message).toContain('no connection within 200 ms');
+    } finally {
+      (dns as { lookup: unknown }).lookup = lookup;
+    }
   });
 
   it('names a data directory it cannot create in an IO error', async () => {
