@@ -307,57 +307,16 @@ export async function preprocess(options: PreprocessOptions): Promise<Preprocess
   const manifest = await buildDirAtomic(cacheDir, async (tmp) => {
     const out: DatasetManifest['splits'] = {};
 
-    // train_32x32.mat -> train + val. The reader already gives digits 0..9 (label 10 -> 0).
-    const trainFile = join(o.dataDir, sourceFileName('train'));
-    const rp = readProgress(sourceFileName('train'), o.progress);
-    const train = await readSvhnMat(trainFile, { onProgress: rp.onProgress });
-    rp.stop();
-    const split = splitStratified(train.labels, { valFraction: o.valFraction, seed: o.seed });
-    // Downsampling draws from separate seeds so it does not disturb the split itself.
-    const trainIdx = o.limit === null ? split.train : pick(split.train, sampleStratified(gatherLabels(train.labels, split.train), o.limit, o.seed + 1));
-    const valIdx = o.valLimit === null ? split.val : pick(split.val, sampleStratified(gatherLabels(train.labels, split.val), o.valLimit, o.seed + 2));
-    if (o.limit !== null && o.limit > split.train.length) log.info({ limit: o.limit, available: split.train.length }, '--limit exceeds the training split; keeping all');
-    out.train = await writeGathered(tmp, 'train', train.images, train.labels, trainIdx, o.chunk);
-    out.val = await writeGathered(tmp, 'val', train.images, train.labels, valIdx, o.chunk);
-    log.info({ train: out.train.count, val: out.val.count }, `wrote train and val from ${sourceFileName('train')}`);
+    // train + val first, in their own function: train's decoded images (225 MB for SVHN)
+    // become garbage before test is read, which keeps peak memory near one split.
+    const { train, val, samples } = await writeTrainVal(tmp, o, synthetic);
+    out.train = train;
+    out.val = val;
 
-    let samples: DatasetManifest['samples'];
-    if (o.sampleCount > 0 && trainIdx.length > 0) {
-      const png = await renderSamples(train.images, train.labels, trainIdx, Math.min(o.sampleCount, trainIdx.length), o.seed, synthetic);
-      await writeFileAtomic(join(tmp, SAMPLES_FILE), png);
-      samples = { file: SAMPLES_FILE, count: Math.min(o.sampleCount, trainIdx.length), sha256: sha256(png) };
-    }
-
-    // test_32x32.mat -> test, with its own labels.
-    const testFile = join(o.dataDir, sourceFileName('test'));
-    const tp = readProgress(sourceFileName('test'), o.progress);
-    const test = await readSvhnMat(testFile, { onProgress: tp.onProgress });
-    tp.stop();
-    const tw = await SplitWriter.create(tmp, 'test');
-    try {
-      await tw.append(test.images, test.labels);
-      out.test = await tw.finish();
-    } catch (e) {
-      await tw.abort();
-      throw e;
-    }
-
-    // extra_32x32.mat, streamed: never held whole (531,131 images = 1.63 GB).
-    if (o.extra) {
-      const xw = await SplitWriter.create(tmp, 'extra');
-      const xp = readProgress(sourceFileName('extra'), o.progress);
-      try {
-        for await (const c of readSvhnMatChunks(join(o.dataDir, sourceFileName('extra')), { chunk: o.chunk, onProgress: xp.onProgress })) {
-          await xw.append(c.images, c.labels);
-        }
-        out.extra = await xw.finish();
-      } catch (e) {
-        await xw.abort();
-        throw e;
-      } finally {
-        xp.stop();
-      }
-    }
+    // test_32x32.mat -> test with ITS OWN labels; extra (531,131 images = 1.63 GB) likewise.
+    // Both are streamed chunk by chunk into their files, never held whole.
+    out.test = await writeStreamed(tmp, 'test', o);
+    if (o.extra) out.extra = await writeStreamed(tmp, 'extra', o);
 
     const m: DatasetManifest = {
       format: CACHE_FORMAT,
@@ -378,6 +337,52 @@ export async function preprocess(options: PreprocessOptions): Promise<Preprocess
   const samplesPng = manifest.samples ? join(cacheDir, manifest.samples.file) : null;
   log.info({ cacheDir, seconds: (Date.now() - t0) / 1000 }, 'cache written');
   return { cacheDir, manifest, manifestSha256, reused: false, samplesPng, seconds: (Date.now() - t0) / 1000 };
+}
+
+type ResolvedOptions = ReturnType<typeof resolveOptions>;
+
+/** train_32x32.mat -> train + val (stratified, optionally downsampled) + samples.png. */
+async function writeTrainVal(tmp: string, o: ResolvedOptions, synthetic: boolean): Promise<{ train: SplitEntry; val: SplitEntry; samples?: DatasetManifest['samples'] }> {
+  const log = getLogger();
+  // The reader already gives digits 0..9 (label 10 -> 0).
+  const rp = readProgress(sourceFileName('train'), o.progress);
+  const train = await readSvhnMat(join(o.dataDir, sourceFileName('train')), { onProgress: rp.onProgress });
+  rp.stop();
+  const split = splitStratified(train.labels, { valFraction: o.valFraction, seed: o.seed });
+  // Downsampling draws from separate seeds so it does not disturb the split itself.
+  const trainIdx = o.limit === null ? split.train : pick(split.train, sampleStratified(gatherLabels(train.labels, split.train), o.limit, o.seed + 1));
+  const valIdx = o.valLimit === null ? split.val : pick(split.val, sampleStratified(gatherLabels(train.labels, split.val), o.valLimit, o.seed + 2));
+  if (o.limit !== null && o.limit > split.train.length) log.info({ limit: o.limit, available: split.train.length }, '--limit exceeds the training split; keeping all');
+  const trainEntry = await writeGathered(tmp, 'train', train.images, train.labels, trainIdx, o.chunk);
+  const valEntry = await writeGathered(tmp, 'val', train.images, train.labels, valIdx, o.chunk);
+  log.info({ train: trainEntry.count, val: valEntry.count }, `wrote train and val from ${sourceFileName('train')}`);
+
+  let samples: DatasetManifest['samples'];
+  const n = Math.min(o.sampleCount, trainIdx.length);
+  if (n > 0) {
+    const png = await renderSamples(train.images, train.labels, trainIdx, n, o.seed, synthetic);
+    await writeFileAtomic(join(tmp, SAMPLES_FILE), png);
+    samples = { file: SAMPLES_FILE, count: n, sha256: sha256(png) };
+  }
+  return { train: trainEntry, val: valEntry, samples };
+}
+
+/** A whole source file streamed into the cache split of the same name, `o.chunk` images at a time. */
+async function writeStreamed(tmp: string, split: 'test' | 'extra', o: ResolvedOptions): Promise<SplitEntry> {
+  const w = await SplitWriter.create(tmp, split);
+  const progress = readProgress(sourceFileName(split), o.progress);
+  try {
+    for await (const c of readSvhnMatChunks(join(o.dataDir, sourceFileName(split)), { chunk: o.chunk, onProgress: progress.onProgress })) {
+      await w.append(c.images, c.labels);
+    }
+    progress.stop();
+    const entry = await w.finish();
+    getLogger().info({ [split]: entry.count }, `wrote ${split} from ${sourceFileName(split)}`);
+    return entry;
+  } catch (e) {
+    await w.abort();
+    throw e;
+  }
 }
 
 function gatherLabels(labels: Uint8Array, indices: Uint32Array): Uint8Array {
