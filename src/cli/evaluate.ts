@@ -1,8 +1,90 @@
-import type { Command } from 'commander';
+/**
+ * `svhn evaluate`: accuracy, loss, confusion matrix and sklearn's classification report of one
+ * or more model directories on the test (or val) split, plus report.json, confusion.csv and
+ * charts per model; several models get a side-by-side comparison. Flags -> one stage call.
+ */
+import { Option, type Command } from 'commander';
+import { BACKEND_CHOICES, DEFAULTS, type BackendChoice } from '../config.js';
+import { SvhnError } from '../errors.js';
+import { collect, oneOf, positiveInt } from './options.js';
 
-/** Placeholder: `svhn evaluate` is being built. */
+interface EvaluateFlags {
+  model?: string[];
+  dataDir: string;
+  split: 'test' | 'val';
+  json: boolean;
+  out?: string;
+  errors?: string;
+  batchSize: number;
+  backend: BackendChoice;
+}
+
 export function registerEvaluate(program: Command): void {
-  program.command('evaluate').description('(evaluate: not built yet)').action(() => {
-    throw new Error('svhn evaluate is not built yet');
-  });
+  program
+    .command('evaluate')
+    .description('evaluate model directories on the test split: accuracy, loss, confusion matrix, classification report, charts')
+    .option('--model <dir>', 'model directory (repeat to compare several)', collect)
+    .option('--data-dir <dir>', 'where the preprocess cache is (<dir>/cache)', DEFAULTS.dataDir)
+    .addOption(new Option('--split <split>', 'cache split to evaluate on').argParser(oneOf(['test', 'val'] as const)).default(DEFAULTS.evaluate.split))
+    .option('--json', 'print a machine-readable summary to stdout instead of tables', false)
+    .option('--out <dir>', 'output directory (several models: one subdirectory each) (default: <model>/evaluation, or <model>/evaluation-val)')
+    .option('--errors <file.png>', 'also draw the misclassified images, true -> predicted (several models: FILE-<name>.png)')
+    .option('--batch-size <n>', 'images per prediction batch (bounds memory)', positiveInt, DEFAULTS.evaluate.batchSize)
+    .option('--backend <name>', `tfjs backend: ${BACKEND_CHOICES.join(', ')}`, oneOf(BACKEND_CHOICES), DEFAULTS.train.backend)
+    .action(async (opts: EvaluateFlags) => {
+      if (!opts.model?.length) {
+        throw new SvhnError('BAD_FLAG', '--model: expected at least one model directory, got none', {
+          suggestion: 'pass --model models/optimized (repeat --model to compare)',
+        });
+      }
+      if (opts.errors && !/\.png$/i.test(opts.errors)) {
+        throw new SvhnError('BAD_FLAG', `--errors: expected a .png file name, got '${opts.errors}'`);
+      }
+      const { initBackend } = await import('../backend/index.js');
+      const { runEvaluate } = await import('../evaluate/run.js');
+      const { formatEvaluationText, summarize, SYNTHETIC_NOTE } = await import('../evaluate/outputs.js');
+      const { formatComparison } = await import('../metrics/comparison.js');
+      const { classificationReportDict } = await import('../metrics/classification.js');
+
+      await initBackend(opts.backend);
+      const run = await runEvaluate({
+        modelDirs: opts.model,
+        dataDir: opts.dataDir,
+        split: opts.split,
+        batchSize: opts.batchSize,
+        outDir: opts.out,
+        errorsPng: opts.errors,
+      });
+      const synthetic = run.models.some((m) => m.result.synthetic);
+
+      if (opts.json) {
+        const summary = {
+          ...(synthetic ? { SYNTHETIC: SYNTHETIC_NOTE } : {}),
+          synthetic,
+          split: opts.split,
+          models: run.models.map(({ result: r, outDir, written }) => ({
+            ...summarize(r),
+            dir: r.model.dir,
+            architecture: r.model.architecture,
+            images: r.data.count,
+            backend: r.backend,
+            seconds: r.seconds,
+            confusionMatrix: r.confusion,
+            classificationReport: classificationReportDict(r.report),
+            warnings: r.report.warnings,
+            outDir,
+            files: written,
+          })),
+          ...(run.comparison ? { best: run.comparison.rows[run.comparison.best]!.name } : {}),
+        };
+        process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+        return;
+      }
+      const parts = run.models.map((m) => formatEvaluationText(m.result, m.outDir));
+      if (opts.errors && run.models.every((m) => m.result.errors.count === 0)) parts.push(`no misclassified images: ${opts.errors} not written\n`);
+      if (run.comparison) {
+        parts.push(`comparison on the ${opts.split} split${synthetic ? ' (SYNTHETIC data)' : ''}\n` + formatComparison(run.comparison));
+      }
+      process.stdout.write(parts.join('\n'));
+    });
 }

@@ -96,3 +96,85 @@ export async function renderHistoryChart(history: HistoryRecord[], opts: History
   } as TopLevelSpec;
   return renderVegaLitePng(spec);
 }
+
+export interface MatrixChartOptions {
+  title: string;
+  /** Axis titles; default "predicted" / "true" (rows are the true digit). */
+  xTitle?: string;
+  yTitle?: string;
+}
+
+/**
+ * An annotated confusion-matrix heatmap, like seaborn's heatmap(annot=True, fmt='d',
+ * cmap='Blues'): one cell per (true, predicted) pair, its count written in it, dark text on
+ * light cells and white text on dark ones.
+ */
+export async function renderConfusionHeatmap(matrix: number[][], opts: MatrixChartOptions): Promise<Buffer> {
+  const k = matrix.length;
+  const max = Math.max(1, ...matrix.flat());
+  const rows = matrix.flatMap((r, t) => r.map((count, p) => ({ true: String(t), predicted: String(p), count })));
+  const order = Array.from({ length: k }, (_, i) => String(i));
+  const cell = 44; // px per cell: room for a 4-5 digit count
+  const spec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: opts.title,
+    data: { values: rows },
+    width: cell * k,
+    height: cell * k,
+    encoding: {
+      x: { field: 'predicted', type: 'ordinal', sort: order, title: opts.xTitle ?? 'predicted', axis: { labelAngle: 0 } },
+      y: { field: 'true', type: 'ordinal', sort: order, title: opts.yTitle ?? 'true' },
+    },
+    layer: [
+      {
+        mark: { type: 'rect', stroke: 'white', strokeWidth: 1 },
+        encoding: {
+          color: {
+            field: 'count',
+            type: 'quantitative',
+            title: 'count',
+            scale: { scheme: 'blues', domain: [0, max] },
+            legend: { gradientLength: cell * k - 20 },
+          },
+        },
+      },
+      {
+        mark: { type: 'text', fontSize: 12 },
+        encoding: {
+          text: { field: 'count', type: 'quantitative', format: 'd' },
+          color: { condition: { test: `datum.count > ${max / 2}`, value: 'white' }, value: '#111' },
+        },
+      },
+    ],
+  } as TopLevelSpec;
+  return renderVegaLitePng(spec);
+}
+
+export interface BarChartOptions {
+  title: string;
+  yTitle?: string;
+}
+
+/** Per-class F1 (or any score in [0, 1]) as bars, the value written above each bar. */
+export async function renderClassScoreBars(scores: number[], opts: BarChartOptions): Promise<Buffer> {
+  const rows = scores.map((v, d) => ({ digit: String(d), value: v }));
+  const spec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: opts.title,
+    data: { values: rows },
+    width: 420,
+    height: 240,
+    encoding: {
+      x: { field: 'digit', type: 'ordinal', sort: rows.map((r) => r.digit), title: 'digit', axis: { labelAngle: 0 } },
+      y: { field: 'value', type: 'quantitative', title: opts.yTitle ?? 'F1', scale: { domain: [0, 1] } },
+    },
+    layer: [
+      { mark: { type: 'bar', color: '#4c78a8' } },
+      {
+        mark: { type: 'text', dy: -7, fontSize: 11 },
+        encoding: { text: { field: 'value', type: 'quantitative', format: '.2f' } },
+      },
+    ],
+  } as TopLevelSpec;
+  return renderVegaLitePng(spec);
+}

@@ -1,0 +1,226 @@
+/**
+ * Evaluating a model directory on a cache split, batch by batch:
+ *
+ *   <dataDir>/cache/<split>.images.u8 --(chunks of batchSize, uint8)--> / 255 float32
+ *     --> model.predict --> probabilities [n, 10] --> argmax, confidence, cross-entropy
+ *     --> confusion matrix / loss accumulators
+ *
+ * Memory stays bounded by the batch: only one batch of pixels is ever in float32, and the
+ * tensors of a batch are disposed before the next one is read (the notebook's kernel died
+ * predicting all 26,032 test images at once). Per-sample results are kept as small typed
+ * arrays (5 bytes per image), plus the pixels of a few samples and errors for the grids.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { existsSync, statSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from '../config.js';
+import { SvhnError } from '../errors.js';
+import { getLogger } from '../log.js';
+import { classificationReport, type ClassificationReport } from '../metrics/classification.js';
+import { ConfusionAccumulator, type ConfusionMatrix } from '../metrics/confusion.js';
+import { MeanAccumulator } from '../metrics/mean.js';
+import { loadLayersModel, readModelMetadata } from '../models/io.js';
+import type { ModelMetadata } from '../models/modelDir.js';
+import { openCache, readCacheSplitChunks } from '../data/cache.js';
+
+export type EvalSplit = 'test' | 'val';
+
+export interface EvaluateOptions {
+  modelDir: string;
+  dataDir: string;
+  split: EvalSplit;
+  batchSize: number; // images per predict call; bounds memory
+  /** How many first images to keep pixels of (sample-prediction grid). */
+  keepSamples?: number;
+  /** How many misclassified images to keep pixels of (errors grid). */
+  keepErrors?: number;
+  /** Called after each batch with images done so far. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** A few images with their outcome, pixels included, for grids. */
+export interface SampleSet {
+  count: number;
+  images: Uint8Array; // count x 32 x 32 x 3
+  indices: number[]; // positions in the split
+  labels: number[];
+  predicted: number[];
+  confidence: number[];
+}
+
+export interface EvaluationResult {
+  model: {
+    dir: string;
+    name: string;
+    architecture: string;
+    params: number;
+    synthetic: boolean;
+    metadata: ModelMetadata;
+  };
+  data: { dataDir: string; split: EvalSplit; count: number; synthetic: boolean; manifestSha256: string };
+  /** True when the model or the data come from the offline synthetic sample: not SVHN numbers. */
+  synthetic: boolean;
+  backend: string;
+  accuracy: number;
+  loss: number; // mean categorical cross-entropy per image
+  confusion: ConfusionMatrix;
+  report: ClassificationReport;
+  seconds: number; // wall time of the whole pass (read + scale + predict)
+  imagesPerSec: number;
+  /** Per image, in split order. */
+  predictions: { labels: Uint8Array; predicted: Uint8Array; confidence: Float32Array };
+  samples: SampleSet;
+  errors: SampleSet;
+}
+
+/** Keras' epsilon: probabilities are clipped to [eps, 1 - eps] before the log, as in training's loss. */
+const EPSILON = 1e-7;
+
+/** pixel / 255 in float32, by table (the same value training's batches use). */
+const SCALE = Float32Array.from({ length: 256 }, (_, v) => v / 255);
+
+/** Registers svhn's custom layers (the training code's registry) when that module exists. */
+async function registerCustomLayers(): Promise<void> {
+  try {
+    await import('../models/registry.js' as string);
+  } catch (e) {
+    const msg = String((e as Error)?.message ?? e);
+    // Only a missing registry module is tolerated; an error inside it is a real failure.
+    if (!/registry/.test(msg) || !/(Cannot find|not find|Failed to load|does not exist|ERR_MODULE_NOT_FOUND)/i.test(msg + ((e as NodeJS.ErrnoException)?.code ?? ''))) throw e;
+  }
+}
+
+/** Loads a model directory and checks its input is 32x32x3 and its output 10 classes. */
+export async function loadEvaluationModel(dir: string): Promise<{ model: tf.LayersModel; metadata: ModelMetadata }> {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new SvhnError('BAD_MODEL', `--model ${dir}: no such model directory`, {
+      suggestion: 'train one with `svhn train --model optimized` (it writes models/optimized)',
+    });
+  }
+  await registerCustomLayers();
+  const metadata = await readModelMetadata(dir);
+  const model = await loadLayersModel(dir);
+  const inShape = model.inputs[0]?.shape ?? [];
+  const outShape = model.outputs[0]?.shape ?? [];
+  const want = [IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS];
+  if (inShape.length !== 4 || inShape.slice(1).some((d, i) => d !== want[i])) {
+    model.dispose();
+    throw new SvhnError('BAD_MODEL', `model in ${dir} takes input [${inShape.slice(1).join(', ')}], expected [${want.join(', ')}] (32x32 RGB digits)`);
+  }
+  if (outShape.length !== 2 || outShape[1] !== NUM_CLASSES) {
+    model.dispose();
+    throw new SvhnError('BAD_MODEL', `model in ${dir} outputs [${outShape.slice(1).join(', ')}], expected [${NUM_CLASSES}] class probabilities`);
+  }
+  return { model, metadata };
+}
+
+function emptySamples(capacity: number): SampleSet & { capacity: number } {
+  return { count: 0, capacity, images: new Uint8Array(capacity * IMAGE_BYTES), indices: [], labels: [], predicted: [], confidence: [] };
+}
+
+function keepSample(set: SampleSet & { capacity: number }, images: Uint8Array, i: number, index: number, label: number, pred: number, conf: number): void {
+  if (set.count >= set.capacity) return;
+  set.images.set(images.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES), set.count * IMAGE_BYTES);
+  set.indices.push(index);
+  set.labels.push(label);
+  set.predicted.push(pred);
+  set.confidence.push(conf);
+  set.count++;
+}
+
+function trimSamples(set: SampleSet & { capacity: number }): SampleSet {
+  const { capacity: _capacity, ...rest } = set;
+  return { ...rest, images: rest.images.slice(0, rest.count * IMAGE_BYTES) };
+}
+
+/** Evaluates one model directory on one split of the cache. The backend must already be set. */
+export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluationResult> {
+  const log = getLogger();
+  const { model, metadata } = await loadEvaluationModel(opts.modelDir);
+  try {
+    const cache = await openCache(opts.dataDir);
+    const entry = cache.manifest.splits[opts.split];
+    if (!entry) {
+      throw new SvhnError('MISSING_DATA', `--split ${opts.split}: the cache in ${cache.dir} has no '${opts.split}' split (it has ${Object.keys(cache.manifest.splits).join(', ') || 'none'})`, {
+        suggestion: 're-run `svhn preprocess`',
+      });
+    }
+    const total = entry.count;
+    if (total === 0) throw new SvhnError('MISSING_DATA', `--split ${opts.split}: the '${opts.split}' split in ${cache.dir} is empty`);
+
+    const confusion = new ConfusionAccumulator(NUM_CLASSES);
+    const loss = new MeanAccumulator();
+    const labelsAll = new Uint8Array(total);
+    const predictedAll = new Uint8Array(total);
+    const confidenceAll = new Float32Array(total);
+    const samples = emptySamples(opts.keepSamples ?? 0);
+    const errors = emptySamples(opts.keepErrors ?? 0);
+    const xs = new Float32Array(opts.batchSize * IMAGE_BYTES); // reused: one batch of floats at a time
+    const start = performance.now();
+
+    for await (const chunk of readCacheSplitChunks(cache, opts.split, opts.batchSize)) {
+      const n = chunk.count;
+      for (let k = 0; k < n * IMAGE_BYTES; k++) xs[k] = SCALE[chunk.images[k]!]!;
+      // tidy owns the input and every intermediate; probabilities leave as a plain array.
+      const probs = tf.tidy(() => {
+        const x = tf.tensor4d(xs.subarray(0, n * IMAGE_BYTES), [n, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS]);
+        return (model.predict(x) as tf.Tensor).dataSync() as Float32Array;
+      });
+      const predicted = new Uint8Array(n);
+      let batchLossSum = 0;
+      for (let i = 0; i < n; i++) {
+        const row = probs.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES);
+        let best = 0;
+        let sum = 0;
+        for (let c = 0; c < NUM_CLASSES; c++) {
+          sum += row[c]!;
+          if (row[c]! > row[best]!) best = c;
+        }
+        const label = chunk.labels[i]!;
+        // Keras' categorical cross-entropy on probabilities: normalise, clip, -log p(true).
+        const p = Math.min(1 - EPSILON, Math.max(EPSILON, row[label]! / sum));
+        batchLossSum += -Math.log(p);
+        const index = chunk.start + i;
+        predicted[i] = best;
+        labelsAll[index] = label;
+        predictedAll[index] = best;
+        confidenceAll[index] = row[best]!;
+        keepSample(samples, chunk.images, i, index, label, best, row[best]!);
+        if (best !== label) keepSample(errors, chunk.images, i, index, label, best, row[best]!);
+      }
+      // Weighted by batch size, so the short last batch counts for its n images only.
+      loss.addSum(batchLossSum, n);
+      confusion.update(chunk.labels, predicted);
+      opts.onProgress?.(chunk.start + n, total);
+    }
+    const seconds = (performance.now() - start) / 1000;
+    const matrix = confusion.result();
+    const report = classificationReport(matrix);
+    for (const w of report.warnings) log.warn(`${metadata.name ?? basename(opts.modelDir)}: ${w}`);
+    const dataSynthetic = cache.manifest.synthetic;
+    return {
+      model: {
+        dir: resolve(opts.modelDir),
+        name: metadata.name || basename(resolve(opts.modelDir)),
+        architecture: String(metadata.architecture ?? 'unknown'),
+        params: metadata.params?.total ?? model.countParams(),
+        synthetic: Boolean(metadata.synthetic),
+        metadata,
+      },
+      data: { dataDir: resolve(opts.dataDir), split: opts.split, count: total, synthetic: dataSynthetic, manifestSha256: cache.manifestSha256 },
+      synthetic: Boolean(metadata.synthetic) || dataSynthetic,
+      backend: tf.getBackend(),
+      accuracy: report.accuracy,
+      loss: loss.result(),
+      confusion: matrix,
+      report,
+      seconds,
+      imagesPerSec: seconds > 0 ? total / seconds : 0,
+      predictions: { labels: labelsAll, predicted: predictedAll, confidence: confidenceAll },
+      samples: trimSamples(samples),
+      errors: trimSamples(errors),
+    };
+  } finally {
+    model.dispose(); // its weights are tensors too
+  }
+}
