@@ -1,0 +1,98 @@
+/**
+ * Saving and loading tfjs layers models without tfjs-node's file:// handler (which is absent
+ * where tfjs-node does not install): model.json + weights.bin, the standard tfjs layers
+ * format, readable by tf.loadLayersModel in a browser or by tfjs-node.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SvhnError } from '../errors.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { METADATA_JSON, MODEL_JSON, WEIGHTS_BIN, type ModelMetadata } from './modelDir.js';
+
+interface ModelJson {
+  format?: string;
+  generatedBy?: string;
+  convertedBy?: string | null;
+  modelTopology: object;
+  trainingConfig?: object;
+  weightsManifest: Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }>;
+}
+
+/** Writes model.json and weights.bin into dir (each file atomically). */
+export async function saveLayersModel(model: tf.LayersModel, dir: string): Promise<void> {
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      const weightData = artifacts.weightData
+        ? tf.io.CompositeArrayBuffer.join(artifacts.weightData as ArrayBuffer | ArrayBuffer[])
+        : new ArrayBuffer(0);
+      const json: ModelJson = {
+        format: 'layers-model',
+        generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
+        convertedBy: null,
+        modelTopology: artifacts.modelTopology as object,
+        ...(artifacts.trainingConfig ? { trainingConfig: artifacts.trainingConfig as object } : {}),
+        weightsManifest: [{ paths: [WEIGHTS_BIN], weights: artifacts.weightSpecs ?? [] }],
+      };
+      await writeFileAtomic(join(dir, WEIGHTS_BIN), new Uint8Array(weightData));
+      await writeFileAtomic(join(dir, MODEL_JSON), JSON.stringify(json));
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weightData.byteLength } };
+    }),
+    { includeOptimizer: false },
+  );
+}
+
+async function readOrFail(path: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new SvhnError('BAD_MODEL', `model directory is incomplete: cannot read ${what} ${path} (${code ?? String(e)})`, {
+      suggestion: 'train one with `svhn train --model optimized` or pass --model DIR',
+      cause: e,
+    });
+  }
+}
+
+/** Loads model.json + weights.bin from dir; checks the weights file size against the manifest. */
+export async function loadLayersModel(dir: string): Promise<tf.LayersModel> {
+  const jsonPath = join(dir, MODEL_JSON);
+  let json: ModelJson;
+  try {
+    json = JSON.parse((await readOrFail(jsonPath, 'model')).toString('utf8')) as ModelJson;
+  } catch (e) {
+    if (e instanceof SvhnError) throw e;
+    throw new SvhnError('BAD_MODEL', `${jsonPath} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (!json.modelTopology || !Array.isArray(json.weightsManifest)) {
+    throw new SvhnError('BAD_MODEL', `${jsonPath} is not a tfjs layers model: expected modelTopology and weightsManifest`);
+  }
+  const specs = json.weightsManifest.flatMap((g) => g.weights);
+  const buffers: Buffer[] = [];
+  for (const group of json.weightsManifest) {
+    for (const p of group.paths) buffers.push(await readOrFail(join(dir, p), 'weights'));
+  }
+  const all = Buffer.concat(buffers);
+  const bytesPer: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1 };
+  const expected = specs.reduce((s, w) => s + w.shape.reduce((a, b) => a * b, 1) * (bytesPer[w.dtype] ?? 4), 0);
+  if (all.byteLength !== expected) {
+    throw new SvhnError('BAD_MODEL', `weights in ${dir} have ${all.byteLength} bytes, expected ${expected} from ${MODEL_JSON}`);
+  }
+  const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer;
+  try {
+    // Custom layers must be registered before this call: import '../models/registry.js' does that.
+    return await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: specs, weightData }));
+  } catch (e) {
+    throw new SvhnError('BAD_MODEL', `cannot build the model in ${jsonPath}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+export async function readModelMetadata(dir: string): Promise<ModelMetadata> {
+  const path = join(dir, METADATA_JSON);
+  const text = (await readOrFail(path, 'metadata')).toString('utf8');
+  try {
+    return JSON.parse(text) as ModelMetadata;
+  } catch (e) {
+    throw new SvhnError('BAD_MODEL', `${path} is not valid JSON: ${(e as Error).message}`);
+  }
+}
