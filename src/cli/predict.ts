@@ -1,8 +1,82 @@
-import type { Command } from 'commander';
+/**
+ * `svhn predict INPUT... --model DIR`: one row per input (CSV or JSON lines) to --out or
+ * stdout. Logs and progress go to stderr, so stdout pipes clean data.
+ * Exit codes: 0 all inputs predicted; 3 some inputs failed (error rows written, the run
+ * went on); 1/2 a missing path, model or bad flag (nothing predicted).
+ */
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { BACKEND_CHOICES, DEFAULTS, NUM_CLASSES } from '../config.js';
+import { positiveInt } from './options.js';
 
-/** Placeholder: `svhn predict` is being built. */
+/** Exit code when some inputs could not be read or decoded. */
+export const EXIT_SOME_FAILED = 3;
+
+interface PredictFlags {
+  model: string;
+  format: 'csv' | 'jsonl';
+  out?: string;
+  topK: number;
+  recursive: boolean;
+  batchSize: number;
+  grid?: string;
+  gridCount: number;
+  dataDir: string;
+  backend: (typeof BACKEND_CHOICES)[number];
+}
+
+function topK(value: string): number {
+  const n = positiveInt(value);
+  if (n > NUM_CLASSES) throw new InvalidArgumentError(`expected 1..${NUM_CLASSES} (there are ${NUM_CLASSES} digits), got '${value}'`);
+  return n;
+}
+
 export function registerPredict(program: Command): void {
-  program.command('predict').description('(predict: not built yet)').action(() => {
-    throw new Error('svhn predict is not built yet');
-  });
+  program
+    .command('predict')
+    .description('predict digits for image files, folders, a .mat file or a cache split (cache:test)')
+    .argument('<input...>', 'image files (png jpg webp gif bmp tiff), folders, SVHN .mat files, or cache:SPLIT')
+    .requiredOption('--model <dir>', 'model directory written by `svhn train` (e.g. models/optimized)')
+    .addOption(new Option('--format <format>', 'output format: csv or jsonl').choices(['csv', 'jsonl']).default(DEFAULTS.predict.format))
+    .option('--out <file>', 'write rows to FILE (atomically) instead of stdout')
+    .option('--top-k <k>', `digits listed per input with their probabilities (1..${NUM_CLASSES})`, topK, DEFAULTS.predict.topK)
+    .option('--recursive', 'walk subfolders of folder inputs', false)
+    .option('--batch-size <n>', 'images per prediction batch', positiveInt, DEFAULTS.predict.batchSize)
+    .option('--grid <file.png>', 'also draw the first inputs with prediction and confidence (and true label when known)')
+    .option('--grid-count <n>', 'inputs in the --grid image', positiveInt, DEFAULTS.predict.gridCount)
+    .option('--data-dir <dir>', 'where cache:SPLIT inputs are read from (<dir>/cache)', DEFAULTS.dataDir)
+    .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_CHOICES).default(DEFAULTS.train.backend))
+    .addHelpText(
+      'after',
+      `
+Images are resized to fit 32x32 keeping their aspect ratio and padded to a square with their
+edge pixels (SVHN's crops are square windows around each digit); alpha is flattened on white.
+Exit code ${EXIT_SOME_FAILED}: some inputs could not be read (their rows carry an error).`,
+    )
+    .action(async (inputs: string[], flags: PredictFlags) => {
+      const { runPredict } = await import('../predict/run.js');
+      const { getLogger } = await import('../log.js');
+      const summary = await runPredict({
+        inputs,
+        modelDir: flags.model,
+        format: flags.format,
+        out: flags.out,
+        stream: process.stdout,
+        topK: flags.topK,
+        recursive: flags.recursive,
+        batchSize: flags.batchSize,
+        dataDir: flags.dataDir,
+        backend: flags.backend,
+        grid: flags.grid,
+        gridCount: flags.gridCount,
+      });
+      const acc = summary.labelled > 0 ? `, accuracy ${(summary.correct / summary.labelled).toFixed(4)} on ${summary.labelled} labelled` : '';
+      getLogger().info(
+        { ...summary },
+        `predicted ${summary.predicted} of ${summary.total} inputs in ${summary.seconds.toFixed(1)} s (${summary.imagesPerSec.toFixed(0)} img/s, ${summary.backend})${acc}` +
+          (summary.failed > 0 ? `; ${summary.failed} failed` : '') +
+          (flags.out ? `; wrote ${flags.out}` : '') +
+          (summary.grid ? `; grid ${summary.grid}` : ''),
+      );
+      if (summary.failed > 0) process.exitCode = EXIT_SOME_FAILED;
+    });
 }

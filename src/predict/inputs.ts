@@ -1,0 +1,203 @@
+/**
+ * Predict's INPUT arguments -> a stream of items, one per image, in a stable order:
+ *
+ *   photo.png, scan.jpg ...   one item each, whatever the extension (tried; a bad one is an error row)
+ *   folder/                   its image files (by extension, see IMAGE_EXTENSIONS), sorted by
+ *                             name (code-unit order, the same on every machine); subfolders with
+ *                             --recursive, walked depth-first in the same sorted order; dotfiles
+ *                             and other extensions are skipped and counted
+ *   test_32x32.mat            every image of an SVHN-layout MAT file, true labels known: id file.mat#i
+ *   cache:test                a split of the preprocess cache under --data-dir: id cache:test#i
+ *
+ * Memory: a folder holds only one directory listing per level of the walk (names, not
+ * images); MAT files and cache splits are read in chunks of `chunk` images.
+ */
+import type { Dirent } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { CACHE_SPLITS, IMAGE_BYTES, type CacheSplit } from '../config.js';
+import { SvhnError } from '../errors.js';
+import { IMAGE_EXTENSIONS } from './decode.js';
+
+export const CACHE_PREFIX = 'cache:';
+
+export type InputSource =
+  | { kind: 'file'; path: string }
+  | { kind: 'dir'; path: string }
+  | { kind: 'mat'; path: string }
+  | { kind: 'cache'; split: CacheSplit };
+
+/** One thing to predict: a file still to decode, pixels already decoded, or a failure to report. */
+export type InputItem =
+  | { kind: 'file'; id: string; path: string }
+  | { kind: 'pixels'; id: string; image: Uint8Array; label: number | null } // image: 3072 bytes HWC
+  | { kind: 'error'; id: string; error: string };
+
+export interface ExpandOptions {
+  recursive: boolean;
+  dataDir: string;
+  /** Images per read from MAT files and cache splits. */
+  chunk?: number;
+  /** Told once per folder about files skipped by extension or as dotfiles. */
+  onSkipped?: (dir: string, count: number) => void;
+}
+
+const DEFAULT_CHUNK = 2048; // 6 MB of uint8 images per read
+const IMAGE_EXT_SET = new Set<string>(IMAGE_EXTENSIONS);
+
+function isImageName(name: string): boolean {
+  return !name.startsWith('.') && IMAGE_EXT_SET.has(extname(name).toLowerCase());
+}
+
+/**
+ * Checks every INPUT exists and says what it is. A missing path or an unknown cache split is
+ * a SvhnError before any work starts.
+ */
+export async function resolveInputs(args: string[]): Promise<InputSource[]> {
+  if (args.length === 0) throw new SvhnError('BAD_FLAG', 'INPUT: expected at least one image, folder, .mat file or cache:SPLIT');
+  const sources: InputSource[] = [];
+  for (const arg of args) {
+    if (arg.startsWith(CACHE_PREFIX)) {
+      const split = arg.slice(CACHE_PREFIX.length);
+      if (!(CACHE_SPLITS as readonly string[]).includes(split)) {
+        throw new SvhnError('BAD_FLAG', `INPUT ${arg}: expected cache:${CACHE_SPLITS.join('|cache:')}, got cache:${split}`);
+      }
+      sources.push({ kind: 'cache', split: split as CacheSplit });
+      continue;
+    }
+    let st;
+    try {
+      st = await stat(arg);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new SvhnError('BAD_INPUT', `INPUT ${arg}: ${code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : String((e as Error).message)}`, {
+        suggestion: 'pass image files, folders, a .mat file or cache:test',
+        cause: e,
+      });
+    }
+    if (st.isDirectory()) sources.push({ kind: 'dir', path: arg });
+    else if (extname(arg).toLowerCase() === '.mat') sources.push({ kind: 'mat', path: arg });
+    else sources.push({ kind: 'file', path: arg });
+  }
+  return sources;
+}
+
+/** Directory entries sorted by name; an unreadable directory throws (the caller reports it). */
+async function sortedEntries(dir: string): Promise<Dirent[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** Resolves symlinks (and unknown types) with stat; undefined when the target is gone. */
+async function entryKind(path: string, e: Dirent): Promise<'file' | 'dir' | undefined> {
+  if (e.isFile()) return 'file';
+  if (e.isDirectory()) return 'dir';
+  if (!e.isSymbolicLink()) return undefined; // sockets, FIFOs, devices
+  try {
+    const st = await stat(path);
+    return st.isDirectory() ? 'dir' : st.isFile() ? 'file' : undefined;
+  } catch {
+    return 'file'; // a dangling link: let decoding report it as unreadable
+  }
+}
+
+async function* walkDir(dir: string, opts: ExpandOptions): AsyncGenerator<InputItem> {
+  let entries: Dirent[];
+  try {
+    entries = await sortedEntries(dir);
+  } catch (e) {
+    yield { kind: 'error', id: dir, error: `cannot list folder: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+    return;
+  }
+  let skipped = 0;
+  for (const e of entries) {
+    const path = join(dir, e.name);
+    const kind = await entryKind(path, e);
+    if (kind === 'dir') {
+      if (opts.recursive && !e.name.startsWith('.')) yield* walkDir(path, opts);
+      else skipped++;
+    } else if (kind === 'file' && isImageName(e.name)) {
+      yield { kind: 'file', id: path, path };
+    } else {
+      skipped++;
+    }
+  }
+  if (skipped > 0) opts.onSkipped?.(dir, skipped);
+}
+
+async function* matItems(path: string, chunk: number): AsyncGenerator<InputItem> {
+  const { readSvhnMatChunks } = await import('../data/mat.js');
+  for await (const c of readSvhnMatChunks(path, { chunk })) {
+    for (let i = 0; i < c.count; i++) {
+      // subarray: a view into the chunk's fresh buffer, which lives as long as a view does.
+      yield { kind: 'pixels', id: `${path}#${c.start + i}`, image: c.images.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES), label: c.labels[i]! };
+    }
+  }
+}
+
+async function* cacheItems(split: CacheSplit, dataDir: string, chunk: number): AsyncGenerator<InputItem> {
+  const { openCache, readCacheSplitChunks } = await import('../data/cache.js');
+  const cache = await openCache(dataDir);
+  for await (const c of readCacheSplitChunks(cache, split, chunk)) {
+    for (let i = 0; i < c.count; i++) {
+      yield { kind: 'pixels', id: `${CACHE_PREFIX}${split}#${c.start + i}`, image: c.images.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES), label: c.labels[i]! };
+    }
+  }
+}
+
+/** The items of every source, in argument order. */
+export async function* expandInputs(sources: InputSource[], opts: ExpandOptions): AsyncGenerator<InputItem> {
+  const chunk = opts.chunk ?? DEFAULT_CHUNK;
+  for (const s of sources) {
+    if (s.kind === 'file') yield { kind: 'file', id: s.path, path: s.path };
+    else if (s.kind === 'dir') yield* walkDir(s.path, opts);
+    else if (s.kind === 'mat') yield* matItems(s.path, chunk);
+    else yield* cacheItems(s.split, opts.dataDir, chunk);
+  }
+}
+
+async function countDir(dir: string, recursive: boolean): Promise<number> {
+  let entries: Dirent[];
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return 1; // reported as one error row
+  }
+  let n = 0;
+  for (const e of entries) {
+    const path = join(dir, e.name);
+    const kind = await entryKind(path, e);
+    if (kind === 'dir') n += recursive && !e.name.startsWith('.') ? await countDir(path, recursive) : 0;
+    else if (kind === 'file' && isImageName(e.name)) n++;
+  }
+  return n;
+}
+
+/**
+ * How many items expandInputs will yield, for the progress bar's total: folders are listed
+ * (names only), MAT files' headers and the cache manifest give their counts. Bad MAT files
+ * and caches throw here, before any work, with the readers' own messages.
+ */
+export async function countInputs(sources: InputSource[], opts: Pick<ExpandOptions, 'recursive' | 'dataDir'>): Promise<number> {
+  let total = 0;
+  for (const s of sources) {
+    if (s.kind === 'file') total += 1;
+    else if (s.kind === 'dir') total += await countDir(s.path, opts.recursive);
+    else if (s.kind === 'mat') {
+      const { inspectMat } = await import('../data/mat.js');
+      const x = (await inspectMat(s.path)).variables.find((v) => v.name === 'X');
+      total += x?.dims[3] ?? 0;
+    } else {
+      const { openCache } = await import('../data/cache.js');
+      const cache = await openCache(opts.dataDir);
+      const entry = cache.manifest.splits[s.split];
+      if (!entry) {
+        throw new SvhnError('MISSING_DATA', `INPUT cache:${s.split}: the cache in ${opts.dataDir} has no '${s.split}' split (it has ${Object.keys(cache.manifest.splits).join(', ')})`, {
+          suggestion: s.split === 'extra' ? 'run `svhn preprocess --extra`' : 're-run `svhn preprocess`',
+        });
+      }
+      total += entry.count;
+    }
+  }
+  return total;
+}

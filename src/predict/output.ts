@@ -1,0 +1,139 @@
+/**
+ * Prediction rows as CSV or JSON lines, written to a stream (stdout) or to a file that
+ * appears under its final name only when complete (temp sibling, fsync, rename).
+ *
+ * CSV (RFC 4180 quoting), one header line, then per input:
+ *   input,predicted,confidence,top1,top1_prob,...,topK,topK_prob,label,error
+ * Empty cells where a value does not apply (no label known; no prediction for a failed input).
+ * JSONL, one object per line:
+ *   {"input":"a.png","predicted":3,"confidence":0.91,"top":[{"digit":3,"prob":0.91},...],"label":null,"error":null}
+ * Probabilities carry 6 decimals.
+ */
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Writable } from 'node:stream';
+import { SvhnError, ioError } from '../errors.js';
+import type { PredictionRow } from './predict.js';
+
+export type OutputFormat = 'csv' | 'jsonl';
+
+const round6 = (p: number) => Math.round(p * 1e6) / 1e6;
+
+export function csvCell(value: string): string {
+  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
+export function csvHeader(topK: number): string {
+  const tops = Array.from({ length: topK }, (_, i) => `top${i + 1},top${i + 1}_prob`);
+  return ['input', 'predicted', 'confidence', ...tops, 'label', 'error'].join(',') + '\n';
+}
+
+export function formatCsvRow(row: PredictionRow, topK: number): string {
+  const cells = [csvCell(row.input), row.predicted === null ? '' : String(row.predicted), row.confidence === null ? '' : row.confidence.toFixed(6)];
+  for (let i = 0; i < topK; i++) {
+    const t = row.top[i];
+    cells.push(t ? String(t.digit) : '', t ? t.prob.toFixed(6) : '');
+  }
+  cells.push(row.label === null ? '' : String(row.label), row.error === null ? '' : csvCell(row.error));
+  return cells.join(',') + '\n';
+}
+
+export function formatJsonlRow(row: PredictionRow): string {
+  return (
+    JSON.stringify({
+      input: row.input,
+      predicted: row.predicted,
+      confidence: row.confidence === null ? null : round6(row.confidence),
+      top: row.top.map((t) => ({ digit: t.digit, prob: round6(t.prob) })),
+      label: row.label,
+      error: row.error,
+    }) + '\n'
+  );
+}
+
+export interface RowSink {
+  write(row: PredictionRow): Promise<void>;
+  /** Flushes; with a file, moves it into place. */
+  close(): Promise<void>;
+  /** Drops a half-written file (the stream is left open). */
+  abort(): Promise<void>;
+}
+
+export interface SinkOptions {
+  format: OutputFormat;
+  topK: number;
+  /** File to write atomically; when absent rows go to `stream`. */
+  out?: string;
+  stream?: Writable;
+}
+
+async function writeChunk(stream: Writable, text: string, name: string): Promise<void> {
+  const failed = (stream as Writable & { errored?: Error | null }).errored;
+  if (failed) throw ioError(name, 'write', failed);
+  if (!stream.write(text)) {
+    // Backpressure: wait for the reader (a pipe, the disk) before producing more rows.
+    const [err] = await Promise.race([once(stream, 'drain').then(() => [undefined]), once(stream, 'error')]);
+    if (err) throw ioError(name, 'write', err);
+  }
+}
+
+export async function openRowSink(opts: SinkOptions): Promise<RowSink> {
+  const header = opts.format === 'csv' ? csvHeader(opts.topK) : '';
+  const format = (row: PredictionRow) => (opts.format === 'csv' ? formatCsvRow(row, opts.topK) : formatJsonlRow(row));
+
+  if (!opts.out) {
+    const stream = opts.stream;
+    if (!stream) throw new SvhnError('BAD_FLAG', 'predict output: expected --out FILE or a stream');
+    let started = false;
+    return {
+      async write(row) {
+        if (!started && header) await writeChunk(stream, header, 'stdout');
+        started = true;
+        await writeChunk(stream, format(row), 'stdout');
+      },
+      async close() {
+        if (!started && header) await writeChunk(stream, header, 'stdout');
+      },
+      async abort() {},
+    };
+  }
+
+  const out = opts.out;
+  const tmp = join(dirname(out), `.tmp-${basename(out)}-${process.pid}-${Date.now().toString(36)}`);
+  try {
+    await mkdir(dirname(out), { recursive: true });
+  } catch (e) {
+    throw ioError(dirname(out), 'create', e);
+  }
+  const file = createWriteStream(tmp, { flush: true }); // flush: fsync before close, so the rename publishes complete bytes
+  // Errors surface through writeChunk (stream.errored) and close(); this keeps one from crashing the process meanwhile.
+  file.on('error', () => undefined);
+  try {
+    await once(file, 'open');
+  } catch (e) {
+    throw ioError(out, 'write', e);
+  }
+  if (header) await writeChunk(file, header, out);
+  return {
+    write: (row) => writeChunk(file, format(row), out),
+    async close() {
+      try {
+        await new Promise<void>((resolve, reject) => file.end((e?: Error | null) => (e ? reject(e) : resolve())));
+        await rename(tmp, out);
+      } catch (e) {
+        await rm(tmp, { force: true }).catch(() => undefined);
+        throw ioError(out, 'write', e);
+      }
+    },
+    async abort() {
+      if (!file.closed) {
+        const closed = once(file, 'close').catch(() => undefined);
+        file.destroy();
+        await closed;
+      }
+      await rm(tmp, { force: true }).catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,172 @@
+/**
+ * The batched prediction stage: input items in, one row per item out, in input order.
+ *
+ *   items --(decode, `decodeConcurrency` files in flight)--> 32x32x3 uint8
+ *         --(batches of `batchSize`, x / 255 like training)--> model.predict --> rows
+ *
+ * Memory is bounded by decodeConcurrency + batchSize images whatever the number of inputs.
+ * Tensors: each batch's input lives inside one tf.tidy; the probabilities tensor is read
+ * back with data() and disposed in a finally, so tf.memory().numTensors is flat across batches.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { existsSync, statSync } from 'node:fs';
+import { IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from '../config.js';
+import { SvhnError } from '../errors.js';
+import type { ModelMetadata } from '../models/modelDir.js';
+import { decodeImageFile } from './decode.js';
+import type { InputItem } from './inputs.js';
+
+export interface TopEntry {
+  digit: number;
+  prob: number;
+}
+
+export interface PredictionRow {
+  input: string; // file path, or file.mat#i / cache:split#i
+  predicted: number | null; // null when the input failed
+  confidence: number | null; // probability of `predicted`
+  top: TopEntry[]; // top-k digits, most probable first (ties: lower digit first)
+  label: number | null; // true digit when known (MAT files, cache splits)
+  error: string | null; // why the input could not be predicted
+}
+
+/** A row plus the 32x32x3 image the model saw (null for failed inputs), for grids. */
+export interface PredictedItem {
+  row: PredictionRow;
+  image: Uint8Array | null;
+}
+
+export interface PredictOptions {
+  model: tf.LayersModel;
+  batchSize: number;
+  topK: number;
+  /** Image files decoded at once (libvips works on libuv's thread pool). Default 8. */
+  decodeConcurrency?: number;
+  /** Replaces decodeImageFile (tests). */
+  decode?: (path: string) => Promise<Uint8Array>;
+}
+
+export interface LoadedModel {
+  model: tf.LayersModel;
+  metadata: ModelMetadata;
+}
+
+export function assertModelDir(dir: string): void {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new SvhnError('BAD_MODEL', `--model ${dir}: no such model directory`, {
+      suggestion: 'train one with `svhn train --model optimized` (it writes models/optimized)',
+    });
+  }
+}
+
+/** Loads a model directory and checks it takes 32x32x3 images and outputs 10 classes. */
+export async function loadPredictModel(dir: string): Promise<LoadedModel> {
+  assertModelDir(dir);
+  // Registers custom layers (SeededDropout, ...) so saved models that use them can be rebuilt.
+  await import('../models/registry.js');
+  const { loadLayersModel, readModelMetadata } = await import('../models/io.js');
+  const metadata = await readModelMetadata(dir);
+  const model = await loadLayersModel(dir);
+  const inShape = model.inputs[0]?.shape ?? [];
+  const outShape = model.outputs[0]?.shape ?? [];
+  const want = [IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS];
+  if (inShape.length !== 4 || inShape.slice(1).some((d, i) => d !== want[i])) {
+    model.dispose();
+    throw new SvhnError('BAD_MODEL', `model in ${dir} takes input [${inShape.slice(1).join(', ')}], expected [${want.join(', ')}]`);
+  }
+  if (outShape.length !== 2 || outShape[1] !== NUM_CLASSES) {
+    model.dispose();
+    throw new SvhnError('BAD_MODEL', `model in ${dir} outputs [${outShape.slice(1).join(', ')}], expected [${NUM_CLASSES}] class probabilities`);
+  }
+  return { model, metadata };
+}
+
+/**
+ * Maps `source` through async `fn` with at most `concurrency` calls in flight, yielding
+ * results in source order. A slow item holds back later results (order is the contract),
+ * never more than `concurrency` of them.
+ */
+export async function* mapOrdered<T, R>(source: AsyncIterable<T>, fn: (item: T) => Promise<R>, concurrency: number): AsyncGenerator<R> {
+  const window: Promise<R>[] = [];
+  for await (const item of source) {
+    const p = fn(item);
+    p.catch(() => undefined); // awaited below, in order; this only silences the early-rejection warning
+    window.push(p);
+    if (window.length >= concurrency) yield await window.shift()!;
+  }
+  while (window.length > 0) yield await window.shift()!;
+}
+
+/** Top k of one probability row; ties go to the lower digit. */
+export function topK(probs: Float32Array | number[], k: number): TopEntry[] {
+  const order = Array.from(probs, (p, digit) => ({ digit, prob: p }));
+  order.sort((a, b) => b.prob - a.prob || a.digit - b.digit);
+  return order.slice(0, Math.min(k, order.length));
+}
+
+interface Decoded {
+  item: InputItem;
+  image: Uint8Array | null;
+  label: number | null;
+  error: string | null;
+}
+
+/** Predicts one batch of decoded items (some may be failures) and returns their rows in order. */
+async function predictBatch(model: tf.LayersModel, batch: Decoded[], k: number): Promise<PredictedItem[]> {
+  const ok = batch.filter((d) => d.image !== null);
+  let probs: Float32Array | undefined;
+  if (ok.length > 0) {
+    const x = new Float32Array(ok.length * IMAGE_BYTES);
+    ok.forEach((d, i) => {
+      const img = d.image!;
+      const o = i * IMAGE_BYTES;
+      for (let j = 0; j < IMAGE_BYTES; j++) x[o + j] = img[j]! / 255; // training's scaling
+    });
+    // The input tensor dies with the tidy; the output escapes it and is disposed after reading.
+    const out = tf.tidy(() => model.predict(tf.tensor4d(x, [ok.length, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS])) as tf.Tensor);
+    try {
+      probs = (await out.data()) as Float32Array;
+    } finally {
+      out.dispose();
+    }
+  }
+  let next = 0;
+  return batch.map((d) => {
+    if (d.image === null) {
+      return { row: { input: d.item.id, predicted: null, confidence: null, top: [], label: d.label, error: d.error }, image: null };
+    }
+    const p = probs!.subarray(next * NUM_CLASSES, (next + 1) * NUM_CLASSES);
+    next++;
+    const top = topK(p, k);
+    return { row: { input: d.item.id, predicted: top[0]!.digit, confidence: top[0]!.prob, top, label: d.label, error: null }, image: d.image };
+  });
+}
+
+/** Rows for every item, in input order, batched. */
+export async function* predictItems(items: AsyncIterable<InputItem>, opts: PredictOptions): AsyncGenerator<PredictedItem> {
+  if (!Number.isSafeInteger(opts.batchSize) || opts.batchSize < 1) throw new SvhnError('BAD_FLAG', `--batch-size: expected a positive integer, got ${opts.batchSize}`);
+  if (!Number.isSafeInteger(opts.topK) || opts.topK < 1 || opts.topK > NUM_CLASSES) {
+    throw new SvhnError('BAD_FLAG', `--top-k: expected 1..${NUM_CLASSES}, got ${opts.topK}`);
+  }
+  const decode = opts.decode ?? decodeImageFile;
+  const decodeOne = async (item: InputItem): Promise<Decoded> => {
+    if (item.kind === 'pixels') return { item, image: item.image, label: item.label, error: null };
+    if (item.kind === 'error') return { item, image: null, label: null, error: item.error };
+    try {
+      return { item, image: await decode(item.path), label: null, error: null };
+    } catch (e) {
+      return { item, image: null, label: null, error: e instanceof Error ? e.message : String(e) };
+    }
+  };
+
+  let batch: Decoded[] = [];
+  for await (const d of mapOrdered(items, decodeOne, opts.decodeConcurrency ?? 8)) {
+    // Failed items ride along in the batch (as rows without a prediction) so rows stay in input order.
+    batch.push(d);
+    if (batch.length >= opts.batchSize) {
+      yield* await predictBatch(opts.model, batch, opts.topK);
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield* await predictBatch(opts.model, batch, opts.topK);
+}
