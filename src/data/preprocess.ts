@@ -18,7 +18,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { DEFAULTS, IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES, type CacheSplit, type SourceSplit } from '../config.js';
 import { SvhnError, ioError } from '../errors.js';
 import { getLogger } from '../log.js';
-import { createProgress, type ProgressOptions } from '../progress.js';
+import { createProgress, formatBytes, type ProgressOptions } from '../progress.js';
 import { buildDirAtomic, hashFile, sha256, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { Rng } from '../util/rng.js';
 import { openCache } from './cache.js';
@@ -156,7 +156,8 @@ async function describeSource(
   if (previous && previous.file === file && previous.size === st.size && previous.mtimeMs === st.mtimeMs && previous.sha256) {
     return { file, size: st.size, sha256: previous.sha256, synthetic, mtimeMs: st.mtimeMs };
   }
-  const progress = createProgress({ label: `hash ${file}`, total: st.size, mode: st.size < 32 << 20 ? 'silent' : mode, unit: 'B' });
+  // Only a line when done: hashing runs at disk speed (about a second for train_32x32.mat).
+  const progress = createProgress({ label: `hash ${file}`, total: st.size, mode: st.size < 32 << 20 ? 'silent' : mode, unit: 'B', format: formatBytes });
   const { sha256: digest } = await hashFile(path);
   progress.stop();
   return { file, size: st.size, sha256: digest!, synthetic, mtimeMs: st.mtimeMs };
@@ -253,7 +254,7 @@ async function writeGathered(dir: string, split: CacheSplit, images: Uint8Array,
 }
 
 /** Reading progress: the MAT reader reports images done out of the total. */
-function readProgress(file: string, mode: ProgressOptions['mode']): { onProgress: (done: number, total: number) => void; stop: () => void } {
+function readProgress(file: string, mode: ProgressOptions['mode']): { onProgress: (done: number, total: number) => void; stop: () => void; abort: () => void } {
   let bar: ReturnType<typeof createProgress> | undefined;
   return {
     onProgress(done, total) {
@@ -262,6 +263,9 @@ function readProgress(file: string, mode: ProgressOptions['mode']): { onProgress
     },
     stop() {
       bar?.stop();
+    },
+    abort() {
+      bar?.abort?.();
     },
   };
 }
@@ -346,7 +350,10 @@ async function writeTrainVal(tmp: string, o: ResolvedOptions, synthetic: boolean
   const log = getLogger();
   // The reader already gives digits 0..9 (label 10 -> 0).
   const rp = readProgress(sourceFileName('train'), o.progress);
-  const train = await readSvhnMat(join(o.dataDir, sourceFileName('train')), { onProgress: rp.onProgress });
+  const train = await readSvhnMat(join(o.dataDir, sourceFileName('train')), { onProgress: rp.onProgress }).catch((e: unknown) => {
+    rp.abort();
+    throw e;
+  });
   rp.stop();
   const split = splitStratified(train.labels, { valFraction: o.valFraction, seed: o.seed });
   // Downsampling draws from separate seeds so it does not disturb the split itself.
@@ -380,6 +387,7 @@ async function writeStreamed(tmp: string, split: 'test' | 'extra', o: ResolvedOp
     getLogger().info({ [split]: entry.count }, `wrote ${split} from ${sourceFileName(split)}`);
     return entry;
   } catch (e) {
+    progress.abort();
     await w.abort();
     throw e;
   }

@@ -93,6 +93,15 @@ describe('svhn preprocess (CLI)', () => {
     expect(r.stdout).toBe('');
   });
 
+  it('passes on the reader\'s error for a corrupt .mat, exit 1, and writes no cache', async () => {
+    const cwd = await fixtureDir('corrupt-mat');
+    await copyFile(fileURLToPath(new URL('../fixtures/mat/bad_corrupt_zlib.mat', import.meta.url)), join(cwd, 'data', 'train_32x32.mat'));
+    const r = svhn(cwd, 'preprocess', '--log-format', 'json');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/svhn: error: data\/train_32x32\.mat: .*corrupt/);
+    expect((await readdir(join(cwd, 'data'))).sort()).toEqual(['test_32x32.mat', 'train_32x32.mat']);
+  });
+
   it('rejects invalid flags with exit 2 and writes nothing', async () => {
     const cwd = await fixtureDir('flags');
     for (const args of [['--val-fraction', '1.5'], ['--limit', '0'], ['--chunk', 'x'], ['--seed', '-1']]) {
