@@ -1,0 +1,91 @@
+/**
+ * `svhn evaluate` through the real CLI (bin/svhn.js runs dist/: build with `npx tsc -p .`).
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/backend/index.js';
+import { writeTinyCache, writeTinyModel } from '../evaluate/fixtures.js';
+
+const BIN = resolve('bin/svhn.js');
+let tmp: string;
+
+async function svhn(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)('node', [BIN, ...args], { cwd: tmp, env: { ...process.env, CI: '1' } });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+beforeAll(async () => {
+  await initBackend('cpu');
+  tmp = await mkdtemp(join(tmpdir(), 'svhn-cli-eval-'));
+  await writeTinyCache(join(tmp, 'data'), { splits: { test: 120, val: 30 }, synthetic: true });
+  await writeTinyCache(join(tmp, 'data-notest'), { splits: { train: 10 } });
+  await writeTinyModel(join(tmp, 'models/a'), { name: 'a', seed: 1 });
+  await writeTinyModel(join(tmp, 'models/b'), { name: 'b', seed: 2 });
+  await writeTinyModel(join(tmp, 'models/gray'), { name: 'gray', inputShape: [28, 28, 1] });
+});
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+describe('svhn evaluate', () => {
+  it('compares two models as JSON and writes each one\'s outputs', async () => {
+    const r = await svhn(['evaluate', '--model', 'models/a', '--model', 'models/b', '--data-dir', 'data', '--backend', 'cpu', '--json', '--out', 'ev', '--errors', 'wrong.png', '--batch-size', '32']);
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s.synthetic).toBe(true);
+    expect(s.SYNTHETIC).toMatch(/SYNTHETIC/);
+    expect(s.models.map((m: { name: string }) => m.name)).toEqual(['a', 'b']);
+    const best = s.models[0].accuracy >= s.models[1].accuracy ? 'a' : 'b';
+    if (s.models[0].accuracy !== s.models[1].accuracy) expect(s.best).toBe(best);
+    for (const m of s.models) {
+      const report = JSON.parse(await readFile(join(tmp, 'ev', m.name, 'report.json'), 'utf8'));
+      expect(report.accuracy).toBe(m.accuracy);
+      expect(report.predictions).toHaveLength(120);
+      expect(m.confusionMatrix.flat().reduce((x: number, y: number) => x + y, 0)).toBe(120);
+      for (const f of ['confusion.csv', 'confusion.png', 'f1.png']) expect(existsSync(join(tmp, 'ev', m.name, f)), f).toBe(true);
+      if (m.accuracy < 1) expect(existsSync(join(tmp, `wrong-${m.name}.png`))).toBe(true);
+    }
+  });
+
+  it('prints the tables for one model and writes to <model>/evaluation by default', async () => {
+    const r = await svhn(['evaluate', '--model', 'models/a', '--data-dir', 'data', '--backend', 'cpu', '--split', 'val']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^\*\*\* SYNTHETIC/);
+    expect(r.stdout).toContain('val split: 30 images');
+    expect(r.stdout).toMatch(/true\\pred +0 +1 +2 +3 +4 +5 +6 +7 +8 +9\n/);
+    expect(r.stdout).toContain('              precision    recall  f1-score   support\n\n');
+    expect(r.stdout).toMatch(/\n    accuracy {27}\d\.\d\d {8}30\n/);
+    expect(existsSync(join(tmp, 'models/a/evaluation-val/report.json'))).toBe(true);
+  });
+
+  it('fails with one line and a non-zero exit on bad input', async () => {
+    const [missing, shape, split, none, badSplit] = await Promise.all([
+      svhn(['evaluate', '--model', 'models/nope', '--data-dir', 'data', '--backend', 'cpu']),
+      svhn(['evaluate', '--model', 'models/gray', '--data-dir', 'data', '--backend', 'cpu']),
+      svhn(['evaluate', '--model', 'models/a', '--data-dir', 'data-notest', '--backend', 'cpu']),
+      svhn(['evaluate', '--data-dir', 'data']),
+      svhn(['evaluate', '--model', 'models/a', '--split', 'train']),
+    ]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/^svhn: error: --model models\/nope: no such model directory/m);
+    expect(shape.code).not.toBe(0);
+    expect(shape.stderr).toMatch(/svhn: error: model in models\/gray takes input \[28, 28, 1\], expected \[32, 32, 3\]/);
+    expect(split.code).not.toBe(0);
+    expect(split.stderr).toMatch(/svhn: error: --split test: .* has no 'test' split/);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/--model: expected at least one model directory/);
+    expect(badSplit.code).toBe(2);
+    expect(badSplit.stderr).toMatch(/expected one of test, val, got 'train'/);
+    for (const r of [missing, shape, split, none]) expect(r.stdout).toBe('');
+  });
+});
