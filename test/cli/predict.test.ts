@@ -1,0 +1,153 @@
+/**
+ * `svhn predict` driven through the real CLI (bin/svhn.js runs dist/: build first) in a temp folder.
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROTOTYPES, saveColourModel, solidRgb, writeBmp } from '../predict/helpers.js';
+
+const ROOT = join(import.meta.dirname, '../..');
+const BIN = join(ROOT, 'bin/svhn.js');
+const MAT = join(ROOT, 'test/fixtures/mat/small_c_u8.mat');
+const matExpected = (JSON.parse(readFileSync(join(ROOT, 'test/fixtures/mat/expected.json'), 'utf8')) as Record<string, { n: number; first_digits: number[] }>)['small_c_u8.mat']!;
+
+function svhn(args: string[], cwd: string) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Splits CSV text into rows of cells (RFC 4180 quotes). */
+function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') (cell += '"'), i++;
+      else if (c === '"') quoted = false;
+      else cell += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') row.push(cell), (cell = '');
+    else if (c === '\n') row.push(cell), rows.push(row), (row = []), (cell = '');
+    else cell += c;
+  }
+  return rows;
+}
+
+describe('svhn predict', () => {
+  let dir: string;
+  // file name -> the digit its colour stands for (the colour model predicts it)
+  const images: Record<string, number> = {};
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'svhn-cli-predict-'));
+    await saveColourModel(join(dir, 'model'));
+    const imgDir = join(dir, 'imgs');
+    await mkdir(join(imgDir, 'sub'), { recursive: true });
+    const raw = (d: number, w: number, h: number) => sharp(solidRgb(d, w, h), { raw: { width: w, height: h, channels: 3 } });
+    const write = async (name: string, digit: number, bytes: Buffer) => {
+      await writeFile(join(imgDir, name), bytes);
+      images[name] = digit;
+    };
+    await write('a, comma.png', 2, await raw(2, 37, 23).png().toBuffer());
+    await write('b.jpg', 4, await raw(4, 120, 80).jpeg().toBuffer());
+    await write('c.webp', 3, await raw(3, 20, 30).webp().toBuffer());
+    await write('d.gif', 7, await raw(7, 33, 33).gif().toBuffer());
+    await write('e.tiff', 6, await raw(6, 50, 9).tiff({ compression: 'lzw' }).toBuffer());
+    await write('f.bmp', 5, writeBmp({ width: 13, height: 21, bpp: 24, pixel: () => [...PROTOTYPES[5]!, 255] as [number, number, number, number] }));
+    await write('g_grey.png', 8, await sharp(Buffer.alloc(16 * 16, 128), { raw: { width: 16, height: 16, channels: 1 } }).toColourspace('b-w').png().toBuffer());
+    const clear = Buffer.alloc(10 * 10 * 4); // fully transparent: flattened to white = digit 1
+    await write('h_alpha.png', 1, await sharp(clear, { raw: { width: 10, height: 10, channels: 4 } }).png().toBuffer());
+    const png = await raw(9, 40, 40).png().toBuffer();
+    await writeFile(join(imgDir, 'x_corrupt.png'), png.subarray(0, 60));
+    await writeFile(join(imgDir, 'y_zero.png'), '');
+    await writeFile(join(imgDir, 'sub', 'z.png'), await raw(0, 8, 8).png().toBuffer());
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('writes clean CSV to stdout with error rows for bad files, and exits 3', () => {
+    const r = svhn(['predict', 'imgs', '--model', 'model', '--backend', 'cpu', '--log-format', 'json'], dir);
+    expect(r.code, r.stderr).toBe(3);
+    const rows = parseCsv(r.stdout);
+    expect(rows[0]).toEqual(['input', 'predicted', 'confidence', 'top1', 'top1_prob', 'top2', 'top2_prob', 'top3', 'top3_prob', 'label', 'error']);
+    expect(rows.every((row) => row.length === 11)).toBe(true); // nothing but CSV on stdout
+    const body = rows.slice(1);
+    expect(body.map((row) => row[0])).toEqual([...Object.keys(images).sort(), 'x_corrupt.png', 'y_zero.png'].map((n) => join('imgs', n)));
+    for (const row of body.slice(0, -2)) {
+      const name = row[0]!.slice('imgs/'.length);
+      expect([name, Number(row[1])]).toEqual([name, images[name]]);
+      expect(Number(row[2])).toBeGreaterThan(0.5);
+      expect(row[10]).toBe('');
+    }
+    expect(body.at(-2)![1]).toBe('');
+    expect(body.at(-2)![10]).toMatch(/not a readable image/);
+    expect(body.at(-1)![10]).toBe('empty file (0 bytes)');
+    expect(r.stderr).toMatch(/2 failed/);
+  });
+
+  it('writes JSON lines to --out (stdout stays empty), recursing into subfolders', async () => {
+    const r = svhn(['predict', 'imgs/sub', 'imgs/b.jpg', '--model', 'model', '--format', 'jsonl', '--out', 'out/rows.jsonl', '--top-k', '2', '--backend', 'cpu'], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('');
+    const lines = (await readFile(join(dir, 'out/rows.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatchObject({ input: 'imgs/sub/z.png', predicted: 0, label: null, error: null });
+    expect(lines[0].top).toHaveLength(2);
+    expect(lines[1]).toMatchObject({ input: 'imgs/b.jpg', predicted: 4 });
+    const rec = svhn(['predict', 'imgs', '--recursive', '--model', 'model', '--format', 'jsonl', '--backend', 'cpu'], dir);
+    expect(rec.stdout.trim().split('\n').map((l) => JSON.parse(l).input)).toContain('imgs/sub/z.png');
+  });
+
+  it('predicts a .mat file with true labels and draws a --grid', async () => {
+    const r = svhn(['predict', MAT, '--model', 'model', '--grid', 'grid.png', '--grid-count', '12', '--backend', 'cpu'], dir);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = parseCsv(r.stdout).slice(1);
+    expect(rows).toHaveLength(matExpected.n);
+    expect(rows.slice(0, matExpected.first_digits.length).map((row) => Number(row[9]))).toEqual(matExpected.first_digits);
+    expect(rows[3]![0]).toBe(`${MAT}#3`);
+    const meta = await sharp(join(dir, 'grid.png')).metadata();
+    expect(meta.format).toBe('png');
+    expect(meta.width! * meta.height!).toBeGreaterThan(12 * 128 * 128);
+  });
+
+  it('reads a cache split with --data-dir', async () => {
+    // A minimal cache of 3 solid images (format in src/data/cacheFormat.ts).
+    const cacheDir = join(dir, 'data', 'cache');
+    await mkdir(cacheDir, { recursive: true });
+    const digits = [6, 2, 1];
+    const imagesU8 = Buffer.concat(digits.map((d) => solidRgb(d, 32, 32)));
+    const labels = Buffer.from(digits);
+    await writeFile(join(cacheDir, 'test.images.u8'), imagesU8);
+    await writeFile(join(cacheDir, 'test.labels.u8'), labels);
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    const split = { count: 3, shape: [3, 32, 32, 3], imagesFile: 'test.images.u8', labelsFile: 'test.labels.u8', classCounts: [0, 1, 1, 0, 0, 0, 1, 0, 0, 0], sha256: { images: sha(imagesU8), labels: sha(labels) } };
+    const manifest = { format: 'svhn-cache', version: 1, createdAt: new Date().toISOString(), synthetic: true, key: 'test', options: { valFraction: 0.2, seed: 42, limit: null, valLimit: null, extra: false }, sources: {}, splits: { test: split } };
+    await writeFile(join(cacheDir, 'manifest.json'), JSON.stringify(manifest));
+    const r = svhn(['predict', 'cache:test', '--data-dir', 'data', '--model', 'model', '--format', 'jsonl', '--backend', 'cpu'], dir);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(rows.map((x) => [x.input, x.predicted, x.label])).toEqual(digits.map((d, i) => [`cache:test#${i}`, d, d]));
+  });
+
+  it('fails with one clear line on a missing input, a missing model or a bad flag', () => {
+    const missing = svhn(['predict', 'nope.png', '--model', 'model'], dir);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr.trim()).toMatch(/^svhn: error: INPUT nope\.png: no such file or directory/);
+    expect(missing.stderr.trim().split('\n')).toHaveLength(1);
+    const noModel = svhn(['predict', 'imgs', '--model', 'models/none'], dir);
+    expect(noModel.code).not.toBe(0);
+    expect(noModel.stderr).toMatch(/--model models\/none: no such model directory/);
+    expect(noModel.stdout).toBe('');
+    const badK = svhn(['predict', 'imgs', '--model', 'model', '--top-k', '11'], dir);
+    expect(badK.code).toBe(2);
+  });
+});
