@@ -57,6 +57,8 @@ const HEIGHT = 32;
 const WIDTH = 32;
 const CHANNELS = 3;
 const IMAGE_BYTES = HEIGHT * WIDTH * CHANNELS; // 3072
+/** Bytes read (and inflated) at a time when only a variable's header is wanted. */
+const HEADER_PIECE = 16 << 10;
 const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 // Data types (miXXX) of element tags.
@@ -200,11 +202,12 @@ function sourceWithContext(mat: MatFile, source: AsyncGenerator<Buffer>, where: 
 }
 
 /** A reader positioned at the first sub-element (array flags) of the variable's matrix. */
-async function openMatrix(mat: MatFile, offset: number, type: number, elementBytes: number): Promise<ByteReader> {
+async function openMatrix(mat: MatFile, offset: number, type: number, elementBytes: number, headerOnly = false): Promise<ByteReader> {
   const where = `the variable at offset ${offset}`;
   const start = offset + 8;
+  const range = { piece: headerOnly ? HEADER_PIECE : undefined };
   const source =
-    type === MI_COMPRESSED ? inflateRange(mat.fh, start, elementBytes) : fileRange(mat.fh, start, elementBytes);
+    type === MI_COMPRESSED ? inflateRange(mat.fh, start, elementBytes, range) : fileRange(mat.fh, start, elementBytes, range);
   const reader = new ByteReader(sourceWithContext(mat, source, where), (wanted, got) =>
     badMat(mat.file, `${wanted} more bytes in ${where}`, `only ${got} (truncated or corrupt file)`, SUGGEST_REDOWNLOAD),
   );
@@ -334,7 +337,7 @@ async function readDirectory(mat: MatFile): Promise<VarEntry[]> {
         SUGGEST_REDOWNLOAD,
       );
     }
-    const reader = await openMatrix(mat, pos, type, bytes);
+    const reader = await openMatrix(mat, pos, type, bytes, true);
     try {
       entries.push((await readMatrixHeader(reader, mat, pos, type, bytes)).entry);
     } finally {
@@ -390,6 +393,19 @@ function checkSvhnLayout(mat: MatFile, vars: VarEntry[]): SvhnLayout {
     );
   }
   if (!isNumericClass(y.classId)) throw badMat(file, 'numeric labels y', describe(y), SUGGEST_SVHN);
+  // Sizes from a damaged header must not turn into a huge allocation: plain data fits inside
+  // its element, and zlib cannot expand more than about 1032:1.
+  for (const v of [x, y]) {
+    const limit = v.compressed ? v.elementBytes * 1100 + 4096 : v.elementBytes;
+    if ((v.dataBytes ?? 0) > limit) {
+      throw badMat(
+        file,
+        `${v.name} data that fits in its ${v.elementBytes}-byte${v.compressed ? ' compressed' : ''} element`,
+        `a header claiming ${v.dataBytes} bytes (corrupt file)`,
+        SUGGEST_REDOWNLOAD,
+      );
+    }
+  }
   const yd = y.dims;
   if (yd.length !== 2 || (yd[0] !== 1 && yd[1] !== 1)) {
     throw badMat(file, 'y shaped Nx1 (one label per image)', `y shaped ${yd.join('x')}`, SUGGEST_SVHN);

@@ -12,10 +12,14 @@ import { Readable } from 'node:stream';
 import { createInflate, type ZlibOptions } from 'node:zlib';
 
 /** Read and inflate in 1 MiB pieces: few promise hops per MB, small enough to stay cache-warm. */
-const READ_CHUNK = 1 << 20;
-const INFLATE_CHUNK = 1 << 20;
-/** How far inflate (on libuv's thread pool) may run ahead of the JS that consumes it. */
-const INFLATE_AHEAD = 4 << 20;
+const PIECE_BYTES = 1 << 20;
+/** How many pieces inflate (on libuv's thread pool) may run ahead of the JS that consumes it. */
+const PIECES_AHEAD = 4;
+
+/** `piece`: bytes per read and per inflated chunk; small when only a header is wanted. */
+export interface RangeOptions {
+  piece?: number;
+}
 
 const EMPTY = Buffer.alloc(0);
 
@@ -34,10 +38,11 @@ export class SourceError extends Error {
  * positioned reads: streams made from a FileHandle close it when they end, and the handle
  * has to outlive each variable's stream.
  */
-export async function* fileRange(fh: FileHandle, start: number, length: number): AsyncGenerator<Buffer> {
+export async function* fileRange(fh: FileHandle, start: number, length: number, opts: RangeOptions = {}): AsyncGenerator<Buffer> {
   const end = start + length;
+  const piece = opts.piece ?? PIECE_BYTES;
   for (let pos = start; pos < end; ) {
-    const n = Math.min(READ_CHUNK, end - pos);
+    const n = Math.min(piece, end - pos);
     const buf = Buffer.allocUnsafe(n);
     const { bytesRead } = await fh.read(buf, 0, n, pos);
     if (bytesRead === 0) return; // the file shrank: the consumer reports the shortfall
@@ -51,12 +56,13 @@ export async function* fileRange(fh: FileHandle, start: number, length: number):
  * stream, or one that ends before its end marker, rejects with SourceError (never hangs):
  * the read side's errors are forwarded into the inflate stream, which the loop awaits.
  */
-export async function* inflateRange(fh: FileHandle, start: number, length: number): AsyncGenerator<Buffer> {
+export async function* inflateRange(fh: FileHandle, start: number, length: number, opts: RangeOptions = {}): AsyncGenerator<Buffer> {
   if (length <= 0) throw new SourceError('an empty compressed element', 'short');
+  const piece = opts.piece ?? PIECE_BYTES;
   // Two pieces of read-ahead, so the disk and inflate (libuv's thread pool) overlap the JS.
-  const raw = Readable.from(fileRange(fh, start, length), { objectMode: true, highWaterMark: 2 });
-  // The readable side buffers up to INFLATE_AHEAD before inflate pauses (backpressure).
-  const inflate = createInflate({ chunkSize: INFLATE_CHUNK, readableHighWaterMark: INFLATE_AHEAD } as ZlibOptions);
+  const raw = Readable.from(fileRange(fh, start, length, { piece }), { objectMode: true, highWaterMark: 2 });
+  // The readable side buffers up to PIECES_AHEAD pieces before inflate pauses (backpressure).
+  const inflate = createInflate({ chunkSize: piece, readableHighWaterMark: PIECES_AHEAD * piece } as ZlibOptions);
   raw.on('error', (e) => inflate.destroy(e));
   raw.pipe(inflate);
   try {

@@ -307,6 +307,11 @@ describe('storage variants built by the test writer', () => {
       return [header(), yOk, u32(MI.COMPRESSED, z.length), z];
     }, /expected a complete zlib stream in the variable at offset \d+, found a compressed stream that ends early/],
     ['X data shorter than its dims', () => [header(), matrix({ name: 'X', cls: MX.UINT8, dims: [32, 32, 3, n], data: colMajor.subarray(0, 3072 * 2) }), yOk], /expected X data of 15360 bytes stored as miUINT8, found 6144 bytes/],
+    ['a plain X whose header claims more images than its element holds', () => {
+      const huge = matrix({ name: 'X', cls: MX.UINT8, dims: [32, 32, 3, 600000], data: colMajor });
+      huge.writeUInt32LE(600000 * 3072, huge.indexOf(u32(MI.UINT8, colMajor.length)) + 4); // real part's byte count
+      return [header(), huge, yOk];
+    }, /expected X data that fits in its \d+-byte element, found a header claiming 1843200000 bytes/],
     ['garbage after the header', () => [header(), Buffer.from([99, 0, 0, 0, 8, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8])], /expected a variable \(miMATRIX or miCOMPRESSED element\) at offset 128, found data type 99/],
     ['a short HDF5 file', () => [Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0])], /v7\.3 MAT file \(HDF5\)/],
   ];
