@@ -1,8 +1,118 @@
+/**
+ * `svhn train --model baseline|optimized` (and the aliases `train-baseline`, `train-optimized`):
+ * flags -> trainModel() -> a short summary on stdout, or with --json one machine-readable
+ * object. Logs and the per-epoch progress go to stderr.
+ */
 import type { Command } from 'commander';
+import { join } from 'node:path';
+import { BACKEND_CHOICES, DEFAULTS, MODEL_NAMES, type BackendChoice } from '../config.js';
+import { nonNegativeInt, oneOf, positiveInt, positiveNumber } from './options.js';
 
-/** Placeholder: `svhn train` is being built. */
-export function registerTrain(program: Command): void {
-  program.command('train').description('(train: not built yet)').action(() => {
-    throw new Error('svhn train is not built yet');
+interface TrainFlags {
+  model?: string;
+  dataDir: string;
+  epochs?: number;
+  batchSize: number;
+  lr: number;
+  seed: number;
+  limit?: number;
+  valLimit?: number;
+  extra: boolean;
+  augment: boolean;
+  patience: number;
+  out?: string;
+  resume: boolean;
+  backend: BackendChoice;
+  threads?: number;
+  json: boolean;
+}
+
+function addTrainOptions(cmd: Command, withModel: boolean): Command {
+  const d = DEFAULTS.train;
+  if (withModel) cmd.option('--model <name>', `architecture: ${MODEL_NAMES.join(' or ')}`, 'optimized');
+  return cmd
+    .option('--data-dir <dir>', 'where `svhn preprocess` wrote its cache (<dir>/cache)', DEFAULTS.dataDir)
+    .option('--epochs <n>', `epochs to train (default: ${Object.entries(d.epochs).map(([m, n]) => `${n} for ${m}`).join(', ')})`, positiveInt)
+    .option('--batch-size <n>', 'images per training step', positiveInt, d.batchSize)
+    .option('--lr <rate>', 'Adam learning rate', positiveNumber, d.lr)
+    .option('--seed <n>', 'seed of initialisers, dropout, shuffling, augmentation and --limit sampling', nonNegativeInt, d.seed)
+    .option('--limit <n>', 'train on at most N cached training images, stratified (default: all)', positiveInt)
+    .option('--val-limit <n>', 'validate on at most N cached validation images, stratified (default: all)', positiveInt)
+    .option('--extra', 'also train on the extra split, streamed in chunks (needs `svhn preprocess --extra`)', false)
+    .option('--augment', 'random small shifts, scale, rotation and contrast (no flips), seeded', false)
+    .option('--patience <n>', 'stop after N epochs without a lower val_loss, restoring the best weights', positiveInt, d.patience)
+    .option('--out <dir>', `model directory (default: ${DEFAULTS.modelsDir}/<model>)`)
+    .option('--resume', 'continue the interrupted run from <out>.checkpoint', false)
+    .option('--backend <name>', `engine: ${BACKEND_CHOICES.join(', ')}`, oneOf(BACKEND_CHOICES), d.backend)
+    .option('--threads <n>', 'threads for the wasm/tensorflow backends (default: all cores)', positiveInt)
+    .option('--json', 'print a machine-readable summary on stdout', false);
+}
+
+async function runTrain(model: string, flags: TrainFlags): Promise<void> {
+  const { listModels } = await import('../models/registry.js');
+  const { SvhnError } = await import('../errors.js');
+  if (!listModels().includes(model)) {
+    throw new SvhnError('BAD_FLAG', `--model: expected one of ${listModels().join(', ')}, got '${model}'`);
+  }
+  const { trainModel } = await import('../train/loop.js');
+  const defaultEpochs = (DEFAULTS.train.epochs as Record<string, number>)[model] ?? DEFAULTS.train.epochs.optimized;
+  const result = await trainModel({
+    model,
+    dataDir: flags.dataDir,
+    epochs: flags.epochs ?? defaultEpochs,
+    batchSize: flags.batchSize,
+    lr: flags.lr,
+    seed: flags.seed,
+    limit: flags.limit ?? null,
+    valLimit: flags.valLimit ?? null,
+    extra: flags.extra,
+    augment: flags.augment,
+    patience: flags.patience,
+    outDir: flags.out ?? join(DEFAULTS.modelsDir, model),
+    resume: flags.resume,
+    backend: flags.backend,
+    threads: flags.threads,
   });
+  const m = result.metadata;
+  if (flags.json) {
+    const summary = {
+      outDir: result.outDir,
+      model: m.architecture,
+      synthetic: m.synthetic,
+      backend: m.backend,
+      threads: m.threads,
+      params: m.params,
+      epochsRun: m.epochsRun,
+      bestEpoch: m.bestEpoch,
+      stoppedEarly: m.stoppedEarly,
+      resumedFromEpoch: result.resumedFromEpoch,
+      validation: m.validation,
+      wallTimeSec: m.wallTimeSec,
+      trainImagesPerSec: m.trainImagesPerSec,
+      history: result.history,
+    };
+    process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+  } else {
+    process.stdout.write(
+      [
+        `model      ${result.outDir} (${m.architecture}, ${m.params.total.toLocaleString('en-US')} parameters)${m.synthetic ? '  SYNTHETIC data: not SVHN accuracy' : ''}`,
+        `backend    ${m.backend} (${m.threads} thread${m.threads === 1 ? '' : 's'}), ${m.trainImagesPerSec.toFixed(1)} images/s training`,
+        `epochs     ${m.epochsRun}${m.stoppedEarly ? ' (stopped early)' : ''}, best epoch ${m.bestEpoch} by val_acc`,
+        `validation loss ${m.validation.loss.toFixed(4)}, accuracy ${(100 * m.validation.acc).toFixed(2)}%`,
+        `wall time  ${m.wallTimeSec.toFixed(1)} s`,
+      ].join('\n') + '\n',
+    );
+  }
+}
+
+export function registerTrain(program: Command): void {
+  addTrainOptions(
+    program.command('train').description('train a digit classifier on the preprocess cache; saves model, metadata, history and curves to --out'),
+    true,
+  ).action((flags: TrainFlags) => runTrain(flags.model ?? 'optimized', flags));
+  for (const model of MODEL_NAMES) {
+    addTrainOptions(program.command(`train-${model}`).description(`same as \`svhn train --model ${model}\``), false).action((flags: TrainFlags) =>
+      runTrain(model, flags),
+    );
+  }
 }

@@ -1,0 +1,134 @@
+import * as tf from '@tensorflow/tfjs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/backend/index.js';
+import { loadLayersModel, saveLayersModel } from '../../src/models/io.js';
+import { SeededDropout } from '../../src/models/layers.js';
+import { buildModel, countParams, listModels } from '../../src/models/registry.js';
+
+beforeAll(async () => {
+  await initBackend('cpu');
+});
+
+/** [class name, output shape] per layer, as Keras' model.summary() lists them. */
+function summary(model: tf.LayersModel): Array<[string, (number | null)[]]> {
+  return model.layers.map((l) => [l.getClassName(), l.outputShape as (number | null)[]]);
+}
+
+describe('model registry', () => {
+  it('lists baseline and optimized, and rejects an unknown name with the valid ones', () => {
+    expect(listModels()).toEqual(expect.arrayContaining(['baseline', 'optimized']));
+    expect(() => buildModel('resnet', { seed: 1 })).toThrow("--model: expected one of baseline, optimized");
+  });
+
+  it('builds the baseline exactly as the notebook: layers, output shape, 315,722 parameters', () => {
+    const m = buildModel('baseline', { seed: 1 });
+    expect(summary(m)).toEqual([
+      ['Conv2D', [null, 30, 30, 32]],
+      ['MaxPooling2D', [null, 15, 15, 32]],
+      ['Conv2D', [null, 13, 13, 64]],
+      ['MaxPooling2D', [null, 6, 6, 64]],
+      ['Flatten', [null, 2304]],
+      ['SeededDropout', [null, 2304]],
+      ['Dense', [null, 128]],
+      ['SeededDropout', [null, 128]],
+      ['Dense', [null, 10]],
+    ]);
+    expect(m.outputs[0]!.shape).toEqual([null, 10]);
+    expect(countParams(m)).toEqual({ total: 315_722, trainable: 315_722, nonTrainable: 0 });
+    expect(m.layers.filter((l) => l instanceof SeededDropout).map((l) => (l as SeededDropout).rate)).toEqual([0.5, 0.3]);
+    m.dispose();
+  });
+
+  it('builds the optimized model exactly as the notebook: 161,098 = 160,650 trainable + 448 non-trainable', () => {
+    const m = buildModel('optimized', { seed: 1 });
+    const block = (f: number, hw: number): Array<[string, (number | null)[]]> => [
+      ['Conv2D', [null, hw, hw, f]],
+      ['BatchNormalization', [null, hw, hw, f]],
+      ['MaxPooling2D', [null, Math.floor(hw / 2), Math.floor(hw / 2), f]],
+    ];
+    expect(summary(m)).toEqual([
+      ...block(32, 30),
+      ...block(64, 13),
+      ...block(128, 4),
+      ['Flatten', [null, 512]],
+      ['SeededDropout', [null, 512]],
+      ['Dense', [null, 128]],
+      ['SeededDropout', [null, 128]],
+      ['Dense', [null, 10]],
+    ]);
+    expect(m.outputs[0]!.shape).toEqual([null, 10]);
+    expect(countParams(m)).toEqual({ total: 161_098, trainable: 160_650, nonTrainable: 448 });
+    const bn = m.layers.filter((l) => l.getClassName() === 'BatchNormalization').map((l) => l.getConfig());
+    expect(bn.every((c) => c['momentum'] === 0.99 && c['epsilon'] === 1e-3)).toBe(true);
+    const conv = m.layers.filter((l) => l.getClassName() === 'Conv2D').map((l) => l.getConfig());
+    expect(conv.every((c) => c['padding'] === 'valid' && c['activation'] === 'relu')).toBe(true);
+    m.dispose();
+  });
+
+  it('initialises from the seed: same seed same weights, other seed other kernels, zero biases', () => {
+    const bytes = (m: tf.LayersModel) => m.getWeights().map((w) => Array.from(w.dataSync()));
+    const [a, b, c] = [buildModel('optimized', { seed: 3 }), buildModel('optimized', { seed: 3 }), buildModel('optimized', { seed: 4 })];
+    expect(bytes(a)).toEqual(bytes(b));
+    expect(bytes(a)[0]).not.toEqual(bytes(c)[0]);
+    const convBias = a.layers[0]!.getWeights()[1]!.dataSync();
+    expect(Array.from(convBias).every((v) => v === 0)).toBe(true);
+    // glorot-uniform limit for a 3x3x3 -> 32 kernel: sqrt(6 / (27 + 288))
+    const limit = Math.sqrt(6 / (27 + 288));
+    const k = a.layers[0]!.getWeights()[0]!.dataSync();
+    expect(Math.max(...Array.from(k).map(Math.abs))).toBeLessThanOrEqual(limit);
+    expect(Math.max(...Array.from(k).map(Math.abs))).toBeGreaterThan(limit * 0.9);
+    [a, b, c].forEach((m) => m.dispose());
+  });
+
+  it('saves and loads both models through io.ts with identical predictions', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'svhn-models-'));
+    try {
+      for (const name of ['baseline', 'optimized']) {
+        const m = buildModel(name, { seed: 9 });
+        await saveLayersModel(m, join(dir, name));
+        const loaded = await loadLayersModel(join(dir, name));
+        const x = tf.randomUniform([2, 32, 32, 3], 0, 1, 'float32', 1);
+        const [p, q] = [m.predict(x) as tf.Tensor, loaded.predict(x) as tf.Tensor];
+        expect(Array.from(q.dataSync())).toEqual(Array.from(p.dataSync()));
+        expect(loaded.layers.filter((l) => l instanceof SeededDropout)).toHaveLength(2);
+        tf.dispose([x, p, q]);
+        m.dispose();
+        loaded.dispose();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('SeededDropout', () => {
+  const run = (layer: SeededDropout, x: tf.Tensor, training: boolean) => {
+    const y = layer.apply(x, { training }) as tf.Tensor;
+    const v = Array.from(y.dataSync());
+    y.dispose();
+    return v;
+  };
+
+  it('draws a new mask each training step, reproducibly from its seed and saved state, and is the identity at inference', () => {
+    const x = tf.ones([4, 50]);
+    const a = new SeededDropout({ rate: 0.5, seed: 11 });
+    const b = new SeededDropout({ rate: 0.5, seed: 11 });
+    const a1 = run(a, x, true);
+    const state = a.rngState;
+    const a2 = run(a, x, true);
+    expect(a1).not.toEqual(a2); // tfjs' own Dropout with a seed would repeat the mask here
+    expect(run(b, x, true)).toEqual(a1);
+    expect(run(b, x, true)).toEqual(a2);
+    a.rngState = state;
+    expect(run(a, x, true)).toEqual(a2);
+    expect(new Set(a1)).toEqual(new Set([0, 2])); // inverted dropout scales kept units by 1/(1 - rate)
+    expect(run(a, x, false)).toEqual(Array.from(x.dataSync()));
+    const before = tf.memory().numTensors;
+    run(a, x, true);
+    expect(tf.memory().numTensors).toBe(before);
+    x.dispose();
+  });
+});

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { IMAGE_BYTES } from '../../src/config.js';
+import { augmentBatch } from '../../src/train/augment.js';
+import { Rng } from '../../src/util/rng.js';
+
+function batch(n: number): Float32Array {
+  const rng = new Rng(2);
+  return Float32Array.from({ length: n * IMAGE_BYTES }, () => rng.next());
+}
+
+describe('augmentBatch', () => {
+  it('is seeded, keeps pixels in [0, 1] and changes the images', () => {
+    const x = batch(4);
+    const a = x.slice();
+    const b = x.slice();
+    augmentBatch(a, 4, new Rng(9));
+    augmentBatch(b, 4, new Rng(9));
+    expect(a).toEqual(b);
+    expect(a).not.toEqual(x);
+    expect(Math.min(...a)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...a)).toBeLessThanOrEqual(1);
+    const c = x.slice();
+    augmentBatch(c, 4, new Rng(10));
+    expect(c).not.toEqual(a);
+  });
+
+  it('is the identity with every range at zero (no hidden flips or offsets)', () => {
+    const x = batch(2);
+    const y = x.slice();
+    augmentBatch(y, 2, new Rng(1), { maxShift: 0, maxScale: 0, maxRotateDeg: 0, maxContrast: 0 });
+    for (let i = 0; i < x.length; i += 97) expect(y[i]).toBeCloseTo(x[i]!, 6);
+  });
+
+  it('shifts content: a bright column moves by at most the shift range', () => {
+    const x = new Float32Array(IMAGE_BYTES);
+    for (let r = 0; r < 32; r++) for (let c = 0; c < 3; c++) x[(r * 32 + 16) * 3 + c] = 1; // column 16
+    augmentBatch(x, 1, new Rng(4), { maxShift: 2, maxScale: 0, maxRotateDeg: 0, maxContrast: 0 });
+    const colMass = Array.from({ length: 32 }, (_, col) => x[(16 * 32 + col) * 3]!);
+    const centre = colMass.reduce((s, v, col) => s + v * col, 0) / colMass.reduce((s, v) => s + v, 0);
+    expect(Math.abs(centre - 16)).toBeLessThanOrEqual(2.01);
+  });
+});
