@@ -290,6 +290,7 @@ export async function preprocess(options: PreprocessOptions): Promise<Preprocess
   const synthetic = Object.values(sources).some((s) => s!.synthetic);
   const manifestOptions = { valFraction: o.valFraction, seed: o.seed, limit: o.limit, valLimit: o.valLimit, extra: o.extra };
   const key = cacheKey(sources, manifestOptions, o.sampleCount, synthetic);
+  if (synthetic) log.warn({ dataDir: o.dataDir }, 'these are SYNTHETIC images (the offline sample), not SVHN: accuracy on them is not SVHN accuracy');
 
   // 2. Up to date? Same key and every file the right size (openCache checks sizes).
   if (previous?.key === key) {
