@@ -1,4 +1,4 @@
-import { copyFile, mkdtemp, readFile, readdir, rm, stat, writeFile, mkdir } from 'node:fs/promises';
+import { chmod, copyFile, mkdtemp, readFile, readdir, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -177,6 +177,20 @@ describe('preprocess', () => {
     expect(r.manifest.options.extra).toBe(true);
     expect(Buffer.from(extra.images).equals(Buffer.from(whole.images))).toBe(true);
     expect(Array.from(extra.labels)).toEqual(Array.from(whole.labels));
+  });
+
+  // root ignores directory permissions, so this runs only as an ordinary user (as in CI).
+  it.skipIf(process.getuid?.() === 0)('names an unwritable data directory', async () => {
+    const dataDir = join(root, 'readonly');
+    await mkdir(dataDir);
+    await copyFile(FIXTURE, join(dataDir, 'train_32x32.mat'));
+    await copyFile(FIXTURE, join(dataDir, 'test_32x32.mat'));
+    await chmod(dataDir, 0o555);
+    try {
+      await expect(preprocess({ dataDir, ...noProgress })).rejects.toMatchObject({ code: 'IO', message: `cannot create a directory in ${dataDir}: permission denied` });
+    } finally {
+      await chmod(dataDir, 0o755);
+    }
   });
 
   it('fails clearly, writing nothing, on missing or corrupt input and bad options', async () => {
