@@ -1,8 +1,59 @@
-import type { Command } from 'commander';
+/**
+ * `svhn report`: one self-contained HTML page (images inlined, no network, no script) with
+ * the training curves, comparison, confusion matrices, classification reports, sample
+ * predictions and errors of one or more model directories. Flags -> one stage call.
+ */
+import { Option, type Command } from 'commander';
+import { BACKEND_CHOICES, DEFAULTS, type BackendChoice } from '../config.js';
+import { SvhnError } from '../errors.js';
+import { collect, oneOf, positiveInt } from './options.js';
 
-/** Placeholder: `svhn report` is being built. */
+const DEFAULT_OUT = 'report.html';
+
+interface ReportFlags {
+  model?: string[];
+  dataDir: string;
+  split: 'test' | 'val';
+  out: string;
+  fresh: boolean;
+  batchSize: number;
+  backend: BackendChoice;
+  json: boolean;
+}
+
 export function registerReport(program: Command): void {
-  program.command('report').description('(report: not built yet)').action(() => {
-    throw new Error('svhn report is not built yet');
-  });
+  program
+    .command('report')
+    .description('write one self-contained HTML report (curves, comparison, confusion matrices, reports, predictions, errors)')
+    .option('--model <dir>', 'model directory (repeat to compare several)', collect)
+    .option('--data-dir <dir>', 'where the preprocess cache is, for evaluations that have to run', DEFAULTS.dataDir)
+    .addOption(new Option('--split <split>', 'cache split the evaluations use').argParser(oneOf(['test', 'val'] as const)).default(DEFAULTS.evaluate.split))
+    .option('--out <file.html>', 'the HTML file to write', DEFAULT_OUT)
+    .option('--fresh', 'evaluate again even when <model>/evaluation is up to date', false)
+    .option('--batch-size <n>', 'images per prediction batch when evaluating', positiveInt, DEFAULTS.evaluate.batchSize)
+    .option('--backend <name>', `tfjs backend when evaluating: ${BACKEND_CHOICES.join(', ')}`, oneOf(BACKEND_CHOICES), DEFAULTS.train.backend)
+    .option('--json', 'print a machine-readable summary to stdout', false)
+    .action(async (opts: ReportFlags) => {
+      if (!opts.model?.length) {
+        throw new SvhnError('BAD_FLAG', '--model: expected at least one model directory, got none', {
+          suggestion: 'pass --model models/baseline --model models/optimized',
+        });
+      }
+      if (!/\.html?$/i.test(opts.out)) throw new SvhnError('BAD_FLAG', `--out: expected an .html file name, got '${opts.out}'`);
+      const { buildReport } = await import('../report/html.js');
+      const result = await buildReport({
+        modelDirs: opts.model,
+        dataDir: opts.dataDir,
+        split: opts.split,
+        batchSize: opts.batchSize,
+        outFile: opts.out,
+        fresh: opts.fresh,
+        beforeEvaluate: async () => {
+          const { initBackend } = await import('../backend/index.js');
+          await initBackend(opts.backend);
+        },
+      });
+      if (opts.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+      else process.stdout.write(`wrote ${result.outFile} (${(result.bytes / 1024).toFixed(0)} kB, ${opts.model.length} model${opts.model.length > 1 ? 's' : ''})${result.synthetic ? ' SYNTHETIC data' : ''}\n`);
+    });
 }

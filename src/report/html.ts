@@ -1,0 +1,302 @@
+/**
+ * `svhn report`: one self-contained HTML page about one or more trained models: training
+ * curves, the comparison table, confusion matrices, classification reports, sample
+ * predictions and errors. Every image is inlined as a data: URI and the page has no script
+ * and no external reference, so it opens offline, from e-mail, anywhere.
+ *
+ * Inputs are the files earlier stages wrote: <model>/curves.png (or history.json, re-drawn),
+ * <model>/metadata.json, and `svhn evaluate`'s output directory. An evaluation that is missing
+ * or stale (other weights, other data, other split) is run again first.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { EvalSplit } from '../evaluate/evaluate.js';
+import {
+  CONFUSION_PNG,
+  ERRORS_PNG,
+  F1_PNG,
+  REPORT_JSON,
+  SAMPLES_PNG,
+  SYNTHETIC_NOTE,
+  defaultEvaluationDir,
+  modelFingerprint,
+} from '../evaluate/outputs.js';
+import { SvhnError } from '../errors.js';
+import { getLogger } from '../log.js';
+import { formatFixed } from '../metrics/classification.js';
+import { compareModels, comparisonCells, type Comparison, type ModelSummary } from '../metrics/comparison.js';
+import { CURVES_PNG, HISTORY_JSON, type HistoryRecord, type ModelMetadata } from '../models/modelDir.js';
+import { readModelMetadata } from '../models/io.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { renderHistoryChart } from './charts.js';
+
+/** The parts of report.json (evaluate/outputs.ts evaluationJson) the page uses. */
+export interface EvaluationJson {
+  synthetic: boolean;
+  model: { name: string; dir: string; architecture: string; params: number; fingerprint: string };
+  data: { dataDir: string; split: EvalSplit; count: number; synthetic: boolean; manifestSha256: string };
+  backend: string;
+  accuracy: number;
+  loss: number;
+  macroF1: number;
+  weightedF1: number;
+  imagesPerSec: number;
+  classificationReportText: string;
+  warnings: string[];
+  createdAt: string;
+}
+
+/** Everything the page shows about one model; PNGs as bytes. */
+export interface ModelSection {
+  name: string;
+  dir: string;
+  metadata?: ModelMetadata;
+  evaluation: EvaluationJson;
+  curves?: Buffer;
+  confusion?: Buffer;
+  f1?: Buffer;
+  samples?: Buffer;
+  errors?: Buffer;
+}
+
+export interface ReportData {
+  title: string;
+  createdAt: string;
+  split: EvalSplit;
+  models: ModelSection[];
+  comparison: Comparison;
+}
+
+export interface BuildReportOptions {
+  modelDirs: string[];
+  dataDir: string;
+  split: EvalSplit;
+  batchSize: number;
+  outFile: string;
+  /** Evaluate again even when a fresh evaluation is on disk. */
+  fresh?: boolean;
+  /** Called once before the first evaluation that has to run (the CLI sets the backend there). */
+  beforeEvaluate?: () => Promise<void>;
+  progress?: 'bar' | 'plain' | 'silent';
+}
+
+export interface BuildReportResult {
+  outFile: string;
+  bytes: number;
+  evaluated: string[]; // model dirs evaluated now (the others reused their evaluation)
+  synthetic: boolean;
+}
+
+async function readIfExists(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The on-disk evaluation of modelDir if it matches the model's weights, the data and the split. */
+async function freshEvaluation(modelDir: string, dataDir: string, split: EvalSplit): Promise<EvaluationJson | undefined> {
+  const text = await readIfExists(join(defaultEvaluationDir(modelDir, split), REPORT_JSON));
+  if (!text) return undefined;
+  let ev: EvaluationJson;
+  try {
+    ev = JSON.parse(text.toString('utf8')) as EvaluationJson;
+  } catch {
+    return undefined;
+  }
+  if (ev.data?.split !== split || ev.model?.fingerprint !== (await modelFingerprint(modelDir))) return undefined;
+  try {
+    const { openCache } = await import('../data/cache.js');
+    const cache = await openCache(dataDir);
+    if (cache.manifestSha256 !== ev.data.manifestSha256) return undefined;
+  } catch (e) {
+    // No cache to compare with: the evaluation on disk is the best there is.
+    if (!(e instanceof SvhnError && e.code === 'MISSING_DATA')) throw e;
+  }
+  return ev;
+}
+
+async function curvesFor(modelDir: string, name: string, synthetic: boolean): Promise<Buffer | undefined> {
+  const png = await readIfExists(join(modelDir, CURVES_PNG));
+  if (png) return png;
+  const history = await readIfExists(join(modelDir, HISTORY_JSON));
+  if (!history) return undefined;
+  const records = JSON.parse(history.toString('utf8')) as HistoryRecord[];
+  return renderHistoryChart(records, { title: `${name}: training curves${synthetic ? ' (SYNTHETIC data)' : ''}` });
+}
+
+/** Gathers (evaluating where needed), renders and writes the report. */
+export async function buildReport(opts: BuildReportOptions): Promise<BuildReportResult> {
+  const log = getLogger();
+  const sections: ModelSection[] = [];
+  const evaluated: string[] = [];
+  let backendReady = false;
+  for (const modelDir of opts.modelDirs) {
+    let ev = opts.fresh ? undefined : await freshEvaluation(modelDir, opts.dataDir, opts.split);
+    if (!ev) {
+      if (!backendReady) {
+        await opts.beforeEvaluate?.();
+        backendReady = true;
+      }
+      log.info({ model: modelDir, split: opts.split }, `evaluating ${modelDir} on the ${opts.split} split`);
+      const { runEvaluate } = await import('../evaluate/run.js');
+      await runEvaluate({ modelDirs: [modelDir], dataDir: opts.dataDir, split: opts.split, batchSize: opts.batchSize, progress: opts.progress });
+      evaluated.push(modelDir);
+      ev = JSON.parse((await readFile(join(defaultEvaluationDir(modelDir, opts.split), REPORT_JSON))).toString('utf8')) as EvaluationJson;
+    } else {
+      log.info({ model: modelDir }, `using the evaluation in ${defaultEvaluationDir(modelDir, opts.split)}`);
+    }
+    const evalDir = defaultEvaluationDir(modelDir, opts.split);
+    const metadata = await readModelMetadata(modelDir);
+    sections.push({
+      name: ev.model.name,
+      dir: modelDir,
+      metadata,
+      evaluation: ev,
+      curves: await curvesFor(modelDir, ev.model.name, ev.synthetic),
+      confusion: await readIfExists(join(evalDir, CONFUSION_PNG)),
+      f1: await readIfExists(join(evalDir, F1_PNG)),
+      samples: await readIfExists(join(evalDir, SAMPLES_PNG)),
+      errors: await readIfExists(join(evalDir, ERRORS_PNG)),
+    });
+  }
+  const summaries: ModelSummary[] = sections.map((s) => ({
+    name: s.name,
+    accuracy: s.evaluation.accuracy,
+    macroF1: s.evaluation.macroF1,
+    weightedF1: s.evaluation.weightedF1,
+    loss: s.evaluation.loss,
+    params: s.evaluation.model.params,
+    imagesPerSec: s.evaluation.imagesPerSec,
+    synthetic: s.evaluation.synthetic,
+  }));
+  const html = renderReportHtml({
+    title: `SVHN digit classifiers: ${sections.map((s) => s.name).join(' vs ')}`,
+    createdAt: new Date().toISOString(),
+    split: opts.split,
+    models: sections,
+    comparison: compareModels(summaries),
+  });
+  await writeFileAtomic(opts.outFile, html);
+  return { outFile: opts.outFile, bytes: Buffer.byteLength(html), evaluated, synthetic: summaries.some((s) => s.synthetic) };
+}
+
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+/**
+ * An inlined PNG. `density` is its pixels per CSS pixel: charts are rendered at 2x, so they
+ * are shown at half their pixel width (sharp on hi-dpi screens, normal size elsewhere).
+ */
+function img(png: Buffer | undefined, alt: string, density = 1): string {
+  if (!png) return `<p class="missing">(${escapeHtml(alt)}: not available)</p>`;
+  const isPng = png.length > 24 && png.readUInt32BE(0) === 0x89504e47;
+  const width = isPng ? Math.round(png.readUInt32BE(16) / density) : undefined; // IHDR width
+  return `<img src="data:image/png;base64,${png.toString('base64')}"${width ? ` width="${width}"` : ''} alt="${escapeHtml(alt)}">`;
+}
+
+function comparisonTable(c: Comparison): string {
+  const { headers, cells } = comparisonCells(c);
+  const cols = ['accuracy', 'macroF1', 'weightedF1', 'loss', 'params', 'imagesPerSec'] as const;
+  const several = c.rows.length > 1;
+  const head = `<tr>${headers.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr>`;
+  const body = cells
+    .map((row, i) => {
+      const tds = row.map((cell, j) => {
+        const best = several && j > 0 && c.bestByColumn[cols[j - 1]!] === i;
+        return `<td${j > 0 ? ' class="num' + (best ? ' best' : '') + '"' : ''}>${escapeHtml(cell)}</td>`;
+      });
+      const mark = several && i === c.best ? ' class="winner"' : '';
+      return `<tr${mark}>${tds.join('')}</tr>`;
+    })
+    .join('\n');
+  const note = several ? '<p class="note">Bold: best in its column (lowest for loss and parameters). Highlighted row: best accuracy.</p>' : '';
+  return `<table class="comparison">\n${head}\n${body}\n</table>\n${note}`;
+}
+
+function modelSection(s: ModelSection): string {
+  const ev = s.evaluation;
+  const md = s.metadata;
+  const facts: [string, string][] = [
+    ['architecture', ev.model.architecture],
+    ['parameters', ev.model.params.toLocaleString('en-US')],
+    ...(md
+      ? ([
+          ['epochs', `${md.epochsRun} run, best ${md.bestEpoch}${md.stoppedEarly ? ' (stopped early)' : ''}`],
+          ['training', `${formatFixed(md.wallTimeSec, 0)} s on ${md.backend}, ${formatFixed(md.trainImagesPerSec, 0)} images/s`],
+          ['validation', `accuracy ${formatFixed(md.validation.acc, 4)}, loss ${formatFixed(md.validation.loss, 4)}`],
+        ] as [string, string][])
+      : []),
+    ['evaluated on', `${ev.data.split} split, ${ev.data.count.toLocaleString('en-US')} images (${ev.backend}, ${formatFixed(ev.imagesPerSec, 0)} images/s)`],
+    ['accuracy', formatFixed(ev.accuracy, 4)],
+    ['loss', formatFixed(ev.loss, 4)],
+    ['macro / weighted F1', `${formatFixed(ev.macroF1, 4)} / ${formatFixed(ev.weightedF1, 4)}`],
+  ];
+  const warnings = ev.warnings.length ? `<ul class="warnings">${ev.warnings.map((w) => `<li>${escapeHtml(w)}</li>`).join('')}</ul>` : '';
+  return `
+<section class="model" id="model-${escapeHtml(s.name)}">
+<h2>${escapeHtml(s.name)}${ev.synthetic ? ' <span class="badge">SYNTHETIC</span>' : ''}</h2>
+<p class="path">${escapeHtml(s.dir)}</p>
+<table class="facts">${facts.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>
+<h3>Training curves</h3>
+${img(s.curves, `${s.name} training curves`, 2)}
+<h3>Confusion matrix and F1 per digit</h3>
+<div class="row">${img(s.confusion, `${s.name} confusion matrix`, 2)}${img(s.f1, `${s.name} F1 per digit`, 2)}</div>
+<h3>Classification report</h3>
+<pre>${escapeHtml(ev.classificationReportText)}</pre>
+${warnings}
+<h3>Sample predictions</h3>
+${img(s.samples, `${s.name} sample predictions`)}
+<h3>Errors</h3>
+${s.errors ? img(s.errors, `${s.name} misclassified images`) : '<p>No misclassified images.</p>'}
+</section>`;
+}
+
+const CSS = `
+body { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; margin: 24px auto; max-width: 1280px; padding: 0 16px; color: #1f2328; background: #fff; }
+h1 { font-size: 26px; margin-bottom: 4px; }
+h2 { border-bottom: 2px solid #d0d7de; padding-bottom: 4px; margin-top: 40px; }
+h3 { margin-top: 24px; font-size: 17px; }
+.meta, .path, .note { color: #59636e; font-size: 13px; }
+.banner { background: #fff8c5; border: 1px solid #d4a72c; padding: 10px 14px; border-radius: 6px; font-weight: bold; }
+.badge { background: #d4a72c; color: #fff; font-size: 13px; padding: 2px 8px; border-radius: 10px; vertical-align: middle; }
+table { border-collapse: collapse; }
+table.comparison th, table.comparison td { border: 1px solid #d0d7de; padding: 6px 12px; }
+table.comparison th { background: #f6f8fa; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.best { font-weight: bold; }
+tr.winner td { background: #dafbe1; }
+table.facts th { text-align: left; padding: 2px 16px 2px 0; color: #59636e; font-weight: normal; }
+pre { background: #f6f8fa; padding: 12px; border-radius: 6px; font-family: "DejaVu Sans Mono", "Liberation Mono", monospace; font-size: 13px; overflow-x: auto; }
+img { max-width: 100%; height: auto; border: 1px solid #eaeef2; margin: 4px 8px 4px 0; }
+.row { display: flex; flex-wrap: wrap; align-items: flex-start; }
+.row img { max-width: calc(50% - 12px); }
+.warnings { color: #9a6700; font-size: 13px; }
+.missing { color: #59636e; font-style: italic; }
+`;
+
+/** The page as one string: no script, no external reference. */
+export function renderReportHtml(d: ReportData): string {
+  const synthetic = d.models.some((m) => m.evaluation.synthetic);
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
+<title>${escapeHtml(d.title)}</title>
+<style>${CSS}</style>
+</head>
+<body>
+<h1>${escapeHtml(d.title)}</h1>
+<p class="meta">Generated ${escapeHtml(d.createdAt)} by svhn report · evaluated on the ${escapeHtml(d.split)} split</p>
+${synthetic ? `<p class="banner">${escapeHtml(SYNTHETIC_NOTE)}</p>` : ''}
+<h2>Comparison</h2>
+${comparisonTable(d.comparison)}
+${d.models.map(modelSection).join('\n')}
+</body>
+</html>
+`;
+}

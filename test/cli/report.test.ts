@@ -1,0 +1,125 @@
+/**
+ * `svhn report` through the real CLI (bin/svhn.js runs dist/: build with `npx tsc -p .`),
+ * then the page in a real browser: headless Chromium (Debian's package; skipped where absent)
+ * loads it, logs no console message, and takes a screenshot that is not blank.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/backend/index.js';
+import { writeTinyCache, writeTinyModel } from '../evaluate/fixtures.js';
+
+const BIN = resolve('bin/svhn.js');
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+const run = promisify(execFile);
+let tmp: string;
+
+async function svhn(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run('node', [BIN, ...args], { cwd: tmp, env: { ...process.env, CI: '1' } });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+/** Loads a page in headless Chromium; returns its console lines and the screenshot. */
+async function loadInChromium(htmlFile: string, shot: string): Promise<{ console: string[]; png: Buffer }> {
+  const profile = join(tmp, `profile-${Date.now()}`);
+  const { stderr } = await run(
+    CHROMIUM!,
+    [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      `--user-data-dir=${profile}`,
+      '--enable-logging=stderr',
+      '--v=0',
+      '--window-size=1280,1600',
+      `--screenshot=${shot}`,
+      `file://${htmlFile}`,
+    ],
+    { timeout: 60_000 },
+  );
+  // Chromium logs every console message (errors, uncaught exceptions, CSP violations) as CONSOLE.
+  return { console: stderr.split('\n').filter((l) => /:CONSOLE[:(]|Uncaught/.test(l)), png: await readFile(shot) };
+}
+
+async function stdev(png: Buffer): Promise<number> {
+  const s = await sharp(png).stats();
+  return s.channels.slice(0, 3).reduce((a, c) => a + c.stdev, 0) / 3;
+}
+
+beforeAll(async () => {
+  await initBackend('cpu');
+  tmp = await mkdtemp(join(tmpdir(), 'svhn-cli-report-'));
+  await writeTinyCache(join(tmp, 'data'), { splits: { test: 60 }, synthetic: true });
+  await writeTinyModel(join(tmp, 'models/baseline'), { name: 'baseline', seed: 1 });
+  await writeTinyModel(join(tmp, 'models/optimized'), { name: 'optimized', seed: 2, history: false });
+});
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+describe('svhn report', () => {
+  it('evaluates what it needs, then reuses it, and writes one self-contained page', async () => {
+    const args = ['report', '--model', 'models/baseline', '--model', 'models/optimized', '--data-dir', 'data', '--backend', 'cpu', '--out', 'report.html', '--json'];
+    const first = await svhn(args);
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout).evaluated).toEqual(['models/baseline', 'models/optimized']);
+    expect(existsSync(join(tmp, 'models/baseline/evaluation/report.json'))).toBe(true);
+    const second = await svhn(args);
+    expect(second.code, second.stderr).toBe(0);
+    expect(JSON.parse(second.stdout).evaluated).toEqual([]); // fresh evaluations on disk are reused
+
+    const html = await readFile(join(tmp, 'report.html'), 'utf8');
+    expect(html).not.toMatch(/<script/i);
+    expect(html).not.toMatch(/(src|href)\s*=\s*["']?(https?:|\/\/)/i);
+    // baseline: curves (from history.json), confusion, f1, samples, errors; optimized: no history
+    const imgs = [...html.matchAll(/<img src="data:image\/png;base64,/g)];
+    expect(imgs.length).toBeGreaterThanOrEqual(7);
+    expect(html).toContain('SYNTHETIC');
+    expect(html).toContain('(optimized training curves: not available)');
+    expect(html).toMatch(/<pre>\s+precision\s+recall\s+f1-score\s+support/);
+  });
+
+  it('fails with one line on a missing model', async () => {
+    const r = await svhn(['report', '--model', 'models/none', '--data-dir', 'data', '--backend', 'cpu', '--out', 'x.html']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/svhn: error: --model models\/none: no such model directory/);
+    expect(existsSync(join(tmp, 'x.html'))).toBe(false);
+  });
+
+  it.skipIf(!CHROMIUM)('renders in headless Chromium with no console errors and a non-blank screenshot', async () => {
+    const page = join(tmp, 'report.html');
+    if (!existsSync(page)) {
+      const r = await svhn(['report', '--model', 'models/baseline', '--data-dir', 'data', '--backend', 'cpu', '--out', 'report.html']);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    // The check itself must catch errors: a page with a failing script and a blocked image.
+    const bad = join(tmp, 'bad.html');
+    await writeFile(
+      bad,
+      `<html><head><meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:"></head><body><script>undefinedFn()</script><img src="http://127.0.0.1:9/x.png"></body></html>`,
+    );
+    const control = await loadInChromium(bad, join(tmp, 'bad.png'));
+    expect(control.console.length).toBeGreaterThan(0);
+
+    const { console: lines, png } = await loadInChromium(page, join(tmp, 'shot.png'));
+    expect(lines).toEqual([]);
+    const meta = await sharp(png).metadata();
+    expect(meta.width).toBe(1280);
+    expect(await stdev(png)).toBeGreaterThan(20); // a blank page is ~0
+  }, 120_000);
+});
