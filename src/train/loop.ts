@@ -177,9 +177,9 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   }
   await checkWritable(o.outDir);
 
+  const data = await loadData(o);
   const { initBackend } = await import('../backend/index.js');
   const backend = await initBackend(o.backend, { threads: o.threads });
-  const data = await loadData(o);
   if (data.synthetic) {
     log.warn('SYNTHETIC data: this cache holds the offline sample, not SVHN; its accuracy says nothing about SVHN');
   }

@@ -1,0 +1,97 @@
+/**
+ * `svhn train` through the real CLI (node bin/svhn.js runs dist/: `npm test` builds it first),
+ * in a temporary folder with a tiny hand-written cache (test/train/helpers.ts). Training runs
+ * use the wasm backend (the one `auto` picks here) on 20 images so each takes seconds.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeTinyCache } from '../train/helpers.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const BIN = join(ROOT, 'bin/svhn.js');
+let tmp: string;
+
+function svhn(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: tmp, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const TINY = ['--data-dir', 'data', '--limit', '20', '--val-limit', '10', '--batch-size', '10', '--backend', 'wasm'];
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'svhn-cli-train-'));
+  await writeTinyCache(join(tmp, 'data'), { train: 40, val: 20 });
+});
+
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+describe('svhn train', () => {
+  it('trains, writes the model directory, prints a --json summary, and repeats bit for bit', async () => {
+    const a = svhn(['train', '--model', 'baseline', ...TINY, '--epochs', '2', '--json', '--out', 'models/a']);
+    expect(a.stderr).toMatch(/backend: wasm|"backend":"wasm"/);
+    expect(a.stderr).toContain('SYNTHETIC');
+    expect(a.stderr).toMatch(/epoch 2\/2 \[wasm\]/);
+    expect(a.code).toBe(0);
+    const summary = JSON.parse(a.stdout);
+    expect(summary).toMatchObject({ outDir: 'models/a', model: 'baseline', backend: 'wasm', epochsRun: 2, synthetic: true });
+    expect(summary.params.total).toBe(315_722);
+    expect(summary.history).toHaveLength(2);
+    expect((await readdir(join(tmp, 'models/a'))).sort()).toEqual(
+      ['curves.png', 'history.csv', 'history.json', 'metadata.json', 'model.json', 'weights.bin'].sort(),
+    );
+    const png = await readFile(join(tmp, 'models/a/curves.png'));
+    expect(png.subarray(1, 4).toString()).toBe('PNG');
+    expect(existsSync(join(tmp, 'models/a.checkpoint'))).toBe(false);
+
+    const b = svhn(['train-baseline', ...TINY, '--epochs', '2', '--out', 'models/b']);
+    expect(b.code).toBe(0);
+    expect(b.stdout).toContain('best epoch');
+    const [wa, wb] = await Promise.all([readFile(join(tmp, 'models/a/weights.bin')), readFile(join(tmp, 'models/b/weights.bin'))]);
+    expect(wa.equals(wb)).toBe(true);
+  });
+
+  it('trains the optimized model through its alias with --augment', async () => {
+    const r = svhn(['train-optimized', ...TINY, '--epochs', '1', '--augment', '--json', '--out', 'models/o']);
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s.params).toEqual({ total: 161_098, trainable: 160_650, nonTrainable: 448 });
+    const meta = JSON.parse(await readFile(join(tmp, 'models/o/metadata.json'), 'utf8'));
+    expect(meta.hyperparameters.augment).toBe(true);
+  });
+
+  it('rejects bad input with one line, a non-zero exit and nothing under the final name', async () => {
+    const cases: Array<[string[], RegExp, number | null]> = [
+      [['train', '--model', 'resnet', '--out', 'models/x'], /--model: expected one of baseline, optimized, got 'resnet'/, 2],
+      [['train', '--batch-size', '0', '--out', 'models/x'], /--batch-size.*positive integer/, 2],
+      [['train', '--epochs', '-1', '--out', 'models/x'], /--epochs/, 2],
+      [['train', '--data-dir', 'nowhere', '--out', 'models/x'], /no preprocessed data.*svhn preprocess/, 1],
+      [['train', ...TINY, '--resume', '--out', 'models/x'], /--resume: no checkpoint at models\/x\.checkpoint/, 1],
+      [['train', ...TINY, '--out', 'afile/x'], /cannot write the model directory in afile/, 1],
+    ];
+    await writeFile(join(tmp, 'afile'), 'not a directory');
+    for (const [args, message, code] of cases) {
+      const r = svhn(args);
+      expect(r.stderr, args.join(' ')).toMatch(message);
+      expect(r.code, args.join(' ')).toBe(code);
+      expect(r.stderr.split('\n').filter((l) => /error/i.test(l)), args.join(' ')).toHaveLength(1);
+    }
+    expect(existsSync(join(tmp, 'models/x'))).toBe(false);
+
+    // A corrupt cache: one byte flipped, so its sha256 no longer matches the manifest.
+    const corrupt = join(tmp, 'bad');
+    await writeTinyCache(corrupt, { train: 20, val: 10 });
+    const imgs = await readFile(join(corrupt, 'cache/train.images.u8'));
+    imgs[100] ^= 0xff;
+    await writeFile(join(corrupt, 'cache/train.images.u8'), imgs);
+    const r = svhn(['train', '--data-dir', 'bad', '--backend', 'wasm', '--out', 'models/y']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/sha256 differs/);
+    expect(existsSync(join(tmp, 'models/y'))).toBe(false);
+  });
+});
