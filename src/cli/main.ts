@@ -29,8 +29,9 @@ export function buildProgram(): Command {
     .version(pkg.version)
     .option('--verbose', 'debug logging and stack traces on errors', false)
     .option('--log-format <format>', 'log format: pretty or json (default: pretty on a TTY, json otherwise)', oneOf(['pretty', 'json'] as const))
-    .showHelpAfterError('(run with --help for usage)')
     .configureHelp({ showGlobalOptions: true })
+    // commander's own flag errors: one line, prefixed like ours (inherited by subcommands).
+    .configureOutput({ outputError: (str, write) => write(`svhn: ${str.trimEnd()}\n`) })
     .exitOverride();
 
   program.hook('preAction', async (_cmd, action) => {
@@ -58,9 +59,10 @@ export async function main(argv: string[]): Promise<number> {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
       return e.exitCode === 0 ? 0 : 2;
     }
-    process.stderr.write(`svhn: error: ${formatError(e)}\n`);
+    // One line; an unexpected (non-domain) error says where to get the stack.
+    const hint = !verbose && !isSvhnError(e) ? ' (run with --verbose for the stack trace)' : '';
+    process.stderr.write(`svhn: error: ${formatError(e)}${hint}\n`);
     if (verbose && e instanceof Error && e.stack) process.stderr.write(e.stack + '\n');
-    else if (!isSvhnError(e)) process.stderr.write('(run with --verbose for the stack trace)\n');
     return isSvhnError(e) ? e.exitCode : 1;
   }
 }
