@@ -62,7 +62,9 @@ export async function initBackend(choice: BackendChoice, opts: BackendOptions = 
     const ok = name === 'tensorflow' ? await tryTensorflow() : name === 'wasm' ? await tryWasm(threads) : await tryCpu();
     if (ok) {
       await tf.ready();
-      active = { name, threads: name === 'cpu' ? 1 : threads, notes };
+      // What actually runs: in Node the wasm backend loads its single-threaded build.
+      const used = name === 'cpu' ? 1 : name === 'wasm' ? (await import('@tensorflow/tfjs-backend-wasm')).getThreadsCount() : threads;
+      active = { name, threads: used, notes };
       getLogger().info({ backend: name, threads: active.threads, notes }, `backend: ${name}`);
       return active;
     }

@@ -36,6 +36,10 @@ function maxPoolGrad({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): 
   const acc = overlapping ? new Float64Array(h * w * ch) : undefined;
   const dx = f32(b, out);
   dx.fill(0);
+  if (fh === 2 && fw === 2 && sh === 2 && sw === 2 && padTop === 0 && padLeft === 0 && 2 * oh <= h && 2 * ow <= w) {
+    pool2x2Grad(x, g, dx, n, h, w, ch, oh, ow);
+    return out;
+  }
   for (let i = 0; i < n; i++) {
     const xBase = i * h * w * ch;
     acc?.fill(0);
@@ -70,6 +74,38 @@ function maxPoolGrad({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): 
     if (acc) dx.set(acc, xBase);
   }
   return out;
+}
+
+/**
+ * The models' case (2x2 windows, stride 2, no padding): the same routing with the four
+ * cells of a window compared in row-major order, channels innermost.
+ */
+function pool2x2Grad(
+  x: Float32Array, g: Float32Array, dx: Float32Array, n: number, h: number, w: number, ch: number, oh: number, ow: number,
+): void {
+  const row = w * ch;
+  for (let i = 0; i < n; i++) {
+    for (let y = 0; y < oh; y++) {
+      for (let xo = 0; xo < ow; xo++) {
+        const p00 = ((i * h + 2 * y) * w + 2 * xo) * ch;
+        const p10 = p00 + row;
+        const gBase = ((i * oh + y) * ow + xo) * ch;
+        for (let d = 0; d < ch; d++) {
+          let best = Number.NEGATIVE_INFINITY;
+          let at = -1;
+          let v = x[p00 + d];
+          if (v > best) { best = v; at = p00 + d; }
+          v = x[p00 + ch + d];
+          if (v > best) { best = v; at = p00 + ch + d; }
+          v = x[p10 + d];
+          if (v > best) { best = v; at = p10 + d; }
+          v = x[p10 + ch + d];
+          if (v > best) at = p10 + ch + d;
+          if (at >= 0) dx[at] = g[gBase + d];
+        }
+      }
+    }
+  }
 }
 
 export const maxPoolGradConfig: tf.KernelConfig = {
