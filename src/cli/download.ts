@@ -5,6 +5,8 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULTS, SPLITS, type SourceSplit } from '../config.js';
 import { SvhnError } from '../errors.js';
+import { getLogger } from '../log.js';
+import type { Progress } from '../progress.js';
 import { listOf, nonNegativeInt, oneOf } from './options.js';
 
 interface DownloadFlags {
@@ -57,10 +59,34 @@ export function registerDownload(program: Command): void {
       }
 
       if (opts.synthetic) {
-        const { generateSynthetic } = await import('../data/synthetic.js');
-        const { files } = await generateSynthetic({ dataDir: opts.dataDir, size: opts.size, seed: opts.seed, splits: opts.split });
+        const { generateSynthetic, SYNTHETIC_NOTE } = await import('../data/synthetic.js');
+        const { createProgress } = await import('../progress.js');
+        let bar: { split: string; progress: Progress } | undefined;
+        let files;
+        try {
+          ({ files } = await generateSynthetic({
+            dataDir: opts.dataDir,
+            size: opts.size,
+            seed: opts.seed,
+            splits: opts.split,
+            force: opts.force,
+            onProgress: (split, done, total) => {
+              if (bar?.split !== split) {
+                bar?.progress.stop();
+                bar = { split, progress: createProgress({ label: `synthetic ${split}_32x32.mat`, total, unit: 'img' }) };
+              }
+              bar.progress.update(done);
+            },
+          }));
+          bar?.progress.stop();
+        } catch (e) {
+          bar?.progress.abort?.();
+          throw e;
+        }
+        getLogger().warn(`${SYNTHETIC_NOTE} (${files.map((f) => `${f.split}: ${f.count} images`).join(', ')} in ${opts.dataDir})`);
         if (opts.json) {
-          process.stdout.write(JSON.stringify({ synthetic: true, dataDir: opts.dataDir, size: opts.size, seed: opts.seed, files }, null, 2) + '\n');
+          const summary = { synthetic: true, note: SYNTHETIC_NOTE, dataDir: opts.dataDir, size: opts.size, seed: opts.seed, files };
+          process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
         }
         return;
       }

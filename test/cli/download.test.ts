@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -100,6 +100,24 @@ describe('svhn download', () => {
     expect(r.stderr).toMatch(/svhn: error: .*\/m\/test_32x32\.mat: HTTP 404/);
     expect(requests).toEqual(['/m/test_32x32.mat']);
     expect(await readdir(dataDir)).toEqual([]);
+  });
+
+  // The offline sample belongs to src/data/synthetic.ts; here only the dispatch and the summary.
+  it.skipIf(!existsSync(join(ROOT, 'dist/data/synthetic.js')))('--synthetic writes the marked offline sample without touching the network', async () => {
+    requests = [];
+    const dataDir = join(tmp, 'synthetic');
+    const args = ['download', '--synthetic', '--split', 'test', '--seed', '7', '--data-dir', dataDir, '--base-url', `http://127.0.0.1:${port}`, '--json'];
+    const r = await svhn(args, tmp);
+    expect(r.code).toBe(0);
+    const summary = JSON.parse(r.stdout) as { synthetic: boolean; seed: number; note: string; files: { split: string; path: string; bytes: number; sha256: string }[] };
+    expect(summary.synthetic).toBe(true);
+    expect(summary.note).toContain('NOT real SVHN');
+    expect(summary.seed).toBe(7);
+    expect(summary.files.map((f) => f.split)).toEqual(['test']);
+    expect((await stat(summary.files[0]!.path)).size).toBe(summary.files[0]!.bytes);
+    expect((await readdir(dataDir)).sort()).toEqual(['SYNTHETIC.json', 'test_32x32.mat']);
+    expect(r.stderr).toContain('NOT real SVHN');
+    expect(requests).toEqual([]);
   });
 
   it.each([
