@@ -18,6 +18,7 @@ import { SvhnError } from '../../src/errors.js';
 
 interface Fault {
   status?: number; // answer with this status (no body) instead of the file
+  hangUp?: boolean; // close the connection before any response ("socket hang up")
   dropAfter?: number; // send this many body bytes, then destroy the socket
   stallAfter?: number; // send this many body bytes, then go silent (client idle timeout)
   corrupt?: boolean; // flip a byte: same size, wrong checksum
@@ -56,6 +57,10 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
   seen.push({ path: req.url ?? '', range: req.headers.range });
   const fault = faults[name]?.shift() ?? {};
   const body = served[name];
+  if (fault.hangUp) {
+    req.socket.destroy();
+    return;
+  }
   if (fault.status || !body) {
     res.writeHead(fault.status ?? 404).end();
     return;
@@ -239,6 +244,16 @@ describe('downloadSplits', () => {
     expect(r!.attempts).toBe(3);
     expect(seen).toHaveLength(3);
     expect(retries).toEqual([20, 40]); // exponential
+    expect(await sameBytes(join(dataDir, 'train_32x32.mat'), FILES['train_32x32.mat'])).toBe(true);
+  });
+
+  it('retries a connection closed before any response (socket hang up)', async () => {
+    faults['train_32x32.mat'] = [{ hangUp: true }];
+    const reasons: string[] = [];
+    const [r] = await downloadSplits(opts({ onProgress: (e) => e.type === 'retry' && reasons.push(e.reason) }));
+    expect(r!.attempts).toBe(2);
+    expect(reasons).toHaveLength(1);
+    expect(reasons[0]).toMatch(/socket hang up/);
     expect(await sameBytes(join(dataDir, 'train_32x32.mat'), FILES['train_32x32.mat'])).toBe(true);
   });
 
