@@ -98,6 +98,7 @@ export class SyntheticRenderer {
   private readonly tmp = new Float32Array(PIXELS);
   private readonly tex = new Float32Array(PIXELS); // background texture, 0..255 units
   private readonly grid = new Float32Array(TEX_GRID * TEX_GRID);
+  private readonly warp = new Float64Array(6); // x amplitude px, x frequency, x phase; the same for y
   private readonly noise: Float32Array; // standard normals, read at a random offset per image
 
   constructor() {
@@ -123,6 +124,17 @@ export class SyntheticRenderer {
     const cy = IMAGE_HEIGHT / 2 + rng.uniform(-2, 2);
     const rot = Math.max(-0.22, Math.min(0.22, rng.normal() * 0.1)); // radians
     const shear = rng.next() < 0.3 ? rng.uniform(-0.1, 0.3) : 0; // italic leans right more often
+
+    // A gentle smooth warp (font variety, slight perspective): box offsets bent by sine waves.
+    const warp = this.warp;
+    if (rng.next() < 0.6) {
+      warp[0] = rng.uniform(-0.05, 0.05) * height;
+      warp[1] = rng.uniform(1, 2.5) * Math.PI;
+      warp[2] = rng.uniform(0, 2 * Math.PI);
+      warp[3] = rng.uniform(-0.04, 0.04) * height;
+      warp[4] = rng.uniform(1, 2.5) * Math.PI;
+      warp[5] = rng.uniform(0, 2 * Math.PI);
+    } else warp.fill(0);
 
     this.cov.fill(0);
     const mainWidth = height * glyph.aspect * widthScale;
@@ -223,12 +235,13 @@ export class SyntheticRenderer {
   private drawGlyph(g: Glyph, cx: number, cy: number, height: number, width: number, rot: number, shear: number, halfStroke: number): void {
     const cos = Math.cos(rot);
     const sin = Math.sin(rot);
+    const w = this.warp;
     for (const [u0, v0, u1, v1] of g.segments) {
       // Box units -> pixels: centre, scale, shear (top leans right), rotate about the centre.
-      const X0 = (u0 - 0.5) * width + shear * (0.5 - v0) * height;
-      const Y0 = (v0 - 0.5) * height;
-      const X1 = (u1 - 0.5) * width + shear * (0.5 - v1) * height;
-      const Y1 = (v1 - 0.5) * height;
+      const X0 = (u0 - 0.5) * width + shear * (0.5 - v0) * height + (w[0] !== 0 ? w[0]! * Math.sin(w[1]! * v0 + w[2]!) : 0);
+      const Y0 = (v0 - 0.5) * height + (w[3] !== 0 ? w[3]! * Math.sin(w[4]! * u0 + w[5]!) : 0);
+      const X1 = (u1 - 0.5) * width + shear * (0.5 - v1) * height + (w[0] !== 0 ? w[0]! * Math.sin(w[1]! * v1 + w[2]!) : 0);
+      const Y1 = (v1 - 0.5) * height + (w[3] !== 0 ? w[3]! * Math.sin(w[4]! * u1 + w[5]!) : 0);
       this.capsule(cx + cos * X0 - sin * Y0, cy + sin * X0 + cos * Y0, cx + cos * X1 - sin * Y1, cy + sin * X1 + cos * Y1, halfStroke);
     }
   }
