@@ -89,7 +89,7 @@ const runScipy = (file) => run('python3', ['-c', SCIPY_CHILD, file]);
 // ---------------------------------------------------------------- fixtures
 
 function sh(cmd, args) {
-  console.error(`$ ${cmd} ${args.join(' ')}`);
+  console.error(`$ ${cmd} ${args[0] === '-c' ? '-c <script> ' + args.slice(1).join(' ') : args.join(' ')}`);
   const r = spawnSync(cmd, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
   if (r.status !== 0) throw new Error(`${cmd} failed with exit ${r.status}`);
 }
@@ -118,7 +118,7 @@ function ensureTrainFile() {
  * savemat itself holds X, its uncompressed matrix and the compressed copy: about 5 GB peak.
  */
 const EXTRA_WRITER = `
-import hashlib, json, sys
+import hashlib, json, os, sys
 import numpy as np, scipy.io as sio
 n, out, exp_path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 rng = np.random.default_rng(531)
@@ -135,8 +135,11 @@ for s in range(0, n, B):
     hx.update(np.ascontiguousarray(block.transpose(3, 0, 1, 2)).data)
 y = rng.integers(1, 11, size=(n, 1)).astype(np.uint8); y[:10, 0] = np.arange(1, 11)
 digits = (y.reshape(-1) % 10).astype(np.uint8)
-sio.savemat(out, {"X": X, "y": y}, do_compression=True, format="5")
-json.dump({"n": n, "nhwc_sha256": hx.hexdigest(), "digits_sha256": hashlib.sha256(digits.data).hexdigest()}, open(exp_path, "w"))
+tmp = out[:-len(".mat")] + ".partial.mat"  # savemat appends .mat to other names
+sio.savemat(tmp, {"X": X, "y": y}, do_compression=True, format="5")
+os.replace(tmp, out)  # never a half-written file under the final name
+json.dump({"n": n, "nhwc_sha256": hx.hexdigest(), "digits_sha256": hashlib.sha256(digits.data).hexdigest()}, open(exp_path + ".tmp", "w"))
+os.replace(exp_path + ".tmp", exp_path)
 `;
 
 function ensureExtraFile() {

@@ -499,10 +499,10 @@ export function transposeImages(src: Uint8Array, srcOff: number, count: number, 
     transposeImagesBytewise(src, srcOff, count, dst, dstImage);
     return;
   }
-  const dst32 = new Uint32Array(dst.buffer, dst.byteOffset, dst.byteLength >>> 2);
+  const dst32 = new Uint32Array(dst.buffer, dst.byteOffset, Math.floor(dst.byteLength / 4));
   for (let i = 0; i < count; i++) {
     const s = srcOff + i * IMAGE_BYTES;
-    let d = ((dstImage + i) * IMAGE_BYTES) >>> 2;
+    let d = (dstImage + i) * (IMAGE_BYTES / 4); // in u32 words
     for (let h = 0; h < HEIGHT; h++) {
       // a, b, c: channel 0, 1, 2 of pixel (h, w) in their planes; +32 steps one column (w + 1).
       let a = s + h;
