@@ -50,6 +50,8 @@ export function gridCaption(row: PredictionRow): string {
   return row.label === null ? base : `${base} (true ${row.label})`;
 }
 
+/** Failures logged one by one; after that only the output's error column lists them (a folder of 100,000 bad files should not flood stderr). */
+const WARN_FAILURES = 10;
 const RIGHT = '#1a7f37';
 const WRONG = '#cf222e';
 
@@ -88,7 +90,8 @@ export async function runPredict(opts: PredictRunOptions): Promise<PredictSummar
         summary.total++;
         if (row.error !== null) {
           summary.failed++;
-          log.warn({ input: row.input, error: row.error }, `skipped ${row.input}: ${row.error}`);
+          if (summary.failed <= WARN_FAILURES) log.warn({ input: row.input, error: row.error }, `skipped ${row.input}: ${row.error}`);
+          if (summary.failed === WARN_FAILURES + 1) log.warn(`more inputs failed: see the error column of the output (the count is in the summary)`);
         } else {
           summary.predicted++;
           if (row.label !== null) {
