@@ -35,7 +35,7 @@ export function registerPredict(program: Command): void {
     .command('predict')
     .description('predict digits for image files, folders, a .mat file or a cache split (cache:test)')
     .argument('<input...>', 'image files (png jpg webp gif bmp tiff), folders, SVHN .mat files, or cache:SPLIT')
-    .requiredOption('--model <dir>', 'model directory written by `svhn train` (e.g. models/optimized)')
+    .requiredOption('--model <dir>', 'model directory written by `svhn train` (required; e.g. models/optimized)')
     .addOption(new Option('--format <format>', 'output format: csv or jsonl').choices(['csv', 'jsonl']).default(DEFAULTS.predict.format))
     .option('--out <file>', 'write rows to FILE (atomically) instead of stdout')
     .option('--top-k <k>', `digits listed per input with their probabilities (1..${NUM_CLASSES})`, topK, DEFAULTS.predict.topK)
