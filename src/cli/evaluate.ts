@@ -25,7 +25,7 @@ export function registerEvaluate(program: Command): void {
     .description('evaluate model directories on the test split: accuracy, loss, confusion matrix, classification report, charts')
     .option('--model <dir>', 'model directory (repeat to compare several)', collect)
     .option('--data-dir <dir>', 'where the preprocess cache is (<dir>/cache)', DEFAULTS.dataDir)
-    .addOption(new Option('--split <split>', 'cache split to evaluate on').argParser(oneOf(['test', 'val'] as const)).default(DEFAULTS.evaluate.split))
+    .addOption(new Option('--split <split>', 'cache split to evaluate on: test or val').argParser(oneOf(['test', 'val'] as const)).default(DEFAULTS.evaluate.split))
     .option('--json', 'print a machine-readable summary to stdout instead of tables', false)
     .option('--out <dir>', 'output directory (several models: one subdirectory each) (default: <model>/evaluation, or <model>/evaluation-val)')
     .option('--errors <file.png>', 'also draw the misclassified images, true -> predicted (several models: FILE-<name>.png)')

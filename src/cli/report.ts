@@ -27,7 +27,7 @@ export function registerReport(program: Command): void {
     .description('write one self-contained HTML report (curves, comparison, confusion matrices, reports, predictions, errors)')
     .option('--model <dir>', 'model directory (repeat to compare several)', collect)
     .option('--data-dir <dir>', 'where the preprocess cache is, for evaluations that have to run', DEFAULTS.dataDir)
-    .addOption(new Option('--split <split>', 'cache split the evaluations use').argParser(oneOf(['test', 'val'] as const)).default(DEFAULTS.evaluate.split))
+    .addOption(new Option('--split <split>', 'cache split the evaluations use: test or val').argParser(oneOf(['test', 'val'] as const)).default(DEFAULTS.evaluate.split))
     .option('--out <file.html>', 'the HTML file to write', DEFAULT_OUT)
     .option('--fresh', 'evaluate again even when <model>/evaluation is up to date', false)
     .option('--batch-size <n>', 'images per prediction batch when evaluating', positiveInt, DEFAULTS.evaluate.batchSize)

@@ -222,13 +222,12 @@ function modelSection(s: ModelSection): string {
   const facts: [string, string][] = [
     ['architecture', ev.model.architecture],
     ['parameters', ev.model.params.toLocaleString('en-US')],
-    ...(md
-      ? ([
-          ['epochs', `${md.epochsRun} run, best ${md.bestEpoch}${md.stoppedEarly ? ' (stopped early)' : ''}`],
-          ['training', `${formatFixed(md.wallTimeSec, 0)} s on ${md.backend}, ${formatFixed(md.trainImagesPerSec, 0)} images/s`],
-          ['validation', `accuracy ${formatFixed(md.validation.acc, 4)}, loss ${formatFixed(md.validation.loss, 4)}`],
-        ] as [string, string][])
+    // metadata.json fields are shown when present (a hand-made or older model may lack some).
+    ...(md?.epochsRun !== undefined ? ([['epochs', `${md.epochsRun} run, best ${md.bestEpoch}${md.stoppedEarly ? ' (stopped early)' : ''}`]] as [string, string][]) : []),
+    ...(md?.wallTimeSec !== undefined
+      ? ([['training', `${formatFixed(md.wallTimeSec, 0)} s on ${md.backend}, ${formatFixed(md.trainImagesPerSec ?? 0, 0)} images/s`]] as [string, string][])
       : []),
+    ...(md?.validation ? ([['validation', `accuracy ${formatFixed(md.validation.acc, 4)}, loss ${formatFixed(md.validation.loss, 4)}`]] as [string, string][]) : []),
     ['evaluated on', `${ev.data.split} split, ${ev.data.count.toLocaleString('en-US')} images (${ev.backend}, ${formatFixed(ev.imagesPerSec, 0)} images/s)`],
     ['accuracy', formatFixed(ev.accuracy, 4)],
     ['loss', formatFixed(ev.loss, 4)],
@@ -242,8 +241,10 @@ function modelSection(s: ModelSection): string {
 <table class="facts">${facts.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>
 <h3>Training curves</h3>
 ${img(s.curves, `${s.name} training curves`, 2)}
-<h3>Confusion matrix and F1 per digit</h3>
-<div class="row">${img(s.confusion, `${s.name} confusion matrix`, 2)}${img(s.f1, `${s.name} F1 per digit`, 2)}</div>
+<h3>Confusion matrix</h3>
+${img(s.confusion, `${s.name} confusion matrix`, 2)}
+<h3>F1 per digit</h3>
+${img(s.f1, `${s.name} F1 per digit`, 2)}
 <h3>Classification report</h3>
 <pre>${escapeHtml(ev.classificationReportText)}</pre>
 ${warnings}
@@ -271,8 +272,6 @@ tr.winner td { background: #dafbe1; }
 table.facts th { text-align: left; padding: 2px 16px 2px 0; color: #59636e; font-weight: normal; }
 pre { background: #f6f8fa; padding: 12px; border-radius: 6px; font-family: "DejaVu Sans Mono", "Liberation Mono", monospace; font-size: 13px; overflow-x: auto; }
 img { max-width: 100%; height: auto; border: 1px solid #eaeef2; margin: 4px 8px 4px 0; }
-.row { display: flex; flex-wrap: wrap; align-items: flex-start; }
-.row img { max-width: calc(50% - 12px); }
 .warnings { color: #9a6700; font-size: 13px; }
 .missing { color: #59636e; font-style: italic; }
 `;

@@ -82,6 +82,10 @@ describe('svhn report', () => {
     const second = await svhn(args);
     expect(second.code, second.stderr).toBe(0);
     expect(JSON.parse(second.stdout).evaluated).toEqual([]); // fresh evaluations on disk are reused
+    await writeTinyModel(join(tmp, 'models/optimized'), { name: 'optimized', seed: 5, history: false }); // new weights
+    const third = await svhn(args);
+    expect(third.code, third.stderr).toBe(0);
+    expect(JSON.parse(third.stdout).evaluated).toEqual(['models/optimized']); // a stale evaluation is redone
 
     const html = await readFile(join(tmp, 'report.html'), 'utf8');
     expect(html).not.toMatch(/<script/i);
