@@ -9,7 +9,7 @@ import { readSvhnMat } from '../../src/data/mat.js';
 import type { InputItem } from '../../src/predict/inputs.js';
 import { csvHeader, formatCsvRow, formatJsonlRow, openRowSink } from '../../src/predict/output.js';
 import { mapOrdered, predictItems, topK, type PredictedItem, type PredictionRow } from '../../src/predict/predict.js';
-import { runPredict } from '../../src/predict/run.js';
+import { gridCaption, runPredict } from '../../src/predict/run.js';
 import { PROTOTYPES, buildColourModel, saveColourModel, solidRgb } from './helpers.js';
 
 const MAT = join(import.meta.dirname, '../fixtures/mat/small_c_u8.mat');
@@ -167,6 +167,14 @@ describe('output formats', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('gridCaption', () => {
+  it('shows prediction and confidence, and the true label when known', () => {
+    const base: PredictionRow = { input: 'a.png', predicted: 3, confidence: 0.974, top: [], label: null, error: null };
+    expect(gridCaption(base)).toBe('3 97%');
+    expect(gridCaption({ ...base, label: 5 })).toBe('3 97% (true 5)');
   });
 });
 
