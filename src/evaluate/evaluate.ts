@@ -79,17 +79,6 @@ const EPSILON = 1e-7;
 /** pixel / 255 in float32, by table (the same value training's batches use). */
 const SCALE = Float32Array.from({ length: 256 }, (_, v) => v / 255);
 
-/** Registers svhn's custom layers (the training code's registry) when that module exists. */
-async function registerCustomLayers(): Promise<void> {
-  try {
-    await import('../models/registry.js' as string);
-  } catch (e) {
-    const msg = String((e as Error)?.message ?? e);
-    // Only a missing registry module is tolerated; an error inside it is a real failure.
-    if (!/registry/.test(msg) || !/(Cannot find|not find|Failed to load|does not exist|ERR_MODULE_NOT_FOUND)/i.test(msg + ((e as NodeJS.ErrnoException)?.code ?? ''))) throw e;
-  }
-}
-
 /** Loads a model directory and checks its input is 32x32x3 and its output 10 classes. */
 export async function loadEvaluationModel(dir: string): Promise<{ model: tf.LayersModel; metadata: ModelMetadata }> {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
@@ -97,7 +86,8 @@ export async function loadEvaluationModel(dir: string): Promise<{ model: tf.Laye
       suggestion: 'train one with `svhn train --model optimized` (it writes models/optimized)',
     });
   }
-  await registerCustomLayers();
+  // Registers svhn's custom layers (SeededDropout, ...) so saved models that use them rebuild.
+  await import('../models/registry.js');
   const metadata = await readModelMetadata(dir);
   const model = await loadLayersModel(dir);
   const inShape = model.inputs[0]?.shape ?? [];
