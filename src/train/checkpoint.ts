@@ -1,26 +1,31 @@
 /**
  * Resumable training, like Keras' BackupAndRestore: after every epoch the whole training state
- * is written to a checkpoint directory beside the model's (<out>.checkpoint), swapped in
- * atomically, so a run killed at any moment resumes from its last complete epoch and ends with
- * the same weight bytes as a run never interrupted.
+ * is written to a checkpoint directory beside the model's (<out>.checkpoint), so a run killed
+ * at any moment resumes from its last complete epoch and ends with the same weight bytes as a
+ * run never interrupted.
  *
- *   <out>.checkpoint/state.json   CheckpointState: epoch, config, RNG states, Adam's scalars,
- *                                 history, callback state, and the index of tensors.bin
- *   <out>.checkpoint/tensors.bin  float32 arrays back to back: model weights, Adam's m and v,
- *                                 and the early-stopping / best-model weight snapshots
+ *   <out>.checkpoint/state.json          CheckpointState: epoch, config, RNG states, Adam's
+ *                                        scalars, history, callback state, and the index of
+ *                                        the tensors file it names
+ *   <out>.checkpoint/tensors-<epoch>.bin float32 arrays back to back: model weights, Adam's m
+ *                                        and v, the early-stopping / best-model snapshots
+ *
+ * Crash safety: the new tensors file is written (atomically) first, then state.json is
+ * replaced atomically to point at it, then older tensors files are removed. A kill at any
+ * point leaves a state.json whose tensors file exists.
  */
 import * as tf from '@tensorflow/tfjs';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SvhnError, ioError } from '../errors.js';
-import { buildDirAtomic, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import type { HistoryRecord } from '../models/modelDir.js';
 import type { BestModelState, EarlyStoppingState } from './callbacks.js';
 
 export const CHECKPOINT_FORMAT = 'svhn-checkpoint' as const;
 export const CHECKPOINT_VERSION = 1 as const;
 const STATE_JSON = 'state.json';
-const TENSORS_BIN = 'tensors.bin';
+const tensorsFile = (epoch: number) => `tensors-${String(epoch).padStart(4, '0')}.bin`;
 
 /** Named float32 arrays, copied out of tensors (JS memory: nothing to dispose). */
 export type WeightSnapshot = Array<{ name: string; shape: number[]; data: Float32Array }>;
@@ -150,16 +155,19 @@ export async function saveCheckpoint(dir: string, ckpt: Checkpoint): Promise<voi
   let k = 0;
   for (const [, snap] of groups) for (const w of snap ?? []) bin.set(w.data, index[k++]!.offset);
   const s = ckpt.state;
+  const file = tensorsFile(s.epoch);
   const json = {
     ...s,
     earlyStopping: { ...s.earlyStopping, bestLoss: finiteOrNull(s.earlyStopping.bestLoss) },
     bestModel: { ...s.bestModel, bestAcc: finiteOrNull(s.bestModel.bestAcc) },
+    tensorsFile: file,
     tensors: index,
   };
-  await buildDirAtomic(dir, async (tmp) => {
-    await writeFileAtomic(join(tmp, TENSORS_BIN), new Uint8Array(bin.buffer, bin.byteOffset, bin.byteLength));
-    await writeJsonAtomic(join(tmp, STATE_JSON), json);
-  });
+  await writeFileAtomic(join(dir, file), new Uint8Array(bin.buffer, bin.byteOffset, bin.byteLength));
+  await writeJsonAtomic(join(dir, STATE_JSON), json); // the commit point
+  for (const f of await readdir(dir)) {
+    if (/^tensors-\d+\.bin$/.test(f) && f !== file) await rm(join(dir, f), { force: true });
+  }
 }
 
 /** Loads the checkpoint in dir, or undefined when there is none. */
@@ -174,16 +182,16 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint | undefine
   }
   const bad = (why: string) =>
     new SvhnError('BAD_INPUT', `${statePath}: ${why}`, { suggestion: `delete ${dir} and train without --resume` });
-  let raw: CheckpointState & { tensors: TensorIndexEntry[] };
+  let raw: CheckpointState & { tensorsFile: string; tensors: TensorIndexEntry[] };
   try {
     raw = JSON.parse(text);
   } catch {
     throw bad('expected JSON, got unparseable text');
   }
-  if (raw?.format !== CHECKPOINT_FORMAT || raw.version !== CHECKPOINT_VERSION || !Array.isArray(raw.tensors)) {
+  if (raw?.format !== CHECKPOINT_FORMAT || raw.version !== CHECKPOINT_VERSION || !Array.isArray(raw.tensors) || !/^tensors-\d+\.bin$/.test(raw.tensorsFile)) {
     throw bad(`expected a ${CHECKPOINT_FORMAT} v${CHECKPOINT_VERSION} state file`);
   }
-  const binPath = join(dir, TENSORS_BIN);
+  const binPath = join(dir, raw.tensorsFile);
   let buf: Buffer;
   try {
     buf = await readFile(binPath);
@@ -191,12 +199,12 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint | undefine
     throw ioError(binPath, 'read', e);
   }
   const expected = raw.tensors.reduce((s, t) => s + t.length, 0) * 4;
-  if (buf.byteLength !== expected) throw bad(`${TENSORS_BIN} has ${buf.byteLength} bytes, expected ${expected}`);
+  if (buf.byteLength !== expected) throw bad(`${raw.tensorsFile} has ${buf.byteLength} bytes, expected ${expected}`);
   // Copy into an aligned buffer: a Buffer's byteOffset need not be a multiple of 4.
   const all = new Float32Array(new Uint8Array(buf).buffer);
   const groups: Record<TensorIndexEntry['group'], WeightSnapshot> = { model: [], optimizer: [], earlyStoppingBest: [], bestModelBest: [] };
   for (const t of raw.tensors) groups[t.group].push({ name: t.name, shape: t.shape, data: all.subarray(t.offset, t.offset + t.length) });
-  const { tensors: _index, ...rest } = raw;
+  const { tensors: _index, tensorsFile: _file, ...rest } = raw;
   const state: CheckpointState = {
     ...rest,
     earlyStopping: { ...rest.earlyStopping, bestLoss: rest.earlyStopping.bestLoss ?? Infinity },

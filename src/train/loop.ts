@@ -60,7 +60,7 @@ export interface TrainOptions {
   /** Progress display; default: bar on a TTY, one line per epoch otherwise. */
   progress?: 'bar' | 'plain' | 'silent';
   /** Runs after each epoch's checkpoint is saved; throwing stops the run there (tests use it to simulate a kill). */
-  onEpochEnd?: (record: HistoryRecord, info: { numTensors: number }) => void | Promise<void>;
+  onEpochEnd?: (record: HistoryRecord, info: { numTensors: number; model: tf.LayersModel }) => void | Promise<void>;
 }
 
 export interface TrainResult {
@@ -305,7 +305,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
       wallTimeSec: wallBefore + (Date.now() - started) / 1000,
     };
     await saveCheckpoint(ckptDir, { state, model: captureWeights(model), optimizer: opt.weights, earlyStoppingBest: early.best, bestModelBest: keeper.best });
-    await o.onEpochEnd?.(record, { numTensors: tf.memory().numTensors });
+    await o.onEpochEnd?.(record, { numTensors: tf.memory().numTensors, model });
   }
 
   // EarlyStopping(restore_best_weights): the model returns to its lowest-val_loss epoch. The

@@ -3,7 +3,7 @@
  * in a temporary folder with a tiny hand-written cache (test/train/helpers.ts). Training runs
  * use the wasm backend (the one `auto` picks here) on 20 images so each takes seconds.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,6 +21,12 @@ function svhn(args: string[]): { code: number | null; stdout: string; stderr: st
 }
 
 const TINY = ['--data-dir', 'data', '--limit', '20', '--val-limit', '10', '--batch-size', '10', '--backend', 'wasm'];
+/** Enough epochs (each a few ms here) that a kill lands mid-run; patience high so none stops early. */
+const BASELINE = ['train', '--model', 'baseline', ...TINY, '--epochs', '6', '--patience', '100', '--seed', '3'];
+/** History without the timings. */
+const metrics = (h: Array<Record<string, number>>) => h.map(({ epoch, loss, acc, val_loss, val_acc }) => ({ epoch, loss, acc, val_loss, val_acc }));
+let historyA: Array<Record<string, number>> = [];
+const weights = (name: string) => readFile(join(tmp, 'models', name, 'weights.bin'));
 
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'svhn-cli-train-'));
@@ -33,15 +39,16 @@ afterAll(async () => {
 
 describe('svhn train', () => {
   it('trains, writes the model directory, prints a --json summary, and repeats bit for bit', async () => {
-    const a = svhn(['train', '--model', 'baseline', ...TINY, '--epochs', '2', '--json', '--out', 'models/a']);
+    const a = svhn([...BASELINE, '--json', '--out', 'models/a']);
     expect(a.stderr).toMatch(/backend: wasm|"backend":"wasm"/);
     expect(a.stderr).toContain('SYNTHETIC');
-    expect(a.stderr).toMatch(/epoch 2\/2 \[wasm\]/);
+    expect(a.stderr).toMatch(/epoch 6\/6 \[wasm\]/);
     expect(a.code).toBe(0);
     const summary = JSON.parse(a.stdout);
-    expect(summary).toMatchObject({ outDir: 'models/a', model: 'baseline', backend: 'wasm', epochsRun: 2, synthetic: true });
+    historyA = summary.history;
+    expect(summary).toMatchObject({ outDir: 'models/a', model: 'baseline', backend: 'wasm', epochsRun: 6, synthetic: true });
     expect(summary.params.total).toBe(315_722);
-    expect(summary.history).toHaveLength(2);
+    expect(summary.history).toHaveLength(6);
     expect((await readdir(join(tmp, 'models/a'))).sort()).toEqual(
       ['curves.png', 'history.csv', 'history.json', 'metadata.json', 'model.json', 'weights.bin'].sort(),
     );
@@ -49,11 +56,32 @@ describe('svhn train', () => {
     expect(png.subarray(1, 4).toString()).toBe('PNG');
     expect(existsSync(join(tmp, 'models/a.checkpoint'))).toBe(false);
 
-    const b = svhn(['train-baseline', ...TINY, '--epochs', '2', '--out', 'models/b']);
+    // The alias, same flags: the same bytes.
+    const b = svhn(['train-baseline', ...BASELINE.slice(3), '--out', 'models/b']);
     expect(b.code).toBe(0);
     expect(b.stdout).toContain('best epoch');
-    const [wa, wb] = await Promise.all([readFile(join(tmp, 'models/a/weights.bin')), readFile(join(tmp, 'models/b/weights.bin'))]);
-    expect(wa.equals(wb)).toBe(true);
+    expect((await weights('a')).equals(await weights('b'))).toBe(true);
+  });
+
+  it('survives a SIGKILL mid-run: no model under the final name, and --resume ends with the uninterrupted bytes', async () => {
+    const state = join(tmp, 'models/k.checkpoint/state.json');
+    const child = spawn(process.execPath, [BIN, ...BASELINE, '--out', 'models/k'], { cwd: tmp, stdio: 'ignore' });
+    const exited = new Promise((r) => child.on('exit', r));
+    while (!existsSync(state) && child.exitCode === null) await new Promise((r) => setTimeout(r, 10));
+    child.kill('SIGKILL');
+    await exited;
+    const done = JSON.parse(await readFile(state, 'utf8')).epoch as number;
+    expect(done).toBeLessThan(6);
+    expect(existsSync(join(tmp, 'models/k'))).toBe(false);
+
+    const resumed = svhn([...BASELINE, '--out', 'models/k', '--resume', '--json']);
+    expect(resumed.code).toBe(0);
+    const summary = JSON.parse(resumed.stdout);
+    expect(summary.resumedFromEpoch).toBeGreaterThanOrEqual(done);
+    // Every epoch's numbers, not only the kept (best val_acc) weights, match the uninterrupted run.
+    expect(metrics(summary.history)).toEqual(metrics(historyA));
+    expect((await weights('k')).equals(await weights('a'))).toBe(true);
+    expect(existsSync(join(tmp, 'models/k.checkpoint'))).toBe(false);
   });
 
   it('trains the optimized model through its alias with --augment', async () => {

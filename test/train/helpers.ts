@@ -73,9 +73,10 @@ export function registerTinyModel(): void {
   MODEL_BUILDERS['tiny'] = ({ seed }) => {
     const seeds = new LayerSeeds(seed);
     const model = tf.sequential({ name: 'tiny' });
-    model.add(conv2d(seeds, 'conv2d_1', 4, [32, 32, 3]));
+    // Pool first (32x32 -> 8x8) so the cpu backend's slow convolution has little to do.
+    model.add(tf.layers.maxPooling2d({ name: 'max_pooling2d_1', poolSize: 4, inputShape: [32, 32, 3] }));
+    model.add(conv2d(seeds, 'conv2d_1', 4));
     model.add(batchNorm('batch_normalization_1'));
-    model.add(tf.layers.maxPooling2d({ name: 'max_pooling2d_1', poolSize: 4 }));
     model.add(tf.layers.flatten({ name: 'flatten' }));
     model.add(new SeededDropout({ name: 'dropout_1', rate: 0.3, seed: seeds.next() }));
     model.add(dense(seeds, 'dense_1', 10, 'softmax'));
