@@ -54,7 +54,13 @@ async function runTrain(model: string, flags: TrainFlags): Promise<void> {
   if (!listModels().includes(model)) {
     throw new SvhnError('BAD_FLAG', `--model: expected one of ${listModels().join(', ')}, got '${model}'`);
   }
-  const { trainModel } = await import('../train/loop.js');
+  const { trainModel, checkpointDirFor } = await import('../train/loop.js');
+  const outDir = flags.out ?? join(DEFAULTS.modelsDir, model);
+  // Ctrl-C: the checkpoint on disk is always whole (written atomically), so say how to go on.
+  process.once('SIGINT', () => {
+    process.stderr.write(`\nsvhn: interrupted; nothing was written to ${outDir}. Run the same command with --resume to continue from ${checkpointDirFor(outDir)}\n`);
+    process.exit(130);
+  });
   const defaultEpochs = (DEFAULTS.train.epochs as Record<string, number>)[model] ?? DEFAULTS.train.epochs.optimized;
   const result = await trainModel({
     model,
@@ -68,7 +74,7 @@ async function runTrain(model: string, flags: TrainFlags): Promise<void> {
     extra: flags.extra,
     augment: flags.augment,
     patience: flags.patience,
-    outDir: flags.out ?? join(DEFAULTS.modelsDir, model),
+    outDir,
     resume: flags.resume,
     backend: flags.backend,
     threads: flags.threads,

@@ -242,6 +242,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   }
 
   const perEpoch = epochImageCount(data);
+  const batchesPerEpoch = Math.ceil(perEpoch / o.batchSize);
   let stopped = ckpt?.state.earlyStopping.stoppedEpoch != null;
   for (let epoch = startEpoch; epoch <= o.epochs && !stopped; epoch++) {
     const progress = createProgress({
@@ -255,6 +256,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
     let seen = 0;
     let lossSum = 0;
     let accSum = 0;
+    let batches = 0;
     for await (const b of epochBatches({ train: data.train, extra: data.extra, batchSize: o.batchSize, rng: shuffleRng })) {
       if (o.augment) augmentBatch(b.xs, b.size, augmentRng);
       const x = tf.tensor4d(b.xs, [b.size, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS]);
@@ -269,7 +271,8 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
       seen += b.size;
       lossSum += loss! * b.size;
       accSum += acc! * b.size;
-      progress.update(seen, { loss: lossSum / seen, acc: accSum / seen });
+      batches++;
+      progress.update(seen, { batch: `${batches}/${batchesPerEpoch}`, loss: lossSum / seen, acc: accSum / seen });
     }
     const seconds = (Date.now() - t0) / 1000;
     const val = evaluateSet(model, data.val);

@@ -118,6 +118,16 @@ describe('trainModel', () => {
     expect(Math.min(...r.history.map((h) => h.val_loss))).toBe(es.bestValLoss);
   });
 
+  it('streams the extra split in chunks alongside train', async () => {
+    const withExtra = join(root, 'data-extra');
+    await writeTinyCache(withExtra, { train: 20, val: 10, extra: 25 });
+    const r = await trainModel(base('extra', { dataDir: withExtra, epochs: 1, extra: true, extraChunk: 10 }));
+    expect(r.metadata.data).toEqual({ train: 20, val: 10, extra: 25 });
+    expect(r.metadata.hyperparameters.extra).toBe(true);
+    // Without an extra split in the cache: a clear error naming the fix.
+    await expect(trainModel(base('extra2', { epochs: 1, extra: true }))).rejects.toThrow(/--extra: .* has no 'extra' split/);
+  });
+
   it('refuses --resume without a checkpoint, and bad numbers, writing nothing', async () => {
     await expect(trainModel(base('none', { resume: true }))).rejects.toThrow(/--resume: no checkpoint/);
     await expect(trainModel(base('none', { batchSize: 0 }))).rejects.toThrow(/--batch-size/);
