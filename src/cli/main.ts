@@ -47,8 +47,20 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** A reader that went away (`svhn predict ... | head`) is a normal end, not an error. */
+function isBrokenPipe(e: unknown): boolean {
+  for (let c: unknown = e; c; c = (c as { cause?: unknown }).cause) {
+    if ((c as NodeJS.ErrnoException).code === 'EPIPE') return true;
+  }
+  return false;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  // Without a listener, an EPIPE on stdout is an unhandled 'error' event that crashes with a stack.
+  process.stdout.on('error', (e) => {
+    if (isBrokenPipe(e)) process.exit(0);
+  });
   const verbose = argv.includes('--verbose');
   try {
     await program.parseAsync(argv);
@@ -59,6 +71,7 @@ export async function main(argv: string[]): Promise<number> {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
       return e.exitCode === 0 ? 0 : 2;
     }
+    if (isBrokenPipe(e)) return 0;
     // One line; an unexpected (non-domain) error says where to get the stack.
     const hint = !verbose && !isSvhnError(e) ? ' (run with --verbose for the stack trace)' : '';
     process.stderr.write(`svhn: error: ${formatError(e)}${hint}\n`);
