@@ -44,7 +44,7 @@ function addTrainOptions(cmd: Command, withModel: boolean): Command {
     .option('--out <dir>', `model directory (default: ${DEFAULTS.modelsDir}/<model>)`)
     .option('--resume', 'continue the interrupted run from <out>.checkpoint', false)
     .option('--backend <name>', `engine: ${BACKEND_CHOICES.join(', ')}`, oneOf(BACKEND_CHOICES), d.backend)
-    .option('--threads <n>', 'threads for the wasm/tensorflow backends (default: all cores)', positiveInt)
+    .option('--threads <n>', 'threads to ask of the wasm/tensorflow backends; the count used is logged and saved (default: all cores)', positiveInt)
     .option('--json', 'print a machine-readable summary on stdout', false);
 }
 
