@@ -159,8 +159,8 @@ export class SyntheticRenderer {
     if (b < 0.55) this.blur(rng.uniform(0.4, 1));
     if (b < 0.2) this.blur(1);
 
-    // Colours: luminance contrast 0.15..0.75 of full scale, either polarity, tinted.
-    const contrast = rng.uniform(0.15, 0.75);
+    // Colours: luminance contrast 0.2..0.75 of full scale, either polarity, tinted.
+    const contrast = rng.uniform(0.2, 0.75);
     const hi = rng.uniform(Math.max(contrast, 0.3), 1);
     const lo = hi - contrast;
     const darkOnLight = rng.next() < 0.55;
@@ -168,8 +168,8 @@ export class SyntheticRenderer {
     const fgL = darkOnLight ? lo : hi;
     const bgSat = rng.uniform(0, 0.3);
     const fgSat = rng.next() < 0.3 ? bgSat : rng.uniform(0, 0.3);
-    const bgT = [rng.uniform(-1, 1), rng.uniform(-1, 1), rng.uniform(-1, 1)];
-    const fgT = rng.next() < 0.3 ? bgT : [rng.uniform(-1, 1), rng.uniform(-1, 1), rng.uniform(-1, 1)];
+    const bgT = tint(rng);
+    const fgT = rng.next() < 0.3 ? bgT : tint(rng);
     const bg0 = 255 * (bgL + bgSat * bgT[0]!);
     const bg1 = 255 * (bgL + bgSat * bgT[1]!);
     const bg2 = 255 * (bgL + bgSat * bgT[2]!);
@@ -182,7 +182,7 @@ export class SyntheticRenderer {
     const gy = rng.normal() * 0.01;
 
     // Background texture: a 5x5 grid of random values, bilinearly upsampled.
-    this.texture(rng, rng.uniform(0, 22));
+    this.texture(rng, Math.min(rng.uniform(0, 22), 0.25 * 255 * contrast));
 
     // Sometimes a straight edge across the background (plate border, wall, door frame).
     let ex = 0;
@@ -203,7 +203,7 @@ export class SyntheticRenderer {
       e2 = delta + rng.uniform(-20, 20);
     }
 
-    const sigma = rng.uniform(1, 10);
+    const sigma = Math.min(rng.uniform(1, 10), 0.2 * 255 * contrast); // noise never drowns the digit
     let ni = rng.int(NOISE_TABLE_SIZE);
     const noise = this.noise;
     const cov = this.cov;
@@ -333,6 +333,13 @@ for (let x = 0; x < IMAGE_WIDTH; x++) {
   const g = (x * (TEX_GRID - 1)) / (IMAGE_WIDTH - 1);
   TEX_CELL[x] = Math.min(TEX_GRID - 2, Math.floor(g));
   TEX_FRAC[x] = g - TEX_CELL[x]!;
+}
+
+/** A colour tint with zero mean over the channels, so it shifts hue but not (mean) luminance. */
+function tint(rng: Rng): [number, number, number] {
+  const t: [number, number, number] = [rng.uniform(-1, 1), rng.uniform(-1, 1), rng.uniform(-1, 1)];
+  const m = (t[0] + t[1] + t[2]) / 3;
+  return [t[0] - m, t[1] - m, t[2] - m];
 }
 
 function clampByte(v: number): number {
