@@ -59,8 +59,8 @@ export const DEFAULTS = {
   predict: { topK: 3, batchSize: 256, format: 'csv' as 'csv' | 'jsonl', gridCount: 25 },
   demo: {
     // npm start: a short schedule so the whole pipeline runs in a few minutes on 2 cores.
-    epochs: 3,
-    limit: 4000,
-    valLimit: 1000,
+    epochs: 5, // ~2 minutes for the optimized model on wasm, 2 cores
+    limit: 4800, // all of the small synthetic sample's training split
+    valLimit: 1200,
   },
 } as const;
