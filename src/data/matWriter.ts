@@ -32,8 +32,16 @@ export const MX_UINT8_CLASS = 9;
 /** Header text when the caller gives none; 'SYNTHETIC' is added by the offline sample. */
 export const DEFAULT_MAT_HEADER = 'MATLAB 5.0 MAT-file, written by svhn';
 
-/** The compressed bytes of X may run this far ahead of deflate before the producer waits. */
+/** The raw bytes of X may run this far ahead of deflate before the producer waits. */
 const MAX_PENDING_BYTES = 32 << 20;
+/**
+ * Images handed to deflate per write, and deflate's output buffer. Node's zlib continues a
+ * stream only from a main-thread callback, once per input write or full output buffer; with
+ * large pieces each thread-pool job runs ~0.2 s, so a producer busy on the main thread for a
+ * few ms at a time barely stalls it and drawing and deflate overlap on two cores.
+ */
+const STAGE_IMAGES = 2048; // 6.3 MB raw
+const DEFLATE_CHUNK = 8 << 20; // holds one stage's compressed output (noisy images barely shrink)
 
 export interface SvhnChunk {
   images: Uint8Array; // NHWC uint8, k * 32 * 32 * 3 bytes
@@ -197,7 +205,7 @@ async function writeCompressedX(
   opts: WriteSvhnMatOptions,
   path: string,
 ): Promise<number> {
-  const deflate = createDeflate({ level: opts.level ?? zlibConstants.Z_DEFAULT_COMPRESSION, chunkSize: 1 << 20 });
+  const deflate = createDeflate({ level: opts.level ?? zlibConstants.Z_DEFAULT_COMPRESSION, chunkSize: DEFLATE_CHUNK });
   let failure: unknown;
   const fail = (e: unknown) => {
     failure ??= e;
@@ -230,6 +238,8 @@ async function writeCompressedX(
   const dims = [IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS, count];
   deflate.write(uint8MatrixPrefix('X', dims));
   let done = 0;
+  let stage: Buffer | undefined; // column-major images waiting for deflate, STAGE_IMAGES at most
+  let staged = 0;
   const bad = (what: string) => new SvhnError('BAD_INPUT', `writeSvhnMat ${path}: ${what}`);
   try {
     for await (const chunk of opts.chunks) {
@@ -242,12 +252,20 @@ async function writeCompressedX(
         if (l > 9) throw bad(`label ${l} at image ${done + i}, expected a digit 0..9`);
         labels[done + i] = l;
       }
-      const block = Buffer.allocUnsafe(k * IMAGE_BYTES);
-      for (let i = 0; i < k; i++) nhwcToColumnMajor(chunk.images, i * IMAGE_BYTES, block, i * IMAGE_BYTES);
-      done += k;
-      // Backpressure: the producer may run up to MAX_PENDING_BYTES ahead of deflate, then
-      // waits until deflate has caught up ('drain' rejects if deflate fails meanwhile).
-      if (!deflate.write(block) && deflate.writableLength > MAX_PENDING_BYTES) await once(deflate, 'drain');
+      for (let i = 0; i < k; i++) {
+        stage ??= Buffer.allocUnsafe(Math.min(STAGE_IMAGES, count - done) * IMAGE_BYTES);
+        nhwcToColumnMajor(chunk.images, i * IMAGE_BYTES, stage, staged * IMAGE_BYTES);
+        staged++;
+        done++;
+        if (staged * IMAGE_BYTES === stage.length) {
+          const full = stage;
+          stage = undefined;
+          staged = 0;
+          // Backpressure: the producer may run up to MAX_PENDING_BYTES ahead of deflate, then
+          // waits until deflate has caught up ('drain' rejects if deflate fails meanwhile).
+          if (!deflate.write(full) && deflate.writableLength > MAX_PENDING_BYTES) await once(deflate, 'drain');
+        }
+      }
       opts.onProgress?.(done, count);
     }
     if (!failure && done !== count) throw bad(`expected ${count} images, got ${done}`);

@@ -123,10 +123,10 @@ describe('writeSvhnMat', () => {
     const readerPath = new URL('../../src/data/mat.ts', import.meta.url);
     if (!existsSync(readerPath)) return;
     const { readSvhnMat } = (await import('../../src/data/mat.js')) as typeof import('../../src/data/mat.js');
-    const n = 21;
+    const n = 2085; // more than one 2,048-image stage, so the staging seams are crossed
     const s = sample(n, 3);
     const path = join(dir, 'b.mat');
-    await writeSvhnMat(path, { count: n, chunks: inChunks(s, [1, 19, 1]) });
+    await writeSvhnMat(path, { count: n, chunks: inChunks(s, [1, 2000, 83, 1]) });
     const m = await readSvhnMat(path);
     expect(m.count).toBe(n);
     expect(Buffer.from(m.images).equals(Buffer.from(s.images))).toBe(true);
