@@ -117,7 +117,7 @@ export class SyntheticRenderer {
     const styles = GLYPHS[digit]!;
     const glyph = styles[rng.int(styles.length)]!;
 
-    // Geometry, in pixels. Height 15..27 px as SVHN's crops (digit boxes widened to squares).
+    // Geometry, in pixels. Height 14..28 px of 32, as in SVHN's crops (digit boxes widened to squares).
     const height = rng.uniform(14, 28);
     const widthScale = rng.uniform(0.75, 1.3);
     const halfStroke = Math.max(0.6, (height * rng.uniform(0.07, 0.24)) / 2);
