@@ -11,12 +11,14 @@
  * | OneHot               | native writes int32 bits into float32 outputs               |
  * | Tile                 | native is slow on BatchNorm's gradient: block copies        |
  * | BatchMatMul          | transposed operands miss XNNPACK: transpose first           |
+ * | FusedBatchNorm       | native ~6 ms per call on layer 1: one JS pass, float64      |
  *
  * Each is tested against the cpu backend (test/backend/). Threads: in Node the backend
  * loads its single-threaded build, so `threads` is accepted for the interface and unused.
  */
 import * as tf from '@tensorflow/tfjs';
 import { batchMatMulConfig } from './kernels/batchMatMul.js';
+import { fusedBatchNormConfig } from './kernels/batchNorm.js';
 import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from './kernels/conv2dBackprop.js';
 import { captureNative } from './kernels/heap.js';
 import { maxPoolGradConfig } from './kernels/maxPoolGrad.js';
@@ -34,7 +36,7 @@ const REGISTERED = Symbol.for('svhn.wasmTrainingKernels');
 /** The kernel names this module registers for 'wasm'. */
 export const WASM_TRAINING_KERNELS: readonly string[] = [
   tf.Conv2DBackpropFilter, tf.Conv2DBackpropInput, tf.MaxPoolGrad, tf.Sum, tf.Mean,
-  tf.OneHot, tf.Tile, tf.BatchMatMul,
+  tf.OneHot, tf.Tile, tf.BatchMatMul, tf.FusedBatchNorm,
 ];
 
 /**
@@ -46,10 +48,10 @@ export function registerWasmTrainingKernels(_opts: WasmKernelOptions): void {
   const g = globalThis as { [REGISTERED]?: boolean };
   if (g[REGISTERED]) return;
   // Keep the natives our kernels call (and the one BatchMatMul wraps) before replacing any.
-  for (const name of [tf.Transpose, tf.BatchMatMul]) captureNative(name);
+  for (const name of [tf.Transpose, tf.BatchMatMul, tf.FusedBatchNorm]) captureNative(name);
   const configs = [
     conv2DBackpropFilterConfig, conv2DBackpropInputConfig, maxPoolGradConfig, sumConfig, meanConfig,
-    oneHotConfig, tileConfig, batchMatMulConfig(),
+    oneHotConfig, tileConfig, batchMatMulConfig(), fusedBatchNormConfig(),
   ];
   for (const config of configs) {
     if (tf.getKernel(config.kernelName, 'wasm')) tf.unregisterKernel(config.kernelName, 'wasm');

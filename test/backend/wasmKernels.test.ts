@@ -182,3 +182,40 @@ describe('BatchMatMul', () => {
     });
   }
 });
+
+describe('FusedBatchNorm', () => {
+  const shape: [number, number, number, number] = [3, 5, 4, 6];
+  const size = 3 * 5 * 4 * 6;
+  const param = (seed: number, positive = false) =>
+    randomValues(seed, 6).map((v) => (positive ? Math.abs(v) + 0.1 : v));
+  const cases: Array<{ name: string; f: () => tf.Tensor }> = [
+    {
+      name: 'per-channel [C] parameters',
+      f: () => tf.batchNorm4d(tf.tensor4d(randomValues(1000, size), shape), tf.tensor1d(param(1)), tf.tensor1d(param(2, true)),
+        tf.tensor1d(param(3)), tf.tensor1d(param(4)), 1e-3),
+    },
+    {
+      name: 'no offset or scale, [1,1,1,C] moments',
+      f: () => tf.batchNorm4d(tf.tensor4d(randomValues(1001, size), shape), tf.tensor4d(param(5), [1, 1, 1, 6]),
+        tf.tensor4d(param(6, true), [1, 1, 1, 6]), undefined, undefined, 1e-3),
+    },
+    {
+      name: '2-D input, [1,C] parameters',
+      f: () => tf.batchNorm2d(tf.tensor2d(randomValues(1002, 60), [10, 6]), tf.tensor2d(param(7), [1, 6]),
+        tf.tensor2d(param(8, true), [1, 6]), tf.tensor2d(param(9), [1, 6]), tf.tensor2d(param(13), [1, 6]), 1e-3),
+    },
+    {
+      name: 'full-shape moments (native fallback)',
+      f: () => tf.batchNorm4d(tf.tensor4d(randomValues(1003, size), shape), tf.tensor4d(randomValues(1004, size), shape),
+        tf.tensor4d(randomValues(1005, size).map((v) => Math.abs(v) + 0.1), shape), tf.tensor4d(randomValues(1006, size), shape),
+        tf.tensor4d(randomValues(1007, size), shape), 1e-3),
+    },
+  ];
+  for (const c of cases) {
+    it(`matches cpu: ${c.name}`, async () => {
+      const { cpu, wasm } = await onBoth(c.f);
+      expect(wasm.shape).toEqual(cpu.shape);
+      expect(relDiff(wasm.values, cpu.values)).toBeLessThanOrEqual(1e-6);
+    });
+  }
+});
