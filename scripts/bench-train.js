@@ -22,6 +22,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..');
 const TRAIN_BATCH = 64;
 const INFER_BATCH = 256;
+const PROFILE_STEPS = 3;
 
 const { values: opts } = parseArgs({
   options: {
@@ -154,15 +155,16 @@ async function runWorker(spec) {
 
   let profile;
   if (opts.profile && !slow) {
+    // Three steps, reported per step: one step alone is too noisy on a shared machine.
     const info = await tf.profile(async () => {
-      await model.trainOnBatch(x, y);
+      for (let i = 0; i < PROFILE_STEPS; i++) await model.trainOnBatch(x, y);
     });
     const byKernel = new Map();
     for (const k of info.kernels) {
       const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
       const e = byKernel.get(k.name) ?? { name: k.name, calls: 0, ms: 0 };
-      e.calls += 1;
-      e.ms += ms;
+      e.calls += 1 / PROFILE_STEPS;
+      e.ms += ms / PROFILE_STEPS;
       byKernel.set(k.name, e);
     }
     profile = [...byKernel.values()].sort((a, b) => b.ms - a.ms);
@@ -280,8 +282,8 @@ async function main() {
 
   for (const r of rows.filter((x) => x.profile)) {
     const total = r.profile.reduce((s, k) => s + k.ms, 0);
-    console.log(`\nprofile: ${r.backend} ${r.model}, one training step of ${TRAIN_BATCH} (kernel ms, total ${fmt(total)})`);
-    for (const k of r.profile.slice(0, 15)) console.log(`  ${k.name.padEnd(24)} ${fmt(k.ms).padStart(7)} ms  ${String(k.calls).padStart(4)} calls`);
+    console.log(`\nprofile: ${r.backend} ${r.model}, kernel ms per training step of ${TRAIN_BATCH} (mean of ${PROFILE_STEPS}; total ${fmt(total)})`);
+    for (const k of r.profile.slice(0, 15)) console.log(`  ${k.name.padEnd(24)} ${fmt(k.ms).padStart(7)} ms  ${fmt(k.calls, 0).padStart(4)} calls`);
   }
   const target = rows.find((r) => r.backend === 'wasm' && r.model === 'optimized' && !r.error);
   const p = peer('optimized');

@@ -1,11 +1,12 @@
 /**
- * FusedBatchNorm (forward) for the wasm backend with per-channel parameters, in one JS pass:
- * out = offset + (x - mean) * scale / sqrt(variance + eps), in float64 like the cpu
- * backend. The native kernel took ~6 ms per call on the first BatchNorm ([64,30,30,32]).
+ * FusedBatchNorm (forward) for the wasm backend with per-channel parameters:
+ * out = offset + (x - mean) * scale / sqrt(variance + eps) as x * k + a, the per-channel k
+ * and a folded in float64, applied with the native broadcast Multiply and Add: ~2 ms on
+ * the first BatchNorm's [64,30,30,32] where the native kernel took ~9 (and a JS pass ~3-6).
  * Parameters that are not per-channel (or scalar) go to the native kernel.
  */
 import * as tf from '@tensorflow/tfjs';
-import { asWasm, captureNative, runNative } from './heap.js';
+import { asWasm, captureNative, release, runNative } from './heap.js';
 
 /** Per-channel values of a parameter: size 1 (broadcast) or C with all other dims 1. */
 function perChannel(t: tf.TensorInfo | undefined, channels: number): boolean {
@@ -24,7 +25,6 @@ function fusedBatchNorm({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]
   if (x!.dtype !== 'float32' || x!.shape.length === 0 || !params.every((p) => perChannel(p, channels))) {
     return runNative(tf.FusedBatchNorm, b, inputs, attrs);
   }
-  const out = b.makeOutput(x!.shape.slice(), 'float32');
   const read = (t: tf.TensorInfo | undefined, fallback: number): Float64Array => {
     const v = new Float64Array(channels).fill(fallback);
     if (!t) return v;
@@ -36,14 +36,20 @@ function fusedBatchNorm({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]
   const off = read(offset, 0);
   const s = read(scale, 1);
   const v = read(variance, 1);
-  // Per channel: (x - m) * (s / sqrt(v + eps)) + off.
-  const mul = new Float64Array(channels);
-  for (let c = 0; c < channels; c++) mul[c] = s[c] / Math.sqrt(v[c] + varianceEpsilon);
-  const xs = b.typedArrayFromHeap(x!) as Float32Array;
-  const dst = b.typedArrayFromHeap(out) as Float32Array;
-  for (let base = 0; base < xs.length; base += channels) {
-    for (let c = 0; c < channels; c++) dst[base + c] = off[c] + (xs[base + c] - m[c]) * mul[c];
+  // out = x * k + a per channel, k = scale / sqrt(variance + eps), a = offset - mean * k:
+  // k and a in float64, then two native broadcast ops (vectorised; ~2 ms on [64,30,30,32]).
+  const k = b.makeOutput([channels], 'float32');
+  const a = b.makeOutput([channels], 'float32');
+  const kv = b.typedArrayFromHeap(k);
+  const av = b.typedArrayFromHeap(a);
+  for (let c = 0; c < channels; c++) {
+    const kc = s[c] / Math.sqrt(v[c] + varianceEpsilon);
+    kv[c] = kc;
+    av[c] = off[c] - m[c] * kc;
   }
+  const scaled = runNative(tf.Multiply, b, { a: x!, b: k });
+  const out = runNative(tf.Add, b, { a: scaled, b: a });
+  release(b, k, a, scaled);
   return out;
 }
 
