@@ -11,7 +11,6 @@
  * arrays (5 bytes per image), plus the pixels of a few samples and errors for the grids.
  */
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from '../config.js';
 import { SvhnError } from '../errors.js';
@@ -19,7 +18,7 @@ import { getLogger } from '../log.js';
 import { classificationReport, type ClassificationReport } from '../metrics/classification.js';
 import { ConfusionAccumulator, type ConfusionMatrix } from '../metrics/confusion.js';
 import { MeanAccumulator } from '../metrics/mean.js';
-import { loadLayersModel, readModelMetadata } from '../models/io.js';
+import { loadModelDir } from '../models/io.js';
 import type { ModelMetadata } from '../models/modelDir.js';
 import { openCache, readCacheSplitChunks } from '../data/cache.js';
 
@@ -79,30 +78,8 @@ const EPSILON = 1e-7;
 /** pixel / 255 in float32, by table (the same value training's batches use). */
 const SCALE = Float32Array.from({ length: 256 }, (_, v) => v / 255);
 
-/** Loads a model directory and checks its input is 32x32x3 and its output 10 classes. */
-export async function loadEvaluationModel(dir: string): Promise<{ model: tf.LayersModel; metadata: ModelMetadata }> {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new SvhnError('BAD_MODEL', `--model ${dir}: no such model directory`, {
-      suggestion: 'train one with `svhn train --model optimized` (it writes models/optimized)',
-    });
-  }
-  // Registers svhn's custom layers (SeededDropout, ...) so saved models that use them rebuild.
-  await import('../models/registry.js');
-  const metadata = await readModelMetadata(dir);
-  const model = await loadLayersModel(dir);
-  const inShape = model.inputs[0]?.shape ?? [];
-  const outShape = model.outputs[0]?.shape ?? [];
-  const want = [IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS];
-  if (inShape.length !== 4 || inShape.slice(1).some((d, i) => d !== want[i])) {
-    model.dispose();
-    throw new SvhnError('BAD_MODEL', `model in ${dir} takes input [${inShape.slice(1).join(', ')}], expected [${want.join(', ')}] (32x32 RGB digits)`);
-  }
-  if (outShape.length !== 2 || outShape[1] !== NUM_CLASSES) {
-    model.dispose();
-    throw new SvhnError('BAD_MODEL', `model in ${dir} outputs [${outShape.slice(1).join(', ')}], expected [${NUM_CLASSES}] class probabilities`);
-  }
-  return { model, metadata };
-}
+/** Loads a model directory for evaluation (see models/io.ts loadModelDir). */
+export const loadEvaluationModel = loadModelDir;
 
 function emptySamples(capacity: number): SampleSet & { capacity: number } {
   return { count: 0, capacity, images: new Uint8Array(capacity * IMAGE_BYTES), indices: [], labels: [], predicted: [], confidence: [] };

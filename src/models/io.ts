@@ -4,8 +4,10 @@
  * format, readable by tf.loadLayersModel in a browser or by tfjs-node.
  */
 import * as tf from '@tensorflow/tfjs';
+import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from '../config.js';
 import { SvhnError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { METADATA_JSON, MODEL_JSON, WEIGHTS_BIN, type ModelMetadata } from './modelDir.js';
@@ -95,4 +97,42 @@ export async function readModelMetadata(dir: string): Promise<ModelMetadata> {
   } catch (e) {
     throw new SvhnError('BAD_MODEL', `${path} is not valid JSON: ${(e as Error).message}`);
   }
+}
+
+export interface LoadedModel {
+  model: tf.LayersModel;
+  metadata: ModelMetadata;
+}
+
+/** Fails with one line when --model does not name a directory. */
+export function assertModelDir(dir: string): void {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new SvhnError('BAD_MODEL', `--model ${dir}: no such model directory`, {
+      suggestion: 'train one with `svhn train --model optimized` (it writes models/optimized)',
+    });
+  }
+}
+
+/**
+ * Loads a model directory for inference (evaluate, predict, report) and checks that it takes
+ * 32x32x3 images and outputs 10 class probabilities. The caller owns (and disposes) the model.
+ */
+export async function loadModelDir(dir: string): Promise<LoadedModel> {
+  assertModelDir(dir);
+  // Registers svhn's custom layers (SeededDropout, ...) so saved models that use them rebuild.
+  await import('./registry.js');
+  const metadata = await readModelMetadata(dir);
+  const model = await loadLayersModel(dir);
+  const inShape = model.inputs[0]?.shape ?? [];
+  const outShape = model.outputs[0]?.shape ?? [];
+  const want = [IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS];
+  if (inShape.length !== 4 || inShape.slice(1).some((d, i) => d !== want[i])) {
+    model.dispose();
+    throw new SvhnError('BAD_MODEL', `model in ${dir} takes input [${inShape.slice(1).join(', ')}], expected [${want.join(', ')}] (32x32 RGB digits)`);
+  }
+  if (outShape.length !== 2 || outShape[1] !== NUM_CLASSES) {
+    model.dispose();
+    throw new SvhnError('BAD_MODEL', `model in ${dir} outputs [${outShape.slice(1).join(', ')}], expected [${NUM_CLASSES}] class probabilities`);
+  }
+  return { model, metadata };
 }

@@ -9,10 +9,8 @@
  * back with data() and disposed in a finally, so tf.memory().numTensors is flat across batches.
  */
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, statSync } from 'node:fs';
 import { IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from '../config.js';
 import { SvhnError } from '../errors.js';
-import type { ModelMetadata } from '../models/modelDir.js';
 import { decodeImageFile } from './decode.js';
 import type { InputItem } from './inputs.js';
 
@@ -54,40 +52,7 @@ export interface PredictOptions {
   decode?: (path: string) => Promise<Uint8Array>;
 }
 
-export interface LoadedModel {
-  model: tf.LayersModel;
-  metadata: ModelMetadata;
-}
-
-export function assertModelDir(dir: string): void {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new SvhnError('BAD_MODEL', `--model ${dir}: no such model directory`, {
-      suggestion: 'train one with `svhn train --model optimized` (it writes models/optimized)',
-    });
-  }
-}
-
-/** Loads a model directory and checks it takes 32x32x3 images and outputs 10 classes. */
-export async function loadPredictModel(dir: string): Promise<LoadedModel> {
-  assertModelDir(dir);
-  // Registers custom layers (SeededDropout, ...) so saved models that use them can be rebuilt.
-  await import('../models/registry.js');
-  const { loadLayersModel, readModelMetadata } = await import('../models/io.js');
-  const metadata = await readModelMetadata(dir);
-  const model = await loadLayersModel(dir);
-  const inShape = model.inputs[0]?.shape ?? [];
-  const outShape = model.outputs[0]?.shape ?? [];
-  const want = [IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS];
-  if (inShape.length !== 4 || inShape.slice(1).some((d, i) => d !== want[i])) {
-    model.dispose();
-    throw new SvhnError('BAD_MODEL', `model in ${dir} takes input [${inShape.slice(1).join(', ')}], expected [${want.join(', ')}]`);
-  }
-  if (outShape.length !== 2 || outShape[1] !== NUM_CLASSES) {
-    model.dispose();
-    throw new SvhnError('BAD_MODEL', `model in ${dir} outputs [${outShape.slice(1).join(', ')}], expected [${NUM_CLASSES}] class probabilities`);
-  }
-  return { model, metadata };
-}
+export { assertModelDir, loadModelDir as loadPredictModel, type LoadedModel } from '../models/io.js';
 
 /**
  * Maps `source` through async `fn` with at most `concurrency` calls in flight, yielding
