@@ -19,6 +19,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { SvhnError, ioError } from '../errors.js';
+import { MI_COMPRESSED, MI_INT32, MI_INT8, MI_MATRIX, MI_UINT32, MI_UINT8, MI_UTF8, MX_OPAQUE_CLASS, MX_SPARSE_CLASS, MX_UINT8_CLASS } from './matFormat.js';
 import { ByteReader, SourceError, fileRange, inflateRange } from './matStream.js';
 
 export interface SvhnMat {
@@ -61,14 +62,6 @@ const IMAGE_BYTES = HEIGHT * WIDTH * CHANNELS; // 3072
 const HEADER_PIECE = 16 << 10;
 const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
 
-// Data types (miXXX) of element tags.
-const MI_INT8 = 1;
-const MI_UINT8 = 2;
-const MI_INT32 = 5;
-const MI_UINT32 = 6;
-const MI_MATRIX = 14;
-const MI_COMPRESSED = 15;
-const MI_UTF8 = 16;
 const MI_NAMES: Record<number, string> = {
   1: 'miINT8', 2: 'miUINT8', 3: 'miINT16', 4: 'miUINT16', 5: 'miINT32', 6: 'miUINT32', 7: 'miSINGLE',
   9: 'miDOUBLE', 12: 'miINT64', 13: 'miUINT64', 14: 'miMATRIX', 15: 'miCOMPRESSED', 16: 'miUTF8',
@@ -82,9 +75,6 @@ const MX_NAMES = [
   'unknown', 'cell', 'struct', 'object', 'char', 'sparse', 'double', 'single', 'int8', 'uint8',
   'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'function', 'opaque',
 ];
-const MX_SPARSE = 5;
-const MX_UINT8 = 9;
-const MX_OPAQUE = 17;
 const isNumericClass = (c: number) => c >= 6 && c <= 15;
 const FLAG_COMPLEX = 0x0800;
 
@@ -274,7 +264,7 @@ async function readMatrixHeader(
   const flags = flagsEl.data.readUInt32LE(0);
   const classId = flags & 0xff;
   let dims: number[] = [];
-  if (classId !== MX_OPAQUE) {
+  if (classId !== MX_OPAQUE_CLASS) {
     const dimsEl = await readSubElement(reader, mat, 'dimensions', where, 4 * 64);
     if (dimsEl.type !== MI_INT32 || dimsEl.bytes % 4 !== 0 || dimsEl.bytes < 8) {
       throw badMat(mat.file, `dimensions (miINT32, 2 or more) in ${where}`, `${miName(dimsEl.type)} with ${dimsEl.bytes} bytes (corrupt file)`, SUGGEST_REDOWNLOAD);
@@ -375,10 +365,10 @@ function checkSvhnLayout(mat: MatFile, vars: VarEntry[]): SvhnLayout {
     );
   }
   for (const v of [x, y]) {
-    if (v.classId === MX_SPARSE) throw badMat(file, `a full (dense) ${v.name}`, `sparse ${describe(v)}`, SUGGEST_SVHN);
+    if (v.classId === MX_SPARSE_CLASS) throw badMat(file, `a full (dense) ${v.name}`, `sparse ${describe(v)}`, SUGGEST_SVHN);
     if (v.complex) throw badMat(file, `a real ${v.name}`, `complex ${describe(v)}`, SUGGEST_SVHN);
   }
-  if (x.classId !== MX_UINT8) throw badMat(file, 'X of class uint8', describe(x), SUGGEST_SVHN);
+  if (x.classId !== MX_UINT8_CLASS) throw badMat(file, 'X of class uint8', describe(x), SUGGEST_SVHN);
   // MATLAB drops trailing singleton dimensions, so a single image is 32x32x3.
   const xd = x.dims;
   const shapeOk = xd[0] === HEIGHT && xd[1] === WIDTH && xd[2] === CHANNELS && (xd.length === 3 || (xd.length === 4 && xd[3]! >= 1));

@@ -18,16 +18,8 @@ import { IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH } from '../confi
 import { SvhnError, ioError } from '../errors.js';
 import { hashFile } from '../util/atomic.js';
 
-// Format constants (MATLAB 7 MAT-file format reference, "Level 5 MAT-File Format").
-export const MAT_HEADER_BYTES = 128;
-export const MAT_HEADER_TEXT_BYTES = 116;
-export const MI_INT8 = 1;
-export const MI_UINT8 = 2;
-export const MI_INT32 = 5;
-export const MI_UINT32 = 6;
-export const MI_MATRIX = 14;
-export const MI_COMPRESSED = 15;
-export const MX_UINT8_CLASS = 9;
+import { MAT_HEADER_BYTES, MAT_HEADER_TEXT_BYTES, MI_COMPRESSED, MI_INT32, MI_INT8, MI_MATRIX, MI_UINT32, MI_UINT8, MX_UINT8_CLASS } from './matFormat.js';
+export { MI_COMPRESSED, MI_MATRIX, MX_UINT8_CLASS };
 
 /** Header text when the caller gives none; 'SYNTHETIC' is added by the offline sample. */
 export const DEFAULT_MAT_HEADER = 'MATLAB 5.0 MAT-file, written by svhn';
