@@ -13,7 +13,7 @@
  */
 import { existsSync } from 'node:fs';
 import { open, readFile, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { createHash, type Hash } from 'node:crypto';
 import { DEFAULTS, IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES, type CacheSplit, type SourceSplit } from '../config.js';
 import { SvhnError, ioError } from '../errors.js';
@@ -79,9 +79,25 @@ function resolveOptions(opts: PreprocessOptions): Required<Omit<PreprocessOption
   return o;
 }
 
-/** The offline sample marks itself: a SYNTHETIC.json beside the files, or "SYNTHETIC" in the .mat header text. */
-async function isSyntheticSource(dataDir: string, path: string): Promise<boolean> {
-  if (existsSync(join(dataDir, SYNTHETIC_MARKER))) return true;
+/**
+ * The offline sample marks itself twice: "SYNTHETIC" in the .mat header text, and a
+ * SYNTHETIC.json beside the files listing each one. The marker counts for a file only while
+ * it lists that file with its size, so real files downloaded over an old sample are not
+ * mislabelled synthetic by a stale marker.
+ */
+async function listedInMarker(dataDir: string, path: string, size: number): Promise<boolean> {
+  const marker = join(dataDir, SYNTHETIC_MARKER);
+  if (!existsSync(marker)) return false;
+  try {
+    const m = JSON.parse(await readFile(marker, 'utf8')) as { files?: Array<{ file?: string; bytes?: number }> };
+    return (m.files ?? []).some((f) => f.file === basename(path) && f.bytes === size);
+  } catch {
+    return true; // an unreadable marker: err on the side of calling the data synthetic
+  }
+}
+
+async function isSyntheticSource(dataDir: string, path: string, size: number): Promise<boolean> {
+  if (await listedInMarker(dataDir, path, size)) return true;
   let fh: FileHandle | undefined;
   try {
     fh = await open(path, 'r');
@@ -152,7 +168,7 @@ async function describeSource(
     throw ioError(path, 'read', e);
   }
   if (!st.isFile()) throw new SvhnError('MISSING_DATA', `${path}: expected a file, got a directory or device`);
-  const synthetic = await isSyntheticSource(dataDir, path);
+  const synthetic = await isSyntheticSource(dataDir, path, st.size);
   if (previous && previous.file === file && previous.size === st.size && previous.mtimeMs === st.mtimeMs && previous.sha256) {
     return { file, size: st.size, sha256: previous.sha256, synthetic, mtimeMs: st.mtimeMs };
   }

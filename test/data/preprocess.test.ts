@@ -147,9 +147,19 @@ describe('preprocess', () => {
     await mkdir(a);
     await copyFile(FIXTURE, join(a, 'train_32x32.mat'));
     await copyFile(FIXTURE, join(a, 'test_32x32.mat'));
-    await writeFile(join(a, 'SYNTHETIC.json'), JSON.stringify({ synthetic: true }));
+    const bytes = (await stat(FIXTURE)).size;
+    const listing = (size: number) => ({ synthetic: true, files: ['train_32x32.mat', 'test_32x32.mat'].map((file) => ({ file, bytes: size })) });
+    await writeFile(join(a, 'SYNTHETIC.json'), JSON.stringify(listing(bytes)));
     const ra = await preprocess({ dataDir: a, sampleCount: 0, ...noProgress });
     expect(ra.manifest.synthetic).toBe(true);
+    // A stale marker (real files downloaded over an old sample: other sizes) does not count.
+    const stale = join(root, 'synth-stale');
+    await mkdir(stale);
+    await copyFile(FIXTURE, join(stale, 'train_32x32.mat'));
+    await copyFile(FIXTURE, join(stale, 'test_32x32.mat'));
+    await writeFile(join(stale, 'SYNTHETIC.json'), JSON.stringify(listing(17_124_864)));
+    const rs = await preprocess({ dataDir: stale, sampleCount: 0, ...noProgress });
+    expect(rs.manifest.synthetic).toBe(false);
     expect(ra.samplesPng).toBeNull();
     expect(formatPreprocessSummary(ra)).toMatch(/SYNTHETIC/);
 
