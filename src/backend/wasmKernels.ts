@@ -12,6 +12,7 @@
  * | Tile                 | native is slow on BatchNorm's gradient: block copies        |
  * | BatchMatMul          | transposed operands miss XNNPACK: transpose first           |
  * | FusedBatchNorm       | native ~9 ms on layer 1: x*k+a with native broadcasts, ~2 ms |
+ * | Identity             | native copies (~12 ms a step): share the buffer, like cpu    |
  *
  * Each is tested against the cpu backend (test/backend/). Threads: in Node the backend
  * loads its single-threaded build, so `threads` is accepted for the interface and unused.
@@ -21,6 +22,7 @@ import { batchMatMulConfig } from './kernels/batchMatMul.js';
 import { fusedBatchNormConfig } from './kernels/batchNorm.js';
 import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from './kernels/conv2dBackprop.js';
 import { captureNative } from './kernels/heap.js';
+import { identityConfig } from './kernels/identity.js';
 import { maxPoolGradConfig } from './kernels/maxPoolGrad.js';
 import { oneHotConfig } from './kernels/oneHot.js';
 import { meanConfig, sumConfig } from './kernels/reduce.js';
@@ -36,7 +38,7 @@ const REGISTERED = Symbol.for('svhn.wasmTrainingKernels');
 /** The kernel names this module registers for 'wasm'. */
 export const WASM_TRAINING_KERNELS: readonly string[] = [
   tf.Conv2DBackpropFilter, tf.Conv2DBackpropInput, tf.MaxPoolGrad, tf.Sum, tf.Mean,
-  tf.OneHot, tf.Tile, tf.BatchMatMul, tf.FusedBatchNorm,
+  tf.OneHot, tf.Tile, tf.BatchMatMul, tf.FusedBatchNorm, tf.Identity,
 ];
 
 /**
@@ -51,7 +53,7 @@ export function registerWasmTrainingKernels(_opts: WasmKernelOptions): void {
   for (const name of [tf.Transpose, tf.BatchMatMul, tf.FusedBatchNorm, tf.Multiply, tf.Add]) captureNative(name);
   const configs = [
     conv2DBackpropFilterConfig, conv2DBackpropInputConfig, maxPoolGradConfig, sumConfig, meanConfig,
-    oneHotConfig, tileConfig, batchMatMulConfig(), fusedBatchNormConfig(),
+    oneHotConfig, tileConfig, batchMatMulConfig(), fusedBatchNormConfig(), identityConfig,
   ];
   for (const config of configs) {
     if (tf.getKernel(config.kernelName, 'wasm')) tf.unregisterKernel(config.kernelName, 'wasm');

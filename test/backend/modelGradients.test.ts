@@ -77,7 +77,7 @@ describe('whole-model gradients, wasm vs cpu', () => {
 });
 
 describe('training on wasm', () => {
-  it('keeps numTensors flat over optimizer steps (both models, dropout on)', async () => {
+  it('keeps numTensors and heap buffers flat over optimizer steps (both models, dropout on)', async () => {
     await useBackend('wasm');
     for (const name of ['baseline', 'optimized'] as const) {
       const model = buildTestModel(name, { seed: 3, dropout: true });
@@ -85,16 +85,20 @@ describe('training on wasm', () => {
       const data = batch(12);
       const x = tf.tensor4d(data.x, [BATCH, 32, 32, 3]);
       const y = tf.tensor2d(data.y, [BATCH, 10]);
+      const backend = tf.backend() as unknown as { numDataIds(): number };
       const counts: number[] = [];
+      const buffers: number[] = [];
       const losses: number[] = [];
       for (let step = 0; step < 4; step++) {
         const [loss] = (await model.trainOnBatch(x, y)) as number[];
         losses.push(loss);
         counts.push(tf.memory().numTensors);
+        buffers.push(backend.numDataIds()); // heap buffers: shared (Identity) ones must be freed too
       }
       expect(losses.every(Number.isFinite)).toBe(true);
       // Step 1 creates Adam's slots; after that the count must not move.
       expect(counts.slice(1)).toEqual([counts[1], counts[1], counts[1]]);
+      expect(buffers.slice(1)).toEqual([buffers[1], buffers[1], buffers[1]]);
       tf.dispose([x, y]);
       model.dispose();
     }

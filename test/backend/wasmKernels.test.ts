@@ -219,3 +219,31 @@ describe('FusedBatchNorm', () => {
     });
   }
 });
+
+describe('Identity', () => {
+  it('shares the buffer: a clone outlives its source, and both disposed free it', async () => {
+    await useBackend('wasm');
+    const backend = tf.backend() as unknown as { numDataIds(): number };
+    const ids = backend.numDataIds();
+    const x = tf.tensor2d([1, -2, 3, 4], [2, 2]);
+    const i = tf.tensor1d([7, -8], 'int32');
+    const [xc, ic] = [tf.clone(x), tf.clone(i)];
+    expect(backend.numDataIds()).toBe(ids + 2); // shared, not copied
+    tf.dispose([x, i]);
+    expect(Array.from(xc.dataSync())).toEqual([1, -2, 3, 4]);
+    expect(Array.from(ic.dataSync())).toEqual([7, -8]);
+    expect(ic.dtype).toBe('int32');
+    tf.dispose([xc, ic]);
+    expect(backend.numDataIds()).toBe(ids);
+  });
+
+  it('keeps a variable independent of the tensor it was assigned from', async () => {
+    await useBackend('wasm');
+    const v = tf.variable(tf.tensor1d([1, 2, 3]));
+    const t = tf.tensor1d([4, 5, 6]);
+    v.assign(t);
+    t.dispose();
+    expect(Array.from(v.dataSync())).toEqual([4, 5, 6]);
+    v.dispose();
+  });
+});
