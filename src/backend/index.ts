@@ -47,7 +47,17 @@ async function tryWasm(threads: number): Promise<boolean> {
 
 async function tryCpu(): Promise<boolean> {
   await import('@tensorflow/tfjs-backend-cpu');
-  return tf.setBackend('cpu');
+  if (!(await tf.setBackend('cpu'))) return false;
+  // The cpu backend's first write prints a multi-line "install tfjs-node" banner to stderr;
+  // svhn logs the backend choice itself, so take that first write with the banner muted.
+  const warn = console.warn;
+  console.warn = () => undefined;
+  try {
+    tf.tensor1d([0]).dispose();
+  } finally {
+    console.warn = warn;
+  }
+  return true;
 }
 
 let active: BackendInfo | undefined;
