@@ -24,7 +24,9 @@ export async function createLogger(opts: LogOptions = {}): Promise<Logger> {
     const { default: pretty } = await import('pino-pretty');
     current = pino(
       { level, base: undefined },
-      pretty({ destination: 2, sync: true, colorize: process.stderr.isTTY, ignore: 'pid,hostname', translateTime: 'HH:MM:ss' }),
+      // On a terminal the message line says it all; the structured fields (also in JSON logs)
+      // are shown with --verbose only, so a bar is not pushed away by a dozen field lines.
+      pretty({ destination: 2, sync: true, colorize: process.stderr.isTTY, ignore: 'pid,hostname', translateTime: 'HH:MM:ss', hideObject: level !== 'debug' }),
     );
   }
   return current;

@@ -75,7 +75,10 @@ export async function initBackend(choice: BackendChoice, opts: BackendOptions = 
       // What actually runs: in Node the wasm backend loads its single-threaded build.
       const used = name === 'cpu' ? 1 : name === 'wasm' ? (await import('@tensorflow/tfjs-backend-wasm')).getThreadsCount() : threads;
       active = { name, threads: used, notes };
-      getLogger().info({ backend: name, threads: active.threads, notes }, `backend: ${name}`);
+      getLogger().info(
+        { backend: name, threads: active.threads, notes },
+        `backend: ${name} (${active.threads} thread${active.threads === 1 ? '' : 's'})${notes.length ? `; ${notes.join('; ')}` : ''}`,
+      );
       return active;
     }
     notes.push(name === 'tensorflow' ? '@tensorflow/tfjs-node is not installed or did not load' : `${name} backend did not load`);
