@@ -13,6 +13,10 @@
  * | BatchMatMul          | transposed operands miss XNNPACK: transpose first           |
  * | FusedBatchNorm       | native ~9 ms on layer 1: x*k+a with native broadcasts, ~2 ms |
  * | Identity             | native copies (~12 ms a step): share the buffer, like cpu    |
+ * | Cast                 | native copies even to the same dtype: share the buffer       |
+ *
+ * It also replaces the gradients of FusedBatchNorm, Mean and Sum while wasm is the active
+ * backend (./kernels/gradients.ts: BatchNorm's backward pass in one JS pass).
  *
  * Each is tested against the cpu backend (test/backend/). Threads: in Node the backend
  * loads its single-threaded build, so `threads` is accepted for the interface and unused.
@@ -20,7 +24,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { batchMatMulConfig } from './kernels/batchMatMul.js';
 import { fusedBatchNormConfig } from './kernels/batchNorm.js';
+import { castConfig } from './kernels/cast.js';
 import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from './kernels/conv2dBackprop.js';
+import { registerWasmGradients } from './kernels/gradients.js';
 import { captureNative } from './kernels/heap.js';
 import { identityConfig } from './kernels/identity.js';
 import { maxPoolGradConfig } from './kernels/maxPoolGrad.js';
@@ -38,7 +44,7 @@ const REGISTERED = Symbol.for('svhn.wasmTrainingKernels');
 /** The kernel names this module registers for 'wasm'. */
 export const WASM_TRAINING_KERNELS: readonly string[] = [
   tf.Conv2DBackpropFilter, tf.Conv2DBackpropInput, tf.MaxPoolGrad, tf.Sum, tf.Mean,
-  tf.OneHot, tf.Tile, tf.BatchMatMul, tf.FusedBatchNorm, tf.Identity,
+  tf.OneHot, tf.Tile, tf.BatchMatMul, tf.FusedBatchNorm, tf.Identity, tf.Cast,
 ];
 
 /**
@@ -50,14 +56,15 @@ export function registerWasmTrainingKernels(_opts: WasmKernelOptions): void {
   const g = globalThis as { [REGISTERED]?: boolean };
   if (g[REGISTERED]) return;
   // Keep the natives our kernels call (and the one BatchMatMul wraps) before replacing any.
-  for (const name of [tf.Transpose, tf.BatchMatMul, tf.FusedBatchNorm, tf.Multiply, tf.Add]) captureNative(name);
+  for (const name of [tf.Transpose, tf.BatchMatMul, tf.FusedBatchNorm, tf.Multiply, tf.Add, tf.Cast]) captureNative(name);
   const configs = [
     conv2DBackpropFilterConfig, conv2DBackpropInputConfig, maxPoolGradConfig, sumConfig, meanConfig,
-    oneHotConfig, tileConfig, batchMatMulConfig(), fusedBatchNormConfig(), identityConfig,
+    oneHotConfig, tileConfig, batchMatMulConfig(), fusedBatchNormConfig(), identityConfig, castConfig,
   ];
   for (const config of configs) {
     if (tf.getKernel(config.kernelName, 'wasm')) tf.unregisterKernel(config.kernelName, 'wasm');
     tf.registerKernel(config);
   }
+  registerWasmGradients();
   g[REGISTERED] = true;
 }

@@ -1,0 +1,182 @@
+/**
+ * Cheaper gradients for BatchNormalization's training chain on the wasm backend. tfjs-layers
+ * computes tf.moments (Mean, Sub, Square, Mean) then FusedBatchNorm; the gradients tfjs-core
+ * registers for them are compositions of broadcast ops over the whole [N,H,W,C] tensor
+ * (~26 full-size passes per BatchNorm: ~60 ms a step on the optimized model). Here:
+ *
+ * | gradient       | tfjs-core                                 | wasm (this file)               |
+ * | -------------- | ----------------------------------------- | ------------------------------ |
+ * | FusedBatchNorm | ~15 full-size ops (sub, tiles, muls, sums)  | one JS pass: dx + float64 sums |
+ * | Mean           | dy * ones(x.shape) / n: fill, mul, div      | dy / n, then Tile (block copy) |
+ * | Sum            | dy * ones(x.shape): fill, mul               | Tile (block copy)              |
+ *
+ * The chain itself is unchanged (moments' gradients still flow through mean and variance),
+ * so these are the same derivatives, rounded differently only where float64 replaces float32
+ * (per-channel sums), and the Mean/Sum ones are bit-identical. Gradients are global in
+ * tfjs, not per backend: each replacement delegates to tfjs-core's original unless the
+ * active backend is wasm, so the cpu backend stays an independent reference.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { asWasm, type WasmBackendLike } from './heap.js';
+
+type GradFunc = tf.GradConfig['gradFunc'];
+type Grads = ReturnType<GradFunc>;
+
+/** The wasm backend when it is active and holds all of `tensors`, else undefined. */
+function activeWasm(...tensors: Array<tf.Tensor | undefined>): WasmBackendLike | undefined {
+  if (tf.getBackend() !== 'wasm') return undefined;
+  const b = asWasm(tf.backend());
+  return tensors.every((t) => !t || b.dataIdMap.get(t.dataId)) ? b : undefined;
+}
+
+/** A tensor the engine tracks (tidy, dispose, numTensors) around a heap buffer we wrote. */
+function wrap(b: WasmBackendLike, info: tf.TensorInfo): tf.Tensor {
+  return tf.engine().makeTensorFromTensorInfo(info, b as unknown as tf.KernelBackend);
+}
+
+function readChannels(b: WasmBackendLike, t: tf.Tensor | undefined, channels: number, fallback: number): Float64Array {
+  const v = new Float64Array(channels).fill(fallback);
+  if (t) v.set(b.typedArrayFromHeap(t));
+  return v;
+}
+
+/**
+ * FusedBatchNorm's gradient for per-channel (rank-1) parameters over channels-last x, in
+ * one pass over dy and x: with r = 1/sqrt(variance + eps), d = x - mean,
+ *   dx = dy * scale * r              dMean = -scale * r * sum(dy)
+ *   dVariance = -scale * r^3 / 2 * sum(dy * d)
+ *   dScale = r * sum(dy * d)         dOffset = sum(dy)
+ * (tfjs-core's formulas, sums over every axis but the last, in float64).
+ */
+function fusedBatchNormGrad(original: GradFunc): GradFunc {
+  return (dyIn, saved, attrs) => {
+    const dy = dyIn as tf.Tensor;
+    const [x, mean, variance, scaleIn] = saved;
+    const scale = scaleIn ?? undefined;
+    const channels = x.shape[x.shape.length - 1] ?? 0;
+    const perChannel = (t: tf.Tensor | undefined) => !t || (t.rank === 1 && t.shape[0] === channels);
+    const b = activeWasm(dy, x, mean, variance, scale);
+    if (!b || x.dtype !== 'float32' || dy.dtype !== 'float32' || x.rank < 2 || channels === 0
+      || !perChannel(mean) || !perChannel(variance) || !perChannel(scale)
+      || !tf.util.arraysEqual(dy.shape, x.shape)) {
+      return original(dyIn, saved, attrs);
+    }
+    const { varianceEpsilon } = attrs as unknown as { varianceEpsilon: number };
+    const m = readChannels(b, mean, channels, 0);
+    const v = readChannels(b, variance, channels, 1);
+    const s = readChannels(b, scale, channels, 1);
+    const r = v.map((vc) => 1 / Math.sqrt(vc + varianceEpsilon));
+    const k = new Float32Array(channels);
+    for (let c = 0; c < channels; c++) k[c] = s[c] * r[c];
+
+    const dxInfo = b.makeOutput(x.shape.slice(), 'float32');
+    // Views after the allocation (it may grow the heap).
+    const sumDy = new Float64Array(channels);
+    const sumDyD = new Float64Array(channels);
+    channelPass(b.typedArrayFromHeap(dy) as Float32Array, b.typedArrayFromHeap(x) as Float32Array,
+      b.typedArrayFromHeap(dxInfo) as Float32Array, k, m, sumDy, sumDyD);
+    // Owned by the backward pass's tidy scope: returned as x's gradient, or freed with it.
+    const dx = wrap(b, dxInfo);
+
+    const perChannelTensor = (f: (c: number) => number, like: tf.Tensor) => () => {
+      const out = new Float32Array(channels);
+      for (let c = 0; c < channels; c++) out[c] = f(c);
+      return tf.tensor(out, like.shape, 'float32');
+    };
+    const grads: Grads = {
+      x: () => dx,
+      mean: perChannelTensor((c) => -s[c] * r[c] * sumDy[c], mean),
+      variance: perChannelTensor((c) => -0.5 * s[c] * r[c] * r[c] * r[c] * sumDyD[c], variance),
+      offset: () => tf.tensor(Float32Array.from(sumDy), [channels], 'float32'),
+    };
+    if (scale) grads.scale = perChannelTensor((c) => r[c] * sumDyD[c], scale);
+    return grads;
+  };
+}
+
+/**
+ * dx = dy * k per channel, and per-channel float64 sums of dy and dy * (x - mean), over
+ * channels-last data. Two rows per iteration: the float64 accumulators are loaded and
+ * stored half as often.
+ */
+function channelPass(
+  dy: Float32Array, x: Float32Array, dx: Float32Array, k: Float32Array, mean: Float64Array,
+  sumDy: Float64Array, sumDyD: Float64Array,
+): void {
+  const channels = k.length;
+  const size = dy.length;
+  const two = 2 * channels;
+  let p = 0;
+  for (; p + two <= size; p += two) {
+    for (let c = 0; c < channels; c++) {
+      const i = p + c;
+      const j = i + channels;
+      const g0 = dy[i];
+      const g1 = dy[j];
+      dx[i] = g0 * k[c];
+      dx[j] = g1 * k[c];
+      const mc = mean[c];
+      sumDy[c] += g0 + g1;
+      sumDyD[c] += g0 * (x[i] - mc) + g1 * (x[j] - mc);
+    }
+  }
+  for (; p < size; p += channels) {
+    for (let c = 0; c < channels; c++) {
+      const g = dy[p + c];
+      dx[p + c] = g * k[c];
+      sumDy[c] += g;
+      sumDyD[c] += g * (x[p + c] - mean[c]);
+    }
+  }
+}
+
+/** dy reshaped to x's rank with the reduced axes kept as 1. */
+function expandReduced(dy: tf.Tensor, x: tf.Tensor, axis: number | number[]): tf.Tensor {
+  const shape = x.shape.slice();
+  for (const a of tf.util.parseAxisParam(axis, x.shape)) shape[a] = 1;
+  return tf.reshape(dy, shape);
+}
+
+/** Mean: dy / n spread over x's shape (Tile's block copies); the same float32 values. */
+function meanGrad(original: GradFunc): GradFunc {
+  return (dyIn, saved, attrs) => {
+    const dy = dyIn as tf.Tensor;
+    const [x] = saved;
+    if (!activeWasm(dy, x) || dy.dtype !== 'float32') return original(dyIn, saved, attrs);
+    const { axis } = attrs as unknown as { axis: number | number[] };
+    const axes = tf.util.parseAxisParam(axis, x.shape);
+    const n = axes.reduce((p, a) => p * x.shape[a], 1);
+    return { x: () => tf.broadcastTo(tf.div(expandReduced(dy, x, axis), n), x.shape) };
+  };
+}
+
+/** Sum: dy spread over x's shape. */
+function sumGrad(original: GradFunc): GradFunc {
+  return (dyIn, saved, attrs) => {
+    const dy = dyIn as tf.Tensor;
+    const [x] = saved;
+    if (!activeWasm(dy, x) || dy.dtype !== 'float32') return original(dyIn, saved, attrs);
+    const { axis } = attrs as unknown as { axis: number | number[] };
+    return { x: () => tf.broadcastTo(expandReduced(dy, x, axis), x.shape) };
+  };
+}
+
+/** Kernel names whose gradients registerWasmGradients replaces (wasm only; others delegate). */
+export const WASM_GRADIENTS: readonly string[] = [tf.FusedBatchNorm, tf.Mean, tf.Sum];
+
+/**
+ * Wraps tfjs-core's gradients for WASM_GRADIENTS. Call once per process (the caller
+ * guards it): wrapping twice would only add a second delegation.
+ */
+export function registerWasmGradients(): void {
+  const wrappers: Record<string, (original: GradFunc) => GradFunc> = {
+    [tf.FusedBatchNorm]: fusedBatchNormGrad,
+    [tf.Mean]: meanGrad,
+    [tf.Sum]: sumGrad,
+  };
+  for (const name of WASM_GRADIENTS) {
+    const original = tf.getGradient(name);
+    if (!original) throw new Error(`wasm gradients: tfjs-core has no gradient for ${name}`);
+    tf.registerGradient({ ...original, gradFunc: wrappers[name](original.gradFunc) });
+  }
+}
