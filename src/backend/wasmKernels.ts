@@ -4,8 +4,8 @@
  *
  * | kernel               | why                                                         |
  * | -------------------- | ----------------------------------------------------------- |
- * | Conv2DBackpropFilter | missing (tfjs #8474): one XNNPACK convolution               |
- * | Conv2DBackpropInput  | native is a scalar loop: one XNNPACK convolution            |
+ * | Conv2DBackpropFilter | missing (tfjs #8474): im2col^T x dy, one XNNPACK matmul      |
+ * | Conv2DBackpropInput  | native is a scalar loop: XNNPACK convolution (or matmul)    |
  * | MaxPoolGrad          | native routes wrongly when a window's max is <= 0           |
  * | Sum, Mean            | native accumulates in float32: float64 like cpu              |
  * | OneHot               | native writes int32 bits into float32 outputs               |

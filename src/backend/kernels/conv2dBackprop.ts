@@ -1,15 +1,16 @@
 /**
- * Convolution gradients for the wasm backend, each one forward XNNPACK convolution.
+ * Convolution gradients for the wasm backend, built on XNNPACK's matmul and convolution.
  *
  * Conv2DBackpropFilter is missing from tfjs-backend-wasm 4.22 (tfjs #8474). The filter
  * gradient dW[kh,kw,ci,co] = sum_{n,oh,ow} x[n, oh*s+kh-pt, ow*s+kw-pl, ci] * dy[n,oh,ow,co]
- * is a convolution of x seen as a batch of ci images of N channels ([ci,H,W,N]) with dy
- * seen as an OH x OW filter from N to co channels ([OH,OW,N,co]), dilated by the stride:
- * out[ci,kh,kw,co], then moved to [kh,kw,ci,co].
+ * is one matmul: patchesT [kh*kw*ci, N*OH*OW] (im2col, transposed, gathered in JS) times dy
+ * seen as [N*OH*OW, co]. (An earlier form, a convolution with dy as a 30x30 filter, paid
+ * ~10 ms a step on layer 1 for XNNPACK repacking that filter.)
  *
  * Conv2DBackpropInput (native: a scalar loop) is a convolution of dy, dilated by the
  * stride with zeros, with the spatially flipped filter whose channel axes are swapped
- * ([kh,kw,co,ci]), under "full" padding kh-1-pt.
+ * ([kh,kw,co,ci]), under "full" padding kh-1-pt; where that padding would be most of the
+ * work (small outputs), one matmul dy x W^T and a col2im scatter-add instead.
  */
 import * as tf from '@tensorflow/tfjs';
 import { asWasm, conv2dRaw, f32, release, runNative, transposeNative } from './heap.js';
