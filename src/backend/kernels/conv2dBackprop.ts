@@ -70,6 +70,19 @@ interface PatchGeometry {
 function gatherPatchesT(xT: Float32Array, dst: Float32Array, g: PatchGeometry): void {
   const { n, h, w, ci, oh, ow, kh, kw, sh, sw, top, left } = g;
   let o = 0;
+  if (sh === 1 && sw === 1 && top === 0 && left === 0 && oh + kh - 1 <= h && ow + kw - 1 <= w) {
+    // Stride 1 without padding (the models' case): every read is inside, rows are plain runs.
+    for (let r = 0; r < kh; r++) {
+      for (let c = 0; c < kw; c++) {
+        for (let plane = 0; plane < ci * n; plane++) {
+          for (let y = 0, base = (plane * h + r) * w + c; y < oh; y++, base += w, o += ow) {
+            for (let xo = 0; xo < ow; xo++) dst[o + xo] = xT[base + xo];
+          }
+        }
+      }
+    }
+    return;
+  }
   for (let r = 0; r < kh; r++) {
     for (let c = 0; c < kw; c++) {
       // Output columns whose input column xo*sw + c - left lies inside [0, w).
