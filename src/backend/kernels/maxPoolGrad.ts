@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { asWasm, f32 } from './heap.js';
+import { simdKernels } from './simd.js';
 
 interface MaxPoolGradAttrs {
   filterSize: [number, number] | number;
@@ -35,11 +36,25 @@ function maxPoolGrad({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): 
   const overlapping = sh < fh || sw < fw;
   const acc = overlapping ? new Float64Array(h * w * ch) : undefined;
   const dx = f32(b, out);
-  dx.fill(0);
   if (fh === 2 && fw === 2 && sh === 2 && sw === 2 && padTop === 0 && padLeft === 0 && 2 * oh <= h && 2 * ow <= w) {
-    pool2x2Grad(x, g, dx, n, h, w, ch, oh, ow);
+    const k = ch % 4 === 0 ? simdKernels(b) : undefined;
+    if (!k) {
+      dx.fill(0);
+      pool2x2Grad(x, g, dx, n, h, w, ch, oh, ow);
+      return out;
+    }
+    // SIMD, one output row per call; cells outside every window (odd sizes) stay 0.
+    if (2 * oh < h || 2 * ow < w) dx.fill(0);
+    const rowBytes = w * ch * 4;
+    for (let i = 0; i < n; i++) {
+      for (let y = 0; y < oh; y++) {
+        const xRow = (i * h + 2 * y) * rowBytes;
+        k.pool2x2Row(x.byteOffset + xRow, g.byteOffset + (i * oh + y) * ow * ch * 4, dx.byteOffset + xRow, ow, ch * 4, rowBytes);
+      }
+    }
     return out;
   }
+  dx.fill(0);
   for (let i = 0; i < n; i++) {
     const xBase = i * h * w * ch;
     acc?.fill(0);

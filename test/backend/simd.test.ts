@@ -1,0 +1,51 @@
+/**
+ * The wasm SIMD loops (src/backend/kernels/simd.ts) against the cpu backend: MaxPoolGrad's
+ * 2x2 path with channels a multiple of 4, on values rounded to quarters (ties inside
+ * windows), all-negative windows, odd sizes (cells no window covers), NaN and -Infinity.
+ * Routing is exact: the arrays must be equal.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+import { asWasm } from '../../src/backend/kernels/heap.js';
+import { simdKernels } from '../../src/backend/kernels/simd.js';
+import { onBoth, randomValues, useBackend } from './helpers.js';
+
+const maxPoolGrad = (x: tf.Tensor4D) => {
+  const y = tf.maxPool(x, 2, 2, 'valid');
+  const dy = tf.tensor(randomValues(77, y.size).map((v) => v + 2), y.shape); // no zeros in dy
+  return tf.engine().runKernel(tf.MaxPoolGrad, { dy, input: x, output: y }, {
+    filterSize: 2, strides: 2, pad: 'valid',
+  } as unknown as tf.NamedAttrMap) as tf.Tensor;
+};
+
+describe('wasm SIMD MaxPoolGrad (2x2, stride 2)', () => {
+  it('loads on this runtime (else the JS loop runs and these tests prove nothing new)', async () => {
+    await useBackend('wasm');
+    expect(simdKernels(asWasm(tf.backend()))).toBeDefined();
+  });
+
+  const cases: Array<{ shape: [number, number, number, number]; shift: number; special?: boolean }> = [
+    { shape: [2, 8, 8, 8], shift: 0 },
+    { shape: [2, 8, 6, 4], shift: -5 }, // every window's max < 0
+    { shape: [3, 7, 9, 12], shift: -0.5 }, // odd height and width: last row and column get 0
+    { shape: [1, 6, 6, 16], shift: 0, special: true },
+  ];
+  for (const [i, c] of cases.entries()) {
+    it(`routes like cpu: ${c.shape.join('x')}, shift ${c.shift}${c.special ? ', NaN and -Infinity' : ''}`, async () => {
+      const size = c.shape.reduce((a, b) => a * b, 1);
+      const xs = randomValues(700 + i, size, 2).map((v) => Math.round(v * 2) / 4 + c.shift);
+      if (c.special) {
+        // A window with a NaN first, one all -Infinity, one -Infinity beside a value, one all NaN.
+        const at = (y: number, x: number, d: number) => ((y * 6) + x) * 16 + d;
+        xs[at(0, 0, 0)] = Number.NaN;
+        for (const [y, x] of [[0, 2], [0, 3], [1, 2], [1, 3]]) xs[at(y, x, 1)] = Number.NEGATIVE_INFINITY;
+        xs[at(2, 2, 5)] = Number.NEGATIVE_INFINITY;
+        for (const [y, x] of [[4, 4], [4, 5], [5, 4], [5, 5]]) xs[at(y, x, 6)] = Number.NaN;
+      }
+      const { cpu, wasm } = await onBoth(() => maxPoolGrad(tf.tensor4d(xs, c.shape)));
+      expect(wasm.shape).toEqual(c.shape);
+      expect(Array.from(wasm.values)).toEqual(Array.from(cpu.values));
+      expect(Array.from(wasm.values).filter((v) => v !== 0).length).toBeGreaterThan(size / 8);
+    });
+  }
+});
