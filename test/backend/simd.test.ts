@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { asWasm } from '../../src/backend/kernels/heap.js';
 import { simdKernels } from '../../src/backend/kernels/simd.js';
-import { onBoth, randomValues, useBackend } from './helpers.js';
+import { onBoth, randomValues, relDiff, useBackend } from './helpers.js';
 
 const maxPoolGrad = (x: tf.Tensor4D) => {
   const y = tf.maxPool(x, 2, 2, 'valid');
@@ -48,4 +48,38 @@ describe('wasm SIMD MaxPoolGrad (2x2, stride 2)', () => {
       expect(Array.from(wasm.values).filter((v) => v !== 0).length).toBeGreaterThan(size / 8);
     });
   }
+});
+
+describe('wasm SIMD sums (Sum, Mean over channels-last rows; BatchNorm gradient)', () => {
+  // A large offset makes float32 accumulation visibly worse than float64.
+  const xs = randomValues(800, 5 * 6 * 7 * 8).map((v) => v + 1000);
+  for (const [axes, shape] of [[[0, 1, 2], [5, 6, 7, 8]], [1, [30, 7, 8]], [[1, 2], [5, 6, 56]]] as const) {
+    it(`Sum and Mean match cpu: ${shape.join('x')} over ${JSON.stringify(axes)}`, async () => {
+      for (const op of [tf.sum, tf.mean]) {
+        const { cpu, wasm } = await onBoth(() => op(tf.tensor(xs, [...shape]), axes as number | number[]));
+        expect(wasm.shape).toEqual(cpu.shape);
+        expect(relDiff(wasm.values, cpu.values)).toBeLessThanOrEqual(1e-6);
+      }
+    });
+  }
+
+  it('BatchNorm gradient through batch statistics matches cpu (8 channels)', async () => {
+    const shape: [number, number, number, number] = [3, 5, 4, 8];
+    const size = 3 * 5 * 4 * 8;
+    const w = randomValues(801, size);
+    const { cpu, wasm } = await onBoth(() => {
+      const g = tf.grads((x, gamma, beta) => {
+        const { mean, variance } = tf.moments(x, [0, 1, 2]);
+        return tf.sum(tf.mul(tf.tensor4d(w, shape), tf.batchNorm4d(x as tf.Tensor4D, mean, variance, beta, gamma, 1e-3)));
+      });
+      const gs = g([tf.tensor4d(randomValues(802, size).map((v) => 3 * v + 1), shape), tf.tensor1d(randomValues(803, 8)),
+        tf.tensor1d(randomValues(804, 8))]);
+      return tf.concat(gs.map((t) => t.flatten()));
+    });
+    expect(relDiff(wasm.values, cpu.values)).toBeLessThanOrEqual(1e-5);
+    // and each part on its own scale: x (480), gamma (8), beta (8)
+    for (const [from, to] of [[0, size], [size, size + 8], [size + 8, size + 16]]) {
+      expect(relDiff(wasm.values.slice(from, to), cpu.values.slice(from, to))).toBeLessThanOrEqual(1e-5);
+    }
+  });
 });

@@ -17,7 +17,8 @@
  * active backend is wasm, so the cpu backend stays an independent reference.
  */
 import * as tf from '@tensorflow/tfjs';
-import { asWasm, type WasmBackendLike } from './heap.js';
+import { asWasm, release, type WasmBackendLike } from './heap.js';
+import { simdKernels } from './simd.js';
 
 type GradFunc = tf.GradConfig['gradFunc'];
 type Grads = ReturnType<GradFunc>;
@@ -70,11 +71,33 @@ function fusedBatchNormGrad(original: GradFunc): GradFunc {
     for (let c = 0; c < channels; c++) k[c] = s[c] * r[c];
 
     const dxInfo = b.makeOutput(x.shape.slice(), 'float32');
-    // Views after the allocation (it may grow the heap).
     const sumDy = new Float64Array(channels);
     const sumDyD = new Float64Array(channels);
-    channelPass(b.typedArrayFromHeap(dy) as Float32Array, b.typedArrayFromHeap(x) as Float32Array,
-      b.typedArrayFromHeap(dxInfo) as Float32Array, k, m, sumDy, sumDyD);
+    const simd = channels % 4 === 0 ? simdKernels(b) : undefined;
+    if (simd) {
+      // Scratch on the heap: k float32[C], mean float64[C], then per 4 channels 8 float64
+      // sums (see simd.ts). C % 4 == 0 keeps the float64 parts 16-byte aligned.
+      const scratch = b.makeOutput([7 * channels], 'float32');
+      // Views after the allocations (they may grow the heap).
+      const base = b.typedArrayFromHeap(scratch).byteOffset;
+      const heap = b.typedArrayFromHeap(scratch).buffer;
+      new Float32Array(heap, base, channels).set(k);
+      new Float64Array(heap, base + 4 * channels, channels).set(m);
+      const acc = new Float64Array(heap, base + 12 * channels, 2 * channels).fill(0);
+      const dyv = b.typedArrayFromHeap(dy);
+      simd.bnGradRows(dyv.byteOffset, b.typedArrayFromHeap(x).byteOffset, b.typedArrayFromHeap(dxInfo).byteOffset,
+        dyv.byteOffset + dyv.byteLength, 4 * channels, base, base + 4 * channels, base + 12 * channels);
+      for (let c = 0; c < channels; c++) {
+        const at = (c >> 2) * 8 + (c & 3);
+        sumDy[c] = acc[at];
+        sumDyD[c] = acc[at + 4];
+      }
+      release(b, scratch);
+    } else {
+      // Views after the allocation (it may grow the heap).
+      channelPass(b.typedArrayFromHeap(dy) as Float32Array, b.typedArrayFromHeap(x) as Float32Array,
+        b.typedArrayFromHeap(dxInfo) as Float32Array, k, m, sumDy, sumDyD);
+    }
     // Owned by the backward pass's tidy scope: returned as x's gradient, or freed with it.
     const dx = wrap(b, dxInfo);
 

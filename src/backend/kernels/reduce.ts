@@ -8,6 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { asWasm, release, transposeNative, type WasmBackendLike } from './heap.js';
+import { simdKernels } from './simd.js';
 
 interface ReduceAttrs {
   axis: number | number[];
@@ -55,6 +56,26 @@ function reduceBlock(
       for (let r = 0; r < red; r++) s += xs[base + r];
       dst[o] = mean ? s / red : s;
     }
+    return;
+  }
+  const simd = x.dtype === 'float32' && inner % 4 === 0 ? simdKernels(b) : undefined;
+  if (simd) {
+    // Per-channel float64 sums in wasm SIMD (simd.ts), one outer block at a time.
+    const scratch = b.makeOutput([2 * inner], 'float32'); // float64[inner]
+    const xv = b.typedArrayFromHeap(x); // views after the allocation
+    const ov = b.typedArrayFromHeap(out);
+    const sv = b.typedArrayFromHeap(scratch);
+    const acc = new Float64Array(sv.buffer, sv.byteOffset, inner);
+    const block = red * inner * 4;
+    for (let o = 0; o < outer; o++) {
+      acc.fill(0);
+      const from = xv.byteOffset + o * block;
+      simd.sumRows(from, from + block, inner * 4, sv.byteOffset);
+      const to = o * inner;
+      if (mean) for (let i = 0; i < inner; i++) ov[to + i] = acc[i] / red;
+      else for (let i = 0; i < inner; i++) ov[to + i] = acc[i];
+    }
+    release(b, scratch);
     return;
   }
   const acc = new Float64Array(inner);

@@ -17,10 +17,11 @@ const op = {
   localGet: 0x20, localSet: 0x21, localTee: 0x22,
   i32Const: 0x41, i32Add: 0x6a, i32GeS: 0x4e, i32GeU: 0x4f,
 } as const;
-/** SIMD instructions: 0xfd then the sub-opcode (all < 128 here, so one LEB byte). */
+/** SIMD instructions: 0xfd then the sub-opcode as unsigned LEB128. */
 const simd = {
-  load: 0x00, store: 0x0b, const: 0x0c, f32x4Gt: 0x44,
+  load: 0x00, store: 0x0b, const: 0x0c, shuffle: 0x0d, f32x4Gt: 0x44,
   and: 0x4e, andnot: 0x4f, or: 0x50, bitselect: 0x52,
+  f64x2PromoteLow: 0x5f, f32x4Mul: 0xe6, f64x2Add: 0xf0, f64x2Sub: 0xf1, f64x2Mul: 0xf2,
 } as const;
 
 function uleb(n: number): number[] {
@@ -55,8 +56,10 @@ const set = (i: number) => [op.localSet, ...uleb(i)];
 const tee = (i: number) => [op.localTee, ...uleb(i)];
 const v = (sub: number) => [0xfd, ...uleb(sub)];
 /** v128.load / v128.store with a 4-byte alignment hint (tensors are float32-aligned). */
-const load = () => [...v(simd.load), 2, 0];
-const store = () => [...v(simd.store), 2, 0];
+const load = (offset = 0) => [...v(simd.load), 2, ...uleb(offset)];
+const store = (offset = 0) => [...v(simd.store), 2, ...uleb(offset)];
+/** The upper two float32 lanes moved down (then f64x2.promote_low widens them). */
+const upperHalf = () => [...v(simd.shuffle), 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
 const i32Const = (n: number) => [op.i32Const, ...sleb(n)];
 
 /**
@@ -115,23 +118,107 @@ function pool2x2RowBody(): number[] {
   ];
 }
 
+/**
+ * bnGradRows(dy, x, dx, end, rowBytes, k, mean, acc): BatchNorm's backward pass over
+ * channels-last rows from dy up to end (byte offsets on the heap; x and dx move along with
+ * dy), 4 channels at a time:
+ *   dx = dy * k[c]                      (float32, as the JS loop)
+ *   acc[c].sumDy += dy, acc[c].sumDyD += dy * (x - mean[c])    (float64)
+ * k: float32[C]; mean: float64[C]; acc: per 4 channels 8 float64 (sumDy x4, sumDyD x4).
+ */
+function bnGradRowsBody(): number[] {
+  // params: 0 dy, 1 x, 2 dx, 3 end, 4 rowBytes, 5 k, 6 mean, 7 acc;
+  // locals: 8 rowEnd, 9 gk, 10 gm, 11 ga, 12 g, 13 xv, 14 lo, 15 hi
+  const [dy, x, dx, end, rowB, k, mean, acc, rowEnd, gk, gm, ga, g, xv, lo, hi] = Array.from({ length: 16 }, (_, i) => i);
+  const advance = (local: number, by: number) => [...get(local), ...i32Const(by), op.i32Add, ...set(local)];
+  const accumulate = (offset: number, value: number[]) => [
+    ...get(ga), ...get(ga), ...load(offset), ...value, ...v(simd.f64x2Add), ...store(offset),
+  ];
+  return [
+    op.block, op.void, op.loop, op.void,
+    ...get(dy), ...get(end), op.i32GeU, op.brIf, 1,
+    ...get(dy), ...get(rowB), op.i32Add, ...set(rowEnd),
+    ...get(k), ...set(gk), ...get(mean), ...set(gm), ...get(acc), ...set(ga),
+    op.block, op.void, op.loop, op.void,
+    ...get(dy), ...get(rowEnd), op.i32GeU, op.brIf, 1,
+    ...get(dy), ...load(), ...set(g),
+    ...get(x), ...load(), ...set(xv),
+    ...get(dx), ...get(g), ...get(gk), ...load(), ...v(simd.f32x4Mul), ...store(),
+    ...get(g), ...v(simd.f64x2PromoteLow), ...set(lo),
+    ...get(g), ...get(g), ...upperHalf(), ...v(simd.f64x2PromoteLow), ...set(hi),
+    ...accumulate(0, get(lo)),
+    ...accumulate(16, get(hi)),
+    // sumDyD += dy * (x - mean), per half
+    ...accumulate(32, [...get(lo), ...get(xv), ...v(simd.f64x2PromoteLow), ...get(gm), ...load(0), ...v(simd.f64x2Sub), ...v(simd.f64x2Mul)]),
+    ...accumulate(48, [...get(hi), ...get(xv), ...get(xv), ...upperHalf(), ...v(simd.f64x2PromoteLow), ...get(gm), ...load(16),
+      ...v(simd.f64x2Sub), ...v(simd.f64x2Mul)]),
+    ...advance(dy, 16), ...advance(x, 16), ...advance(dx, 16), ...advance(gk, 16), ...advance(gm, 32), ...advance(ga, 64),
+    op.br, 0, op.end, op.end,
+    op.br, 0, op.end, op.end,
+    op.end,
+  ];
+}
+
+/**
+ * sumRows(x, end, rowBytes, acc): acc[c] += x[r, c] over channels-last rows from x up to
+ * end (byte offsets), 4 channels at a time; acc: float64[C] (Sum and Mean over all but the
+ * last axis).
+ */
+function sumRowsBody(): number[] {
+  // params: 0 x, 1 end, 2 rowBytes, 3 acc; locals: 4 rowEnd, 5 ga, 6 xv
+  const [x, end, rowB, acc, rowEnd, ga, xv] = Array.from({ length: 7 }, (_, i) => i);
+  const advance = (local: number, by: number) => [...get(local), ...i32Const(by), op.i32Add, ...set(local)];
+  return [
+    op.block, op.void, op.loop, op.void,
+    ...get(x), ...get(end), op.i32GeU, op.brIf, 1,
+    ...get(x), ...get(rowB), op.i32Add, ...set(rowEnd),
+    ...get(acc), ...set(ga),
+    op.block, op.void, op.loop, op.void,
+    ...get(x), ...get(rowEnd), op.i32GeU, op.brIf, 1,
+    ...get(x), ...load(), ...set(xv),
+    ...get(ga), ...get(ga), ...load(0), ...get(xv), ...v(simd.f64x2PromoteLow), ...v(simd.f64x2Add), ...store(0),
+    ...get(ga), ...get(ga), ...load(16), ...get(xv), ...get(xv), ...upperHalf(), ...v(simd.f64x2PromoteLow), ...v(simd.f64x2Add),
+    ...store(16),
+    ...advance(x, 16), ...advance(ga, 32),
+    op.br, 0, op.end, op.end,
+    op.br, 0, op.end, op.end,
+    op.end,
+  ];
+}
+
+interface FuncSpec {
+  name: string;
+  params: number;
+  locals: Array<[number, number]>; // [count, type]
+  body: number[];
+}
+
 function buildModule(): Uint8Array {
-  const funcType = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), ...vec([])];
+  const funcs: FuncSpec[] = [
+    { name: 'pool2x2Row', params: 6, locals: [[2, I32], [7, V128]], body: pool2x2RowBody() },
+    { name: 'bnGradRows', params: 8, locals: [[4, I32], [4, V128]], body: bnGradRowsBody() },
+    { name: 'sumRows', params: 4, locals: [[2, I32], [1, V128]], body: sumRowsBody() },
+  ];
+  const types = funcs.map((f) => [0x60, ...vec(Array.from({ length: f.params }, () => [I32])), ...vec([])]);
   const memoryImport = [...str('env'), ...str('memory'), 0x02, 0x00, ...uleb(1)];
-  const locals = vec([[...uleb(2), I32], [...uleb(7), V128]]);
-  const body = [...locals, ...pool2x2RowBody()];
+  const codes = funcs.map((f) => {
+    const body = [...vec(f.locals.map(([count, type]) => [...uleb(count), type])), ...f.body];
+    return [...uleb(body.length), ...body];
+  });
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([funcType])),
+    ...section(1, vec(types)),
     ...section(2, vec([memoryImport])),
-    ...section(3, vec([uleb(0)])),
-    ...section(7, vec([[...str('pool2x2Row'), 0x00, ...uleb(0)]])),
-    ...section(10, vec([[...uleb(body.length), ...body]])),
+    ...section(3, vec(funcs.map((_, i) => uleb(i)))),
+    ...section(7, vec(funcs.map((f, i) => [...str(f.name), 0x00, ...uleb(i)]))),
+    ...section(10, vec(codes)),
   ]);
 }
 
 export interface SimdKernels {
   pool2x2Row(x: number, g: number, dx: number, ow: number, chBytes: number, rowBytes: number): void;
+  bnGradRows(dy: number, x: number, dx: number, end: number, rowBytes: number, k: number, mean: number, acc: number): void;
+  sumRows(x: number, end: number, rowBytes: number, acc: number): void;
 }
 
 /** The part of the WebAssembly global used here (this project's lib has no DOM types). */
