@@ -14,6 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { asWasm, conv2dRaw, f32, release, runNative, transposeNative } from './heap.js';
+import { simdKernels } from './simd.js';
 
 interface Conv2DBackpropFilterAttrs {
   strides: [number, number] | number;
@@ -48,9 +49,20 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: Parameters<tf.KernelFu
   // gathered from x moved to [ci,N,H,W] so each output row reads along W.
   const xT = transposeNative(b, x, [3, 0, 1, 2]);
   const patchesT = b.makeOutput([k, p], 'float32');
-  gatherPatchesT(f32(b, xT), f32(b, patchesT), {
-    n, h, w, ci, oh, ow, kh, kw, sh, sw, top: info.padInfo.top, left: info.padInfo.left,
-  });
+  const geometry = { n, h, w, ci, oh, ow, kh, kw, sh, sw, top: info.padInfo.top, left: info.padInfo.left };
+  const wasmCopy = simdKernels(b);
+  if (wasmCopy && unpaddedStride1(geometry)) {
+    // The same runs as gatherPatchesT's fast path, each one memory.copy inside wasm.
+    const src = f32(b, xT).byteOffset;
+    const dst = f32(b, patchesT).byteOffset;
+    for (let r = 0; r < kh; r++) {
+      for (let c = 0; c < kw; c++) {
+        wasmCopy.gatherRuns(src + (r * w + c) * 4, dst + (r * kw + c) * ci * p * 4, ci * n, oh, ow * 4, w * 4, h * w * 4);
+      }
+    }
+  } else {
+    gatherPatchesT(f32(b, xT), f32(b, patchesT), geometry);
+  }
   release(b, xT);
   // dW [k, co] = patchesT [k, p] x dy [p, co]. XNNPACK packs dy as the weights every step
   // (a new tensor each time); that costs far less than packing dy as a 30x30 convolution
@@ -66,11 +78,16 @@ interface PatchGeometry {
   kh: number; kw: number; sh: number; sw: number; top: number; left: number;
 }
 
+/** Stride 1 and every window inside x: patch rows are plain runs of x's rows. */
+function unpaddedStride1(g: PatchGeometry): boolean {
+  return g.sh === 1 && g.sw === 1 && g.top === 0 && g.left === 0 && g.oh + g.kh - 1 <= g.h && g.ow + g.kw - 1 <= g.w;
+}
+
 /** The transposed im2col matrix [kh*kw*ci, n*oh*ow] from xT [ci, n, h, w] (see above). */
 function gatherPatchesT(xT: Float32Array, dst: Float32Array, g: PatchGeometry): void {
   const { n, h, w, ci, oh, ow, kh, kw, sh, sw, top, left } = g;
   let o = 0;
-  if (sh === 1 && sw === 1 && top === 0 && left === 0 && oh + kh - 1 <= h && ow + kw - 1 <= w) {
+  if (unpaddedStride1(g)) {
     // Stride 1 without padding (the models' case): every read is inside, rows are plain runs.
     for (let r = 0; r < kh; r++) {
       for (let c = 0; c < kw; c++) {

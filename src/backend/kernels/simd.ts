@@ -17,6 +17,8 @@ const op = {
   localGet: 0x20, localSet: 0x21, localTee: 0x22,
   i32Const: 0x41, i32Add: 0x6a, i32GeS: 0x4e, i32GeU: 0x4f,
 } as const;
+/** memory.copy (bulk memory): dest, src, byte count on the stack. */
+const memoryCopy = [0xfc, 0x0a, 0x00, 0x00];
 /** SIMD instructions: 0xfd then the sub-opcode as unsigned LEB128. */
 const simd = {
   load: 0x00, store: 0x0b, const: 0x0c, shuffle: 0x0d, f32x4Gt: 0x44,
@@ -186,6 +188,30 @@ function sumRowsBody(): number[] {
   ];
 }
 
+/**
+ * gatherRuns(src, dst, planes, rows, runBytes, rowStride, planeStride): copies `rows` runs
+ * of runBytes per plane, the runs rowStride apart and the planes planeStride apart in src,
+ * one after another into dst (im2col for Conv2DBackpropFilter: one memory.copy per run).
+ */
+function gatherRunsBody(): number[] {
+  // params: 0 src, 1 dst, 2 planes, 3 rows, 4 runBytes, 5 rowStride, 6 planeStride; locals: 7 p, 8 y, 9 s
+  const [src, dst, planes, rows, runB, rowS, planeS, p, y, sp] = Array.from({ length: 10 }, (_, i) => i);
+  const add = (local: number, by: number[]) => [...get(local), ...by, op.i32Add, ...set(local)];
+  return [
+    op.block, op.void, op.loop, op.void,
+    ...get(p), ...get(planes), op.i32GeS, op.brIf, 1,
+    ...get(src), ...set(sp), ...i32Const(0), ...set(y),
+    op.block, op.void, op.loop, op.void,
+    ...get(y), ...get(rows), op.i32GeS, op.brIf, 1,
+    ...get(dst), ...get(sp), ...get(runB), ...memoryCopy,
+    ...add(dst, get(runB)), ...add(sp, get(rowS)), ...add(y, i32Const(1)),
+    op.br, 0, op.end, op.end,
+    ...add(src, get(planeS)), ...add(p, i32Const(1)),
+    op.br, 0, op.end, op.end,
+    op.end,
+  ];
+}
+
 interface FuncSpec {
   name: string;
   params: number;
@@ -198,6 +224,7 @@ function buildModule(): Uint8Array {
     { name: 'pool2x2Row', params: 6, locals: [[2, I32], [7, V128]], body: pool2x2RowBody() },
     { name: 'bnGradRows', params: 8, locals: [[4, I32], [4, V128]], body: bnGradRowsBody() },
     { name: 'sumRows', params: 4, locals: [[2, I32], [1, V128]], body: sumRowsBody() },
+    { name: 'gatherRuns', params: 7, locals: [[3, I32]], body: gatherRunsBody() },
   ];
   const types = funcs.map((f) => [0x60, ...vec(Array.from({ length: f.params }, () => [I32])), ...vec([])]);
   const memoryImport = [...str('env'), ...str('memory'), 0x02, 0x00, ...uleb(1)];
@@ -219,6 +246,7 @@ export interface SimdKernels {
   pool2x2Row(x: number, g: number, dx: number, ow: number, chBytes: number, rowBytes: number): void;
   bnGradRows(dy: number, x: number, dx: number, end: number, rowBytes: number, k: number, mean: number, acc: number): void;
   sumRows(x: number, end: number, rowBytes: number, acc: number): void;
+  gatherRuns(src: number, dst: number, planes: number, rows: number, runBytes: number, rowStride: number, planeStride: number): void;
 }
 
 /** The part of the WebAssembly global used here (this project's lib has no DOM types). */
