@@ -83,3 +83,14 @@ describe('wasm SIMD sums (Sum, Mean over channels-last rows; BatchNorm gradient)
     }
   });
 });
+
+describe('wasm SIMD FusedBatchNorm forward (x * k + a)', () => {
+  it('matches cpu with per-channel parameters (8 channels)', async () => {
+    const shape: [number, number, number, number] = [3, 5, 4, 8];
+    const p = (seed: number, positive = false) => tf.tensor1d(randomValues(seed, 8).map((v) => (positive ? Math.abs(v) + 0.1 : v)));
+    const { cpu, wasm } = await onBoth(() =>
+      tf.batchNorm4d(tf.tensor4d(randomValues(900, 480), shape), p(901), p(902, true), p(903), p(904), 1e-3));
+    expect(wasm.shape).toEqual(shape);
+    expect(relDiff(wasm.values, cpu.values)).toBeLessThanOrEqual(1e-6);
+  });
+});

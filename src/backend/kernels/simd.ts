@@ -23,7 +23,7 @@ const memoryCopy = [0xfc, 0x0a, 0x00, 0x00];
 const simd = {
   load: 0x00, store: 0x0b, const: 0x0c, shuffle: 0x0d, f32x4Gt: 0x44,
   and: 0x4e, andnot: 0x4f, or: 0x50, bitselect: 0x52,
-  f64x2PromoteLow: 0x5f, f32x4Mul: 0xe6, f64x2Add: 0xf0, f64x2Sub: 0xf1, f64x2Mul: 0xf2,
+  f64x2PromoteLow: 0x5f, f32x4Add: 0xe4, f32x4Mul: 0xe6, f64x2Add: 0xf0, f64x2Sub: 0xf1, f64x2Mul: 0xf2,
 } as const;
 
 function uleb(n: number): number[] {
@@ -63,6 +63,7 @@ const store = (offset = 0) => [...v(simd.store), 2, ...uleb(offset)];
 /** The upper two float32 lanes moved down (then f64x2.promote_low widens them). */
 const upperHalf = () => [...v(simd.shuffle), 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
 const i32Const = (n: number) => [op.i32Const, ...sleb(n)];
+const i32Sub = () => [0x6b];
 
 /**
  * pool2x2Row(x, g, dx, ow, chBytes, rowBytes): one output row of MaxPoolGrad for 2x2
@@ -189,6 +190,32 @@ function sumRowsBody(): number[] {
 }
 
 /**
+ * affineRows(x, out, end, rowBytes, k, a): out = x * k[c] + a[c] over channels-last rows
+ * from x up to end (byte offsets; out moves along), 4 channels at a time; k, a: float32[C].
+ * A float32 multiply then a float32 add: the same values as the two native broadcast ops.
+ */
+function affineRowsBody(): number[] {
+  // params: 0 x, 1 out, 2 end, 3 rowBytes, 4 k, 5 a; locals: 6 rowEnd, 7 gk (a at gk + C*4)
+  const [x, out, end, rowB, k, a, rowEnd, gk] = Array.from({ length: 8 }, (_, i) => i);
+  const add = (local: number, by: number[]) => [...get(local), ...by, op.i32Add, ...set(local)];
+  return [
+    op.block, op.void, op.loop, op.void,
+    ...get(x), ...get(end), op.i32GeU, op.brIf, 1,
+    ...get(x), ...get(rowB), op.i32Add, ...set(rowEnd),
+    ...get(k), ...set(gk),
+    op.block, op.void, op.loop, op.void,
+    ...get(x), ...get(rowEnd), op.i32GeU, op.brIf, 1,
+    // out = x * k + a, with a at the same channel offset from `a` as gk is from `k`
+    ...get(out), ...get(x), ...load(), ...get(gk), ...load(), ...v(simd.f32x4Mul),
+    ...get(gk), ...get(a), op.i32Add, ...get(k), ...i32Sub(), ...load(), ...v(simd.f32x4Add), ...store(),
+    ...add(x, i32Const(16)), ...add(out, i32Const(16)), ...add(gk, i32Const(16)),
+    op.br, 0, op.end, op.end,
+    op.br, 0, op.end, op.end,
+    op.end,
+  ];
+}
+
+/**
  * gatherRuns(src, dst, planes, rows, runBytes, rowStride, planeStride): copies `rows` runs
  * of runBytes per plane, the runs rowStride apart and the planes planeStride apart in src,
  * one after another into dst (im2col for Conv2DBackpropFilter: one memory.copy per run).
@@ -225,6 +252,7 @@ function buildModule(): Uint8Array {
     { name: 'bnGradRows', params: 8, locals: [[4, I32], [4, V128]], body: bnGradRowsBody() },
     { name: 'sumRows', params: 4, locals: [[2, I32], [1, V128]], body: sumRowsBody() },
     { name: 'gatherRuns', params: 7, locals: [[3, I32]], body: gatherRunsBody() },
+    { name: 'affineRows', params: 6, locals: [[2, I32]], body: affineRowsBody() },
   ];
   const types = funcs.map((f) => [0x60, ...vec(Array.from({ length: f.params }, () => [I32])), ...vec([])]);
   const memoryImport = [...str('env'), ...str('memory'), 0x02, 0x00, ...uleb(1)];
@@ -246,6 +274,7 @@ export interface SimdKernels {
   pool2x2Row(x: number, g: number, dx: number, ow: number, chBytes: number, rowBytes: number): void;
   bnGradRows(dy: number, x: number, dx: number, end: number, rowBytes: number, k: number, mean: number, acc: number): void;
   sumRows(x: number, end: number, rowBytes: number, acc: number): void;
+  affineRows(x: number, out: number, end: number, rowBytes: number, k: number, a: number): void;
   gatherRuns(src: number, dst: number, planes: number, rows: number, runBytes: number, rowStride: number, planeStride: number): void;
 }
 
