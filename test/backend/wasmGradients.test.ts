@@ -125,6 +125,24 @@ describe('Mean and Sum gradients', () => {
   }
 });
 
+describe('Relu and Square gradients', () => {
+  // 4*5*3 + 3 = 63 elements: not a multiple of 4, so the scalar tail runs too.
+  const xs = randomValues(2200, 63).map((v, i) => (i % 7 === 0 ? 0 : v));
+  xs[5] = Number.NaN;
+  xs[61] = Number.NaN; // in the tail
+  const w = randomValues(2201, 63);
+  for (const op of ['relu', 'square'] as const) {
+    it(`${op}: the same float32 values as cpu (zeros, negatives, NaN, a tail)`, async () => {
+      const { cpu, wasm } = await onBoth(() => {
+        const g = tf.grad((x) => tf.sum(tf.mul(tf.tensor1d(w), op === 'relu' ? tf.relu(x) : tf.square(x))));
+        return [g(tf.tensor1d(xs))];
+      });
+      expect(Array.from(wasm[0])).toEqual(Array.from(cpu[0]));
+      expect(wasm[0].filter((v) => v !== 0 && !Number.isNaN(v)).length).toBeGreaterThan(20);
+    });
+  }
+});
+
 describe('Cast', () => {
   it('shares the buffer for the same dtype and converts like cpu otherwise (bool: x != 0)', async () => {
     await useBackend('wasm');

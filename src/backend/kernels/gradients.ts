@@ -6,13 +6,15 @@
  *
  * | gradient       | tfjs-core                                 | wasm (this file)               |
  * | -------------- | ----------------------------------------- | ------------------------------ |
- * | FusedBatchNorm | ~15 full-size ops (sub, tiles, muls, sums)  | one JS pass: dx + float64 sums |
+ * | FusedBatchNorm | ~15 full-size ops (sub, tiles, muls, sums)  | one pass: dx + float64 sums    |
  * | Mean           | dy * ones(x.shape) / n: fill, mul, div      | dy / n, then Tile (block copy) |
  * | Sum            | dy * ones(x.shape): fill, mul               | Tile (block copy)              |
+ * | Relu, Square   | step + mul; mul(x, 2) + mul                 | one SIMD pass (simd.ts)        |
  *
  * The chain itself is unchanged (moments' gradients still flow through mean and variance),
  * so these are the same derivatives, rounded differently only where float64 replaces float32
- * (per-channel sums), and the Mean/Sum ones are bit-identical. Gradients are global in
+ * (per-channel sums); the Mean, Sum, Relu and Square ones are bit-identical. The passes run
+ * in wasm SIMD (simd.ts) where channels are a multiple of 4, else in JS. Gradients are global in
  * tfjs, not per backend: each replacement delegates to tfjs-core's original unless the
  * active backend is wasm, so the cpu backend stays an independent reference.
  */
@@ -184,8 +186,39 @@ function sumGrad(original: GradFunc): GradFunc {
   };
 }
 
+/**
+ * Relu (dy * step(x)) and Square (dy * 2x) in one SIMD pass each instead of two native
+ * ops (plus a Cast); the same float32 values (see simd.ts).
+ */
+function elementwiseGrad(kind: 'reluGrad' | 'squareGrad', original: GradFunc): GradFunc {
+  return (dyIn, saved, attrs) => {
+    const dy = dyIn as tf.Tensor;
+    const [x] = saved;
+    const b = activeWasm(dy, x);
+    const simd = b ? simdKernels(b) : undefined;
+    if (!b || !simd || dy.dtype !== 'float32' || x.dtype !== 'float32' || !tf.util.arraysEqual(dy.shape, x.shape)) {
+      return original(dyIn, saved, attrs);
+    }
+    return {
+      x: () => {
+        const info = b.makeOutput(x.shape.slice(), 'float32');
+        const dyv = b.typedArrayFromHeap(dy) as Float32Array; // views after the allocation
+        const xv = b.typedArrayFromHeap(x) as Float32Array;
+        const ov = b.typedArrayFromHeap(info) as Float32Array;
+        const whole = dyv.length - (dyv.length % 4);
+        simd[kind](dyv.byteOffset, xv.byteOffset, ov.byteOffset, dyv.byteOffset + 4 * whole);
+        for (let i = whole; i < dyv.length; i++) {
+          const xi = xv[i];
+          ov[i] = kind === 'squareGrad' ? dyv[i] * (xi + xi) : dyv[i] * (Number.isNaN(xi) ? Number.NaN : xi > 0 ? 1 : 0);
+        }
+        return wrap(b, info);
+      },
+    };
+  };
+}
+
 /** Kernel names whose gradients registerWasmGradients replaces (wasm only; others delegate). */
-export const WASM_GRADIENTS: readonly string[] = [tf.FusedBatchNorm, tf.Mean, tf.Sum];
+export const WASM_GRADIENTS: readonly string[] = [tf.FusedBatchNorm, tf.Mean, tf.Sum, tf.Relu, tf.Square];
 
 /**
  * Wraps tfjs-core's gradients for WASM_GRADIENTS. Call once per process (the caller
@@ -196,6 +229,8 @@ export function registerWasmGradients(): void {
     [tf.FusedBatchNorm]: fusedBatchNormGrad,
     [tf.Mean]: meanGrad,
     [tf.Sum]: sumGrad,
+    [tf.Relu]: (original) => elementwiseGrad('reluGrad', original),
+    [tf.Square]: (original) => elementwiseGrad('squareGrad', original),
   };
   for (const name of WASM_GRADIENTS) {
     const original = tf.getGradient(name);

@@ -22,7 +22,7 @@ const memoryCopy = [0xfc, 0x0a, 0x00, 0x00];
 /** SIMD instructions: 0xfd then the sub-opcode as unsigned LEB128. */
 const simd = {
   load: 0x00, store: 0x0b, const: 0x0c, shuffle: 0x0d, f32x4Gt: 0x44,
-  and: 0x4e, andnot: 0x4f, or: 0x50, bitselect: 0x52,
+  f32x4Ne: 0x42, and: 0x4e, andnot: 0x4f, or: 0x50, bitselect: 0x52,
   f64x2PromoteLow: 0x5f, f32x4Add: 0xe4, f32x4Mul: 0xe6, f64x2Add: 0xf0, f64x2Sub: 0xf1, f64x2Mul: 0xf2,
 } as const;
 
@@ -216,6 +216,39 @@ function affineRowsBody(): number[] {
 }
 
 /**
+ * reluGrad(dy, x, out, end) and squareGrad(dy, x, out, end): the gradients of Relu and
+ * Square as one pass each over flat float32 data from dy up to end (x and out move along;
+ * the caller does a tail of fewer than 4 elements), with tfjs-core's values:
+ *   Relu:   out = dy * step(x), step = x > 0 ? 1 : 0, NaN for NaN x
+ *   Square: out = dy * (x + x)  (x * 2, exact)
+ */
+function elementwiseGradBody(kind: 'relu' | 'square'): number[] {
+  // params: 0 dy, 1 x, 2 out, 3 end; locals: 4 xv, 5 step
+  const [dy, x, out, end, xv, step] = Array.from({ length: 6 }, (_, i) => i);
+  const add = (local: number, by: number[]) => [...get(local), ...by, op.i32Add, ...set(local)];
+  const splat = (f: number) => {
+    const bytes = Array.from(new Uint8Array(new Float32Array([f]).buffer));
+    return [...v(simd.const), ...bytes, ...bytes, ...bytes, ...bytes];
+  };
+  // v128.bitselect(a, b, m) takes a where m is set, else b.
+  const factor = kind === 'relu'
+    ? [
+      ...splat(1), ...splat(0), ...get(xv), ...splat(0), ...v(simd.f32x4Gt), ...v(simd.bitselect), ...set(step),
+      ...get(xv), ...get(step), ...get(xv), ...get(xv), ...v(simd.f32x4Ne), ...v(simd.bitselect), // NaN x: x
+    ]
+    : [...get(xv), ...get(xv), ...v(simd.f32x4Add)];
+  return [
+    op.block, op.void, op.loop, op.void,
+    ...get(dy), ...get(end), op.i32GeU, op.brIf, 1,
+    ...get(x), ...load(), ...set(xv),
+    ...get(out), ...get(dy), ...load(), ...factor, ...v(simd.f32x4Mul), ...store(),
+    ...add(dy, i32Const(16)), ...add(x, i32Const(16)), ...add(out, i32Const(16)),
+    op.br, 0, op.end, op.end,
+    op.end,
+  ];
+}
+
+/**
  * gatherRuns(src, dst, planes, rows, runBytes, rowStride, planeStride): copies `rows` runs
  * of runBytes per plane, the runs rowStride apart and the planes planeStride apart in src,
  * one after another into dst (im2col for Conv2DBackpropFilter: one memory.copy per run).
@@ -253,6 +286,8 @@ function buildModule(): Uint8Array {
     { name: 'sumRows', params: 4, locals: [[2, I32], [1, V128]], body: sumRowsBody() },
     { name: 'gatherRuns', params: 7, locals: [[3, I32]], body: gatherRunsBody() },
     { name: 'affineRows', params: 6, locals: [[2, I32]], body: affineRowsBody() },
+    { name: 'reluGrad', params: 4, locals: [[2, V128]], body: elementwiseGradBody('relu') },
+    { name: 'squareGrad', params: 4, locals: [[2, V128]], body: elementwiseGradBody('square') },
   ];
   const types = funcs.map((f) => [0x60, ...vec(Array.from({ length: f.params }, () => [I32])), ...vec([])]);
   const memoryImport = [...str('env'), ...str('memory'), 0x02, 0x00, ...uleb(1)];
@@ -274,6 +309,8 @@ export interface SimdKernels {
   pool2x2Row(x: number, g: number, dx: number, ow: number, chBytes: number, rowBytes: number): void;
   bnGradRows(dy: number, x: number, dx: number, end: number, rowBytes: number, k: number, mean: number, acc: number): void;
   sumRows(x: number, end: number, rowBytes: number, acc: number): void;
+  reluGrad(dy: number, x: number, out: number, end: number): void;
+  squareGrad(dy: number, x: number, out: number, end: number): void;
   affineRows(x: number, out: number, end: number, rowBytes: number, k: number, a: number): void;
   gatherRuns(src: number, dst: number, planes: number, rows: number, runBytes: number, rowStride: number, planeStride: number): void;
 }
