@@ -52,7 +52,7 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: Parameters<tf.KernelFu
   const geometry = { n, h, w, ci, oh, ow, kh, kw, sh, sw, top: info.padInfo.top, left: info.padInfo.left };
   const wasmCopy = simdKernels(b);
   if (wasmCopy && unpaddedStride1(geometry)) {
-    // The same runs as gatherPatchesT's fast path, each one memory.copy inside wasm.
+    // The same runs as gatherPatchesT's fast path, copied in wasm (simd.ts gatherRuns).
     const src = f32(b, xT).byteOffset;
     const dst = f32(b, patchesT).byteOffset;
     for (let r = 0; r < kh; r++) {

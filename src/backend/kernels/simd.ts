@@ -15,10 +15,9 @@ const V128 = 0x7b;
 const op = {
   block: 0x02, loop: 0x03, br: 0x0c, brIf: 0x0d, end: 0x0b, void: 0x40,
   localGet: 0x20, localSet: 0x21, localTee: 0x22,
-  i32Const: 0x41, i32Add: 0x6a, i32GeS: 0x4e, i32GeU: 0x4f,
+  i32Const: 0x41, i32Add: 0x6a, i32GeS: 0x4e, i32GeU: 0x4f, i32GtU: 0x4b,
+  f32Load: 0x2a, f32Store: 0x38,
 } as const;
-/** memory.copy (bulk memory): dest, src, byte count on the stack. */
-const memoryCopy = [0xfc, 0x0a, 0x00, 0x00];
 /** SIMD instructions: 0xfd then the sub-opcode as unsigned LEB128. */
 const simd = {
   load: 0x00, store: 0x0b, const: 0x0c, shuffle: 0x0d, f32x4Gt: 0x44,
@@ -251,11 +250,12 @@ function elementwiseGradBody(kind: 'relu' | 'square'): number[] {
 /**
  * gatherRuns(src, dst, planes, rows, runBytes, rowStride, planeStride): copies `rows` runs
  * of runBytes per plane, the runs rowStride apart and the planes planeStride apart in src,
- * one after another into dst (im2col for Conv2DBackpropFilter: one memory.copy per run).
+ * one after another into dst (im2col for Conv2DBackpropFilter), 16 bytes at a time.
  */
 function gatherRunsBody(): number[] {
-  // params: 0 src, 1 dst, 2 planes, 3 rows, 4 runBytes, 5 rowStride, 6 planeStride; locals: 7 p, 8 y, 9 s
-  const [src, dst, planes, rows, runB, rowS, planeS, p, y, sp] = Array.from({ length: 10 }, (_, i) => i);
+  // params: 0 src, 1 dst, 2 planes, 3 rows, 4 runBytes, 5 rowStride, 6 planeStride;
+  // locals: 7 p, 8 y, 9 s (row start), 10 rp (read cursor), 11 e (end of this run in dst)
+  const [src, dst, planes, rows, runB, rowS, planeS, p, y, sp, rp, e] = Array.from({ length: 12 }, (_, i) => i);
   const add = (local: number, by: number[]) => [...get(local), ...by, op.i32Add, ...set(local)];
   return [
     op.block, op.void, op.loop, op.void,
@@ -263,8 +263,19 @@ function gatherRunsBody(): number[] {
     ...get(src), ...set(sp), ...i32Const(0), ...set(y),
     op.block, op.void, op.loop, op.void,
     ...get(y), ...get(rows), op.i32GeS, op.brIf, 1,
-    ...get(dst), ...get(sp), ...get(runB), ...memoryCopy,
-    ...add(dst, get(runB)), ...add(sp, get(rowS)), ...add(y, i32Const(1)),
+    ...get(sp), ...set(rp), ...get(dst), ...get(runB), op.i32Add, ...set(e),
+    // 16 bytes at a time while a whole vector fits, then single floats
+    op.block, op.void, op.loop, op.void,
+    ...get(dst), ...i32Const(16), op.i32Add, ...get(e), op.i32GtU, op.brIf, 1,
+    ...get(dst), ...get(rp), ...load(), ...store(),
+    ...add(dst, i32Const(16)), ...add(rp, i32Const(16)),
+    op.br, 0, op.end, op.end,
+    op.block, op.void, op.loop, op.void,
+    ...get(dst), ...get(e), op.i32GeU, op.brIf, 1,
+    ...get(dst), ...get(rp), op.f32Load, 2, 0, op.f32Store, 2, 0,
+    ...add(dst, i32Const(4)), ...add(rp, i32Const(4)),
+    op.br, 0, op.end, op.end,
+    ...add(sp, get(rowS)), ...add(y, i32Const(1)),
     op.br, 0, op.end, op.end,
     ...add(src, get(planeS)), ...add(p, i32Const(1)),
     op.br, 0, op.end, op.end,
@@ -284,7 +295,7 @@ function buildModule(): Uint8Array {
     { name: 'pool2x2Row', params: 6, locals: [[2, I32], [7, V128]], body: pool2x2RowBody() },
     { name: 'bnGradRows', params: 8, locals: [[4, I32], [4, V128]], body: bnGradRowsBody() },
     { name: 'sumRows', params: 4, locals: [[2, I32], [1, V128]], body: sumRowsBody() },
-    { name: 'gatherRuns', params: 7, locals: [[3, I32]], body: gatherRunsBody() },
+    { name: 'gatherRuns', params: 7, locals: [[5, I32]], body: gatherRunsBody() },
     { name: 'affineRows', params: 6, locals: [[2, I32]], body: affineRowsBody() },
     { name: 'reluGrad', params: 4, locals: [[2, V128]], body: elementwiseGradBody('relu') },
     { name: 'squareGrad', params: 4, locals: [[2, V128]], body: elementwiseGradBody('square') },
