@@ -94,3 +94,24 @@ describe('wasm SIMD FusedBatchNorm forward (x * k + a)', () => {
     expect(relDiff(wasm.values, cpu.values)).toBeLessThanOrEqual(1e-6);
   });
 });
+
+describe('wasm SIMD col2im (Conv2DBackpropInput by matmul, channels a multiple of 4)', () => {
+  const cases: Array<{ x: [number, number, number, number]; s: number; pad: 'valid' | 'same' }> = [
+    { x: [2, 6, 6, 8], s: 1, pad: 'valid' },
+    { x: [2, 7, 7, 8], s: 2, pad: 'same' },
+  ];
+  for (const [i, c] of cases.entries()) {
+    it(`matches cpu: x ${c.x.join('x')}, 3x3, stride ${c.s}, ${c.pad}`, async () => {
+      const filterShape: [number, number, number, number] = [3, 3, c.x[3], 5];
+      const { cpu, wasm } = await onBoth(() => {
+        const y = tf.conv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(filterShape) as tf.Tensor4D, c.s, c.pad);
+        const dy = tf.tensor(randomValues(950 + i, y.size), y.shape);
+        return tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter: tf.tensor(randomValues(960 + i, 360), filterShape) }, {
+          strides: c.s, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined, inputShape: c.x,
+        } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      });
+      expect(wasm.shape).toEqual(c.x);
+      expect(relDiff(wasm.values, cpu.values)).toBeLessThanOrEqual(1e-5);
+    });
+  }
+});

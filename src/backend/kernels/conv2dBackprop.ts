@@ -216,6 +216,7 @@ function conv2DBackpropInputByMatMul(
   const src = f32(b, cols);
   const dx = f32(b, out);
   dx.fill(0);
+  const simd = ci % 4 === 0 ? simdKernels(b) : undefined;
   let q = 0;
   for (let bn = 0; bn < n; bn++) {
     for (let y = 0; y < oh; y++) {
@@ -228,7 +229,8 @@ function conv2DBackpropInputByMatMul(
             if (col < 0 || col >= w) continue;
             const to = ((bn * h + row) * w + col) * ci;
             const from = q + (r * kw + c) * ci;
-            for (let i = 0; i < ci; i++) dx[to + i] += src[from + i];
+            if (simd) simd.addRun(src.byteOffset + 4 * from, dx.byteOffset + 4 * to, 4 * ci);
+            else for (let i = 0; i < ci; i++) dx[to + i] += src[from + i];
           }
         }
       }

@@ -283,6 +283,22 @@ function gatherRunsBody(): number[] {
   ];
 }
 
+/** addRun(src, dst, bytes): dst[i] += src[i] over `bytes` (a multiple of 16), float32. */
+function addRunBody(): number[] {
+  // params: 0 src, 1 dst, 2 bytes; locals: 3 e
+  const [src, dst, bytes, e] = [0, 1, 2, 3];
+  const add = (local: number, by: number[]) => [...get(local), ...by, op.i32Add, ...set(local)];
+  return [
+    ...get(dst), ...get(bytes), op.i32Add, ...set(e),
+    op.block, op.void, op.loop, op.void,
+    ...get(dst), ...get(e), op.i32GeU, op.brIf, 1,
+    ...get(dst), ...get(dst), ...load(), ...get(src), ...load(), ...v(simd.f32x4Add), ...store(),
+    ...add(dst, i32Const(16)), ...add(src, i32Const(16)),
+    op.br, 0, op.end, op.end,
+    op.end,
+  ];
+}
+
 interface FuncSpec {
   name: string;
   params: number;
@@ -297,6 +313,7 @@ function buildModule(): Uint8Array {
     { name: 'sumRows', params: 4, locals: [[2, I32], [1, V128]], body: sumRowsBody() },
     { name: 'gatherRuns', params: 7, locals: [[5, I32]], body: gatherRunsBody() },
     { name: 'affineRows', params: 6, locals: [[2, I32]], body: affineRowsBody() },
+    { name: 'addRun', params: 3, locals: [[1, I32]], body: addRunBody() },
     { name: 'reluGrad', params: 4, locals: [[2, V128]], body: elementwiseGradBody('relu') },
     { name: 'squareGrad', params: 4, locals: [[2, V128]], body: elementwiseGradBody('square') },
   ];
@@ -322,6 +339,7 @@ export interface SimdKernels {
   sumRows(x: number, end: number, rowBytes: number, acc: number): void;
   reluGrad(dy: number, x: number, out: number, end: number): void;
   squareGrad(dy: number, x: number, out: number, end: number): void;
+  addRun(src: number, dst: number, bytes: number): void;
   affineRows(x: number, out: number, end: number, rowBytes: number, k: number, a: number): void;
   gatherRuns(src: number, dst: number, planes: number, rows: number, runBytes: number, rowStride: number, planeStride: number): void;
 }
