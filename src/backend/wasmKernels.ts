@@ -6,17 +6,19 @@
  * | -------------------- | ----------------------------------------------------------- |
  * | Conv2DBackpropFilter | missing (tfjs #8474): im2col^T x dy, one XNNPACK matmul      |
  * | Conv2DBackpropInput  | native is a scalar loop: XNNPACK convolution (or matmul)    |
- * | MaxPoolGrad          | native routes wrongly when a window's max is <= 0           |
+ * | MaxPoolGrad          | native routes wrongly when a window's max is <= 0: SIMD     |
  * | Sum, Mean            | native accumulates in float32: float64 like cpu              |
  * | OneHot               | native writes int32 bits into float32 outputs               |
  * | Tile                 | native is slow on BatchNorm's gradient: block copies        |
  * | BatchMatMul          | transposed operands miss XNNPACK: transpose first           |
- * | FusedBatchNorm       | native ~9 ms on layer 1: x*k+a with native broadcasts, ~2 ms |
+ * | FusedBatchNorm       | native ~9 ms on layer 1: x*k+a in one SIMD pass, ~1 ms       |
  * | Identity             | native copies (~12 ms a step): share the buffer, like cpu    |
  * | Cast                 | native copies even to the same dtype: share the buffer       |
  *
- * It also replaces the gradients of FusedBatchNorm, Mean and Sum while wasm is the active
- * backend (./kernels/gradients.ts: BatchNorm's backward pass in one JS pass).
+ * It also replaces the gradients of FusedBatchNorm, Mean, Sum, Relu and Square while wasm is
+ * the active backend (./kernels/gradients.ts: BatchNorm's backward pass in one pass). The
+ * hot loops of these JS kernels run in a small wasm SIMD module on the backend's heap
+ * (./kernels/simd.ts), with JS fallbacks.
  *
  * Each is tested against the cpu backend (test/backend/). Threads: in Node the backend
  * loads its single-threaded build, so `threads` is accepted for the interface and unused.
