@@ -69,36 +69,12 @@ async function loadBackend(tf, name) {
   await tf.ready();
 }
 
-/** The training helper's registry when built, else the notebook's layers inline. */
+/** The models exactly as `svhn train` builds them (dist/ is built by npm install / npm run build). */
 async function buildModel(tf, name) {
   const registry = join(ROOT, 'dist/models/registry.js');
-  if (existsSync(registry)) {
-    const { buildModel: build } = await import(registry);
-    return { model: build(name, { seed: 1 }), source: 'registry' };
-  }
-  const m = tf.sequential();
-  const conv = (filters, first) =>
-    tf.layers.conv2d({ filters, kernelSize: 3, activation: 'relu', ...(first ? { inputShape: [32, 32, 3] } : {}) });
-  if (name === 'baseline') {
-    m.add(conv(32, true));
-    m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
-    m.add(conv(64, false));
-    m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
-    m.add(tf.layers.flatten());
-    m.add(tf.layers.dropout({ rate: 0.5 }));
-  } else {
-    [32, 64, 128].forEach((f, i) => {
-      m.add(conv(f, i === 0));
-      m.add(tf.layers.batchNormalization({ momentum: 0.99, epsilon: 1e-3 }));
-      m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
-    });
-    m.add(tf.layers.flatten());
-    m.add(tf.layers.dropout({ rate: 0.4 }));
-  }
-  m.add(tf.layers.dense({ units: 128, activation: 'relu' }));
-  m.add(tf.layers.dropout({ rate: 0.3 }));
-  m.add(tf.layers.dense({ units: 10, activation: 'softmax' }));
-  return { model: m, source: 'inline' };
+  if (!existsSync(registry)) throw new Error('dist/ is missing: run `npm run build` first');
+  const { buildModel: build } = await import(registry);
+  return { model: build(name, { seed: 1 }), source: 'registry' };
 }
 
 async function runWorker(spec) {
