@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { formatError, isSvhnError } from '../errors.js';
 import { createLogger, type LogFormat } from '../log.js';
+import { installInterruptHandler } from '../util/interrupt.js';
 import { registerDownload } from './download.js';
 import { registerPreprocess } from './preprocess.js';
 import { registerTrain } from './train.js';
@@ -57,6 +58,8 @@ function isBrokenPipe(e: unknown): boolean {
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  // Ctrl-C / kill: remove tracked temporary files, one line, exit 130 / 143.
+  installInterruptHandler();
   // Without a listener, an EPIPE on stdout is an unhandled 'error' event that crashes with a stack.
   process.stdout.on('error', (e) => {
     if (isBrokenPipe(e)) process.exit(0);

@@ -57,10 +57,8 @@ async function runTrain(model: string, flags: TrainFlags): Promise<void> {
   const { trainModel, checkpointDirFor } = await import('../train/loop.js');
   const outDir = flags.out ?? join(DEFAULTS.modelsDir, model);
   // Ctrl-C: the checkpoint on disk is always whole (written atomically), so say how to go on.
-  process.once('SIGINT', () => {
-    process.stderr.write(`\nsvhn: interrupted; nothing was written to ${outDir}. Run the same command with --resume to continue from ${checkpointDirFor(outDir)}\n`);
-    process.exit(130);
-  });
+  const { setInterruptNote } = await import('../util/interrupt.js');
+  setInterruptNote(`nothing was written to ${outDir}. Run the same command with --resume to continue from ${checkpointDirFor(outDir)}`);
   const defaultEpochs = (DEFAULTS.train.epochs as Record<string, number>)[model] ?? DEFAULTS.train.epochs.optimized;
   const result = await trainModel({
     model,

@@ -12,11 +12,11 @@
  */
 import { once } from 'node:events';
 import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { createDeflate, deflateSync, constants as zlibConstants } from 'node:zlib';
 import { IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH } from '../config.js';
 import { SvhnError, ioError } from '../errors.js';
-import { hashFile } from '../util/atomic.js';
+import { hashFile, tempSibling } from '../util/atomic.js';
 
 import { MAT_HEADER_BYTES, MAT_HEADER_TEXT_BYTES, MI_COMPRESSED, MI_INT32, MI_INT8, MI_MATRIX, MI_UINT32, MI_UINT8, MX_UINT8_CLASS } from './matFormat.js';
 export { MI_COMPRESSED, MI_MATRIX, MX_UINT8_CLASS };
@@ -121,10 +121,6 @@ function nhwcToColumnMajor(src: Uint8Array, srcOff: number, dst: Uint8Array, dst
   }
 }
 
-function tmpSibling(path: string): string {
-  return join(dirname(path), `.tmp-${basename(path)}-${process.pid}-${Date.now().toString(36)}`);
-}
-
 /**
  * Writes `count` images and labels to an SVHN-layout .mat file at `path` (atomically).
  * Returns the file's size and sha256. Throws BAD_INPUT when the chunks deliver a different
@@ -133,7 +129,7 @@ function tmpSibling(path: string): string {
 export async function writeSvhnMat(path: string, opts: WriteSvhnMatOptions): Promise<WriteSvhnMatResult> {
   const count = opts.count;
   if (!Number.isSafeInteger(count) || count < 0) throw new SvhnError('BAD_INPUT', `writeSvhnMat ${path}: count expected a non-negative integer, got ${count}`);
-  const tmp = tmpSibling(path);
+  const { tmp, release } = tempSibling(path);
   let fh: FileHandle | undefined;
   try {
     try {
@@ -180,6 +176,8 @@ export async function writeSvhnMat(path: string, opts: WriteSvhnMatOptions): Pro
     await rm(tmp, { force: true }).catch(() => undefined);
     if (e instanceof SvhnError) throw e;
     throw ioError(path, 'write', e);
+  } finally {
+    release();
   }
 }
 

@@ -12,9 +12,10 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { SvhnError, ioError } from '../errors.js';
+import { tempSibling } from '../util/atomic.js';
 import type { PredictionRow } from './predict.js';
 
 export type OutputFormat = 'csv' | 'jsonl';
@@ -101,7 +102,7 @@ export async function openRowSink(opts: SinkOptions): Promise<RowSink> {
   }
 
   const out = opts.out;
-  const tmp = join(dirname(out), `.tmp-${basename(out)}-${process.pid}-${Date.now().toString(36)}`);
+  const { tmp, release } = tempSibling(out);
   try {
     await mkdir(dirname(out), { recursive: true });
   } catch (e) {
@@ -125,6 +126,8 @@ export async function openRowSink(opts: SinkOptions): Promise<RowSink> {
       } catch (e) {
         await rm(tmp, { force: true }).catch(() => undefined);
         throw ioError(out, 'write', e);
+      } finally {
+        release();
       }
     },
     async abort() {
@@ -134,6 +137,7 @@ export async function openRowSink(opts: SinkOptions): Promise<RowSink> {
         await closed;
       }
       await rm(tmp, { force: true }).catch(() => undefined);
+      release();
     },
   };
 }

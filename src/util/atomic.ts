@@ -7,14 +7,20 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ioError } from '../errors.js';
+import { trackTemp } from './interrupt.js';
 
-function tmpSibling(path: string): string {
-  return join(dirname(path), `.tmp-${basename(path)}-${process.pid}-${Date.now().toString(36)}`);
+/**
+ * A temporary sibling name for `path` (same directory, so the final rename is atomic),
+ * tracked so an interrupt removes it. Call release() once it is renamed or removed.
+ */
+export function tempSibling(path: string): { tmp: string; release: () => void } {
+  const tmp = join(dirname(path), `.tmp-${basename(path)}-${process.pid}-${Date.now().toString(36)}`);
+  return { tmp, release: trackTemp(tmp) };
 }
 
 /** Writes data to path atomically (temp file, fsync, rename). */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = tmpSibling(path);
+  const { tmp, release } = tempSibling(path);
   try {
     await mkdir(dirname(path), { recursive: true });
     const fh = await open(tmp, 'w');
@@ -28,6 +34,8 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
   } catch (e) {
     await rm(tmp, { force: true }).catch(() => undefined);
     throw ioError(path, 'write', e);
+  } finally {
+    release();
   }
 }
 
@@ -41,7 +49,15 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
  * and the old directory, if any, is left as it was.
  */
 export async function buildDirAtomic<T>(finalDir: string, build: (tmpDir: string) => Promise<T>): Promise<T> {
-  const tmp = tmpSibling(finalDir);
+  const { tmp, release } = tempSibling(finalDir);
+  try {
+    return await buildDirAtomicAt(finalDir, tmp, build);
+  } finally {
+    release();
+  }
+}
+
+async function buildDirAtomicAt<T>(finalDir: string, tmp: string, build: (tmpDir: string) => Promise<T>): Promise<T> {
   try {
     await mkdir(tmp, { recursive: true });
   } catch (e) {

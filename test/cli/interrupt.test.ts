@@ -1,0 +1,77 @@
+/**
+ * Ctrl-C through the real CLI: the process exits 130 with one line, removes its temporary
+ * files, and leaves nothing under a final name (util/interrupt.ts + util/atomic.ts).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeTinyCache } from '../train/helpers.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const BIN = join(ROOT, 'bin/svhn.js');
+let tmp: string;
+
+/** Starts svhn, sends SIGINT once `ready()` holds, and resolves with its exit code and stderr. */
+function interruptWhen(args: string[], ready: () => Promise<boolean>): Promise<{ code: number | null; stderr: string; sent: boolean }> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: tmp, env: { ...process.env, NO_COLOR: '1' } });
+    let stderr = '';
+    let sent = false;
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.resume();
+    const deadline = Date.now() + 90_000;
+    const poll = setInterval(async () => {
+      if (sent) return;
+      if (await ready()) {
+        sent = true;
+        child.kill('SIGINT');
+      } else if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+      }
+    }, 50);
+    child.on('error', fail);
+    child.on('exit', (code) => {
+      clearInterval(poll);
+      done({ code, stderr, sent });
+    });
+  });
+}
+
+const temps = async (dir: string) => (existsSync(dir) ? (await readdir(dir)).filter((n) => n.startsWith('.tmp-')) : []);
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'svhn-cli-interrupt-'));
+});
+
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+describe('Ctrl-C', () => {
+  it('during download --synthetic: exit 130, no temporary file, no file under the final name', async () => {
+    const dir = join(tmp, 'synth');
+    // The full-size extra split takes a minute or more; it is interrupted while its temp file grows.
+    const r = await interruptWhen(['download', '--synthetic', '--size', 'full', '--split', 'extra', '--data-dir', dir], async () => (await temps(dir)).length > 0);
+    expect(r.sent).toBe(true);
+    expect(r.code).toBe(130);
+    expect(r.stderr).toMatch(/svhn: interrupted/);
+    expect(await temps(dir)).toEqual([]);
+    expect(existsSync(join(dir, 'extra_32x32.mat'))).toBe(false);
+  });
+
+  it('during train: exit 130 with the --resume hint, no model directory, checkpoint whole', async () => {
+    await writeTinyCache(join(tmp, 'data'), { train: 40, val: 20 });
+    const out = join(tmp, 'models', 'm');
+    const args = ['train', '--model', 'baseline', '--data-dir', 'data', '--batch-size', '10', '--epochs', '200', '--patience', '500', '--backend', 'wasm', '--out', out];
+    const r = await interruptWhen(args, async () => existsSync(join(`${out}.checkpoint`, 'state.json')));
+    expect(r.sent).toBe(true);
+    expect(r.code).toBe(130);
+    expect(r.stderr).toMatch(/svhn: interrupted; nothing was written to .*--resume/);
+    expect(existsSync(out)).toBe(false);
+    expect(await temps(join(tmp, 'models'))).toEqual([]);
+    expect(await temps(`${out}.checkpoint`)).toEqual([]);
+  });
+});
