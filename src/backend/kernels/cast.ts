@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { asWasm, runNative } from './heap.js';
+import { shareBuffer } from './identity.js';
 
 function cast({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
   const { x } = inputs as { x: tf.TensorInfo };
@@ -20,9 +21,7 @@ function cast({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): tf.Tens
     return out;
   }
   if (dtype !== x.dtype || dtype === 'string' || dtype === 'complex64') return runNative(tf.Cast, b, inputs, attrs);
-  // The output holds a reference of its own: the buffer is freed when both are disposed.
-  (backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
-  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  return shareBuffer(backend, x);
 }
 
 export const castConfig: tf.KernelConfig = {
