@@ -21,6 +21,34 @@ interface ModelJson {
   weightsManifest: Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }>;
 }
 
+interface LayerJson {
+  class_name: string;
+  config: Record<string, unknown>;
+}
+type ModelTopology = { config?: { layers?: LayerJson[] } } & Record<string, unknown>;
+
+/**
+ * Training uses svhn's SeededDropout (a fresh, reproducible mask per step); at inference it
+ * is the identity, exactly like Keras' Dropout. model.json names it Dropout (same rate and
+ * seed), so the saved model is plain Keras/tfjs layers that stock tf.loadLayersModel reads
+ * anywhere, with no svhn classes registered. Dropout has no weights: weights.bin is unchanged.
+ */
+function portableTopology(topology: ModelTopology): ModelTopology {
+  const layers = topology.config?.layers;
+  if (!Array.isArray(layers)) return topology;
+  return {
+    ...topology,
+    config: {
+      ...topology.config,
+      layers: layers.map((l) =>
+        l.class_name === 'SeededDropout'
+          ? { class_name: 'Dropout', config: { name: l.config.name, trainable: true, dtype: 'float32', rate: l.config.rate, noise_shape: null, seed: l.config.seed } }
+          : l,
+      ),
+    },
+  };
+}
+
 /** Writes model.json and weights.bin into dir (each file atomically). */
 export async function saveLayersModel(model: tf.LayersModel, dir: string): Promise<void> {
   await model.save(
@@ -32,7 +60,7 @@ export async function saveLayersModel(model: tf.LayersModel, dir: string): Promi
         format: 'layers-model',
         generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
         convertedBy: null,
-        modelTopology: artifacts.modelTopology as object,
+        modelTopology: portableTopology(artifacts.modelTopology as ModelTopology),
         ...(artifacts.trainingConfig ? { trainingConfig: artifacts.trainingConfig as object } : {}),
         weightsManifest: [{ paths: [WEIGHTS_BIN], weights: artifacts.weightSpecs ?? [] }],
       };
