@@ -4,7 +4,8 @@
  * same models in PyTorch (scripts/peers/torch_bench.py) in the same run when
  * `/usr/bin/python3 -c "import torch"` works.
  *
- *   npm run build && npm run bench:train [-- --models optimized --backends wasm --profile]
+ *   npm run build && npm run bench:train [-- --models optimized --backends wasm,wasm2 --profile]
+ *   (wasm2: the threaded wasm build on 2 threads, as `svhn train --threads 2`)
  *
  * Each (backend, model) runs in a child process (clean peak RSS, one backend per process).
  * Training: batch 64 on fixed random images in [0,1], `warmup` steps, then `reps` timed runs
@@ -27,7 +28,7 @@ const PROFILE_STEPS = 3;
 const { values: opts } = parseArgs({
   options: {
     models: { type: 'string', default: 'baseline,optimized' },
-    backends: { type: 'string', default: 'tensorflow,wasm,cpu' },
+    backends: { type: 'string', default: 'tensorflow,wasm,wasm2,cpu' },
     warmup: { type: 'string', default: '5' },
     steps: { type: 'string', default: '20' },
     reps: { type: 'string', default: '3' },
@@ -56,6 +57,12 @@ const median = (xs) => {
 // ---------------------------------------------------------------- worker (one child) --
 
 async function loadBackend(tf, name) {
+  const threaded = /^wasm(\d+)$/.exec(name); // wasm2: the threaded wasm build on 2 threads, as `svhn train --threads 2`
+  if (threaded) {
+    const { initBackend } = await import(join(ROOT, 'dist/backend/index.js'));
+    await initBackend('wasm', { threads: Number(threaded[1]) });
+    return;
+  }
   if (name === 'tensorflow') {
     await import('@tensorflow/tfjs-node');
   } else if (name === 'wasm') {
@@ -147,7 +154,7 @@ async function runWorker(spec) {
   }
 
   let threads = 1;
-  if (backend === 'wasm') threads = (await import('@tensorflow/tfjs-backend-wasm')).getThreadsCount();
+  if (backend.startsWith('wasm')) threads = (await import('@tensorflow/tfjs-backend-wasm')).getThreadsCount();
   process.stdout.write(
     `${JSON.stringify({
       backend, model: modelName, source, threads, warmup, steps, reps, infer_batch: inferBatch,

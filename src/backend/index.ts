@@ -4,7 +4,8 @@
  * `auto` tries them in that order and says which one it picked.
  */
 import * as tf from '@tensorflow/tfjs';
-import { cpus } from 'node:os';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
 import type { BackendChoice } from '../config.js';
 import { SvhnError } from '../errors.js';
 import { getLogger } from '../log.js';
@@ -19,7 +20,7 @@ export interface BackendInfo {
 }
 
 export interface BackendOptions {
-  /** Threads for backends that take a count (default: all cores). */
+  /** Threads for the wasm backend (default 1; more starts its threaded build). */
   threads?: number;
 }
 
@@ -35,14 +36,44 @@ async function tryTensorflow(): Promise<boolean> {
 
 async function tryWasm(threads: number): Promise<boolean> {
   try {
-    await import('@tensorflow/tfjs-backend-wasm');
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
     const { registerWasmTrainingKernels } = await import('./wasmKernels.js');
     registerWasmTrainingKernels({ threads });
-    return await tf.setBackend('wasm');
+    return threads > 1 ? await setWasmThreaded(wasm, threads) : await tf.setBackend('wasm');
   } catch (e) {
+    if (e instanceof SvhnError) throw e; // --threads N asked for the threaded build: say so, don't fall back to cpu
     getLogger().debug({ err: e }, 'wasm backend failed to load');
     return false;
   }
+}
+
+/**
+ * The threaded-SIMD wasm build in Node (opt-in with --threads N > 1). tfjs-backend-wasm
+ * hard-codes multithreading off under Node, hands Emscripten a blob: URL for its pthread
+ * worker (Node's Worker cannot load one: ./wasmThreadWorker.ts stands in), and caps its pool
+ * at half the logical cores; the pool's workers must be unref'd or the process never exits.
+ * Measured on 2 cores: optimized training ~470 -> ~635 img/s, inference ~1,980 -> ~3,220,
+ * weights bit-identical to the single-threaded build.
+ */
+async function setWasmThreaded(wasm: typeof import('@tensorflow/tfjs-backend-wasm'), threads: number): Promise<boolean> {
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
+  wasm.setThreadsCount(threads);
+  const worker = fileURLToPath(new URL('./wasmThreadWorker.js', import.meta.url));
+  const createObjectURL = URL.createObjectURL;
+  const cpus = os.cpus;
+  URL.createObjectURL = (b: Blob) => (b.type === 'application/javascript' ? worker : createObjectURL(b));
+  os.cpus = () => Array.from({ length: 2 * threads }, () => cpus()[0]!);
+  try {
+    if (!(await tf.setBackend('wasm'))) {
+      throw new SvhnError('BACKEND', `--threads ${threads}: the threaded wasm build did not start`, { suggestion: 'run with --threads 1' });
+    }
+  } finally {
+    URL.createObjectURL = createObjectURL;
+    os.cpus = cpus;
+  }
+  const { PThread } = (tf.backend() as unknown as { wasm: { PThread: { unusedWorkers: Array<{ unref(): void }>; runningWorkers: Array<{ unref(): void }> } } }).wasm;
+  for (const w of [...PThread.unusedWorkers, ...PThread.runningWorkers]) w.unref();
+  return true;
 }
 
 async function tryCpu(): Promise<boolean> {
@@ -64,7 +95,7 @@ let active: BackendInfo | undefined;
 
 /** Sets the tfjs backend once per process; later calls must ask for the same one. */
 export async function initBackend(choice: BackendChoice, opts: BackendOptions = {}): Promise<BackendInfo> {
-  const threads = opts.threads ?? cpus().length;
+  const threads = opts.threads ?? 1;
   if (active && (choice === 'auto' || choice === active.name)) return active;
   const notes: string[] = [];
   const order: BackendName[] = choice === 'auto' ? ['tensorflow', 'wasm', 'cpu'] : [choice];

@@ -20,8 +20,9 @@
  * hot loops of these JS kernels run in a small wasm SIMD module on the backend's heap
  * (./kernels/simd.ts), with JS fallbacks.
  *
- * Each is tested against the cpu backend (test/backend/). Threads: in Node the backend
- * loads its single-threaded build, so `threads` is accepted for the interface and unused.
+ * Each is tested against the cpu backend (test/backend/). Threads: the kernels are the same
+ * for the single-threaded and the threaded build (index.ts picks the build; XNNPACK's own
+ * convolutions and matmuls use the pool, our JS and SIMD loops stay on the calling thread).
  */
 import * as tf from '@tensorflow/tfjs';
 import { batchMatMulConfig } from './kernels/batchMatMul.js';

@@ -318,7 +318,8 @@ interface FuncSpec {
   body: number[];
 }
 
-function buildModule(): Uint8Array {
+/** The module, importing the backend's memory as it is: plain, or shared (threaded build, max 4 GiB). */
+function buildModule(shared: boolean): Uint8Array {
   const funcs: FuncSpec[] = [
     { name: 'pool2x2Row', params: 6, locals: [[2, I32], [7, V128]], body: pool2x2RowBody() },
     { name: 'bnGradRows', params: 8, locals: [[4, I32], [4, V128]], body: bnGradRowsBody() },
@@ -330,7 +331,9 @@ function buildModule(): Uint8Array {
     { name: 'squareGrad', params: 4, locals: [[2, V128]], body: elementwiseGradBody('square') },
   ];
   const types = funcs.map((f) => [0x60, ...vec(Array.from({ length: f.params }, () => [I32])), ...vec([])]);
-  const memoryImport = [...str('env'), ...str('memory'), 0x02, 0x00, ...uleb(1)];
+  const memoryImport = shared
+    ? [...str('env'), ...str('memory'), 0x02, 0x03, ...uleb(1), ...uleb(65536)]
+    : [...str('env'), ...str('memory'), 0x02, 0x00, ...uleb(1)];
   const codes = funcs.map((f) => {
     const body = [...vec(f.locals.map(([count, type]) => [...uleb(count), type])), ...f.body];
     return [...uleb(body.length), ...body];
@@ -372,14 +375,17 @@ export function simdKernels(b: WasmBackendLike): SimdKernels | undefined {
   let k = byBackend.get(b);
   if (k === undefined) {
     k = null;
-    const memory = (b.wasm as unknown as { asm?: { memory?: unknown } }).asm?.memory;
-    const bytes = buildModule();
+    // The single-threaded build exports its memory; the threaded one creates it (wasmMemory).
+    const module = b.wasm as unknown as { asm?: { memory?: unknown }; wasmMemory?: unknown };
+    const memory = module.asm?.memory ?? module.wasmMemory;
+    const shared = typeof SharedArrayBuffer !== 'undefined' && (memory as { buffer?: unknown } | undefined)?.buffer instanceof SharedArrayBuffer;
+    const bytes = buildModule(shared);
     if (memory instanceof WA.Memory && WA.validate(bytes)) {
       try {
         const instance = new WA.Instance(new WA.Module(bytes), { env: { memory } });
         k = instance.exports as unknown as SimdKernels;
       } catch {
-        k = null; // e.g. a shared (threaded) memory this import does not declare: stay in JS
+        k = null; // a memory this import does not match: stay in JS
       }
     }
     byBackend.set(b, k);
