@@ -6,7 +6,7 @@
 import { Option, type Command } from 'commander';
 import { BACKEND_CHOICES, DEFAULTS, type BackendChoice } from '../config.js';
 import { SvhnError } from '../errors.js';
-import { collect, oneOf, positiveInt } from './options.js';
+import { collect, oneOf, positiveInt, THREADS_HELP } from './options.js';
 
 interface EvaluateFlags {
   model?: string[];
@@ -17,6 +17,7 @@ interface EvaluateFlags {
   errors?: string;
   batchSize: number;
   backend: BackendChoice;
+  threads?: number;
 }
 
 export function registerEvaluate(program: Command): void {
@@ -31,6 +32,7 @@ export function registerEvaluate(program: Command): void {
     .option('--errors <file.png>', 'also draw the misclassified images, true -> predicted (several models: FILE-<name>.png)')
     .option('--batch-size <n>', 'images per prediction batch (bounds memory)', positiveInt, DEFAULTS.evaluate.batchSize)
     .option('--backend <name>', `tfjs backend: ${BACKEND_CHOICES.join(', ')}`, oneOf(BACKEND_CHOICES), DEFAULTS.train.backend)
+    .option('--threads <n>', THREADS_HELP, positiveInt)
     .action(async (opts: EvaluateFlags) => {
       if (!opts.model?.length) {
         throw new SvhnError('BAD_FLAG', '--model: expected at least one model directory, got none', {
@@ -46,7 +48,7 @@ export function registerEvaluate(program: Command): void {
       const { formatComparison } = await import('../metrics/comparison.js');
       const { classificationReportDict } = await import('../metrics/classification.js');
 
-      await initBackend(opts.backend);
+      await initBackend(opts.backend, { threads: opts.threads });
       const run = await runEvaluate({
         modelDirs: opts.model,
         dataDir: opts.dataDir,

@@ -64,3 +64,6 @@ export function listOf<T extends string>(choices: readonly T[]): (value: string)
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
+
+/** --threads, the same for every command that runs a model. */
+export const THREADS_HELP = 'wasm threads: more than 1 starts its threaded build (about 1.4x on 2 cores, same results); the count used is logged (default: 1)';

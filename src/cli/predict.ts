@@ -6,7 +6,7 @@
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { BACKEND_CHOICES, DEFAULTS, NUM_CLASSES } from '../config.js';
-import { positiveInt } from './options.js';
+import { positiveInt, THREADS_HELP } from './options.js';
 
 /** Exit code when some inputs could not be read or decoded. */
 export const EXIT_SOME_FAILED = 3;
@@ -22,6 +22,7 @@ interface PredictFlags {
   gridCount: number;
   dataDir: string;
   backend: (typeof BACKEND_CHOICES)[number];
+  threads?: number;
 }
 
 function topK(value: string): number {
@@ -45,6 +46,7 @@ export function registerPredict(program: Command): void {
     .option('--grid-count <n>', 'inputs in the --grid image', positiveInt, DEFAULTS.predict.gridCount)
     .option('--data-dir <dir>', 'where cache:SPLIT inputs are read from (<dir>/cache)', DEFAULTS.dataDir)
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_CHOICES).default(DEFAULTS.train.backend))
+    .option('--threads <n>', THREADS_HELP, positiveInt)
     .addHelpText(
       'after',
       `
@@ -66,6 +68,7 @@ Exit code ${EXIT_SOME_FAILED}: some inputs could not be read (their rows carry a
         batchSize: flags.batchSize,
         dataDir: flags.dataDir,
         backend: flags.backend,
+        threads: flags.threads,
         grid: flags.grid,
         gridCount: flags.gridCount,
       });

@@ -6,7 +6,7 @@
 import { Option, type Command } from 'commander';
 import { BACKEND_CHOICES, DEFAULTS, type BackendChoice } from '../config.js';
 import { SvhnError } from '../errors.js';
-import { collect, oneOf, positiveInt } from './options.js';
+import { collect, oneOf, positiveInt, THREADS_HELP } from './options.js';
 
 const DEFAULT_OUT = 'report.html';
 
@@ -18,6 +18,7 @@ interface ReportFlags {
   fresh: boolean;
   batchSize: number;
   backend: BackendChoice;
+  threads?: number;
   json: boolean;
 }
 
@@ -32,6 +33,7 @@ export function registerReport(program: Command): void {
     .option('--fresh', 'evaluate again even when <model>/evaluation is up to date', false)
     .option('--batch-size <n>', 'images per prediction batch when evaluating', positiveInt, DEFAULTS.evaluate.batchSize)
     .option('--backend <name>', `tfjs backend when evaluating: ${BACKEND_CHOICES.join(', ')}`, oneOf(BACKEND_CHOICES), DEFAULTS.train.backend)
+    .option('--threads <n>', THREADS_HELP, positiveInt)
     .option('--json', 'print a machine-readable summary to stdout', false)
     .action(async (opts: ReportFlags) => {
       if (!opts.model?.length) {
@@ -50,7 +52,7 @@ export function registerReport(program: Command): void {
         fresh: opts.fresh,
         beforeEvaluate: async () => {
           const { initBackend } = await import('../backend/index.js');
-          await initBackend(opts.backend);
+          await initBackend(opts.backend, { threads: opts.threads });
         },
       });
       if (opts.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');

@@ -25,6 +25,7 @@ export interface PredictRunOptions {
   batchSize: number;
   dataDir: string; // for cache:SPLIT inputs
   backend: BackendChoice;
+  threads?: number; // wasm threads (default 1)
   grid?: string; // PNG path
   gridCount: number;
   decodeConcurrency?: number;
@@ -61,7 +62,7 @@ export async function runPredict(opts: PredictRunOptions): Promise<PredictSummar
   const sources = await resolveInputs(opts.inputs);
   assertModelDir(opts.modelDir); // before the backend starts: a typo answers at once
   const { initBackend } = await import('../backend/index.js');
-  const backend = await initBackend(opts.backend); // first, so the weights live on it
+  const backend = await initBackend(opts.backend, { threads: opts.threads }); // first, so the weights live on it
   const { model, metadata } = await loadPredictModel(opts.modelDir);
   try {
     const total = await countInputs(sources, { recursive: opts.recursive, dataDir: opts.dataDir });

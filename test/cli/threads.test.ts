@@ -1,7 +1,7 @@
 /**
  * `svhn train --threads 2` through the real CLI: the wasm backend's threaded build starts in
  * Node (our pthread worker shim, src/backend/wasmThreadWorker.ts), the process exits on its
- * own, metadata records 2 threads, and the weights are bit-identical to a 1-thread run.
+ * own, metadata records 2 threads, and the weights (and predictions) are bit-identical to 1 thread.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -45,5 +45,21 @@ describe('svhn train --threads', () => {
     const [w1, w2] = await Promise.all([readFile(join(tmp, 'models/t1/weights.bin')), readFile(join(tmp, 'models/t2/weights.bin'))]);
     expect(w2.length).toBe(w1.length);
     expect(w2.equals(w1)).toBe(true);
+  });
+
+  it('predicts the same rows on 2 threads as on 1', () => {
+    const mat = join(ROOT, 'test/fixtures/mat/small_c_u8.mat');
+    const rows = (threads: number) => {
+      const r = spawnSync(process.execPath, [BIN, 'predict', mat, '--model', 'models/t1', '--backend', 'wasm', '--threads', String(threads)], {
+        cwd: tmp,
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
+      expect(r.status).toBe(0);
+      return r.stdout;
+    };
+    const one = rows(1);
+    expect(one.trim().split('\n')).toHaveLength(1 + 64);
+    expect(rows(2)).toBe(one);
   });
 });
