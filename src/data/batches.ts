@@ -32,6 +32,14 @@ export interface ChunkedSource {
 /** pixel / 255 in float32, by table (exactly the value numpy's float32 division gives). */
 const SCALE = Float32Array.from({ length: 256 }, (_, v) => v / 255);
 
+/**
+ * uint8 pixels -> float32 in [0, 1], the one scaling used by training, evaluation and
+ * prediction alike: writes pixels[i] / 255 to out[offset + i].
+ */
+export function scalePixels(pixels: Uint8Array, out: Float32Array, offset = 0): void {
+  for (let i = 0; i < pixels.length; i++) out[offset + i] = SCALE[pixels[i]!]!;
+}
+
 /** The images of `set` at `indices`, gathered into a new (smaller) uint8 set. */
 export function gatherImages(set: ImageSet, indices: ArrayLike<number>): ImageSet {
   const images = new Uint8Array(indices.length * IMAGE_BYTES);
@@ -65,7 +73,7 @@ export class BatchAssembler {
   push(set: ImageSet, index: number): Batch | undefined {
     const src = index * IMAGE_BYTES;
     const dst = this.n * IMAGE_BYTES;
-    for (let k = 0; k < IMAGE_BYTES; k++) this.xs[dst + k] = SCALE[set.images[src + k]!]!;
+    scalePixels(set.images.subarray(src, src + IMAGE_BYTES), this.xs, dst);
     const y = set.labels[index]!;
     this.ys[this.n * NUM_CLASSES + y] = 1;
     this.labels[this.n] = y;

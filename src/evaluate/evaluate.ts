@@ -20,6 +20,7 @@ import { ConfusionAccumulator, type ConfusionMatrix } from '../metrics/confusion
 import { MeanAccumulator } from '../metrics/mean.js';
 import { loadModelDir } from '../models/io.js';
 import type { ModelMetadata } from '../models/modelDir.js';
+import { scalePixels } from '../data/batches.js';
 import { openCache, readCacheSplitChunks } from '../data/cache.js';
 
 export type EvalSplit = 'test' | 'val';
@@ -75,8 +76,6 @@ export interface EvaluationResult {
 /** Keras' epsilon: probabilities are clipped to [eps, 1 - eps] before the log, as in training's loss. */
 const EPSILON = 1e-7;
 
-/** pixel / 255 in float32, by table (the same value training's batches use). */
-const SCALE = Float32Array.from({ length: 256 }, (_, v) => v / 255);
 
 /** Loads a model directory for evaluation (see models/io.ts loadModelDir). */
 export const loadEvaluationModel = loadModelDir;
@@ -127,7 +126,7 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluationRe
 
     for await (const chunk of readCacheSplitChunks(cache, opts.split, opts.batchSize)) {
       const n = chunk.count;
-      for (let k = 0; k < n * IMAGE_BYTES; k++) xs[k] = SCALE[chunk.images[k]!]!;
+      scalePixels(chunk.images.subarray(0, n * IMAGE_BYTES), xs); // training's scaling
       // tidy owns the input and every intermediate; probabilities leave as a plain array.
       const probs = tf.tidy(() => {
         const x = tf.tensor4d(xs.subarray(0, n * IMAGE_BYTES), [n, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS]);

@@ -11,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from '../config.js';
 import { SvhnError } from '../errors.js';
+import { scalePixels } from '../data/batches.js';
 import { decodeImageFile } from './decode.js';
 import type { InputItem } from './inputs.js';
 
@@ -90,11 +91,7 @@ async function predictBatch(model: tf.LayersModel, batch: Decoded[], k: number):
   let probs: Float32Array | undefined;
   if (ok.length > 0) {
     const x = new Float32Array(ok.length * IMAGE_BYTES);
-    ok.forEach((d, i) => {
-      const img = d.image!;
-      const o = i * IMAGE_BYTES;
-      for (let j = 0; j < IMAGE_BYTES; j++) x[o + j] = img[j]! / 255; // training's scaling
-    });
+    ok.forEach((d, i) => scalePixels(d.image!, x, i * IMAGE_BYTES)); // training's scaling
     // The input tensor dies with the tidy; the output escapes it and is disposed after reading.
     const out = tf.tidy(() => model.predict(tf.tensor4d(x, [ok.length, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS])) as tf.Tensor);
     try {
