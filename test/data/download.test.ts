@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { downloadSplits, type DownloadEvent } from '../../src/data/download.js';
 import type { SourceTable } from '../../src/data/sources.js';
-import { SvhnError } from '../../src/errors.js';
+import { rejection } from '../helpers.js';
 
 interface Fault {
   status?: number; // answer with this status (no body) instead of the file
@@ -106,16 +106,6 @@ const opts = (extra: Partial<Parameters<typeof downloadSplits>[0]> = {}) => ({
 /** Byte equality without vitest's element-by-element diff (slow on 300 kB buffers). */
 async function sameBytes(path: string, expected: Buffer): Promise<boolean> {
   return (await readFile(path)).equals(expected);
-}
-
-async function rejection(p: Promise<unknown>): Promise<SvhnError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(SvhnError);
-    return e as SvhnError;
-  }
-  throw new Error('expected a rejection');
 }
 
 beforeAll(async () => {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inspectMat, readSvhnMat, readSvhnMatChunks, transposeImages, transposeImagesBytewise } from '../../src/data/mat.js';
-import { SvhnError } from '../../src/errors.js';
+import { rejection } from '../helpers.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'mat');
 const fixture = (name: string) => join(FIXTURES, name);
@@ -44,16 +44,6 @@ function expectMatches(images: Uint8Array, labels: Uint8Array, e: Expected) {
   expect(classCounts(labels)).toEqual(e.class_counts);
   expect(Array.from(labels.subarray(0, e.first_digits.length))).toEqual(e.first_digits);
   for (const [i, r, c, ch, v] of e.nhwc_spots) expect(images[((i * 32 + r) * 32 + c) * 3 + ch]).toBe(v);
-}
-
-async function rejection(p: Promise<unknown>): Promise<SvhnError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(SvhnError);
-    return e as SvhnError;
-  }
-  throw new Error('expected a rejection');
 }
 
 async function drainChunks(file: string, chunk: number) {
