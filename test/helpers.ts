@@ -1,4 +1,6 @@
 /** Shared test helpers. */
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { SvhnError } from '../src/errors.js';
 
@@ -11,4 +13,40 @@ export async function rejection(p: Promise<unknown>): Promise<SvhnError> {
     return e as SvhnError;
   }
   throw new Error('expected a rejection');
+}
+
+/** The CLI as users run it (bin/svhn.js runs dist/: `npm test` builds it first). */
+export const SVHN_BIN = fileURLToPath(new URL('../bin/svhn.js', import.meta.url));
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  cwd: string;
+  timeoutMs?: number; // a hung command fails the test instead of stalling the suite
+  env?: Record<string, string>;
+}
+
+const cliEnv = (extra?: Record<string, string>) => ({ ...process.env, NO_COLOR: '1', ...extra });
+
+/** Runs `svhn ARGS` to completion in cwd. */
+export function svhnSync(args: string[], opts: CliOptions): CliRun {
+  const r = spawnSync(process.execPath, [SVHN_BIN, ...args], { cwd: opts.cwd, encoding: 'utf8', env: cliEnv(opts.env), timeout: opts.timeoutMs ?? 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The same without blocking this process (for tests that serve the CLI from it, e.g. a loopback server). */
+export function svhnAsync(args: string[], opts: CliOptions): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SVHN_BIN, ...args], { cwd: opts.cwd, env: cliEnv(opts.env), timeout: opts.timeoutMs ?? 120_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
 }

@@ -4,7 +4,6 @@
  * here: transfer faults are covered by test/data/download.test.ts; this checks the command's
  * flags, its one-line errors and exit codes against a loopback server. No internet.
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
@@ -12,28 +11,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { svhnAsync } from '../helpers.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const BIN = join(ROOT, 'bin/svhn.js');
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Async spawn (not spawnSync): the loopback server lives in this process and must keep answering. */
-function svhn(args: string[], cwd: string): Promise<Run> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-  });
-}
+/** Async (not spawnSync): the loopback server lives in this process and must keep answering. */
+const svhn = (args: string[], cwd: string) => svhnAsync(args, { cwd });
 
 let tmp: string;
 let server: http.Server;

@@ -1,28 +1,18 @@
 /**
  * `svhn evaluate` through the real CLI (bin/svhn.js runs dist/: build with `npx tsc -p .`).
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import { writeTinyCache, writeTinyModel } from '../evaluate/fixtures.js';
+import { svhnAsync } from '../helpers.js';
 
-const BIN = resolve('bin/svhn.js');
 let tmp: string;
 
-async function svhn(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)('node', [BIN, ...args], { cwd: tmp, env: { ...process.env, CI: '1' } });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const svhn = (args: string[]) => svhnAsync(args, { cwd: tmp, env: { CI: '1' } });
 
 beforeAll(async () => {
   await initBackend('cpu');

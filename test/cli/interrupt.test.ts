@@ -6,18 +6,17 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTinyCache } from '../train/helpers.js';
+import { SVHN_BIN } from '../helpers.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const BIN = join(ROOT, 'bin/svhn.js');
 let tmp: string;
 
 /** Starts svhn, sends SIGINT once `ready()` holds, and resolves with its exit code and stderr. */
 function interruptWhen(args: string[], ready: () => Promise<boolean>): Promise<{ code: number | null; stderr: string; sent: boolean }> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: tmp, env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(process.execPath, [SVHN_BIN, ...args], { cwd: tmp, env: { ...process.env, NO_COLOR: '1' } });
     let stderr = '';
     let sent = false;
     child.stderr.on('data', (d) => (stderr += d));

@@ -1,7 +1,6 @@
 /**
  * `svhn predict` driven through the real CLI (bin/svhn.js runs dist/: build first) in a temp folder.
  */
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
@@ -10,16 +9,13 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOTYPES, saveColourModel, solidRgb, writeBmp } from '../predict/helpers.js';
+import { svhnSync } from '../helpers.js';
 
 const ROOT = join(import.meta.dirname, '../..');
-const BIN = join(ROOT, 'bin/svhn.js');
 const MAT = join(ROOT, 'test/fixtures/mat/small_c_u8.mat');
 const matExpected = (JSON.parse(readFileSync(join(ROOT, 'test/fixtures/mat/expected.json'), 'utf8')) as Record<string, { n: number; first_digits: number[] }>)['small_c_u8.mat']!;
 
-function svhn(args: string[], cwd: string) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const svhn = (args: string[], cwd: string) => svhnSync(args, { cwd, timeoutMs: 60_000 });
 
 /** Splits CSV text into rows of cells (RFC 4180 quotes). */
 function parseCsv(text: string): string[][] {

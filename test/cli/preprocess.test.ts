@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { copyFile, mkdtemp, mkdir, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,14 +6,11 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCache } from '../../src/data/cache.js';
 import type { DatasetManifest } from '../../src/data/cacheFormat.js';
+import { svhnSync } from '../helpers.js';
 
-const BIN = fileURLToPath(new URL('../../bin/svhn.js', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('../fixtures/mat/small_c_u8.mat', import.meta.url));
 
-function svhn(cwd: string, ...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const svhn = (cwd: string, ...args: string[]) => svhnSync(args, { cwd, timeoutMs: 60_000 });
 
 describe('svhn preprocess (CLI)', () => {
   let root: string;

@@ -7,27 +7,19 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import { writeTinyCache, writeTinyModel } from '../evaluate/fixtures.js';
+import { svhnAsync } from '../helpers.js';
 
-const BIN = resolve('bin/svhn.js');
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 const run = promisify(execFile);
 let tmp: string;
 
-async function svhn(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run('node', [BIN, ...args], { cwd: tmp, env: { ...process.env, CI: '1' } });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const svhn = (args: string[]) => svhnAsync(args, { cwd: tmp, env: { CI: '1' } });
 
 /** Loads a page in headless Chromium; returns its console lines and the screenshot. */
 async function loadInChromium(htmlFile: string, shot: string): Promise<{ console: string[]; png: Buffer }> {

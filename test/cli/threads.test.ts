@@ -3,25 +3,20 @@
  * Node (our pthread worker shim, src/backend/wasmThreadWorker.ts), the process exits on its
  * own, metadata records 2 threads, and the weights (and predictions) are bit-identical to 1 thread.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTinyCache } from '../train/helpers.js';
+import { svhnSync, type CliRun } from '../helpers.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const BIN = join(ROOT, 'bin/svhn.js');
 let tmp: string;
 
-function train(threads: number): { code: number | null; stderr: string } {
+function train(threads: number): CliRun {
   const args = ['train', '--model', 'optimized', '--data-dir', 'data', '--batch-size', '10', '--epochs', '2', '--seed', '5', '--backend', 'wasm'];
-  const r = spawnSync(process.execPath, [BIN, ...args, '--threads', String(threads), '--out', `models/t${threads}`], {
-    cwd: tmp,
-    encoding: 'utf8',
-    timeout: 120_000, // a process kept alive by the thread pool would hit this
-  });
-  return { code: r.status, stderr: r.stderr };
+  // A process kept alive by the thread pool would hit the runner's timeout.
+  return svhnSync([...args, '--threads', String(threads), '--out', `models/t${threads}`], { cwd: tmp });
 }
 
 beforeAll(async () => {
@@ -50,12 +45,8 @@ describe('svhn train --threads', () => {
   it('predicts the same rows on 2 threads as on 1', () => {
     const mat = join(ROOT, 'test/fixtures/mat/small_c_u8.mat');
     const rows = (threads: number) => {
-      const r = spawnSync(process.execPath, [BIN, 'predict', mat, '--model', 'models/t1', '--backend', 'wasm', '--threads', String(threads)], {
-        cwd: tmp,
-        encoding: 'utf8',
-        timeout: 120_000,
-      });
-      expect(r.status).toBe(0);
+      const r = svhnSync(['predict', mat, '--model', 'models/t1', '--backend', 'wasm', '--threads', String(threads)], { cwd: tmp });
+      expect(r.code).toBe(0);
       return r.stdout;
     };
     const one = rows(1);

@@ -3,22 +3,18 @@
  * in a temporary folder with a tiny hand-written cache (test/train/helpers.ts). Training runs
  * use the wasm backend (the one `auto` picks here) on 20 images so each takes seconds.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTinyCache } from '../train/helpers.js';
+import { svhnSync, SVHN_BIN } from '../helpers.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const BIN = join(ROOT, 'bin/svhn.js');
 let tmp: string;
 
-function svhn(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: tmp, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const svhn = (args: string[]) => svhnSync(args, { cwd: tmp });
 
 const TINY = ['--data-dir', 'data', '--limit', '20', '--val-limit', '10', '--batch-size', '10', '--backend', 'wasm'];
 /** Enough epochs (each a few ms here) that a kill lands mid-run; patience high so none stops early. */
@@ -65,7 +61,7 @@ describe('svhn train', () => {
 
   it('survives a SIGKILL mid-run: no model under the final name, and --resume ends with the uninterrupted bytes', async () => {
     const state = join(tmp, 'models/k.checkpoint/state.json');
-    const child = spawn(process.execPath, [BIN, ...BASELINE, '--out', 'models/k'], { cwd: tmp, stdio: 'ignore' });
+    const child = spawn(process.execPath, [SVHN_BIN, ...BASELINE, '--out', 'models/k'], { cwd: tmp, stdio: 'ignore' });
     const exited = new Promise((r) => child.on('exit', r));
     while (!existsSync(state) && child.exitCode === null) await new Promise((r) => setTimeout(r, 10));
     child.kill('SIGKILL');

@@ -5,21 +5,16 @@
  *   -> predict (a .mat file and a cache split) -> report -> demo's files are all there.
  * Small sizes keep it to well under a minute on two cores; each stage's own tests cover depth.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { svhnSync } from '../helpers.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const BIN = join(ROOT, 'bin/svhn.js');
 let tmp: string;
 
-function svhn(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: tmp, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 300_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const svhn = (args: string[]) => svhnSync(args, { cwd: tmp, timeoutMs: 300_000 });
 
 function ok(args: string[]): { stdout: string; stderr: string } {
   const r = svhn(args);
