@@ -77,9 +77,6 @@ export interface EvaluationResult {
 const EPSILON = 1e-7;
 
 
-/** Loads a model directory for evaluation (see models/io.ts loadModelDir). */
-export const loadEvaluationModel = loadModelDir;
-
 function emptySamples(capacity: number): SampleSet & { capacity: number } {
   return { count: 0, capacity, images: new Uint8Array(capacity * IMAGE_BYTES), indices: [], labels: [], predicted: [], confidence: [] };
 }
@@ -102,7 +99,7 @@ function trimSamples(set: SampleSet & { capacity: number }): SampleSet {
 /** Evaluates one model directory on one split of the cache. The backend must already be set. */
 export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluationResult> {
   const log = getLogger();
-  const { model, metadata } = await loadEvaluationModel(opts.modelDir);
+  const { model, metadata } = await loadModelDir(opts.modelDir);
   try {
     const cache = await openCache(opts.dataDir);
     const entry = cache.manifest.splits[opts.split];

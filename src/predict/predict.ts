@@ -53,8 +53,6 @@ export interface PredictOptions {
   decode?: (path: string) => Promise<Uint8Array>;
 }
 
-export { assertModelDir, loadModelDir as loadPredictModel, type LoadedModel } from '../models/io.js';
-
 /**
  * Maps `source` through async `fn` with at most `concurrency` calls in flight, yielding
  * results in source order. A slow item holds back later results (order is the contract),

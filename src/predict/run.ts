@@ -12,7 +12,8 @@ import { createProgress, type ProgressOptions } from '../progress.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { countInputs, expandInputs, resolveInputs } from './inputs.js';
 import { openRowSink, type OutputFormat } from './output.js';
-import { assertModelDir, loadPredictModel, predictItems, type PredictionRow } from './predict.js';
+import { assertModelDir, loadModelDir } from '../models/io.js';
+import { predictItems, type PredictionRow } from './predict.js';
 
 export interface PredictRunOptions {
   inputs: string[]; // image files, folders, .mat files, cache:SPLIT
@@ -63,7 +64,7 @@ export async function runPredict(opts: PredictRunOptions): Promise<PredictSummar
   assertModelDir(opts.modelDir); // before the backend starts: a typo answers at once
   const { initBackend } = await import('../backend/index.js');
   const backend = await initBackend(opts.backend, { threads: opts.threads }); // first, so the weights live on it
-  const { model, metadata } = await loadPredictModel(opts.modelDir);
+  const { model, metadata } = await loadModelDir(opts.modelDir);
   try {
     const total = await countInputs(sources, { recursive: opts.recursive, dataDir: opts.dataDir });
     if (total === 0) {
