@@ -89,7 +89,9 @@ async function runWorker(spec) {
   const tf = await import('@tensorflow/tfjs');
   await loadBackend(tf, backend);
   const { model, source } = await buildModel(tf, modelName);
-  model.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  // svhn's optimizer: tf.train.adam's arithmetic, one fused kernel per variable on wasm
+  const { FusedAdamOptimizer } = await import(join(ROOT, 'dist/train/adam.js'));
+  model.compile({ optimizer: new FusedAdamOptimizer(1e-3), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
   // The pure-JS cpu backend (~2 img/s): warm up on a small batch, time `cpu-steps` steps
   // once, infer one batch of 64; no profile.
   const slow = backend === 'cpu';

@@ -14,6 +14,7 @@
  * | FusedBatchNorm       | native ~9 ms on layer 1: x*k+a in one SIMD pass, ~1 ms       |
  * | Identity             | native copies (~12 ms a step): share the buffer, like cpu    |
  * | Cast                 | native copies even to the same dtype: share the buffer       |
+ * | SvhnAdamUpdate       | new: Adam's 12 ops per variable in one SIMD pass (train/adam) |
  *
  * It also replaces the gradients of FusedBatchNorm, Mean, Sum, Relu and Square while wasm is
  * the active backend (./kernels/gradients.ts: BatchNorm's backward pass in one pass). The
@@ -25,6 +26,7 @@
  * convolutions and matmuls use the pool, our JS and SIMD loops stay on the calling thread).
  */
 import * as tf from '@tensorflow/tfjs';
+import { adamUpdateConfig } from './kernels/adam.js';
 import { batchMatMulConfig } from './kernels/batchMatMul.js';
 import { fusedBatchNormConfig } from './kernels/batchNorm.js';
 import { castConfig } from './kernels/cast.js';
@@ -47,7 +49,7 @@ const REGISTERED = Symbol.for('svhn.wasmTrainingKernels');
 /** The kernel names this module registers for 'wasm'. */
 export const WASM_TRAINING_KERNELS: readonly string[] = [
   tf.Conv2DBackpropFilter, tf.Conv2DBackpropInput, tf.MaxPoolGrad, tf.Sum, tf.Mean,
-  tf.OneHot, tf.Tile, tf.BatchMatMul, tf.FusedBatchNorm, tf.Identity, tf.Cast,
+  tf.OneHot, tf.Tile, tf.BatchMatMul, tf.FusedBatchNorm, tf.Identity, tf.Cast, adamUpdateConfig.kernelName,
 ];
 
 /**
@@ -62,7 +64,7 @@ export function registerWasmTrainingKernels(_opts: WasmKernelOptions): void {
   for (const name of [tf.Transpose, tf.BatchMatMul, tf.FusedBatchNorm, tf.Multiply, tf.Add, tf.Cast]) captureNative(name);
   const configs = [
     conv2DBackpropFilterConfig, conv2DBackpropInputConfig, maxPoolGradConfig, sumConfig, meanConfig,
-    oneHotConfig, tileConfig, batchMatMulConfig(), fusedBatchNormConfig(), identityConfig, castConfig,
+    oneHotConfig, tileConfig, batchMatMulConfig(), fusedBatchNormConfig(), identityConfig, castConfig, adamUpdateConfig,
   ];
   for (const config of configs) {
     if (tf.getKernel(config.kernelName, 'wasm')) tf.unregisterKernel(config.kernelName, 'wasm');

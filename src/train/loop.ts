@@ -24,6 +24,7 @@ import { CURVES_PNG, HISTORY_CSV, HISTORY_JSON, METADATA_JSON, type HistoryRecor
 import { saveLayersModel } from '../models/io.js';
 import { buildModel, countParams } from '../models/registry.js';
 import { seededDropoutLayers } from '../models/layers.js';
+import { FusedAdamOptimizer } from './adam.js';
 import { augmentBatch } from './augment.js';
 import { BestModelKeeper, EarlyStopping } from './callbacks.js';
 import {
@@ -219,7 +220,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   const augmentRng = root.fork();
 
   const model = buildModel(o.model, { seed: modelSeed });
-  const optimizer = tf.train.adam(o.lr);
+  const optimizer = new FusedAdamOptimizer(o.lr); // tf.train.adam's arithmetic, fused on wasm
   model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
   const dropout = seededDropoutLayers(model);
   const early = new EarlyStopping(o.patience, ckpt?.state.earlyStopping, ckpt?.earlyStoppingBest);

@@ -11,6 +11,7 @@
  *   reluGrad, squareGrad                                   (gradients.ts)
  *   affineRows   FusedBatchNorm forward, x * k + a         (batchNorm.ts)
  *   gatherRuns, addRun   im2col / col2im                   (conv2dBackprop.ts)
+ *   adamUpdate           Adam's step for one variable       (adam.ts)
  *
  * The module is assembled here from named opcodes (no toolchain, no binary blob): one
  * function per loop, each documented with what it computes; each caller is tested against
@@ -22,6 +23,7 @@ import type { WasmBackendLike } from './heap.js';
 
 // ------------------------------------------------------------------ opcodes (subset) --
 const I32 = 0x7f;
+const F32 = 0x7d;
 const V128 = 0x7b;
 const op = {
   block: 0x02, loop: 0x03, br: 0x0c, brIf: 0x0d, end: 0x0b, void: 0x40,
@@ -34,6 +36,7 @@ const simd = {
   load: 0x00, store: 0x0b, const: 0x0c, shuffle: 0x0d, f32x4Gt: 0x44,
   f32x4Ne: 0x42, and: 0x4e, andnot: 0x4f, or: 0x50, bitselect: 0x52,
   f64x2PromoteLow: 0x5f, f32x4Add: 0xe4, f32x4Mul: 0xe6, f64x2Add: 0xf0, f64x2Sub: 0xf1, f64x2Mul: 0xf2,
+  f32x4Splat: 0x13, f32x4Sqrt: 0xe3, f32x4Div: 0xe7,
 } as const;
 
 function uleb(n: number): number[] {
@@ -311,26 +314,71 @@ function addRunBody(): number[] {
   ];
 }
 
+
+/**
+ * adamUpdate(value, m, v, g, outValue, outM, outV, bytes, b1, c1, b2, c2, oma1, oma2, eps,
+ * negLr): Adam's update for one variable in one pass (float32 x 4, `bytes` a multiple of 16),
+ * the same operations in the same order as tfjs-core's AdamOptimizer, each rounded to
+ * float32 as its separate ops are, so the results are bit-identical:
+ *   m' = m*b1 + g*c1          v' = v*b2 + (g*g)*c2          (c1 = 1-b1, c2 = 1-b2)
+ *   value' = ((m'/oma1) / (sqrt(v'/oma2) + eps)) * negLr + value
+ */
+function adamUpdateBody(): number[] {
+  // params: 0 value, 1 m, 2 v, 3 g, 4 outValue, 5 outM, 6 outV, 7 bytes (i32);
+  // 8 b1, 9 c1, 10 b2, 11 c2, 12 oma1, 13 oma2, 14 eps, 15 negLr (f32);
+  // locals: 16 i (i32); 17 gv, 18 mv, 19 vv, then the splatted constants 20..27 (v128)
+  const [value, m, vIn, g, outValue, outM, outV, bytes] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const [i, gv, mv, vv] = [16, 17, 18, 19];
+  const K = (param: number) => 20 + (param - 8); // the v128 local holding param's splat
+  const at = (base: number) => [...get(base), ...get(i), op.i32Add];
+  const splats = [8, 9, 10, 11, 12, 13, 14, 15].flatMap((p) => [...get(p), ...v(simd.f32x4Splat), ...set(K(p))]);
+  return [
+    ...splats,
+    op.block, op.void, op.loop, op.void,
+    ...get(i), ...get(bytes), op.i32GeU, op.brIf, 1,
+    ...at(g), ...load(), ...set(gv),
+    // m' = m*b1 + g*c1
+    ...at(m), ...load(), ...get(K(8)), ...v(simd.f32x4Mul), ...get(gv), ...get(K(9)), ...v(simd.f32x4Mul), ...v(simd.f32x4Add), ...set(mv),
+    // v' = v*b2 + (g*g)*c2
+    ...at(vIn), ...load(), ...get(K(10)), ...v(simd.f32x4Mul),
+    ...get(gv), ...get(gv), ...v(simd.f32x4Mul), ...get(K(11)), ...v(simd.f32x4Mul), ...v(simd.f32x4Add), ...set(vv),
+    ...at(outM), ...get(mv), ...store(),
+    ...at(outV), ...get(vv), ...store(),
+    // value' = ((m'/oma1) / (sqrt(v'/oma2) + eps)) * negLr + value
+    ...at(outValue),
+    ...get(mv), ...get(K(12)), ...v(simd.f32x4Div),
+    ...get(vv), ...get(K(13)), ...v(simd.f32x4Div), ...v(simd.f32x4Sqrt), ...get(K(14)), ...v(simd.f32x4Add),
+    ...v(simd.f32x4Div), ...get(K(15)), ...v(simd.f32x4Mul),
+    ...at(value), ...load(), ...v(simd.f32x4Add), ...store(),
+    ...get(i), ...i32Const(16), op.i32Add, ...set(i),
+    op.br, 0, op.end, op.end,
+    op.end,
+  ];
+}
+
 interface FuncSpec {
   name: string;
-  params: number;
+  params: number[]; // value types
   locals: Array<[number, number]>; // [count, type]
   body: number[];
 }
 
+const ints = (n: number): number[] => Array<number>(n).fill(I32);
+
 /** The module, importing the backend's memory as it is: plain, or shared (threaded build, max 4 GiB). */
 function buildModule(shared: boolean): Uint8Array {
   const funcs: FuncSpec[] = [
-    { name: 'pool2x2Row', params: 6, locals: [[2, I32], [7, V128]], body: pool2x2RowBody() },
-    { name: 'bnGradRows', params: 8, locals: [[4, I32], [4, V128]], body: bnGradRowsBody() },
-    { name: 'sumRows', params: 4, locals: [[2, I32], [1, V128]], body: sumRowsBody() },
-    { name: 'gatherRuns', params: 7, locals: [[5, I32]], body: gatherRunsBody() },
-    { name: 'affineRows', params: 6, locals: [[2, I32]], body: affineRowsBody() },
-    { name: 'addRun', params: 3, locals: [[1, I32]], body: addRunBody() },
-    { name: 'reluGrad', params: 4, locals: [[2, V128]], body: elementwiseGradBody('relu') },
-    { name: 'squareGrad', params: 4, locals: [[2, V128]], body: elementwiseGradBody('square') },
+    { name: 'pool2x2Row', params: ints(6), locals: [[2, I32], [7, V128]], body: pool2x2RowBody() },
+    { name: 'bnGradRows', params: ints(8), locals: [[4, I32], [4, V128]], body: bnGradRowsBody() },
+    { name: 'sumRows', params: ints(4), locals: [[2, I32], [1, V128]], body: sumRowsBody() },
+    { name: 'gatherRuns', params: ints(7), locals: [[5, I32]], body: gatherRunsBody() },
+    { name: 'affineRows', params: ints(6), locals: [[2, I32]], body: affineRowsBody() },
+    { name: 'addRun', params: ints(3), locals: [[1, I32]], body: addRunBody() },
+    { name: 'reluGrad', params: ints(4), locals: [[2, V128]], body: elementwiseGradBody('relu') },
+    { name: 'squareGrad', params: ints(4), locals: [[2, V128]], body: elementwiseGradBody('square') },
+    { name: 'adamUpdate', params: [...ints(8), ...Array<number>(8).fill(F32)], locals: [[1, I32], [11, V128]], body: adamUpdateBody() },
   ];
-  const types = funcs.map((f) => [0x60, ...vec(Array.from({ length: f.params }, () => [I32])), ...vec([])]);
+  const types = funcs.map((f) => [0x60, ...vec(f.params.map((t) => [t])), ...vec([])]);
   const memoryImport = shared
     ? [...str('env'), ...str('memory'), 0x02, 0x03, ...uleb(1), ...uleb(65536)]
     : [...str('env'), ...str('memory'), 0x02, 0x00, ...uleb(1)];
@@ -357,6 +405,10 @@ export interface SimdKernels {
   addRun(src: number, dst: number, bytes: number): void;
   affineRows(x: number, out: number, end: number, rowBytes: number, k: number, a: number): void;
   gatherRuns(src: number, dst: number, planes: number, rows: number, runBytes: number, rowStride: number, planeStride: number): void;
+  adamUpdate(
+    value: number, m: number, v: number, g: number, outValue: number, outM: number, outV: number, bytes: number,
+    b1: number, c1: number, b2: number, c2: number, oma1: number, oma2: number, eps: number, negLr: number,
+  ): void;
 }
 
 /** The part of the WebAssembly global used here (this project's lib has no DOM types). */

@@ -1,0 +1,280 @@
+#!/usr/bin/env node
+/**
+ * Training and inference speed of both CNNs on every tfjs backend that loads, and of the
+ * same models in PyTorch (scripts/peers/torch_bench.py) in the same run when
+ * `/usr/bin/python3 -c "import torch"` works.
+ *
+ *   npm run build && npm run bench:train [-- --models optimized --backends wasm,wasm2 --profile]
+ *   (wasm2: the threaded wasm build on 2 threads, as `svhn train --threads 2`)
+ *
+ * Each (backend, model) runs in a child process (clean peak RSS, one backend per process).
+ * Training: batch 64 on fixed random images in [0,1], `warmup` steps, then `reps` timed runs
+ * of `steps` steps; images/s is the median. The cpu backend (~2 img/s) gets a short run.
+ * Inference: batch 256, predict + dataSync, median of `reps`. --profile prints a per-kernel
+ * table (tf.profile) of one training step per model. Not a test: nothing here asserts.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(HERE, '..');
+const TRAIN_BATCH = Number(process.env.TB ?? 64);
+const INFER_BATCH = 256;
+const PROFILE_STEPS = 3;
+
+const { values: opts } = parseArgs({
+  options: {
+    models: { type: 'string', default: 'baseline,optimized' },
+    backends: { type: 'string', default: 'tensorflow,wasm,wasm2,cpu' },
+    warmup: { type: 'string', default: '5' },
+    steps: { type: 'string', default: '20' },
+    reps: { type: 'string', default: '3' },
+    'cpu-steps': { type: 'string', default: '1' },
+    'torch-n': { type: 'string', default: '2048' },
+    torch: { type: 'boolean', default: true },
+    'no-torch': { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    // internal: run one (backend, model) and print one JSON line
+    worker: { type: 'string' },
+  },
+});
+
+const int = (name) => {
+  const v = Number(opts[name]);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name}: expected a positive integer, got '${opts[name]}'`);
+  return v;
+};
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+// ---------------------------------------------------------------- worker (one child) --
+
+async function loadBackend(tf, name) {
+  const threaded = /^wasm(\d+)$/.exec(name); // wasm2: the threaded wasm build on 2 threads, as `svhn train --threads 2`
+  if (threaded) {
+    const { initBackend } = await import(join(ROOT, 'dist/backend/index.js'));
+    await initBackend('wasm', { threads: Number(threaded[1]) });
+    return;
+  }
+  if (name === 'tensorflow') {
+    await import('@tensorflow/tfjs-node');
+  } else if (name === 'wasm') {
+    await import('@tensorflow/tfjs-backend-wasm');
+    const { registerWasmTrainingKernels } = await import(join(ROOT, 'dist/backend/wasmKernels.js'));
+    registerWasmTrainingKernels({ threads: 1 });
+  } else {
+    await import('@tensorflow/tfjs-backend-cpu');
+  }
+  if (!(await tf.setBackend(name))) throw new Error(`backend ${name} did not load`);
+  await tf.ready();
+}
+
+/** The models exactly as `svhn train` builds them (dist/ is built by npm install / npm run build). */
+async function buildModel(tf, name) {
+  const registry = join(ROOT, 'dist/models/registry.js');
+  if (!existsSync(registry)) throw new Error('dist/ is missing: run `npm run build` first');
+  const { buildModel: build } = await import(registry);
+  return { model: build(name, { seed: 1 }), source: 'registry' };
+}
+
+async function runWorker(spec) {
+  const [backend, modelName] = spec.split(':');
+  const tf = await import('@tensorflow/tfjs');
+  await loadBackend(tf, backend);
+  const { model, source } = await buildModel(tf, modelName);
+  model.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  // The pure-JS cpu backend (~2 img/s): warm up on a small batch, time `cpu-steps` steps
+  // once, infer one batch of 64; no profile.
+  const slow = backend === 'cpu';
+  const warmup = slow ? 1 : int('warmup');
+  const steps = slow ? int('cpu-steps') : int('steps');
+  const reps = slow ? 1 : int('reps');
+  const inferBatch = slow ? TRAIN_BATCH : INFER_BATCH;
+
+  // Fixed data: the benchmark measures the step, not data loading.
+  const x = tf.randomUniform([TRAIN_BATCH, 32, 32, 3], 0, 1, 'float32', 1);
+  const labels = tf.tensor1d(Array.from({ length: TRAIN_BATCH }, (_, i) => (i * 7) % 10), 'int32');
+  const y = tf.oneHot(labels, 10).toFloat();
+  const xInfer = tf.randomUniform([inferBatch, 32, 32, 3], 0, 1, 'float32', 2);
+
+  for (let i = 0; i < warmup; i++) {
+    if (slow) {
+      const [xs, ys] = [x.slice(0, 8), y.slice(0, 8)];
+      await model.trainOnBatch(xs, ys);
+      tf.dispose([xs, ys]);
+    } else {
+      await model.trainOnBatch(x, y);
+    }
+  }
+  const startTensors = tf.memory().numTensors;
+  const train = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < steps; i++) await model.trainOnBatch(x, y);
+    train.push((steps * TRAIN_BATCH) / ((performance.now() - t0) / 1000));
+  }
+  const leaked = tf.memory().numTensors - startTensors;
+
+  const inferOnce = () => {
+    const p = model.predict(xInfer);
+    p.dataSync();
+    p.dispose();
+  };
+  if (!slow) inferOnce();
+  const infer = [];
+  const inferCalls = slow ? 1 : 5;
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < inferCalls; i++) inferOnce();
+    infer.push((inferCalls * inferBatch) / ((performance.now() - t0) / 1000));
+  }
+
+  let profile;
+  if (opts.profile && !slow) {
+    // Three steps, reported per step: one step alone is too noisy on a shared machine.
+    const info = await tf.profile(async () => {
+      for (let i = 0; i < PROFILE_STEPS; i++) await model.trainOnBatch(x, y);
+    });
+    const byKernel = new Map();
+    for (const k of info.kernels) {
+      const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+      const e = byKernel.get(k.name) ?? { name: k.name, calls: 0, ms: 0 };
+      e.calls += 1 / PROFILE_STEPS;
+      e.ms += ms / PROFILE_STEPS;
+      byKernel.set(k.name, e);
+    }
+    profile = [...byKernel.values()].sort((a, b) => b.ms - a.ms);
+  }
+
+  let threads = 1;
+  if (backend.startsWith('wasm')) threads = (await import('@tensorflow/tfjs-backend-wasm')).getThreadsCount();
+  process.stdout.write(
+    `${JSON.stringify({
+      backend, model: modelName, source, threads, warmup, steps, reps, infer_batch: inferBatch,
+      train_img_s: train, train_med: median(train), infer_img_s: infer, infer_med: median(infer),
+      leaked_tensors: leaked, peak_rss_mb: process.resourceUsage().maxRSS / 1024, profile,
+    })}\n`,
+  );
+}
+
+// ------------------------------------------------------------------------- driver --
+
+function lastJsonLine(text) {
+  const lines = text.trim().split('\n').reverse();
+  for (const l of lines) {
+    if (l.startsWith('{')) {
+      try {
+        return JSON.parse(l);
+      } catch {
+        /* not ours */
+      }
+    }
+  }
+  return undefined;
+}
+
+function runChild(backend, model) {
+  const t0 = Date.now();
+  const args = [fileURLToPath(import.meta.url), '--worker', `${backend}:${model}`];
+  for (const k of ['warmup', 'steps', 'reps', 'cpu-steps']) args.push(`--${k}`, opts[k]);
+  if (opts.profile) args.push('--profile');
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const res = lastJsonLine(r.stdout ?? '');
+  if (!res) {
+    const stderr = r.stderr ?? '';
+    const why = /Cannot find (package|module) '@tensorflow\/tfjs-node'/.test(stderr)
+      ? 'not installed (@tensorflow/tfjs-node is optional)'
+      : (stderr.split('\n').find((l) => /Error/.test(l)) ?? `exit ${r.status}`).trim().slice(0, 160);
+    return { backend, model, error: why };
+  }
+  return { ...res, wall_s: (Date.now() - t0) / 1000 };
+}
+
+function torchAvailable() {
+  if (opts['no-torch']) return false;
+  return spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+}
+
+function runTorch(model) {
+  const script = join(HERE, 'peers/torch_bench.py');
+  const args = ['-f', 'MAXRSS_KB=%M', '/usr/bin/python3', script, '--model', model, '--n', opts['torch-n'], '--reps', opts.reps];
+  const r = spawnSync('/usr/bin/time', args, { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const res = lastJsonLine(r.stdout ?? '');
+  if (!res) return { backend: 'pytorch', model, error: `torch_bench.py exit ${r.status}` };
+  const rss = /MAXRSS_KB=(\d+)/.exec(r.stderr ?? '');
+  return {
+    backend: 'pytorch', model, threads: res.threads, train_med: res.train_med, infer_med: res.infer_med,
+    train_img_s: res.train_img_s, infer_img_s: res.infer_img_s, peak_rss_mb: rss ? Number(rss[1]) / 1024 : undefined,
+    torch: res.torch,
+  };
+}
+
+const fmt = (v, d = 1) => (v === undefined || Number.isNaN(v) ? '-' : v.toFixed(d));
+
+async function main() {
+  const models = opts.models.split(',');
+  const backends = opts.backends.split(',');
+  const rows = [];
+  const torch = torchAvailable();
+  for (const model of models) {
+    // PyTorch first, then each tfjs backend, back to back: the same machine state.
+    if (torch) {
+      process.stderr.write(`pytorch ${model} ...\n`);
+      rows.push(runTorch(model));
+    }
+    for (const backend of backends) {
+      process.stderr.write(`${backend} ${model} ...\n`);
+      rows.push(runChild(backend, model));
+    }
+  }
+
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify({ rows }, null, 1)}\n`);
+    return;
+  }
+  const peer = (model) => rows.find((r) => r.backend === 'pytorch' && r.model === model && !r.error);
+  const header = ['model', 'backend', 'threads', 'train img/s', 'x torch', 'infer img/s', 'x torch', 'peak RSS MB', 'notes'];
+  const table = [header];
+  for (const r of rows) {
+    if (r.error) {
+      table.push([r.model, r.backend, '-', '-', '-', '-', '-', '-', r.error]);
+      continue;
+    }
+    const p = peer(r.model);
+    const notes = [];
+    if (r.steps) notes.push(`${r.reps}x${r.steps} steps`);
+    if (r.infer_batch && r.infer_batch !== INFER_BATCH) notes.push(`infer batch ${r.infer_batch}`);
+    if (r.leaked_tensors) notes.push(`LEAK ${r.leaked_tensors} tensors`);
+    if (r.source) notes.push(`model: ${r.source}`);
+    if (r.torch) notes.push(`torch ${r.torch}`);
+    table.push([
+      r.model, r.backend, String(r.threads ?? '-'), fmt(r.train_med),
+      p && r.backend !== 'pytorch' ? fmt(r.train_med / p.train_med, 2) : '-', fmt(r.infer_med),
+      p && r.backend !== 'pytorch' ? fmt(r.infer_med / p.infer_med, 2) : '-', fmt(r.peak_rss_mb, 0), notes.join(', '),
+    ]);
+  }
+  const widths = header.map((_, i) => Math.max(...table.map((row) => row[i].length)));
+  for (const row of table) console.log(row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+
+  for (const r of rows.filter((x) => x.profile)) {
+    const total = r.profile.reduce((s, k) => s + k.ms, 0);
+    console.log(`\nprofile: ${r.backend} ${r.model}, kernel ms per training step of ${TRAIN_BATCH} (mean of ${PROFILE_STEPS}; total ${fmt(total)})`);
+    for (const k of r.profile.slice(0, 15)) console.log(`  ${k.name.padEnd(24)} ${fmt(k.ms).padStart(7)} ms  ${fmt(k.calls, 0).padStart(4)} calls`);
+  }
+  const target = rows.find((r) => r.backend === 'wasm' && r.model === 'optimized' && !r.error);
+  const p = peer('optimized');
+  if (target && p) {
+    const ratio = target.train_med / p.train_med;
+    console.log(`\noptimized on wasm: ${fmt(ratio, 2)}x PyTorch training (target >= 0.25x): ${ratio >= 0.25 ? 'met' : 'NOT met'}`);
+  }
+}
+
+if (opts.worker) await runWorker(opts.worker);
+else await main();
