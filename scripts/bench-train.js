@@ -5,7 +5,7 @@
  * `/usr/bin/python3 -c "import torch"` works.
  *
  *   npm run build && npm run bench:train [-- --models optimized --backends wasm,wasm2 --profile]
- *   (wasm2: the threaded wasm build on 2 threads, as `svhn train --threads 2`)
+ *   (wasm2: as `svhn train --threads 2` / `svhn predict --threads 2`; wasm2t: the threaded build for training too)
  *
  * Each (backend, model) runs in a child process (clean peak RSS, one backend per process).
  * Training: batch 64 on fixed random images in [0,1], `warmup` steps, then `reps` timed runs
@@ -56,24 +56,27 @@ const median = (xs) => {
 
 // ---------------------------------------------------------------- worker (one child) --
 
-async function loadBackend(tf, name) {
-  const threaded = /^wasm(\d+)$/.exec(name); // wasm2: the threaded wasm build on 2 threads, as `svhn train --threads 2`
-  if (threaded) {
-    const { initBackend } = await import(join(ROOT, 'dist/backend/index.js'));
-    await initBackend('wasm', { threads: Number(threaded[1]) });
-    return;
-  }
-  if (name === 'tensorflow') {
-    await import('@tensorflow/tfjs-node');
-  } else if (name === 'wasm') {
-    await import('@tensorflow/tfjs-backend-wasm');
-    const { registerWasmTrainingKernels } = await import(join(ROOT, 'dist/backend/wasmKernels.js'));
-    registerWasmTrainingKernels({ threads: 1 });
-  } else {
-    await import('@tensorflow/tfjs-backend-cpu');
-  }
-  if (!(await tf.setBackend(name))) throw new Error(`backend ${name} did not load`);
-  await tf.ready();
+/**
+ * Backend specs: tensorflow, wasm, cpu (one thread); wasmN: what `svhn train --threads N`
+ * and `svhn predict --threads N` run, i.e. training on N data-parallel replicas
+ * (src/train/replicas.ts) and inference on the threaded wasm build with N threads (two child
+ * processes, as one process can load only one wasm build); wasmNt: the threaded build for
+ * training too (the earlier way to use N cores, for comparison).
+ */
+function parseSpec(name) {
+  const m = /^wasm(\d+)(t?)$/.exec(name);
+  if (!m) return { backend: name, replicas: 1, buildThreads: 1 };
+  const n = Number(m[1]);
+  return { backend: 'wasm', replicas: m[2] ? 1 : n, buildThreads: n, threadedTraining: Boolean(m[2]) };
+}
+
+async function loadBackend(spec, mode) {
+  const { initBackend } = await import(join(ROOT, 'dist/backend/index.js'));
+  // Replicas train on single-threaded backends; inference (and wasmNt) on the threaded build.
+  const threads = mode === 'infer' || spec.threadedTraining ? spec.buildThreads : 1;
+  const info = await initBackend(spec.backend, { threads });
+  if (info.name !== spec.backend) throw new Error(`backend ${spec.backend} did not load (got ${info.name})`);
+  return info.threads;
 }
 
 /** The models exactly as `svhn train` builds them (dist/ is built by npm install / npm run build). */
@@ -84,14 +87,24 @@ async function buildModel(tf, name) {
   return { model: build(name, { seed: 1 }), source: 'registry' };
 }
 
-async function runWorker(spec) {
-  const [backend, modelName] = spec.split(':');
+async function runWorker(specText) {
+  const [backend, modelName, mode] = specText.split(':'); // mode: both | train | infer
+  const spec = parseSpec(backend);
   const tf = await import('@tensorflow/tfjs');
-  await loadBackend(tf, backend);
+  const { setLogger } = await import(join(ROOT, 'dist/log.js'));
+  const { default: pino } = await import('pino');
+  setLogger(pino({ level: 'silent' }));
+  const buildThreads = await loadBackend(spec, mode);
   const { model, source } = await buildModel(tf, modelName);
-  // svhn's optimizer: tf.train.adam's arithmetic, one fused kernel per variable on wasm
+  // svhn's own training step (src/train/replicas.ts): fused Adam, `replicas` data-parallel replicas.
   const { FusedAdamOptimizer } = await import(join(ROOT, 'dist/train/adam.js'));
-  model.compile({ optimizer: new FusedAdamOptimizer(1e-3), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  const { createTrainer } = await import(join(ROOT, 'dist/train/replicas.js'));
+  const optimizer = new FusedAdamOptimizer(1e-3);
+  const doTrain = mode !== 'infer';
+  const doInfer = mode !== 'train';
+  const trainer = doTrain
+    ? await createTrainer({ model, optimizer, modelName, modelSeed: 1, backend: spec.backend, replicas: spec.replicas, maxBatch: TRAIN_BATCH })
+    : undefined;
   // The pure-JS cpu backend (~2 img/s): warm up on a small batch, time `cpu-steps` steps
   // once, infer one batch of 64; no profile.
   const slow = backend === 'cpu';
@@ -101,48 +114,46 @@ async function runWorker(spec) {
   const inferBatch = slow ? TRAIN_BATCH : INFER_BATCH;
 
   // Fixed data: the benchmark measures the step, not data loading.
-  const x = tf.randomUniform([TRAIN_BATCH, 32, 32, 3], 0, 1, 'float32', 1);
-  const labels = tf.tensor1d(Array.from({ length: TRAIN_BATCH }, (_, i) => (i * 7) % 10), 'int32');
-  const y = tf.oneHot(labels, 10).toFloat();
+  const xt = tf.randomUniform([TRAIN_BATCH, 32, 32, 3], 0, 1, 'float32', 1);
+  const xs = xt.dataSync().slice();
+  xt.dispose();
+  const ys = new Float32Array(TRAIN_BATCH * 10);
+  for (let i = 0; i < TRAIN_BATCH; i++) ys[i * 10 + ((i * 7) % 10)] = 1;
   const xInfer = tf.randomUniform([inferBatch, 32, 32, 3], 0, 1, 'float32', 2);
 
-  for (let i = 0; i < warmup; i++) {
-    if (slow) {
-      const [xs, ys] = [x.slice(0, 8), y.slice(0, 8)];
-      await model.trainOnBatch(xs, ys);
-      tf.dispose([xs, ys]);
-    } else {
-      await model.trainOnBatch(x, y);
-    }
-  }
-  const startTensors = tf.memory().numTensors;
   const train = [];
-  for (let r = 0; r < reps; r++) {
-    const t0 = performance.now();
-    for (let i = 0; i < steps; i++) await model.trainOnBatch(x, y);
-    train.push((steps * TRAIN_BATCH) / ((performance.now() - t0) / 1000));
+  let leaked = 0;
+  if (trainer) {
+    for (let i = 0; i < warmup; i++) await trainer.step(xs, ys, slow ? 8 : TRAIN_BATCH);
+    const startTensors = tf.memory().numTensors;
+    for (let r = 0; r < reps; r++) {
+      const t0 = performance.now();
+      for (let i = 0; i < steps; i++) await trainer.step(xs, ys, TRAIN_BATCH);
+      train.push((steps * TRAIN_BATCH) / ((performance.now() - t0) / 1000));
+    }
+    leaked = tf.memory().numTensors - startTensors;
   }
-  const leaked = tf.memory().numTensors - startTensors;
 
   const inferOnce = () => {
     const p = model.predict(xInfer);
     p.dataSync();
     p.dispose();
   };
-  if (!slow) inferOnce();
+  if (!slow && doInfer) inferOnce();
   const infer = [];
   const inferCalls = slow ? 1 : 5;
-  for (let r = 0; r < reps; r++) {
+  for (let r = 0; r < (doInfer ? reps : 0); r++) {
     const t0 = performance.now();
     for (let i = 0; i < inferCalls; i++) inferOnce();
     infer.push((inferCalls * inferBatch) / ((performance.now() - t0) / 1000));
   }
 
   let profile;
-  if (opts.profile && !slow) {
+  if (opts.profile && !slow && trainer) {
     // Three steps, reported per step: one step alone is too noisy on a shared machine.
+    // With replicas this is the main thread's kernels only (its shard of the batch).
     const info = await tf.profile(async () => {
-      for (let i = 0; i < PROFILE_STEPS; i++) await model.trainOnBatch(x, y);
+      for (let i = 0; i < PROFILE_STEPS; i++) await trainer.step(xs, ys, TRAIN_BATCH);
     });
     const byKernel = new Map();
     for (const k of info.kernels) {
@@ -155,11 +166,11 @@ async function runWorker(spec) {
     profile = [...byKernel.values()].sort((a, b) => b.ms - a.ms);
   }
 
-  let threads = 1;
-  if (backend.startsWith('wasm')) threads = (await import('@tensorflow/tfjs-backend-wasm')).getThreadsCount();
+  await trainer?.close();
+  const threads = Math.max(spec.replicas, buildThreads);
   process.stdout.write(
     `${JSON.stringify({
-      backend, model: modelName, source, threads, warmup, steps, reps, infer_batch: inferBatch,
+      backend, model: modelName, source, threads, replicas: spec.replicas, warmup, steps, reps, infer_batch: inferBatch,
       train_img_s: train, train_med: median(train), infer_img_s: infer, infer_med: median(infer),
       leaked_tensors: leaked, peak_rss_mb: process.resourceUsage().maxRSS / 1024, profile,
     })}\n`,
@@ -182,9 +193,19 @@ function lastJsonLine(text) {
   return undefined;
 }
 
+/** One child, or for wasmN (replicas for training, threaded build for inference) two, merged. */
 function runChild(backend, model) {
+  const spec = parseSpec(backend);
+  if (spec.replicas === 1) return runOneChild(backend, model, 'both');
+  const t = runOneChild(backend, model, 'train');
+  const i = runOneChild(backend, model, 'infer');
+  if (t.error || i.error) return t.error ? t : i;
+  return { ...t, infer_img_s: i.infer_img_s, infer_med: i.infer_med, peak_rss_mb: Math.max(t.peak_rss_mb, i.peak_rss_mb), wall_s: t.wall_s + i.wall_s };
+}
+
+function runOneChild(backend, model, mode) {
   const t0 = Date.now();
-  const args = [fileURLToPath(import.meta.url), '--worker', `${backend}:${model}`];
+  const args = [fileURLToPath(import.meta.url), '--worker', `${backend}:${model}:${mode}`];
   for (const k of ['warmup', 'steps', 'reps', 'cpu-steps']) args.push(`--${k}`, opts[k]);
   if (opts.profile) args.push('--profile');
   const r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 64 << 20 });

@@ -4,6 +4,7 @@
  * `auto` tries them in that order and says which one it picked.
  */
 import * as tf from '@tensorflow/tfjs';
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { BackendChoice } from '../config.js';
@@ -20,8 +21,28 @@ export interface BackendInfo {
 }
 
 export interface BackendOptions {
-  /** Threads for the wasm backend (default 1; more starts its threaded build). */
+  /**
+   * Threads for the wasm backend: more than 1 starts its threaded build. Default: all cores,
+   * or 1 (with a note) where the threaded build cannot start; an explicit count that cannot
+   * start is an error.
+   */
   threads?: number;
+}
+
+/** A module importing a shared memory: valid only where WebAssembly threads are. */
+const SHARED_MEMORY_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+  0x02, 0x09, 0x01, 0x01, 0x6d, 0x01, 0x6d, 0x02, 0x03, 0x01, 0x01, // import "m"."m": memory, shared, 1..1 pages
+]);
+
+/** Why the threaded wasm build cannot start in this process, or undefined when it can. */
+export function threadedWasmProblem(): string | undefined {
+  if (typeof SharedArrayBuffer === 'undefined' || typeof Atomics === 'undefined') return 'this runtime has no SharedArrayBuffer';
+  const wa = (globalThis as unknown as { WebAssembly: { validate(b: Uint8Array): boolean } }).WebAssembly;
+  if (!wa.validate(SHARED_MEMORY_PROBE)) return 'this runtime has no WebAssembly threads';
+  const worker = fileURLToPath(new URL('./wasmThreadWorker.js', import.meta.url));
+  if (!existsSync(worker)) return `${worker} is missing (run npm run build)`;
+  return undefined;
 }
 
 async function tryTensorflow(): Promise<boolean> {
@@ -95,9 +116,17 @@ let active: BackendInfo | undefined;
 
 /** Sets the tfjs backend once per process; later calls must ask for the same one. */
 export async function initBackend(choice: BackendChoice, opts: BackendOptions = {}): Promise<BackendInfo> {
-  const threads = opts.threads ?? 1;
   if (active && (choice === 'auto' || choice === active.name)) return active;
   const notes: string[] = [];
+  let threads = opts.threads ?? os.availableParallelism();
+  const problem = threads > 1 && choice !== 'tensorflow' && choice !== 'cpu' ? threadedWasmProblem() : undefined;
+  if (problem) {
+    if (opts.threads !== undefined) {
+      throw new SvhnError('BACKEND', `--threads ${threads}: the threaded wasm build cannot start: ${problem}`, { suggestion: 'run with --threads 1' });
+    }
+    notes.push(`1 thread: ${problem}`);
+    threads = 1;
+  }
   const order: BackendName[] = choice === 'auto' ? ['tensorflow', 'wasm', 'cpu'] : [choice];
   for (const name of order) {
     const ok = name === 'tensorflow' ? await tryTensorflow() : name === 'wasm' ? await tryWasm(threads) : await tryCpu();
@@ -117,6 +146,25 @@ export async function initBackend(choice: BackendChoice, opts: BackendOptions = 
   throw new SvhnError('BACKEND', `--backend ${choice}: ${notes.join('; ')}`, {
     suggestion: choice === 'tensorflow' ? 'use --backend auto (wasm or cpu) where tfjs-node cannot install' : undefined,
   });
+}
+
+/**
+ * A training replica's backend (train/replicaWorker.ts): the backend the main thread chose,
+ * single-threaded, in this worker's own tfjs, without logging.
+ */
+export async function initWorkerBackend(name: BackendName): Promise<void> {
+  if (name === 'wasm') {
+    await import('@tensorflow/tfjs-backend-wasm');
+    const { registerWasmTrainingKernels } = await import('./wasmKernels.js');
+    registerWasmTrainingKernels({ threads: 1 });
+  } else if (name === 'cpu') {
+    if (!(await tryCpu())) throw new Error('the cpu backend did not load in a worker thread');
+    return;
+  } else {
+    await import('@tensorflow/tfjs-node' as string);
+  }
+  if (!(await tf.setBackend(name))) throw new Error(`the ${name} backend did not load in a worker thread`);
+  await tf.ready();
 }
 
 export function activeBackend(): BackendInfo | undefined {

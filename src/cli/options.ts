@@ -2,6 +2,7 @@
  * Flag parsers shared by the subcommands. Each throws commander's InvalidArgumentError with
  * what was expected, which the top-level handler prints as one line naming the flag.
  */
+import { availableParallelism } from 'node:os';
 import { InvalidArgumentError } from 'commander';
 
 export function positiveInt(value: string): number {
@@ -66,4 +67,7 @@ export function collect(value: string, previous: string[] | undefined): string[]
 }
 
 /** --threads, the same for every command that runs a model. */
-export const THREADS_HELP = 'wasm threads: more than 1 starts its threaded build (about 1.4x on 2 cores, same results); the count used is logged (default: 1)';
+export const THREADS_HELP = `wasm threads: more than 1 runs its threaded build, with the same results as 1; the count used is logged (default: all cores, ${availableParallelism()} here)`;
+/** train's --threads: data-parallel replicas. */
+export const TRAIN_THREADS_HELP =
+  `data-parallel training replicas, one per thread: a seed repeats exactly for the same count; runs with other counts differ (per-shard BatchNorm and dropout) (default: all cores, ${availableParallelism()} here)`;

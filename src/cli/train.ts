@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { BACKEND_CHOICES, DEFAULTS, MODEL_NAMES, type BackendChoice } from '../config.js';
-import { nonNegativeInt, oneOf, positiveInt, positiveNumber, THREADS_HELP } from './options.js';
+import { nonNegativeInt, oneOf, positiveInt, positiveNumber, TRAIN_THREADS_HELP } from './options.js';
 
 interface TrainFlags {
   model?: string;
@@ -44,7 +44,7 @@ function addTrainOptions(cmd: Command, withModel: boolean): Command {
     .option('--out <dir>', `model directory (default: ${DEFAULTS.modelsDir}/<model>)`)
     .option('--resume', 'continue the interrupted run from <out>.checkpoint', false)
     .option('--backend <name>', `engine: ${BACKEND_CHOICES.join(', ')}`, oneOf(BACKEND_CHOICES), d.backend)
-    .option('--threads <n>', THREADS_HELP, positiveInt)
+    .option('--threads <n>', TRAIN_THREADS_HELP, positiveInt)
     .option('--json', 'print a machine-readable summary on stdout', false);
 }
 

@@ -12,6 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { access, constants, mkdir, readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES, type BackendChoice } from '../config.js';
 import { SvhnError, ioError } from '../errors.js';
@@ -24,7 +25,9 @@ import { CURVES_PNG, HISTORY_CSV, HISTORY_JSON, METADATA_JSON, type HistoryRecor
 import { saveLayersModel } from '../models/io.js';
 import { buildModel, countParams } from '../models/registry.js';
 import { seededDropoutLayers } from '../models/layers.js';
+import type { BackendName } from '../backend/index.js';
 import { FusedAdamOptimizer } from './adam.js';
+import { createTrainer, type Trainer } from './replicas.js';
 import { augmentBatch } from './augment.js';
 import { BestModelKeeper, EarlyStopping } from './callbacks.js';
 import {
@@ -55,6 +58,7 @@ export interface TrainOptions {
   outDir: string; // the model directory, swapped in whole at the end
   resume: boolean; // continue from <outDir>.checkpoint
   backend: BackendChoice;
+  /** Data-parallel replicas (replicas.ts); default: all cores. */
   threads?: number;
   /** Images per chunk when streaming extra. */
   extraChunk?: number;
@@ -167,6 +171,29 @@ export function evaluateSet(model: tf.LayersModel, set: ImageSet): { loss: numbe
   return { loss: lossSum / set.count, acc: correct / set.count };
 }
 
+function threadsLabel(n: number): string {
+  return `${n} thread${n === 1 ? '' : 's'}`;
+}
+
+/**
+ * The step runner: `threads` replicas. Where the default (all cores) cannot start its worker
+ * threads, one replica with a warning; an explicit --threads N that fails is an error.
+ */
+async function startTrainer(
+  o: TrainOptions,
+  t: { model: tf.LayersModel; optimizer: tf.Optimizer; modelSeed: number; backend: BackendName; threads: number },
+): Promise<Trainer> {
+  const replicas = t.backend === 'tensorflow' ? 1 : t.threads;
+  const spec = { model: t.model, optimizer: t.optimizer, modelName: o.model, modelSeed: t.modelSeed, backend: t.backend, maxBatch: o.batchSize };
+  try {
+    return await createTrainer({ ...spec, replicas });
+  } catch (e) {
+    if (o.threads !== undefined || replicas === 1) throw e;
+    getLogger().warn(`${(e as Error).message}; training on 1 thread`);
+    return createTrainer({ ...spec, replicas: 1 });
+  }
+}
+
 export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   const log = getLogger();
   const started = Date.now();
@@ -180,14 +207,13 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
 
   const data = await loadData(o);
   const { initBackend } = await import('../backend/index.js');
-  const backend = await initBackend(o.backend, { threads: o.threads });
+  // Training threads are data-parallel replicas (replicas.ts), each on a single-threaded
+  // backend; tfjs-node threads natively and trains as one replica.
+  const backend = await initBackend(o.backend, { threads: 1 });
+  const requestedThreads = o.threads ?? availableParallelism();
   if (data.synthetic) {
     log.warn('SYNTHETIC data: this cache holds the offline sample, not SVHN; its accuracy says nothing about SVHN');
   }
-  log.info(
-    { model: o.model, backend: backend.name, threads: backend.threads, train: data.train.count, val: data.val.count, extra: data.extra?.count ?? 0 },
-    `training ${o.model} on ${backend.name}: ${data.train.count} train + ${data.extra?.count ?? 0} extra images, ${data.val.count} validation`,
-  );
 
   const config: RunConfig = {
     model: o.model,
@@ -223,93 +249,103 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   const optimizer = new FusedAdamOptimizer(o.lr); // tf.train.adam's arithmetic, fused on wasm
   model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
   const dropout = seededDropoutLayers(model);
+  const trainer = await startTrainer(o, { model, optimizer, modelSeed, backend: backend.name, threads: requestedThreads });
+  const threads = trainer.replicas;
+  log.info(
+    { model: o.model, backend: backend.name, threads, train: data.train.count, val: data.val.count, extra: data.extra?.count ?? 0 },
+    `training ${o.model} on ${backend.name} (${threadsLabel(threads)}): ${data.train.count} train + ${data.extra?.count ?? 0} extra images, ${data.val.count} validation`,
+  );
   const early = new EarlyStopping(o.patience, ckpt?.state.earlyStopping, ckpt?.earlyStoppingBest);
   const keeper = new BestModelKeeper(ckpt?.state.bestModel, ckpt?.bestModelBest);
   const history: HistoryRecord[] = ckpt ? [...ckpt.state.history] : [];
   let wallBefore = 0;
   let startEpoch = 1;
-
-  if (ckpt) {
-    restoreWeights(model, ckpt.model);
-    await restoreOptimizer(optimizer, ckpt.optimizer, ckpt.state.optimizer);
-    shuffleRng.state = ckpt.state.rng.shuffle;
-    augmentRng.state = ckpt.state.rng.augment;
-    dropout.forEach((d, i) => (d.rngState = ckpt.state.rng.dropout[i]!));
-    wallBefore = ckpt.state.wallTimeSec;
-    startEpoch = ckpt.state.epoch + 1;
-    log.info(`resuming from ${ckptDir}: ${ckpt.state.epoch} epoch(s) done`);
-  } else if (await access(ckptDir).then(() => true, () => false)) {
-    log.warn(`a checkpoint exists at ${ckptDir}; starting a new run (pass --resume to continue it); it will be replaced`);
-  }
-
   const perEpoch = epochImageCount(data);
-  const batchesPerEpoch = Math.ceil(perEpoch / o.batchSize);
-  let stopped = ckpt?.state.earlyStopping.stoppedEpoch != null;
-  for (let epoch = startEpoch; epoch <= o.epochs && !stopped; epoch++) {
-    const progress = createProgress({
-      label: `epoch ${epoch}/${o.epochs} [${backend.name}]`,
-      total: perEpoch,
-      unit: 'img',
-      mode: o.progress,
-      plainEverySec: Infinity, // off a TTY: one line per epoch, at its end
-    });
-    const t0 = Date.now();
-    let seen = 0;
-    let lossSum = 0;
-    let accSum = 0;
-    let batches = 0;
-    for await (const b of epochBatches({ train: data.train, extra: data.extra, batchSize: o.batchSize, rng: shuffleRng })) {
-      if (o.augment) augmentBatch(b.xs, b.size, augmentRng);
-      const x = tf.tensor4d(b.xs, [b.size, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS]);
-      const y = tf.tensor2d(b.ys, [b.size, NUM_CLASSES]);
-      let out: number | number[];
-      try {
-        out = await model.trainOnBatch(x, y); // [loss, accuracy], batch means
-      } finally {
-        tf.dispose([x, y]); // the batch is done; trainOnBatch disposes its own intermediates
+
+  try {
+    if (ckpt) {
+      restoreWeights(model, ckpt.model);
+      await restoreOptimizer(optimizer, ckpt.optimizer, ckpt.state.optimizer);
+      shuffleRng.state = ckpt.state.rng.shuffle;
+      augmentRng.state = ckpt.state.rng.augment;
+      dropout.forEach((d, i) => (d.rngState = ckpt.state.rng.dropout[i]!));
+      const savedThreads = ckpt.state.threads ?? 1;
+      if (savedThreads === threads) {
+        await trainer.restoreWorkerRngStates(ckpt.state.rng.replicas ?? []);
+      } else {
+        log.warn(`resuming a ${threadsLabel(savedThreads)} run on ${threadsLabel(threads)}: weights will not be bit-identical to an uninterrupted run`);
       }
-      const [loss, acc] = out as number[];
-      seen += b.size;
-      lossSum += loss! * b.size;
-      accSum += acc! * b.size;
-      batches++;
-      progress.update(seen, { batch: `${batches}/${batchesPerEpoch}`, loss: lossSum / seen, acc: accSum / seen });
+      wallBefore = ckpt.state.wallTimeSec;
+      startEpoch = ckpt.state.epoch + 1;
+      log.info(`resuming from ${ckptDir}: ${ckpt.state.epoch} epoch(s) done`);
+    } else if (await access(ckptDir).then(() => true, () => false)) {
+      log.warn(`a checkpoint exists at ${ckptDir}; starting a new run (pass --resume to continue it); it will be replaced`);
     }
-    const seconds = (Date.now() - t0) / 1000;
-    const val = evaluateSet(model, data.val);
-    const record: HistoryRecord = {
-      epoch,
-      loss: lossSum / seen,
-      acc: accSum / seen,
-      val_loss: val.loss,
-      val_acc: val.acc,
-      seconds,
-      imagesPerSec: seconds > 0 ? seen / seconds : 0,
-    };
-    history.push(record);
-    progress.stop({ loss: record.loss, acc: record.acc, val_loss: val.loss, val_acc: val.acc });
-    log.debug({ ...record }, `epoch ${epoch} done`);
 
-    keeper.update(epoch, val.acc, model);
-    stopped = early.update(epoch, val.loss, model);
-    if (stopped) log.info(`early stopping after epoch ${epoch}: val_loss has not improved for ${o.patience} epoch(s); best was epoch ${early.state.bestEpoch}`);
+    const batchesPerEpoch = Math.ceil(perEpoch / o.batchSize);
+    let stopped = ckpt?.state.earlyStopping.stoppedEpoch != null;
+    for (let epoch = startEpoch; epoch <= o.epochs && !stopped; epoch++) {
+      const progress = createProgress({
+        label: `epoch ${epoch}/${o.epochs} [${backend.name}, ${threadsLabel(threads)}]`,
+        total: perEpoch,
+        unit: 'img',
+        mode: o.progress,
+        plainEverySec: Infinity, // off a TTY: one line per epoch, at its end
+      });
+      const t0 = Date.now();
+      let seen = 0;
+      let lossSum = 0;
+      let accSum = 0;
+      let batches = 0;
+      for await (const b of epochBatches({ train: data.train, extra: data.extra, batchSize: o.batchSize, rng: shuffleRng })) {
+        if (o.augment) augmentBatch(b.xs, b.size, augmentRng);
+        const { loss, acc } = await trainer.step(b.xs, b.ys, b.size); // batch means
+        seen += b.size;
+        lossSum += loss * b.size;
+        accSum += acc * b.size;
+        batches++;
+        progress.update(seen, { batch: `${batches}/${batchesPerEpoch}`, loss: lossSum / seen, acc: accSum / seen });
+      }
+      const seconds = (Date.now() - t0) / 1000;
+      const val = evaluateSet(model, data.val);
+      const record: HistoryRecord = {
+        epoch,
+        loss: lossSum / seen,
+        acc: accSum / seen,
+        val_loss: val.loss,
+        val_acc: val.acc,
+        seconds,
+        imagesPerSec: seconds > 0 ? seen / seconds : 0,
+      };
+      history.push(record);
+      progress.stop({ loss: record.loss, acc: record.acc, val_loss: val.loss, val_acc: val.acc });
+      log.debug({ ...record }, `epoch ${epoch} done`);
 
-    const opt = await captureOptimizer(optimizer);
-    const state: CheckpointState = {
-      format: 'svhn-checkpoint',
-      version: 1,
-      epoch,
-      config,
-      backend: backend.name,
-      rng: { shuffle: shuffleRng.state, augment: augmentRng.state, dropout: dropout.map((d) => d.rngState) },
-      optimizer: opt.scalars,
-      history,
-      earlyStopping: early.state,
-      bestModel: keeper.state,
-      wallTimeSec: wallBefore + (Date.now() - started) / 1000,
-    };
-    await saveCheckpoint(ckptDir, { state, model: captureWeights(model), optimizer: opt.weights, earlyStoppingBest: early.best, bestModelBest: keeper.best });
-    await o.onEpochEnd?.(record, { numTensors: tf.memory().numTensors, model });
+      keeper.update(epoch, val.acc, model);
+      stopped = early.update(epoch, val.loss, model);
+      if (stopped) log.info(`early stopping after epoch ${epoch}: val_loss has not improved for ${o.patience} epoch(s); best was epoch ${early.state.bestEpoch}`);
+
+      const opt = await captureOptimizer(optimizer);
+      const state: CheckpointState = {
+        format: 'svhn-checkpoint',
+        version: 1,
+        epoch,
+        config,
+        backend: backend.name,
+        threads,
+        rng: { shuffle: shuffleRng.state, augment: augmentRng.state, dropout: dropout.map((d) => d.rngState), replicas: await trainer.workerRngStates() },
+        optimizer: opt.scalars,
+        history,
+        earlyStopping: early.state,
+        bestModel: keeper.state,
+        wallTimeSec: wallBefore + (Date.now() - started) / 1000,
+      };
+      await saveCheckpoint(ckptDir, { state, model: captureWeights(model), optimizer: opt.weights, earlyStoppingBest: early.best, bestModelBest: keeper.best });
+      await o.onEpochEnd?.(record, { numTensors: tf.memory().numTensors, model });
+    }
+
+  } finally {
+    await trainer.close();
   }
 
   // EarlyStopping(restore_best_weights): the model returns to its lowest-val_loss epoch. The
@@ -332,7 +368,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
     dataManifestSha256: data.manifestSha256,
     seed: o.seed,
     backend: backend.name,
-    threads: backend.threads,
+    threads,
     versions: { node: process.versions.node, tfjs: tf.version.tfjs, 'tfjs-layers': tf.version_layers, svhn: await packageVersion() },
     hyperparameters: {
       epochs: o.epochs,

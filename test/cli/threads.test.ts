@@ -1,7 +1,9 @@
 /**
- * `svhn train --threads 2` through the real CLI: the wasm backend's threaded build starts in
- * Node (our pthread worker shim, src/backend/wasmThreadWorker.ts), the process exits on its
- * own, metadata records 2 threads, and the weights (and predictions) are bit-identical to 1 thread.
+ * --threads through the real CLI. train: two data-parallel replicas (src/train/replicas.ts)
+ * repeat bit for bit, the process exits on its own with the worker thread, and metadata and
+ * the progress line record 2 threads. predict: the wasm backend's threaded build starts in
+ * Node (our pthread worker shim, src/backend/wasmThreadWorker.ts) and gives the same rows as
+ * 1 thread.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,10 +15,10 @@ import { svhnSync, type CliRun } from '../helpers.js';
 const ROOT = resolve(import.meta.dirname, '../..');
 let tmp: string;
 
-function train(threads: number): CliRun {
+function train(threads: number, out: string): CliRun {
   const args = ['train', '--model', 'optimized', '--data-dir', 'data', '--batch-size', '10', '--epochs', '2', '--seed', '5', '--backend', 'wasm'];
-  // A process kept alive by the thread pool would hit the runner's timeout.
-  return svhnSync([...args, '--threads', String(threads), '--out', `models/t${threads}`], { cwd: tmp });
+  // A process kept alive by a worker thread would hit the runner's timeout.
+  return svhnSync([...args, '--threads', String(threads), '--out', `models/${out}`], { cwd: tmp });
 }
 
 beforeAll(async () => {
@@ -29,17 +31,20 @@ afterAll(async () => {
 });
 
 describe('svhn train --threads', () => {
-  it('runs the threaded wasm build on 2 threads with the same weights as 1 thread', async () => {
-    const one = train(1);
+  it('trains on 2 replicas that repeat bit for bit, and records 2 threads', async () => {
+    const one = train(1, 't1');
     expect(one.code).toBe(0);
-    const two = train(2);
-    expect(two.stderr).toMatch(/backend: wasm \(2 threads\)|"threads":2/);
+    const two = train(2, 't2');
     expect(two.code).toBe(0);
+    expect(two.stderr).toMatch(/\[wasm, 2 threads\]/); // the progress line
+    expect(two.stdout).toMatch(/backend +wasm \(2 threads\)/);
+    const again = train(2, 't2b');
+    expect(again.code).toBe(0);
     const meta = JSON.parse(await readFile(join(tmp, 'models/t2/metadata.json'), 'utf8'));
     expect(meta.threads).toBe(2);
-    const [w1, w2] = await Promise.all([readFile(join(tmp, 'models/t1/weights.bin')), readFile(join(tmp, 'models/t2/weights.bin'))]);
-    expect(w2.length).toBe(w1.length);
-    expect(w2.equals(w1)).toBe(true);
+    const [w1, w2, w2b] = await Promise.all(['t1', 't2', 't2b'].map((d) => readFile(join(tmp, 'models', d, 'weights.bin'))));
+    expect(w2.length).toBe(w1!.length);
+    expect(w2b!.equals(w2!)).toBe(true);
   });
 
   it('predicts the same rows on 2 threads as on 1', () => {

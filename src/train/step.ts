@@ -1,0 +1,71 @@
+/**
+ * One training step's gradients, as Keras' train_on_batch computes them: the model in
+ * training mode (dropout on, BatchNorm on batch statistics and updating its moving ones),
+ * categorical cross-entropy averaged over the batch, gradients of every trainable weight.
+ * The main thread and each data-parallel replica (replicas.ts) run this same function.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from '../config.js';
+
+export interface ShardResult {
+  /** Mean cross-entropy over the shard. */
+  loss: number;
+  /** Correct top-1 predictions in the shard. */
+  correct: number;
+}
+
+/** The model's trainable variables, in model.trainableWeights order (the flat gradient layout). */
+export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
+  return model.trainableWeights.map((w) => w.read() as tf.Variable);
+}
+
+/** Total elements of the trainable variables. */
+export function trainableSize(model: tf.LayersModel): number {
+  return trainableVariables(model).reduce((s, v) => s + v.size, 0);
+}
+
+/**
+ * Forward and backward pass over `size` images (xs NHWC float32 in [0,1], ys one-hot).
+ * Returns the gradient tensors (the caller owns and disposes them) in variable order.
+ */
+export function shardGradients(model: tf.LayersModel, xs: Float32Array, ys: Float32Array, size: number): ShardResult & { grads: tf.Tensor[] } {
+  const vars = trainableVariables(model);
+  let correct = 0;
+  const x = tf.tensor4d(xs.subarray(0, size * IMAGE_HEIGHT * IMAGE_WIDTH * IMAGE_CHANNELS), [size, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS]);
+  const y = tf.tensor2d(ys.subarray(0, size * NUM_CLASSES), [size, NUM_CLASSES]);
+  try {
+    // The tape's intermediates die inside variableGrads; loss and grads come out.
+    const { value, grads } = tf.variableGrads(() => {
+      const p = model.apply(x, { training: true }) as tf.Tensor;
+      correct = tf.tidy(() => tf.equal(p.argMax(-1), y.argMax(-1)).sum().dataSync()[0]!);
+      return tf.mean(tf.metrics.categoricalCrossentropy(y, p)) as tf.Scalar;
+    }, vars);
+    const loss = value.dataSync()[0]!;
+    value.dispose();
+    return { loss, correct, grads: vars.map((v) => grads[v.name]!) };
+  } finally {
+    tf.dispose([x, y]);
+  }
+}
+
+/** Copies tensors' values into `out` back to back (the flat layout replicas exchange). */
+export function packInto(tensors: tf.Tensor[], out: Float32Array): void {
+  let offset = 0;
+  for (const t of tensors) {
+    out.set(t.dataSync() as Float32Array, offset);
+    offset += t.size;
+  }
+  if (offset !== out.length) throw new Error(`packInto: ${offset} values for a buffer of ${out.length}`);
+}
+
+/** Assigns flat values (packInto's layout) to the variables. */
+export function assignFrom(vars: tf.Variable[], flat: Float32Array): void {
+  let offset = 0;
+  tf.tidy(() => {
+    for (const v of vars) {
+      // slice(): a private copy (flat may be shared memory; the cpu backend keeps the array it is given)
+      v.assign(tf.tensor(flat.slice(offset, offset + v.size), v.shape, 'float32'));
+      offset += v.size;
+    }
+  });
+}
