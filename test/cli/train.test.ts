@@ -38,7 +38,7 @@ describe('svhn train', () => {
     const a = svhn([...BASELINE, '--json', '--out', 'models/a']);
     expect(a.stderr).toMatch(/backend: wasm|"backend":"wasm"/);
     expect(a.stderr).toContain('SYNTHETIC');
-    expect(a.stderr).toMatch(/epoch 6\/6 \[wasm\]/);
+    expect(a.stderr).toMatch(/epoch 6\/6 \[wasm, \d+ threads?\]/);
     expect(a.code).toBe(0);
     const summary = JSON.parse(a.stdout);
     historyA = summary.history;
