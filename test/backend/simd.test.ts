@@ -115,3 +115,27 @@ describe('wasm SIMD col2im (Conv2DBackpropInput by matmul, channels a multiple o
     });
   }
 });
+
+describe('wasm SIMD Conv2DBackpropFilter (stride 1, valid: no im2col)', () => {
+  // 16- and 4-channel blocks, taps in pairs and an odd one left, tiles of rows and of images.
+  const cases: Array<{ x: [number, number, number, number]; k: [number, number]; co: number }> = [
+    { x: [3, 10, 9, 5], k: [3, 3], co: 20 }, // 15 taps per filter row, 16 + 4 channels
+    { x: [2, 40, 41, 2], k: [2, 3], co: 36 }, // 2 x 16 + 4 channels, rows of an image per tile
+    { x: [5, 4, 4, 1], k: [1, 1], co: 4 }, // a single tap, 5 images in one tile
+  ];
+  for (const [i, c] of cases.entries()) {
+    it(`matches cpu: x ${c.x.join('x')}, ${c.k.join('x')}x${c.co}`, async () => {
+      const filterShape: [number, number, number, number] = [...c.k, c.x[3], c.co];
+      const dyShape: [number, number, number, number] = [c.x[0], c.x[1] - c.k[0] + 1, c.x[2] - c.k[1] + 1, c.co];
+      const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+      const { cpu, wasm } = await onBoth(() =>
+        tf.engine().runKernel(tf.Conv2DBackpropFilter, {
+          x: tf.tensor4d(randomValues(970 + i, size(c.x)), c.x), dy: tf.tensor4d(randomValues(980 + i, size(dyShape)), dyShape),
+        }, {
+          strides: 1, pad: 'valid', dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape,
+        } as unknown as tf.NamedAttrMap) as tf.Tensor);
+      expect(wasm.shape).toEqual(filterShape);
+      expect(relDiff(wasm.values, cpu.values)).toBeLessThanOrEqual(1e-5);
+    });
+  }
+});
