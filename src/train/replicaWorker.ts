@@ -9,7 +9,7 @@ import { initWorkerBackend } from '../backend/index.js';
 import { seededDropoutLayers } from '../models/layers.js';
 import { buildModel } from '../models/registry.js';
 import type { FromWorker, ReplicaWorkerData, ToWorker } from './replicas.js';
-import { assignFrom, packInto, shardGradients, trainableSize, trainableVariables } from './step.js';
+import { assignFrom, packInto, shardGradients, statisticVariables, trainableSize, trainableVariables } from './step.js';
 
 /** A dropout stream per (layer, replica), distinct from the main thread's (replica 0). */
 export function replicaDropoutState(layerSeed: number, replica: number): number {
@@ -23,6 +23,7 @@ async function main(port: NonNullable<typeof parentPort>, data: ReplicaWorkerDat
   const dropout = seededDropoutLayers(model);
   dropout.forEach((d) => (d.rngState = replicaDropoutState(d.seed, data.replica)));
   const vars = trainableVariables(model);
+  const state = [...vars, ...statisticVariables(model)]; // the shared layout (replicas.ts)
   const weights = new Float32Array(data.weights);
   const grads = new Float32Array(data.grads);
   const xs = new Float32Array(data.xs);
@@ -31,10 +32,10 @@ async function main(port: NonNullable<typeof parentPort>, data: ReplicaWorkerDat
   port.on('message', (m: ToWorker) => {
     try {
       if (m.type === 'step') {
-        assignFrom(vars, weights);
+        assignFrom(state, weights);
         const r = shardGradients(model, xs, ys, m.size);
         try {
-          packInto(r.grads, grads);
+          packInto([...r.grads, ...state.slice(vars.length)], grads); // the moving statistics as this shard left them
         } finally {
           tf.dispose(r.grads);
         }

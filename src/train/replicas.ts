@@ -14,9 +14,10 @@
  * two replicas: see README's benchmark table).
  *
  * Differences from one replica, as in PyTorch's DistributedDataParallel: BatchNorm
- * normalises each shard by its own statistics, and the moving statistics the saved model
- * keeps come from the main thread's shard. Each worker's dropout draws from its own seeded
- * stream, saved in checkpoints.
+ * normalises each shard by its own statistics. Its moving statistics (used at inference)
+ * are averaged over the replicas after every step, weighted by shard size, so they follow
+ * the whole batch's mean rather than one shard's. Each worker's dropout draws from its own
+ * seeded stream, saved in checkpoints.
  */
 import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
@@ -26,7 +27,7 @@ import { Worker } from 'node:worker_threads';
 import { IMAGE_BYTES, NUM_CLASSES } from '../config.js';
 import { SvhnError } from '../errors.js';
 import type { BackendName } from '../backend/index.js';
-import { packInto, shardGradients, trainableSize, trainableVariables } from './step.js';
+import { assignFrom, packInto, shardGradients, sizeOf, statisticVariables, trainableSize, trainableVariables } from './step.js';
 
 export interface TrainerOptions {
   model: tf.LayersModel;
@@ -70,8 +71,10 @@ export interface ReplicaWorkerData {
   modelName: string;
   modelSeed: number;
   replica: number; // 1-based among workers: replica 0 is the main thread
-  weights: SharedArrayBuffer; // float32, trainable weights in trainableVariables order
-  grads: SharedArrayBuffer; // float32, this worker's shard gradient, same layout
+  /** float32: the trainable weights (trainableVariables order), then the moving statistics (statisticVariables order). */
+  weights: SharedArrayBuffer;
+  /** float32: this worker's shard gradient, then its moving statistics after the step (the same layout). */
+  grads: SharedArrayBuffer;
   xs: SharedArrayBuffer; // float32 images of this worker's shard
   ys: SharedArrayBuffer; // float32 one-hot labels of this worker's shard
 }
@@ -145,6 +148,7 @@ class WorkerReplica {
 }
 
 async function startWorkers(o: TrainerOptions, params: number, weights: SharedArrayBuffer): Promise<WorkerReplica[]> {
+  const stateBytes = weights.byteLength;
   const maxShard = Math.ceil(o.maxBatch / o.replicas);
   const file = workerFile();
   const replicas: WorkerReplica[] = [];
@@ -156,7 +160,7 @@ async function startWorkers(o: TrainerOptions, params: number, weights: SharedAr
         modelSeed: o.modelSeed,
         replica: k,
         weights,
-        grads: new SharedArrayBuffer(params * 4),
+        grads: new SharedArrayBuffer(stateBytes),
         xs: new SharedArrayBuffer(maxShard * IMAGE_BYTES * 4),
         ys: new SharedArrayBuffer(maxShard * NUM_CLASSES * 4),
       };
@@ -179,18 +183,20 @@ async function startWorkers(o: TrainerOptions, params: number, weights: SharedAr
 
 export async function createTrainer(o: TrainerOptions): Promise<Trainer> {
   const vars = trainableVariables(o.model);
+  const stats = statisticVariables(o.model);
   const params = trainableSize(o.model);
-  const weightsSab = new SharedArrayBuffer(o.replicas > 1 ? params * 4 : 0);
+  const state = params + sizeOf(stats); // the shared layout: weights, then moving statistics
+  const weightsSab = new SharedArrayBuffer(o.replicas > 1 ? state * 4 : 0);
   const weights = new Float32Array(weightsSab);
   const workers = o.replicas > 1 ? await startWorkers(o, params, weightsSab) : [];
-  const own = new Float32Array(workers.length ? params : 0);
-  const combined = new Float32Array(workers.length ? params : 0);
+  const own = new Float32Array(workers.length ? state : 0);
+  const combined = new Float32Array(workers.length ? state : 0);
 
   const step = async (xs: Float32Array, ys: Float32Array, size: number): Promise<StepResult> => {
     const sizes = shardSizes(size, o.replicas);
     const busy = workers.filter((_, i) => sizes[i + 1]! > 0);
     let offset = sizes[0]!;
-    if (busy.length) packInto(vars, weights); // the weights every replica starts this step from
+    if (busy.length) packInto([...vars, ...stats], weights); // the state every replica starts this step from
     const replies = busy.map((w) => {
       const n = sizes[w.index]!;
       w.xs.set(xs.subarray(offset * IMAGE_BYTES, (offset + n) * IMAGE_BYTES));
@@ -207,7 +213,7 @@ export async function createTrainer(o: TrainerOptions): Promise<Trainer> {
       if (!busy.length) {
         o.optimizer.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: mine.grads[i]! })));
       } else {
-        packInto(mine.grads, own);
+        packInto([...mine.grads, ...stats], own);
         const done = await Promise.all(replies);
         const shards: Array<{ grads: Float32Array; size: number }> = [{ grads: own, size: sizes[0]! }];
         done.forEach((m, j) => {
@@ -217,7 +223,9 @@ export async function createTrainer(o: TrainerOptions): Promise<Trainer> {
           lossSum += m.loss * sizes[w.index]!;
           correct += m.correct;
         });
+        // Gradients and moving statistics alike: the shard-size-weighted mean, in replica order.
         combineShardGradients(shards, combined);
+        assignFrom(stats, combined.subarray(params));
         const grads = tf.tidy(() => {
           let at = 0;
           return vars.map((v) => {

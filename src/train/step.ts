@@ -19,9 +19,18 @@ export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
   return model.trainableWeights.map((w) => w.read() as tf.Variable);
 }
 
+/** The model's non-trainable variables (BatchNorm's moving mean and variance), in model order. */
+export function statisticVariables(model: tf.LayersModel): tf.Variable[] {
+  return model.nonTrainableWeights.map((w) => w.read() as tf.Variable);
+}
+
 /** Total elements of the trainable variables. */
 export function trainableSize(model: tf.LayersModel): number {
-  return trainableVariables(model).reduce((s, v) => s + v.size, 0);
+  return sizeOf(trainableVariables(model));
+}
+
+export function sizeOf(tensors: tf.Tensor[]): number {
+  return tensors.reduce((s, v) => s + v.size, 0);
 }
 
 /**

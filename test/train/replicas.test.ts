@@ -2,8 +2,9 @@
  * Data-parallel training (src/train/replicas.ts) on the wasm backend with a worker replica:
  * every step must equal, bit for bit, the same arithmetic done by hand in this thread: the
  * main model's gradient on the first shard, a copy of the model (with the worker's dropout
- * streams and the step's starting weights) on the second, combined by shard size, one Adam
- * step. Then: uneven and tiny batches, and no tensors left behind.
+ * streams and the step's starting weights and BatchNorm statistics) on the second, gradients
+ * and moving statistics combined by shard size, one Adam step. Uneven batches included, and
+ * no tensors left behind.
  */
 import * as tf from '@tensorflow/tfjs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
@@ -16,7 +17,7 @@ import { buildModel } from '../../src/models/registry.js';
 import { FusedAdamOptimizer } from '../../src/train/adam.js';
 import { combineShardGradients, createTrainer, shardSizes, type Trainer } from '../../src/train/replicas.js';
 import { replicaDropoutState } from '../../src/train/replicaWorker.js';
-import { assignFrom, packInto, shardGradients, trainableSize, trainableVariables } from '../../src/train/step.js';
+import { assignFrom, packInto, shardGradients, sizeOf, statisticVariables, trainableSize, trainableVariables } from '../../src/train/step.js';
 import { checkpointDirFor, trainModel, type TrainOptions } from '../../src/train/loop.js';
 import { Rng } from '../../src/util/rng.js';
 import { writeTinyCache } from './helpers.js';
@@ -31,9 +32,11 @@ function batch(seed: number, n: number): { xs: Float32Array; ys: Float32Array } 
   return { xs, ys };
 }
 
+/** Weights then BatchNorm moving statistics, flat. */
+const stateOf = (model: tf.LayersModel) => [...trainableVariables(model), ...statisticVariables(model)];
 const flat = (model: tf.LayersModel) => {
-  const out = new Float32Array(trainableSize(model));
-  packInto(trainableVariables(model), out);
+  const out = new Float32Array(sizeOf(stateOf(model)));
+  packInto(stateOf(model), out);
   return out;
 };
 
@@ -59,8 +62,8 @@ describe('createTrainer with 2 replicas (a worker thread), wasm', () => {
   let model: tf.LayersModel;
   beforeAll(async () => {
     await initBackend('wasm', { threads: 1 });
-    model = buildModel('baseline', { seed: 3 });
-    trainer = await createTrainer({ model, optimizer: new FusedAdamOptimizer(1e-2), modelName: 'baseline', modelSeed: 3, backend: 'wasm', replicas: 2, maxBatch: 8 });
+    model = buildModel('optimized', { seed: 3 });
+    trainer = await createTrainer({ model, optimizer: new FusedAdamOptimizer(1e-2), modelName: 'optimized', modelSeed: 3, backend: 'wasm', replicas: 2, maxBatch: 8 });
   }, 60_000);
   afterAll(async () => {
     await trainer?.close();
@@ -69,8 +72,8 @@ describe('createTrainer with 2 replicas (a worker thread), wasm', () => {
   it('gives bit-identical weights to the same shards computed by hand, step after step', async () => {
     expect(trainer.replicas).toBe(2);
     // The reference: the main replica's twin and the worker's twin, same initial weights.
-    const main = buildModel('baseline', { seed: 3 });
-    const twin = buildModel('baseline', { seed: 3 });
+    const main = buildModel('optimized', { seed: 3 });
+    const twin = buildModel('optimized', { seed: 3 });
     seededDropoutLayers(twin).forEach((d) => (d.rngState = replicaDropoutState(d.seed, 1)));
     const optimizer = new FusedAdamOptimizer(1e-2);
     expect(flat(main)).toEqual(flat(model));
@@ -80,16 +83,18 @@ describe('createTrainer with 2 replicas (a worker thread), wasm', () => {
       const got = await trainer.step(xs, ys, n);
 
       const [n0, n1] = shardSizes(n, 2) as [number, number];
-      assignFrom(trainableVariables(twin), flat(main));
+      assignFrom(stateOf(twin), flat(main));
       const g0 = shardGradients(main, xs, ys, n0);
       const g1 = shardGradients(twin, xs.subarray(n0 * IMG), ys.subarray(n0 * 10), n1);
-      const p0 = new Float32Array(trainableSize(main));
-      const p1 = new Float32Array(p0.length);
-      packInto(g0.grads, p0);
-      packInto(g1.grads, p1);
+      const size = sizeOf(stateOf(main));
+      const p0 = new Float32Array(size);
+      const p1 = new Float32Array(size);
+      packInto([...g0.grads, ...statisticVariables(main)], p0);
+      packInto([...g1.grads, ...statisticVariables(twin)], p1);
       tf.dispose([...g0.grads, ...g1.grads]);
-      const combined = new Float32Array(p0.length);
+      const combined = new Float32Array(size);
       combineShardGradients([{ grads: p0, size: n0 }, { grads: p1, size: n1 }], combined);
+      assignFrom(statisticVariables(main), combined.subarray(trainableSize(main)));
       let at = 0;
       const grads = trainableVariables(main).map((v) => {
         const t = tf.tensor(combined.slice(at, at + v.size), v.shape);
@@ -104,7 +109,10 @@ describe('createTrainer with 2 replicas (a worker thread), wasm', () => {
       const a = flat(model);
       const b = flat(main);
       expect(a).toEqual(b);
-      expect(a.some((v, i) => v !== p0[i])).toBe(true); // not trivially zero
+      // The statistics moved, and differ from either shard's alone.
+      const statsAt = trainableSize(main);
+      expect(a.subarray(statsAt)).not.toEqual(p0.subarray(statsAt));
+      expect(a.subarray(statsAt)).not.toEqual(p1.subarray(statsAt));
     }
     // Each step leaves the tensor count where it was (the twins' own weights aside).
     const settled = tf.memory().numTensors;
@@ -118,7 +126,7 @@ describe('createTrainer with 2 replicas (a worker thread), wasm', () => {
   it('saves and restores the worker replicas\' dropout streams', async () => {
     const states = await trainer.workerRngStates();
     expect(states).toHaveLength(1);
-    expect(states[0]!.length).toBe(2); // baseline's two dropout layers
+    expect(states[0]!.length).toBe(2); // the optimized model's two dropout layers
     await trainer.step(...Object.values(batch(10, 8)) as [Float32Array, Float32Array], 8);
     const moved = await trainer.workerRngStates();
     expect(moved[0]).not.toEqual(states[0]);
