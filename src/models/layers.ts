@@ -5,6 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../util/rng.js';
+import { replicaContext } from './replicaContext.js';
+import { SyncBatchNormalization } from './syncBatchNorm.js';
 
 export interface SeededDropoutArgs {
   rate: number;
@@ -43,12 +45,26 @@ export class SeededDropout extends tf.layers.Layer {
     this.rng.state = s;
   }
 
+  /** The draw a training call makes, without the call: a replica that sits a step out keeps in step. */
+  skipStep(): void {
+    if (this.rate !== 0) this.rng.nextU32();
+  }
+
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean }): tf.Tensor {
     const x = Array.isArray(inputs) ? inputs[0]! : inputs;
     if (!kwargs?.training || this.rate === 0) return x;
     // One draw per training step; the mask tensor lives inside the caller's tape/tidy.
     const stepSeed = this.rng.nextU32();
-    return tf.tidy(() => tf.dropout(x, this.rate, undefined, stepSeed));
+    const ctx = replicaContext();
+    if (!ctx) return tf.tidy(() => tf.dropout(x, this.rate, undefined, stepSeed));
+    // A replica's shard (train/replicas.ts): its rows of the whole batch's mask, the same
+    // operations as tf.dropout (uniform + keep, floor, / keep), so the batch is masked as on one replica.
+    return tf.tidy(() => {
+      const keep = 1 - this.rate;
+      const u = tf.randomUniform([ctx.total, ...x.shape.slice(1)], 0, 1, 'float32', stepSeed);
+      const mask = tf.div(tf.floor(tf.add(u.slice(ctx.offset, ctx.size), keep)), keep);
+      return tf.mul(x, mask);
+    });
   }
 
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {
@@ -108,6 +124,7 @@ export function dense(seeds: LayerSeeds, name: string, units: number, activation
   });
 }
 
+/** Keras' BatchNormalization, with whole-batch statistics when training on several replicas. */
 export function batchNorm(name: string): tf.layers.Layer {
-  return tf.layers.batchNormalization({ name, axis: -1, momentum: 0.99, epsilon: 1e-3 });
+  return new SyncBatchNormalization({ name, axis: -1, momentum: 0.99, epsilon: 1e-3 });
 }

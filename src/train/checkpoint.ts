@@ -51,8 +51,8 @@ export interface CheckpointState {
   backend: string;
   /** Data-parallel replicas (absent in checkpoints from before them: 1). */
   threads?: number;
-  /** dropout: the main model's layers; replicas: each worker replica's (replicas.ts). */
-  rng: { shuffle: number; augment: number; dropout: number[]; replicas?: number[][] };
+  /** dropout: the model's layers (worker replicas follow the same streams, replicas.ts). */
+  rng: { shuffle: number; augment: number; dropout: number[] };
   /** Adam's step count and its running beta powers (setWeights would recompute those with pow(), not bit-equal). */
   optimizer: { iterations: number; accBeta1: number; accBeta2: number };
   history: HistoryRecord[];

@@ -269,11 +269,10 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
       shuffleRng.state = ckpt.state.rng.shuffle;
       augmentRng.state = ckpt.state.rng.augment;
       dropout.forEach((d, i) => (d.rngState = ckpt.state.rng.dropout[i]!));
+      await trainer.syncWorkerRngStates(ckpt.state.rng.dropout);
       const savedThreads = ckpt.state.threads ?? 1;
-      if (savedThreads === threads) {
-        await trainer.restoreWorkerRngStates(ckpt.state.rng.replicas ?? []);
-      } else {
-        log.warn(`resuming a ${threadsLabel(savedThreads)} run on ${threadsLabel(threads)}: weights will not be bit-identical to an uninterrupted run`);
+      if (savedThreads !== threads) {
+        log.warn(`resuming a ${threadsLabel(savedThreads)} run on ${threadsLabel(threads)}: the same training, rounded differently; weights will not be bit-identical to an uninterrupted run`);
       }
       wallBefore = ckpt.state.wallTimeSec;
       startEpoch = ckpt.state.epoch + 1;
@@ -333,7 +332,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
         config,
         backend: backend.name,
         threads,
-        rng: { shuffle: shuffleRng.state, augment: augmentRng.state, dropout: dropout.map((d) => d.rngState), replicas: await trainer.workerRngStates() },
+        rng: { shuffle: shuffleRng.state, augment: augmentRng.state, dropout: dropout.map((d) => d.rngState) },
         optimizer: opt.scalars,
         history,
         earlyStopping: early.state,

@@ -9,21 +9,18 @@ import { initWorkerBackend } from '../backend/index.js';
 import { seededDropoutLayers } from '../models/layers.js';
 import { buildModel } from '../models/registry.js';
 import type { FromWorker, ReplicaWorkerData, ToWorker } from './replicas.js';
-import { assignFrom, packInto, shardGradients, statisticVariables, trainableSize, trainableVariables } from './step.js';
-
-/** A dropout stream per (layer, replica), distinct from the main thread's (replica 0). */
-export function replicaDropoutState(layerSeed: number, replica: number): number {
-  return (layerSeed ^ Math.imul(replica, 0x9e3779b9)) >>> 0;
-}
+import { setReplicaContext } from '../models/replicaContext.js';
+import { SharedAllReduce } from './allReduce.js';
+import { assignFrom, packInto, shardGradients, trainableSize, trainableVariables } from './step.js';
 
 async function main(port: NonNullable<typeof parentPort>, data: ReplicaWorkerData): Promise<void> {
   const post = (m: FromWorker) => port.postMessage(m);
   await initWorkerBackend(data.backend);
   const model = buildModel(data.modelName, { seed: data.modelSeed });
+  // Built from the main model's seed: the same dropout streams, which every replica draws alike.
   const dropout = seededDropoutLayers(model);
-  dropout.forEach((d) => (d.rngState = replicaDropoutState(d.seed, data.replica)));
   const vars = trainableVariables(model);
-  const state = [...vars, ...statisticVariables(model)]; // the shared layout (replicas.ts)
+  const sums = new SharedAllReduce(data.sums, data.replicas, data.replica, data.maxSums);
   const weights = new Float32Array(data.weights);
   const grads = new Float32Array(data.grads);
   const xs = new Float32Array(data.xs);
@@ -32,14 +29,26 @@ async function main(port: NonNullable<typeof parentPort>, data: ReplicaWorkerDat
   port.on('message', (m: ToWorker) => {
     try {
       if (m.type === 'step') {
-        assignFrom(state, weights);
-        const r = shardGradients(model, xs, ys, m.size);
+        assignFrom(vars, weights);
+        setReplicaContext({ offset: m.offset, size: m.size, total: m.total, allReduce: (v) => sums.allReduce(v) });
+        let r: ReturnType<typeof shardGradients>;
         try {
-          packInto([...r.grads, ...state.slice(vars.length)], grads); // the moving statistics as this shard left them
+          r = shardGradients(model, xs, ys, m.size);
+        } catch (e) {
+          sums.abort(); // the main thread may be waiting on this replica's sums
+          throw e;
+        } finally {
+          setReplicaContext(undefined);
+        }
+        try {
+          packInto(r.grads, grads);
         } finally {
           tf.dispose(r.grads);
         }
         post({ type: 'done', loss: r.loss, correct: r.correct });
+      } else if (m.type === 'skip') {
+        for (const d of dropout) d.skipStep();
+        post({ type: 'rng', states: dropout.map((d) => d.rngState) });
       } else if (m.type === 'getRng') {
         post({ type: 'rng', states: dropout.map((d) => d.rngState) });
       } else {

@@ -1,23 +1,25 @@
 /**
  * Data-parallel training on one machine: `--threads N` runs N replicas of the model, the
  * main thread's and N - 1 in worker_threads, each on its own single-threaded backend. Every
- * step splits the batch into N shards; each replica computes its shard's gradients
- * (step.ts); the main thread combines them in replica order, weighted by shard size
- * (so the result is the batch-mean gradient, summed in a fixed order: a run repeats bit for
- * bit for a given thread count), applies Adam, and the workers read the new weights at the
- * start of the next step. Weights, gradients and batches travel through SharedArrayBuffers;
- * messages carry only sizes and results.
+ * step splits the batch into N shards, and each replica computes its shard's part of the
+ * one-replica step:
+ *   - BatchNorm normalises with the whole batch's mean and variance, and back-propagates
+ *     through them, by summing per-channel values over the replicas mid-step
+ *     (models/syncBatchNorm.ts over allReduce.ts, a barrier on shared memory);
+ *   - dropout masks each shard with its rows of the whole batch's mask (every replica draws
+ *     the same per-step seed; models/layers.ts);
+ *   - the gradients are combined in replica order, weighted by shard size, into the batch
+ *     mean; the main thread applies Adam and the workers read the new weights at the start
+ *     of the next step.
+ * So N threads compute the same training as 1 thread, rounded differently (sums split
+ * across replicas): a seed repeats bit for bit for a given thread count, and runs with other
+ * counts agree to float32 rounding (test/train/replicas.test.ts), not bit for bit.
+ *
+ * Weights, gradients and batches travel through SharedArrayBuffers; messages carry sizes.
  *
  * Why replicas and not the threaded wasm build: that build parallelises XNNPACK's
  * convolutions only, while svhn's own JS/SIMD kernels and tfjs's per-op overhead stay on one
- * thread (measured on 2 cores, optimized model: 1 thread ~490 img/s, threaded build ~690,
- * two replicas: see README's benchmark table).
- *
- * Differences from one replica, as in PyTorch's DistributedDataParallel: BatchNorm
- * normalises each shard by its own statistics. Its moving statistics (used at inference)
- * are averaged over the replicas after every step, weighted by shard size, so they follow
- * the whole batch's mean rather than one shard's. Each worker's dropout draws from its own
- * seeded stream, saved in checkpoints.
+ * thread. Measured figures: README's benchmark table.
  */
 import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
@@ -27,7 +29,9 @@ import { Worker } from 'node:worker_threads';
 import { IMAGE_BYTES, NUM_CLASSES } from '../config.js';
 import { SvhnError } from '../errors.js';
 import type { BackendName } from '../backend/index.js';
-import { assignFrom, packInto, shardGradients, sizeOf, statisticVariables, trainableSize, trainableVariables } from './step.js';
+import { setReplicaContext } from '../models/replicaContext.js';
+import { SharedAllReduce } from './allReduce.js';
+import { packInto, shardGradients, statisticVariables, trainableSize, trainableVariables } from './step.js';
 
 export interface TrainerOptions {
   model: tf.LayersModel;
@@ -49,15 +53,17 @@ export interface StepResult {
 export interface Trainer {
   readonly replicas: number;
   step(xs: Float32Array, ys: Float32Array, size: number): Promise<StepResult>;
-  /** Each worker's dropout stream states (replicas 2..N), for checkpoints. */
+  /** Each worker's dropout stream states (they follow the main model's). */
   workerRngStates(): Promise<number[][]>;
-  restoreWorkerRngStates(states: number[][]): Promise<void>;
+  /** Sets every worker's dropout streams to `states` (the main model's, after a resume). */
+  syncWorkerRngStates(states: number[]): Promise<void>;
   close(): Promise<void>;
 }
 
 /** Messages between the main thread and a replica worker (replicaWorker.ts). */
 export type ToWorker =
-  | { type: 'step'; size: number }
+  | { type: 'step'; offset: number; size: number; total: number }
+  | { type: 'skip' } // a batch too small for this replica: only advance its dropout streams
   | { type: 'getRng' }
   | { type: 'setRng'; states: number[] };
 export type FromWorker =
@@ -71,10 +77,12 @@ export interface ReplicaWorkerData {
   modelName: string;
   modelSeed: number;
   replica: number; // 1-based among workers: replica 0 is the main thread
-  /** float32: the trainable weights (trainableVariables order), then the moving statistics (statisticVariables order). */
-  weights: SharedArrayBuffer;
-  /** float32: this worker's shard gradient, then its moving statistics after the step (the same layout). */
-  grads: SharedArrayBuffer;
+  replicas: number;
+  weights: SharedArrayBuffer; // float32, trainable weights in trainableVariables order
+  grads: SharedArrayBuffer; // float32, this worker's shard gradient, same layout
+  /** BatchNorm's sums across replicas (allReduce.ts) and the most values one sum carries. */
+  sums: SharedArrayBuffer;
+  maxSums: number;
   xs: SharedArrayBuffer; // float32 images of this worker's shard
   ys: SharedArrayBuffer; // float32 one-hot labels of this worker's shard
 }
@@ -102,6 +110,19 @@ export function combineShardGradients(shards: Array<{ grads: Float32Array; size:
   out.set(acc);
 }
 
+/**
+ * The error to report when the main thread's shard failed: a worker's own failure (the
+ * cause: its abort is what the main thread saw) if one arrives promptly, else `own`.
+ */
+async function firstFailure(replies: Array<Promise<FromWorker>>, own: unknown): Promise<unknown> {
+  const settled = await Promise.race([
+    Promise.allSettled(replies),
+    new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000).unref()),
+  ]);
+  const failed = settled?.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  return failed && /another replica failed/.test((own as Error)?.message ?? '') ? failed.reason : own;
+}
+
 /** dist/train/replicaWorker.js, also when this module runs from src/ under a TS loader (tests). */
 function workerFile(): string {
   const file = fileURLToPath(new URL('./replicaWorker.js', import.meta.url));
@@ -115,6 +136,11 @@ class WorkerReplica {
   readonly grads: Float32Array;
   private pending: { resolve(m: FromWorker): void; reject(e: Error): void } | undefined;
   private failure: Error | undefined;
+  private failureHooks: Array<() => void> = [];
+
+  onFailure(hook: () => void): void {
+    this.failureHooks.push(hook);
+  }
 
   constructor(readonly index: number, readonly worker: Worker, data: ReplicaWorkerData) {
     this.xs = new Float32Array(data.xs);
@@ -126,6 +152,7 @@ class WorkerReplica {
       });
       this.pending?.reject(this.failure);
       this.pending = undefined;
+      for (const hook of this.failureHooks) hook();
     };
     worker.on('message', (m: FromWorker) => {
       if (m.type === 'error') return fail(new Error(m.message));
@@ -147,8 +174,7 @@ class WorkerReplica {
   }
 }
 
-async function startWorkers(o: TrainerOptions, params: number, weights: SharedArrayBuffer): Promise<WorkerReplica[]> {
-  const stateBytes = weights.byteLength;
+async function startWorkers(o: TrainerOptions, params: number, weights: SharedArrayBuffer, sums: SharedArrayBuffer, maxSums: number): Promise<WorkerReplica[]> {
   const maxShard = Math.ceil(o.maxBatch / o.replicas);
   const file = workerFile();
   const replicas: WorkerReplica[] = [];
@@ -159,8 +185,11 @@ async function startWorkers(o: TrainerOptions, params: number, weights: SharedAr
         modelName: o.modelName,
         modelSeed: o.modelSeed,
         replica: k,
+        replicas: o.replicas,
         weights,
-        grads: new SharedArrayBuffer(stateBytes),
+        grads: new SharedArrayBuffer(params * 4),
+        sums,
+        maxSums,
         xs: new SharedArrayBuffer(maxShard * IMAGE_BYTES * 4),
         ys: new SharedArrayBuffer(maxShard * NUM_CLASSES * 4),
       };
@@ -181,40 +210,65 @@ async function startWorkers(o: TrainerOptions, params: number, weights: SharedAr
   }
 }
 
+/** The most values one BatchNorm sum carries: 2 per channel of the widest layer (backward pass), at least 1 + channels (forward). */
+function maxSumValues(model: tf.LayersModel): number {
+  const widest = Math.max(0, ...statisticVariables(model).map((v) => v.size));
+  return 2 * widest + 1;
+}
+
 export async function createTrainer(o: TrainerOptions): Promise<Trainer> {
   const vars = trainableVariables(o.model);
-  const stats = statisticVariables(o.model);
   const params = trainableSize(o.model);
-  const state = params + sizeOf(stats); // the shared layout: weights, then moving statistics
-  const weightsSab = new SharedArrayBuffer(o.replicas > 1 ? state * 4 : 0);
+  const parallel = o.replicas > 1;
+  const weightsSab = new SharedArrayBuffer(parallel ? params * 4 : 0);
   const weights = new Float32Array(weightsSab);
-  const workers = o.replicas > 1 ? await startWorkers(o, params, weightsSab) : [];
-  const own = new Float32Array(workers.length ? state : 0);
-  const combined = new Float32Array(workers.length ? state : 0);
+  const maxSums = maxSumValues(o.model);
+  const sumsSab = SharedAllReduce.allocate(o.replicas, maxSums);
+  const sums = new SharedAllReduce(sumsSab, o.replicas, 0, maxSums);
+  const workers = parallel ? await startWorkers(o, params, weightsSab, sumsSab, maxSums) : [];
+  workers.forEach((w) => w.onFailure(() => sums.abort())); // wake the main thread if it waits on a dead worker
+  const own = new Float32Array(workers.length ? params : 0);
+  const combined = new Float32Array(workers.length ? params : 0);
 
   const step = async (xs: Float32Array, ys: Float32Array, size: number): Promise<StepResult> => {
     const sizes = shardSizes(size, o.replicas);
     const busy = workers.filter((_, i) => sizes[i + 1]! > 0);
     let offset = sizes[0]!;
-    if (busy.length) packInto([...vars, ...stats], weights); // the state every replica starts this step from
+    if (busy.length) {
+      packInto(vars, weights); // the weights every replica starts this step from
+      sums.setParticipants(1 + busy.length);
+    }
     const replies = busy.map((w) => {
       const n = sizes[w.index]!;
       w.xs.set(xs.subarray(offset * IMAGE_BYTES, (offset + n) * IMAGE_BYTES));
       w.ys.set(ys.subarray(offset * NUM_CLASSES, (offset + n) * NUM_CLASSES));
+      const reply = w.request({ type: 'step', offset, size: n, total: size });
       offset += n;
-      return w.request({ type: 'step', size: n });
+      return reply;
     });
+    const idle = workers.filter((w) => !busy.includes(w)).map((w) => w.request({ type: 'skip' }));
+    replies.push(...idle);
     replies.forEach((p) => p.catch(() => undefined)); // awaited below; no unhandled rejection meanwhile
-    // The main thread's shard, while the workers compute theirs.
-    const mine = shardGradients(o.model, xs, ys, sizes[0]!);
+    // The main thread's shard, in lockstep with the workers' (BatchNorm's sums meet mid-pass).
+    let mine: ReturnType<typeof shardGradients>;
+    setReplicaContext(busy.length ? { offset: 0, size: sizes[0]!, total: size, allReduce: (v) => sums.allReduce(v) } : undefined);
+    try {
+      mine = shardGradients(o.model, xs, ys, sizes[0]!);
+    } catch (e) {
+      sums.abort(); // workers waiting on this thread's sums fail instead of hanging
+      throw await firstFailure(replies, e);
+    } finally {
+      setReplicaContext(undefined);
+    }
     let lossSum = mine.loss * sizes[0]!;
     let correct = mine.correct;
     try {
       if (!busy.length) {
+        await Promise.all(replies); // the idle workers' dropout streams moved on with this one's
         o.optimizer.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: mine.grads[i]! })));
       } else {
-        packInto([...mine.grads, ...stats], own);
-        const done = await Promise.all(replies);
+        packInto(mine.grads, own);
+        const done = (await Promise.all(replies)).slice(0, busy.length);
         const shards: Array<{ grads: Float32Array; size: number }> = [{ grads: own, size: sizes[0]! }];
         done.forEach((m, j) => {
           const w = busy[j]!;
@@ -223,9 +277,7 @@ export async function createTrainer(o: TrainerOptions): Promise<Trainer> {
           lossSum += m.loss * sizes[w.index]!;
           correct += m.correct;
         });
-        // Gradients and moving statistics alike: the shard-size-weighted mean, in replica order.
         combineShardGradients(shards, combined);
-        assignFrom(stats, combined.subarray(params));
         const grads = tf.tidy(() => {
           let at = 0;
           return vars.map((v) => {
@@ -253,9 +305,8 @@ export async function createTrainer(o: TrainerOptions): Promise<Trainer> {
       const replies = await Promise.all(workers.map((w) => w.request({ type: 'getRng' })));
       return replies.map((m) => (m.type === 'rng' ? m.states : []));
     },
-    async restoreWorkerRngStates(states) {
-      if (states.length !== workers.length) throw new SvhnError('BAD_INPUT', `checkpoint has dropout states for ${states.length} worker replica(s), this run has ${workers.length}`);
-      await Promise.all(workers.map((w, i) => w.request({ type: 'setRng', states: states[i]! })));
+    async syncWorkerRngStates(states) {
+      await Promise.all(workers.map((w) => w.request({ type: 'setRng', states })));
     },
     async close() {
       await Promise.all(workers.map((w) => w.worker.terminate()));
