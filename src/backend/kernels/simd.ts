@@ -12,6 +12,7 @@
  *   affineRows   FusedBatchNorm forward, x * k + a         (batchNorm.ts)
  *   gatherRuns, addRun   im2col / col2im                   (conv2dBackprop.ts)
  *   adamUpdate           Adam's step for one variable       (adam.ts)
+ *   sumSqRows, addAffineRows   SyncBatchNorm's passes          (syncBatchNorm.ts)
  *   filterGrad16x2 etc.  Conv2DBackpropFilter without im2col (conv2dBackprop.ts)
  *
  * The module is assembled here from named opcodes (no toolchain, no binary blob): one
@@ -198,6 +199,68 @@ function sumRowsBody(): number[] {
     ...get(ga), ...get(ga), ...load(16), ...get(xv), ...get(xv), ...upperHalf(), ...v(simd.f64x2PromoteLow), ...v(simd.f64x2Add),
     ...store(16),
     ...advance(x, 16), ...advance(ga, 32),
+    op.br, 0, op.end, op.end,
+    op.br, 0, op.end, op.end,
+    op.end,
+  ];
+}
+
+/**
+ * sumSqRows(x, end, rowBytes, acc): per channel, sums of x and of x * x in float64 over
+ * channels-last rows from x up to end (byte offsets), 4 channels at a time; acc: per 4
+ * channels 8 float64 (sum x4, sum of squares x4), the bnGradRows layout (SyncBatchNorm's
+ * forward statistics).
+ */
+function sumSqRowsBody(): number[] {
+  // params: 0 x, 1 end, 2 rowBytes, 3 acc; locals: 4 rowEnd, 5 ga, 6 xv, 7 lo, 8 hi
+  const [x, end, rowB, acc, rowEnd, ga, xv, lo, hi] = Array.from({ length: 9 }, (_, i) => i);
+  const advance = (local: number, by: number) => [...get(local), ...i32Const(by), op.i32Add, ...set(local)];
+  const accumulate = (offset: number, value: number[]) => [
+    ...get(ga), ...get(ga), ...load(offset), ...value, ...v(simd.f64x2Add), ...store(offset),
+  ];
+  return [
+    op.block, op.void, op.loop, op.void,
+    ...get(x), ...get(end), op.i32GeU, op.brIf, 1,
+    ...get(x), ...get(rowB), op.i32Add, ...set(rowEnd),
+    ...get(acc), ...set(ga),
+    op.block, op.void, op.loop, op.void,
+    ...get(x), ...get(rowEnd), op.i32GeU, op.brIf, 1,
+    ...get(x), ...load(), ...set(xv),
+    ...get(xv), ...v(simd.f64x2PromoteLow), ...set(lo),
+    ...get(xv), ...get(xv), ...upperHalf(), ...v(simd.f64x2PromoteLow), ...set(hi),
+    ...accumulate(0, get(lo)),
+    ...accumulate(16, get(hi)),
+    ...accumulate(32, [...get(lo), ...get(lo), ...v(simd.f64x2Mul)]),
+    ...accumulate(48, [...get(hi), ...get(hi), ...v(simd.f64x2Mul)]),
+    ...advance(x, 16), ...advance(ga, 64),
+    op.br, 0, op.end, op.end,
+    op.br, 0, op.end, op.end,
+    op.end,
+  ];
+}
+
+/**
+ * addAffineRows(x, out, end, rowBytes, k, a): out += x * k[c] + a[c] over channels-last rows
+ * from x up to end (out moves along), 4 channels at a time; k, a: float32[C], a at k + C*4
+ * (SyncBatchNorm's backward pass, after bnGradRows wrote dy * gamma * r into out).
+ */
+function addAffineRowsBody(): number[] {
+  // params: 0 x, 1 out, 2 end, 3 rowBytes, 4 k, 5 a; locals: 6 rowEnd, 7 gk
+  const [x, out, end, rowB, k, a, rowEnd, gk] = Array.from({ length: 8 }, (_, i) => i);
+  const add = (local: number, by: number[]) => [...get(local), ...by, op.i32Add, ...set(local)];
+  return [
+    op.block, op.void, op.loop, op.void,
+    ...get(x), ...get(end), op.i32GeU, op.brIf, 1,
+    ...get(x), ...get(rowB), op.i32Add, ...set(rowEnd),
+    ...get(k), ...set(gk),
+    op.block, op.void, op.loop, op.void,
+    ...get(x), ...get(rowEnd), op.i32GeU, op.brIf, 1,
+    ...get(out),
+    ...get(out), ...load(),
+    ...get(x), ...load(), ...get(gk), ...load(), ...v(simd.f32x4Mul),
+    ...get(gk), ...get(a), op.i32Add, ...get(k), ...i32Sub(), ...load(), ...v(simd.f32x4Add),
+    ...v(simd.f32x4Add), ...store(),
+    ...add(x, i32Const(16)), ...add(out, i32Const(16)), ...add(gk, i32Const(16)),
     op.br, 0, op.end, op.end,
     op.br, 0, op.end, op.end,
     op.end,
@@ -445,6 +508,8 @@ function buildModule(shared: boolean): Uint8Array {
       name: `filterGrad${4 * vectors}x${taps}`, params: ints(12), locals: [[10, I32], [1 + taps + vectors * taps, V128]],
       body: filterGradBody(vectors, taps),
     })),
+    { name: 'sumSqRows', params: ints(4), locals: [[2, I32], [3, V128]], body: sumSqRowsBody() },
+    { name: 'addAffineRows', params: ints(6), locals: [[2, I32]], body: addAffineRowsBody() },
     { name: 'adamUpdate', params: [...ints(8), ...Array<number>(8).fill(F32)], locals: [[1, I32], [11, V128]], body: adamUpdateBody() },
   ];
   const types = funcs.map((f) => [0x60, ...vec(f.params.map((t) => [t])), ...vec([])]);
@@ -484,6 +549,8 @@ export interface SimdKernels {
   filterGrad16x1(...args: FilterGradArgs): void;
   filterGrad4x2(...args: FilterGradArgs): void;
   filterGrad4x1(...args: FilterGradArgs): void;
+  sumSqRows(x: number, end: number, rowBytes: number, acc: number): void;
+  addAffineRows(x: number, out: number, end: number, rowBytes: number, k: number, a: number): void;
   adamUpdate(
     value: number, m: number, v: number, g: number, outValue: number, outM: number, outV: number, bytes: number,
     b1: number, c1: number, b2: number, c2: number, oma1: number, oma2: number, eps: number, negLr: number,
