@@ -9,14 +9,16 @@
  *
  * Saved models name it BatchNormalization (models/io.ts): same config, same weights.
  *
- * Forward, over the M = N*H*W rows of all replicas, per channel:
- *   mean = sum(x) / M,  var = sum((x - mean)^2) / M,  y = gamma (x - mean) r + beta,  r = 1/sqrt(var + eps)
+ * Forward, over the M = N*H*W rows of all replicas, per channel (sums in float64, one pass
+ * each on wasm: backend/kernels/syncBn.ts):
+ *   mean = sum(x) / M,  var = sum(x^2) / M - mean^2,  y = gamma (x - mean) r + beta,  r = 1/sqrt(var + eps)
  * Backward: the full-batch loss is sum_k w_k L_k (w_k = n_k / N, L_k the shard's mean loss),
  * so with A = sum_k w_k sum(dy_k) and B = sum_k w_k sum(dy_k (x - mean)):
  *   dx_k = gamma r (dy_k - (A/M + (x - mean) r^2 B/M) / w_k)      (in shard-loss units)
  *   dgamma_k = sum(dy_k (x - mean)) r,  dbeta_k = sum(dy_k)        (combined by the trainer)
  */
 import * as tf from '@tensorflow/tfjs';
+import { batchNormBackward, channelSums } from '../backend/kernels/syncBn.js';
 import { replicaContext } from './replicaContext.js';
 
 interface BatchNormInternals {
@@ -51,53 +53,54 @@ export class SyncBatchNormalization extends BatchNormalization {
     const ctx = replicaContext();
     const allReduce = ctx?.allReduce ?? alone;
     const weight = ctx ? ctx.size / ctx.total : 1;
-    const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
     const rows = x.size / channels;
     const eps = self.epsilon;
 
     const normalize = tf.customGrad(((xIn: tf.Tensor, gammaIn: tf.Tensor, betaIn: tf.Tensor, save: tf.GradSaveFunc) => {
-      const xt = xIn as tf.Tensor;
-      // Mean over every replica's rows: sum(x) and the row count, added up.
-      const local = new Float64Array(channels + 1);
-      local.set(tf.tidy(() => tf.sum(xt, axes).dataSync()));
-      local[channels] = rows;
+      // Mean and variance over every replica's rows: per-channel sums of x and x^2 and the
+      // row count, added up once (float64: E[x^2] - mean^2 loses nothing at these scales).
+      const { sum, sumSq } = channelSums(xIn);
+      const local = new Float64Array(2 * channels + 1);
+      local.set(sum);
+      local.set(sumSq, channels);
+      local[2 * channels] = rows;
       const total = allReduce(local);
-      const m = total[channels]!;
-      const mean = tf.tensor1d(Float32Array.from(total.subarray(0, channels), (s) => s / m));
-      // Variance: centred squares, added up (two passes, as tf.moments).
-      const sq = allReduce(Float64Array.from(tf.tidy(() => tf.sum(tf.square(tf.sub(xt, mean)), axes).dataSync())));
-      const variance = tf.tensor1d(Float32Array.from(sq, (s) => s / m));
-      const y = tf.batchNorm(xt, mean, variance, betaIn as tf.Tensor1D, gammaIn as tf.Tensor1D, eps);
-      save([xt, mean, variance, gammaIn as tf.Tensor]);
+      const m = total[2 * channels]!;
+      const mean64 = total.subarray(0, channels).map((s) => s / m);
+      const var64 = mean64.map((mu, c) => Math.max(0, total[channels + c]! / m - mu * mu));
+      const mean = tf.tensor1d(Float32Array.from(mean64));
+      const variance = tf.tensor1d(Float32Array.from(var64));
+      const y = tf.batchNorm(xIn, mean, variance, betaIn as tf.Tensor1D, gammaIn as tf.Tensor1D, eps);
+      save([xIn, gammaIn]);
       this.updateMovingStatistics(mean, variance);
-      // mean and variance were saved: the engine keeps them for the gradient, then frees them.
       return {
         value: y,
         gradFunc: (dyIn: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-          const dy = dyIn as tf.Tensor;
-          const [xs, mu, v, gamma] = saved as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
-          const centred = tf.sub(xs, mu);
-          const sumDy = tf.sum(dy, axes);
-          const sumDyD = tf.sum(tf.mul(dy, centred), axes);
-          const sums = new Float64Array(2 * channels);
-          sums.set(sumDy.dataSync());
-          sums.set(sumDyD.dataSync(), channels);
-          const ab = allReduce(sums.map((s) => s * weight));
-          const r = v.dataSync().map((vi) => 1 / Math.sqrt(vi + eps));
+          const [xs, gamma] = saved as [tf.Tensor, tf.Tensor1D];
           const g = gamma.dataSync();
-          // dx = dy * k1 + centred * k2 + k3, per channel
-          const k1 = new Float32Array(channels);
-          const k2 = new Float32Array(channels);
-          const k3 = new Float32Array(channels);
-          for (let c = 0; c < channels; c++) {
-            const gr = g[c]! * r[c]!;
-            k1[c] = gr;
-            k2[c] = (-gr * r[c]! * r[c]! * ab[channels + c]!) / (m * weight);
-            k3[c] = (-gr * ab[c]!) / (m * weight);
-          }
-          const dx = tf.add(tf.add(tf.mul(dy, tf.tensor1d(k1)), tf.mul(centred, tf.tensor1d(k2))), tf.tensor1d(k3));
-          const dGamma = tf.mul(sumDyD, tf.tensor1d(r));
-          return [dx, dGamma, sumDy];
+          const r = var64.map((v) => 1 / Math.sqrt(v + eps));
+          const k1 = Float32Array.from(r, (rc, c) => g[c]! * rc);
+          // dx = dy k1 + (x - mean) k2 + k3', with A, B the replicas' weighted sums (header)
+          const { dx, sumDy, sumDyD } = batchNormBackward(dyIn as tf.Tensor, xs, mean64, k1, (sDy, sDyD) => {
+            const weighted = new Float64Array(2 * channels);
+            for (let c = 0; c < channels; c++) {
+              weighted[c] = sDy[c]! * weight;
+              weighted[channels + c] = sDyD[c]! * weight;
+            }
+            const ab = allReduce(weighted);
+            const k2 = new Float32Array(channels);
+            const k3 = new Float32Array(channels);
+            for (let c = 0; c < channels; c++) {
+              const gr = g[c]! * r[c]!;
+              const c2 = (-gr * r[c]! * r[c]! * ab[channels + c]!) / (m * weight);
+              k2[c] = c2;
+              k3[c] = (-gr * ab[c]!) / (m * weight) - mean64[c]! * c2;
+            }
+            return { k2, k3 };
+          });
+          const dGamma = tf.tensor1d(Float32Array.from(sumDyD, (s, c) => s * r[c]!));
+          const dBeta = tf.tensor1d(Float32Array.from(sumDy));
+          return [dx, dGamma, dBeta];
         },
       };
     }) as unknown as Parameters<typeof tf.customGrad>[0]);

@@ -26,14 +26,14 @@ type GradFunc = tf.GradConfig['gradFunc'];
 type Grads = ReturnType<GradFunc>;
 
 /** The wasm backend when it is active and holds all of `tensors`, else undefined. */
-function activeWasm(...tensors: Array<tf.Tensor | undefined>): WasmBackendLike | undefined {
+export function activeWasm(...tensors: Array<tf.Tensor | undefined>): WasmBackendLike | undefined {
   if (tf.getBackend() !== 'wasm') return undefined;
   const b = asWasm(tf.backend());
   return tensors.every((t) => !t || b.dataIdMap.get(t.dataId)) ? b : undefined;
 }
 
 /** A tensor the engine tracks (tidy, dispose, numTensors) around a heap buffer we wrote. */
-function wrap(b: WasmBackendLike, info: tf.TensorInfo): tf.Tensor {
+export function wrap(b: WasmBackendLike, info: tf.TensorInfo): tf.Tensor {
   return tf.engine().makeTensorFromTensorInfo(info, b as unknown as tf.KernelBackend);
 }
 
