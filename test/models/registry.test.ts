@@ -46,7 +46,7 @@ describe('model registry', () => {
     const m = buildModel('optimized', { seed: 1 });
     const block = (f: number, hw: number): Array<[string, (number | null)[]]> => [
       ['Conv2D', [null, hw, hw, f]],
-      ['BatchNormalization', [null, hw, hw, f]],
+      ['SyncBatchNormalization', [null, hw, hw, f]], // saved as BatchNormalization (models/io.ts)
       ['MaxPooling2D', [null, Math.floor(hw / 2), Math.floor(hw / 2), f]],
     ];
     expect(summary(m)).toEqual([
@@ -61,7 +61,8 @@ describe('model registry', () => {
     ]);
     expect(m.outputs[0]!.shape).toEqual([null, 10]);
     expect(countParams(m)).toEqual({ total: 161_098, trainable: 160_650, nonTrainable: 448 });
-    const bn = m.layers.filter((l) => l.getClassName() === 'BatchNormalization').map((l) => l.getConfig());
+    const bn = m.layers.filter((l) => l.getClassName() === 'SyncBatchNormalization').map((l) => l.getConfig());
+    expect(bn).toHaveLength(3);
     expect(bn.every((c) => c['momentum'] === 0.99 && c['epsilon'] === 1e-3)).toBe(true);
     const conv = m.layers.filter((l) => l.getClassName() === 'Conv2D').map((l) => l.getConfig());
     expect(conv.every((c) => c['padding'] === 'valid' && c['activation'] === 'relu')).toBe(true);
@@ -100,6 +101,10 @@ describe('model registry', () => {
         expect(classes).not.toContain('SeededDropout');
         expect(loaded.layers.filter((l) => l instanceof SeededDropout)).toHaveLength(0);
         expect(loaded.layers.filter((l) => l.getClassName() === 'Dropout')).toHaveLength(2);
+        // ... and the synchronized BatchNorm as BatchNormalization.
+        expect(classes).not.toContain('SyncBatchNormalization');
+        expect(classes.filter((c) => c === 'BatchNormalization')).toHaveLength(name === 'optimized' ? 3 : 0);
+        expect(loaded.layers.filter((l) => l.getClassName() === 'BatchNormalization')).toHaveLength(name === 'optimized' ? 3 : 0);
         tf.dispose([x, p, q]);
         m.dispose();
         loaded.dispose();
