@@ -116,6 +116,13 @@ describe('createTrainer: N replicas compute the one-replica step (wasm, optimize
     }
   }, 60_000);
 
+  it('fails with one clear error naming the replica when a worker cannot start', async () => {
+    const model = buildModel('optimized', { seed: 3 });
+    await expect(createTrainer({ model, optimizer: tf.train.sgd(0.1), modelName: 'no-such-model', modelSeed: 3, backend: 'wasm', replicas: 2, maxBatch: 8 }))
+      .rejects.toThrow(/training replica 2 \(a worker thread\) failed: --model: expected one of/);
+    tf.dispose(model.weights.map((w) => w.read()));
+  });
+
   it('keeps the workers\' dropout streams on the main model\'s', async () => {
     const main = seededDropoutLayers(models[1]!).map((d) => d.rngState);
     expect(await trainers[1]!.workerRngStates()).toEqual([main]);
