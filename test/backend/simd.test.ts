@@ -139,3 +139,30 @@ describe('wasm SIMD Conv2DBackpropFilter (stride 1, valid: no im2col)', () => {
     });
   }
 });
+
+describe('wasm SIMD Conv2DBackpropInput (stride 1, valid: a scatter from dy)', () => {
+  // 16- and 4-channel blocks, rows of odd length (a last pixel alone), tiles of rows and of
+  // images, an odd number of dy channels, a single tap and a single dy pixel.
+  const cases: Array<{ x: [number, number, number, number]; k: [number, number]; co: number }> = [
+    { x: [3, 10, 9, 20], k: [3, 3], co: 5 }, // 16 + 4 channels, rows of 7, 3 images in one tile
+    { x: [2, 40, 41, 8], k: [2, 3], co: 36 }, // rows of 39, two rows of an image per tile
+    { x: [5, 4, 4, 4], k: [1, 1], co: 4 }, // a single tap
+    { x: [2, 5, 5, 36], k: [5, 5], co: 3 }, // one dy pixel per image, 2 x 16 + 4 channels
+  ];
+  for (const [i, c] of cases.entries()) {
+    it(`matches cpu: dx ${c.x.join('x')}, ${c.k.join('x')}x${c.co}`, async () => {
+      const filterShape: [number, number, number, number] = [...c.k, c.x[3], c.co];
+      const dyShape: [number, number, number, number] = [c.x[0], c.x[1] - c.k[0] + 1, c.x[2] - c.k[1] + 1, c.co];
+      const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+      const { cpu, wasm } = await onBoth(() =>
+        tf.engine().runKernel(tf.Conv2DBackpropInput, {
+          dy: tf.tensor4d(randomValues(990 + i, size(dyShape)), dyShape),
+          filter: tf.tensor4d(randomValues(995 + i, size(filterShape)), filterShape),
+        }, {
+          strides: 1, pad: 'valid', dataFormat: 'NHWC', dimRoundingMode: undefined, inputShape: c.x,
+        } as unknown as tf.NamedAttrMap) as tf.Tensor);
+      expect(wasm.shape).toEqual(c.x);
+      expect(relDiff(wasm.values, cpu.values)).toBeLessThanOrEqual(1e-5);
+    });
+  }
+});

@@ -53,6 +53,20 @@ describe('Conv2DBackpropFilter and Conv2DBackpropInput', () => {
       expect(relDiff(wasm.values, cpu.values)).toBeLessThanOrEqual(1e-5);
     });
   }
+  // Layers 2 and 3 again for the input gradient (simd.ts inputGrad: 16-channel blocks, dy rows
+  // of 13 pixels in tiles of rows, and of 4 pixels in tiles of whole images).
+  for (const [i, c] of layers.slice(1).entries()) {
+    it(`input gradient matches cpu on model layer ${i + 2}: dx ${c.x.join('x')}, 3x3x${c.co}, stride 1, valid`, async () => {
+      const filterShape: [number, number, number, number] = [3, 3, c.x[3], c.co];
+      const dyShape: [number, number, number, number] = [c.x[0], c.x[1] - 2, c.x[2] - 2, c.co];
+      const { cpu, wasm } = await onBoth(() =>
+        tf.engine().runKernel(tf.Conv2DBackpropInput, { dy: t4(170 + i, dyShape), filter: t4(180 + i, filterShape) }, {
+          strides: 1, pad: 'valid', dataFormat: 'NHWC', dimRoundingMode: undefined, inputShape: c.x,
+        } as unknown as tf.NamedAttrMap) as tf.Tensor);
+      expect(wasm.shape).toEqual(c.x);
+      expect(relDiff(wasm.values, cpu.values)).toBeLessThanOrEqual(1e-5);
+    });
+  }
   for (const [i, c] of cases.entries()) {
     const name = `x ${c.x.join('x')}, ${c.k}x${c.k}, stride ${c.s}, ${c.pad}`;
     const filterShape: [number, number, number, number] = [c.k, c.k, c.x[3], c.co];

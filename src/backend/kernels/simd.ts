@@ -14,6 +14,7 @@
  *   adamUpdate           Adam's step for one variable       (adam.ts)
  *   sumSqRows, addAffineRows   SyncBatchNorm's passes          (syncBatchNorm.ts)
  *   filterGrad16x2 etc.  Conv2DBackpropFilter without im2col (conv2dBackprop.ts)
+ *   inputGrad16x2, inputGrad4x2   Conv2DBackpropInput as a scatter from dy (conv2dBackprop.ts)
  *
  * The module is assembled here from named opcodes (no toolchain, no binary blob): one
  * function per loop, each documented with what it computes; each caller is tested against
@@ -484,6 +485,80 @@ function filterGradBody(vectors: number, taps: number): number[] {
   ];
 }
 
+/**
+ * inputGrad{16,4}x2(dy, w, dx, dyStep, wStep, imgs, rows, cols, dxColStep, dxRowStep,
+ * dxImgStep): Conv2DBackpropInput for stride 1 without padding as a scatter, for one filter
+ * tap and 4 * `vectors` input channels, over a tile of dy pixels:
+ *   for each dy pixel q of the tile (its co = dyStep/4 values at dy + q*dyStep, contiguous):
+ *     acc[c] = sum over o < co of dy[q, o] * w[o * wStep + c]       (float32)
+ *     dx[q's cell + c] += acc[c]
+ * w is the tap's [co, ci] slab (ci contiguous, rows wStep bytes apart) from the block's first
+ * channel; the tile is imgs x rows x cols pixels, dx moving by dxColStep per pixel, dxRowStep
+ * per row and dxImgStep per image from where each started. Pixels go `pixels` at a time
+ * along a row (then one at a time for the rest), so each w vector is loaded once for all of
+ * them: 16 channels x 2 pixels keeps 8 accumulators in locals, 6 loads per 8 f32x4.mul +
+ * f32x4.add (no FMA in wasm SIMD), the shape of filterGrad16x2.
+ */
+function inputGradBody(vectors: number, pixels: number): number[] {
+  // params: 0 dy, 1 w, 2 dx, 3 dyStep, 4 wStep, 5 imgs, 6 rows, 7 cols, 8 dxColStep,
+  // 9 dxRowStep, 10 dxImgStep; locals: 11 img, 12 xi, 13 xr, 14 row, 15 xc, 16 left, 17 dp,
+  // 18 wp, 19 dEnd, 20 xo, then pixels - 1 dy offsets (i32); wv, pixels splats, then the
+  // accumulators (v128)
+  const [dy, w, dx, dyStep, wStep, imgs, rows, cols, dxColStep, dxRowStep, dxImgStep] = Array.from({ length: 11 }, (_, i) => i);
+  const [img, xi, xr, row, xc, left, dp, wp, dEnd, xo] = Array.from({ length: 10 }, (_, i) => 11 + i);
+  const dyOff = (p: number) => xo + p; // p * dyStep, p >= 1
+  const wv = xo + pixels;
+  const sp = (p: number) => wv + 1 + p;
+  const acc = (p: number, j: number) => wv + 1 + pixels + p * vectors + j;
+  const lanes = Array.from({ length: vectors }, (_, j) => j);
+  const add = (local: number, by: number[]) => [...get(local), ...by, op.i32Add, ...set(local)];
+  const zero = [...v(simd.const), ...Array<number>(16).fill(0)];
+  // Pixels `group` at a time while at least that many are left in the row.
+  const run = (group: number) => {
+    const ps = Array.from({ length: group }, (_, p) => p);
+    return [
+      op.block, op.void, op.loop, op.void,
+      ...get(left), ...i32Const(group), op.i32LtU, op.brIf, 1,
+      ...ps.flatMap((p) => lanes.flatMap((j) => [...zero, ...set(acc(p, j))])),
+      ...get(dy), ...tee(dp), ...get(dyStep), op.i32Add, ...set(dEnd), ...get(w), ...set(wp),
+      op.loop, op.void,
+      ...ps.flatMap((p) => [...get(dp), ...(p > 0 ? [...get(dyOff(p)), op.i32Add] : []), ...v(simd.load32Splat), 2, 0, ...set(sp(p))]),
+      ...lanes.flatMap((j) => [
+        ...get(wp), ...load(16 * j), ...set(wv),
+        ...ps.flatMap((p) => [...get(acc(p, j)), ...get(sp(p)), ...get(wv), ...v(simd.f32x4Mul), ...v(simd.f32x4Add), ...set(acc(p, j))]),
+      ]),
+      ...add(dp, i32Const(4)), ...add(wp, get(wStep)),
+      ...get(dp), ...get(dEnd), op.i32LtU, op.brIf, 0,
+      op.end,
+      ...get(xc), ...set(xo),
+      ...ps.flatMap((p) => [
+        ...lanes.flatMap((j) => [...get(xo), ...get(xo), ...load(16 * j), ...get(acc(p, j)), ...v(simd.f32x4Add), ...store(16 * j)]),
+        ...add(xo, get(dxColStep)),
+      ]),
+      ...get(xo), ...set(xc),
+      ...add(dy, [...get(dyStep), ...i32Const(group), op.i32Mul]), ...add(left, i32Const(-group)),
+      op.br, 0, op.end, op.end,
+    ];
+  };
+  return [
+    ...Array.from({ length: pixels - 1 }, (_, i) => [...get(dyStep), ...i32Const(i + 1), op.i32Mul, ...set(dyOff(i + 1))]).flat(),
+    ...get(dx), ...set(xi),
+    op.block, op.void, op.loop, op.void,
+    ...get(img), ...get(imgs), op.i32GeS, op.brIf, 1,
+    ...get(xi), ...set(xr), ...i32Const(0), ...set(row),
+    op.block, op.void, op.loop, op.void,
+    ...get(row), ...get(rows), op.i32GeS, op.brIf, 1,
+    ...get(xr), ...set(xc), ...get(cols), ...set(left),
+    ...run(pixels),
+    ...(pixels > 1 ? run(1) : []),
+    ...add(xr, get(dxRowStep)), ...add(row, i32Const(1)),
+    op.br, 0, op.end, op.end,
+    ...add(xi, get(dxImgStep)), ...add(img, i32Const(1)),
+    op.br, 0, op.end, op.end,
+    op.end,
+  ];
+}
+
 interface FuncSpec {
   name: string;
   params: number[]; // value types
@@ -511,6 +586,10 @@ function buildModule(shared: boolean): Uint8Array {
     { name: 'sumSqRows', params: ints(4), locals: [[2, I32], [3, V128]], body: sumSqRowsBody() },
     { name: 'addAffineRows', params: ints(6), locals: [[2, I32]], body: addAffineRowsBody() },
     { name: 'adamUpdate', params: [...ints(8), ...Array<number>(8).fill(F32)], locals: [[1, I32], [11, V128]], body: adamUpdateBody() },
+    ...[[4, 2], [1, 2]].map(([vectors, pixels]): FuncSpec => ({
+      name: `inputGrad${4 * vectors}x${pixels}`, params: ints(11), locals: [[10 + pixels - 1, I32], [1 + pixels + vectors * pixels, V128]],
+      body: inputGradBody(vectors, pixels),
+    })),
   ];
   const types = funcs.map((f) => [0x60, ...vec(f.params.map((t) => [t])), ...vec([])]);
   const memoryImport = shared
@@ -536,6 +615,12 @@ export type FilterGradArgs = [
   xColStep: number, xRowStep: number, xImgStep: number, dyStep: number,
 ];
 
+/** Byte offsets and counts, see inputGradBody. */
+export type InputGradArgs = [
+  dy: number, w: number, dx: number, dyStep: number, wStep: number, imgs: number, rows: number, cols: number,
+  dxColStep: number, dxRowStep: number, dxImgStep: number,
+];
+
 export interface SimdKernels {
   pool2x2Row(x: number, g: number, dx: number, ow: number, chBytes: number, rowBytes: number): void;
   bnGradRows(dy: number, x: number, dx: number, end: number, rowBytes: number, k: number, mean: number, acc: number): void;
@@ -551,6 +636,8 @@ export interface SimdKernels {
   filterGrad4x1(...args: FilterGradArgs): void;
   sumSqRows(x: number, end: number, rowBytes: number, acc: number): void;
   addAffineRows(x: number, out: number, end: number, rowBytes: number, k: number, a: number): void;
+  inputGrad16x2(...args: InputGradArgs): void;
+  inputGrad4x2(...args: InputGradArgs): void;
   adamUpdate(
     value: number, m: number, v: number, g: number, outValue: number, outM: number, outV: number, bytes: number,
     b1: number, c1: number, b2: number, c2: number, oma1: number, oma2: number, eps: number, negLr: number,
