@@ -20,7 +20,7 @@ import { getLogger } from '../log.js';
 import { createProgress } from '../progress.js';
 import { buildDirAtomic, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { Rng } from '../util/rng.js';
-import { epochBatches, epochImageCount, gatherImages, sequentialBatches, type ChunkedSource, type ImageSet } from '../data/batches.js';
+import { epochBatches, epochImageCount, gatherImages, type ChunkedSource, type ImageSet } from '../data/batches.js';
 import { CURVES_PNG, HISTORY_CSV, HISTORY_JSON, METADATA_JSON, type HistoryRecord, type ModelMetadata } from '../models/modelDir.js';
 import { saveLayersModel } from '../models/io.js';
 import { buildModel, countParams } from '../models/registry.js';
@@ -81,8 +81,6 @@ export interface TrainExtras {
   earlyStopping: { monitor: 'val_loss'; patience: number; bestEpoch: number; bestValLoss: number; stoppedEpoch: number | null };
   data: { train: number; val: number; extra: number };
 }
-
-const EVAL_BATCH = 256; // validation batch: no gradients, so larger is cheaper per image
 
 /** `<out>.checkpoint` beside the model directory, so the final directory is swapped in whole. */
 export function checkpointDirFor(outDir: string): string {
@@ -149,26 +147,6 @@ async function loadData(o: TrainOptions): Promise<LoadedData> {
     extra = { count: entry.count, chunks: () => readCacheSplitChunks(cache, 'extra', chunk) };
   }
   return { train, val, extra, manifestSha256: cache.manifestSha256, synthetic: cache.manifest.synthetic };
-}
-
-/** Mean cross-entropy and accuracy over a set, weighted by batch size (the short last batch counts for what it is). */
-export function evaluateSet(model: tf.LayersModel, set: ImageSet): { loss: number; acc: number } {
-  let lossSum = 0;
-  let correct = 0;
-  for (const b of sequentialBatches(set, EVAL_BATCH)) {
-    // All of this batch's tensors die in the tidy; two numbers come out.
-    const [l, c] = tf.tidy(() => {
-      const x = tf.tensor4d(b.xs, [b.size, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS]);
-      const y = tf.tensor2d(b.ys, [b.size, NUM_CLASSES]);
-      const p = model.predict(x) as tf.Tensor;
-      const loss = tf.metrics.categoricalCrossentropy(y, p).sum();
-      const hits = tf.equal(p.argMax(-1), y.argMax(-1)).sum();
-      return [loss.dataSync()[0]!, hits.dataSync()[0]!];
-    });
-    lossSum += l;
-    correct += c;
-  }
-  return { loss: lossSum / set.count, acc: correct / set.count };
 }
 
 function threadsLabel(n: number): string {
@@ -306,7 +284,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
         progress.update(seen, { batch: `${batches}/${batchesPerEpoch}`, loss: lossSum / seen, acc: accSum / seen });
       }
       const seconds = (Date.now() - t0) / 1000;
-      const val = evaluateSet(model, data.val);
+      const val = await trainer.evaluate(data.val); // split over the replicas too
       const record: HistoryRecord = {
         epoch,
         loss: lossSum / seen,

@@ -11,7 +11,8 @@ import { buildModel } from '../models/registry.js';
 import type { FromWorker, ReplicaWorkerData, ToWorker } from './replicas.js';
 import { setReplicaContext } from '../models/replicaContext.js';
 import { SharedAllReduce } from './allReduce.js';
-import { assignFrom, packInto, shardGradients, trainableSize, trainableVariables } from './step.js';
+import type { ImageSet } from '../data/batches.js';
+import { assignFrom, evaluateSums, imageRange, packInto, shardGradients, statisticVariables, trainableSize, trainableVariables } from './step.js';
 
 async function main(port: NonNullable<typeof parentPort>, data: ReplicaWorkerData): Promise<void> {
   const post = (m: FromWorker) => port.postMessage(m);
@@ -21,6 +22,9 @@ async function main(port: NonNullable<typeof parentPort>, data: ReplicaWorkerDat
   const dropout = seededDropoutLayers(model);
   const vars = trainableVariables(model);
   const sums = new SharedAllReduce(data.sums, data.replicas, data.replica, data.maxSums);
+  const stats = statisticVariables(model);
+  const statistics = new Float32Array(data.statistics);
+  let evalSet: ImageSet | undefined;
   const weights = new Float32Array(data.weights);
   const grads = new Float32Array(data.grads);
   const xs = new Float32Array(data.xs);
@@ -46,6 +50,14 @@ async function main(port: NonNullable<typeof parentPort>, data: ReplicaWorkerDat
           tf.dispose(r.grads);
         }
         post({ type: 'done', loss: r.loss, correct: r.correct });
+      } else if (m.type === 'evalSet') {
+        evalSet = { count: m.count, images: new Uint8Array(m.images), labels: new Uint8Array(m.labels) };
+        post({ type: 'ok' });
+      } else if (m.type === 'eval') {
+        if (!evalSet) throw new Error('eval before evalSet');
+        assignFrom(vars, weights);
+        assignFrom(stats, statistics);
+        post({ type: 'evaluated', ...evaluateSums(model, imageRange(evalSet, m.from, m.to)) });
       } else if (m.type === 'skip') {
         for (const d of dropout) d.skipStep();
         post({ type: 'rng', states: dropout.map((d) => d.rngState) });

@@ -31,7 +31,8 @@ import { SvhnError } from '../errors.js';
 import type { BackendName } from '../backend/index.js';
 import { setReplicaContext } from '../models/replicaContext.js';
 import { SharedAllReduce } from './allReduce.js';
-import { packInto, shardGradients, statisticVariables, trainableSize, trainableVariables } from './step.js';
+import type { ImageSet } from '../data/batches.js';
+import { evaluateSums, imageRange, packInto, shardGradients, sizeOf, statisticVariables, trainableSize, trainableVariables } from './step.js';
 
 export interface TrainerOptions {
   model: tf.LayersModel;
@@ -53,6 +54,8 @@ export interface StepResult {
 export interface Trainer {
   readonly replicas: number;
   step(xs: Float32Array, ys: Float32Array, size: number): Promise<StepResult>;
+  /** Mean cross-entropy and accuracy of the model over a set (inference), split over the replicas. */
+  evaluate(set: ImageSet): Promise<{ loss: number; acc: number }>;
   /** Each worker's dropout stream states (they follow the main model's). */
   workerRngStates(): Promise<number[][]>;
   /** Sets every worker's dropout streams to `states` (the main model's, after a resume). */
@@ -64,12 +67,16 @@ export interface Trainer {
 export type ToWorker =
   | { type: 'step'; offset: number; size: number; total: number }
   | { type: 'skip' } // a batch too small for this replica: only advance its dropout streams
+  | { type: 'evalSet'; images: SharedArrayBuffer; labels: SharedArrayBuffer; count: number }
+  | { type: 'eval'; from: number; to: number }
   | { type: 'getRng' }
   | { type: 'setRng'; states: number[] };
 export type FromWorker =
   | { type: 'ready'; params: number }
   | { type: 'done'; loss: number; correct: number }
   | { type: 'rng'; states: number[] }
+  | { type: 'evaluated'; lossSum: number; correct: number }
+  | { type: 'ok' }
   | { type: 'error'; message: string };
 
 export interface ReplicaWorkerData {
@@ -79,6 +86,8 @@ export interface ReplicaWorkerData {
   replica: number; // 1-based among workers: replica 0 is the main thread
   replicas: number;
   weights: SharedArrayBuffer; // float32, trainable weights in trainableVariables order
+  /** float32, the moving statistics (statisticVariables order), written before an evaluation. */
+  statistics: SharedArrayBuffer;
   grads: SharedArrayBuffer; // float32, this worker's shard gradient, same layout
   /** BatchNorm's sums across replicas (allReduce.ts) and the most values one sum carries. */
   sums: SharedArrayBuffer;
@@ -174,7 +183,14 @@ class WorkerReplica {
   }
 }
 
-async function startWorkers(o: TrainerOptions, params: number, weights: SharedArrayBuffer, sums: SharedArrayBuffer, maxSums: number): Promise<WorkerReplica[]> {
+interface SharedState {
+  weights: SharedArrayBuffer;
+  statistics: SharedArrayBuffer;
+  sums: SharedArrayBuffer;
+  maxSums: number;
+}
+
+async function startWorkers(o: TrainerOptions, params: number, shared: SharedState): Promise<WorkerReplica[]> {
   const maxShard = Math.ceil(o.maxBatch / o.replicas);
   const file = workerFile();
   const replicas: WorkerReplica[] = [];
@@ -186,10 +202,8 @@ async function startWorkers(o: TrainerOptions, params: number, weights: SharedAr
         modelSeed: o.modelSeed,
         replica: k,
         replicas: o.replicas,
-        weights,
+        ...shared,
         grads: new SharedArrayBuffer(params * 4),
-        sums,
-        maxSums,
         xs: new SharedArrayBuffer(maxShard * IMAGE_BYTES * 4),
         ys: new SharedArrayBuffer(maxShard * NUM_CLASSES * 4),
       };
@@ -225,7 +239,9 @@ export async function createTrainer(o: TrainerOptions): Promise<Trainer> {
   const maxSums = maxSumValues(o.model);
   const sumsSab = SharedAllReduce.allocate(o.replicas, maxSums);
   const sums = new SharedAllReduce(sumsSab, o.replicas, 0, maxSums);
-  const workers = parallel ? await startWorkers(o, params, weightsSab, sumsSab, maxSums) : [];
+  const stats = statisticVariables(o.model);
+  const statisticsSab = new SharedArrayBuffer(parallel ? sizeOf(stats) * 4 : 0);
+  const workers = parallel ? await startWorkers(o, params, { weights: weightsSab, statistics: statisticsSab, sums: sumsSab, maxSums }) : [];
   workers.forEach((w) => w.onFailure(() => sums.abort())); // wake the main thread if it waits on a dead worker
   const own = new Float32Array(workers.length ? params : 0);
   const combined = new Float32Array(workers.length ? params : 0);
@@ -298,9 +314,48 @@ export async function createTrainer(o: TrainerOptions): Promise<Trainer> {
     return { loss: lossSum / size, acc: correct / size };
   };
 
+  // Validation: contiguous parts of the set, one per replica, summed in replica order.
+  let attached: ImageSet | undefined;
+  const evaluate = async (set: ImageSet): Promise<{ loss: number; acc: number }> => {
+    const parts = shardSizes(set.count, o.replicas);
+    if (workers.length && set.count >= o.replicas) {
+      if (attached !== set) {
+        // The set goes to shared memory once; later epochs only send ranges.
+        const images = new SharedArrayBuffer(set.images.byteLength);
+        const labels = new SharedArrayBuffer(set.labels.byteLength);
+        new Uint8Array(images).set(set.images);
+        new Uint8Array(labels).set(set.labels);
+        await Promise.all(workers.map((w) => w.request({ type: 'evalSet', images, labels, count: set.count })));
+        attached = set;
+      }
+      packInto(vars, weights);
+      packInto(stats, new Float32Array(statisticsSab));
+    } else {
+      parts.fill(0);
+      parts[0] = set.count;
+    }
+    let from = parts[0]!;
+    const replies = workers.filter((_, i) => parts[i + 1]! > 0).map((w) => {
+      const to = from + parts[w.index]!;
+      const reply = w.request({ type: 'eval', from, to });
+      from = to;
+      return reply;
+    });
+    replies.forEach((p) => p.catch(() => undefined));
+    const mine = evaluateSums(o.model, imageRange(set, 0, parts[0]!));
+    let { lossSum, correct } = mine;
+    for (const m of await Promise.all(replies)) {
+      if (m.type !== 'evaluated') throw new Error(`replica: unexpected ${m.type}`);
+      lossSum += m.lossSum;
+      correct += m.correct;
+    }
+    return { loss: lossSum / set.count, acc: correct / set.count };
+  };
+
   return {
     replicas: o.replicas,
     step,
+    evaluate,
     async workerRngStates() {
       const replies = await Promise.all(workers.map((w) => w.request({ type: 'getRng' })));
       return replies.map((m) => (m.type === 'rng' ? m.states : []));

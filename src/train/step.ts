@@ -5,7 +5,10 @@
  * The main thread and each data-parallel replica (replicas.ts) run this same function.
  */
 import * as tf from '@tensorflow/tfjs';
-import { IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from '../config.js';
+import { IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from '../config.js';
+import { sequentialBatches, type ImageSet } from '../data/batches.js';
+
+const EVAL_BATCH = 256; // validation batch: no gradients, so larger is cheaper per image
 
 export interface ShardResult {
   /** Mean cross-entropy over the shard. */
@@ -77,4 +80,29 @@ export function assignFrom(vars: tf.Variable[], flat: Float32Array): void {
       offset += v.size;
     }
   });
+}
+
+/** Images [from, to) of a set, sharing its memory. */
+export function imageRange(set: ImageSet, from: number, to: number): ImageSet {
+  return { count: to - from, images: set.images.subarray(from * IMAGE_BYTES, to * IMAGE_BYTES), labels: set.labels.subarray(from, to) };
+}
+
+/** Summed cross-entropy and correct top-1 predictions over a set, in inference mode. */
+export function evaluateSums(model: tf.LayersModel, set: ImageSet): { lossSum: number; correct: number } {
+  let lossSum = 0;
+  let correct = 0;
+  for (const b of sequentialBatches(set, EVAL_BATCH)) {
+    // All of this batch's tensors die in the tidy; two numbers come out.
+    const [l, c] = tf.tidy(() => {
+      const x = tf.tensor4d(b.xs, [b.size, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS]);
+      const y = tf.tensor2d(b.ys, [b.size, NUM_CLASSES]);
+      const p = model.predict(x) as tf.Tensor;
+      const loss = tf.metrics.categoricalCrossentropy(y, p).sum();
+      const hits = tf.equal(p.argMax(-1), y.argMax(-1)).sum();
+      return [loss.dataSync()[0]!, hits.dataSync()[0]!];
+    });
+    lossSum += l;
+    correct += c;
+  }
+  return { lossSum, correct };
 }

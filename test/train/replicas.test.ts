@@ -14,11 +14,11 @@ import { seededDropoutLayers } from '../../src/models/layers.js';
 import { buildModel } from '../../src/models/registry.js';
 import { FusedAdamOptimizer } from '../../src/train/adam.js';
 import { combineShardGradients, createTrainer, shardSizes, type Trainer } from '../../src/train/replicas.js';
-import { packInto, sizeOf, statisticVariables, trainableSize, trainableVariables } from '../../src/train/step.js';
+import { evaluateSums, packInto, sizeOf, statisticVariables, trainableSize, trainableVariables } from '../../src/train/step.js';
 import { relDiff } from '../backend/helpers.js';
 import { checkpointDirFor, trainModel, type TrainOptions } from '../../src/train/loop.js';
 import { Rng } from '../../src/util/rng.js';
-import { writeTinyCache } from './helpers.js';
+import { makeImages, writeTinyCache } from './helpers.js';
 
 const IMG = 32 * 32 * 3;
 
@@ -115,6 +115,19 @@ describe('createTrainer: N replicas compute the one-replica step (wasm, optimize
       await Promise.all([twin.close(), first.close()]);
     }
   }, 60_000);
+
+  it('evaluates a set split over the replicas as the main thread alone does', async () => {
+    const set = { count: 37, ...makeImages(37, 5) };
+    const other = { count: 20, ...makeImages(20, 6) };
+    for (const [k, trainer] of trainers.entries()) {
+      for (const s of [set, other, set]) {
+        const alone = evaluateSums(models[k]!, s);
+        const split = await trainer.evaluate(s);
+        expect(split.acc).toBe(alone.correct / s.count);
+        expect(Math.abs(split.loss - alone.lossSum / s.count)).toBeLessThan(1e-6 * alone.lossSum / s.count);
+      }
+    }
+  });
 
   it('fails with one clear error naming the replica when a worker cannot start', async () => {
     const model = buildModel('optimized', { seed: 3 });
