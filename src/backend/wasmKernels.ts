@@ -6,6 +6,7 @@
  * | -------------------- | ----------------------------------------------------------- |
  * | Conv2DBackpropFilter | missing (tfjs #8474): im2col^T x dy, one XNNPACK matmul      |
  * | Conv2DBackpropInput  | native is a scalar loop: XNNPACK convolution (or matmul)    |
+ * | Conv2D               | stride 1, valid, 1 thread: SIMD loop without repacking W     |
  * | MaxPoolGrad          | native routes wrongly when a window's max is <= 0: SIMD     |
  * | Sum, Mean            | native accumulates in float32: float64 like cpu              |
  * | OneHot               | native writes int32 bits into float32 outputs               |
@@ -30,6 +31,7 @@ import { adamUpdateConfig } from './kernels/adam.js';
 import { batchMatMulConfig } from './kernels/batchMatMul.js';
 import { fusedBatchNormConfig } from './kernels/batchNorm.js';
 import { castConfig } from './kernels/cast.js';
+import { conv2DConfig } from './kernels/conv2d.js';
 import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from './kernels/conv2dBackprop.js';
 import { registerWasmGradients } from './kernels/gradients.js';
 import { captureNative } from './kernels/heap.js';
@@ -49,7 +51,7 @@ const REGISTERED = Symbol.for('svhn.wasmTrainingKernels');
 /** The kernel names this module registers for 'wasm'. */
 export const WASM_TRAINING_KERNELS: readonly string[] = [
   tf.Conv2DBackpropFilter, tf.Conv2DBackpropInput, tf.MaxPoolGrad, tf.Sum, tf.Mean,
-  tf.OneHot, tf.Tile, tf.BatchMatMul, tf.FusedBatchNorm, tf.Identity, tf.Cast, adamUpdateConfig.kernelName,
+  tf.OneHot, tf.Tile, tf.BatchMatMul, tf.FusedBatchNorm, tf.Identity, tf.Cast, adamUpdateConfig.kernelName, tf.Conv2D,
 ];
 
 /**
@@ -64,7 +66,7 @@ export function registerWasmTrainingKernels(_opts: WasmKernelOptions): void {
   for (const name of [tf.Transpose, tf.BatchMatMul, tf.FusedBatchNorm, tf.Multiply, tf.Add, tf.Cast]) captureNative(name);
   const configs = [
     conv2DBackpropFilterConfig, conv2DBackpropInputConfig, maxPoolGradConfig, sumConfig, meanConfig,
-    oneHotConfig, tileConfig, batchMatMulConfig(), fusedBatchNormConfig(), identityConfig, castConfig, adamUpdateConfig,
+    oneHotConfig, tileConfig, batchMatMulConfig(), fusedBatchNormConfig(), identityConfig, castConfig, adamUpdateConfig, conv2DConfig(),
   ];
   for (const config of configs) {
     if (tf.getKernel(config.kernelName, 'wasm')) tf.unregisterKernel(config.kernelName, 'wasm');

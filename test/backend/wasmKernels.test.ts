@@ -96,6 +96,29 @@ describe('Conv2DBackpropFilter and Conv2DBackpropInput', () => {
   }
 });
 
+describe('Conv2D (stride 1, valid: simd.ts convRows; other geometries native)', () => {
+  const cases: Array<{ x: [number, number, number, number]; k: [number, number]; co: number; s: number; pad: Pad }> = [
+    { x: [8, 32, 32, 3], k: [3, 3], co: 32, s: 1, pad: 'valid' }, // model layer 1 at batch 8
+    { x: [8, 15, 15, 32], k: [3, 3], co: 64, s: 1, pad: 'valid' }, // layer 2
+    { x: [8, 6, 6, 64], k: [3, 3], co: 128, s: 1, pad: 'valid' }, // layer 3: whole images per tile
+    { x: [3, 10, 9, 5], k: [3, 3], co: 20, s: 1, pad: 'valid' }, // 16 + 4 channels, rows of 7
+    { x: [2, 40, 41, 2], k: [2, 3], co: 36, s: 1, pad: 'valid' }, // rows of 39, tiles of rows
+    { x: [2, 5, 5, 4], k: [5, 5], co: 4, s: 1, pad: 'valid' }, // one output pixel per image
+    { x: [2, 9, 9, 3], k: [3, 3], co: 5, s: 1, pad: 'valid' }, // native: co not a multiple of 4
+    { x: [2, 9, 9, 3], k: [3, 3], co: 8, s: 1, pad: 'same' }, // native
+    { x: [3, 8, 7, 2], k: [3, 3], co: 8, s: 2, pad: 'valid' }, // native
+  ];
+  for (const [i, c] of cases.entries()) {
+    it(`matches cpu: x ${c.x.join('x')}, ${c.k.join('x')}x${c.co}, stride ${c.s}, ${c.pad}`, async () => {
+      const filterShape: [number, number, number, number] = [...c.k, c.x[3], c.co];
+      const xs = randomValues(1100 + i, c.x.reduce((a, b) => a * b, 1)).map(Math.abs); // as after a ReLU
+      const { cpu, wasm } = await onBoth(() => tf.conv2d(tf.tensor4d(xs, c.x), t4(1120 + i, filterShape), c.s, c.pad));
+      expect(wasm.shape).toEqual(cpu.shape);
+      expect(relDiff(wasm.values, cpu.values)).toBeLessThanOrEqual(1e-5);
+    });
+  }
+});
+
 describe('MaxPoolGrad', () => {
   const cases: Array<{ x: [number, number, number, number]; f: number; s: number; pad: Pad; shift: number }> = [
     { x: [2, 8, 8, 3], f: 2, s: 2, pad: 'valid', shift: 0 },

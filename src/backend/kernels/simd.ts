@@ -15,6 +15,7 @@
  *   sumSqRows, addAffineRows   SyncBatchNorm's passes          (syncBatchNorm.ts)
  *   filterGrad16x2 etc.  Conv2DBackpropFilter without im2col (conv2dBackprop.ts)
  *   inputGrad16x2, inputGrad4x2   Conv2DBackpropInput as a scatter from dy (conv2dBackprop.ts)
+ *   convRows16x2, convRows4x2     Conv2D without im2col                     (conv2d.ts)
  *
  * The module is assembled here from named opcodes (no toolchain, no binary blob): one
  * function per loop, each documented with what it computes; each caller is tested against
@@ -559,6 +560,80 @@ function inputGradBody(vectors: number, pixels: number): number[] {
   ];
 }
 
+/**
+ * convRows{16,4}x2(x, w, y, segBytes, wStep, imgs, rows, cols, xColStep, xRowStep, xImgStep,
+ * yStep, kh): Conv2D for stride 1 without padding, straight from x in NHWC (no im2col), over
+ * a tile of output pixels for 4 * `vectors` output channels:
+ *   for each output pixel q of the tile (its window's top-left cell at x + q's offset):
+ *     y[q, c] = sum over r < kh, k < segBytes/4 of x[cell + r*xRowStep + 4k] * w[(r*segBytes/4 + k) * wStep + c]
+ * i.e. per filter row the window's kw*ci consecutive floats of x against the filter's rows
+ * (w: [kh*kw*ci, co] from the block's first channel, rows wStep bytes apart), float32 sums.
+ * The tile is imgs x rows x cols pixels: x moves by xColStep per pixel, xRowStep per row
+ * and xImgStep per image from where each started; y by yStep per pixel, contiguously.
+ * Pixels go two at a time along a row (then one alone), as in inputGradBody.
+ */
+function convRowsBody(vectors: number, pixels: number): number[] {
+  // params: 0 x, 1 w, 2 y, 3 segBytes, 4 wStep, 5 imgs, 6 rows, 7 cols, 8 xColStep,
+  // 9 xRowStep, 10 xImgStep, 11 yStep, 12 kh; locals: 13 img, 14 xi, 15 xr, 16 row, 17 xc,
+  // 18 left, 19 xp, 20 wp, 21 xEnd, 22 seg, 23 r, then pixels - 1 x offsets (i32); wv,
+  // pixels splats, then the accumulators (v128)
+  const [x, w, y, segBytes, wStep, imgs, rows, cols, xColStep, xRowStep, xImgStep, yStep, kh] = Array.from({ length: 13 }, (_, i) => i);
+  const [img, xi, xr, row, xc, left, xp, wp, xEnd, seg, r] = Array.from({ length: 11 }, (_, i) => 13 + i);
+  const xOff = (p: number) => r + p; // p * xColStep, p >= 1
+  const wv = r + pixels;
+  const sp = (p: number) => wv + 1 + p;
+  const acc = (p: number, j: number) => wv + 1 + pixels + p * vectors + j;
+  const lanes = Array.from({ length: vectors }, (_, j) => j);
+  const add = (local: number, by: number[]) => [...get(local), ...by, op.i32Add, ...set(local)];
+  const zero = [...v(simd.const), ...Array<number>(16).fill(0)];
+  const run = (group: number) => {
+    const ps = Array.from({ length: group }, (_, p) => p);
+    return [
+      op.block, op.void, op.loop, op.void,
+      ...get(left), ...i32Const(group), op.i32LtU, op.brIf, 1,
+      ...ps.flatMap((p) => lanes.flatMap((j) => [...zero, ...set(acc(p, j))])),
+      ...get(w), ...set(wp), ...get(xc), ...set(seg), ...i32Const(0), ...set(r),
+      op.loop, op.void,
+      ...get(seg), ...tee(xp), ...get(segBytes), op.i32Add, ...set(xEnd),
+      op.loop, op.void,
+      ...ps.flatMap((p) => [...get(xp), ...(p > 0 ? [...get(xOff(p)), op.i32Add] : []), ...v(simd.load32Splat), 2, 0, ...set(sp(p))]),
+      ...lanes.flatMap((j) => [
+        ...get(wp), ...load(16 * j), ...set(wv),
+        ...ps.flatMap((p) => [...get(acc(p, j)), ...get(sp(p)), ...get(wv), ...v(simd.f32x4Mul), ...v(simd.f32x4Add), ...set(acc(p, j))]),
+      ]),
+      ...add(xp, i32Const(4)), ...add(wp, get(wStep)),
+      ...get(xp), ...get(xEnd), op.i32LtU, op.brIf, 0,
+      op.end,
+      ...add(seg, get(xRowStep)), ...add(r, i32Const(1)),
+      ...get(r), ...get(kh), op.i32LtU, op.brIf, 0,
+      op.end,
+      ...ps.flatMap((p) => [
+        ...lanes.flatMap((j) => [...get(y), ...get(acc(p, j)), ...store(16 * j)]),
+        ...add(y, get(yStep)),
+      ]),
+      ...add(xc, [...get(xColStep), ...i32Const(group), op.i32Mul]), ...add(left, i32Const(-group)),
+      op.br, 0, op.end, op.end,
+    ];
+  };
+  return [
+    ...Array.from({ length: pixels - 1 }, (_, i) => [...get(xColStep), ...i32Const(i + 1), op.i32Mul, ...set(xOff(i + 1))]).flat(),
+    ...get(x), ...set(xi),
+    op.block, op.void, op.loop, op.void,
+    ...get(img), ...get(imgs), op.i32GeS, op.brIf, 1,
+    ...get(xi), ...set(xr), ...i32Const(0), ...set(row),
+    op.block, op.void, op.loop, op.void,
+    ...get(row), ...get(rows), op.i32GeS, op.brIf, 1,
+    ...get(xr), ...set(xc), ...get(cols), ...set(left),
+    ...run(pixels),
+    ...(pixels > 1 ? run(1) : []),
+    ...add(xr, get(xRowStep)), ...add(row, i32Const(1)),
+    op.br, 0, op.end, op.end,
+    ...add(xi, get(xImgStep)), ...add(img, i32Const(1)),
+    op.br, 0, op.end, op.end,
+    op.end,
+  ];
+}
+
 interface FuncSpec {
   name: string;
   params: number[]; // value types
@@ -589,6 +664,10 @@ function buildModule(shared: boolean): Uint8Array {
     ...[[4, 2], [1, 2]].map(([vectors, pixels]): FuncSpec => ({
       name: `inputGrad${4 * vectors}x${pixels}`, params: ints(11), locals: [[10 + pixels - 1, I32], [1 + pixels + vectors * pixels, V128]],
       body: inputGradBody(vectors, pixels),
+    })),
+    ...[[4, 2], [1, 2]].map(([vectors, pixels]): FuncSpec => ({
+      name: `convRows${4 * vectors}x${pixels}`, params: ints(13), locals: [[11 + pixels - 1, I32], [1 + pixels + vectors * pixels, V128]],
+      body: convRowsBody(vectors, pixels),
     })),
   ];
   const types = funcs.map((f) => [0x60, ...vec(f.params.map((t) => [t])), ...vec([])]);
@@ -621,6 +700,12 @@ export type InputGradArgs = [
   dxColStep: number, dxRowStep: number, dxImgStep: number,
 ];
 
+/** Byte offsets and counts, see convRowsBody. */
+export type ConvRowsArgs = [
+  x: number, w: number, y: number, segBytes: number, wStep: number, imgs: number, rows: number, cols: number,
+  xColStep: number, xRowStep: number, xImgStep: number, yStep: number, kh: number,
+];
+
 export interface SimdKernels {
   pool2x2Row(x: number, g: number, dx: number, ow: number, chBytes: number, rowBytes: number): void;
   bnGradRows(dy: number, x: number, dx: number, end: number, rowBytes: number, k: number, mean: number, acc: number): void;
@@ -638,6 +723,8 @@ export interface SimdKernels {
   addAffineRows(x: number, out: number, end: number, rowBytes: number, k: number, a: number): void;
   inputGrad16x2(...args: InputGradArgs): void;
   inputGrad4x2(...args: InputGradArgs): void;
+  convRows16x2(...args: ConvRowsArgs): void;
+  convRows4x2(...args: ConvRowsArgs): void;
   adamUpdate(
     value: number, m: number, v: number, g: number, outValue: number, outM: number, outV: number, bytes: number,
     b1: number, c1: number, b2: number, c2: number, oma1: number, oma2: number, eps: number, negLr: number,
