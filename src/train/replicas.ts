@@ -103,20 +103,28 @@ export function shardSizes(n: number, replicas: number): number[] {
 
 /**
  * The batch-mean gradient from shard means: out = sum over shards, in order, of
- * (shard size / batch size) x shard gradient, accumulated in float64 per element and stored
+ * (shard size / batch size) x shard gradient, summed in float64 per element and stored
  * as float32. The fixed order makes it bit-reproducible.
  */
 export function combineShardGradients(shards: Array<{ grads: Float32Array; size: number }>, out: Float32Array): void {
   const total = shards.reduce((s, x) => s + x.size, 0);
-  out.fill(0);
-  const acc = new Float64Array(out.length);
-  for (const { grads, size } of shards) {
-    if (size === 0) continue;
+  const parts = shards.filter((x) => x.size > 0);
+  for (const { grads } of parts) {
     if (grads.length !== out.length) throw new Error(`combineShardGradients: ${grads.length} values for ${out.length}`);
-    const w = size / total;
-    for (let i = 0; i < acc.length; i++) acc[i] += w * grads[i]!;
   }
-  out.set(acc);
+  const weights = parts.map((x) => x.size / total);
+  if (parts.length === 2) {
+    // The common case (2 threads) without the inner loop: the same float64 sum, in the same order.
+    const [a, b] = [parts[0]!.grads, parts[1]!.grads];
+    const [wa, wb] = weights as [number, number];
+    for (let i = 0; i < out.length; i++) out[i] = wa * a[i]! + wb * b[i]!;
+    return;
+  }
+  for (let i = 0; i < out.length; i++) {
+    let acc = 0; // float64
+    for (let k = 0; k < parts.length; k++) acc += weights[k]! * parts[k]!.grads[i]!;
+    out[i] = acc;
+  }
 }
 
 /**
