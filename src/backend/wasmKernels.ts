@@ -4,8 +4,8 @@
  *
  * | kernel               | why                                                         |
  * | -------------------- | ----------------------------------------------------------- |
- * | Conv2DBackpropFilter | missing (tfjs #8474): im2col^T x dy, one XNNPACK matmul      |
- * | Conv2DBackpropInput  | native is a scalar loop: XNNPACK convolution (or matmul)    |
+ * | Conv2DBackpropFilter | missing (tfjs #8474): SIMD loop straight from x and dy (stride 1, valid), else im2col^T x dy, one XNNPACK matmul |
+ * | Conv2DBackpropInput  | native is a scalar loop: SIMD scatter from dy (stride 1, valid), else XNNPACK convolution (or matmul) |
  * | Conv2D               | stride 1, valid, 1 thread: SIMD loop without repacking W     |
  * | MaxPoolGrad          | native routes wrongly when a window's max is <= 0: SIMD     |
  * | Sum, Mean            | native accumulates in float32: float64 like cpu              |
@@ -16,6 +16,8 @@
  * | Identity             | native copies (~12 ms a step): share the buffer, like cpu    |
  * | Cast                 | native copies even to the same dtype: share the buffer       |
  * | SvhnAdamUpdate       | new: Adam's 12 ops per variable in one SIMD pass (train/adam) |
+ *
+ * SyncBatchNormalization (models/syncBatchNorm.ts) runs its passes through ./kernels/syncBn.ts.
  *
  * It also replaces the gradients of FusedBatchNorm, Mean, Sum, Relu and Square while wasm is
  * the active backend (./kernels/gradients.ts: BatchNorm's backward pass in one pass). The

@@ -19,9 +19,9 @@
  *
  * The module is assembled here from named opcodes (no toolchain, no binary blob): one
  * function per loop, each documented with what it computes; each caller is tested against
- * the cpu backend (test/backend/simd.test.ts and others). Where the runtime lacks wasm SIMD
- * (or the heap is a shared, threaded one), `simdKernels()` returns undefined and callers
- * keep their JS loops.
+ * the cpu backend (test/backend/simd.test.ts and others). On the threaded build the module
+ * imports the shared heap and runs on the calling thread. Where the runtime lacks wasm SIMD,
+ * `simdKernels()` returns undefined and callers keep their JS loops.
  */
 import type { WasmBackendLike } from './heap.js';
 
@@ -242,39 +242,14 @@ function sumSqRowsBody(): number[] {
 }
 
 /**
- * addAffineRows(x, out, end, rowBytes, k, a): out += x * k[c] + a[c] over channels-last rows
- * from x up to end (out moves along), 4 channels at a time; k, a: float32[C], a at k + C*4
- * (SyncBatchNorm's backward pass, after bnGradRows wrote dy * gamma * r into out).
+ * affineRows(x, out, end, rowBytes, k, a): out = x * k[c] + a[c], and addAffineRows(same
+ * arguments): out += x * k[c] + a[c], over channels-last rows from x up to end (byte
+ * offsets; out moves along), 4 channels at a time; k, a: float32[C]. A float32 multiply then
+ * a float32 add: the same values as the two native broadcast ops. affineRows is
+ * FusedBatchNorm's forward pass; addAffineRows finishes SyncBatchNorm's backward pass after
+ * bnGradRows wrote dy * gamma * r into out.
  */
-function addAffineRowsBody(): number[] {
-  // params: 0 x, 1 out, 2 end, 3 rowBytes, 4 k, 5 a; locals: 6 rowEnd, 7 gk
-  const [x, out, end, rowB, k, a, rowEnd, gk] = Array.from({ length: 8 }, (_, i) => i);
-  const add = (local: number, by: number[]) => [...get(local), ...by, op.i32Add, ...set(local)];
-  return [
-    op.block, op.void, op.loop, op.void,
-    ...get(x), ...get(end), op.i32GeU, op.brIf, 1,
-    ...get(x), ...get(rowB), op.i32Add, ...set(rowEnd),
-    ...get(k), ...set(gk),
-    op.block, op.void, op.loop, op.void,
-    ...get(x), ...get(rowEnd), op.i32GeU, op.brIf, 1,
-    ...get(out),
-    ...get(out), ...load(),
-    ...get(x), ...load(), ...get(gk), ...load(), ...v(simd.f32x4Mul),
-    ...get(gk), ...get(a), op.i32Add, ...get(k), ...i32Sub(), ...load(), ...v(simd.f32x4Add),
-    ...v(simd.f32x4Add), ...store(),
-    ...add(x, i32Const(16)), ...add(out, i32Const(16)), ...add(gk, i32Const(16)),
-    op.br, 0, op.end, op.end,
-    op.br, 0, op.end, op.end,
-    op.end,
-  ];
-}
-
-/**
- * affineRows(x, out, end, rowBytes, k, a): out = x * k[c] + a[c] over channels-last rows
- * from x up to end (byte offsets; out moves along), 4 channels at a time; k, a: float32[C].
- * A float32 multiply then a float32 add: the same values as the two native broadcast ops.
- */
-function affineRowsBody(): number[] {
+function affineRowsBody(accumulate: boolean): number[] {
   // params: 0 x, 1 out, 2 end, 3 rowBytes, 4 k, 5 a; locals: 6 rowEnd, 7 gk (a at gk + C*4)
   const [x, out, end, rowB, k, a, rowEnd, gk] = Array.from({ length: 8 }, (_, i) => i);
   const add = (local: number, by: number[]) => [...get(local), ...by, op.i32Add, ...set(local)];
@@ -285,9 +260,11 @@ function affineRowsBody(): number[] {
     ...get(k), ...set(gk),
     op.block, op.void, op.loop, op.void,
     ...get(x), ...get(rowEnd), op.i32GeU, op.brIf, 1,
-    // out = x * k + a, with a at the same channel offset from `a` as gk is from `k`
-    ...get(out), ...get(x), ...load(), ...get(gk), ...load(), ...v(simd.f32x4Mul),
-    ...get(gk), ...get(a), op.i32Add, ...get(k), ...i32Sub(), ...load(), ...v(simd.f32x4Add), ...store(),
+    // [out +] x * k + a, with a at the same channel offset from `a` as gk is from `k`
+    ...get(out), ...(accumulate ? [...get(out), ...load()] : []),
+    ...get(x), ...load(), ...get(gk), ...load(), ...v(simd.f32x4Mul),
+    ...get(gk), ...get(a), op.i32Add, ...get(k), ...i32Sub(), ...load(), ...v(simd.f32x4Add),
+    ...(accumulate ? v(simd.f32x4Add) : []), ...store(),
     ...add(x, i32Const(16)), ...add(out, i32Const(16)), ...add(gk, i32Const(16)),
     op.br, 0, op.end, op.end,
     op.br, 0, op.end, op.end,
@@ -650,7 +627,7 @@ function buildModule(shared: boolean): Uint8Array {
     { name: 'bnGradRows', params: ints(8), locals: [[4, I32], [4, V128]], body: bnGradRowsBody() },
     { name: 'sumRows', params: ints(4), locals: [[2, I32], [1, V128]], body: sumRowsBody() },
     { name: 'gatherRuns', params: ints(7), locals: [[5, I32]], body: gatherRunsBody() },
-    { name: 'affineRows', params: ints(6), locals: [[2, I32]], body: affineRowsBody() },
+    { name: 'affineRows', params: ints(6), locals: [[2, I32]], body: affineRowsBody(false) },
     { name: 'addRun', params: ints(3), locals: [[1, I32]], body: addRunBody() },
     { name: 'reluGrad', params: ints(4), locals: [[2, V128]], body: elementwiseGradBody('relu') },
     { name: 'squareGrad', params: ints(4), locals: [[2, V128]], body: elementwiseGradBody('square') },
@@ -659,7 +636,7 @@ function buildModule(shared: boolean): Uint8Array {
       body: filterGradBody(vectors, taps),
     })),
     { name: 'sumSqRows', params: ints(4), locals: [[2, I32], [3, V128]], body: sumSqRowsBody() },
-    { name: 'addAffineRows', params: ints(6), locals: [[2, I32]], body: addAffineRowsBody() },
+    { name: 'addAffineRows', params: ints(6), locals: [[2, I32]], body: affineRowsBody(true) },
     { name: 'adamUpdate', params: [...ints(8), ...Array<number>(8).fill(F32)], locals: [[1, I32], [11, V128]], body: adamUpdateBody() },
     ...[[4, 2], [1, 2]].map(([vectors, pixels]): FuncSpec => ({
       name: `inputGrad${4 * vectors}x${pixels}`, params: ints(11), locals: [[10 + pixels - 1, I32], [1 + pixels + vectors * pixels, V128]],
