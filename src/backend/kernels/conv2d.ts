@@ -2,14 +2,14 @@
  * Conv2D on wasm for stride 1 without padding (the models' convolutions while training;
  * inference runs FusedConv2D, which stays native): a wasm SIMD loop straight from x in NHWC
  * (simd.ts convRows), no im2col and no XNNPACK repacking of a filter that changes every
- * step. Output pixels go in tiles of TILE_Y_BYTES, one call per tile and block of 16 (then
+ * step. Output pixels go in tiles of heap.ts TILE_BYTES (rowTiles), one call per tile and block of 16 (then
  * 4) output channels. In a training step of batch 64 (~32 GFLOP/s on layers 2 and 3):
  * layer 1 ~4.7 -> ~3.9 ms, layer 2 ~13.7 -> ~11.6, layer 3 ~5.7 -> ~4.5.
  * Every other geometry, the threaded build (XNNPACK uses its pool there, these loops would
  * not) and runtimes without the SIMD module run the native kernel.
  */
 import * as tf from '@tensorflow/tfjs';
-import { asWasm, captureNative, f32, runNative } from './heap.js';
+import { asWasm, captureNative, f32, rowTiles, runNative } from './heap.js';
 import { simdKernels } from './simd.js';
 
 interface Conv2DAttrs {
@@ -20,8 +20,6 @@ interface Conv2DAttrs {
   dimRoundingMode?: 'floor' | 'round' | 'ceil';
 }
 
-/** Bytes of y in one tile of output pixels (as TILE_DY_BYTES in conv2dBackprop.ts). */
-const TILE_Y_BYTES = 16 * 1024;
 
 function conv2D({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
   const b = asWasm(backend);
@@ -45,21 +43,14 @@ function conv2D({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): tf.Te
   const xAt = f32(b, x).byteOffset;
   const wAt = f32(b, filter).byteOffset;
   const rowBytes = ow * co * 4;
-  const imgs = Math.max(1, Math.floor(TILE_Y_BYTES / (oh * rowBytes)));
-  const tilesPerImage = imgs > 1 ? 1 : Math.ceil(oh / Math.max(1, Math.floor(TILE_Y_BYTES / rowBytes)));
   const xSteps = [ci * 4, w * ci * 4, h * w * ci * 4] as const; // per pixel, row, image
-  for (let i = 0; i < n; i += imgs) {
-    const tileImgs = Math.min(imgs, n - i);
-    for (let t = 0; t < tilesPerImage; t++) {
-      const y = Math.floor((t * oh) / tilesPerImage);
-      const tileRows = Math.floor(((t + 1) * oh) / tilesPerImage) - y;
-      const yTile = yAt + (i * oh + y) * rowBytes;
-      const xTile = xAt + (i * h + y) * w * ci * 4;
-      for (let k = 0; k < co;) {
-        const [width, fn] = co - k >= 16 ? [16, simd.convRows16x2] : [4, simd.convRows4x2];
-        fn(xTile, wAt + k * 4, yTile + k * 4, kw * ci * 4, co * 4, tileImgs, tileRows, ow, ...xSteps, co * 4, kh);
-        k += width;
-      }
+  for (const { image: i, images, row: y, rows } of rowTiles(n, oh, rowBytes)) {
+    const yTile = yAt + (i * oh + y) * rowBytes;
+    const xTile = xAt + (i * h + y) * w * ci * 4;
+    for (let k = 0; k < co;) {
+      const [width, fn] = co - k >= 16 ? [16, simd.convRows16x2] : [4, simd.convRows4x2];
+      fn(xTile, wAt + k * 4, yTile + k * 4, kw * ci * 4, co * 4, images, rows, ow, ...xSteps, co * 4, kh);
+      k += width;
     }
   }
   return out;

@@ -18,7 +18,7 @@
  * dy x W^T and a col2im scatter-add instead.
  */
 import * as tf from '@tensorflow/tfjs';
-import { asWasm, conv2dRaw, f32, release, runNative, transposeNative } from './heap.js';
+import { asWasm, conv2dRaw, f32, release, rowTiles, runNative, transposeNative } from './heap.js';
 import { simdKernels, type SimdKernels } from './simd.js';
 
 interface Conv2DBackpropFilterAttrs {
@@ -79,14 +79,12 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: Parameters<tf.KernelFu
   return { dataId: out.dataId, shape: [kh, kw, ci, co], dtype: 'float32' };
 }
 
-/** Bytes of dy in one tile of output pixels, which every filter tap reads: stays in L1. */
-const TILE_DY_BYTES = 16 * 1024;
 
 /**
  * dW [kh,kw,ci,co] for stride 1 without padding, read straight from x and dy in NHWC by
  * simd.ts filterGrad (no im2col matrix, no matmul packing dy as its weights each step).
  * The output pixels go in tiles (rows of one image, or whole images) whose dy fits
- * TILE_DY_BYTES; per tile, filter row r and block of 16 (then 4) output channels, one call
+ * heap.ts TILE_BYTES (rowTiles); per tile, filter row r and block of 16 (then 4) output channels, one call
  * runs over the kw*ci taps of that row, which are consecutive floats in x from each pixel,
  * two at a time (an odd last one alone). Sums are float32 within a tile, then added into dW
  * (float32) tile by tile: within ~6e-7 of cpu's float64 sums on the models' shapes at batch 64
@@ -102,30 +100,21 @@ function filterGradDirect(
   dW.fill(0);
   const xAt = f32(b, x).byteOffset;
   const dyAt = f32(b, dy).byteOffset;
-  const rowBytes = ow * co * 4;
-  const imgs = Math.max(1, Math.floor(TILE_DY_BYTES / (oh * rowBytes)));
-  // Tiles per image when one image is too big, rows spread evenly: 13 rows as 4+3+3+3, not 4+4+4+1.
-  const tilesPerImage = imgs > 1 ? 1 : Math.ceil(oh / Math.max(1, Math.floor(TILE_DY_BYTES / rowBytes)));
   const nk = kw * ci;
   const pairs = nk - (nk % 2);
-  for (let i = 0; i < n; i += imgs) {
-    const tileImgs = Math.min(imgs, n - i);
-    for (let t = 0; t < tilesPerImage; t++) {
-      const y = Math.floor((t * oh) / tilesPerImage);
-      const tileRows = Math.floor(((t + 1) * oh) / tilesPerImage) - y;
-      const dyTile = dyAt + (i * oh + y) * ow * co * 4;
-      const steps = [tileImgs, tileRows, ow, ci * 4, w * ci * 4, h * w * ci * 4, co * 4] as const;
-      for (let r = 0; r < kh; r++) {
-        const xTile = xAt + (i * h + y + r) * w * ci * 4;
-        const dWRow = dW.byteOffset + r * nk * co * 4;
-        for (let c = 0; c < co;) {
-          const [width, byPairs, single] = co - c >= 16
-            ? [16, simd.filterGrad16x2, simd.filterGrad16x1]
-            : [4, simd.filterGrad4x2, simd.filterGrad4x1];
-          if (pairs > 0) byPairs(xTile, dyTile + c * 4, dWRow + c * 4, pairs, co * 4, ...steps);
-          if (pairs < nk) single(xTile + pairs * 4, dyTile + c * 4, dWRow + (pairs * co + c) * 4, 1, co * 4, ...steps);
-          c += width;
-        }
+  for (const { image: i, images, row: y, rows } of rowTiles(n, oh, ow * co * 4)) {
+    const dyTile = dyAt + (i * oh + y) * ow * co * 4;
+    const steps = [images, rows, ow, ci * 4, w * ci * 4, h * w * ci * 4, co * 4] as const;
+    for (let r = 0; r < kh; r++) {
+      const xTile = xAt + (i * h + y + r) * w * ci * 4;
+      const dWRow = dW.byteOffset + r * nk * co * 4;
+      for (let c = 0; c < co;) {
+        const [width, byPairs, single] = co - c >= 16
+          ? [16, simd.filterGrad16x2, simd.filterGrad16x1]
+          : [4, simd.filterGrad4x2, simd.filterGrad4x1];
+        if (pairs > 0) byPairs(xTile, dyTile + c * 4, dWRow + c * 4, pairs, co * 4, ...steps);
+        if (pairs < nk) single(xTile + pairs * 4, dyTile + c * 4, dWRow + (pairs * co + c) * 4, 1, co * 4, ...steps);
+        c += width;
       }
     }
   }
@@ -260,7 +249,7 @@ function conv2DBackpropInput({ inputs, backend, attrs }: Parameters<tf.KernelFun
  * simd.ts inputGrad: dx[n, y+r, x+c, :] += W[r,c,:,:] . dy[n,y,x,:] for every dy pixel and
  * filter tap, so no work on the zero padding a "full" convolution reads (layer 2: 399 MFLOP
  * instead of ~530) and no col2im pass. W is first moved to [kh,kw,co,ci] (ci contiguous, the
- * vector axis). dy goes in tiles of TILE_DY_BYTES as in filterGradDirect; per tile, tap and
+ * vector axis). dy goes in tiles of heap.ts TILE_BYTES (rowTiles) as in filterGradDirect; per tile, tap and
  * block of 16 (then 4) input channels, one call. Each dx cell is a float32 sum over co per
  * tap, then over taps. Per step of batch 64: layer 2 ~19 -> ~12 ms, layer 3 ~8.5 -> ~4.2
  * (~32 GFLOP/s; 16 channels x 3 pixels, 8 x 4 or 12 x 3 per call were no faster).
@@ -286,25 +275,18 @@ function inputGradDirect(
   const dyAt = f32(b, dy).byteOffset;
   const wAt = f32(b, wT).byteOffset;
   const rowBytes = ow * co * 4;
-  const imgs = Math.max(1, Math.floor(TILE_DY_BYTES / (oh * rowBytes)));
-  const tilesPerImage = imgs > 1 ? 1 : Math.ceil(oh / Math.max(1, Math.floor(TILE_DY_BYTES / rowBytes)));
   const dxSteps = [ci * 4, w * ci * 4, h * w * ci * 4] as const; // per pixel, row, image
-  for (let i = 0; i < n; i += imgs) {
-    const tileImgs = Math.min(imgs, n - i);
-    for (let t = 0; t < tilesPerImage; t++) {
-      const y = Math.floor((t * oh) / tilesPerImage);
-      const tileRows = Math.floor(((t + 1) * oh) / tilesPerImage) - y;
-      const dyTile = dyAt + (i * oh + y) * rowBytes;
-      for (let r = 0; r < kh; r++) {
-        for (let c = 0; c < kw; c++) {
-          // The dx cell of the tile's first dy pixel under tap (r, c), and the tap's [co, ci] slab.
-          const dxTile = dxAt + ((i * h + y + r) * w + c) * ci * 4;
-          const wTap = wAt + (r * kw + c) * co * ci * 4;
-          for (let k = 0; k < ci;) {
-            const [width, fn] = ci - k >= 16 ? [16, simd.inputGrad16x2] : [4, simd.inputGrad4x2];
-            fn(dyTile, wTap + k * 4, dxTile + k * 4, co * 4, ci * 4, tileImgs, tileRows, ow, ...dxSteps);
-            k += width;
-          }
+  for (const { image: i, images, row: y, rows } of rowTiles(n, oh, rowBytes)) {
+    const dyTile = dyAt + (i * oh + y) * rowBytes;
+    for (let r = 0; r < kh; r++) {
+      for (let c = 0; c < kw; c++) {
+        // The dx cell of the tile's first dy pixel under tap (r, c), and the tap's [co, ci] slab.
+        const dxTile = dxAt + ((i * h + y + r) * w + c) * ci * 4;
+        const wTap = wAt + (r * kw + c) * co * ci * 4;
+        for (let k = 0; k < ci;) {
+          const [width, fn] = ci - k >= 16 ? [16, simd.inputGrad16x2] : [4, simd.inputGrad4x2];
+          fn(dyTile, wTap + k * 4, dxTile + k * 4, co * 4, ci * 4, images, rows, ow, ...dxSteps);
+          k += width;
         }
       }
     }

@@ -477,6 +477,38 @@ function filterGradBody(vectors: number, taps: number): number[] {
  * them: 16 channels x 2 pixels keeps 8 accumulators in locals, 6 loads per 8 f32x4.mul +
  * f32x4.add (no FMA in wasm SIMD), the shape of filterGrad16x2.
  */
+/**
+ * The image and row loops the direct convolution kernels share: for each of `imgs` images
+ * (base += imgStep) and `rows` rows (rowBase += rowStep), `col` starts at the row and `left`
+ * at `cols`, then `run(pixels)` walks the row `pixels` at a time and `run(1)` takes what is
+ * left. Before the loops, `offset(p)` = p * colStep for p in 1..pixels-1.
+ */
+function imageRowLoops(o: {
+  pixels: number; base: number; colStep: number; offset: (p: number) => number;
+  img: number; imgs: number; imgBase: number; imgStep: number;
+  row: number; rows: number; rowBase: number; rowStep: number;
+  col: number; left: number; cols: number; run: (group: number) => number[];
+}): number[] {
+  const add = (local: number, by: number[]) => [...get(local), ...by, op.i32Add, ...set(local)];
+  return [
+    ...Array.from({ length: o.pixels - 1 }, (_, i) => [...get(o.colStep), ...i32Const(i + 1), op.i32Mul, ...set(o.offset(i + 1))]).flat(),
+    ...get(o.base), ...set(o.imgBase),
+    op.block, op.void, op.loop, op.void,
+    ...get(o.img), ...get(o.imgs), op.i32GeS, op.brIf, 1,
+    ...get(o.imgBase), ...set(o.rowBase), ...i32Const(0), ...set(o.row),
+    op.block, op.void, op.loop, op.void,
+    ...get(o.row), ...get(o.rows), op.i32GeS, op.brIf, 1,
+    ...get(o.rowBase), ...set(o.col), ...get(o.cols), ...set(o.left),
+    ...o.run(o.pixels),
+    ...(o.pixels > 1 ? o.run(1) : []),
+    ...add(o.rowBase, get(o.rowStep)), ...add(o.row, i32Const(1)),
+    op.br, 0, op.end, op.end,
+    ...add(o.imgBase, get(o.imgStep)), ...add(o.img, i32Const(1)),
+    op.br, 0, op.end, op.end,
+    op.end,
+  ];
+}
+
 function inputGradBody(vectors: number, pixels: number): number[] {
   // params: 0 dy, 1 w, 2 dx, 3 dyStep, 4 wStep, 5 imgs, 6 rows, 7 cols, 8 dxColStep,
   // 9 dxRowStep, 10 dxImgStep; locals: 11 img, 12 xi, 13 xr, 14 row, 15 xc, 16 left, 17 dp,
@@ -518,23 +550,10 @@ function inputGradBody(vectors: number, pixels: number): number[] {
       op.br, 0, op.end, op.end,
     ];
   };
-  return [
-    ...Array.from({ length: pixels - 1 }, (_, i) => [...get(dyStep), ...i32Const(i + 1), op.i32Mul, ...set(dyOff(i + 1))]).flat(),
-    ...get(dx), ...set(xi),
-    op.block, op.void, op.loop, op.void,
-    ...get(img), ...get(imgs), op.i32GeS, op.brIf, 1,
-    ...get(xi), ...set(xr), ...i32Const(0), ...set(row),
-    op.block, op.void, op.loop, op.void,
-    ...get(row), ...get(rows), op.i32GeS, op.brIf, 1,
-    ...get(xr), ...set(xc), ...get(cols), ...set(left),
-    ...run(pixels),
-    ...(pixels > 1 ? run(1) : []),
-    ...add(xr, get(dxRowStep)), ...add(row, i32Const(1)),
-    op.br, 0, op.end, op.end,
-    ...add(xi, get(dxImgStep)), ...add(img, i32Const(1)),
-    op.br, 0, op.end, op.end,
-    op.end,
-  ];
+  return imageRowLoops({
+    pixels, base: dx, colStep: dyStep, offset: dyOff, img, imgs, imgBase: xi, imgStep: dxImgStep,
+    row, rows, rowBase: xr, rowStep: dxRowStep, col: xc, left, cols, run,
+  });
 }
 
 /**
@@ -592,23 +611,10 @@ function convRowsBody(vectors: number, pixels: number): number[] {
       op.br, 0, op.end, op.end,
     ];
   };
-  return [
-    ...Array.from({ length: pixels - 1 }, (_, i) => [...get(xColStep), ...i32Const(i + 1), op.i32Mul, ...set(xOff(i + 1))]).flat(),
-    ...get(x), ...set(xi),
-    op.block, op.void, op.loop, op.void,
-    ...get(img), ...get(imgs), op.i32GeS, op.brIf, 1,
-    ...get(xi), ...set(xr), ...i32Const(0), ...set(row),
-    op.block, op.void, op.loop, op.void,
-    ...get(row), ...get(rows), op.i32GeS, op.brIf, 1,
-    ...get(xr), ...set(xc), ...get(cols), ...set(left),
-    ...run(pixels),
-    ...(pixels > 1 ? run(1) : []),
-    ...add(xr, get(xRowStep)), ...add(row, i32Const(1)),
-    op.br, 0, op.end, op.end,
-    ...add(xi, get(xImgStep)), ...add(img, i32Const(1)),
-    op.br, 0, op.end, op.end,
-    op.end,
-  ];
+  return imageRowLoops({
+    pixels, base: x, colStep: xColStep, offset: xOff, img, imgs, imgBase: xi, imgStep: xImgStep,
+    row, rows, rowBase: xr, rowStep: xRowStep, col: xc, left, cols, run,
+  });
 }
 
 interface FuncSpec {
