@@ -213,9 +213,9 @@ function runOneChild(backend, model, mode) {
   const res = lastJsonLine(r.stdout ?? '');
   if (!res) {
     const stderr = r.stderr ?? '';
-    const why = /Cannot find (package|module) '@tensorflow\/tfjs-node'/.test(stderr)
+    const why = /Cannot find (package|module) '@tensorflow\/tfjs-node'|tfjs-node is not installed/.test(stderr)
       ? 'not installed (@tensorflow/tfjs-node is optional)'
-      : (stderr.split('\n').find((l) => /Error/.test(l)) ?? `exit ${r.status}`).trim().slice(0, 160);
+      : (stderr.split('\n').find((l) => /^\w*Error\b|^svhn: error/.test(l.trim())) ?? `exit ${r.status}`).trim().slice(0, 160);
     return { backend, model, error: why };
   }
   return { ...res, wall_s: (Date.now() - t0) / 1000 };
