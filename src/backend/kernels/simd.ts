@@ -509,6 +509,23 @@ function imageRowLoops(o: {
   ];
 }
 
+/**
+ * The locals after a direct kernel's pixel offsets (the i32 local `last` + 1 .. + pixels - 1):
+ * wv (one filter vector), sp(p) (pixel p's splatted input), acc(p, j) (pixel p's
+ * accumulator for vector j); plus the helpers both kernels use.
+ */
+function pixelBlockLocals(last: number, pixels: number, vectors: number) {
+  const wv = last + pixels;
+  return {
+    wv,
+    sp: (p: number) => wv + 1 + p,
+    acc: (p: number, j: number) => wv + 1 + pixels + p * vectors + j,
+    lanes: Array.from({ length: vectors }, (_, j) => j),
+    add: (local: number, by: number[]) => [...get(local), ...by, op.i32Add, ...set(local)],
+    zero: [...v(simd.const), ...Array<number>(16).fill(0)],
+  };
+}
+
 function inputGradBody(vectors: number, pixels: number): number[] {
   // params: 0 dy, 1 w, 2 dx, 3 dyStep, 4 wStep, 5 imgs, 6 rows, 7 cols, 8 dxColStep,
   // 9 dxRowStep, 10 dxImgStep; locals: 11 img, 12 xi, 13 xr, 14 row, 15 xc, 16 left, 17 dp,
@@ -517,12 +534,7 @@ function inputGradBody(vectors: number, pixels: number): number[] {
   const [dy, w, dx, dyStep, wStep, imgs, rows, cols, dxColStep, dxRowStep, dxImgStep] = Array.from({ length: 11 }, (_, i) => i);
   const [img, xi, xr, row, xc, left, dp, wp, dEnd, xo] = Array.from({ length: 10 }, (_, i) => 11 + i);
   const dyOff = (p: number) => xo + p; // p * dyStep, p >= 1
-  const wv = xo + pixels;
-  const sp = (p: number) => wv + 1 + p;
-  const acc = (p: number, j: number) => wv + 1 + pixels + p * vectors + j;
-  const lanes = Array.from({ length: vectors }, (_, j) => j);
-  const add = (local: number, by: number[]) => [...get(local), ...by, op.i32Add, ...set(local)];
-  const zero = [...v(simd.const), ...Array<number>(16).fill(0)];
+  const { wv, sp, acc, lanes, add, zero } = pixelBlockLocals(xo, pixels, vectors);
   // Pixels `group` at a time while at least that many are left in the row.
   const run = (group: number) => {
     const ps = Array.from({ length: group }, (_, p) => p);
@@ -576,12 +588,7 @@ function convRowsBody(vectors: number, pixels: number): number[] {
   const [x, w, y, segBytes, wStep, imgs, rows, cols, xColStep, xRowStep, xImgStep, yStep, kh] = Array.from({ length: 13 }, (_, i) => i);
   const [img, xi, xr, row, xc, left, xp, wp, xEnd, seg, r] = Array.from({ length: 11 }, (_, i) => 13 + i);
   const xOff = (p: number) => r + p; // p * xColStep, p >= 1
-  const wv = r + pixels;
-  const sp = (p: number) => wv + 1 + p;
-  const acc = (p: number, j: number) => wv + 1 + pixels + p * vectors + j;
-  const lanes = Array.from({ length: vectors }, (_, j) => j);
-  const add = (local: number, by: number[]) => [...get(local), ...by, op.i32Add, ...set(local)];
-  const zero = [...v(simd.const), ...Array<number>(16).fill(0)];
+  const { wv, sp, acc, lanes, add, zero } = pixelBlockLocals(r, pixels, vectors);
   const run = (group: number) => {
     const ps = Array.from({ length: group }, (_, p) => p);
     return [
