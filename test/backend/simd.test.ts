@@ -166,3 +166,45 @@ describe('wasm SIMD Conv2DBackpropInput (stride 1, valid: a scatter from dy)', (
     });
   }
 });
+
+describe('fused multiply-add in the convolution loops (relaxed SIMD)', () => {
+  // The convolution kernels' three gradients and the forward pass of a model-sized layer on
+  // wasm against cpu, in a child process: with FMA (the default) and with SVHN_WASM_FMA=0.
+  const script = `
+    import * as tf from '@tensorflow/tfjs';
+    import '@tensorflow/tfjs-backend-cpu';
+    import '@tensorflow/tfjs-backend-wasm';
+    const { registerWasmTrainingKernels } = await import(${JSON.stringify(new URL('../../dist/backend/wasmKernels.js', import.meta.url).href)});
+    registerWasmTrainingKernels({ threads: 1 });
+    const run = async (backend) => {
+      await tf.setBackend(backend);
+      const x = tf.randomUniform([4, 15, 15, 32], 0, 1, 'float32', 1);
+      const w = tf.randomNormal([3, 3, 32, 64], 0, 0.1, 'float32', 2);
+      const [y, [dx, dw]] = tf.tidy(() => {
+        const f = (a, b) => tf.conv2d(a, b, 1, 'valid').square().sum();
+        return [tf.conv2d(x, w, 1, 'valid'), tf.grads(f)([x, w])];
+      });
+      return [y, dx, dw].map((t) => t.dataSync());
+    };
+    const cpu = await run('cpu');
+    const wasm = await run('wasm');
+    const rel = (a, b) => { let d = 0, m = 0; for (let i = 0; i < a.length; i++) { d = Math.max(d, Math.abs(a[i] - b[i])); m = Math.max(m, Math.abs(b[i])); } return d / m; };
+    console.log(JSON.stringify({ errors: wasm.map((v, i) => rel(v, cpu[i])), dw: Array.from(wasm[2].slice(0, 64)) }));
+  `;
+  it('matches cpu to 1e-5 with SVHN_WASM_FMA=1 (the default) and =0, rounding differently', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const runs = ['1', '0'].map((fma) => {
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        encoding: 'utf8', env: { ...process.env, SVHN_WASM_FMA: fma }, cwd: new URL('../..', import.meta.url),
+      });
+      expect(r.status, r.stderr).toBe(0);
+      return JSON.parse(r.stdout.trim().split('\n').pop()!) as { errors: number[]; dw: number[] };
+    });
+    for (const { errors } of runs) {
+      expect(errors).toHaveLength(3);
+      for (const e of errors) expect(e).toBeLessThan(1e-5);
+    }
+    // A fused multiply-add rounds once: the filter gradients differ in the last bits.
+    expect(runs[0]!.dw).not.toEqual(runs[1]!.dw);
+  }, 60_000);
+});

@@ -23,7 +23,19 @@
  * imports the shared heap and runs on the calling thread. Where the runtime lacks wasm SIMD,
  * `simdKernels()` returns undefined and callers keep their JS loops.
  */
+import v8 from 'node:v8';
 import type { WasmBackendLike } from './heap.js';
+
+/**
+ * Fused multiply-add for the convolution loops: relaxed SIMD's f32x4.relaxed_madd, behind a
+ * flag in Node 20's V8 (on by default from V8 11.4), set here before the module compiles.
+ * SVHN_WASM_FMA=0 keeps a separate multiply and add.
+ */
+function useFma(): boolean {
+  if (process.env['SVHN_WASM_FMA'] === '0') return false;
+  v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  return true;
+}
 
 // ------------------------------------------------------------------ opcodes (subset) --
 const I32 = 0x7f;
@@ -41,7 +53,18 @@ const simd = {
   f32x4Ne: 0x42, and: 0x4e, andnot: 0x4f, or: 0x50, bitselect: 0x52,
   f64x2PromoteLow: 0x5f, f32x4Add: 0xe4, f32x4Mul: 0xe6, f64x2Add: 0xf0, f64x2Sub: 0xf1, f64x2Mul: 0xf2,
   f32x4Splat: 0x13, f32x4Sqrt: 0xe3, f32x4Div: 0xe7,
+  f32x4RelaxedMadd: 0x105, // relaxed SIMD: a * b + c, fused where the CPU has FMA
 } as const;
+
+/** Set while a module is assembled: whether the convolution loops use relaxed_madd. */
+let assemblingWithFma = false;
+
+/** acc += a * b on v128 locals: a float32 multiply then add, or one fused multiply-add. */
+function multiplyAdd(acc: number, a: number, b: number): number[] {
+  return assemblingWithFma
+    ? [...get(a), ...get(b), ...get(acc), ...v(simd.f32x4RelaxedMadd), ...set(acc)]
+    : [...get(acc), ...get(a), ...get(b), ...v(simd.f32x4Mul), ...v(simd.f32x4Add), ...set(acc)];
+}
 
 function uleb(n: number): number[] {
   const out: number[] = [];
@@ -443,7 +466,7 @@ function filterGradBody(vectors: number, taps: number): number[] {
     ...tapList.flatMap((t) => [...get(xc), ...v(simd.load32Splat), 2, ...uleb(4 * t), ...set(sp(t))]),
     ...lanes.flatMap((j) => [
       ...get(d), ...load(16 * j), ...set(dv),
-      ...tapList.flatMap((t) => [...get(acc(t, j)), ...get(sp(t)), ...get(dv), ...v(simd.f32x4Mul), ...v(simd.f32x4Add), ...set(acc(t, j))]),
+      ...tapList.flatMap((t) => multiplyAdd(acc(t, j), sp(t), dv)),
     ]),
     ...add(xc, get(xColStep)), ...add(d, get(dyStep)),
     ...get(d), ...get(rowEnd), op.i32LtU, op.brIf, 0,
@@ -547,7 +570,7 @@ function inputGradBody(vectors: number, pixels: number): number[] {
       ...ps.flatMap((p) => [...get(dp), ...(p > 0 ? [...get(dyOff(p)), op.i32Add] : []), ...v(simd.load32Splat), 2, 0, ...set(sp(p))]),
       ...lanes.flatMap((j) => [
         ...get(wp), ...load(16 * j), ...set(wv),
-        ...ps.flatMap((p) => [...get(acc(p, j)), ...get(sp(p)), ...get(wv), ...v(simd.f32x4Mul), ...v(simd.f32x4Add), ...set(acc(p, j))]),
+        ...ps.flatMap((p) => multiplyAdd(acc(p, j), sp(p), wv)),
       ]),
       ...add(dp, i32Const(4)), ...add(wp, get(wStep)),
       ...get(dp), ...get(dEnd), op.i32LtU, op.brIf, 0,
@@ -602,7 +625,7 @@ function convRowsBody(vectors: number, pixels: number): number[] {
       ...ps.flatMap((p) => [...get(xp), ...(p > 0 ? [...get(xOff(p)), op.i32Add] : []), ...v(simd.load32Splat), 2, 0, ...set(sp(p))]),
       ...lanes.flatMap((j) => [
         ...get(wp), ...load(16 * j), ...set(wv),
-        ...ps.flatMap((p) => [...get(acc(p, j)), ...get(sp(p)), ...get(wv), ...v(simd.f32x4Mul), ...v(simd.f32x4Add), ...set(acc(p, j))]),
+        ...ps.flatMap((p) => multiplyAdd(acc(p, j), sp(p), wv)),
       ]),
       ...add(xp, i32Const(4)), ...add(wp, get(wStep)),
       ...get(xp), ...get(xEnd), op.i32LtU, op.brIf, 0,
@@ -634,7 +657,16 @@ interface FuncSpec {
 const ints = (n: number): number[] => Array<number>(n).fill(I32);
 
 /** The module, importing the backend's memory as it is: plain, or shared (threaded build, max 4 GiB). */
-function buildModule(shared: boolean): Uint8Array {
+function buildModule(shared: boolean, fma = false): Uint8Array {
+  assemblingWithFma = fma;
+  try {
+    return assembleModule(shared);
+  } finally {
+    assemblingWithFma = false;
+  }
+}
+
+function assembleModule(shared: boolean): Uint8Array {
   const funcs: FuncSpec[] = [
     { name: 'pool2x2Row', params: ints(6), locals: [[2, I32], [7, V128]], body: pool2x2RowBody() },
     { name: 'bnGradRows', params: ints(8), locals: [[4, I32], [4, V128]], body: bnGradRowsBody() },
@@ -741,7 +773,8 @@ export function simdKernels(b: WasmBackendLike): SimdKernels | undefined {
     const module = b.wasm as unknown as { asm?: { memory?: unknown }; wasmMemory?: unknown };
     const memory = module.asm?.memory ?? module.wasmMemory;
     const shared = typeof SharedArrayBuffer !== 'undefined' && (memory as { buffer?: unknown } | undefined)?.buffer instanceof SharedArrayBuffer;
-    const bytes = buildModule(shared);
+    const fmaBytes = useFma() ? buildModule(shared, true) : undefined;
+    const bytes = fmaBytes && WA.validate(fmaBytes) ? fmaBytes : buildModule(shared);
     if (memory instanceof WA.Memory && WA.validate(bytes)) {
       try {
         const instance = new WA.Instance(new WA.Module(bytes), { env: { memory } });
