@@ -20,7 +20,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { asWasm, release, type WasmBackendLike } from './heap.js';
-import { simdKernels } from './simd.js';
+import { pairSlot, simdKernels, type SimdKernels } from './simd.js';
 
 type GradFunc = tf.GradConfig['gradFunc'];
 type Grads = ReturnType<GradFunc>;
@@ -77,24 +77,9 @@ function fusedBatchNormGrad(original: GradFunc): GradFunc {
     const sumDyD = new Float64Array(channels);
     const simd = channels % 4 === 0 ? simdKernels(b) : undefined;
     if (simd) {
-      // Scratch on the heap: k float32[C], mean float64[C], then per 4 channels 8 float64
-      // sums (see simd.ts). C % 4 == 0 keeps the float64 parts 16-byte aligned.
-      const scratch = b.makeOutput([7 * channels], 'float32');
-      // Views after the allocations (they may grow the heap).
-      const base = b.typedArrayFromHeap(scratch).byteOffset;
-      const heap = b.typedArrayFromHeap(scratch).buffer;
-      new Float32Array(heap, base, channels).set(k);
-      new Float64Array(heap, base + 4 * channels, channels).set(m);
-      const acc = new Float64Array(heap, base + 12 * channels, 2 * channels).fill(0);
-      const dyv = b.typedArrayFromHeap(dy);
-      simd.bnGradRows(dyv.byteOffset, b.typedArrayFromHeap(x).byteOffset, b.typedArrayFromHeap(dxInfo).byteOffset,
-        dyv.byteOffset + dyv.byteLength, 4 * channels, base, base + 4 * channels, base + 12 * channels);
-      for (let c = 0; c < channels; c++) {
-        const at = (c >> 2) * 8 + (c & 3);
-        sumDy[c] = acc[at];
-        sumDyD[c] = acc[at + 4];
-      }
-      release(b, scratch);
+      const sums = bnGradRowsPass(b, simd, dy, x, dxInfo, k, m);
+      sumDy.set(sums.sumDy);
+      sumDyD.set(sums.sumDyD);
     } else {
       // Views after the allocation (it may grow the heap).
       channelPass(b.typedArrayFromHeap(dy) as Float32Array, b.typedArrayFromHeap(x) as Float32Array,
@@ -117,6 +102,40 @@ function fusedBatchNormGrad(original: GradFunc): GradFunc {
     if (scale) grads.scale = perChannelTensor((c) => r[c] * sumDyD[c], scale);
     return grads;
   };
+}
+
+/**
+ * One SIMD pass of BatchNorm's backward (simd.ts bnGradRows) over channels-last dy and x,
+ * channels a multiple of 4: dx = dy * k per channel, written into dxInfo, and per-channel
+ * float64 sums of dy and of dy * (x - mean). Used here and by SyncBatchNorm (syncBn.ts).
+ */
+export function bnGradRowsPass(
+  b: WasmBackendLike, simd: SimdKernels, dy: tf.TensorInfo, x: tf.TensorInfo, dxInfo: tf.TensorInfo, k: Float32Array, mean: Float64Array,
+): { sumDy: Float64Array; sumDyD: Float64Array } {
+  const channels = k.length;
+  // Scratch on the heap: k float32[C], mean float64[C], then per 4 channels 8 float64 sums
+  // (see simd.ts). C % 4 == 0 keeps the float64 parts 16-byte aligned.
+  const scratch = b.makeOutput([7 * channels], 'float32');
+  try {
+    // Views after the allocations (they may grow the heap).
+    const base = b.typedArrayFromHeap(scratch).byteOffset;
+    const heap = b.typedArrayFromHeap(scratch).buffer;
+    new Float32Array(heap, base, channels).set(k);
+    new Float64Array(heap, base + 4 * channels, channels).set(mean);
+    const acc = new Float64Array(heap, base + 12 * channels, 2 * channels).fill(0);
+    const dyv = b.typedArrayFromHeap(dy);
+    simd.bnGradRows(dyv.byteOffset, b.typedArrayFromHeap(x).byteOffset, b.typedArrayFromHeap(dxInfo).byteOffset,
+      dyv.byteOffset + dyv.byteLength, 4 * channels, base, base + 4 * channels, base + 12 * channels);
+    const sumDy = new Float64Array(channels);
+    const sumDyD = new Float64Array(channels);
+    for (let c = 0; c < channels; c++) {
+      sumDy[c] = acc[pairSlot(c)]!;
+      sumDyD[c] = acc[pairSlot(c) + 4]!;
+    }
+    return { sumDy, sumDyD };
+  } finally {
+    release(b, scratch);
+  }
 }
 
 /**

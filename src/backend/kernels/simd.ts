@@ -728,6 +728,14 @@ export type ConvRowsArgs = [
   xColStep: number, xRowStep: number, xImgStep: number, yStep: number, kh: number,
 ];
 
+/**
+ * Where channel c's first value sits in the float64 pair layout bnGradRows and sumSqRows
+ * write (per 4 channels: 4 of the first sum, then 4 of the second); the second is at + 4.
+ */
+export function pairSlot(c: number): number {
+  return (c >> 2) * 8 + (c & 3);
+}
+
 export interface SimdKernels {
   pool2x2Row(x: number, g: number, dx: number, ow: number, chBytes: number, rowBytes: number): void;
   bnGradRows(dy: number, x: number, dx: number, end: number, rowBytes: number, k: number, mean: number, acc: number): void;

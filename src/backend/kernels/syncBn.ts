@@ -5,12 +5,9 @@
  * a multiple of 4) the same arithmetic as tf ops. Sums are float64 on wasm.
  */
 import * as tf from '@tensorflow/tfjs';
-import { activeWasm, wrap } from './gradients.js';
+import { activeWasm, bnGradRowsPass, wrap } from './gradients.js';
 import { release } from './heap.js';
-import { simdKernels } from './simd.js';
-
-/** The float64 layout simd.ts uses for per-channel pairs: per 4 channels, 4 of each. */
-const pairAt = (c: number) => (c >> 2) * 8 + (c & 3);
+import { pairSlot, simdKernels } from './simd.js';
 
 /** Per-channel sums of x and x*x over every axis but the last. */
 export function channelSums(x: tf.Tensor): { sum: Float64Array; sumSq: Float64Array } {
@@ -31,8 +28,8 @@ export function channelSums(x: tf.Tensor): { sum: Float64Array; sumSq: Float64Ar
     const sum = new Float64Array(channels);
     const sumSq = new Float64Array(channels);
     for (let c = 0; c < channels; c++) {
-      sum[c] = acc64[pairAt(c)]!;
-      sumSq[c] = acc64[pairAt(c) + 4]!;
+      sum[c] = acc64[pairSlot(c)]!;
+      sumSq[c] = acc64[pairSlot(c) + 4]!;
     }
     return { sum, sumSq };
   } finally {
@@ -72,34 +69,23 @@ export function batchNormBackward(
     return { dx, sumDy, sumDyD };
   }
   const dxInfo = b.makeOutput(x.shape.slice(), 'float32');
-  // Scratch: k float32[C], mean float64[C], sums 2C float64, then k2, k3 float32[C] (16-byte aligned: C % 4 == 0).
-  const scratch = b.makeOutput([9 * channels], 'float32');
   try {
-    const base = b.typedArrayFromHeap(scratch).byteOffset; // views after every allocation
-    const heap = b.typedArrayFromHeap(scratch).buffer;
-    new Float32Array(heap, base, channels).set(k1);
-    new Float64Array(heap, base + 4 * channels, channels).set(mean);
-    const acc = new Float64Array(heap, base + 12 * channels, 2 * channels).fill(0);
-    const dyv = b.typedArrayFromHeap(dy);
-    const xv = b.typedArrayFromHeap(x);
-    const dxv = b.typedArrayFromHeap(dxInfo);
-    simd.bnGradRows(dyv.byteOffset, xv.byteOffset, dxv.byteOffset, dyv.byteOffset + dyv.byteLength, 4 * channels, base, base + 4 * channels, base + 12 * channels);
-    const sumDy = new Float64Array(channels);
-    const sumDyD = new Float64Array(channels);
-    for (let c = 0; c < channels; c++) {
-      sumDy[c] = acc[pairAt(c)]!;
-      sumDyD[c] = acc[pairAt(c) + 4]!;
-    }
+    const { sumDy, sumDyD } = bnGradRowsPass(b, simd, dy, x, dxInfo, k1, mean);
     const { k2, k3 } = finish(sumDy, sumDyD); // may wait for the other replicas
-    const kPtr = base + 28 * channels;
-    new Float32Array(heap, kPtr, channels).set(k2);
-    new Float32Array(heap, kPtr + 4 * channels, channels).set(k3);
-    simd.addAffineRows(xv.byteOffset, dxv.byteOffset, xv.byteOffset + xv.byteLength, 4 * channels, kPtr, kPtr + 4 * channels);
+    const scratch = b.makeOutput([2 * channels], 'float32'); // k2 then k3
+    try {
+      const kv = b.typedArrayFromHeap(scratch) as Float32Array; // views after every allocation
+      kv.set(k2);
+      kv.set(k3, channels);
+      const xv = b.typedArrayFromHeap(x);
+      simd.addAffineRows(xv.byteOffset, b.typedArrayFromHeap(dxInfo).byteOffset, xv.byteOffset + xv.byteLength, 4 * channels,
+        kv.byteOffset, kv.byteOffset + 4 * channels);
+    } finally {
+      release(b, scratch);
+    }
     return { dx: wrap(b, dxInfo), sumDy, sumDyD };
   } catch (e) {
     release(b, dxInfo);
     throw e;
-  } finally {
-    release(b, scratch);
   }
 }
