@@ -15,6 +15,11 @@ export interface ImageSet {
   labels: Uint8Array;
 }
 
+/** Images [from, to) of a set, sharing its memory (no copy: gatherImages copies). */
+export function imageRange(set: ImageSet, from: number, to: number): ImageSet {
+  return { count: to - from, images: set.images.subarray(from * IMAGE_BYTES, to * IMAGE_BYTES), labels: set.labels.subarray(from, to) };
+}
+
 /** One batch, ready for tf.tensor4d(xs, [size, 32, 32, 3]) / tf.tensor2d(ys, [size, 10]). */
 export interface Batch {
   size: number;

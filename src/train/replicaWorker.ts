@@ -11,11 +11,12 @@ import { buildModel } from '../models/registry.js';
 import type { FromWorker, ReplicaWorkerData, ToWorker } from './replicas.js';
 import { setReplicaContext } from '../models/replicaContext.js';
 import { SharedAllReduce } from './allReduce.js';
-import type { ImageSet } from '../data/batches.js';
-import { assignFrom, evaluateSums, imageRange, packInto, shardGradients, statisticVariables, trainableSize, trainableVariables } from './step.js';
+import { imageRange, type ImageSet } from '../data/batches.js';
+import { assignFrom, evaluateSums, packInto, shardGradients, statisticVariables, trainableSize, trainableVariables } from './step.js';
 
 async function main(port: NonNullable<typeof parentPort>, data: ReplicaWorkerData): Promise<void> {
   const post = (m: FromWorker) => port.postMessage(m);
+  const postRng = () => post({ type: 'rng', states: dropout.map((d) => d.rngState) });
   await initWorkerBackend(data.backend);
   const model = buildModel(data.modelName, { seed: data.modelSeed });
   // Built from the main model's seed: the same dropout streams, which every replica draws alike.
@@ -58,16 +59,10 @@ async function main(port: NonNullable<typeof parentPort>, data: ReplicaWorkerDat
         assignFrom(vars, weights);
         assignFrom(stats, statistics);
         post({ type: 'evaluated', ...evaluateSums(model, imageRange(evalSet, m.from, m.to)) });
-      } else if (m.type === 'skip') {
-        for (const d of dropout) d.skipStep();
-        post({ type: 'rng', states: dropout.map((d) => d.rngState) });
-      } else if (m.type === 'getRng') {
-        post({ type: 'rng', states: dropout.map((d) => d.rngState) });
       } else {
-        m.states.forEach((s, i) => {
-          if (dropout[i]) dropout[i].rngState = s;
-        });
-        post({ type: 'rng', states: dropout.map((d) => d.rngState) });
+        if (m.type === 'skip') for (const d of dropout) d.skipStep();
+        if (m.type === 'setRng') dropout.forEach((d, i) => (d.rngState = m.states[i] ?? d.rngState));
+        postRng(); // skip, getRng and setRng all answer with the streams' states
       }
     } catch (e) {
       post({ type: 'error', message: (e as Error).message });

@@ -31,8 +31,8 @@ import { SvhnError } from '../errors.js';
 import type { BackendName } from '../backend/index.js';
 import { setReplicaContext } from '../models/replicaContext.js';
 import { SharedAllReduce } from './allReduce.js';
-import type { ImageSet } from '../data/batches.js';
-import { evaluateSums, imageRange, packInto, shardGradients, sizeOf, statisticVariables, trainableSize, trainableVariables } from './step.js';
+import { imageRange, type ImageSet } from '../data/batches.js';
+import { evaluateSums, packInto, shardGradients, sizeOf, statisticVariables, trainableSize, trainableVariables, unpack } from './step.js';
 
 export interface TrainerOptions {
   model: tf.LayersModel;
@@ -302,18 +302,11 @@ export async function createTrainer(o: TrainerOptions): Promise<Trainer> {
           correct += m.correct;
         });
         combineShardGradients(shards, combined);
-        const grads = tf.tidy(() => {
-          let at = 0;
-          return vars.map((v) => {
-            const t = tf.tensor(combined.slice(at, at + v.size), v.shape, 'float32');
-            at += v.size;
-            return { name: v.name, tensor: t };
-          });
-        });
+        const grads = unpack(vars, combined);
         try {
-          o.optimizer.applyGradients(grads);
+          o.optimizer.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: grads[i]! })));
         } finally {
-          tf.dispose(grads.map((g) => g.tensor));
+          tf.dispose(grads);
         }
       }
     } finally {

@@ -5,7 +5,7 @@
  * The main thread and each data-parallel replica (replicas.ts) run this same function.
  */
 import * as tf from '@tensorflow/tfjs';
-import { IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from '../config.js';
+import { IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from '../config.js';
 import { sequentialBatches, type ImageSet } from '../data/batches.js';
 
 const EVAL_BATCH = 256; // validation batch: no gradients, so larger is cheaper per image
@@ -70,21 +70,20 @@ export function packInto(tensors: tf.Tensor[], out: Float32Array): void {
   if (offset !== out.length) throw new Error(`packInto: ${offset} values for a buffer of ${out.length}`);
 }
 
-/** Assigns flat values (packInto's layout) to the variables. */
-export function assignFrom(vars: tf.Variable[], flat: Float32Array): void {
+/** New tensors shaped like `like`, from flat values in packInto's layout (the caller owns them). */
+export function unpack(like: tf.Tensor[], flat: Float32Array): tf.Tensor[] {
   let offset = 0;
-  tf.tidy(() => {
-    for (const v of vars) {
-      // slice(): a private copy (flat may be shared memory; the cpu backend keeps the array it is given)
-      v.assign(tf.tensor(flat.slice(offset, offset + v.size), v.shape, 'float32'));
-      offset += v.size;
-    }
+  return like.map((v) => {
+    // slice(): a private copy (flat may be shared memory; the cpu backend keeps the array it is given)
+    const t = tf.tensor(flat.slice(offset, offset + v.size), v.shape, 'float32');
+    offset += v.size;
+    return t;
   });
 }
 
-/** Images [from, to) of a set, sharing its memory. */
-export function imageRange(set: ImageSet, from: number, to: number): ImageSet {
-  return { count: to - from, images: set.images.subarray(from * IMAGE_BYTES, to * IMAGE_BYTES), labels: set.labels.subarray(from, to) };
+/** Assigns flat values (packInto's layout) to the variables. */
+export function assignFrom(vars: tf.Variable[], flat: Float32Array): void {
+  tf.tidy(() => unpack(vars, flat).forEach((t, i) => vars[i]!.assign(t)));
 }
 
 /** Summed cross-entropy and correct top-1 predictions over a set, in inference mode. */
