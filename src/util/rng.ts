@@ -20,6 +20,12 @@ export class Rng {
     return (t ^ (t >>> 14)) >>> 0;
   }
 
+  /** Moves the stream on by n draws in O(1) (mulberry32's state is a counter): as n calls of nextU32(). */
+  skip(n: number): this {
+    this.s = (this.s + Math.imul(n >>> 0, 0x6d2b79f5)) >>> 0;
+    return this;
+  }
+
   /** Uniform in [0, 1). */
   next(): number {
     return this.nextU32() / 4294967296;
