@@ -32,7 +32,7 @@ import type { BackendName } from '../backend/index.js';
 import { setReplicaContext } from '../models/replicaContext.js';
 import { SharedAllReduce } from './allReduce.js';
 import { imageRange, type ImageSet } from '../data/batches.js';
-import { evaluateSums, packInto, shardGradients, sizeOf, statisticVariables, trainableSize, trainableVariables, unpack } from './step.js';
+import { evaluateSums, packInto, shardGradients, sizeOf, statisticVariables, trainableSize, trainableVariables } from './step.js';
 
 export interface TrainerOptions {
   model: tf.LayersModel;
@@ -102,29 +102,32 @@ export function shardSizes(n: number, replicas: number): number[] {
 }
 
 /**
- * The batch-mean gradient from shard means: out = sum over shards, in order, of
- * (shard size / batch size) x shard gradient, summed in float64 per element and stored
- * as float32. The fixed order makes it bit-reproducible.
+ * The batch-mean gradient from shard means, one tensor per variable (the caller owns them):
+ * sum over shards, in replica order, of (shard size / batch size) x shard gradient, in
+ * float32 on the backend (one multiply and one add per shard, the same every run). The
+ * first shard's gradients are the main thread's tensors, already on the backend: no copy
+ * out and back, and no pass in JS, on the serial part of a step.
  */
-export function combineShardGradients(shards: Array<{ grads: Float32Array; size: number }>, out: Float32Array): void {
-  const total = shards.reduce((s, x) => s + x.size, 0);
-  const parts = shards.filter((x) => x.size > 0);
-  for (const { grads } of parts) {
-    if (grads.length !== out.length) throw new Error(`combineShardGradients: ${grads.length} values for ${out.length}`);
+export function combineShardGradients(
+  first: { grads: tf.Tensor[]; size: number },
+  others: Array<{ grads: Float32Array; size: number }>,
+): tf.Tensor[] {
+  const total = others.reduce((s, x) => s + x.size, first.size);
+  const params = sizeOf(first.grads);
+  for (const { grads } of others) {
+    if (grads.length !== params) throw new Error(`combineShardGradients: ${grads.length} values for ${params}`);
   }
-  const weights = parts.map((x) => x.size / total);
-  if (parts.length === 2) {
-    // The common case (2 threads) without the inner loop: the same float64 sum, in the same order.
-    const [a, b] = [parts[0]!.grads, parts[1]!.grads];
-    const [wa, wb] = weights as [number, number];
-    for (let i = 0; i < out.length; i++) out[i] = wa * a[i]! + wb * b[i]!;
-    return;
-  }
-  for (let i = 0; i < out.length; i++) {
-    let acc = 0; // float64
-    for (let k = 0; k < parts.length; k++) acc += weights[k]! * parts[k]!.grads[i]!;
-    out[i] = acc;
-  }
+  let offset = 0;
+  return first.grads.map((g) =>
+    tf.tidy(() => {
+      let acc = tf.mul(g, first.size / total);
+      for (const o of others.filter((x) => x.size > 0)) {
+        acc = tf.add(acc, tf.mul(tf.tensor(o.grads.slice(offset, offset + g.size), g.shape, 'float32'), o.size / total));
+      }
+      offset += g.size;
+      return acc;
+    }),
+  );
 }
 
 /**
@@ -251,8 +254,6 @@ export async function createTrainer(o: TrainerOptions): Promise<Trainer> {
   const statisticsSab = new SharedArrayBuffer(parallel ? sizeOf(stats) * 4 : 0);
   const workers = parallel ? await startWorkers(o, params, { weights: weightsSab, statistics: statisticsSab, sums: sumsSab, maxSums }) : [];
   workers.forEach((w) => w.onFailure(() => sums.abort())); // wake the main thread if it waits on a dead worker
-  const own = new Float32Array(workers.length ? params : 0);
-  const combined = new Float32Array(workers.length ? params : 0);
 
   const step = async (xs: Float32Array, ys: Float32Array, size: number): Promise<StepResult> => {
     const sizes = shardSizes(size, o.replicas);
@@ -291,9 +292,8 @@ export async function createTrainer(o: TrainerOptions): Promise<Trainer> {
         await Promise.all(replies); // the idle workers' dropout streams moved on with this one's
         o.optimizer.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: mine.grads[i]! })));
       } else {
-        packInto(mine.grads, own);
         const done = (await Promise.all(replies)).slice(0, busy.length);
-        const shards: Array<{ grads: Float32Array; size: number }> = [{ grads: own, size: sizes[0]! }];
+        const shards: Array<{ grads: Float32Array; size: number }> = [];
         done.forEach((m, j) => {
           const w = busy[j]!;
           if (m.type !== 'done') throw new Error(`replica ${w.index + 1}: unexpected ${m.type}`);
@@ -301,8 +301,7 @@ export async function createTrainer(o: TrainerOptions): Promise<Trainer> {
           lossSum += m.loss * sizes[w.index]!;
           correct += m.correct;
         });
-        combineShardGradients(shards, combined);
-        const grads = unpack(vars, combined);
+        const grads = combineShardGradients({ grads: mine.grads, size: sizes[0]! }, shards);
         try {
           o.optimizer.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: grads[i]! })));
         } finally {

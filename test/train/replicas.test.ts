@@ -46,12 +46,21 @@ describe('shard arithmetic', () => {
     expect(shardSizes(10, 3)).toEqual([4, 3, 3]);
   });
 
-  it('combines shard means into the batch mean, weighted by shard size', () => {
-    const out = new Float32Array(2);
-    combineShardGradients([{ grads: new Float32Array([1, 10]), size: 3 }, { grads: new Float32Array([5, -2]), size: 1 }], out);
-    expect(Array.from(out)).toEqual([Math.fround(0.75 * 1 + 0.25 * 5), Math.fround(0.75 * 10 - 0.25 * 2)]);
-    combineShardGradients([{ grads: new Float32Array([4, 4]), size: 2 }, { grads: new Float32Array(2), size: 0 }], out);
-    expect(Array.from(out)).toEqual([4, 4]);
+  it('combines shard means into the batch mean, weighted by shard size, in replica order', async () => {
+    await initBackend('wasm', { threads: 1 });
+    const before = tf.memory().numTensors;
+    const mine = [tf.tensor1d([1, 10]), tf.tensor2d([[2], [4]])];
+    const got = combineShardGradients({ grads: mine, size: 3 }, [
+      { grads: new Float32Array([5, -2, 6, 8]), size: 1 },
+      { grads: new Float32Array(4), size: 0 },
+    ]);
+    expect(got.map((t) => t.shape)).toEqual([[2], [2, 1]]);
+    expect(got.flatMap((t) => Array.from(t.dataSync()))).toEqual([2, 7, 3, 5]); // 0.75 a + 0.25 b
+    const one = combineShardGradients({ grads: mine, size: 2 }, []);
+    expect(one.flatMap((t) => Array.from(t.dataSync()))).toEqual([1, 10, 2, 4]);
+    expect(() => combineShardGradients({ grads: mine, size: 1 }, [{ grads: new Float32Array(3), size: 1 }])).toThrow(/3 values for 4/);
+    tf.dispose([...mine, ...got, ...one]);
+    expect(tf.memory().numTensors).toBe(before);
   });
 });
 
