@@ -32,7 +32,7 @@ import type { BackendName } from '../backend/index.js';
 import { setReplicaContext } from '../models/replicaContext.js';
 import { SharedAllReduce } from './allReduce.js';
 import { imageRange, type ImageSet } from '../data/batches.js';
-import { evaluateSums, packInto, shardGradients, sizeOf, statisticVariables, trainableSize, trainableVariables } from './step.js';
+import { evaluateSums, packInto, shardGradients, sizeOf, statisticVariables, tensorFrom, trainableSize, trainableVariables } from './step.js';
 
 export interface TrainerOptions {
   model: tf.LayersModel;
@@ -122,7 +122,7 @@ export function combineShardGradients(
     tf.tidy(() => {
       let acc = tf.mul(g, first.size / total);
       for (const o of others.filter((x) => x.size > 0)) {
-        acc = tf.add(acc, tf.mul(tf.tensor(o.grads.slice(offset, offset + g.size), g.shape, 'float32'), o.size / total));
+        acc = tf.add(acc, tf.mul(tensorFrom(o.grads, offset, g.shape), o.size / total));
       }
       offset += g.size;
       return acc;
