@@ -16,6 +16,7 @@
  *   filterGrad16x2 etc.  Conv2DBackpropFilter without im2col (conv2dBackprop.ts)
  *   inputGrad16x2, inputGrad4x2   Conv2DBackpropInput as a scatter from dy (conv2dBackprop.ts)
  *   convRows16x2, convRows4x2     Conv2D without im2col                     (conv2d.ts)
+ *   gemm16x2, gemm4x4     BatchMatMul, A read through strides (no transpose)  (batchMatMul.ts)
  *
  * The module is assembled here from named opcodes (no toolchain, no binary blob): one
  * function per loop, each documented with what it computes; each caller is tested against
@@ -647,6 +648,70 @@ function convRowsBody(vectors: number, pixels: number): number[] {
   });
 }
 
+/**
+ * gemm16x2, gemm4x4(a, b, c, rows, blocks, k, aRowStep, aColStep, bRowStep, cRowStep): a matrix
+ * product C = A x B for `rows` rows of C and `blocks` blocks of 16 (gemm16x2) or 4 columns:
+ *   C[m, n] = sum over kk < k of A(m, kk) * B[kk, n]            (float32, kk in order)
+ * A(m, kk) is the float at a + m*aRowStep + kk*aColStep, so A and its transpose are read
+ * alike (TN: no transposed copy); B rows are bRowStep bytes apart and C rows cRowStep, each
+ * row's columns contiguous; k >= 1. Per row group and column block the accumulators stay in
+ * locals while kk runs: each B vector is loaded once for the group's splatted A values (16
+ * columns x 2 rows: 8 accumulators, 2 splats + 4 loads per 8 multiply-adds, the shape of
+ * convRows16x2). Rows go 2 (gemm16x2) or 4 (gemm4x4) at a time, then one at a time for the
+ * rest, like the pixels of convRowsBody; the column blocks of one row group run back to
+ * back while its A values are in L1.
+ */
+function gemmBody(vectors: number, rowGroup: number): number[] {
+  // params: 0 a, 1 b, 2 c, 3 rows, 4 blocks, 5 k, 6 aRowStep, 7 aColStep, 8 bRowStep,
+  // 9 cRowStep; locals: 10 left, 11 blk, 12 ap, 13 bp, 14 kk, 15 bb, 16 cc, then rowGroup - 1
+  // A row offsets (i32); wv, rowGroup splats, then the accumulators (v128)
+  const [a, b, c, rowCount, blocks, k, aRowStep, aColStep, bRowStep, cRowStep] = Array.from({ length: 10 }, (_, i) => i);
+  const [left, blk, ap, bp, kk, bb, cc] = Array.from({ length: 7 }, (_, i) => 10 + i);
+  const aOff = (p: number) => cc + p; // p * aRowStep, p >= 1
+  const { wv, sp, acc, lanes, add, zero } = pixelBlockLocals(cc, rowGroup, vectors);
+  // Rows `group` at a time while at least that many are left.
+  const run = (group: number) => {
+    const ps = Array.from({ length: group }, (_, p) => p);
+    return [
+      op.block, op.void, op.loop, op.void,
+      ...get(left), ...i32Const(group), op.i32LtU, op.brIf, 1,
+      ...get(b), ...set(bb), ...get(c), ...set(cc), ...i32Const(0), ...set(blk),
+      op.block, op.void, op.loop, op.void,
+      ...get(blk), ...get(blocks), op.i32GeU, op.brIf, 1,
+      ...ps.flatMap((p) => lanes.flatMap((j) => [...zero, ...set(acc(p, j))])),
+      ...get(a), ...set(ap), ...get(bb), ...set(bp), ...get(k), ...set(kk),
+      op.loop, op.void,
+      ...ps.flatMap((p) => [...get(ap), ...(p > 0 ? [...get(aOff(p)), op.i32Add] : []), ...v(simd.load32Splat), 2, 0, ...set(sp(p))]),
+      ...lanes.flatMap((j) => [
+        ...get(bp), ...load(16 * j), ...set(wv),
+        ...ps.flatMap((p) => multiplyAdd(acc(p, j), sp(p), wv)),
+      ]),
+      ...add(ap, get(aColStep)), ...add(bp, get(bRowStep)),
+      ...get(kk), ...i32Const(-1), op.i32Add, ...tee(kk), op.brIf, 0,
+      op.end,
+      // C rows of this block: cc, cc + cRowStep, ... (ap is free again: the store cursor)
+      ...get(cc), ...set(ap),
+      ...ps.flatMap((p) => [
+        ...lanes.flatMap((j) => [...get(ap), ...get(acc(p, j)), ...store(16 * j)]),
+        ...add(ap, get(cRowStep)),
+      ]),
+      ...add(bb, i32Const(16 * vectors)), ...add(cc, i32Const(16 * vectors)), ...add(blk, i32Const(1)),
+      op.br, 0, op.end, op.end,
+      ...add(a, [...get(aRowStep), ...i32Const(group), op.i32Mul]),
+      ...add(c, [...get(cRowStep), ...i32Const(group), op.i32Mul]),
+      ...add(left, i32Const(-group)),
+      op.br, 0, op.end, op.end,
+    ];
+  };
+  return [
+    ...Array.from({ length: rowGroup - 1 }, (_, i) => [...get(aRowStep), ...i32Const(i + 1), op.i32Mul, ...set(aOff(i + 1))]).flat(),
+    ...get(rowCount), ...set(left),
+    ...run(rowGroup),
+    ...(rowGroup > 1 ? run(1) : []),
+    op.end,
+  ];
+}
+
 interface FuncSpec {
   name: string;
   params: number[]; // value types
@@ -655,6 +720,13 @@ interface FuncSpec {
 }
 
 const ints = (n: number): number[] => Array<number>(n).fill(I32);
+
+/**
+ * [vectors, rows] of the gemm kernels: 16 columns x 2 rows, and 4 columns x 4 rows for the
+ * column tail. Measured on dense_1's products (32 x 2304 x 128, FMA): 16x2 ~39 GFLOP/s
+ * (8x4 about the same, 16x3 and 16x4 ~27: 16 accumulators spill); 4x4 ~18-28, 4x2 ~11-23.
+ */
+const GEMM_SHAPES: Array<[number, number]> = [[4, 2], [1, 4]];
 
 /** The module, importing the backend's memory as it is: plain, or shared (threaded build, max 4 GiB). */
 function buildModule(shared: boolean, fma = false): Uint8Array {
@@ -690,6 +762,10 @@ function assembleModule(shared: boolean): Uint8Array {
     ...[[4, 2], [1, 2]].map(([vectors, pixels]): FuncSpec => ({
       name: `convRows${4 * vectors}x${pixels}`, params: ints(13), locals: [[11 + pixels - 1, I32], [1 + pixels + vectors * pixels, V128]],
       body: convRowsBody(vectors, pixels),
+    })),
+    ...GEMM_SHAPES.map(([vectors, rowGroup]): FuncSpec => ({
+      name: `gemm${4 * vectors}x${rowGroup}`, params: ints(10), locals: [[7 + rowGroup - 1, I32], [1 + rowGroup + vectors * rowGroup, V128]],
+      body: gemmBody(vectors, rowGroup),
     })),
   ];
   const types = funcs.map((f) => [0x60, ...vec(f.params.map((t) => [t])), ...vec([])]);
@@ -728,6 +804,12 @@ export type ConvRowsArgs = [
   xColStep: number, xRowStep: number, xImgStep: number, yStep: number, kh: number,
 ];
 
+/** Byte offsets and counts, see gemmBody. */
+export type GemmArgs = [
+  a: number, b: number, c: number, rows: number, blocks: number, k: number,
+  aRowStep: number, aColStep: number, bRowStep: number, cRowStep: number,
+];
+
 /**
  * Where channel c's first value sits in the float64 pair layout bnGradRows and sumSqRows
  * write (per 4 channels: 4 of the first sum, then 4 of the second); the second is at + 4.
@@ -755,6 +837,8 @@ export interface SimdKernels {
   inputGrad4x2(...args: InputGradArgs): void;
   convRows16x2(...args: ConvRowsArgs): void;
   convRows4x2(...args: ConvRowsArgs): void;
+  gemm16x2(...args: GemmArgs): void;
+  gemm4x4(...args: GemmArgs): void;
   adamUpdate(
     value: number, m: number, v: number, g: number, outValue: number, outM: number, outV: number, bytes: number,
     b1: number, c1: number, b2: number, c2: number, oma1: number, oma2: number, eps: number, negLr: number,
