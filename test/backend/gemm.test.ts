@@ -28,10 +28,12 @@ describe('BatchMatMul by wasm SIMD gemm', () => {
   });
 
   // [m, k, n]: tails in m (1, 3, 5, 33), in n (4, 12, 20, 132), k = 1 and 7, and the models'
-  // dense_1 (32 x 2304 x 128, 32 x 512 x 128) and dense_2 (32 x 128 x 10) shapes.
+  // dense_1 (32 x 2304 x 128, 32 x 512 x 128) and dense_2 (32 x 128 x 10) shapes. With m a
+  // multiple of 4, transposeB (and n not a multiple of 4) computes C^T, stored transposed:
+  // [20, 9, 5] and [36, 3, 7] give it row tails (n odd) and a 4-column block after 16.
   const shapes: Array<[number, number, number]> = [
     [1, 7, 4], [3, 1, 12], [5, 7, 20], [32, 7, 132], [33, 2304, 128], [32, 2304, 128], [32, 512, 128],
-    [4, 7, 4], [12, 33, 36], [32, 128, 10], [7, 9, 5],
+    [4, 7, 4], [12, 33, 36], [32, 128, 10], [20, 9, 5], [36, 3, 7], [7, 9, 5],
   ];
   for (const [m, k, n] of shapes) {
     for (const [ta, tb] of TRANSPOSES) {

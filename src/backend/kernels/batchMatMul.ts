@@ -6,9 +6,9 @@
  * read through strides, so a transposed A costs nothing; B must be row-major with N a
  * multiple of 4. When B is the transposed one it computes C^T = B^T x A^T instead (A^T is a
  * as stored under transposeA, else a native transpose of a, small in the dx case) and
- * transposes C^T back: dx of the baseline's dense_1 transposes dy [32, 128] and C^T
- * [2304, 32], never W [2304, 128]. Native XNNPACK repacked W on every call (it changes each
- * step) and went through a Transpose for each transposed operand.
+ * stores C^T transposed, into C: dx of the baseline's dense_1 transposes dy [32, 128],
+ * never W [2304, 128]. Native XNNPACK repacked W on every call (it changes each step) and
+ * went through a Transpose for each transposed operand.
  *
  * Batches of matrices, N and M both not multiples of 4, other dtypes and runtimes without
  * the SIMD module: a native Transpose of each transposed operand (a transposed operand
@@ -50,7 +50,7 @@ interface Stored {
 
 /**
  * C = op(a) x op(b) by simd.ts gemm for one matrix per operand, or undefined where the
- * native path must run. Intermediates (a transposed copy, C^T) are released here.
+ * native path must run. A transposed copy of the right factor is released here.
  */
 function matMulSimd(
   b: WasmBackendLike, simd: SimdKernels, a: tf.TensorInfo, bm: tf.TensorInfo, transposeA: boolean, transposeB: boolean,
@@ -66,32 +66,29 @@ function matMulSimd(
   const outShape = [...tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), bm.shape.slice(0, -2)), m, n];
   if (k === 0 || m === 0 || n === 0) return undefined;
 
-  // C [m, n] = A x B with B row-major [k, n]; or C^T [n, m] = B^T x A^T with A^T row-major
-  // [k, m]. Direct unless B is the transposed one and C^T's rows are whole vectors.
+  // C [m, n] = A x B with B row-major [k, n]; or C^T = B^T x A^T with A^T row-major [k, m],
+  // stored transposed into C. Direct unless B is the transposed one and C^T's rows are
+  // whole vectors.
   const direct = n % 4 === 0 && (!transposeB || m % 4 !== 0);
   if (!direct && m % 4 !== 0) return undefined;
   // The left factor in strides over its stored matrix; the right one row-major, stored or copied.
   const [left, leftT, right, rightT] = direct ? [sa, transposeA, sb, transposeB] : [sb, !transposeB, sa, !transposeA];
   const rightCopy = rightT ? transposeNative(b, { ...right.t, shape: [right.rows, right.cols] }, [1, 0]) : undefined;
-  const [rows, cols] = direct ? [m, n] : [n, m];
-  const c = b.makeOutput([rows, cols], 'float32');
+  const out = b.makeOutput(outShape, 'float32');
   // Views after the last allocation (an allocation may move the heap).
   const leftAt = f32(b, left.t).byteOffset;
   const rightAt = f32(b, rightCopy ?? right.t).byteOffset;
-  const cAt = f32(b, c).byteOffset;
+  const outAt = f32(b, out).byteOffset;
   // left(r, kk): row-major [rows, k] unless stored as its transpose [k, rows].
   const [rowStep, colStep] = leftT ? [4, left.cols * 4] : [left.cols * 4, 4];
+  // The product's rows, columns, and their steps in out (C^T: a column of C per row).
+  const [rows, cols, outRowStep, outColStep] = direct ? [m, n, n * 4, 4] : [n, m, 4, n * 4];
   const wide = Math.floor(cols / 16);
-  if (wide > 0) simd.gemm16x2(leftAt, rightAt, cAt, rows, wide, k, rowStep, colStep, cols * 4, cols * 4);
-  if (cols % 16 > 0) {
-    const at = wide * 16 * 4;
-    simd.gemm4x4(leftAt, rightAt + at, cAt + at, rows, (cols % 16) / 4, k, rowStep, colStep, cols * 4, cols * 4);
-  }
+  const steps = [k, rowStep, colStep, cols * 4, outRowStep, outColStep] as const;
+  if (wide > 0) simd.gemm16x2(leftAt, rightAt, outAt, rows, wide, ...steps);
+  if (cols % 16 > 0) simd.gemm4x4(leftAt, rightAt + wide * 64, outAt + wide * 16 * outColStep, rows, (cols % 16) / 4, ...steps);
   if (rightCopy) release(b, rightCopy);
-  if (direct) return { dataId: c.dataId, shape: outShape, dtype: 'float32' };
-  const ct = transposeNative(b, c, [1, 0]);
-  release(b, c);
-  return { dataId: ct.dataId, shape: outShape, dtype: 'float32' };
+  return out;
 }
 
 /** Built at registration: it wraps the native kernel, whose setup (cwrap) it must run. */

@@ -43,9 +43,9 @@ const I32 = 0x7f;
 const F32 = 0x7d;
 const V128 = 0x7b;
 const op = {
-  block: 0x02, loop: 0x03, br: 0x0c, brIf: 0x0d, end: 0x0b, void: 0x40,
+  block: 0x02, loop: 0x03, if: 0x04, else: 0x05, br: 0x0c, brIf: 0x0d, end: 0x0b, void: 0x40,
   localGet: 0x20, localSet: 0x21, localTee: 0x22,
-  i32Const: 0x41, i32Add: 0x6a, i32Mul: 0x6c, i32GeS: 0x4e, i32GeU: 0x4f, i32GtU: 0x4b, i32LtU: 0x49,
+  i32Const: 0x41, i32Add: 0x6a, i32Mul: 0x6c, i32GeS: 0x4e, i32GeU: 0x4f, i32GtU: 0x4b, i32LtU: 0x49, i32Eq: 0x46,
   f32Load: 0x2a, f32Store: 0x38,
 } as const;
 /** SIMD instructions: 0xfd then the sub-opcode as unsigned LEB128. */
@@ -53,7 +53,7 @@ const simd = {
   load: 0x00, load32Splat: 0x09, store: 0x0b, const: 0x0c, shuffle: 0x0d, f32x4Gt: 0x44,
   f32x4Ne: 0x42, and: 0x4e, andnot: 0x4f, or: 0x50, bitselect: 0x52,
   f64x2PromoteLow: 0x5f, f32x4Add: 0xe4, f32x4Mul: 0xe6, f64x2Add: 0xf0, f64x2Sub: 0xf1, f64x2Mul: 0xf2,
-  f32x4Splat: 0x13, f32x4Sqrt: 0xe3, f32x4Div: 0xe7,
+  f32x4Splat: 0x13, f32x4ExtractLane: 0x1f, f32x4Sqrt: 0xe3, f32x4Div: 0xe7,
   f32x4RelaxedMadd: 0x105, // relaxed SIMD: a * b + c, fused where the CPU has FMA
 } as const;
 
@@ -649,29 +649,46 @@ function convRowsBody(vectors: number, pixels: number): number[] {
 }
 
 /**
- * gemm16x2, gemm4x4(a, b, c, rows, blocks, k, aRowStep, aColStep, bRowStep, cRowStep): a matrix
- * product C = A x B for `rows` rows of C and `blocks` blocks of 16 (gemm16x2) or 4 columns:
- *   C[m, n] = sum over kk < k of A(m, kk) * B[kk, n]            (float32, kk in order)
+ * gemm16x2, gemm4x4(a, b, c, rows, blocks, k, aRowStep, aColStep, bRowStep, cRowStep,
+ * cColStep): a matrix product C = A x B for `rows` rows of C and `blocks` blocks of 16
+ * (gemm16x2) or 4 columns:
+ *   C(m, n) = sum over kk < k of A(m, kk) * B[kk, n]            (float32, kk in order)
  * A(m, kk) is the float at a + m*aRowStep + kk*aColStep, so A and its transpose are read
- * alike (TN: no transposed copy); B rows are bRowStep bytes apart and C rows cRowStep, each
- * row's columns contiguous; k >= 1. Per row group and column block the accumulators stay in
- * locals while kk runs: each B vector is loaded once for the group's splatted A values (16
- * columns x 2 rows: 8 accumulators, 2 splats + 4 loads per 8 multiply-adds, the shape of
- * convRows16x2). Rows go 2 (gemm16x2) or 4 (gemm4x4) at a time, then one at a time for the
- * rest, like the pixels of convRowsBody; the column blocks of one row group run back to
- * back while its A values are in L1.
+ * alike (TN: no transposed copy); B rows are bRowStep bytes apart, each row's columns
+ * contiguous; k >= 1. C(m, n) goes to c + m*cRowStep + n*cColStep: one v128.store per 4
+ * columns when cColStep is 4, else one f32.store per value (C written transposed, as
+ * BatchMatMul's transposeB path computes C^T; a store per 2*k multiply-adds).
+ * Per row group and column block the accumulators stay in locals while kk runs: each B
+ * vector is loaded once for the group's splatted A values (16 columns x 2 rows: 8
+ * accumulators, 2 splats + 4 loads per 8 multiply-adds, the shape of convRows16x2). Rows go
+ * 2 (gemm16x2) or 4 (gemm4x4) at a time, then one at a time for the rest, like the pixels of
+ * convRowsBody; the column blocks of one row group run back to back while its A values are
+ * in L1.
  */
 function gemmBody(vectors: number, rowGroup: number): number[] {
   // params: 0 a, 1 b, 2 c, 3 rows, 4 blocks, 5 k, 6 aRowStep, 7 aColStep, 8 bRowStep,
-  // 9 cRowStep; locals: 10 left, 11 blk, 12 ap, 13 bp, 14 kk, 15 bb, 16 cc, then rowGroup - 1
-  // A row offsets (i32); wv, rowGroup splats, then the accumulators (v128)
-  const [a, b, c, rowCount, blocks, k, aRowStep, aColStep, bRowStep, cRowStep] = Array.from({ length: 10 }, (_, i) => i);
-  const [left, blk, ap, bp, kk, bb, cc] = Array.from({ length: 7 }, (_, i) => 10 + i);
+  // 9 cRowStep, 10 cColStep; locals: 11 left, 12 blk, 13 ap, 14 bp, 15 kk, 16 bb, 17 cc, then
+  // rowGroup - 1 A row offsets (i32); wv, rowGroup splats, then the accumulators (v128)
+  const [a, b, c, rowCount, blocks, k, aRowStep, aColStep, bRowStep, cRowStep, cColStep] = Array.from({ length: 11 }, (_, i) => i);
+  const [left, blk, ap, bp, kk, bb, cc] = Array.from({ length: 7 }, (_, i) => 11 + i);
   const aOff = (p: number) => cc + p; // p * aRowStep, p >= 1
   const { wv, sp, acc, lanes, add, zero } = pixelBlockLocals(cc, rowGroup, vectors);
   // Rows `group` at a time while at least that many are left.
   const run = (group: number) => {
     const ps = Array.from({ length: group }, (_, p) => p);
+    // C's rows of this block from cc, cRowStep apart (ap and bp are free again: cursors)
+    const storeVectors = ps.flatMap((p) => [
+      ...lanes.flatMap((j) => [...get(ap), ...get(acc(p, j)), ...store(16 * j)]),
+      ...add(ap, get(cRowStep)),
+    ]);
+    const storeValues = ps.flatMap((p) => [
+      ...get(ap), ...set(bp),
+      ...lanes.flatMap((j) => [0, 1, 2, 3].flatMap((lane) => [
+        ...get(bp), ...get(acc(p, j)), ...v(simd.f32x4ExtractLane), lane, op.f32Store, 2, 0,
+        ...add(bp, get(cColStep)),
+      ])),
+      ...add(ap, get(cRowStep)),
+    ]);
     return [
       op.block, op.void, op.loop, op.void,
       ...get(left), ...i32Const(group), op.i32LtU, op.brIf, 1,
@@ -689,13 +706,9 @@ function gemmBody(vectors: number, rowGroup: number): number[] {
       ...add(ap, get(aColStep)), ...add(bp, get(bRowStep)),
       ...get(kk), ...i32Const(-1), op.i32Add, ...tee(kk), op.brIf, 0,
       op.end,
-      // C rows of this block: cc, cc + cRowStep, ... (ap is free again: the store cursor)
       ...get(cc), ...set(ap),
-      ...ps.flatMap((p) => [
-        ...lanes.flatMap((j) => [...get(ap), ...get(acc(p, j)), ...store(16 * j)]),
-        ...add(ap, get(cRowStep)),
-      ]),
-      ...add(bb, i32Const(16 * vectors)), ...add(cc, i32Const(16 * vectors)), ...add(blk, i32Const(1)),
+      ...get(cColStep), ...i32Const(4), op.i32Eq, op.if, op.void, ...storeVectors, op.else, ...storeValues, op.end,
+      ...add(bb, i32Const(16 * vectors)), ...add(cc, [...get(cColStep), ...i32Const(4 * vectors), op.i32Mul]), ...add(blk, i32Const(1)),
       op.br, 0, op.end, op.end,
       ...add(a, [...get(aRowStep), ...i32Const(group), op.i32Mul]),
       ...add(c, [...get(cRowStep), ...i32Const(group), op.i32Mul]),
@@ -764,7 +777,7 @@ function assembleModule(shared: boolean): Uint8Array {
       body: convRowsBody(vectors, pixels),
     })),
     ...GEMM_SHAPES.map(([vectors, rowGroup]): FuncSpec => ({
-      name: `gemm${4 * vectors}x${rowGroup}`, params: ints(10), locals: [[7 + rowGroup - 1, I32], [1 + rowGroup + vectors * rowGroup, V128]],
+      name: `gemm${4 * vectors}x${rowGroup}`, params: ints(11), locals: [[7 + rowGroup - 1, I32], [1 + rowGroup + vectors * rowGroup, V128]],
       body: gemmBody(vectors, rowGroup),
     })),
   ];
@@ -807,7 +820,7 @@ export type ConvRowsArgs = [
 /** Byte offsets and counts, see gemmBody. */
 export type GemmArgs = [
   a: number, b: number, c: number, rows: number, blocks: number, k: number,
-  aRowStep: number, aColStep: number, bRowStep: number, cRowStep: number,
+  aRowStep: number, aColStep: number, bRowStep: number, cRowStep: number, cColStep: number,
 ];
 
 /**
