@@ -8,7 +8,10 @@
  * as stored under transposeA, else a native transpose of a, small in the dx case) and
  * stores C^T transposed, into C: dx of the baseline's dense_1 transposes dy [32, 128],
  * never W [2304, 128]. Native XNNPACK repacked W on every call (it changes each step) and
- * went through a Transpose for each transposed operand.
+ * went through a Transpose for each transposed operand. Per training step of 64, baseline
+ * model (dense_1 32 x 2304 x 128 per 32 images, ~39 GFLOP/s): BatchMatMul ~7.9 -> ~3.1 ms on
+ * one thread. The threaded build runs it on the calling thread too (XNNPACK would use the
+ * pool, and still took ~12 ms against ~3 in wasm2t).
  *
  * Batches of matrices, N and M both not multiples of 4, other dtypes and runtimes without
  * the SIMD module: a native Transpose of each transposed operand (a transposed operand
