@@ -66,7 +66,7 @@ export function shardGradients(model: tf.LayersModel, xs: Float32Array, ys: Floa
  * heap (valid until the next tensor is allocated), elsewhere dataSync's array. Replicas move
  * every weight and gradient twice a step; a copy of the baseline's 1.2 MB cost ~0.5 ms.
  */
-function valuesOf(t: tf.Tensor): Float32Array {
+export function valuesOf(t: tf.Tensor): Float32Array {
   if (tf.getBackend() === 'wasm') return asWasm(tf.backend()).typedArrayFromHeap(t) as Float32Array;
   return t.dataSync() as Float32Array;
 }
