@@ -82,11 +82,20 @@ tf.serialization.registerClass(SeededDropout);
  * for the baseline's 64 x 2304 mask.
  */
 export function dropoutMask(seed: number, rate: number, from: number, count: number): Float32Array {
-  const rng = new Rng(seed).skip(from);
-  const threshold = rate * 4294967296;
-  const scale = Math.fround(1 / Math.fround(1 - rate));
+  // Kept when u_j >= rate * 2^32, compared as int32 (u_j - 2^31 >= threshold).
+  const threshold = rate * 4294967296 - 2147483648;
+  const scaleBits = new Int32Array(new Float32Array([1 / Math.fround(1 - rate)]).buffer)[0]!;
   const mask = new Float32Array(count);
-  for (let j = 0; j < count; j++) mask[j] = rng.nextU32() < threshold ? 0 : scale;
+  const bits = new Int32Array(mask.buffer); // written as bit patterns: scale or +0
+  // Rng.nextU32 (mulberry32) inlined on a local state, and no branch (a coin flip
+  // mispredicts half the time): 0.2 ms for the baseline's shard, against 1.4 through nextU32.
+  let s = new Rng(seed).skip(from).state | 0;
+  for (let j = 0; j < count; j++) {
+    s = (s + 0x6d2b79f5) | 0;
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t = (t ^ (t + Math.imul(t ^ (t >>> 7), t | 61))) | 0;
+    bits[j] = scaleBits & -(+(((t ^ (t >>> 14) ^ 0x80000000) | 0) >= threshold));
+  }
   return mask;
 }
 

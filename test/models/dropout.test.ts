@@ -64,3 +64,12 @@ describe('SeededDropout', () => {
     x.dispose();
   });
 });
+
+describe('dropoutMask and Rng', () => {
+  it('draws the same stream as Rng.nextU32', () => {
+    const rng = new Rng(1234).skip(10);
+    const mask = dropoutMask(1234, 0.5, 10, 2000);
+    const scale = Math.fround(1 / Math.fround(0.5));
+    expect(Array.from(mask)).toEqual(Array.from({ length: 2000 }, () => (rng.nextU32() < 0.5 * 4294967296 ? 0 : scale)));
+  });
+});
