@@ -31,26 +31,51 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
       super.applyGradients(variableGradients);
       return;
     }
-    const self = this as unknown as AdamState;
     const list = Array.isArray(variableGradients)
-      ? variableGradients.map((v) => ({ name: v.name, gradient: v.tensor }))
-      : Object.keys(variableGradients).map((name) => ({ name, gradient: variableGradients[name] }));
+      ? variableGradients.map((v) => ({ name: v.name, g: v.tensor }))
+      : Object.keys(variableGradients).map((name) => ({ name, g: variableGradients[name] }));
+    this.update(list);
+  }
+
+  /**
+   * One step from two replicas' shard gradients, each variable's gradient being
+   * first * firstScale + second * secondScale (train/replicas.ts): on wasm the kernel combines
+   * them in its pass (float32 products and sum), elsewhere tf ops do first.
+   */
+  applyShardGradients(list: Array<{ name: string; first: tf.Tensor; second: tf.Tensor }>, firstScale: number, secondScale: number): void {
+    if (!tf.getKernel(ADAM_UPDATE, tf.getBackend())) {
+      const combined = list.map(({ name, first, second }) => ({
+        name,
+        tensor: tf.tidy(() => tf.add(tf.mul(first, firstScale), tf.mul(second, secondScale))),
+      }));
+      try {
+        super.applyGradients(combined);
+      } finally {
+        tf.dispose(combined.map((c) => c.tensor));
+      }
+      return;
+    }
+    this.update(list.map(({ name, first, second }) => ({ name, g: first, g2: second })), { gScale: firstScale, g2Scale: secondScale });
+  }
+
+  private update(list: Array<{ name: string; g: tf.Tensor | null | undefined; g2?: tf.Tensor }>, scales: Pick<AdamUpdateAttrs, 'gScale' | 'g2Scale'> = {}): void {
+    const self = this as unknown as AdamState;
     // The same float32 scalars tfjs-core derives: sub(1, accBeta) on float32 values.
     const oneMinusAccBeta1 = Math.fround(1 - self.accBeta1.dataSync()[0]!);
     const oneMinusAccBeta2 = Math.fround(1 - self.accBeta2.dataSync()[0]!);
     const attrs: AdamUpdateAttrs = {
-      beta1: self.beta1, beta2: self.beta2, oneMinusAccBeta1, oneMinusAccBeta2, epsilon: self.epsilon, learningRate: self.learningRate,
+      beta1: self.beta1, beta2: self.beta2, oneMinusAccBeta1, oneMinusAccBeta2, epsilon: self.epsilon, learningRate: self.learningRate, ...scales,
     };
     tf.tidy(() => {
-      list.forEach(({ name, gradient }, i) => {
+      list.forEach(({ name, g, g2 }, i) => {
         const value = tf.engine().registeredVariables[name]!;
         self.accumulatedFirstMoment[i] ??= { originalName: `${name}/m`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
         self.accumulatedSecondMoment[i] ??= { originalName: `${name}/v`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
-        if (gradient == null) return;
+        if (g == null) return;
         const m = self.accumulatedFirstMoment[i].variable;
         const v = self.accumulatedSecondMoment[i].variable;
         const [newValue, newM, newV] = tf.engine().runKernel(
-          ADAM_UPDATE, { value, m, v, g: gradient }, attrs as unknown as tf.NamedAttrMap,
+          ADAM_UPDATE, { value, m, v, g, ...(g2 ? { g2 } : {}) }, attrs as unknown as tf.NamedAttrMap,
         ) as unknown as [tf.Tensor, tf.Tensor, tf.Tensor];
         m.assign(newM);
         v.assign(newV);
@@ -61,4 +86,9 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
     });
     self.incrementIterations();
   }
+}
+
+/** Whether `o` is a FusedAdamOptimizer (tfjs' Optimizer makes `instanceof` true for every optimizer). */
+export function combinesShards(o: tf.Optimizer): o is FusedAdamOptimizer {
+  return typeof (o as Partial<FusedAdamOptimizer>).applyShardGradients === 'function';
 }

@@ -32,7 +32,8 @@ import type { BackendName } from '../backend/index.js';
 import { setReplicaContext } from '../models/replicaContext.js';
 import { SharedAllReduce } from './allReduce.js';
 import { imageRange, type ImageSet } from '../data/batches.js';
-import { evaluateSums, packInto, shardGradients, sizeOf, statisticVariables, tensorFrom, trainableSize, trainableVariables, valuesOf } from './step.js';
+import { evaluateSums, packInto, shardGradients, sizeOf, statisticVariables, tensorFrom, trainableSize, trainableVariables, unpack, valuesOf } from './step.js';
+import { combinesShards } from './adam.js';
 
 export interface TrainerOptions {
   model: tf.LayersModel;
@@ -315,11 +316,23 @@ export async function createTrainer(o: TrainerOptions): Promise<Trainer> {
           lossSum += m.loss * sizes[w.index]!;
           correct += m.correct;
         });
-        const grads = combineShardGradients({ grads: mine.grads, size: sizes[0]! }, shards, combined);
-        try {
-          o.optimizer.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: grads[i]! })));
-        } finally {
-          tf.dispose(grads);
+        if (shards.length === 1 && combinesShards(o.optimizer)) {
+          // Two replicas (2 threads): Adam's kernel combines the two shards in its own pass.
+          const second = unpack(vars, shards[0]!.grads);
+          try {
+            o.optimizer.applyShardGradients(
+              vars.map((v, i) => ({ name: v.name, first: mine.grads[i]!, second: second[i]! })), sizes[0]! / size, shards[0]!.size / size,
+            );
+          } finally {
+            tf.dispose(second);
+          }
+        } else {
+          const grads = combineShardGradients({ grads: mine.grads, size: sizes[0]! }, shards, combined);
+          try {
+            o.optimizer.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: grads[i]! })));
+          } finally {
+            tf.dispose(grads);
+          }
         }
       }
     } finally {

@@ -15,7 +15,7 @@ import { randomValues, useBackend, type Backend } from './helpers.js';
 const SHAPES: number[][] = [[3, 3, 3, 32], [32], [10], [7, 5]];
 const STEPS = 25;
 
-async function runAdam(backend: Backend, fused: boolean) {
+async function runAdam(backend: Backend, fused: boolean, shards = false) {
   await useBackend(backend);
   const before = tf.memory().numTensors;
   const vars = SHAPES.map((s, i) => {
@@ -27,7 +27,14 @@ async function runAdam(backend: Backend, fused: boolean) {
   const opt = fused ? new FusedAdamOptimizer(0.01) : tf.train.adam(0.01);
   for (let step = 0; step < STEPS; step++) {
     const grads = vars.map((v, i) => ({ name: v.name, tensor: tf.tensor(randomValues(1000 * step + i, v.size, step % 5 === 0 ? 100 : 0.01), v.shape) }));
-    opt.applyGradients(grads);
+    if (shards) {
+      // Two replicas' gradients, shards of 5 and 3 (train/replicas.ts): first * 5/8 + second * 3/8.
+      const second = vars.map((v, i) => tf.tensor(randomValues(5000 * step + i, v.size, 0.01), v.shape));
+      (opt as FusedAdamOptimizer).applyShardGradients(grads.map((g, i) => ({ name: g.name, first: g.tensor, second: second[i]! })), 5 / 8, 3 / 8);
+      tf.dispose(second);
+    } else {
+      opt.applyGradients(grads);
+    }
     tf.dispose(grads.map((g) => g.tensor));
   }
   const weights = vars.map((v) => Array.from(v.dataSync()));
@@ -61,6 +68,17 @@ describe('fused Adam (SvhnAdamUpdate on wasm)', () => {
     // and the weights moved (25 steps of lr 0.01 from N(0,1) draws)
     const start = randomValues(10, 3);
     expect(Math.abs(fused.weights[0]![0]! - start[0]!)).toBeGreaterThan(0.01);
+  });
+
+  it('combines two replicas\' shard gradients in the kernel as tf ops and tfjs-core Adam do on cpu, bit for bit', async () => {
+    const reference = await runAdam('cpu', true, true); // the fallback: mul, mul, add, then tf.train.adam's update
+    const fused = await runAdam('wasm', true, true);
+    expect(fused.leaked).toBe(0);
+    expect(reference.leaked).toBe(0);
+    for (let i = 0; i < SHAPES.length; i++) expect(fused.weights[i]).toEqual(reference.weights[i]);
+    for (let i = 0; i < fused.moments.length; i++) expect(fused.moments[i]).toEqual(reference.moments[i]);
+    const single = await runAdam('wasm', true);
+    expect(fused.weights[0]).not.toEqual(single.weights[0]); // the second shard counted
   });
 
   it('falls back to tfjs-core Adam where the kernel is missing (cpu), with the same result', async () => {

@@ -11,7 +11,7 @@
  *   reluGrad, squareGrad                                   (gradients.ts)
  *   affineRows   FusedBatchNorm forward, x * k + a         (batchNorm.ts)
  *   gatherRuns, addRun   im2col / col2im                   (conv2dBackprop.ts)
- *   adamUpdate           Adam's step for one variable       (adam.ts)
+ *   adamUpdate(2)        Adam's step for one variable (with two replicas' gradients)  (adam.ts)
  *   sumSqRows, addAffineRows   SyncBatchNorm's passes          (syncBatchNorm.ts)
  *   filterGrad16x2 etc.  Conv2DBackpropFilter without im2col (conv2dBackprop.ts)
  *   inputGrad16x2, inputGrad4x2   Conv2DBackpropInput as a scatter from dy (conv2dBackprop.ts)
@@ -389,33 +389,45 @@ function addRunBody(): number[] {
  * float32 as its separate ops are, so the results are bit-identical:
  *   m' = m*b1 + g*c1          v' = v*b2 + (g*g)*c2          (c1 = 1-b1, c2 = 1-b2)
  *   value' = ((m'/oma1) / (sqrt(v'/oma2) + eps)) * negLr + value
+ * adamUpdate2(value, m, v, g, g2, outValue, outM, outV, bytes, w, w2, b1, ...): the same with
+ * g = g*w + g2*w2 first (each product and the sum rounded to float32): two replicas' shard
+ * gradients combined into the batch's in the same pass (train/replicas.ts).
  */
-function adamUpdateBody(): number[] {
-  // params: 0 value, 1 m, 2 v, 3 g, 4 outValue, 5 outM, 6 outV, 7 bytes (i32);
-  // 8 b1, 9 c1, 10 b2, 11 c2, 12 oma1, 13 oma2, 14 eps, 15 negLr (f32);
-  // locals: 16 i (i32); 17 gv, 18 mv, 19 vv, then the splatted constants 20..27 (v128)
-  const [value, m, vIn, g, outValue, outM, outV, bytes] = [0, 1, 2, 3, 4, 5, 6, 7];
-  const [i, gv, mv, vv] = [16, 17, 18, 19];
-  const K = (param: number) => 20 + (param - 8); // the v128 local holding param's splat
+function adamUpdateBody(combine: boolean): number[] {
+  // params: 0 value, 1 m, 2 v, 3 g, [g2], outValue, outM, outV, bytes (i32); then [w, w2],
+  // b1, c1, b2, c2, oma1, oma2, eps, negLr (f32); locals: i (i32); gv, mv, vv, then the
+  // splatted f32 params (v128)
+  const x = combine ? 1 : 0; // the extra pointer param shifts the rest
+  const [value, m, vIn, g, g2, outValue, outM, outV, bytes] = [0, 1, 2, 3, 4, 4 + x, 5 + x, 6 + x, 7 + x];
+  const scalars = (combine ? 10 : 8);
+  const firstScalar = 8 + x;
+  const i = firstScalar + scalars;
+  const [gv, mv, vv] = [i + 1, i + 2, i + 3];
+  const K = (scalar: number) => i + 4 + scalar; // the v128 local holding the scalar-th f32 param's splat
+  const [w, w2] = [0, 1];
+  const [b1, c1, b2, c2, oma1, oma2, eps, negLr] = Array.from({ length: 8 }, (_, k) => k + 2 * x);
   const at = (base: number) => [...get(base), ...get(i), op.i32Add];
-  const splats = [8, 9, 10, 11, 12, 13, 14, 15].flatMap((p) => [...get(p), ...v(simd.f32x4Splat), ...set(K(p))]);
+  const splats = Array.from({ length: scalars }, (_, k) => [...get(firstScalar + k), ...v(simd.f32x4Splat), ...set(K(k))]).flat();
+  const gradient = combine
+    ? [...at(g), ...load(), ...get(K(w)), ...v(simd.f32x4Mul), ...at(g2), ...load(), ...get(K(w2)), ...v(simd.f32x4Mul), ...v(simd.f32x4Add)]
+    : [...at(g), ...load()];
   return [
     ...splats,
     op.block, op.void, op.loop, op.void,
     ...get(i), ...get(bytes), op.i32GeU, op.brIf, 1,
-    ...at(g), ...load(), ...set(gv),
+    ...gradient, ...set(gv),
     // m' = m*b1 + g*c1
-    ...at(m), ...load(), ...get(K(8)), ...v(simd.f32x4Mul), ...get(gv), ...get(K(9)), ...v(simd.f32x4Mul), ...v(simd.f32x4Add), ...set(mv),
+    ...at(m), ...load(), ...get(K(b1)), ...v(simd.f32x4Mul), ...get(gv), ...get(K(c1)), ...v(simd.f32x4Mul), ...v(simd.f32x4Add), ...set(mv),
     // v' = v*b2 + (g*g)*c2
-    ...at(vIn), ...load(), ...get(K(10)), ...v(simd.f32x4Mul),
-    ...get(gv), ...get(gv), ...v(simd.f32x4Mul), ...get(K(11)), ...v(simd.f32x4Mul), ...v(simd.f32x4Add), ...set(vv),
+    ...at(vIn), ...load(), ...get(K(b2)), ...v(simd.f32x4Mul),
+    ...get(gv), ...get(gv), ...v(simd.f32x4Mul), ...get(K(c2)), ...v(simd.f32x4Mul), ...v(simd.f32x4Add), ...set(vv),
     ...at(outM), ...get(mv), ...store(),
     ...at(outV), ...get(vv), ...store(),
     // value' = ((m'/oma1) / (sqrt(v'/oma2) + eps)) * negLr + value
     ...at(outValue),
-    ...get(mv), ...get(K(12)), ...v(simd.f32x4Div),
-    ...get(vv), ...get(K(13)), ...v(simd.f32x4Div), ...v(simd.f32x4Sqrt), ...get(K(14)), ...v(simd.f32x4Add),
-    ...v(simd.f32x4Div), ...get(K(15)), ...v(simd.f32x4Mul),
+    ...get(mv), ...get(K(oma1)), ...v(simd.f32x4Div),
+    ...get(vv), ...get(K(oma2)), ...v(simd.f32x4Div), ...v(simd.f32x4Sqrt), ...get(K(eps)), ...v(simd.f32x4Add),
+    ...v(simd.f32x4Div), ...get(K(negLr)), ...v(simd.f32x4Mul),
     ...at(value), ...load(), ...v(simd.f32x4Add), ...store(),
     ...get(i), ...i32Const(16), op.i32Add, ...set(i),
     op.br, 0, op.end, op.end,
@@ -767,7 +779,8 @@ function assembleModule(shared: boolean): Uint8Array {
     })),
     { name: 'sumSqRows', params: ints(4), locals: [[2, I32], [3, V128]], body: sumSqRowsBody() },
     { name: 'addAffineRows', params: ints(6), locals: [[2, I32]], body: affineRowsBody(true) },
-    { name: 'adamUpdate', params: [...ints(8), ...Array<number>(8).fill(F32)], locals: [[1, I32], [11, V128]], body: adamUpdateBody() },
+    { name: 'adamUpdate', params: [...ints(8), ...Array<number>(8).fill(F32)], locals: [[1, I32], [11, V128]], body: adamUpdateBody(false) },
+    { name: 'adamUpdate2', params: [...ints(9), ...Array<number>(10).fill(F32)], locals: [[1, I32], [13, V128]], body: adamUpdateBody(true) },
     ...[[4, 2], [1, 2]].map(([vectors, pixels]): FuncSpec => ({
       name: `inputGrad${4 * vectors}x${pixels}`, params: ints(11), locals: [[10 + pixels - 1, I32], [1 + pixels + vectors * pixels, V128]],
       body: inputGradBody(vectors, pixels),
@@ -855,6 +868,10 @@ export interface SimdKernels {
   adamUpdate(
     value: number, m: number, v: number, g: number, outValue: number, outM: number, outV: number, bytes: number,
     b1: number, c1: number, b2: number, c2: number, oma1: number, oma2: number, eps: number, negLr: number,
+  ): void;
+  adamUpdate2(
+    value: number, m: number, v: number, g: number, g2: number, outValue: number, outM: number, outV: number, bytes: number,
+    w: number, w2: number, b1: number, c1: number, b2: number, c2: number, oma1: number, oma2: number, eps: number, negLr: number,
   ): void;
 }
 
