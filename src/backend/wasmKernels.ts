@@ -7,6 +7,8 @@
  * | Conv2DBackpropFilter | missing (tfjs #8474): SIMD loop straight from x and dy (stride 1, valid), else im2col^T x dy, one XNNPACK matmul |
  * | Conv2DBackpropInput  | native is a scalar loop: SIMD scatter from dy (stride 1, valid), else XNNPACK convolution (or matmul) |
  * | Conv2D               | stride 1, valid, 1 thread: SIMD loop without repacking W     |
+ * | SvhnConv2DBiasRelu   | new: relu(conv + bias), the Conv2D loop + a per-tile epilogue (models/fusedConv.ts) |
+ * | SvhnReluBiasGrad     | new: its backward up to the conv: dy * step(y) and the bias sum in one SIMD pass |
  * | MaxPoolGrad          | native routes wrongly when a window's max is <= 0: SIMD     |
  * | Sum, Mean            | native accumulates in float32: float64 like cpu              |
  * | OneHot               | native writes int32 bits into float32 outputs               |
@@ -33,9 +35,9 @@ import { adamUpdateConfig } from './kernels/adam.js';
 import { batchMatMulConfig } from './kernels/batchMatMul.js';
 import { fusedBatchNormConfig } from './kernels/batchNorm.js';
 import { castConfig } from './kernels/cast.js';
-import { conv2DConfig } from './kernels/conv2d.js';
+import { CONV2D_BIAS_RELU, conv2DBiasReluConfig, conv2DConfig } from './kernels/conv2d.js';
 import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from './kernels/conv2dBackprop.js';
-import { registerWasmGradients } from './kernels/gradients.js';
+import { registerWasmGradients, reluBiasGradConfig } from './kernels/gradients.js';
 import { captureNative } from './kernels/heap.js';
 import { identityConfig } from './kernels/identity.js';
 import { maxPoolGradConfig } from './kernels/maxPoolGrad.js';
@@ -54,6 +56,7 @@ const REGISTERED = Symbol.for('svhn.wasmTrainingKernels');
 export const WASM_TRAINING_KERNELS: readonly string[] = [
   tf.Conv2DBackpropFilter, tf.Conv2DBackpropInput, tf.MaxPoolGrad, tf.Sum, tf.Mean,
   tf.OneHot, tf.Tile, tf.BatchMatMul, tf.FusedBatchNorm, tf.Identity, tf.Cast, adamUpdateConfig.kernelName, tf.Conv2D,
+  CONV2D_BIAS_RELU, reluBiasGradConfig.kernelName,
 ];
 
 /**
@@ -65,10 +68,11 @@ export function registerWasmTrainingKernels(_opts: WasmKernelOptions): void {
   const g = globalThis as { [REGISTERED]?: boolean };
   if (g[REGISTERED]) return;
   // Keep the natives our kernels call (and the one BatchMatMul wraps) before replacing any.
-  for (const name of [tf.Transpose, tf.BatchMatMul, tf.FusedBatchNorm, tf.Multiply, tf.Add, tf.Cast]) captureNative(name);
+  for (const name of [tf.Transpose, tf.BatchMatMul, tf.FusedBatchNorm, tf.Multiply, tf.Add, tf.Cast, tf.FusedConv2D]) captureNative(name);
   const configs = [
     conv2DBackpropFilterConfig, conv2DBackpropInputConfig, maxPoolGradConfig, sumConfig, meanConfig,
     oneHotConfig, tileConfig, batchMatMulConfig(), fusedBatchNormConfig(), identityConfig, castConfig, adamUpdateConfig, conv2DConfig(),
+    conv2DBiasReluConfig(), reluBiasGradConfig,
   ];
   for (const config of configs) {
     if (tf.getKernel(config.kernelName, 'wasm')) tf.unregisterKernel(config.kernelName, 'wasm');

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../util/rng.js';
+import { ReluConv2D } from './fusedConv.js';
 import { replicaContext } from './replicaContext.js';
 import { SyncBatchNormalization } from './syncBatchNorm.js';
 
@@ -121,8 +122,12 @@ export class LayerSeeds {
   }
 }
 
+/**
+ * Conv2D(filters, 3x3, relu) whose training calls fuse bias and ReLU into the convolution
+ * and its gradient (./fusedConv.ts); saved and loaded as a plain Conv2D.
+ */
 export function conv2d(seeds: LayerSeeds, name: string, filters: number, inputShape?: [number, number, number]): tf.layers.Layer {
-  return tf.layers.conv2d({
+  return new ReluConv2D({
     name,
     filters,
     kernelSize: 3,

@@ -7,6 +7,9 @@
  * layer 1 ~4.7 -> ~3.9 ms, layer 2 ~13.7 -> ~11.6, layer 3 ~5.7 -> ~4.5.
  * Every other geometry, the threaded build (XNNPACK uses its pool there, these loops would
  * not) and runtimes without the SIMD module run the native kernel.
+ *
+ * SvhnConv2DBiasRelu is the same loop with the conv layers' bias and ReLU applied per tile
+ * (their training forward pass, models/fusedConv.ts); its fallback is the native FusedConv2D.
  */
 import * as tf from '@tensorflow/tfjs';
 import { asWasm, captureNative, f32, rowTiles, runNative } from './heap.js';
@@ -24,7 +27,20 @@ interface Conv2DAttrs {
 function conv2D({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
   const b = asWasm(backend);
   const { x, filter } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
-  const { strides, pad, dataFormat, dilations, dimRoundingMode } = attrs as unknown as Conv2DAttrs;
+  return directConv2D(b, x, filter, undefined, attrs as unknown as Conv2DAttrs) ?? runNative(tf.Conv2D, b, inputs, attrs);
+}
+
+/**
+ * The direct SIMD convolution of x by filter into a new [n, oh, ow, co] output, or undefined
+ * where the geometry or runtime does not allow it (the caller runs a native kernel then).
+ * With `bias` (float32[co] on the heap), each tile of output pixels gets relu(y + bias) in
+ * place right after its channel blocks are written (simd.ts biasReluRows): the tile is still
+ * in L1, so the epilogue costs a fraction of a separate Add and Relu over the whole tensor.
+ */
+function directConv2D(
+  b: ReturnType<typeof asWasm>, x: tf.TensorInfo, filter: tf.TensorInfo, bias: tf.TensorInfo | undefined, attrs: Conv2DAttrs,
+): tf.TensorInfo | undefined {
+  const { strides, pad, dataFormat, dilations, dimRoundingMode } = attrs;
   const simd = simdKernels(b);
   const info = tf.backend_util.computeConv2DInfo(
     x.shape as [number, number, number, number], filter.shape as [number, number, number, number],
@@ -36,12 +52,13 @@ function conv2D({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): tf.Te
     && info.strideHeight === 1 && info.strideWidth === 1 && info.dilationHeight === 1 && info.dilationWidth === 1
     && info.padInfo.top === 0 && info.padInfo.left === 0 && oh + kh - 1 <= h && ow + kw - 1 <= w
     && !sharedHeap(b);
-  if (!direct) return runNative(tf.Conv2D, b, inputs, attrs);
+  if (!direct) return undefined;
   const out = b.makeOutput([n, oh, ow, co], 'float32');
   // Views after the last allocation (an allocation may move the heap).
   const yAt = f32(b, out).byteOffset;
   const xAt = f32(b, x).byteOffset;
   const wAt = f32(b, filter).byteOffset;
+  const biasAt = bias ? f32(b, bias).byteOffset : 0;
   const rowBytes = ow * co * 4;
   const xSteps = [ci * 4, w * ci * 4, h * w * ci * 4] as const; // per pixel, row, image
   for (const { image: i, images, row: y, rows } of rowTiles(n, oh, rowBytes)) {
@@ -52,8 +69,31 @@ function conv2D({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): tf.Te
       fn(xTile, wAt + k * 4, yTile + k * 4, kw * ci * 4, co * 4, images, rows, ow, ...xSteps, co * 4, kh);
       k += width;
     }
+    // The tile is images x rows whole output rows, contiguous (whole images, or a band of one).
+    if (bias) simd.biasReluRows(yTile, yTile + images * rows * rowBytes, co * 4, biasAt);
   }
   return out;
+}
+
+/** Kernel name of relu(conv2d(x, filter) + bias), NHWC, bias [outChannels] (models/fusedConv.ts). */
+export const CONV2D_BIAS_RELU = 'SvhnConv2DBiasRelu';
+
+/**
+ * SvhnConv2DBiasRelu: y = relu(conv2d(x, filter) + bias) in one kernel, the conv layers'
+ * training forward pass (tfjs-core un-fuses FusedConv2D under a gradient tape into Conv2D,
+ * Add and Relu: two more passes over y and their JS overhead). Inputs x, filter, bias
+ * (float32[co]); attrs as Conv2D's. The direct SIMD loop with its epilogue where it applies,
+ * else the native FusedConv2D with activation relu (XNNPACK, and its thread pool on the
+ * threaded build).
+ */
+function conv2DBiasRelu({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
+  const b = asWasm(backend);
+  const { x, filter, bias } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo; bias: tf.TensorInfo };
+  const a = attrs as unknown as Conv2DAttrs;
+  const co = filter.shape[3];
+  const perChannel = bias.dtype === 'float32' && bias.shape.length === 1 && bias.shape[0] === co;
+  const out = perChannel ? directConv2D(b, x, filter, bias, a) : undefined;
+  return out ?? runNative(tf.FusedConv2D, b, { x, filter, bias }, { ...attrs, activation: 'relu' });
 }
 
 function sharedHeap(b: ReturnType<typeof asWasm>): boolean {
@@ -66,4 +106,10 @@ function sharedHeap(b: ReturnType<typeof asWasm>): boolean {
 export function conv2DConfig(): tf.KernelConfig {
   const native = captureNative(tf.Conv2D);
   return { kernelName: tf.Conv2D, backendName: 'wasm', setupFunc: native?.setupFunc, kernelFunc: conv2D };
+}
+
+/** Built at registration: its fallback is the native FusedConv2D, whose setup it must run. */
+export function conv2DBiasReluConfig(): tf.KernelConfig {
+  const native = captureNative(tf.FusedConv2D);
+  return { kernelName: CONV2D_BIAS_RELU, backendName: 'wasm', setupFunc: native?.setupFunc, kernelFunc: conv2DBiasRelu };
 }

@@ -11,6 +11,9 @@
  * | Sum            | dy * ones(x.shape): fill, mul               | Tile (block copy)              |
  * | Relu, Square   | step + mul; mul(x, 2) + mul                 | one SIMD pass (simd.ts)        |
  *
+ * And the backward pass of the conv layers' fused relu(conv2d(x, w) + b) (models/fusedConv.ts)
+ * up to the convolution, Relu's gradient and the bias's Sum in one pass: SvhnReluBiasGrad.
+ *
  * The chain itself is unchanged (moments' gradients still flow through mean and variance),
  * so these are the same derivatives, rounded differently only where float64 replaces float32
  * (per-channel sums); the Mean, Sum, Relu and Square ones are bit-identical. The passes run
@@ -235,6 +238,60 @@ function elementwiseGrad(kind: 'reluGrad' | 'squareGrad', original: GradFunc): G
     };
   };
 }
+
+/** Kernel name of the fused conv layers' backward pass up to the convolution (models/fusedConv.ts). */
+export const RELU_BIAS_GRAD = 'SvhnReluBiasGrad';
+
+/**
+ * SvhnReluBiasGrad(dy, y) -> [dyR, db] for y = relu(conv + b), channels-last, float32:
+ *   dyR = dy * step(y)                   (Relu's gradient: y > 0 exactly where conv + b > 0)
+ *   db[c] = sum over N, H, W of dyR       (the bias gradient, summed in float64 like Sum)
+ * One SIMD pass (simd.ts reluBiasGradRows) where channels are a multiple of 4, else JS; the
+ * unfused chain ran Relu's gradient and then a Sum over the same tensor, each with tfjs' op
+ * overhead. dyR then feeds Conv2DBackpropInput and Conv2DBackpropFilter.
+ */
+function reluBiasGrad({ inputs, backend }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
+  const b = asWasm(backend);
+  const { dy, y } = inputs as { dy: tf.TensorInfo; y: tf.TensorInfo };
+  if (dy.dtype !== 'float32' || y.dtype !== 'float32' || !tf.util.arraysEqual(dy.shape, y.shape) || y.shape.length < 1) {
+    throw new Error(`${RELU_BIAS_GRAD}: expected float32 dy and y of one shape, got ${dy.dtype} [${dy.shape}] and ${y.dtype} [${y.shape}]`);
+  }
+  const channels = y.shape[y.shape.length - 1]!;
+  const dyR = b.makeOutput(y.shape.slice(), 'float32');
+  const db = b.makeOutput([channels], 'float32');
+  const sums = new Float64Array(channels);
+  const simd = channels % 4 === 0 ? simdKernels(b) : undefined;
+  if (simd) {
+    const scratch = b.makeOutput([2 * channels], 'float32'); // float64[C] accumulators
+    try {
+      // Views after the last allocation (it may grow the heap).
+      const s = b.typedArrayFromHeap(scratch);
+      const acc = new Float64Array(s.buffer, s.byteOffset, channels).fill(0);
+      const dyv = b.typedArrayFromHeap(dy);
+      simd.reluBiasGradRows(dyv.byteOffset, b.typedArrayFromHeap(y).byteOffset, b.typedArrayFromHeap(dyR).byteOffset,
+        dyv.byteOffset + dyv.byteLength, 4 * channels, s.byteOffset);
+      sums.set(acc);
+    } finally {
+      release(b, scratch);
+    }
+  } else {
+    const g = b.typedArrayFromHeap(dy) as Float32Array;
+    const yv = b.typedArrayFromHeap(y) as Float32Array;
+    const out = b.typedArrayFromHeap(dyR) as Float32Array;
+    for (let p = 0; p < g.length; p += channels) {
+      for (let c = 0; c < channels; c++) {
+        const yi = yv[p + c]!;
+        const r = g[p + c]! * (Number.isNaN(yi) ? Number.NaN : yi > 0 ? 1 : 0);
+        out[p + c] = r;
+        sums[c] += r;
+      }
+    }
+  }
+  (b.typedArrayFromHeap(db) as Float32Array).set(sums);
+  return [dyR, db];
+}
+
+export const reluBiasGradConfig: tf.KernelConfig = { kernelName: RELU_BIAS_GRAD, backendName: 'wasm', kernelFunc: reluBiasGrad };
 
 /** Kernel names whose gradients registerWasmGradients replaces (wasm only; others delegate). */
 export const WASM_GRADIENTS: readonly string[] = [tf.FusedBatchNorm, tf.Mean, tf.Sum, tf.Relu, tf.Square];

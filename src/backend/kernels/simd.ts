@@ -17,6 +17,7 @@
  *   inputGrad16x2, inputGrad4x2   Conv2DBackpropInput as a scatter from dy (conv2dBackprop.ts)
  *   convRows16x2, convRows4x2     Conv2D without im2col                     (conv2d.ts)
  *   gemm16x2, gemm4x4     BatchMatMul, A read through strides (no transpose)  (batchMatMul.ts)
+ *   biasReluRows, reluBiasGradRows   Conv2D + bias + ReLU forward epilogue and backward  (conv2d.ts, gradients.ts)
  *
  * The module is assembled here from named opcodes (no toolchain, no binary blob): one
  * function per loop, each documented with what it computes; each caller is tested against
@@ -737,6 +738,79 @@ function gemmBody(vectors: number, rowGroup: number): number[] {
   ];
 }
 
+/** f32x4.max: the lane-wise maximum, NaN if either lane is NaN, max(-0, +0) = +0. */
+const F32X4_MAX = 0xe9;
+
+/**
+ * biasReluRows(y, end, rowBytes, bias): y = max(y + bias[c], 0) in place over channels-last
+ * rows from y up to end (byte offsets), 4 channels at a time; bias: float32[C]. A float32
+ * add then f32x4.max (NaN stays NaN, -0 becomes +0): the values of the separate Add and Relu
+ * ops (cpu: Math.max(0, x)). Conv2D's bias and ReLU epilogue, run on each tile of output
+ * pixels right after the convolution wrote it, while it is in L1 (conv2d.ts).
+ */
+function biasReluRowsBody(): number[] {
+  // params: 0 y, 1 end, 2 rowBytes, 3 bias; locals: 4 rowEnd, 5 gb
+  const [y, end, rowB, bias, rowEnd, gb] = Array.from({ length: 6 }, (_, i) => i);
+  const add = (local: number, by: number[]) => [...get(local), ...by, op.i32Add, ...set(local)];
+  const zero = [...v(simd.const), ...Array<number>(16).fill(0)];
+  return [
+    op.block, op.void, op.loop, op.void,
+    ...get(y), ...get(end), op.i32GeU, op.brIf, 1,
+    ...get(y), ...get(rowB), op.i32Add, ...set(rowEnd),
+    ...get(bias), ...set(gb),
+    op.block, op.void, op.loop, op.void,
+    ...get(y), ...get(rowEnd), op.i32GeU, op.brIf, 1,
+    ...get(y), ...get(y), ...load(), ...get(gb), ...load(), ...v(simd.f32x4Add), ...zero, ...v(F32X4_MAX), ...store(),
+    ...add(y, i32Const(16)), ...add(gb, i32Const(16)),
+    op.br, 0, op.end, op.end,
+    op.br, 0, op.end, op.end,
+    op.end,
+  ];
+}
+
+/**
+ * reluBiasGradRows(dy, y, out, end, rowBytes, acc): the backward pass of y = relu(conv + b)
+ * up to the convolution, over channels-last rows from dy up to end (byte offsets; y and out
+ * move along), 4 channels at a time:
+ *   out = dy * step(y)       step = y > 0 ? 1 : 0, NaN for NaN y (reluGrad's values; y > 0
+ *                            exactly where the pre-activation is)
+ *   acc[c] += out            (float64[C]: the bias gradient, summed over N, H, W)
+ * One pass instead of Relu's gradient and then a Sum over the same tensor (gradients.ts).
+ */
+function reluBiasGradRowsBody(): number[] {
+  // params: 0 dy, 1 y, 2 out, 3 end, 4 rowBytes, 5 acc; locals: 6 rowEnd, 7 ga (i32);
+  // 8 yv, 9 step, 10 g (v128)
+  const [dy, y, out, end, rowB, acc, rowEnd, ga, yv, step, g] = Array.from({ length: 11 }, (_, i) => i);
+  const add = (local: number, by: number[]) => [...get(local), ...by, op.i32Add, ...set(local)];
+  const splat = (f: number) => {
+    const bytes = Array.from(new Uint8Array(new Float32Array([f]).buffer));
+    return [...v(simd.const), ...bytes, ...bytes, ...bytes, ...bytes];
+  };
+  // As elementwiseGradBody's relu factor: bitselect(1, 0, y > 0), then y itself where y is NaN.
+  const factor = [
+    ...splat(1), ...splat(0), ...get(yv), ...splat(0), ...v(simd.f32x4Gt), ...v(simd.bitselect), ...set(step),
+    ...get(yv), ...get(step), ...get(yv), ...get(yv), ...v(simd.f32x4Ne), ...v(simd.bitselect),
+  ];
+  return [
+    op.block, op.void, op.loop, op.void,
+    ...get(dy), ...get(end), op.i32GeU, op.brIf, 1,
+    ...get(dy), ...get(rowB), op.i32Add, ...set(rowEnd),
+    ...get(acc), ...set(ga),
+    op.block, op.void, op.loop, op.void,
+    ...get(dy), ...get(rowEnd), op.i32GeU, op.brIf, 1,
+    ...get(y), ...load(), ...set(yv),
+    ...get(dy), ...load(), ...factor, ...v(simd.f32x4Mul), ...set(g),
+    ...get(out), ...get(g), ...store(),
+    ...get(ga), ...get(ga), ...load(0), ...get(g), ...v(simd.f64x2PromoteLow), ...v(simd.f64x2Add), ...store(0),
+    ...get(ga), ...get(ga), ...load(16), ...get(g), ...get(g), ...upperHalf(), ...v(simd.f64x2PromoteLow), ...v(simd.f64x2Add),
+    ...store(16),
+    ...add(dy, i32Const(16)), ...add(y, i32Const(16)), ...add(out, i32Const(16)), ...add(ga, i32Const(32)),
+    op.br, 0, op.end, op.end,
+    op.br, 0, op.end, op.end,
+    op.end,
+  ];
+}
+
 interface FuncSpec {
   name: string;
   params: number[]; // value types
@@ -793,6 +867,8 @@ function assembleModule(shared: boolean): Uint8Array {
       name: `gemm${4 * vectors}x${rowGroup}`, params: ints(11), locals: [[7 + rowGroup - 1, I32], [1 + rowGroup + vectors * rowGroup, V128]],
       body: gemmBody(vectors, rowGroup),
     })),
+    { name: 'biasReluRows', params: ints(4), locals: [[2, I32]], body: biasReluRowsBody() },
+    { name: 'reluBiasGradRows', params: ints(6), locals: [[2, I32], [3, V128]], body: reluBiasGradRowsBody() },
   ];
   const types = funcs.map((f) => [0x60, ...vec(f.params.map((t) => [t])), ...vec([])]);
   const memoryImport = shared
@@ -865,6 +941,8 @@ export interface SimdKernels {
   convRows4x2(...args: ConvRowsArgs): void;
   gemm16x2(...args: GemmArgs): void;
   gemm4x4(...args: GemmArgs): void;
+  biasReluRows(y: number, end: number, rowBytes: number, bias: number): void;
+  reluBiasGradRows(dy: number, y: number, out: number, end: number, rowBytes: number, acc: number): void;
   adamUpdate(
     value: number, m: number, v: number, g: number, outValue: number, outM: number, outV: number, bytes: number,
     b1: number, c1: number, b2: number, c2: number, oma1: number, oma2: number, eps: number, negLr: number,
