@@ -70,4 +70,4 @@ export function collect(value: string, previous: string[] | undefined): string[]
 export const THREADS_HELP = `wasm threads: more than 1 runs its threaded build, with the same results as 1; the count used is logged (default: all cores, ${availableParallelism()} here)`;
 /** train's --threads: data-parallel replicas. */
 export const TRAIN_THREADS_HELP =
-  `data-parallel training replicas, one per thread: a seed repeats exactly for the same count; runs with other counts differ (per-shard BatchNorm and dropout) (default: all cores, ${availableParallelism()} here)`;
+  `data-parallel training replicas, one per thread: a seed repeats exactly for the same count; other counts train the same steps, rounded differently (default: all cores, ${availableParallelism()} here)`;
