@@ -205,6 +205,36 @@ function bnGradRowsBody(): number[] {
   ];
 }
 
+/** acc[ga .. ga+32) (float64 x 4) += the float32 x 4 in v128 local `value`, widened. */
+function addToFloat64(ga: number, value: number): number[] {
+  return [
+    ...get(ga), ...get(ga), ...load(0), ...get(value), ...v(simd.f64x2PromoteLow), ...v(simd.f64x2Add), ...store(0),
+    ...get(ga), ...get(ga), ...load(16), ...get(value), ...get(value), ...upperHalf(), ...v(simd.f64x2PromoteLow), ...v(simd.f64x2Add),
+    ...store(16),
+  ];
+}
+
+/**
+ * The loops of a per-channel pass over channels-last rows: for each row from `ptr` up to
+ * `end` (rowBytes each), 16 bytes (4 channels) at a time, `body` with ga at those channels'
+ * float64 sums in acc, then `advance` (which moves ptr and ga on by 16 and 32 bytes, and any
+ * pointers that move along).
+ */
+function channelRowLoops(o: { ptr: number; end: number; rowBytes: number; rowEnd: number; acc: number; ga: number; body: number[]; advance: number[] }): number[] {
+  return [
+    op.block, op.void, op.loop, op.void,
+    ...get(o.ptr), ...get(o.end), op.i32GeU, op.brIf, 1,
+    ...get(o.ptr), ...get(o.rowBytes), op.i32Add, ...set(o.rowEnd),
+    ...get(o.acc), ...set(o.ga),
+    op.block, op.void, op.loop, op.void,
+    ...get(o.ptr), ...get(o.rowEnd), op.i32GeU, op.brIf, 1,
+    ...o.body,
+    ...o.advance,
+    op.br, 0, op.end, op.end,
+    op.br, 0, op.end, op.end,
+  ];
+}
+
 /**
  * sumRows(x, end, rowBytes, acc): acc[c] += x[r, c] over channels-last rows from x up to
  * end (byte offsets), 4 channels at a time; acc: float64[C] (Sum and Mean over all but the
@@ -212,22 +242,14 @@ function bnGradRowsBody(): number[] {
  */
 function sumRowsBody(): number[] {
   // params: 0 x, 1 end, 2 rowBytes, 3 acc; locals: 4 rowEnd, 5 ga, 6 xv
-  const [x, end, rowB, acc, rowEnd, ga, xv] = Array.from({ length: 7 }, (_, i) => i);
+  const [x, end, rowBytes, acc, rowEnd, ga, xv] = Array.from({ length: 7 }, (_, i) => i);
   const advance = (local: number, by: number) => [...get(local), ...i32Const(by), op.i32Add, ...set(local)];
   return [
-    op.block, op.void, op.loop, op.void,
-    ...get(x), ...get(end), op.i32GeU, op.brIf, 1,
-    ...get(x), ...get(rowB), op.i32Add, ...set(rowEnd),
-    ...get(acc), ...set(ga),
-    op.block, op.void, op.loop, op.void,
-    ...get(x), ...get(rowEnd), op.i32GeU, op.brIf, 1,
-    ...get(x), ...load(), ...set(xv),
-    ...get(ga), ...get(ga), ...load(0), ...get(xv), ...v(simd.f64x2PromoteLow), ...v(simd.f64x2Add), ...store(0),
-    ...get(ga), ...get(ga), ...load(16), ...get(xv), ...get(xv), ...upperHalf(), ...v(simd.f64x2PromoteLow), ...v(simd.f64x2Add),
-    ...store(16),
-    ...advance(x, 16), ...advance(ga, 32),
-    op.br, 0, op.end, op.end,
-    op.br, 0, op.end, op.end,
+    ...channelRowLoops({
+      ptr: x, end, rowBytes, rowEnd, acc, ga,
+      body: [...get(x), ...load(), ...set(xv), ...addToFloat64(ga, xv)],
+      advance: [...advance(x, 16), ...advance(ga, 32)],
+    }),
     op.end,
   ];
 }
@@ -792,21 +814,16 @@ function reluBiasGradRowsBody(): number[] {
     ...get(yv), ...get(step), ...get(yv), ...get(yv), ...v(simd.f32x4Ne), ...v(simd.bitselect),
   ];
   return [
-    op.block, op.void, op.loop, op.void,
-    ...get(dy), ...get(end), op.i32GeU, op.brIf, 1,
-    ...get(dy), ...get(rowB), op.i32Add, ...set(rowEnd),
-    ...get(acc), ...set(ga),
-    op.block, op.void, op.loop, op.void,
-    ...get(dy), ...get(rowEnd), op.i32GeU, op.brIf, 1,
-    ...get(y), ...load(), ...set(yv),
-    ...get(dy), ...load(), ...factor, ...v(simd.f32x4Mul), ...set(g),
-    ...get(out), ...get(g), ...store(),
-    ...get(ga), ...get(ga), ...load(0), ...get(g), ...v(simd.f64x2PromoteLow), ...v(simd.f64x2Add), ...store(0),
-    ...get(ga), ...get(ga), ...load(16), ...get(g), ...get(g), ...upperHalf(), ...v(simd.f64x2PromoteLow), ...v(simd.f64x2Add),
-    ...store(16),
-    ...add(dy, i32Const(16)), ...add(y, i32Const(16)), ...add(out, i32Const(16)), ...add(ga, i32Const(32)),
-    op.br, 0, op.end, op.end,
-    op.br, 0, op.end, op.end,
+    ...channelRowLoops({
+      ptr: dy, end, rowBytes: rowB, rowEnd, acc, ga,
+      body: [
+        ...get(y), ...load(), ...set(yv),
+        ...get(dy), ...load(), ...factor, ...v(simd.f32x4Mul), ...set(g),
+        ...get(out), ...get(g), ...store(),
+        ...addToFloat64(ga, g),
+      ],
+      advance: [...add(dy, i32Const(16)), ...add(y, i32Const(16)), ...add(out, i32Const(16)), ...add(ga, i32Const(32))],
+    }),
     op.end,
   ];
 }
