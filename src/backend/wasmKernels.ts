@@ -13,11 +13,11 @@
  * | Sum, Mean            | native accumulates in float32: float64 like cpu              |
  * | OneHot               | native writes int32 bits into float32 outputs               |
  * | Tile                 | native is slow on BatchNorm's gradient: block copies        |
- * | BatchMatMul          | transposed operands miss XNNPACK: transpose first           |
+ * | BatchMatMul          | XNNPACK repacks W every step: SIMD gemm reading A or A^T in place (single matrices) |
  * | FusedBatchNorm       | native ~9 ms on layer 1: x*k+a in one SIMD pass, ~1 ms       |
  * | Identity             | native copies (~12 ms a step): share the buffer, like cpu    |
  * | Cast                 | native copies even to the same dtype: share the buffer       |
- * | SvhnAdamUpdate       | new: Adam's 12 ops per variable in one SIMD pass (train/adam) |
+ * | SvhnAdamUpdate       | new: Adam's 12 ops per variable in one SIMD pass (train/adam), two replicas' gradients combined in it |
  *
  * SyncBatchNormalization (models/syncBatchNorm.ts) runs its passes through ./kernels/syncBn.ts.
  *
