@@ -13,6 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { asWasm, captureNative, f32, rowTiles, runNative } from './heap.js';
+import { markReluOutput } from './reluOutputs.js';
 import { simdKernels } from './simd.js';
 
 interface Conv2DAttrs {
@@ -93,7 +94,9 @@ function conv2DBiasRelu({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]
   const co = filter.shape[3];
   const perChannel = bias.dtype === 'float32' && bias.shape.length === 1 && bias.shape[0] === co;
   const out = perChannel ? directConv2D(b, x, filter, bias, a) : undefined;
-  return out ?? runNative(tf.FusedConv2D, b, { x, filter, bias }, { ...attrs, activation: 'relu' });
+  const y = out ?? runNative(tf.FusedConv2D, b, { x, filter, bias }, { ...attrs, activation: 'relu' });
+  markReluOutput(y); // >= 0 or NaN on every path: MaxPoolGrad may apply the ReLU's step (reluOutputs.ts)
+  return y;
 }
 
 function sharedHeap(b: ReturnType<typeof asWasm>): boolean {

@@ -23,6 +23,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { asWasm, release, type WasmBackendLike } from './heap.js';
+import { shareBuffer } from './identity.js';
+import { recordedBiasSums } from './reluOutputs.js';
 import { pairSlot, simdKernels, type SimdKernels } from './simd.js';
 
 type GradFunc = tf.GradConfig['gradFunc'];
@@ -248,7 +250,9 @@ export const RELU_BIAS_GRAD = 'SvhnReluBiasGrad';
  *   db[c] = sum over N, H, W of dyR       (the bias gradient, summed in float64 like Sum)
  * One SIMD pass (simd.ts reluBiasGradRows) where channels are a multiple of 4, else JS; the
  * unfused chain ran Relu's gradient and then a Sum over the same tensor, each with tfjs' op
- * overhead. dyR then feeds Conv2DBackpropInput and Conv2DBackpropFilter.
+ * overhead. dyR then feeds Conv2DBackpropInput and Conv2DBackpropFilter. No pass at all where
+ * dy is MaxPoolGrad's output over this y (the models' conv -> MaxPool): MaxPoolGrad applied
+ * step(y) at its winners and summed them (maxPoolGrad.ts), so dyR is dy's buffer, shared.
  */
 function reluBiasGrad({ inputs, backend }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
   const b = asWasm(backend);
@@ -257,6 +261,13 @@ function reluBiasGrad({ inputs, backend }: Parameters<tf.KernelFunc>[0]): tf.Ten
     throw new Error(`${RELU_BIAS_GRAD}: expected float32 dy and y of one shape, got ${dy.dtype} [${dy.shape}] and ${y.dtype} [${y.shape}]`);
   }
   const channels = y.shape[y.shape.length - 1]!;
+  // dy from MaxPoolGrad over this y: already dy * step(y), with its sums (reluOutputs.ts).
+  const recorded = recordedBiasSums(dy, y);
+  if (recorded) {
+    const db = b.makeOutput([channels], 'float32');
+    (b.typedArrayFromHeap(db) as Float32Array).set(recorded);
+    return [shareBuffer(b, dy), db];
+  }
   const dyR = b.makeOutput(y.shape.slice(), 'float32');
   const db = b.makeOutput([channels], 'float32');
   const sums = new Float64Array(channels);

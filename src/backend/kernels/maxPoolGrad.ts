@@ -4,10 +4,13 @@
  * cpu backend exactly: each window's gradient goes to the first cell (row-major) holding
  * the window's maximum; padding never wins; a window of NaNs routes nowhere. Cells that
  * win several overlapping windows sum their gradients in float64, as cpu does.
+ * Over a conv layer's ReLU output (2x2, SIMD) it also applies the ReLU's gradient and sums
+ * the bias gradient for SvhnReluBiasGrad, which then skips its pass (routeRelu below).
  */
 import * as tf from '@tensorflow/tfjs';
-import { asWasm, f32 } from './heap.js';
-import { simdKernels } from './simd.js';
+import { asWasm, f32, release } from './heap.js';
+import { isReluOutput, recordBiasSums } from './reluOutputs.js';
+import { simdKernels, type SimdKernels } from './simd.js';
 
 interface MaxPoolGradAttrs {
   filterSize: [number, number] | number;
@@ -45,11 +48,14 @@ function maxPoolGrad({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): 
     }
     // SIMD, one output row per call; cells outside every window (odd sizes) stay 0.
     if (2 * oh < h || 2 * ow < w) dx.fill(0);
+    if (isReluOutput(input) && routeRelu(b, k, input, dy, out, info)) return out;
+    // Offsets afresh: routeRelu's scratch may have grown the heap (views then read offset 0).
+    const [xAt, gAt, dxAt] = [input, dy, out].map((t) => f32(b, t).byteOffset) as [number, number, number];
     const rowBytes = w * ch * 4;
     for (let i = 0; i < n; i++) {
       for (let y = 0; y < oh; y++) {
         const xRow = (i * h + 2 * y) * rowBytes;
-        k.pool2x2Row(x.byteOffset + xRow, g.byteOffset + (i * oh + y) * ow * ch * 4, dx.byteOffset + xRow, ow, ch * 4, rowBytes);
+        k.pool2x2Row(xAt + xRow, gAt + (i * oh + y) * ow * ch * 4, dxAt + xRow, ow, ch * 4, rowBytes);
       }
     }
     return out;
@@ -89,6 +95,50 @@ function maxPoolGrad({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): 
     if (acc) dx.set(acc, xBase);
   }
   return out;
+}
+
+/**
+ * The 2x2 SIMD path when `input` is a SvhnConv2DBiasRelu output y (>= 0 or NaN), the models'
+ * conv -> MaxPool: writes dx = (the routed dy) * step(y) into `out` and records its
+ * per-channel float64 sums for SvhnReluBiasGrad(out, y), which then returns dx as its dyR and
+ * the sums as db instead of a pass over the full-resolution tensor (reluOutputs.ts). Only
+ * the winners can be non-zero, so step(y) and the sums are taken there: 4x fewer values.
+ * dx differs from the plain routing only at a window of four zeros (its first cell gets
+ * g * 0), which the ReLU's gradient zeroes anyway. Returns false, having written nothing
+ * the caller keeps, where any cell of y is NaN: dy * step(y) is NaN at every NaN cell, winner
+ * or not, so the caller routes as usual and SvhnReluBiasGrad takes its full pass.
+ */
+function routeRelu(
+  b: ReturnType<typeof asWasm>, k: SimdKernels, input: tf.TensorInfo, dy: tf.TensorInfo, out: tf.TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+): boolean {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ch, outHeight: oh, outWidth: ow } = info;
+  const scratch = b.makeOutput([2 * ch + 4], 'float32'); // float64[ch] sums, then 16 bytes of NaN flags
+  try {
+    // Views after the last allocation (it may grow the heap).
+    const s = f32(b, scratch);
+    const acc = new Float64Array(s.buffer, s.byteOffset, ch).fill(0);
+    const flags = new Int32Array(s.buffer, s.byteOffset + 8 * ch, 4).fill(0);
+    const x = f32(b, input).byteOffset;
+    const g = f32(b, dy).byteOffset;
+    const dx = f32(b, out).byteOffset;
+    const rowBytes = w * ch * 4;
+    const end = x + n * h * rowBytes;
+    // Cells outside every window (odd sizes): the bottom rows and the right columns.
+    if (2 * oh < h) k.anyNaNRuns(x + 2 * oh * rowBytes, end, h * rowBytes, (h - 2 * oh) * rowBytes, flags.byteOffset);
+    if (2 * ow < w) k.anyNaNRuns(x + 2 * ow * ch * 4, end, rowBytes, (w - 2 * ow) * ch * 4, flags.byteOffset);
+    for (let i = 0; i < n; i++) {
+      for (let y = 0; y < oh; y++) {
+        const xRow = (i * h + 2 * y) * rowBytes;
+        k.pool2x2ReluRow(x + xRow, g + (i * oh + y) * ow * ch * 4, dx + xRow, ow, ch * 4, rowBytes, acc.byteOffset, flags.byteOffset);
+      }
+    }
+    if (flags.some((f) => f !== 0)) return false;
+    recordBiasSums(out, input, Float64Array.from(acc));
+    return true;
+  } finally {
+    release(b, scratch);
+  }
 }
 
 /**

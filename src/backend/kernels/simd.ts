@@ -18,6 +18,7 @@
  *   convRows16x2, convRows4x2     Conv2D without im2col                     (conv2d.ts)
  *   gemm16x2, gemm4x4     BatchMatMul, A read through strides (no transpose)  (batchMatMul.ts)
  *   biasReluRows, reluBiasGradRows   Conv2D + bias + ReLU forward epilogue and backward  (conv2d.ts, gradients.ts)
+ *   pool2x2ReluRow, anyNaNRuns   MaxPoolGrad of a ReLU's output, its step and bias sum folded in (maxPoolGrad.ts)
  *
  * The module is assembled here from named opcodes (no toolchain, no binary blob): one
  * function per loop, each documented with what it computes; each caller is tested against
@@ -160,6 +161,96 @@ function pool2x2RowBody(): number[] {
     ...advance(x, get(chB)), ...advance(dx, get(chB)), ...advance(xo, i32Const(1)),
     op.br, 0,
     op.end, op.end,
+    op.end,
+  ];
+}
+
+/**
+ * pool2x2ReluRow(x, g, dx, ow, chBytes, rowBytes, acc, nan): pool2x2Row where x is a ReLU's
+ * output (>= 0 or NaN), with the ReLU's gradient and its bias sum folded in (maxPoolGrad.ts):
+ * the same routing, but the winner gets g * step(best) (step = best > 0 ? 1 : 0; a multiply,
+ * so NaN or infinite g times 0 is NaN as in dy * step(y)), and acc[c] += that value
+ * (float64[C], acc at channel 0 for every window). The routing is exact only where no cell
+ * is NaN (reluBiasGrad's dy * step(y) is NaN at every NaN y, winner or not): nan (16 bytes)
+ * gets OR-ed with the lanes' cell != cell over all four cells of every window.
+ */
+function pool2x2ReluRowBody(): number[] {
+  // params: 0 x, 1 g, 2 dx, 3 ow, 4 chBytes, 5 rowBytes, 6 acc, 7 nan; locals: 8 end, 9 xo,
+  // 10 ga (i32); 11 best, 12 m0, 13 m1, 14 m2, 15 m3, 16 cell, 17 gv, 18 nanAcc (v128)
+  const [x, g, dx, ow, chB, rowB, acc, nan, end, xo, ga, best, m0, m1, m2, m3, cell, gv, nanAcc] =
+    Array.from({ length: 19 }, (_, i) => i);
+  const f32Splat = (f: number) => {
+    const bytes = Array.from(new Uint8Array(new Float32Array([f]).buffer));
+    return [...v(simd.const), ...bytes, ...bytes, ...bytes, ...bytes];
+  };
+  const addr = (base: number, ...offsets: number[]) => [...get(base), ...offsets.flatMap((o) => [...get(o), op.i32Add])];
+  const compare = (address: number[], mask: number) => [
+    ...address, ...load(), ...tee(cell), ...get(best), ...v(simd.f32x4Gt), ...set(mask),
+    ...get(cell), ...get(best), ...get(mask), ...v(simd.bitselect), ...set(best),
+    // nanAcc |= cell != cell
+    ...get(nanAcc), ...get(cell), ...get(cell), ...v(simd.f32x4Ne), ...v(simd.or), ...set(nanAcc),
+  ];
+  const route = (address: number[], mask: number) => [
+    ...address, ...get(gv), ...get(mask), ...get(m3), ...v(simd.andnot), ...v(simd.and), ...store(),
+    ...get(m3), ...get(mask), ...v(simd.or), ...set(m3),
+  ];
+  const advance = (local: number, by: number[]) => [...get(local), ...by, op.i32Add, ...set(local)];
+  return [
+    op.block, op.void,
+    op.loop, op.void,
+    ...get(xo), ...get(ow), op.i32GeS, op.brIf, 1,
+    ...get(x), ...get(chB), op.i32Add, ...set(end),
+    ...get(acc), ...set(ga),
+    op.block, op.void,
+    op.loop, op.void,
+    ...get(x), ...get(end), op.i32GeU, op.brIf, 1,
+    ...f32Splat(Number.NEGATIVE_INFINITY), ...set(best),
+    ...compare(addr(x), m0),
+    ...compare(addr(x, chB), m1),
+    ...compare(addr(x, rowB), m2),
+    ...compare(addr(x, rowB, chB), m3),
+    // gv = g * step(best): best is the winner's value (-inf where all four are NaN).
+    ...get(g), ...load(),
+    ...f32Splat(1), ...f32Splat(0), ...get(best), ...f32Splat(0), ...v(simd.f32x4Gt), ...v(simd.bitselect),
+    ...v(simd.f32x4Mul), ...set(gv),
+    ...addr(dx, rowB, chB), ...get(gv), ...get(m3), ...v(simd.and), ...store(),
+    ...route(addr(dx, rowB), m2),
+    ...route(addr(dx, chB), m1),
+    ...route(addr(dx), m0),
+    // The value routed (where some cell won; with none, every cell is NaN and nan is set).
+    ...addToFloat64(ga, gv),
+    ...advance(x, i32Const(16)), ...advance(dx, i32Const(16)), ...advance(g, i32Const(16)), ...advance(ga, i32Const(32)),
+    op.br, 0,
+    op.end, op.end,
+    ...advance(x, get(chB)), ...advance(dx, get(chB)), ...advance(xo, i32Const(1)),
+    op.br, 0,
+    op.end, op.end,
+    ...get(nan), ...get(nan), ...load(), ...get(nanAcc), ...v(simd.or), ...store(),
+    op.end,
+  ];
+}
+
+/**
+ * anyNaNRuns(x, end, step, runBytes, nan): nan (16 bytes) |= the lanes' v != v over the runs
+ * of runBytes (a multiple of 16) starting at x, x + step, ... below end: the cells of a 2x2
+ * MaxPool's input outside every window (odd sizes), checked by pool2x2ReluRow's callers.
+ */
+function anyNaNRunsBody(): number[] {
+  // params: 0 x, 1 end, 2 step, 3 runBytes, 4 nan; locals: 5 p, 6 runEnd (i32); 7 nanAcc, 8 cell (v128)
+  const [x, end, step, runB, nan, p, runEnd, nanAcc, cell] = Array.from({ length: 9 }, (_, i) => i);
+  const advance = (local: number, by: number[]) => [...get(local), ...by, op.i32Add, ...set(local)];
+  return [
+    op.block, op.void, op.loop, op.void,
+    ...get(x), ...get(end), op.i32GeU, op.brIf, 1,
+    ...get(x), ...set(p), ...get(x), ...get(runB), op.i32Add, ...set(runEnd),
+    op.block, op.void, op.loop, op.void,
+    ...get(p), ...get(runEnd), op.i32GeU, op.brIf, 1,
+    ...get(nanAcc), ...get(p), ...load(), ...tee(cell), ...get(cell), ...v(simd.f32x4Ne), ...v(simd.or), ...set(nanAcc),
+    ...advance(p, i32Const(16)),
+    op.br, 0, op.end, op.end,
+    ...advance(x, get(step)),
+    op.br, 0, op.end, op.end,
+    ...get(nan), ...get(nan), ...load(), ...get(nanAcc), ...v(simd.or), ...store(),
     op.end,
   ];
 }
@@ -886,6 +977,8 @@ function assembleModule(shared: boolean): Uint8Array {
     })),
     { name: 'biasReluRows', params: ints(4), locals: [[2, I32]], body: biasReluRowsBody() },
     { name: 'reluBiasGradRows', params: ints(6), locals: [[2, I32], [3, V128]], body: reluBiasGradRowsBody() },
+    { name: 'pool2x2ReluRow', params: ints(8), locals: [[3, I32], [8, V128]], body: pool2x2ReluRowBody() },
+    { name: 'anyNaNRuns', params: ints(5), locals: [[2, I32], [2, V128]], body: anyNaNRunsBody() },
   ];
   const types = funcs.map((f) => [0x60, ...vec(f.params.map((t) => [t])), ...vec([])]);
   const memoryImport = shared
@@ -960,6 +1053,8 @@ export interface SimdKernels {
   gemm4x4(...args: GemmArgs): void;
   biasReluRows(y: number, end: number, rowBytes: number, bias: number): void;
   reluBiasGradRows(dy: number, y: number, out: number, end: number, rowBytes: number, acc: number): void;
+  pool2x2ReluRow(x: number, g: number, dx: number, ow: number, chBytes: number, rowBytes: number, acc: number, nan: number): void;
+  anyNaNRuns(x: number, end: number, step: number, runBytes: number, nan: number): void;
   adamUpdate(
     value: number, m: number, v: number, g: number, outValue: number, outM: number, outV: number, bytes: number,
     b1: number, c1: number, b2: number, c2: number, oma1: number, oma2: number, eps: number, negLr: number,
