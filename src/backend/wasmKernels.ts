@@ -10,6 +10,7 @@
  * | SvhnConv2DBiasRelu   | new: relu(conv + bias), the Conv2D loop + a per-tile epilogue (models/fusedConv.ts) |
  * | SvhnReluBiasGrad     | new: its backward up to the conv: dy * step(y) and the bias sum in one SIMD pass |
  * | MaxPoolGrad          | native routes wrongly when a window's max is <= 0: SIMD     |
+ * |                      | after a SvhnConv2DBiasRelu: also ReLU's mask and the bias sums (reluOutputs.ts) |
  * | Sum, Mean            | native accumulates in float32: float64 like cpu              |
  * | OneHot               | native writes int32 bits into float32 outputs               |
  * | Tile                 | native is slow on BatchNorm's gradient: block copies        |
