@@ -116,56 +116,6 @@ const i32Sub = () => [0x6b]; // i32.sub
  * best = -inf; m_k = v_k > best, best = m_k ? v_k : best for the cells in row-major order
  * (so NaN never wins, and the first of equal maxima does); the last cell whose m_k holds is
  * the winner and gets g, the others 0. The same routing as the JS loop and the cpu backend.
- */
-function pool2x2RowBody(): number[] {
-  // params: 0 x, 1 g, 2 dx, 3 ow, 4 chBytes, 5 rowBytes; locals: 6 end, 7 xo,
-  // 8 best, 9 m0, 10 m1, 11 m2, 12 m3, 13 cell, 14 gv
-  const [x, g, dx, ow, chB, rowB, end, xo, best, m0, m1, m2, m3, cell, gv] = Array.from({ length: 15 }, (_, i) => i);
-  const negInf = [...v(simd.const), ...Array.from({ length: 4 }, () => [0x00, 0x00, 0x80, 0xff]).flat()];
-  // Address x (or dx) + offsets.
-  const addr = (base: number, ...offsets: number[]) => [...get(base), ...offsets.flatMap((o) => [...get(o), op.i32Add])];
-  const compare = (address: number[], mask: number) => [
-    ...address, ...load(), ...tee(cell), ...get(best), ...v(simd.f32x4Gt), ...set(mask),
-    // best = mask ? cell : best
-    ...get(cell), ...get(best), ...get(mask), ...v(simd.bitselect), ...set(best),
-  ];
-  // dx[address] = gv & mask & ~later; later |= mask
-  const route = (address: number[], mask: number) => [
-    ...address, ...get(gv), ...get(mask), ...get(m3), ...v(simd.andnot), ...v(simd.and), ...store(),
-    ...get(m3), ...get(mask), ...v(simd.or), ...set(m3),
-  ];
-  const advance = (local: number, by: number[]) => [...get(local), ...by, op.i32Add, ...set(local)];
-  return [
-    op.block, op.void,
-    op.loop, op.void,
-    ...get(xo), ...get(ow), op.i32GeS, op.brIf, 1,
-    ...get(x), ...get(chB), op.i32Add, ...set(end),
-    op.block, op.void,
-    op.loop, op.void,
-    ...get(x), ...get(end), op.i32GeU, op.brIf, 1,
-    ...negInf, ...set(best),
-    ...compare(addr(x), m0),
-    ...compare(addr(x, chB), m1),
-    ...compare(addr(x, rowB), m2),
-    ...compare(addr(x, rowB, chB), m3),
-    ...get(g), ...load(), ...set(gv),
-    // The last cell's mask wins outright; each earlier one only where no later one held.
-    ...addr(dx, rowB, chB), ...get(gv), ...get(m3), ...v(simd.and), ...store(),
-    ...route(addr(dx, rowB), m2),
-    ...route(addr(dx, chB), m1),
-    ...route(addr(dx), m0),
-    ...advance(x, i32Const(16)), ...advance(dx, i32Const(16)), ...advance(g, i32Const(16)),
-    op.br, 0,
-    op.end, op.end,
-    // Next window: skip the second column of this one.
-    ...advance(x, get(chB)), ...advance(dx, get(chB)), ...advance(xo, i32Const(1)),
-    op.br, 0,
-    op.end, op.end,
-    op.end,
-  ];
-}
-
-/**
  * pool2x2ReluRow(x, g, dx, ow, chBytes, rowBytes, acc, nan): pool2x2Row where x is a ReLU's
  * output (>= 0 or NaN), with the ReLU's gradient and its bias sum folded in (maxPoolGrad.ts):
  * the same routing, but the winner gets g * step(best) (step = best > 0 ? 1 : 0; a multiply,
@@ -174,33 +124,48 @@ function pool2x2RowBody(): number[] {
  * is NaN (reluBiasGrad's dy * step(y) is NaN at every NaN y, winner or not): nan (16 bytes)
  * gets OR-ed with the lanes' cell != cell over all four cells of every window.
  */
-function pool2x2ReluRowBody(): number[] {
-  // params: 0 x, 1 g, 2 dx, 3 ow, 4 chBytes, 5 rowBytes, 6 acc, 7 nan; locals: 8 end, 9 xo,
-  // 10 ga (i32); 11 best, 12 m0, 13 m1, 14 m2, 15 m3, 16 cell, 17 gv, 18 nanAcc (v128)
-  const [x, g, dx, ow, chB, rowB, acc, nan, end, xo, ga, best, m0, m1, m2, m3, cell, gv, nanAcc] =
-    Array.from({ length: 19 }, (_, i) => i);
+function pool2x2RowBody(relu: boolean): number[] {
+  // params: 0 x, 1 g, 2 dx, 3 ow, 4 chBytes, 5 rowBytes, [6 acc, 7 nan]; locals: end, xo,
+  // [ga] (i32); best, m0, m1, m2, m3, cell, gv, [nanAcc] (v128)
+  const [x, g, dx, ow, chB, rowB] = [0, 1, 2, 3, 4, 5];
+  const [acc, nan] = [6, 7]; // pool2x2ReluRow only
+  const firstLocal = relu ? 8 : 6;
+  const [end, xo, ga] = [firstLocal, firstLocal + 1, firstLocal + 2];
+  const firstVector = firstLocal + (relu ? 3 : 2);
+  const [best, m0, m1, m2, m3, cell, gv, nanAcc] = Array.from({ length: 8 }, (_, i) => firstVector + i);
   const f32Splat = (f: number) => {
     const bytes = Array.from(new Uint8Array(new Float32Array([f]).buffer));
     return [...v(simd.const), ...bytes, ...bytes, ...bytes, ...bytes];
   };
+  // Address x (or dx) + offsets.
   const addr = (base: number, ...offsets: number[]) => [...get(base), ...offsets.flatMap((o) => [...get(o), op.i32Add])];
   const compare = (address: number[], mask: number) => [
     ...address, ...load(), ...tee(cell), ...get(best), ...v(simd.f32x4Gt), ...set(mask),
+    // best = mask ? cell : best
     ...get(cell), ...get(best), ...get(mask), ...v(simd.bitselect), ...set(best),
     // nanAcc |= cell != cell
-    ...get(nanAcc), ...get(cell), ...get(cell), ...v(simd.f32x4Ne), ...v(simd.or), ...set(nanAcc),
+    ...(relu ? [...get(nanAcc), ...get(cell), ...get(cell), ...v(simd.f32x4Ne), ...v(simd.or), ...set(nanAcc)] : []),
   ];
+  // dx[address] = gv & mask & ~later; later |= mask
   const route = (address: number[], mask: number) => [
     ...address, ...get(gv), ...get(mask), ...get(m3), ...v(simd.andnot), ...v(simd.and), ...store(),
     ...get(m3), ...get(mask), ...v(simd.or), ...set(m3),
   ];
   const advance = (local: number, by: number[]) => [...get(local), ...by, op.i32Add, ...set(local)];
+  const gradient = relu
+    ? [
+      // gv = g * step(best): best is the winner's value (-inf where all four are NaN).
+      ...get(g), ...load(),
+      ...f32Splat(1), ...f32Splat(0), ...get(best), ...f32Splat(0), ...v(simd.f32x4Gt), ...v(simd.bitselect),
+      ...v(simd.f32x4Mul), ...set(gv),
+    ]
+    : [...get(g), ...load(), ...set(gv)];
   return [
     op.block, op.void,
     op.loop, op.void,
     ...get(xo), ...get(ow), op.i32GeS, op.brIf, 1,
     ...get(x), ...get(chB), op.i32Add, ...set(end),
-    ...get(acc), ...set(ga),
+    ...(relu ? [...get(acc), ...set(ga)] : []),
     op.block, op.void,
     op.loop, op.void,
     ...get(x), ...get(end), op.i32GeU, op.brIf, 1,
@@ -209,23 +174,22 @@ function pool2x2ReluRowBody(): number[] {
     ...compare(addr(x, chB), m1),
     ...compare(addr(x, rowB), m2),
     ...compare(addr(x, rowB, chB), m3),
-    // gv = g * step(best): best is the winner's value (-inf where all four are NaN).
-    ...get(g), ...load(),
-    ...f32Splat(1), ...f32Splat(0), ...get(best), ...f32Splat(0), ...v(simd.f32x4Gt), ...v(simd.bitselect),
-    ...v(simd.f32x4Mul), ...set(gv),
+    ...gradient,
+    // The last cell's mask wins outright; each earlier one only where no later one held.
     ...addr(dx, rowB, chB), ...get(gv), ...get(m3), ...v(simd.and), ...store(),
     ...route(addr(dx, rowB), m2),
     ...route(addr(dx, chB), m1),
     ...route(addr(dx), m0),
-    // The value routed (where some cell won; with none, every cell is NaN and nan is set).
-    ...addToFloat64(ga, gv),
-    ...advance(x, i32Const(16)), ...advance(dx, i32Const(16)), ...advance(g, i32Const(16)), ...advance(ga, i32Const(32)),
+    // pool2x2ReluRow: the value routed (where some cell won; with none, every cell is NaN and nan is set).
+    ...(relu ? [...addToFloat64(ga, gv), ...advance(ga, i32Const(32))] : []),
+    ...advance(x, i32Const(16)), ...advance(dx, i32Const(16)), ...advance(g, i32Const(16)),
     op.br, 0,
     op.end, op.end,
+    // Next window: skip the second column of this one.
     ...advance(x, get(chB)), ...advance(dx, get(chB)), ...advance(xo, i32Const(1)),
     op.br, 0,
     op.end, op.end,
-    ...get(nan), ...get(nan), ...load(), ...get(nanAcc), ...v(simd.or), ...store(),
+    ...(relu ? [...get(nan), ...get(nan), ...load(), ...get(nanAcc), ...v(simd.or), ...store()] : []),
     op.end,
   ];
 }
@@ -947,7 +911,7 @@ function buildModule(shared: boolean, fma = false): Uint8Array {
 
 function assembleModule(shared: boolean): Uint8Array {
   const funcs: FuncSpec[] = [
-    { name: 'pool2x2Row', params: ints(6), locals: [[2, I32], [7, V128]], body: pool2x2RowBody() },
+    { name: 'pool2x2Row', params: ints(6), locals: [[2, I32], [7, V128]], body: pool2x2RowBody(false) },
     { name: 'bnGradRows', params: ints(8), locals: [[4, I32], [4, V128]], body: bnGradRowsBody() },
     { name: 'sumRows', params: ints(4), locals: [[2, I32], [1, V128]], body: sumRowsBody() },
     { name: 'gatherRuns', params: ints(7), locals: [[5, I32]], body: gatherRunsBody() },
@@ -977,7 +941,7 @@ function assembleModule(shared: boolean): Uint8Array {
     })),
     { name: 'biasReluRows', params: ints(4), locals: [[2, I32]], body: biasReluRowsBody() },
     { name: 'reluBiasGradRows', params: ints(6), locals: [[2, I32], [3, V128]], body: reluBiasGradRowsBody() },
-    { name: 'pool2x2ReluRow', params: ints(8), locals: [[3, I32], [8, V128]], body: pool2x2ReluRowBody() },
+    { name: 'pool2x2ReluRow', params: ints(8), locals: [[3, I32], [8, V128]], body: pool2x2RowBody(true) },
     { name: 'anyNaNRuns', params: ints(5), locals: [[2, I32], [2, V128]], body: anyNaNRunsBody() },
   ];
   const types = funcs.map((f) => [0x60, ...vec(f.params.map((t) => [t])), ...vec([])]);
