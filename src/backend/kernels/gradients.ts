@@ -22,7 +22,7 @@
  * active backend is wasm, so the cpu backend stays an independent reference.
  */
 import * as tf from '@tensorflow/tfjs';
-import { asWasm, release, type WasmBackendLike } from './heap.js';
+import { asWasm, release, withFloat64Scratch, type WasmBackendLike } from './heap.js';
 import { shareBuffer } from './identity.js';
 import { recordedBiasSums } from './reluOutputs.js';
 import { pairSlot, simdKernels, type SimdKernels } from './simd.js';
@@ -273,18 +273,12 @@ function reluBiasGrad({ inputs, backend }: Parameters<tf.KernelFunc>[0]): tf.Ten
   const sums = new Float64Array(channels);
   const simd = channels % 4 === 0 ? simdKernels(b) : undefined;
   if (simd) {
-    const scratch = b.makeOutput([2 * channels], 'float32'); // float64[C] accumulators
-    try {
-      // Views after the last allocation (it may grow the heap).
-      const s = b.typedArrayFromHeap(scratch);
-      const acc = new Float64Array(s.buffer, s.byteOffset, channels).fill(0);
+    withFloat64Scratch(b, channels, (acc) => {
       const dyv = b.typedArrayFromHeap(dy);
       simd.reluBiasGradRows(dyv.byteOffset, b.typedArrayFromHeap(y).byteOffset, b.typedArrayFromHeap(dyR).byteOffset,
-        dyv.byteOffset + dyv.byteLength, 4 * channels, s.byteOffset);
+        dyv.byteOffset + dyv.byteLength, 4 * channels, acc.byteOffset);
       sums.set(acc);
-    } finally {
-      release(b, scratch);
-    }
+    });
   } else {
     const g = b.typedArrayFromHeap(dy) as Float32Array;
     const yv = b.typedArrayFromHeap(y) as Float32Array;

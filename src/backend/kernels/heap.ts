@@ -42,6 +42,21 @@ export function release(b: WasmBackendLike, ...infos: tf.TensorInfo[]): void {
 }
 
 /**
+ * Runs `use` with `count` float64 values on the heap, zeroed: the per-channel accumulators
+ * the SIMD passes add into (they take heap offsets). `use` must take every other view after
+ * this allocation (it may grow the heap); the scratch is freed when it returns or throws.
+ */
+export function withFloat64Scratch<T>(b: WasmBackendLike, count: number, use: (acc: Float64Array) => T): T {
+  const scratch = b.makeOutput([2 * count], 'float32');
+  try {
+    const s = b.typedArrayFromHeap(scratch);
+    return use(new Float64Array(s.buffer, s.byteOffset, count).fill(0));
+  } finally {
+    release(b, scratch);
+  }
+}
+
+/**
  * The native kernels as tfjs-backend-wasm registered them, captured before we replace
  * any, so a replacement can still call the original (e.g. BatchMatMul after a transpose).
  */

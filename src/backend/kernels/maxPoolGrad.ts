@@ -8,7 +8,7 @@
  * the bias gradient for SvhnReluBiasGrad, which then skips its pass (routeRelu below).
  */
 import * as tf from '@tensorflow/tfjs';
-import { asWasm, f32, release } from './heap.js';
+import { asWasm, f32, withFloat64Scratch } from './heap.js';
 import { isReluOutput, recordBiasSums } from './reluOutputs.js';
 import { simdKernels, type SimdKernels } from './simd.js';
 
@@ -113,12 +113,10 @@ function routeRelu(
   info: tf.backend_util.Conv2DInfo,
 ): boolean {
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: ch, outHeight: oh, outWidth: ow } = info;
-  const scratch = b.makeOutput([2 * ch + 4], 'float32'); // float64[ch] sums, then 16 bytes of NaN flags
-  try {
-    // Views after the last allocation (it may grow the heap).
-    const s = f32(b, scratch);
-    const acc = new Float64Array(s.buffer, s.byteOffset, ch).fill(0);
-    const flags = new Int32Array(s.buffer, s.byteOffset + 8 * ch, 4).fill(0);
+  // float64[ch] sums, then 16 bytes of NaN flags
+  return withFloat64Scratch(b, ch + 2, (scratch) => {
+    const acc = scratch.subarray(0, ch);
+    const flags = new Int32Array(scratch.buffer, scratch.byteOffset + 8 * ch, 4);
     const x = f32(b, input).byteOffset;
     const g = f32(b, dy).byteOffset;
     const dx = f32(b, out).byteOffset;
@@ -136,9 +134,7 @@ function routeRelu(
     if (flags.some((f) => f !== 0)) return false;
     recordBiasSums(out, input, Float64Array.from(acc));
     return true;
-  } finally {
-    release(b, scratch);
-  }
+  });
 }
 
 /**

@@ -7,7 +7,7 @@
  * inner]; any other set is first moved innermost with the native Transpose.
  */
 import * as tf from '@tensorflow/tfjs';
-import { asWasm, release, transposeNative, type WasmBackendLike } from './heap.js';
+import { asWasm, release, transposeNative, withFloat64Scratch, type WasmBackendLike } from './heap.js';
 import { simdKernels } from './simd.js';
 
 interface ReduceAttrs {
@@ -61,21 +61,19 @@ function reduceBlock(
   const simd = x.dtype === 'float32' && inner % 4 === 0 ? simdKernels(b) : undefined;
   if (simd) {
     // Per-channel float64 sums in wasm SIMD (simd.ts), one outer block at a time.
-    const scratch = b.makeOutput([2 * inner], 'float32'); // float64[inner]
-    const xv = b.typedArrayFromHeap(x); // views after the allocation
-    const ov = b.typedArrayFromHeap(out);
-    const sv = b.typedArrayFromHeap(scratch);
-    const acc = new Float64Array(sv.buffer, sv.byteOffset, inner);
-    const block = red * inner * 4;
-    for (let o = 0; o < outer; o++) {
-      acc.fill(0);
-      const from = xv.byteOffset + o * block;
-      simd.sumRows(from, from + block, inner * 4, sv.byteOffset);
-      const to = o * inner;
-      if (mean) for (let i = 0; i < inner; i++) ov[to + i] = acc[i] / red;
-      else for (let i = 0; i < inner; i++) ov[to + i] = acc[i];
-    }
-    release(b, scratch);
+    withFloat64Scratch(b, inner, (acc) => {
+      const xv = b.typedArrayFromHeap(x); // views after the allocation
+      const ov = b.typedArrayFromHeap(out);
+      const block = red * inner * 4;
+      for (let o = 0; o < outer; o++) {
+        acc.fill(0);
+        const from = xv.byteOffset + o * block;
+        simd.sumRows(from, from + block, inner * 4, acc.byteOffset);
+        const to = o * inner;
+        if (mean) for (let i = 0; i < inner; i++) ov[to + i] = acc[i]! / red;
+        else for (let i = 0; i < inner; i++) ov[to + i] = acc[i]!;
+      }
+    });
     return;
   }
   const acc = new Float64Array(inner);

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { activeWasm, bnGradRowsPass, wrap } from './gradients.js';
-import { release } from './heap.js';
+import { release, withFloat64Scratch } from './heap.js';
 import { pairSlot, simdKernels } from './simd.js';
 
 /** Per-channel sums of x and x*x over every axis but the last. */
@@ -19,22 +19,17 @@ export function channelSums(x: tf.Tensor): { sum: Float64Array; sumSq: Float64Ar
     const [sum, sumSq] = tf.tidy(() => [tf.sum(x, axes).dataSync(), tf.sum(tf.square(x), axes).dataSync()]);
     return { sum: Float64Array.from(sum!), sumSq: Float64Array.from(sumSq!) };
   }
-  const scratch = b.makeOutput([4 * channels], 'float32'); // 2C float64
-  try {
-    const acc = b.typedArrayFromHeap(scratch) as Float32Array;
-    const acc64 = new Float64Array(acc.buffer, acc.byteOffset, 2 * channels).fill(0);
+  return withFloat64Scratch(b, 2 * channels, (acc) => {
     const xv = b.typedArrayFromHeap(x);
     simd.sumSqRows(xv.byteOffset, xv.byteOffset + xv.byteLength, 4 * channels, acc.byteOffset);
     const sum = new Float64Array(channels);
     const sumSq = new Float64Array(channels);
     for (let c = 0; c < channels; c++) {
-      sum[c] = acc64[pairSlot(c)]!;
-      sumSq[c] = acc64[pairSlot(c) + 4]!;
+      sum[c] = acc[pairSlot(c)]!;
+      sumSq[c] = acc[pairSlot(c) + 4]!;
     }
     return { sum, sumSq };
-  } finally {
-    release(b, scratch);
-  }
+  });
 }
 
 /** Per-channel coefficients of dx's second part: dx = dy * k1 + x * k2 + k3. */
