@@ -46,7 +46,7 @@ export function registerDownload(program: Command): void {
     .option('--base-url <url>', 'where {train,test,extra}_32x32.mat live (use it for a mirror)', httpUrl, DEFAULTS.baseUrl)
     .option('--force', 'fetch again even when a verified file is present', false)
     .option('--synthetic', 'generate the offline synthetic sample instead (no network; NOT real SVHN)', false)
-    .option('--size <size>', 'with --synthetic: small (a demo in minutes) or full (SVHN split sizes)', oneOf(['small', 'full'] as const), DEFAULTS.synthetic.size)
+    .option('--size <size>', 'with --synthetic: full (SVHN\'s split sizes: 73,257 train, 26,032 test, 531,131 extra) or small (6,000 / 2,000 / 2,000, for demos and tests)', oneOf(['small', 'full'] as const), DEFAULTS.synthetic.size)
     .option('--seed <n>', 'with --synthetic: generator seed', nonNegativeInt, DEFAULTS.synthetic.seed)
     .option('--json', 'print a machine-readable summary to stdout', false)
     .action(async (opts: DownloadFlags, cmd: Command) => {

@@ -57,7 +57,7 @@ describe('svhn download', () => {
     expect(r.stdout).toContain('(default: train,test)');
     expect(r.stdout).toContain('(default: "data")');
     expect(r.stdout).toContain('http://ufldl.stanford.edu/housenumbers');
-    expect(r.stdout).toContain('(default: "small")');
+    expect(r.stdout).toContain('(default: "full")');
   });
 
   it('an unreachable host: one clear line naming --base-url and --synthetic, non-zero exit, nothing written', async () => {
@@ -89,7 +89,7 @@ describe('svhn download', () => {
   it.skipIf(!existsSync(join(ROOT, 'dist/data/synthetic.js')))('--synthetic writes the marked offline sample without touching the network', async () => {
     requests = [];
     const dataDir = join(tmp, 'synthetic');
-    const args = ['download', '--synthetic', '--split', 'test', '--seed', '7', '--data-dir', dataDir, '--base-url', `http://127.0.0.1:${port}`, '--json'];
+    const args = ['download', '--synthetic', '--size', 'small', '--split', 'test', '--seed', '7', '--data-dir', dataDir, '--base-url', `http://127.0.0.1:${port}`, '--json'];
     const r = await svhn(args, tmp);
     expect(r.code).toBe(0);
     const summary = JSON.parse(r.stdout) as { synthetic: boolean; seed: number; note: string; files: { split: string; path: string; bytes: number; sha256: string }[] };

@@ -7,7 +7,6 @@ import { DEFAULTS } from '../../src/config.js';
 import { hashFile } from '../../src/util/atomic.js';
 import { Rng } from '../../src/util/rng.js';
 import { SYNTHETIC_MARKER_FILE, generateImages, generateSynthetic, splitSeed, type SyntheticManifest } from '../../src/data/synthetic.js';
-import { GLYPHS } from '../../src/data/glyphs.js';
 
 const IMG = 3072;
 let dir: string;
@@ -84,14 +83,6 @@ describe('generateImages', () => {
     }
   });
 
-  it('every digit has several glyph styles', () => {
-    expect(GLYPHS).toHaveLength(10);
-    GLYPHS.forEach((styles, d) => {
-      expect(styles.length).toBeGreaterThanOrEqual(2);
-      for (const g of styles) expect(g.digit).toBe(d);
-    });
-  });
-
   it('is learnable but not trivial: nearest class mean beats chance by far yet stays well below 100%', () => {
     const train = generateImages(new Rng(1), 2000);
     const test = generateImages(new Rng(2), 500);
@@ -108,7 +99,9 @@ describe('generateImages', () => {
       if (best === test.labels[i]) correct++;
     }
     const acc = correct / 500;
-    expect(acc).toBeGreaterThan(0.3); // chance is 0.1 (0.19 always guessing 1)
+    // Chance is 0.1 (0.19 always guessing 1). Real fonts, neighbours, clutter and low contrast
+    // keep this template matcher near 0.28 (the stroke glyphs before them allowed 0.3-0.85).
+    expect(acc).toBeGreaterThan(0.24);
     expect(acc).toBeLessThan(0.85);
     // Per-class mean images differ from one another.
     let minD = Infinity;

@@ -33,7 +33,7 @@ afterAll(async () => {
 describe('the whole pipeline on the offline sample', () => {
   it('runs download -> preprocess -> train -> evaluate -> predict -> report', async () => {
     // 1. The offline sample: real SVHN file names, marked synthetic.
-    ok(['download', '--synthetic', '--split', 'train,test', '--data-dir', 'data']);
+    ok(['download', '--synthetic', '--size', 'small', '--split', 'train,test', '--data-dir', 'data']);
     expect(existsSync(join(tmp, 'data/train_32x32.mat'))).toBe(true);
     expect(existsSync(join(tmp, 'data/test_32x32.mat'))).toBe(true);
     expect(JSON.parse(await readFile(join(tmp, 'data/SYNTHETIC.json'), 'utf8')).synthetic).toBe(true);

@@ -1,0 +1,385 @@
+/**
+ * One synthetic SVHN crop, drawn the way SVHN's own crops came about: a house number in a
+ * real typeface (fonts.ts) on a wall or a plate, photographed at some distance, its digit's
+ * box widened to a square and resized to 32x32.
+ *
+ *   1. the number: the labelled digit with 0-2 neighbours each side, set with the face's own
+ *      advances and a random tracking, so neighbours are cut by the crop's edges as in SVHN;
+ *   2. the camera: scale (the digit fills 70-105% of the crop's height), italic shear, a
+ *      small rotation and perspective, all one projective map of the outlines;
+ *   3. the scene, at the photo's resolution (a crop of 10-56 px): wall or plate colours of
+ *      varied contrast, polarity and tint, a plate edge or frame, clutter lines, a drop
+ *      shadow, lighting gradient, cast shadow, low-frequency texture, sensor noise, defocus;
+ *   4. the crop resized to 32x32 with a bicubic kernel (soft edges and ringing when the
+ *      photo was small), a little more blur and noise, rounded to bytes.
+ *
+ * Every range below is a guess checked by eye against real crops and by accuracy on real
+ * digits; widening a range is cheaper for the model than missing a look.
+ */
+import { IMAGE_WIDTH, NUM_CLASSES } from '../config.js';
+import { Rng } from '../util/rng.js';
+import { loadFontSet, type DigitOutline, type FontFace, type FontSet } from './fonts.js';
+import { PolygonRaster, gaussianBlur, resizeBicubic, type Projective } from './raster.js';
+
+/** SVHN train's digit counts (index = digit): 1 most common, as in real house numbers. */
+const SVHN_CLASS_COUNTS = [4948, 13861, 10585, 8497, 7458, 6882, 5727, 5595, 5045, 4659];
+const CLASS_CDF = (() => {
+  const total = SVHN_CLASS_COUNTS.reduce((a, b) => a + b, 0);
+  let acc = 0;
+  return SVHN_CLASS_COUNTS.map((c) => (acc += c / total));
+})();
+
+/** The scene's ranges. Sizes are fractions of the crop's side unless they say px. */
+const SCENE = {
+  sourceSize: [14, 60], // px: side of the crop in the photo, log-uniform (most SVHN digits were small)
+  fill: [0.7, 1.05], // digit's longer side / crop side (boxes are tight on the digit, sometimes cut)
+  centreJitter: [0.08, 0.05], // x, y: offset of the digit's centre
+  neighbours: [0.25, 0.45, 0.3], // chance of 0, 1, 2 neighbours on each side
+  tracking: [-0.05, 0.25], // em added between digits
+  stretch: [0.65, 1.2], // horizontal scale (condensed to extended)
+  italic: { p: 0.3, shear: [-0.1, 0.35] },
+  rotationSd: 0.05, // radians
+  perspective: { p: 0.5, max: 0.3 },
+  plate: { p: 0.45, margin: [0.02, 0.45], frame: 0.25 },
+  shadow: { p: 0.15, offset: [0.02, 0.08] },
+  clutter: { p: 0.25, lines: 3, alpha: [0.2, 1] },
+  contrast: [0.05, 0.45], // |luminance difference| of digit and background, 0..1
+  saturation: 0.1, // at most, most colours near grey
+  saturatedPlate: 0.25, // chance a plate is clearly coloured (blue, green, red signs)
+  texture: 25, // at most, 0..255 units
+  castShadow: 0.15,
+  sourceNoise: 10, // sd at most, 0..255 units, before the resize (so it comes out blotchy)
+  sourceBlur: { p: 0.3, sigma: [0.3, 1.0] }, // px of the photo
+  cropBlur: { p: 0.15, sigma: [0.3, 1.0] }, // px of the 32x32 crop
+  cropNoise: 6,
+} as const;
+
+const MAX_SOURCE = SCENE.sourceSize[1];
+const OUT = IMAGE_WIDTH;
+
+/**
+ * Standard normals for pixel noise, drawn once from their own seed and read at a random
+ * offset per image: a Box-Muller draw per pixel value was the generator's largest cost.
+ */
+const NOISE_TABLE_SIZE = 1 << 16;
+const NOISE = (() => {
+  const r = new Rng(0x5eed);
+  const t = new Float32Array(NOISE_TABLE_SIZE);
+  for (let i = 0; i < t.length; i++) t[i] = r.normal();
+  return t;
+})();
+
+/** Adds sd * N(0, 1) to values[0 .. count), reading the noise table from a random offset. */
+function addNoise(rng: Rng, values: Float32Array, count: number, sd: number): void {
+  let j = rng.int(NOISE_TABLE_SIZE);
+  for (let i = 0; i < count; i++) {
+    values[i]! += sd * NOISE[j]!;
+    j = (j + 1) & (NOISE_TABLE_SIZE - 1);
+  }
+}
+
+export class DigitSceneRenderer {
+  private readonly fonts: FontSet;
+  private readonly raster = new PolygonRaster();
+  private readonly cov = new Float32Array(MAX_SOURCE * MAX_SOURCE); // digit coverage
+  private readonly covShadow = new Float32Array(MAX_SOURCE * MAX_SOURCE);
+  private readonly covPlate = new Float32Array(MAX_SOURCE * MAX_SOURCE);
+  private readonly covFrame = new Float32Array(MAX_SOURCE * MAX_SOURCE);
+  private readonly covClutter = new Float32Array(MAX_SOURCE * MAX_SOURCE);
+  private readonly tex = new Float32Array(MAX_SOURCE * MAX_SOURCE); // background texture, 0..255 units
+  private readonly img = new Float32Array(MAX_SOURCE * MAX_SOURCE * 3);
+  private readonly scratch = new Float32Array(MAX_SOURCE * MAX_SOURCE * 3);
+  private readonly crop = new Float32Array(OUT * OUT * 3);
+
+  constructor(fonts: FontSet = loadFontSet()) {
+    this.fonts = fonts;
+  }
+
+  /** Renders one image NHWC into out[off .. off + 3072) and returns its digit. */
+  render(rng: Rng, out: Uint8Array, off: number): number {
+    const digit = drawClass(rng);
+    const family = this.fonts.families[rng.int(this.fonts.families.length)]!;
+    const face = family[rng.int(family.length)]!;
+    const size = Math.round(Math.exp(rng.uniform(Math.log(SCENE.sourceSize[0]), Math.log(SCENE.sourceSize[1]))));
+    const n = size * size;
+
+    const number = layoutNumber(rng, face, digit);
+    const m = cameraMap(rng, face.digits[digit]!, size);
+    this.cov.fill(0, 0, n);
+    this.fillText(number, m, this.cov, size);
+
+    const shadow = rng.next() < SCENE.shadow.p;
+    if (shadow) {
+      const r = rng.uniform(SCENE.shadow.offset[0], SCENE.shadow.offset[1]) * size;
+      const a = rng.uniform(0, 2 * Math.PI);
+      this.covShadow.fill(0, 0, n);
+      this.fillText(number, translate(m, r * Math.cos(a), r * Math.sin(a)), this.covShadow, size);
+    }
+    const plate = rng.next() < SCENE.plate.p;
+    const frame = plate && rng.next() < SCENE.plate.frame;
+    if (plate) this.fillPlate(rng, number, m, size, frame);
+    const clutter = rng.next() < SCENE.clutter.p;
+    if (clutter) this.fillClutter(rng, size);
+
+    // Colours, 0..255: background (plate or wall), digit, wall around a plate, shadow, clutter.
+    const contrast = rng.uniform(SCENE.contrast[0], SCENE.contrast[1]);
+    const bgL = rng.uniform(Math.max(contrast, 0.15) + 0.05, 0.9);
+    const darkOnLight = rng.next() < 0.55;
+    const hiL = bgL;
+    const loL = bgL - contrast;
+    const saturated = plate && rng.next() < SCENE.saturatedPlate;
+    const bg = colour(rng, darkOnLight ? hiL : loL, saturated ? rng.uniform(0.1, 0.3) : mostlyGrey(rng));
+    const fg = colour(rng, darkOnLight ? loL : hiL, mostlyGrey(rng));
+    const wall = colour(rng, rng.uniform(0.1, 0.85), mostlyGrey(rng));
+    const shade = colour(rng, Math.max(0, (darkOnLight ? loL : hiL) * rng.uniform(0.2, 0.8)), mostlyGrey(rng));
+    const junk = colour(rng, rng.uniform(0.05, 0.95), mostlyGrey(rng));
+    const junkAlpha = rng.uniform(SCENE.clutter.alpha[0], SCENE.clutter.alpha[1]);
+    const cast = [1 + 0.04 * rng.normal(), 1 + 0.04 * rng.normal(), 1 + 0.04 * rng.normal()]; // white balance
+
+    // Lighting: a linear gradient, sometimes a cast shadow's half-plane.
+    const gx = (rng.normal() * 0.3) / size;
+    const gy = (rng.normal() * 0.3) / size;
+    let sx = 0;
+    let sy = 0;
+    let sd = Infinity;
+    let sf = 1;
+    if (rng.next() < SCENE.castShadow) {
+      const a = rng.uniform(0, 2 * Math.PI);
+      sx = Math.cos(a);
+      sy = Math.sin(a);
+      sd = rng.uniform(-0.4, 0.4) * size;
+      sf = rng.uniform(0.45, 0.85);
+    }
+    lowFrequencyTexture(rng, this.tex, size, rng.uniform(0, SCENE.texture));
+
+    const { img, tex, cov, covShadow, covPlate, covFrame, covClutter } = this;
+    const base = plate ? wall : bg;
+    for (let p = 0; p < n; p++) {
+      const x = (p % size) + 0.5 - size / 2;
+      const y = Math.floor(p / size) + 0.5 - size / 2;
+      const light = (1 + gx * x + gy * y) * (x * sx + y * sy > sd ? sf : 1);
+      const t = tex[p]!;
+      for (let c = 0; c < 3; c++) {
+        let v = base[c]!;
+        if (clutter) v += junkAlpha * Math.min(1, covClutter[p]!) * (junk[c]! - v);
+        if (plate) v += Math.min(1, covPlate[p]!) * (bg[c]! - v);
+        if (frame) v += Math.min(1, covFrame[p]!) * (fg[c]! - v);
+        if (shadow) v += Math.min(1, covShadow[p]!) * (shade[c]! - v);
+        v += Math.min(1, cov[p]!) * (fg[c]! - v);
+        img[p * 3 + c] = (v + t) * light * cast[c]!;
+      }
+    }
+
+    const noise = rng.uniform(0, Math.min(SCENE.sourceNoise, 0.25 * 255 * contrast));
+    addNoise(rng, img, n * 3, noise);
+    if (rng.next() < SCENE.sourceBlur.p) gaussianBlur(img, size, rng.uniform(SCENE.sourceBlur.sigma[0], SCENE.sourceBlur.sigma[1]), this.scratch);
+    resizeBicubic(img, size, this.crop, OUT, this.scratch);
+    if (rng.next() < SCENE.cropBlur.p) gaussianBlur(this.crop, OUT, rng.uniform(SCENE.cropBlur.sigma[0], SCENE.cropBlur.sigma[1]), this.scratch);
+
+    const crop = this.crop;
+    addNoise(rng, crop, crop.length, rng.uniform(0, SCENE.cropNoise));
+    for (let i = 0; i < crop.length; i++) out[off + i] = clampByte(crop[i]!);
+    return digit;
+  }
+
+  /** Coverage of every digit of the number through m. */
+  private fillText(number: PlacedDigit[], m: Projective, cov: Float32Array, size: number): void {
+    this.raster.clear();
+    for (const d of number) {
+      const mm = translateSource(m, d.x);
+      for (const c of d.outline.contours) this.raster.addContour(c, mm);
+    }
+    this.raster.fill(cov, size, size);
+  }
+
+  /** A plate behind the number (the same camera map, so it shares the perspective), and maybe a frame line inside its edge. */
+  private fillPlate(rng: Rng, number: PlacedDigit[], m: Projective, size: number, frame: boolean): void {
+    let x0 = Infinity;
+    let x1 = -Infinity;
+    let y0 = Infinity;
+    let y1 = -Infinity;
+    for (const d of number) {
+      x0 = Math.min(x0, d.x + d.outline.xMin);
+      x1 = Math.max(x1, d.x + d.outline.xMax);
+      y0 = Math.min(y0, d.outline.yMin);
+      y1 = Math.max(y1, d.outline.yMax);
+    }
+    const h = y1 - y0;
+    const [lo, hi] = SCENE.plate.margin;
+    const l = x0 - rng.uniform(lo, hi) * h;
+    const r = x1 + rng.uniform(lo, hi) * h;
+    const t = y0 - rng.uniform(lo, hi) * h;
+    const b = y1 + rng.uniform(lo, hi) * h;
+    this.covPlate.fill(0, 0, size * size);
+    this.raster.clear();
+    this.raster.addContour(Float32Array.of(l, t, r, t, r, b, l, b), m);
+    this.raster.fill(this.covPlate, size, size);
+    if (!frame) return;
+    // A frame: the ring between two rectangles a little inside the plate's edge.
+    const inset = rng.uniform(0.03, 0.1) * h;
+    const width = rng.uniform(0.03, 0.08) * h;
+    this.covFrame.fill(0, 0, size * size);
+    this.raster.clear();
+    const a = inset;
+    const c = inset + width;
+    this.raster.addContour(Float32Array.of(l + a, t + a, r - a, t + a, r - a, b - a, l + a, b - a), m);
+    this.raster.addContour(Float32Array.of(l + c, t + c, l + c, b - c, r - c, b - c, r - c, t + c), m); // reversed: a hole
+    this.raster.fill(this.covFrame, size, size);
+  }
+
+  /** A few straight bands across the background: wall joints, wires, door frames, bricks. */
+  private fillClutter(rng: Rng, size: number): void {
+    this.covClutter.fill(0, 0, size * size);
+    this.raster.clear();
+    const lines = 1 + rng.int(SCENE.clutter.lines);
+    for (let i = 0; i < lines; i++) {
+      const a = rng.uniform(0, Math.PI);
+      const ux = Math.cos(a);
+      const uy = Math.sin(a);
+      const d = rng.uniform(-0.5, 0.5) * size; // offset of the band's centre line from the crop's centre
+      const w = rng.uniform(0.02, 0.12) * size;
+      const cx = size / 2 - uy * d;
+      const cy = size / 2 + ux * d;
+      const L = size; // long enough to cross the crop
+      const px = -uy * (w / 2);
+      const py = ux * (w / 2);
+      this.raster.addContour(
+        Float32Array.of(cx - ux * L - px, cy - uy * L - py, cx + ux * L - px, cy + uy * L - py, cx + ux * L + px, cy + uy * L + py, cx - ux * L + px, cy - uy * L + py),
+        IDENTITY,
+      );
+    }
+    this.raster.fill(this.covClutter, size, size);
+  }
+}
+
+const IDENTITY: Projective = [1, 0, 0, 0, 1, 0, 0, 0];
+
+interface PlacedDigit {
+  outline: DigitOutline;
+  x: number; // pen position, em units; the labelled digit is at 0
+}
+
+function drawClass(rng: Rng): number {
+  const u = rng.next();
+  let digit = 0;
+  while (digit < NUM_CLASSES - 1 && u >= CLASS_CDF[digit]!) digit++;
+  return digit;
+}
+
+function neighbourCount(rng: Rng): number {
+  const u = rng.next();
+  const [p0, p1] = SCENE.neighbours;
+  return u < p0 ? 0 : u < p0 + p1 ? 1 : 2;
+}
+
+/** The labelled digit at pen 0 and its neighbours, spaced by the face's advances plus tracking. */
+function layoutNumber(rng: Rng, face: FontFace, digit: number): PlacedDigit[] {
+  const tracking = rng.uniform(SCENE.tracking[0], SCENE.tracking[1]);
+  const placed: PlacedDigit[] = [{ outline: face.digits[digit]!, x: 0 }];
+  let pen = 0;
+  for (let i = neighbourCount(rng); i > 0; i--) {
+    const o = face.digits[rng.int(NUM_CLASSES)]!;
+    pen -= o.advance + tracking;
+    placed.push({ outline: o, x: pen });
+  }
+  pen = face.digits[digit]!.advance + tracking;
+  for (let i = neighbourCount(rng); i > 0; i--) {
+    const o = face.digits[rng.int(NUM_CLASSES)]!;
+    placed.push({ outline: o, x: pen });
+    pen += o.advance + tracking;
+  }
+  return placed;
+}
+
+/**
+ * Em units -> crop pixels: the labelled digit's ink box centred (with jitter) and scaled so
+ * its longer side fills `fill` of the crop, then stretch, italic shear, rotation and a mild
+ * perspective (the divisor w), folded into one projective map.
+ */
+function cameraMap(rng: Rng, o: DigitOutline, size: number): Projective {
+  const stretch = rng.uniform(SCENE.stretch[0], SCENE.stretch[1]);
+  const shear = rng.next() < SCENE.italic.p ? rng.uniform(SCENE.italic.shear[0], SCENE.italic.shear[1]) : 0;
+  const rot = Math.max(-3 * SCENE.rotationSd, Math.min(3 * SCENE.rotationSd, rng.normal() * SCENE.rotationSd));
+  const fill = rng.uniform(SCENE.fill[0], SCENE.fill[1]);
+  const inkW = (o.xMax - o.xMin) * stretch;
+  const inkH = o.yMax - o.yMin;
+  const k = (fill * size) / Math.max(inkW, inkH);
+  const cxEm = (o.xMin + o.xMax) / 2;
+  const cyEm = (o.yMin + o.yMax) / 2;
+  // Centred affine: p = R * [[1, -shear], [0, 1]] * diag(k * stretch, k) * (q - c).
+  const cos = Math.cos(rot);
+  const sin = Math.sin(rot);
+  const sx = k * stretch;
+  const a0 = sx;
+  const b0 = -shear * k;
+  const e0 = k;
+  const a = cos * a0;
+  const b = cos * b0 - sin * e0;
+  const d = sin * a0;
+  const e = sin * b0 + cos * e0;
+  const c = -(a * cxEm + b * cyEm);
+  const f = -(d * cxEm + e * cyEm);
+  // Perspective: w = 1 + (gx px + gy py) / size over the centred pixel coordinates.
+  let gx = 0;
+  let gy = 0;
+  if (rng.next() < SCENE.perspective.p) {
+    gx = rng.uniform(-SCENE.perspective.max, SCENE.perspective.max) / size;
+    gy = rng.uniform(-SCENE.perspective.max, SCENE.perspective.max) / size;
+  }
+  const ox = size / 2 + rng.uniform(-1, 1) * SCENE.centreJitter[0] * size;
+  const oy = size / 2 + rng.uniform(-1, 1) * SCENE.centreJitter[1] * size;
+  // X = (px + ox * w) / w with w = w0 + wx x + wy y, all divided by w0 so the constant is 1.
+  const w0 = 1 + gx * c + gy * f;
+  const wx = gx * a + gy * d;
+  const wy = gx * b + gy * e;
+  return [(a + ox * wx) / w0, (b + ox * wy) / w0, (c + ox * w0) / w0, (d + oy * wx) / w0, (e + oy * wy) / w0, (f + oy * w0) / w0, wx / w0, wy / w0];
+}
+
+/** m applied after moving the source by dx em (a digit's pen position). */
+function translateSource(m: Projective, dx: number): Projective {
+  // Substituting x + dx for x: constants gain dx times the x coefficients (w's constant too).
+  const w = 1 + m[6] * dx;
+  return [m[0] / w, m[1] / w, (m[2] + m[0] * dx) / w, m[3] / w, m[4] / w, (m[5] + m[3] * dx) / w, m[6] / w, m[7] / w];
+}
+
+/** m followed by a shift of (dx, dy) pixels. */
+function translate(m: Projective, dx: number, dy: number): Projective {
+  return [m[0] + dx * m[6], m[1] + dx * m[7], m[2] + dx, m[3] + dy * m[6], m[4] + dy * m[7], m[5] + dy, m[6], m[7]];
+}
+
+/** Saturation for everyday surfaces: mostly near grey, now and then clearly coloured. */
+function mostlyGrey(rng: Rng): number {
+  const u = rng.next();
+  return SCENE.saturation * u * u;
+}
+
+/** An RGB colour (0..255) of luminance l (0..1), saturation s, random hue (a zero-mean tint). */
+function colour(rng: Rng, l: number, s: number): [number, number, number] {
+  const h = rng.uniform(0, 2 * Math.PI);
+  const third = (2 * Math.PI) / 3;
+  return [255 * (l + s * Math.cos(h)), 255 * (l + s * Math.cos(h - third)), 255 * (l + s * Math.cos(h + third))];
+}
+
+/** Low-frequency texture: a 5x5 grid of N(0, amplitude) values, bilinear over size x size. */
+function lowFrequencyTexture(rng: Rng, tex: Float32Array, size: number, amplitude: number): void {
+  const G = 5;
+  const grid = new Float64Array(G * G);
+  for (let i = 0; i < grid.length; i++) grid[i] = rng.normal() * amplitude;
+  for (let y = 0; y < size; y++) {
+    const gy = (y * (G - 1)) / Math.max(1, size - 1);
+    const iy = Math.min(G - 2, Math.floor(gy));
+    const fy = gy - iy;
+    for (let x = 0; x < size; x++) {
+      const gx = (x * (G - 1)) / Math.max(1, size - 1);
+      const ix = Math.min(G - 2, Math.floor(gx));
+      const fx = gx - ix;
+      const top = grid[iy * G + ix]! + (grid[iy * G + ix + 1]! - grid[iy * G + ix]!) * fx;
+      const bottom = grid[(iy + 1) * G + ix]! + (grid[(iy + 1) * G + ix + 1]! - grid[(iy + 1) * G + ix]!) * fx;
+      tex[y * size + x] = top + (bottom - top) * fy;
+    }
+  }
+}
+
+function clampByte(v: number): number {
+  return v <= 0 ? 0 : v >= 255 ? 255 : (v + 0.5) | 0;
+}
