@@ -27,9 +27,9 @@ export function registerPreprocess(program: Command): void {
   const d = DEFAULTS.preprocess;
   program
     .command('preprocess')
-    .description('turn the .mat files into the training cache (<data-dir>/cache): NHWC uint8, stratified train/val split, EDA summary, samples.png')
-    .option('--data-dir <dir>', 'where the .mat files are; the cache goes to <dir>/cache', DEFAULTS.dataDir)
-    .option('--val-fraction <f>', 'share of train_32x32.mat held out for validation, stratified', fraction, d.valFraction)
+    .description('turn the .mat files (or your own labelled images) into the training cache (<data-dir>/cache): NHWC uint8, stratified train/val split, EDA summary, samples.png')
+    .option('--data-dir <dir>', 'where the .mat files are; the cache goes to <dir>/cache (with --images/--labels too)', DEFAULTS.dataDir)
+    .option('--val-fraction <f>', 'share of the training source (train_32x32.mat, --images or --labels) held out for validation, stratified', fraction, d.valFraction)
     .option('--seed <n>', 'seed of the split and of --limit sampling', nonNegativeInt, d.seed)
     .option('--limit <n>', 'keep at most N training images, stratified (default: all)', positiveInt)
     .option('--val-limit <n>', 'keep at most N validation images, stratified (default: all)', positiveInt)

@@ -45,8 +45,8 @@ function addTrainOptions(cmd: Command, withModel: boolean): Command {
     .option('--extra', 'also train on the extra split, streamed in chunks (needs `svhn preprocess --extra`)', false)
     .option('--augment', 'random small shifts, scale, rotation and contrast (no flips), seeded', false)
     .option('--patience <n>', `stop after N epochs without a lower val_loss, restoring the best weights (default: ${d.patience}; ${f.patience} with --init)`, positiveInt)
-    .option('--out <dir>', `model directory (default: ${DEFAULTS.modelsDir}/<model>)`)
-    .option('--resume', 'continue the interrupted run from <out>.checkpoint', false)
+    .option('--out <dir>', `model directory (default: ${DEFAULTS.modelsDir}/<model>; with --init, ${DEFAULTS.modelsDir}/<model>-finetuned)`)
+    .option('--resume', 'continue the interrupted run from <out>.checkpoint (a fine-tune: with the same --init)', false)
     .option('--backend <name>', `engine: ${BACKEND_CHOICES.join(', ')}`, oneOf(BACKEND_CHOICES), d.backend)
     .option('--threads <n>', TRAIN_THREADS_HELP, positiveInt)
     .option('--json', 'print a machine-readable summary on stdout', false);
@@ -68,7 +68,7 @@ async function runTrain(fixed: string | undefined, flags: TrainFlags): Promise<v
     throw new SvhnError('BAD_FLAG', `--model: expected one of ${listModels().join(', ')}, got '${model}'`);
   }
   const { trainModel, checkpointDirFor } = await import('../train/loop.js');
-  const outDir = flags.out ?? join(DEFAULTS.modelsDir, model);
+  const outDir = flags.out ?? join(DEFAULTS.modelsDir, flags.init ? `${model}-finetuned` : model);
   // Ctrl-C: the checkpoint on disk is always whole (written atomically), so say how to go on.
   const { setInterruptNote } = await import('../util/interrupt.js');
   setInterruptNote(`nothing was written to ${outDir}. Run the same command with --resume to continue from ${checkpointDirFor(outDir)}`);

@@ -14,7 +14,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { access, constants, mkdir, readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES, type BackendChoice } from '../config.js';
 import { SvhnError, ioError } from '../errors.js';
 import { getLogger } from '../log.js';
@@ -181,6 +181,9 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   const started = Date.now();
   checkOptions(o);
   const parent = o.init ? await describeParent(o.init, o.model) : null; // before any work: a wrong --init answers at once
+  if (parent && resolve(o.outDir) === parent.dir) {
+    throw new SvhnError('BAD_FLAG', `--out ${o.outDir}: is the --init model itself; a fine-tune goes to a directory of its own`, { suggestion: 'pass another --out' });
+  }
   const ckptDir = checkpointDirFor(o.outDir);
   const ckpt = o.resume ? await loadCheckpoint(ckptDir) : undefined;
   if (o.resume && !ckpt) {

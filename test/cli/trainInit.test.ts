@@ -63,7 +63,7 @@ describe('svhn train --init', () => {
     expect(JSON.parse(c.stdout).hyperparameters).toMatchObject({ lr: 0.002, epochs: 1, patience: f.patience });
   });
 
-  it('refuses another architecture (exit 2) and a missing parent (exit 1), writing nothing', async () => {
+  it('refuses another architecture (exit 2), a missing parent (exit 1) and the parent as --out, writing nothing', async () => {
     const cases: Array<[string[], string, number]> = [
       [['train', '--model', 'optimized'], "svhn: error: --model optimized: --init models/parent is a baseline model, and a fine-tune keeps the architecture; drop --model (it defaults to the parent's) or pass --model baseline", 2],
       [['train-optimized'], 'svhn: error: --model optimized: --init models/parent is a baseline model', 2],
@@ -79,6 +79,16 @@ describe('svhn train --init', () => {
     expect(errorLines(missing.stderr)).toEqual(['svhn: error: --init models/nope: no such model directory; pass a directory written by `svhn train`, e.g. models/optimized']);
     expect(existsSync(join(tmp, 'models/x'))).toBe(false);
     expect(existsSync(join(tmp, 'models/x.checkpoint'))).toBe(false);
+
+    // The parent is never replaced by its own fine-tune; by default the fine-tune goes beside it.
+    const before = await sha(join(tmp, 'models/parent/weights.bin'));
+    const self = svhn(['train', '--init', 'models/parent', ...TINY, '--epochs', '1', '--out', 'models/parent/']);
+    expect(self.code).toBe(2);
+    expect(errorLines(self.stderr)).toEqual(['svhn: error: --out models/parent/: is the --init model itself; a fine-tune goes to a directory of its own; pass another --out']);
+    const byDefault = svhn(['train', '--init', 'models/parent', ...TINY, '--epochs', '1']);
+    expect(byDefault.code, byDefault.stderr).toBe(0);
+    expect(existsSync(join(tmp, 'models/baseline-finetuned/weights.bin'))).toBe(true);
+    expect(await sha(join(tmp, 'models/parent/weights.bin'))).toBe(before);
   });
 
   it('says the fine-tuning defaults in --help', () => {
