@@ -134,6 +134,8 @@ describe('svhn preprocess --images', () => {
       [['--images', 'bad/nowhere'], '--images bad/nowhere: no such folder', 1],
       [['--labels', 'bad/nowhere.csv'], '--labels bad/nowhere.csv: no such file', 1],
       [['--images', 'digits', '--labels', 'bad/twice.csv'], `option '--images <dir>' cannot be used with option '--labels <file.csv>'`, 2],
+      [['--images', 'digits', '--test-labels', 'bad/label11.csv'], `bad/label11.csv line 14: label '11' for ../digits/1/00.jpg: expected a digit 0..9`, 1],
+      [['--images', 'digits', '--test-images', 'bad/ten'], `--test-images bad/ten: folder '10' is not a digit`, 1],
       [['--test-images', 'test-digits'], '--test-images: a test set from images goes with a training set from images', 2],
       [['--images', 'digits', '--extra'], '--extra: caches extra_32x32.mat, not used with --images', 2],
     ];
