@@ -57,6 +57,12 @@ export const DEFAULTS = {
     patience: 3, // epochs without val_loss improvement before early stopping
     backend: 'auto' as BackendChoice,
   },
+  finetune: {
+    // train --init MODEL_DIR: from a trained model's weights; these replace train's defaults.
+    lr: 1e-4, // a tenth of training's Adam rate: small steps keep what the parent learned
+    epochs: 10, // from a trained start, fewer than from scratch (15 for optimized)
+    patience: 3, // early stopping on val_loss, restoring the best weights, as in training
+  },
   evaluate: { split: 'test' as 'test' | 'val', batchSize: 256 },
   predict: { topK: 3, batchSize: 256, format: 'csv' as 'csv' | 'jsonl', gridCount: 25 },
   demo: {

@@ -1,12 +1,13 @@
 /**
  * `svhn evaluate`: accuracy, loss, confusion matrix and sklearn's classification report of one
- * or more model directories on the test (or val) split, plus report.json, confusion.csv and
- * charts per model; several models get a side-by-side comparison. Flags -> one stage call.
+ * or more model directories on the test (or val) split, or on your own labelled folder or CSV
+ * (--images / --labels, no cache), plus report.json, confusion.csv and charts per model;
+ * several models get a side-by-side comparison. Flags -> one stage call.
  */
 import { Option, type Command } from 'commander';
 import { BACKEND_CHOICES, DEFAULTS, type BackendChoice } from '../config.js';
 import { SvhnError } from '../errors.js';
-import { collect, oneOf, positiveInt, THREADS_HELP } from './options.js';
+import { collect, LABELLED_HELP, labelledSource, oneOf, positiveInt, THREADS_HELP } from './options.js';
 
 interface EvaluateFlags {
   model?: string[];
@@ -18,6 +19,9 @@ interface EvaluateFlags {
   batchSize: number;
   backend: BackendChoice;
   threads?: number;
+  images?: string;
+  labels?: string;
+  strict: boolean;
 }
 
 export function registerEvaluate(program: Command): void {
@@ -28,11 +32,16 @@ export function registerEvaluate(program: Command): void {
     .option('--data-dir <dir>', 'where the preprocess cache is (<dir>/cache)', DEFAULTS.dataDir)
     .addOption(new Option('--split <split>', 'cache split to evaluate on: test or val').argParser(oneOf(['test', 'val'] as const)).default(DEFAULTS.evaluate.split))
     .option('--json', 'print a machine-readable summary to stdout instead of tables', false)
-    .option('--out <dir>', 'output directory (several models: one subdirectory each) (default: <model>/evaluation, or <model>/evaluation-val)')
+    .addOption(new Option('--images <dir>', 'evaluate on your own images in DIR/0 .. DIR/9 instead of a cache split').conflicts(['labels', 'split']))
+    .addOption(new Option('--labels <file.csv>', 'evaluate on the images a CSV of path,label rows lists').conflicts('split'))
+    .option('--strict', 'with --images/--labels: a file that does not decode is an error, not skipped', false)
+    .option('--out <dir>', 'output directory (several models: one subdirectory each) (default: <model>/evaluation, <model>/evaluation-val, or <model>/evaluation-images with --images/--labels)')
     .option('--errors <file.png>', 'also draw the misclassified images, true -> predicted (several models: FILE-<name>.png)')
     .option('--batch-size <n>', 'images per prediction batch (bounds memory)', positiveInt, DEFAULTS.evaluate.batchSize)
     .option('--backend <name>', `tfjs backend: ${BACKEND_CHOICES.join(', ')}`, oneOf(BACKEND_CHOICES), DEFAULTS.train.backend)
     .option('--threads <n>', THREADS_HELP, positiveInt)
+    .addHelpText('after', `${LABELLED_HELP}
+A labelled set may lack some digits (warned); their rows of the report are empty.`)
     .action(async (opts: EvaluateFlags) => {
       if (!opts.model?.length) {
         throw new SvhnError('BAD_FLAG', '--model: expected at least one model directory, got none', {
@@ -49,10 +58,10 @@ export function registerEvaluate(program: Command): void {
       const { classificationReportDict } = await import('../metrics/classification.js');
 
       await initBackend(opts.backend, { threads: opts.threads });
+      const images = labelledSource(opts);
       const run = await runEvaluate({
+        ...(images ? { images, strict: opts.strict } : { dataDir: opts.dataDir, split: opts.split }),
         modelDirs: opts.model,
-        dataDir: opts.dataDir,
-        split: opts.split,
         batchSize: opts.batchSize,
         outDir: opts.out,
         errorsPng: opts.errors,
@@ -63,7 +72,8 @@ export function registerEvaluate(program: Command): void {
         const summary = {
           ...(synthetic ? { SYNTHETIC: SYNTHETIC_NOTE } : {}),
           synthetic,
-          split: opts.split,
+          split: images ? 'labelled' : opts.split,
+          ...(images ? { images: { kind: images.kind, path: images.path } } : {}),
           models: run.models.map(({ result: r, outDir, written }) => ({
             ...summarize(r),
             dir: r.model.dir,
@@ -74,6 +84,7 @@ export function registerEvaluate(program: Command): void {
             confusionMatrix: r.confusion,
             classificationReport: classificationReportDict(r.report),
             warnings: r.report.warnings,
+            ...(r.data.source ? { skipped: r.data.source.skipped } : {}),
             outDir,
             files: written,
           })),
@@ -85,7 +96,7 @@ export function registerEvaluate(program: Command): void {
       const parts = run.models.map((m) => formatEvaluationText(m.result, m.outDir));
       if (opts.errors && run.models.every((m) => m.result.errors.count === 0)) parts.push(`no misclassified images: ${opts.errors} not written\n`);
       if (run.comparison) {
-        parts.push(`comparison on the ${opts.split} split${synthetic ? ' (SYNTHETIC data)' : ''}\n` + formatComparison(run.comparison));
+        parts.push(`comparison on ${images ? images.path : `the ${opts.split} split`}${synthetic ? ' (SYNTHETIC data)' : ''}\n` + formatComparison(run.comparison));
       }
       process.stdout.write(parts.join('\n'));
     });

@@ -4,6 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError } from 'commander';
+import type { LabelledSource } from '../data/labelled.js';
 
 export function positiveInt(value: string): number {
   const n = Number(value);
@@ -71,3 +72,19 @@ export const THREADS_HELP = `wasm threads: more than 1 runs its threaded build, 
 /** train's --threads: data-parallel replicas. */
 export const TRAIN_THREADS_HELP =
   `data-parallel training replicas, one per thread: a seed repeats exactly for the same count; other counts train the same steps, rounded differently (default: all cores, ${availableParallelism()} here)`;
+
+/** --images DIR or --labels FILE.csv (commander refuses both at once) as a stage source. */
+export function labelledSource(flags: { images?: string; labels?: string }, prefix = ''): LabelledSource | undefined {
+  if (flags.images !== undefined) return { kind: 'folder', path: flags.images, flag: `--${prefix}images` };
+  if (flags.labels !== undefined) return { kind: 'csv', path: flags.labels, flag: `--${prefix}labels` };
+  return undefined;
+}
+
+/** The help lines that say what a labelled folder or CSV is (preprocess and evaluate). */
+export const LABELLED_HELP = `
+Your own digits: --images DIR reads DIR/0 .. DIR/9 (one folder per digit, subfolders walked,
+files with an image extension decoded); --labels FILE.csv reads path,label rows (paths
+relative to the CSV's folder, digits 0..9, an optional header such as file,label). Images are
+decoded and resized exactly as \`svhn predict\` does. A file that does not decode is skipped and
+listed with its reason (--strict: an error); a label outside 0..9, a folder not named 0..9, a
+file listed twice or a malformed row is an error naming the folder or line.`;

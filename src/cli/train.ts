@@ -1,7 +1,8 @@
 /**
  * `svhn train --model baseline|optimized` (and the aliases `train-baseline`, `train-optimized`):
  * flags -> trainModel() -> a short summary on stdout, or with --json one machine-readable
- * object. Logs and the per-epoch progress go to stderr.
+ * object. Logs and the per-epoch progress go to stderr. `--init MODEL_DIR` fine-tunes: the run
+ * starts from that model's weights, with DEFAULTS.finetune's learning rate, epochs and patience.
  */
 import type { Command } from 'commander';
 import { join } from 'node:path';
@@ -13,15 +14,16 @@ interface TrainFlags {
   dataDir: string;
   epochs?: number;
   batchSize: number;
-  lr: number;
+  lr?: number;
   seed: number;
   limit?: number;
   valLimit?: number;
   extra: boolean;
   augment: boolean;
-  patience: number;
+  patience?: number;
   out?: string;
   resume: boolean;
+  init?: string;
   backend: BackendChoice;
   threads?: number;
   json: boolean;
@@ -29,51 +31,66 @@ interface TrainFlags {
 
 function addTrainOptions(cmd: Command, withModel: boolean): Command {
   const d = DEFAULTS.train;
-  if (withModel) cmd.option('--model <name>', `architecture: ${MODEL_NAMES.join(' or ')}`, 'optimized');
+  const f = DEFAULTS.finetune;
+  if (withModel) cmd.option('--model <name>', `architecture: ${MODEL_NAMES.join(' or ')} (default: optimized; with --init, the parent's)`);
   return cmd
     .option('--data-dir <dir>', 'where `svhn preprocess` wrote its cache (<dir>/cache)', DEFAULTS.dataDir)
-    .option('--epochs <n>', `epochs to train (default: ${Object.entries(d.epochs).map(([m, n]) => `${n} for ${m}`).join(', ')})`, positiveInt)
+    .option('--init <model_dir>', `fine-tune: start from a trained model directory's weights (same architecture); defaults become --lr ${f.lr}, --epochs ${f.epochs}, --patience ${f.patience}`)
+    .option('--epochs <n>', `epochs to train (default: ${Object.entries(d.epochs).map(([m, n]) => `${n} for ${m}`).join(', ')}; ${f.epochs} with --init)`, positiveInt)
     .option('--batch-size <n>', 'images per training step', positiveInt, d.batchSize)
-    .option('--lr <rate>', 'Adam learning rate', positiveNumber, d.lr)
+    .option('--lr <rate>', `Adam learning rate (default: ${d.lr}; ${f.lr} with --init)`, positiveNumber)
     .option('--seed <n>', 'seed of initialisers, dropout, shuffling, augmentation and --limit sampling', nonNegativeInt, d.seed)
     .option('--limit <n>', 'train on at most N cached training images, stratified (default: all)', positiveInt)
     .option('--val-limit <n>', 'validate on at most N cached validation images, stratified (default: all)', positiveInt)
     .option('--extra', 'also train on the extra split, streamed in chunks (needs `svhn preprocess --extra`)', false)
     .option('--augment', 'random small shifts, scale, rotation and contrast (no flips), seeded', false)
-    .option('--patience <n>', 'stop after N epochs without a lower val_loss, restoring the best weights', positiveInt, d.patience)
-    .option('--out <dir>', `model directory (default: ${DEFAULTS.modelsDir}/<model>)`)
-    .option('--resume', 'continue the interrupted run from <out>.checkpoint', false)
+    .option('--patience <n>', `stop after N epochs without a lower val_loss, restoring the best weights (default: ${d.patience}; ${f.patience} with --init)`, positiveInt)
+    .option('--out <dir>', `model directory (default: ${DEFAULTS.modelsDir}/<model>; with --init, ${DEFAULTS.modelsDir}/<model>-finetuned)`)
+    .option('--resume', 'continue the interrupted run from <out>.checkpoint (a fine-tune: with the same --init)', false)
     .option('--backend <name>', `engine: ${BACKEND_CHOICES.join(', ')}`, oneOf(BACKEND_CHOICES), d.backend)
     .option('--threads <n>', TRAIN_THREADS_HELP, positiveInt)
     .option('--json', 'print a machine-readable summary on stdout', false);
 }
 
-async function runTrain(model: string, flags: TrainFlags): Promise<void> {
+/** The architecture: the alias's or --model's; else, fine-tuning, the parent's (trainModel checks they agree); else optimized. */
+async function resolveModel(fixed: string | undefined, flags: TrainFlags): Promise<string> {
+  const given = fixed ?? flags.model;
+  if (given !== undefined || flags.init === undefined) return given ?? 'optimized';
+  const { parentArchitecture } = await import('../train/init.js');
+  return parentArchitecture(flags.init);
+}
+
+async function runTrain(fixed: string | undefined, flags: TrainFlags): Promise<void> {
   const { listModels } = await import('../models/registry.js');
   const { SvhnError } = await import('../errors.js');
+  const model = await resolveModel(fixed, flags);
   if (!listModels().includes(model)) {
     throw new SvhnError('BAD_FLAG', `--model: expected one of ${listModels().join(', ')}, got '${model}'`);
   }
   const { trainModel, checkpointDirFor } = await import('../train/loop.js');
-  const outDir = flags.out ?? join(DEFAULTS.modelsDir, model);
+  const outDir = flags.out ?? join(DEFAULTS.modelsDir, flags.init ? `${model}-finetuned` : model);
   // Ctrl-C: the checkpoint on disk is always whole (written atomically), so say how to go on.
   const { setInterruptNote } = await import('../util/interrupt.js');
   setInterruptNote(`nothing was written to ${outDir}. Run the same command with --resume to continue from ${checkpointDirFor(outDir)}`);
-  const defaultEpochs = (DEFAULTS.train.epochs as Record<string, number>)[model] ?? DEFAULTS.train.epochs.optimized;
+  // Fine-tuning has its own defaults (config.ts DEFAULTS.finetune); a flag given wins either way.
+  const d = flags.init
+    ? DEFAULTS.finetune
+    : { epochs: (DEFAULTS.train.epochs as Record<string, number>)[model] ?? DEFAULTS.train.epochs.optimized, lr: DEFAULTS.train.lr, patience: DEFAULTS.train.patience };
   const result = await trainModel({
     model,
     dataDir: flags.dataDir,
-    epochs: flags.epochs ?? defaultEpochs,
+    epochs: flags.epochs ?? d.epochs,
     batchSize: flags.batchSize,
-    lr: flags.lr,
+    lr: flags.lr ?? d.lr,
     seed: flags.seed,
     limit: flags.limit ?? null,
     valLimit: flags.valLimit ?? null,
     extra: flags.extra,
     augment: flags.augment,
-    patience: flags.patience,
+    patience: flags.patience ?? d.patience,
     outDir,
     resume: flags.resume,
+    init: flags.init ?? null,
     backend: flags.backend,
     threads: flags.threads,
   });
@@ -93,6 +110,8 @@ async function runTrain(model: string, flags: TrainFlags): Promise<void> {
       validation: m.validation,
       wallTimeSec: m.wallTimeSec,
       trainImagesPerSec: m.trainImagesPerSec,
+      hyperparameters: m.hyperparameters,
+      ...(m.parent ? { parent: m.parent } : {}),
       history: result.history,
     };
     process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
@@ -100,6 +119,7 @@ async function runTrain(model: string, flags: TrainFlags): Promise<void> {
     process.stdout.write(
       [
         `model      ${result.outDir} (${m.architecture}, ${m.params.total.toLocaleString('en-US')} parameters)${m.synthetic ? '  SYNTHETIC data: not SVHN accuracy' : ''}`,
+        ...(m.parent ? [`fine-tuned from ${m.parent.dir} (lr ${m.hyperparameters.lr}, weights sha256 ${m.parent.weightsSha256.slice(0, 12)})`] : []),
         `backend    ${m.backend} (${m.threads} thread${m.threads === 1 ? '' : 's'}), ${m.trainImagesPerSec.toFixed(1)} images/s training`,
         `epochs     ${m.epochsRun}${m.stoppedEarly ? ' (stopped early)' : ''}, best epoch ${m.bestEpoch} by val_acc`,
         `validation loss ${m.validation.loss.toFixed(4)}, accuracy ${(100 * m.validation.acc).toFixed(2)}%`,
@@ -113,7 +133,7 @@ export function registerTrain(program: Command): void {
   addTrainOptions(
     program.command('train').description('train a digit classifier on the preprocess cache; saves model, metadata, history and curves to --out'),
     true,
-  ).action((flags: TrainFlags) => runTrain(flags.model ?? 'optimized', flags));
+  ).action((flags: TrainFlags) => runTrain(undefined, flags));
   for (const model of MODEL_NAMES) {
     addTrainOptions(program.command(`train-${model}`).description(`same as \`svhn train --model ${model}\``), false).action((flags: TrainFlags) =>
       runTrain(model, flags),

@@ -9,7 +9,9 @@
  *
  *   <dataDir>/cache/samples.png            a grid of random training images with their labels
  *
- * for split in train, val, test and (with --extra) extra.
+ * for split in train, val, test and (with --extra) extra. From your own labelled images
+ * (--images DIR / --labels FILE.csv) train and val come from them and test from a second set
+ * (--test-images / --test-labels), or there is no test split.
  */
 import type { CacheSplit } from '../config.js';
 
@@ -28,12 +30,19 @@ export interface SplitEntry {
 }
 
 export interface SourceEntry {
-  file: string; // relative to dataDir, e.g. train_32x32.mat
-  size: number; // bytes
+  /** mat: relative to dataDir, e.g. train_32x32.mat; folder / csv: the path given (--images DIR, --labels FILE.csv). */
+  file: string;
+  /** Absent in caches from before labelled sources: 'mat'. */
+  kind?: 'mat' | 'folder' | 'csv';
+  size: number; // bytes (folder / csv: of every listed image file)
+  /** mat: the file's sha256; folder / csv: sha256 over each file's label, name and sha256 (data/labelled.ts). */
   sha256: string;
   synthetic: boolean;
   /** Modification time when hashed (optional): an unchanged (size, mtimeMs) lets a re-run skip re-hashing. */
   mtimeMs?: number;
+  /** folder / csv: files listed, and those skipped (not decodable) with their reason. */
+  files?: number;
+  skipped?: Array<{ file: string; label: number; reason: string }>;
 }
 
 export interface DatasetManifest {

@@ -5,6 +5,16 @@
  *   test_32x32.mat  -> test, with ITS OWN labels (the notebook took y_test from the train file)
  *   extra_32x32.mat -> extra, streamed chunk by chunk straight to its file (--extra)
  *
+ * or, from your own labelled images (data/labelled.ts: a folder of digit folders or a CSV):
+ *
+ *   --images DIR | --labels FILE.csv            -> stratified split -> train + val
+ *   --test-images DIR | --test-labels FILE.csv  -> test (no test split without one)
+ *
+ * Such a source is decoded exactly as `svhn predict` decodes images; files that do not decode
+ * are skipped and listed (manifest, summary, log), or refused with --strict. Its manifest
+ * entry carries the folder or CSV, the file count and a content hash, so changed images
+ * change the cache key.
+ *
  * Idempotent: the manifest's `key` hashes the sources' sha256, the options and the format
  * version; an equal key means the cache on disk is what this run would write, so it is
  * reused. Source hashes are remembered with (size, mtimeMs), so a re-run does not even
@@ -23,6 +33,8 @@ import { buildDirAtomic, hashFile, sha256, writeFileAtomic, writeJsonAtomic } fr
 import { Rng } from '../util/rng.js';
 import { openCache } from './cache.js';
 import { CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, type DatasetManifest, type SourceEntry, type SplitEntry } from './cacheFormat.js';
+import type { ImageSet } from './batches.js';
+import { decodeLabelledImages, hashLabelledImages, listLabelledImages, missingDigits, type LabelledListing, type LabelledSource, type SkippedFile } from './labelled.js';
 import { readSvhnMat, readSvhnMatChunks } from './mat.js';
 import { classCounts, sampleStratified, splitStratified } from './split.js';
 
@@ -36,6 +48,12 @@ export interface PreprocessOptions {
   chunk?: number; // images per chunk when streaming extra and writing splits
   sampleCount?: number; // images in samples.png (0: none)
   progress?: ProgressOptions['mode']; // default: bar on a TTY, plain lines otherwise
+  /** Your own labelled images instead of train_32x32.mat: train and val come from them. */
+  images?: LabelledSource;
+  /** With `images`: the test split from a second labelled set (no test split without it). */
+  testImages?: LabelledSource;
+  /** A file of `images` / `testImages` that does not decode is an error instead of a skipped file. */
+  strict?: boolean;
 }
 
 export interface PreprocessResult {
@@ -56,7 +74,9 @@ export function sourceFileName(split: SourceSplit): string {
 }
 
 /** Validates options once, where they enter (STYLE lesson 5); BAD_FLAG exits 2. */
-function resolveOptions(opts: PreprocessOptions): Required<Omit<PreprocessOptions, 'progress'>> & Pick<PreprocessOptions, 'progress'> {
+function resolveOptions(
+  opts: PreprocessOptions,
+): Required<Omit<PreprocessOptions, 'progress' | 'images' | 'testImages'>> & Pick<PreprocessOptions, 'progress' | 'images' | 'testImages'> {
   const o = {
     dataDir: opts.dataDir,
     valFraction: opts.valFraction ?? DEFAULTS.preprocess.valFraction,
@@ -67,6 +87,9 @@ function resolveOptions(opts: PreprocessOptions): Required<Omit<PreprocessOption
     chunk: opts.chunk ?? DEFAULTS.preprocess.chunk,
     sampleCount: opts.sampleCount ?? DEFAULT_SAMPLE_COUNT,
     progress: opts.progress,
+    images: opts.images,
+    testImages: opts.testImages,
+    strict: opts.strict ?? false,
   };
   const bad = (flag: string, expected: string, got: unknown) =>
     new SvhnError('BAD_FLAG', `${flag}: expected ${expected}, got ${JSON.stringify(got)}`);
@@ -76,6 +99,10 @@ function resolveOptions(opts: PreprocessOptions): Required<Omit<PreprocessOption
   if (o.valLimit !== null && (!Number.isSafeInteger(o.valLimit) || o.valLimit <= 0)) throw bad('--val-limit', 'a positive integer', o.valLimit);
   if (!Number.isSafeInteger(o.chunk) || o.chunk <= 0) throw bad('--chunk', 'a positive integer', o.chunk);
   if (!Number.isSafeInteger(o.sampleCount) || o.sampleCount < 0) throw bad('sampleCount', 'a non-negative integer', o.sampleCount);
+  if (o.testImages && !o.images) {
+    throw new SvhnError('BAD_FLAG', `${o.testImages.flag}: a test set from images goes with a training set from images (--images DIR or --labels FILE.csv)`);
+  }
+  if (o.images && o.extra) throw new SvhnError('BAD_FLAG', `--extra: caches extra_32x32.mat, not used with ${o.images.flag}`);
   return o;
 }
 
@@ -299,10 +326,18 @@ export async function preprocess(options: PreprocessOptions): Promise<Preprocess
   const cacheDir = join(o.dataDir, CACHE_SUBDIR);
   const previous = await readPreviousManifest(cacheDir);
 
-  // 1. Sources: present? hashed (or remembered by size + mtime)? synthetic?
-  const splits: SourceSplit[] = o.extra ? ['train', 'test', 'extra'] : ['train', 'test'];
+  // 1. Sources: present? hashed (or remembered by size + mtime)? synthetic? Labelled images:
+  //    listed (label and duplicate errors here, before any work) and hashed by content.
   const sources: DatasetManifest['sources'] = {};
-  for (const s of splits) sources[s] = await describeSource(o.dataDir, s, previous?.sources?.[s], o.progress);
+  const listings: { train?: LabelledListing; test?: LabelledListing } = {};
+  if (o.images) {
+    listings.train = await listLabelledImages(o.images);
+    if (o.testImages) listings.test = await listLabelledImages(o.testImages);
+    for (const s of ['train', 'test'] as const) if (listings[s]) sources[s] = await describeLabelledSource(listings[s], o.progress);
+  } else {
+    const splits: SourceSplit[] = o.extra ? ['train', 'test', 'extra'] : ['train', 'test'];
+    for (const s of splits) sources[s] = await describeSource(o.dataDir, s, previous?.sources?.[s], o.progress);
+  }
   const synthetic = Object.values(sources).some((s) => s!.synthetic);
   const manifestOptions = { valFraction: o.valFraction, seed: o.seed, limit: o.limit, valLimit: o.valLimit, extra: o.extra };
   const key = cacheKey(sources, manifestOptions, o.sampleCount, synthetic);
@@ -310,6 +345,7 @@ export async function preprocess(options: PreprocessOptions): Promise<Preprocess
 
   // 2. Up to date? Same key and every file the right size (openCache checks sizes).
   if (previous?.key === key) {
+    if (o.strict) refuseSkipped(previous.sources ?? {});
     try {
       const cache = await openCache(o.dataDir);
       const samples = cache.manifest.samples ? join(cacheDir, cache.manifest.samples.file) : null;
@@ -330,14 +366,25 @@ export async function preprocess(options: PreprocessOptions): Promise<Preprocess
 
     // train + val first, in their own function: train's decoded images (225 MB for SVHN)
     // become garbage before test is read, which keeps peak memory near one split.
-    const { train, val, samples } = await writeTrainVal(tmp, o, synthetic);
+    const trainSource = listings.train
+      ? { name: listings.train.source.path, load: () => decodeLabelled(listings.train!, sources.train!, o, true) }
+      : { name: sourceFileName('train'), load: () => readTrainMat(o) };
+    const { train, val, samples } = await writeTrainVal(tmp, o, synthetic, trainSource);
     out.train = train;
     out.val = val;
 
-    // test_32x32.mat -> test with ITS OWN labels; extra (531,131 images = 1.63 GB) likewise.
-    // Both are streamed chunk by chunk into their files, never held whole.
-    out.test = await writeStreamed(tmp, 'test', o);
-    if (o.extra) out.extra = await writeStreamed(tmp, 'extra', o);
+    if (listings.test) {
+      const test = await decodeLabelled(listings.test, sources.test!, o, false);
+      out.test = await writeGathered(tmp, 'test', test.images, test.labels, Uint32Array.from({ length: test.count }, (_, i) => i), o.chunk);
+      log.info({ test: out.test.count }, `wrote test from ${listings.test.source.path}`);
+    } else if (!o.images) {
+      // test_32x32.mat -> test with ITS OWN labels; extra (531,131 images = 1.63 GB) likewise.
+      // Both are streamed chunk by chunk into their files, never held whole.
+      out.test = await writeStreamed(tmp, 'test', o);
+      if (o.extra) out.extra = await writeStreamed(tmp, 'extra', o);
+    } else {
+      log.info(`no test split: pass --test-images DIR or --test-labels FILE.csv for one (evaluate also reads a folder directly: svhn evaluate --images DIR)`);
+    }
 
     const m: DatasetManifest = {
       format: CACHE_FORMAT,
@@ -362,16 +409,26 @@ export async function preprocess(options: PreprocessOptions): Promise<Preprocess
 
 type ResolvedOptions = ReturnType<typeof resolveOptions>;
 
-/** train_32x32.mat -> train + val (stratified, optionally downsampled) + samples.png. */
-async function writeTrainVal(tmp: string, o: ResolvedOptions, synthetic: boolean): Promise<{ train: SplitEntry; val: SplitEntry; samples?: DatasetManifest['samples'] }> {
-  const log = getLogger();
-  // The reader already gives digits 0..9 (label 10 -> 0).
+/** train_32x32.mat, whole, in memory; the reader already gives digits 0..9 (label 10 -> 0). */
+async function readTrainMat(o: ResolvedOptions): Promise<ImageSet> {
   const rp = readProgress(sourceFileName('train'), o.progress);
   const train = await readSvhnMat(join(o.dataDir, sourceFileName('train')), { onProgress: rp.onProgress }).catch((e: unknown) => {
     rp.abort();
     throw e;
   });
   rp.stop();
+  return train;
+}
+
+/** The training source (train_32x32.mat or labelled images) -> train + val (stratified, optionally downsampled) + samples.png. */
+async function writeTrainVal(
+  tmp: string,
+  o: ResolvedOptions,
+  synthetic: boolean,
+  source: { name: string; load: () => Promise<ImageSet> },
+): Promise<{ train: SplitEntry; val: SplitEntry; samples?: DatasetManifest['samples'] }> {
+  const log = getLogger();
+  const train = await source.load();
   const split = splitStratified(train.labels, { valFraction: o.valFraction, seed: o.seed });
   // Downsampling draws from separate seeds so it does not disturb the split itself.
   const trainIdx = o.limit === null ? split.train : pick(split.train, sampleStratified(gatherLabels(train.labels, split.train), o.limit, o.seed + 1));
@@ -379,16 +436,59 @@ async function writeTrainVal(tmp: string, o: ResolvedOptions, synthetic: boolean
   if (o.limit !== null && o.limit > split.train.length) log.info({ limit: o.limit, available: split.train.length }, '--limit exceeds the training split; keeping all');
   const trainEntry = await writeGathered(tmp, 'train', train.images, train.labels, trainIdx, o.chunk);
   const valEntry = await writeGathered(tmp, 'val', train.images, train.labels, valIdx, o.chunk);
-  log.info({ train: trainEntry.count, val: valEntry.count }, `wrote train and val from ${sourceFileName('train')}`);
+  log.info({ train: trainEntry.count, val: valEntry.count }, `wrote train and val from ${source.name}`);
 
   let samples: DatasetManifest['samples'];
   const n = Math.min(o.sampleCount, trainIdx.length);
   if (n > 0) {
-    const png = await renderSamples(train.images, train.labels, trainIdx, n, o.seed, synthetic);
+    const title = synthetic ? 'Training samples: SYNTHETIC offline sample, not SVHN' : o.images ? `Training samples: ${source.name}` : 'SVHN training samples';
+    const png = await renderSamples(train.images, train.labels, trainIdx, n, o.seed, title);
     await writeFileAtomic(join(tmp, SAMPLES_FILE), png);
     samples = { file: SAMPLES_FILE, count: n, sha256: sha256(png) };
   }
   return { train: trainEntry, val: valEntry, samples };
+}
+
+/** A labelled set's manifest entry: what it is, how many files, its content hash. */
+async function describeLabelledSource(listing: LabelledListing, mode: ProgressOptions['mode']): Promise<SourceEntry> {
+  const { sha256: digest, bytes } = await hashLabelledImages(listing, mode);
+  return { file: listing.source.path, kind: listing.source.kind, size: bytes, sha256: digest, synthetic: false, files: listing.files.length };
+}
+
+/** Skipped files logged one by one up to this many; the manifest and the summary list them all. */
+const WARN_SKIPPED = 10;
+
+/**
+ * Decodes a labelled set and records its skipped files in its manifest entry. A training set
+ * must hold every digit; a test set may lack some (warned: their rows of a report are empty).
+ */
+async function decodeLabelled(listing: LabelledListing, entry: SourceEntry, o: ResolvedOptions, training: boolean): Promise<ImageSet> {
+  const log = getLogger();
+  let logged = 0;
+  const set = await decodeLabelledImages(listing, {
+    strict: o.strict,
+    requireEveryDigit: training,
+    progress: o.progress,
+    onSkipped: (s) => {
+      if (++logged <= WARN_SKIPPED) log.warn({ file: s.file, reason: s.reason }, `skipped ${s.file}: ${s.reason}`);
+      else if (logged === WARN_SKIPPED + 1) log.warn('more files skipped: the summary and manifest.json list them all');
+    },
+  });
+  entry.skipped = set.skipped;
+  if (set.skipped.length) log.warn({ source: listing.source.path, skipped: set.skipped.length }, `${listing.source.path}: skipped ${set.skipped.length} of ${listing.files.length} files (pass --strict to refuse them)`);
+  const missing = missingDigits(set.classCounts);
+  if (missing.length) log.warn(`${listing.source.flag} ${listing.source.path}: no images for digit(s) ${missing.join(', ')}`);
+  return set;
+}
+
+/** --strict on an up-to-date cache: the files its build skipped are still there. */
+function refuseSkipped(sources: DatasetManifest['sources']): void {
+  for (const s of Object.values(sources)) {
+    const first = s?.skipped?.[0];
+    if (first) {
+      throw new SvhnError('BAD_INPUT', `${first.file}: ${first.reason}`, { suggestion: 'remove or fix the file, or drop --strict to skip unreadable files' });
+    }
+  }
 }
 
 /** A whole source file streamed into the cache split of the same name, `o.chunk` images at a time. */
@@ -422,7 +522,7 @@ function pick(indices: Uint32Array, positions: Uint32Array): Uint32Array {
 }
 
 /** A grid of random training images with their digit labels (the notebook showed five). */
-async function renderSamples(images: Uint8Array, labels: Uint8Array, trainIdx: Uint32Array, n: number, seed: number, synthetic: boolean): Promise<Buffer> {
+async function renderSamples(images: Uint8Array, labels: Uint8Array, trainIdx: Uint32Array, n: number, seed: number, title: string): Promise<Buffer> {
   const chosen = new Rng(seed + 3).shuffle(Uint32Array.from(trainIdx)).subarray(0, n);
   const tiles = new Uint8Array(n * IMAGE_BYTES);
   const captions: string[] = [];
@@ -436,7 +536,7 @@ async function renderSamples(images: Uint8Array, labels: Uint8Array, trainIdx: U
     count: n,
     captions,
     columns: Math.min(n, 5),
-    title: synthetic ? 'Training samples: SYNTHETIC offline sample, not SVHN' : 'SVHN training samples',
+    title,
   });
 }
 
@@ -475,6 +575,26 @@ export function formatPreprocessSummary(result: PreprocessResult): string {
   lines.push(table(rows), '');
   lines.push(`split: val ${m.options.valFraction} of ${m.sources.train?.file ?? 'train'}, seed ${m.options.seed}` +
     (m.options.limit !== null ? `, --limit ${m.options.limit}` : '') + (m.options.valLimit !== null ? `, --val-limit ${m.options.valLimit}` : ''));
+  lines.push(...formatLabelledSources(m));
   if (result.samplesPng) lines.push(`samples: ${result.samplesPng}`);
   return lines.join('\n') + '\n';
+}
+
+/** Skipped files listed in the summary; manifest.json lists them all. */
+const SUMMARY_SKIPPED = 20;
+
+/** Labelled sources: where from, how many files, the hash; every skipped file with its reason. */
+function formatLabelledSources(m: DatasetManifest): string[] {
+  const lines: string[] = [];
+  for (const split of ['train', 'test'] as const) {
+    const s = m.sources[split];
+    if (!s || (s.kind !== 'folder' && s.kind !== 'csv')) continue;
+    const used = split === 'train' ? 'train + val' : 'test';
+    lines.push(`${used}: ${s.kind} ${s.file}, ${s.files ?? '?'} files, ${s.skipped?.length ?? 0} skipped, sha256 ${s.sha256.slice(0, 12)}`);
+    const skipped: SkippedFile[] = s.skipped ?? [];
+    for (const k of skipped.slice(0, SUMMARY_SKIPPED)) lines.push(`  skipped ${k.file}: ${k.reason}`);
+    if (skipped.length > SUMMARY_SKIPPED) lines.push(`  ... and ${skipped.length - SUMMARY_SKIPPED} more (all in manifest.json)`);
+  }
+  if (m.sources.train?.kind && m.sources.train.kind !== 'mat' && !m.splits.test) lines.push('no test split (--test-images DIR or --test-labels FILE.csv adds one)');
+  return lines;
 }

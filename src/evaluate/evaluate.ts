@@ -1,7 +1,9 @@
 /**
- * Evaluating a model directory on a cache split, batch by batch:
+ * Evaluating a model directory on a cache split, or on a labelled set of your own images
+ * already decoded (data/labelled.ts), batch by batch:
  *
- *   <dataDir>/cache/<split>.images.u8 --(chunks of batchSize, uint8)--> / 255 float32
+ *   <dataDir>/cache/<split>.images.u8 | labelled images
+ *     --(chunks of batchSize, uint8)--> / 255 float32
  *     --> model.predict --> probabilities [n, 10] --> argmax, confidence, cross-entropy
  *     --> confusion matrix / loss accumulators
  *
@@ -11,7 +13,7 @@
  * arrays (5 bytes per image), plus the pixels of a few samples and errors for the grids.
  */
 import * as tf from '@tensorflow/tfjs';
-import { basename, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from '../config.js';
 import { SvhnError } from '../errors.js';
 import { getLogger } from '../log.js';
@@ -22,13 +24,15 @@ import { loadModelDir } from '../models/io.js';
 import type { ModelMetadata } from '../models/modelDir.js';
 import { scalePixels } from '../data/batches.js';
 import { openCache, readCacheSplitChunks } from '../data/cache.js';
+import type { LabelledImages, LabelledKind, SkippedFile } from '../data/labelled.js';
 
 export type EvalSplit = 'test' | 'val';
 
-export interface EvaluateOptions {
+/** What to evaluate on: a split of the preprocess cache, or a labelled set (its sha256 from hashLabelledImages). */
+export type EvalData = { dataDir: string; split: EvalSplit } | { labelled: LabelledImages & { sha256: string } };
+
+export type EvaluateOptions = EvalData & {
   modelDir: string;
-  dataDir: string;
-  split: EvalSplit;
   batchSize: number; // images per predict call; bounds memory
   /** How many first images to keep pixels of (sample-prediction grid). */
   keepSamples?: number;
@@ -36,6 +40,15 @@ export interface EvaluateOptions {
   keepErrors?: number;
   /** Called after each batch with images done so far. */
   onProgress?: (done: number, total: number) => void;
+};
+
+/** A labelled set's description in a result: where from, what was skipped. */
+export interface LabelledDataSource {
+  kind: LabelledKind;
+  path: string;
+  sha256: string; // content hash (data/labelled.ts)
+  files: string[]; // per image, in evaluation order
+  skipped: SkippedFile[];
 }
 
 /** A few images with their outcome, pixels included, for grids. */
@@ -57,7 +70,8 @@ export interface EvaluationResult {
     synthetic: boolean;
     metadata: ModelMetadata;
   };
-  data: { dataDir: string; split: EvalSplit; count: number; synthetic: boolean; manifestSha256: string };
+  /** split 'labelled': a folder or CSV (`source`), no cache (dataDir is the folder or the CSV's, manifestSha256 null). */
+  data: { dataDir: string; split: EvalSplit | 'labelled'; count: number; synthetic: boolean; manifestSha256: string | null; source?: LabelledDataSource };
   /** True when the model or the data come from the offline synthetic sample: not SVHN numbers. */
   synthetic: boolean;
   backend: string;
@@ -96,20 +110,56 @@ function trimSamples(set: SampleSet & { capacity: number }): SampleSet {
   return { ...rest, images: rest.images.slice(0, rest.count * IMAGE_BYTES) };
 }
 
-/** Evaluates one model directory on one split of the cache. The backend must already be set. */
+interface OpenedEvalData {
+  data: EvaluationResult['data'];
+  chunks: () => AsyncIterable<{ start: number; count: number; images: Uint8Array; labels: Uint8Array }>;
+}
+
+async function* setChunks(set: LabelledImages, batch: number): AsyncGenerator<{ start: number; count: number; images: Uint8Array; labels: Uint8Array }> {
+  for (let start = 0; start < set.count; start += batch) {
+    const count = Math.min(batch, set.count - start);
+    yield { start, count, images: set.images.subarray(start * IMAGE_BYTES, (start + count) * IMAGE_BYTES), labels: set.labels.subarray(start, start + count) };
+  }
+}
+
+async function openEvalData(opts: EvaluateOptions): Promise<OpenedEvalData> {
+  if ('labelled' in opts) {
+    const set = opts.labelled;
+    if (set.count === 0) throw new SvhnError('MISSING_DATA', `${set.source.flag} ${set.source.path}: no images to evaluate on`);
+    const { kind, path } = set.source;
+    return {
+      data: {
+        dataDir: resolve(kind === 'folder' ? path : dirname(path)),
+        split: 'labelled',
+        count: set.count,
+        synthetic: false,
+        manifestSha256: null,
+        source: { kind, path: resolve(path), sha256: set.sha256, files: set.files, skipped: set.skipped },
+      },
+      chunks: () => setChunks(set, opts.batchSize),
+    };
+  }
+  const cache = await openCache(opts.dataDir);
+  const entry = cache.manifest.splits[opts.split];
+  if (!entry) {
+    throw new SvhnError('MISSING_DATA', `--split ${opts.split}: the cache in ${cache.dir} has no '${opts.split}' split (it has ${Object.keys(cache.manifest.splits).join(', ') || 'none'})`, {
+      suggestion: 're-run `svhn preprocess`',
+    });
+  }
+  if (entry.count === 0) throw new SvhnError('MISSING_DATA', `--split ${opts.split}: the '${opts.split}' split in ${cache.dir} is empty`);
+  return {
+    data: { dataDir: resolve(opts.dataDir), split: opts.split, count: entry.count, synthetic: cache.manifest.synthetic, manifestSha256: cache.manifestSha256 },
+    chunks: () => readCacheSplitChunks(cache, opts.split, opts.batchSize),
+  };
+}
+
+/** Evaluates one model directory on a split of the cache or a labelled set. The backend must already be set. */
 export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluationResult> {
   const log = getLogger();
   const { model, metadata } = await loadModelDir(opts.modelDir);
   try {
-    const cache = await openCache(opts.dataDir);
-    const entry = cache.manifest.splits[opts.split];
-    if (!entry) {
-      throw new SvhnError('MISSING_DATA', `--split ${opts.split}: the cache in ${cache.dir} has no '${opts.split}' split (it has ${Object.keys(cache.manifest.splits).join(', ') || 'none'})`, {
-        suggestion: 're-run `svhn preprocess`',
-      });
-    }
-    const total = entry.count;
-    if (total === 0) throw new SvhnError('MISSING_DATA', `--split ${opts.split}: the '${opts.split}' split in ${cache.dir} is empty`);
+    const source = await openEvalData(opts);
+    const total = source.data.count;
 
     const confusion = new ConfusionAccumulator(NUM_CLASSES);
     const loss = new MeanAccumulator();
@@ -121,7 +171,7 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluationRe
     const xs = new Float32Array(opts.batchSize * IMAGE_BYTES); // reused: one batch of floats at a time
     const start = performance.now();
 
-    for await (const chunk of readCacheSplitChunks(cache, opts.split, opts.batchSize)) {
+    for await (const chunk of source.chunks()) {
       const n = chunk.count;
       scalePixels(chunk.images.subarray(0, n * IMAGE_BYTES), xs); // training's scaling
       // tidy owns the input and every intermediate; probabilities leave as a plain array.
@@ -160,7 +210,7 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluationRe
     const matrix = confusion.result();
     const report = classificationReport(matrix);
     for (const w of report.warnings) log.warn(`${metadata.name ?? basename(opts.modelDir)}: ${w}`);
-    const dataSynthetic = cache.manifest.synthetic;
+    const dataSynthetic = source.data.synthetic;
     return {
       model: {
         dir: resolve(opts.modelDir),
@@ -170,7 +220,7 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluationRe
         synthetic: Boolean(metadata.synthetic),
         metadata,
       },
-      data: { dataDir: resolve(opts.dataDir), split: opts.split, count: total, synthetic: dataSynthetic, manifestSha256: cache.manifestSha256 },
+      data: source.data,
       synthetic: Boolean(metadata.synthetic) || dataSynthetic,
       backend: tf.getBackend(),
       accuracy: report.accuracy,

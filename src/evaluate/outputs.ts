@@ -1,6 +1,7 @@
 /**
  * What `svhn evaluate` leaves on disk, one directory per model (default <modelDir>/evaluation
- * for the test split, <modelDir>/evaluation-val for val):
+ * for the test split, <modelDir>/evaluation-val for val, <modelDir>/evaluation-images for a
+ * labelled folder or CSV, so it never replaces the test split's):
  *
  *   report.json     everything: metrics, confusion matrix, sklearn-style report (dict and
  *                   text), timing, and one prediction per image with its confidence
@@ -33,8 +34,13 @@ export const ERRORS_PNG = 'errors.png';
 export const SYNTHETIC_NOTE = 'SYNTHETIC: offline sample data, not SVHN; these numbers say nothing about real accuracy';
 
 /** Where a model's evaluation goes unless --out says otherwise. */
-export function defaultEvaluationDir(modelDir: string, split: EvalSplit): string {
-  return join(modelDir, split === 'test' ? 'evaluation' : `evaluation-${split}`);
+export function defaultEvaluationDir(modelDir: string, split: EvalSplit | 'labelled'): string {
+  return join(modelDir, split === 'test' ? 'evaluation' : split === 'labelled' ? 'evaluation-images' : `evaluation-${split}`);
+}
+
+/** What the model was evaluated on, for titles and text: "test split", "images digits/". */
+export function dataLabel(data: EvaluationResult['data']): string {
+  return data.source ? `images ${data.source.path}` : `${data.split} split`;
 }
 
 /** Identifies the exact model files evaluated, so a report can tell a stale evaluation. */
@@ -76,7 +82,7 @@ export async function evaluationJson(r: EvaluationResult): Promise<Record<string
       synthetic: r.model.synthetic,
       fingerprint: await modelFingerprint(r.model.dir),
     },
-    data: r.data,
+    data: withoutFiles(r.data), // the files are listed per prediction below
     backend: r.backend,
     accuracy: r.accuracy,
     loss: r.loss,
@@ -91,11 +97,18 @@ export async function evaluationJson(r: EvaluationResult): Promise<Record<string
     createdAt: new Date().toISOString(),
     predictions: Array.from({ length: n }, (_, i) => ({
       index: i,
+      ...(r.data.source ? { file: r.data.source.files[i] } : {}),
       true: labels[i],
       predicted: predicted[i],
       confidence: Number(confidence[i]!.toFixed(6)),
     })),
   };
+}
+
+function withoutFiles(data: EvaluationResult['data']): Record<string, unknown> {
+  if (!data.source) return data;
+  const { files: _files, ...source } = data.source;
+  return { ...data, source };
 }
 
 function sampleCaptions(s: SampleSet): { captions: string[]; colors: string[] } {
@@ -115,7 +128,7 @@ export async function renderSamplesGrid(r: EvaluationResult): Promise<Buffer | u
     captions,
     captionColors: colors,
     scale: 4,
-    title: `${r.model.name}: predictions on the first ${r.data.split} images${syntheticTag(r)}`,
+    title: `${r.model.name}: predictions on the first ${r.data.source ? 'labelled' : r.data.split} images${syntheticTag(r)}`,
   });
 }
 
@@ -148,9 +161,9 @@ export async function writeEvaluationOutputs(r: EvaluationResult, outDir: string
   await put(CONFUSION_CSV, csvHead + confusionMatrixCsv(r.confusion));
   await put(
     CONFUSION_PNG,
-    await renderConfusionHeatmap(r.confusion, { title: `${r.model.name}: confusion matrix, ${r.data.split} split (${r.data.count} images)${tag}` }),
+    await renderConfusionHeatmap(r.confusion, { title: `${r.model.name}: confusion matrix, ${dataLabel(r.data)} (${r.data.count} images)${tag}` }),
   );
-  await put(F1_PNG, await renderClassScoreBars(r.report.perClass.map((c) => c.f1), { title: `${r.model.name}: F1 per digit, ${r.data.split} split${tag}` }));
+  await put(F1_PNG, await renderClassScoreBars(r.report.perClass.map((c) => c.f1), { title: `${r.model.name}: F1 per digit, ${dataLabel(r.data)}${tag}` }));
   // A grid with nothing to show is removed rather than left stale from an earlier run.
   for (const [name, png] of [
     [SAMPLES_PNG, await renderSamplesGrid(r)],
@@ -167,7 +180,9 @@ export function formatEvaluationText(r: EvaluationResult, outDir?: string): stri
   const lines = [
     ...(r.synthetic ? [`*** ${SYNTHETIC_NOTE} ***`] : []),
     `model ${r.model.name} (${r.model.architecture}, ${r.model.params.toLocaleString('en-US')} parameters) from ${r.model.dir}`,
-    `${r.data.split} split: ${r.data.count} images from ${r.data.dataDir}`,
+    r.data.source
+      ? `labelled ${r.data.source.kind} ${r.data.source.path}: ${r.data.count} images${r.data.source.skipped.length ? `, ${r.data.source.skipped.length} file${r.data.source.skipped.length === 1 ? '' : 's'} skipped (listed in ${REPORT_JSON})` : ''}`
+      : `${r.data.split} split: ${r.data.count} images from ${r.data.dataDir}`,
     `accuracy ${formatFixed(r.accuracy, 4)}  loss ${formatFixed(r.loss, 4)}  macro F1 ${formatFixed(r.report.macroAvg.f1, 4)}  weighted F1 ${formatFixed(r.report.weightedAvg.f1, 4)}`,
     `${formatFixed(r.imagesPerSec, 0)} images/s on ${r.backend} (${r.seconds.toFixed(1)} s)`,
     '',

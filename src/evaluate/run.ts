@@ -1,20 +1,23 @@
 /**
- * `svhn evaluate` as a stage: evaluate each model directory on the same split, write each
- * one's outputs, and compare them when there are several. Typed options in, typed result out;
- * printing is the CLI's job.
+ * `svhn evaluate` as a stage: evaluate each model directory on the same split (or the same
+ * labelled folder / CSV, decoded once, no cache), write each one's outputs, and compare them
+ * when there are several. Typed options in, typed result out; printing is the CLI's job.
  */
 import { basename, extname, join } from 'node:path';
 import { DEFAULTS } from '../config.js';
 import { compareModels, type Comparison } from '../metrics/comparison.js';
 import { createProgress } from '../progress.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { evaluateModel, type EvalSplit, type EvaluationResult } from './evaluate.js';
+import { getLogger } from '../log.js';
+import type { LabelledImages, LabelledSource } from '../data/labelled.js';
+import { evaluateModel, type EvalData, type EvalSplit, type EvaluationResult } from './evaluate.js';
 import { defaultEvaluationDir, renderErrorsGrid, summarize, writeEvaluationOutputs } from './outputs.js';
 
-export interface RunEvaluateOptions {
+/** A cache split, or your own labelled images (--images DIR / --labels FILE.csv) read directly. */
+export type RunEvalData = { dataDir: string; split: EvalSplit } | { images: LabelledSource; strict?: boolean };
+
+export type RunEvaluateOptions = RunEvalData & {
   modelDirs: string[];
-  dataDir: string;
-  split: EvalSplit;
   batchSize: number;
   /** Output directory; with several models each gets a subdirectory named after it. */
   outDir?: string;
@@ -22,7 +25,7 @@ export interface RunEvaluateOptions {
   errorsPng?: string;
   gridCount?: number; // images per samples/errors grid
   progress?: 'bar' | 'plain' | 'silent';
-}
+};
 
 export interface EvaluatedModel {
   result: EvaluationResult;
@@ -39,7 +42,7 @@ export interface RunEvaluateResult {
 function outDirs(opts: RunEvaluateOptions): string[] {
   const seen = new Map<string, number>();
   return opts.modelDirs.map((dir) => {
-    if (!opts.outDir) return defaultEvaluationDir(dir, opts.split);
+    if (!opts.outDir) return defaultEvaluationDir(dir, 'images' in opts ? 'labelled' : opts.split);
     if (opts.modelDirs.length === 1) return opts.outDir;
     let name = basename(dir.replace(/[\\/]+$/, '')) || 'model';
     const n = (seen.get(name) ?? 0) + 1;
@@ -55,21 +58,46 @@ function errorsPath(file: string, name: string, several: boolean): string {
   return file.slice(0, file.length - extname(file).length) + `-${name}${ext}`;
 }
 
+/** Skipped files logged one by one up to this many; report.json lists them all. */
+const WARN_SKIPPED = 10;
+
+/** Lists, hashes and decodes a labelled set once for every model; a set may lack digits (warned). */
+async function readLabelled(source: LabelledSource, strict: boolean, progress: RunEvaluateOptions['progress']): Promise<LabelledImages & { sha256: string }> {
+  const { decodeLabelledImages, hashLabelledImages, listLabelledImages, missingDigits } = await import('../data/labelled.js');
+  const log = getLogger();
+  const listing = await listLabelledImages(source);
+  const { sha256 } = await hashLabelledImages(listing, progress);
+  let logged = 0;
+  const set = await decodeLabelledImages(listing, {
+    strict,
+    progress,
+    onSkipped: (s) => {
+      if (++logged <= WARN_SKIPPED) log.warn({ file: s.file, reason: s.reason }, `skipped ${s.file}: ${s.reason}`);
+      else if (logged === WARN_SKIPPED + 1) log.warn('more files skipped: report.json lists them all');
+    },
+  });
+  if (set.skipped.length) log.warn(`${source.path}: skipped ${set.skipped.length} of ${listing.files.length} files (pass --strict to refuse them)`);
+  const missing = missingDigits(set.classCounts);
+  if (missing.length) log.warn(`${source.flag} ${source.path}: no images for digit(s) ${missing.join(', ')}; their rows of the report are empty`);
+  return { ...set, sha256 };
+}
+
 export async function runEvaluate(opts: RunEvaluateOptions): Promise<RunEvaluateResult> {
   const dirs = outDirs(opts);
   const gridCount = opts.gridCount ?? DEFAULTS.predict.gridCount;
+  const data: EvalData = 'images' in opts ? { labelled: await readLabelled(opts.images, opts.strict ?? false, opts.progress) } : { dataDir: opts.dataDir, split: opts.split };
+  const label = 'labelled' in data ? data.labelled.source.path : data.split;
   const models: EvaluatedModel[] = [];
   for (const [i, modelDir] of opts.modelDirs.entries()) {
     let progress: ReturnType<typeof createProgress> | undefined;
     const result = await evaluateModel({
+      ...data,
       modelDir,
-      dataDir: opts.dataDir,
-      split: opts.split,
       batchSize: opts.batchSize,
       keepSamples: gridCount,
       keepErrors: gridCount,
       onProgress: (done, total) => {
-        progress ??= createProgress({ label: `evaluate ${basename(modelDir)} (${opts.split})`, total, unit: 'img', mode: opts.progress });
+        progress ??= createProgress({ label: `evaluate ${basename(modelDir)} (${label})`, total, unit: 'img', mode: opts.progress });
         progress.update(done);
       },
     });

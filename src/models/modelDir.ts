@@ -28,6 +28,18 @@ export interface HistoryRecord {
   imagesPerSec: number;
 }
 
+/** The parent of a fine-tune (train --init), as metadata.json and the checkpoint record it. */
+export interface ParentModel {
+  dir: string; // absolute
+  name: string;
+  architecture: string;
+  weightsSha256: string; // of weights.bin
+  metadataSha256: string; // of metadata.json
+  /** The dataset the parent was trained on (its preprocess manifest's sha256). */
+  dataManifestSha256: string;
+  synthetic: boolean; // the parent was trained on the offline sample
+}
+
 export interface ModelMetadata {
   name: string; // directory name
   architecture: ModelName | string;
@@ -48,4 +60,6 @@ export interface ModelMetadata {
   wallTimeSec: number;
   trainImagesPerSec: number;
   createdAt: string;
+  /** A fine-tune (train --init): the model it started from (path, weight and metadata hashes, its data's manifest hash). */
+  parent?: ParentModel;
 }

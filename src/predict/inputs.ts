@@ -17,7 +17,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { CACHE_SPLITS, IMAGE_BYTES, type CacheSplit } from '../config.js';
 import { SvhnError } from '../errors.js';
-import { IMAGE_EXTENSIONS } from './decode.js';
+import { IMAGE_EXTENSIONS } from '../data/decode.js';
 
 export const CACHE_PREFIX = 'cache:';
 

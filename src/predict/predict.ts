@@ -12,7 +12,8 @@ import * as tf from '@tensorflow/tfjs';
 import { IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from '../config.js';
 import { SvhnError } from '../errors.js';
 import { scalePixels } from '../data/batches.js';
-import { decodeImageFile } from './decode.js';
+import { decodeImageFile } from '../data/decode.js';
+import { mapOrdered } from '../util/mapOrdered.js';
 import type { InputItem } from './inputs.js';
 
 /**
@@ -51,22 +52,6 @@ export interface PredictOptions {
   decodeConcurrency?: number;
   /** Replaces decodeImageFile (tests). */
   decode?: (path: string) => Promise<Uint8Array>;
-}
-
-/**
- * Maps `source` through async `fn` with at most `concurrency` calls in flight, yielding
- * results in source order. A slow item holds back later results (order is the contract),
- * never more than `concurrency` of them.
- */
-export async function* mapOrdered<T, R>(source: AsyncIterable<T>, fn: (item: T) => Promise<R>, concurrency: number): AsyncGenerator<R> {
-  const window: Promise<R>[] = [];
-  for await (const item of source) {
-    const p = fn(item);
-    p.catch(() => undefined); // awaited below, in order; this only silences the early-rejection warning
-    window.push(p);
-    if (window.length >= concurrency) yield await window.shift()!;
-  }
-  while (window.length > 0) yield await window.shift()!;
 }
 
 /** Top k of one probability row; ties go to the lower digit. */

@@ -19,8 +19,8 @@ import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SvhnError, ioError } from '../errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
-import type { HistoryRecord } from '../models/modelDir.js';
 import type { BestModelState, EarlyStoppingState } from './callbacks.js';
+import type { HistoryRecord, ParentModel } from '../models/modelDir.js';
 
 export const CHECKPOINT_FORMAT = 'svhn-checkpoint' as const;
 export const CHECKPOINT_VERSION = 1 as const;
@@ -41,6 +41,8 @@ export interface RunConfig {
   extra: boolean;
   augment: boolean;
   dataManifestSha256: string;
+  /** A fine-tune's parent weights (sha256 of its weights.bin); null, or absent in older checkpoints: from scratch. */
+  init?: string | null;
 }
 
 export interface CheckpointState {
@@ -59,6 +61,8 @@ export interface CheckpointState {
   earlyStopping: EarlyStoppingState;
   bestModel: BestModelState;
   wallTimeSec: number; // summed over every session of this run
+  /** The model a fine-tune (--init) started from. */
+  parent?: ParentModel;
 }
 
 export interface Checkpoint {

@@ -8,12 +8,13 @@
  *
  * Seeds: the run seed derives, in this order, the initialiser and dropout seeds (via the model
  * builder), the shuffle stream and the augmentation stream; --limit/--val-limit subsample with
- * the run seed itself.
+ * the run seed itself. A fine-tune (--init, ./init.ts) draws the same streams; its starting
+ * weights are the parent's instead of the initialisers'.
  */
 import * as tf from '@tensorflow/tfjs';
 import { access, constants, mkdir, readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES, type BackendChoice } from '../config.js';
 import { SvhnError, ioError } from '../errors.js';
 import { getLogger } from '../log.js';
@@ -42,6 +43,7 @@ import {
   type RunConfig,
 } from './checkpoint.js';
 import { historyToCsv } from './history.js';
+import { checkResumedParent, copyParentWeights, describeParent } from './init.js';
 
 export interface TrainOptions {
   model: string; // a registry name
@@ -57,6 +59,8 @@ export interface TrainOptions {
   patience: number; // early stopping on val_loss
   outDir: string; // the model directory, swapped in whole at the end
   resume: boolean; // continue from <outDir>.checkpoint
+  /** Fine-tune: a model directory of the same architecture whose weights the run starts from. */
+  init?: string | null;
   backend: BackendChoice;
   /** Data-parallel replicas (replicas.ts); default: all cores. */
   threads?: number;
@@ -176,6 +180,10 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   const log = getLogger();
   const started = Date.now();
   checkOptions(o);
+  const parent = o.init ? await describeParent(o.init, o.model) : null; // before any work: a wrong --init answers at once
+  if (parent && resolve(o.outDir) === parent.dir) {
+    throw new SvhnError('BAD_FLAG', `--out ${o.outDir}: is the --init model itself; a fine-tune goes to a directory of its own`, { suggestion: 'pass another --out' });
+  }
   const ckptDir = checkpointDirFor(o.outDir);
   const ckpt = o.resume ? await loadCheckpoint(ckptDir) : undefined;
   if (o.resume && !ckpt) {
@@ -203,10 +211,12 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
     extra: o.extra,
     augment: o.augment,
     dataManifestSha256: data.manifestSha256,
+    init: parent?.weightsSha256 ?? null,
   };
   if (ckpt) {
+    checkResumedParent(ckpt.state.parent, parent, ckptDir);
     for (const k of Object.keys(config) as (keyof RunConfig)[]) {
-      if (ckpt.state.config[k] !== config[k]) {
+      if (k !== 'init' && ckpt.state.config[k] !== config[k]) {
         throw new SvhnError('BAD_INPUT', `--resume: the checkpoint in ${ckptDir} was made with ${k}=${ckpt.state.config[k]}, this run has ${config[k]}`, {
           suggestion: `pass the same flags, or train without --resume`,
         });
@@ -224,6 +234,14 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   const augmentRng = root.fork();
 
   const model = buildModel(o.model, { seed: modelSeed });
+  if (parent && !ckpt) {
+    // A resumed fine-tune restores its own weights from the checkpoint below.
+    await copyParentWeights(parent, model).catch((e: unknown) => {
+      model.dispose();
+      throw e;
+    });
+    log.info({ parent: parent.dir, weightsSha256: parent.weightsSha256 }, `fine-tuning from ${parent.dir} (${parent.architecture}${parent.synthetic ? ', trained on the SYNTHETIC sample' : ''})`);
+  }
   const optimizer = new FusedAdamOptimizer(o.lr); // tf.train.adam's arithmetic, fused on wasm
   model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
   const dropout = seededDropoutLayers(model);
@@ -316,6 +334,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
         earlyStopping: early.state,
         bestModel: keeper.state,
         wallTimeSec: wallBefore + (Date.now() - started) / 1000,
+        ...(parent ? { parent } : {}),
       };
       await saveCheckpoint(ckptDir, { state, model: captureWeights(model), optimizer: opt.weights, earlyStoppingBest: early.best, bestModelBest: keeper.best });
       await o.onEpochEnd?.(record, { numTensors: tf.memory().numTensors, model });
@@ -373,6 +392,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
       stoppedEpoch: early.state.stoppedEpoch,
     },
     data: { train: data.train.count, val: data.val.count, extra: data.extra?.count ?? 0 },
+    ...(parent ? { parent } : {}),
   };
 
   await buildDirAtomic(o.outDir, async (tmp) => {

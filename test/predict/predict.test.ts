@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSvhnMat } from '../../src/data/mat.js';
 import type { InputItem } from '../../src/predict/inputs.js';
 import { csvHeader, formatCsvRow, formatJsonlRow, openRowSink } from '../../src/predict/output.js';
-import { mapOrdered, predictItems, topK, type PredictedItem, type PredictionRow } from '../../src/predict/predict.js';
+import { mapOrdered } from '../../src/util/mapOrdered.js';
+import { predictItems, topK, type PredictedItem, type PredictionRow } from '../../src/predict/predict.js';
 import { gridCaption, runPredict } from '../../src/predict/run.js';
 import { PROTOTYPES, buildColourModel, saveColourModel, solidRgb } from './helpers.js';
 

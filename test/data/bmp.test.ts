@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeBmp, isBmp } from '../../src/predict/bmp.js';
-import { writeBmp } from './helpers.js';
+import { decodeBmp, isBmp } from '../../src/data/bmp.js';
+import { writeBmp } from '../predict/helpers.js';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/bmp');
 // Written and read back by Pillow (make_bmp_fixtures.py): an independent reference.

@@ -1,6 +1,7 @@
 /**
- * Any image file -> one 32x32 RGB uint8 image (3072 bytes, HWC), the way every predict input
- * is brought to the model's size:
+ * Any image file -> one 32x32 RGB uint8 image (3072 bytes, HWC), the way every image enters
+ * svhn (predict's inputs, and the labelled folders and CSVs that preprocess and evaluate
+ * read), so training and prediction see the same pixels:
  *
  *   1. decode: sharp (libvips) for PNG, JPEG, WebP, GIF (first frame), TIFF (first page);
  *      ./bmp.ts for BMP, which libvips does not read.
@@ -15,7 +16,7 @@
  *      A square input (such as a 32x32 SVHN crop) is resized only, never padded, and a
  *      32x32 PNG comes out byte for byte as it went in.
  *
- * Scaling to [0, 1] (x / 255, as in training) happens per batch in ./predict.ts.
+ * Scaling to [0, 1] (x / 255, as in training) happens per batch (data/batches.ts scalePixels).
  * Errors are SvhnError('BAD_INPUT') whose message is the reason alone: the caller names the file.
  */
 import { readFile } from 'node:fs/promises';

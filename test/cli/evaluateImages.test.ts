@@ -1,0 +1,96 @@
+/**
+ * `svhn evaluate --images DIR / --labels FILE.csv` through the real CLI: the colour model
+ * (test/predict/helpers.ts) reads each fixture image as its digit, so every number in the
+ * outputs is known in advance.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/backend/index.js';
+import { svhnAsync } from '../helpers.js';
+import { saveColourModel } from '../predict/helpers.js';
+import { writeTinyModel } from '../evaluate/fixtures.js';
+import { writeDigitFolder, writeLabelsCsv, type FixtureFile } from '../data/labelledHelpers.js';
+
+let tmp: string;
+let files: FixtureFile[];
+const COUNTS = [3, 2, 2, 2, 2, 2, 2, 2, 2, 4]; // 23 images
+const svhn = (args: string[]) => svhnAsync([...args, '--backend', 'cpu', '--log-format', 'json'], { cwd: tmp });
+const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('svhn: error'));
+
+beforeAll(async () => {
+  await initBackend('cpu');
+  tmp = await mkdtemp(join(tmpdir(), 'svhn-cli-eval-img-'));
+  files = await writeDigitFolder(join(tmp, 'digits'), COUNTS, 21);
+  await writeFile(join(tmp, 'digits', '2', 'scan.pdf'), '%PDF-1.4');
+  await saveColourModel(join(tmp, 'models/colour'));
+  await writeTinyModel(join(tmp, 'models/tiny'), { name: 'tiny', seed: 4 });
+});
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+describe('svhn evaluate --images / --labels', () => {
+  it('measures a model on a folder without a cache: accuracy, confusion matrix and report, in <model>/evaluation-images', async () => {
+    const r = await svhn(['evaluate', '--model', 'models/colour', '--images', 'digits']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`labelled folder ${join(tmp, 'digits')}: 23 images, 1 file skipped`);
+    expect(r.stdout).toMatch(/accuracy 1\.0000/);
+    expect(r.stdout).toMatch(/\n {4}accuracy {27}1\.00 {8}23\n/);
+    expect(r.stderr).toMatch(/skipped digits\/2\/scan\.pdf: not an image file name/);
+    const dir = join(tmp, 'models/colour/evaluation-images');
+    const report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8'));
+    expect(report.accuracy).toBe(1);
+    expect(report.confusionMatrix.counts.map((row: number[], d: number) => row[d])).toEqual(COUNTS);
+    expect(report.data).toMatchObject({ split: 'labelled', count: 23, manifestSha256: null, source: { kind: 'folder', path: join(tmp, 'digits') } });
+    expect(report.data.source.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(report.data.source.skipped).toEqual([{ file: 'digits/2/scan.pdf', label: 2, reason: expect.stringMatching(/^not an image file name/) }]);
+    expect(report.predictions.map((p: { file: string; true: number }) => [p.file, p.true])).toEqual(files.map((f) => [join('digits', f.name), f.label]));
+    for (const f of ['confusion.csv', 'confusion.png', 'f1.png', 'samples.png']) expect(existsSync(join(dir, f)), f).toBe(true);
+    expect(existsSync(join(tmp, 'models/colour/evaluation'))).toBe(false); // the test split's evaluation is left alone
+  });
+
+  it('reads a CSV: a wrong label shows up where it should, digits may be missing, two models are compared', async () => {
+    // Every image of digits 0..4, one 3 labelled 8 by mistake.
+    const rows = files.filter((f) => f.label <= 4).map((f): [string, number] => [`digits/${f.name}`, f.label]);
+    const wrong = rows.findIndex(([, l]) => l === 3);
+    rows[wrong] = [rows[wrong]![0], 8];
+    await writeLabelsCsv(join(tmp, 'some.csv'), rows);
+    const r = await svhn(['evaluate', '--model', 'models/colour', '--model', 'models/tiny', '--labels', 'some.csv', '--json', '--out', 'ev']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/--labels some\.csv: no images for digit\(s\) 5, 6, 7, 9; their rows of the report are empty/);
+    const s = JSON.parse(r.stdout);
+    expect(s.split).toBe('labelled');
+    expect(s.images).toEqual({ kind: 'csv', path: 'some.csv' });
+    const colour = s.models.find((m: { name: string }) => m.name === 'colour-test');
+    expect(colour.images).toBe(11);
+    expect(colour.accuracy).toBeCloseTo(10 / 11, 12);
+    expect(colour.confusionMatrix[8][3]).toBe(1); // true (as labelled) 8, predicted 3
+    expect(colour.confusionMatrix[3][3]).toBe(1);
+    expect(s.best).toBeDefined();
+    for (const name of ['colour', 'tiny']) expect(existsSync(join(tmp, 'ev', name, 'report.json')), name).toBe(true);
+  });
+
+  it('answers bad input with one line and a non-zero exit', async () => {
+    await writeLabelsCsv(join(tmp, 'bad.csv'), [['digits/0/00.png', 0], ['digits/1/00.jpg', 'one']]);
+    await writeLabelsCsv(join(tmp, 'twice.csv'), [['digits/0/00.png', 0], ['digits/../digits/0/00.png', 0]]);
+    const cases: Array<[string[], string, number]> = [
+      [['--images', 'digits', '--strict'], 'svhn: error: digits/2/scan.pdf: not an image file name', 1],
+      [['--labels', 'bad.csv'], `svhn: error: bad.csv line 3: label 'one' for digits/1/00.jpg: expected a digit 0..9`, 1],
+      [['--labels', 'twice.csv'], 'svhn: error: twice.csv line 3: digits/../digits/0/00.png is listed twice (first on line 2)', 1],
+      [['--images', 'digits', '--split', 'val'], `svhn: error: option '--images <dir>' cannot be used with option '--split <split>'`, 2],
+      [['--images', 'nowhere'], 'svhn: error: --images nowhere: no such folder', 1],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => svhn(['evaluate', '--model', 'models/colour', ...args, '--out', 'never'])));
+    runs.forEach((r, i) => {
+      const [args, message, code] = cases[i]!;
+      expect(errorLines(r.stderr), args.join(' ')).toHaveLength(1);
+      expect(errorLines(r.stderr)[0], args.join(' ')).toContain(message);
+      expect(r.code, args.join(' ')).toBe(code);
+      expect(r.stdout).toBe('');
+    });
+    expect(existsSync(join(tmp, 'never'))).toBe(false);
+  });
+});
