@@ -39,6 +39,7 @@ const { values: opts } = parseArgs({
     'offline-model': { type: 'string', default: 'models/optimized' },
     folds: { type: 'string' },
     epochs: { type: 'string' }, // both trainings; default: each one's own default
+    'train-flags': { type: 'string', default: '' }, // more flags for both trainings, e.g. '--lr 3e-4 --augment'
     seed: { type: 'string', default: '42' },
     backend: { type: 'string', default: 'auto' },
     threads: { type: 'string' },
@@ -64,6 +65,7 @@ const REAL = resolve(opts.real);
 const OFFLINE = resolve(opts['offline-model']);
 const FOLDS = positiveInt('folds', opts.folds ?? (opts.quick ? 2 : 5));
 const EPOCHS = opts.epochs !== undefined ? positiveInt('epochs', opts.epochs) : opts.quick ? 1 : undefined;
+const TRAIN_FLAGS = opts['train-flags'].split(/\s+/).filter(Boolean);
 const SEED = Number(opts.seed);
 if (!Number.isInteger(SEED) || SEED < 0) fail(`--seed: expected a non-negative integer, got '${opts.seed}'`);
 if (FOLDS < 2) fail('--folds: expected at least 2 (one held out, the others to learn from)');
@@ -172,7 +174,7 @@ try {
     const pre = svhn(['preprocess', '--labels', join(work, `fold-${k + 1}-train.csv`), '--data-dir', dataDir, '--seed', String(SEED), '--strict'], `${at} preprocess`);
     seconds.preprocess += pre.seconds;
 
-    const common = ['--data-dir', dataDir, '--seed', String(SEED), ...(EPOCHS ? ['--epochs', String(EPOCHS)] : [])];
+    const common = ['--data-dir', dataDir, '--seed', String(SEED), ...(EPOCHS ? ['--epochs', String(EPOCHS)] : []), ...TRAIN_FLAGS];
     log(`${at}: fine-tune from the offline model`);
     const ft = svhn(['train', '--init', OFFLINE, ...common, '--out', join(dir, 'finetuned')], `${at} fine-tune`);
     log(`${at}: train from scratch`);

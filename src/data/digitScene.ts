@@ -3,8 +3,8 @@
  * real typeface (fonts.ts) on a wall or a plate, photographed at some distance, its digit's
  * box widened to a square and resized to 32x32.
  *
- *   1. the number: the labelled digit with 0-2 neighbours each side, set with the face's own
- *      advances and a random tracking, so neighbours are cut by the crop's edges as in SVHN;
+ *   1. the number: the labelled digit with 0-2 neighbours each side, set nearly touching as
+ *      house numbers are, so neighbours are cut by the crop's edges as in SVHN;
  *   2. the camera: scale (the digit fills 70-105% of the crop's height), italic shear, a
  *      small rotation and perspective, all one projective map of the outlines;
  *   3. the scene, at the photo's resolution (a crop of 10-56 px): wall or plate colours of
@@ -31,27 +31,28 @@ const CLASS_CDF = (() => {
 
 /** The scene's ranges. Sizes are fractions of the crop's side unless they say px. */
 const SCENE = {
-  sourceSize: [14, 60], // px: side of the crop in the photo, log-uniform (most SVHN digits were small)
-  fill: [0.7, 1.05], // digit's longer side / crop side (boxes are tight on the digit, sometimes cut)
+  sourceSize: [8, 64], // px: side of the crop in the photo, log-uniform (most SVHN digits were small)
+  fill: [0.65, 1.05], // digit's longer side / crop side (boxes are tight on the digit, sometimes cut)
   centreJitter: [0.08, 0.05], // x, y: offset of the digit's centre
   neighbours: [0.25, 0.45, 0.3], // chance of 0, 1, 2 neighbours on each side
-  tracking: [-0.05, 0.25], // em added between digits
+  gap: [-0.08, 0.2], // ink gap between neighbours / digit height
   stretch: [0.65, 1.2], // horizontal scale (condensed to extended)
   italic: { p: 0.3, shear: [-0.1, 0.35] },
-  rotationSd: 0.05, // radians
-  perspective: { p: 0.5, max: 0.3 },
+  rotationSd: 0.07, // radians
+  perspective: { p: 0.5, max: 0.35 },
   plate: { p: 0.45, margin: [0.02, 0.45], frame: 0.25 },
   shadow: { p: 0.15, offset: [0.02, 0.08] },
   clutter: { p: 0.25, lines: 3, alpha: [0.2, 1] },
-  contrast: [0.05, 0.45], // |luminance difference| of digit and background, 0..1
-  saturation: 0.1, // at most, most colours near grey
-  saturatedPlate: 0.25, // chance a plate is clearly coloured (blue, green, red signs)
+  contrast: [0.05, 0.8], // |luminance difference| of digit and background, 0..1; skewed low (u^1.5)
+  saturation: 0.25, // at most, most colours near grey
+  saturatedPlate: 0.3, // chance a plate is clearly coloured (blue, green, red signs)
   texture: 25, // at most, 0..255 units
   castShadow: 0.15,
-  sourceNoise: 10, // sd at most, 0..255 units, before the resize (so it comes out blotchy)
-  sourceBlur: { p: 0.3, sigma: [0.3, 1.0] }, // px of the photo
-  cropBlur: { p: 0.15, sigma: [0.3, 1.0] }, // px of the 32x32 crop
+  sourceNoise: 12, // sd at most, 0..255 units, before the resize (so it comes out blotchy)
+  sourceBlur: { p: 0.5, sigma: [0.3, 1.5] }, // px of the photo
+  cropBlur: { p: 0.3, sigma: [0.3, 1.2] }, // px of the 32x32 crop
   cropNoise: 6,
+  gamma: [0.7, 1.4], // tone curve of the camera, applied to the crop
 } as const;
 
 const MAX_SOURCE = SCENE.sourceSize[1];
@@ -122,19 +123,19 @@ export class DigitSceneRenderer {
     if (clutter) this.fillClutter(rng, size);
 
     // Colours, 0..255: background (plate or wall), digit, wall around a plate, shadow, clutter.
-    const contrast = rng.uniform(SCENE.contrast[0], SCENE.contrast[1]);
-    const bgL = rng.uniform(Math.max(contrast, 0.15) + 0.05, 0.9);
+    const contrast = SCENE.contrast[0] + (SCENE.contrast[1] - SCENE.contrast[0]) * rng.next() ** 1.5;
+    const bgL = rng.uniform(contrast, 1);
     const darkOnLight = rng.next() < 0.55;
     const hiL = bgL;
     const loL = bgL - contrast;
     const saturated = plate && rng.next() < SCENE.saturatedPlate;
-    const bg = colour(rng, darkOnLight ? hiL : loL, saturated ? rng.uniform(0.1, 0.3) : mostlyGrey(rng));
+    const bg = colour(rng, darkOnLight ? hiL : loL, saturated ? rng.uniform(0.1, 0.35) : mostlyGrey(rng));
     const fg = colour(rng, darkOnLight ? loL : hiL, mostlyGrey(rng));
-    const wall = colour(rng, rng.uniform(0.1, 0.85), mostlyGrey(rng));
+    const wall = colour(rng, rng.uniform(0.05, 0.95), mostlyGrey(rng));
     const shade = colour(rng, Math.max(0, (darkOnLight ? loL : hiL) * rng.uniform(0.2, 0.8)), mostlyGrey(rng));
     const junk = colour(rng, rng.uniform(0.05, 0.95), mostlyGrey(rng));
     const junkAlpha = rng.uniform(SCENE.clutter.alpha[0], SCENE.clutter.alpha[1]);
-    const cast = [1 + 0.04 * rng.normal(), 1 + 0.04 * rng.normal(), 1 + 0.04 * rng.normal()]; // white balance
+    const cast = [1 + 0.06 * rng.normal(), 1 + 0.06 * rng.normal(), 1 + 0.06 * rng.normal()]; // white balance
 
     // Lighting: a linear gradient, sometimes a cast shadow's half-plane.
     const gx = (rng.normal() * 0.3) / size;
@@ -177,6 +178,8 @@ export class DigitSceneRenderer {
     if (rng.next() < SCENE.cropBlur.p) gaussianBlur(this.crop, OUT, rng.uniform(SCENE.cropBlur.sigma[0], SCENE.cropBlur.sigma[1]), this.scratch);
 
     const crop = this.crop;
+    const gamma = rng.uniform(SCENE.gamma[0], SCENE.gamma[1]);
+    for (let i = 0; i < crop.length; i++) crop[i] = crop[i]! <= 0 ? 0 : 255 * (crop[i]! / 255) ** gamma;
     addNoise(rng, crop, crop.length, rng.uniform(0, SCENE.cropNoise));
     for (let i = 0; i < crop.length; i++) out[off + i] = clampByte(crop[i]!);
     return digit;
@@ -272,21 +275,28 @@ function neighbourCount(rng: Rng): number {
   return u < p0 ? 0 : u < p0 + p1 ? 1 : 2;
 }
 
-/** The labelled digit at pen 0 and its neighbours, spaced by the face's advances plus tracking. */
+/**
+ * The labelled digit at 0 and its neighbours, set ink to ink: house-number digits nearly
+ * touch (in SVHN's boxes the gap between neighbours is 0 +- 0.1 of the digit's height), far
+ * tighter than a face's advances set them.
+ */
 function layoutNumber(rng: Rng, face: FontFace, digit: number): PlacedDigit[] {
-  const tracking = rng.uniform(SCENE.tracking[0], SCENE.tracking[1]);
-  const placed: PlacedDigit[] = [{ outline: face.digits[digit]!, x: 0 }];
-  let pen = 0;
+  const main = face.digits[digit]!;
+  const gap = (main.yMax - main.yMin) * rng.uniform(SCENE.gap[0], SCENE.gap[1]); // em, ink to ink
+  const placed: PlacedDigit[] = [{ outline: main, x: 0 }];
+  let edge = main.xMin;
   for (let i = neighbourCount(rng); i > 0; i--) {
     const o = face.digits[rng.int(NUM_CLASSES)]!;
-    pen -= o.advance + tracking;
-    placed.push({ outline: o, x: pen });
+    const x = edge - gap - o.xMax;
+    placed.push({ outline: o, x });
+    edge = x + o.xMin;
   }
-  pen = face.digits[digit]!.advance + tracking;
+  edge = main.xMax;
   for (let i = neighbourCount(rng); i > 0; i--) {
     const o = face.digits[rng.int(NUM_CLASSES)]!;
-    placed.push({ outline: o, x: pen });
-    pen += o.advance + tracking;
+    const x = edge + gap - o.xMin;
+    placed.push({ outline: o, x });
+    edge = x + o.xMax;
   }
   return placed;
 }
@@ -353,9 +363,14 @@ function mostlyGrey(rng: Rng): number {
   return SCENE.saturation * u * u;
 }
 
-/** An RGB colour (0..255) of luminance l (0..1), saturation s, random hue (a zero-mean tint). */
+/**
+ * An RGB colour (0..255) of luminance l (0..1) and saturation s, as a zero-mean tint of hue h
+ * (0 red, 2pi/3 green, 4pi/3 blue). Most hues lie on daylight's axis, from warm (paint,
+ * brick, brass, lamp light) to blue (shade, blue plates); the rest anywhere.
+ */
 function colour(rng: Rng, l: number, s: number): [number, number, number] {
-  const h = rng.uniform(0, 2 * Math.PI);
+  const u = rng.next();
+  const h = u < 0.35 ? 0.55 + 0.25 * rng.normal() : u < 0.65 ? (4 * Math.PI) / 3 + 0.25 * rng.normal() : rng.uniform(0, 2 * Math.PI);
   const third = (2 * Math.PI) / 3;
   return [255 * (l + s * Math.cos(h)), 255 * (l + s * Math.cos(h - third)), 255 * (l + s * Math.cos(h + third))];
 }
