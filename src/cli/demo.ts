@@ -48,7 +48,6 @@ async function runDemo(flags: DemoFlags): Promise<void> {
     limit: flags.limit,
     valLimit: flags.valLimit,
     extra: false,
-    augment: false,
     patience: DEFAULTS.train.patience,
     outDir: flags.out,
     resume: false,

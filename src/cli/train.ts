@@ -19,7 +19,7 @@ interface TrainFlags {
   limit?: number;
   valLimit?: number;
   extra: boolean;
-  augment: boolean;
+  augment?: boolean;
   patience?: number;
   out?: string;
   resume: boolean;
@@ -43,7 +43,8 @@ function addTrainOptions(cmd: Command, withModel: boolean): Command {
     .option('--limit <n>', 'train on at most N cached training images, stratified (default: all)', positiveInt)
     .option('--val-limit <n>', 'validate on at most N cached validation images, stratified (default: all)', positiveInt)
     .option('--extra', 'also train on the extra split, streamed in chunks (needs `svhn preprocess --extra`)', false)
-    .option('--augment', 'random small shifts, scale, rotation and contrast (no flips), seeded', false)
+    .option('--augment', `random small shifts, scale, rotation and contrast (no flips), seeded (default: ${d.augment.synthetic ? 'on' : 'off'} for the synthetic sample, ${d.augment.other ? 'on' : 'off'} for other data)`)
+    .option('--no-augment', 'train on the cached images as they are')
     .option('--patience <n>', `stop after N epochs without a lower val_loss, restoring the best weights (default: ${d.patience}; ${f.patience} with --init)`, positiveInt)
     .option('--out <dir>', `model directory (default: ${DEFAULTS.modelsDir}/<model>; with --init, ${DEFAULTS.modelsDir}/<model>-finetuned)`)
     .option('--resume', 'continue the interrupted run from <out>.checkpoint (a fine-tune: with the same --init)', false)

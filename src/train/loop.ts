@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { access, constants, mkdir, readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES, type BackendChoice } from '../config.js';
+import { DEFAULTS, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES, type BackendChoice } from '../config.js';
 import { SvhnError, ioError } from '../errors.js';
 import { getLogger } from '../log.js';
 import { createProgress } from '../progress.js';
@@ -55,7 +55,8 @@ export interface TrainOptions {
   limit: number | null; // stratified subsample of the cached train split
   valLimit: number | null; // ... and of val
   extra: boolean; // also train on the extra split, streamed in chunks
-  augment: boolean;
+  /** Seeded shifts, scale, rotation, contrast (augment.ts); default: on for the synthetic sample, off for other data (DEFAULTS.train.augment). */
+  augment?: boolean;
   patience: number; // early stopping on val_loss
   outDir: string; // the model directory, swapped in whole at the end
   resume: boolean; // continue from <outDir>.checkpoint
@@ -200,6 +201,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   if (data.synthetic) {
     log.warn('SYNTHETIC data: this cache holds the offline sample, not SVHN; its accuracy says nothing about SVHN');
   }
+  const augment = o.augment ?? DEFAULTS.train.augment[data.synthetic ? 'synthetic' : 'other'];
 
   const config: RunConfig = {
     model: o.model,
@@ -209,7 +211,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
     limit: o.limit,
     valLimit: o.valLimit,
     extra: o.extra,
-    augment: o.augment,
+    augment,
     dataManifestSha256: data.manifestSha256,
     init: parent?.weightsSha256 ?? null,
   };
@@ -293,7 +295,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
       let accSum = 0;
       let batches = 0;
       for await (const b of epochBatches({ train: data.train, extra: data.extra, batchSize: o.batchSize, rng: shuffleRng })) {
-        if (o.augment) augmentBatch(b.xs, b.size, augmentRng);
+        if (augment) augmentBatch(b.xs, b.size, augmentRng);
         const { loss, acc } = await trainer.step(b.xs, b.ys, b.size); // batch means
         seen += b.size;
         lossSum += loss * b.size;
@@ -371,7 +373,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
       batchSize: o.batchSize,
       lr: o.lr,
       patience: o.patience,
-      augment: o.augment,
+      augment,
       limit: o.limit,
       valLimit: o.valLimit,
       extra: o.extra,

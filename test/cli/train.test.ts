@@ -80,13 +80,20 @@ describe('svhn train', () => {
     expect(existsSync(join(tmp, 'models/k.checkpoint'))).toBe(false);
   });
 
-  it('trains the optimized model through its alias with --augment', async () => {
-    const r = svhn(['train-optimized', ...TINY, '--epochs', '1', '--augment', '--json', '--out', 'models/o']);
+  it('trains the optimized model through its alias, augmenting the synthetic sample unless --no-augment', async () => {
+    const r = svhn(['train-optimized', ...TINY, '--epochs', '1', '--json', '--out', 'models/o']);
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout);
     expect(s.params).toEqual({ total: 161_098, trainable: 160_650, nonTrainable: 448 });
     const meta = JSON.parse(await readFile(join(tmp, 'models/o/metadata.json'), 'utf8'));
+    expect(meta.synthetic).toBe(true);
     expect(meta.hyperparameters.augment).toBe(true);
+
+    const plain = svhn(['train-optimized', ...TINY, '--epochs', '1', '--no-augment', '--out', 'models/o-plain']);
+    expect(plain.code).toBe(0);
+    const plainMeta = JSON.parse(await readFile(join(tmp, 'models/o-plain/metadata.json'), 'utf8'));
+    expect(plainMeta.hyperparameters.augment).toBe(false);
+    expect((await weights('o')).equals(await weights('o-plain'))).toBe(false);
   });
 
   it('rejects bad input with one line, a non-zero exit and nothing under the final name', async () => {
