@@ -99,9 +99,10 @@ describe('generateImages', () => {
       if (best === test.labels[i]) correct++;
     }
     const acc = correct / 500;
-    // Chance is 0.1 (0.19 always guessing 1). Real fonts, neighbours, clutter and low contrast
-    // keep this template matcher near 0.28 (the stroke glyphs before them allowed 0.3-0.85).
-    expect(acc).toBeGreaterThan(0.24);
+    // Chance for this prior-free matcher is 0.1. Real fonts, tight neighbours, clutter, blur
+    // and low contrast keep it near 0.21 (the stroke glyphs before them allowed 0.3-0.85);
+    // images unrelated to their labels would score 0.1.
+    expect(acc).toBeGreaterThan(0.16);
     expect(acc).toBeLessThan(0.85);
     // Per-class mean images differ from one another.
     let minD = Infinity;

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { svhnSync } from '../helpers.js';
+import { DEFAULTS } from '../../src/config.js';
 
 let tmp: string;
 
@@ -42,8 +43,8 @@ describe('the whole pipeline on the offline sample', () => {
     const pre = JSON.parse(ok(['preprocess', '--data-dir', 'data', '--json']).stdout);
     const manifest = JSON.parse(await readFile(join(tmp, 'data/cache/manifest.json'), 'utf8'));
     expect(manifest.synthetic).toBe(true);
-    expect(manifest.splits.train.count + manifest.splits.val.count).toBe(6000);
-    expect(manifest.splits.test.count).toBe(2000);
+    expect(manifest.splits.train.count + manifest.splits.val.count).toBe(DEFAULTS.synthetic.sizes.small.train);
+    expect(manifest.splits.test.count).toBe(DEFAULTS.synthetic.sizes.small.test);
     expect(pre).toBeTruthy();
 
     // 3. Both models, short, on the backend auto picks here.
