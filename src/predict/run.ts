@@ -86,6 +86,7 @@ export async function runPredict(opts: PredictRunOptions): Promise<PredictSummar
         recursive: opts.recursive,
         dataDir: opts.dataDir,
         onSkipped: (dir, n) => log.debug({ dir, skipped: n }, `skipped ${n} entries of ${dir} (not image files${opts.recursive ? '' : ', or subfolders'})`),
+        onRevisit: (dir) => log.warn({ dir }, `skipped folder ${dir}: already walked (a symlink loop, or a second link to the same folder)`),
       });
       for await (const { row, image } of predictItems(items, { model, batchSize: opts.batchSize, topK: opts.topK, decodeConcurrency: opts.decodeConcurrency })) {
         await sink.write(row);
