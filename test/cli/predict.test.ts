@@ -10,6 +10,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOTYPES, saveColourModel, solidRgb, writeBmp } from '../predict/helpers.js';
 import { svhnSync } from '../helpers.js';
+import { writeSvhnMat } from '../../src/data/matWriter.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const MAT = join(ROOT, 'test/fixtures/mat/small_c_u8.mat');
@@ -132,6 +133,20 @@ describe('svhn predict', () => {
     expect(r.code, r.stderr).toBe(0);
     const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(rows.map((x) => [x.input, x.predicted, x.label])).toEqual(digits.map((d, i) => [`cache:test#${i}`, d, d]));
+  });
+
+  it('writes thousands of rows to --out without piling listeners on the stream', async () => {
+    // Each wait for 'drain' used to leave an 'error' listener behind: the 11th warned on stderr.
+    const n = 4000; // ~80 bytes a row: some 20 waits on the file stream's 16 KB buffer
+    const digits = Uint8Array.from({ length: n }, (_, i) => i % 10);
+    const images = Buffer.concat(Array.from(digits, (d) => solidRgb(d, 32, 32)));
+    await writeSvhnMat(join(dir, 'many.mat'), { count: n, chunks: [{ images, labels: digits }], level: 1 });
+    const r = svhn(['predict', 'many.mat', '--model', 'model', '--out', 'many.csv', '--backend', 'cpu', '--batch-size', '1000'], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/MaxListenersExceededWarning/);
+    const rows = parseCsv(await readFile(join(dir, 'many.csv'), 'utf8')).slice(1);
+    expect(rows).toHaveLength(n);
+    expect(rows.every((row) => row[1] === row[9])).toBe(true);
   });
 
   it('fails with one clear line on a missing input, a missing model or a bad flag', () => {
