@@ -16,6 +16,7 @@
 import type { Dirent } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
+import { CACHE_SUBDIR } from '../data/cacheFormat.js';
 import { CACHE_SPLITS, IMAGE_BYTES, type CacheSplit } from '../config.js';
 import { SvhnError } from '../errors.js';
 import { IMAGE_EXTENSIONS } from '../data/decode.js';
@@ -197,4 +198,39 @@ export async function countInputs(sources: InputSource[], opts: Pick<ExpandOptio
     }
   }
   return total;
+}
+
+/** Device and inode of an existing file; undefined when it does not exist or cannot be read. */
+async function fileKey(path: string): Promise<string | undefined> {
+  try {
+    const st = await stat(path);
+    return st.isFile() ? `${st.dev}:${st.ino}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The input that `target` is, if any: a file or .mat named as an input, a file the walk of a
+ * folder input yields, or a file of the cache a cache:SPLIT input reads. Compared by device
+ * and inode, so links and relative paths are seen through. For refusing an output path that
+ * would replace an input; a target that does not exist yet is no input.
+ */
+export async function findInputFile(sources: InputSource[], target: string, opts: Pick<ExpandOptions, 'recursive' | 'dataDir'>): Promise<string | undefined> {
+  const key = await fileKey(target);
+  if (key === undefined) return undefined;
+  for (const s of sources) {
+    if (s.kind === 'file' || s.kind === 'mat') {
+      if ((await fileKey(s.path)) === key) return s.path;
+    } else if (s.kind === 'dir') {
+      for await (const item of walkRoot(s.path, { recursive: opts.recursive, dataDir: opts.dataDir })) {
+        if (item.kind === 'file' && (await fileKey(item.path)) === key) return item.path;
+      }
+    } else {
+      const dir = join(opts.dataDir, CACHE_SUBDIR);
+      const names = await readdir(dir).catch(() => [] as string[]);
+      for (const name of names) if ((await fileKey(join(dir, name))) === key) return `${CACHE_PREFIX}${s.split} (${join(dir, name)})`;
+    }
+  }
+  return undefined;
 }
