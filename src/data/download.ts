@@ -340,8 +340,9 @@ export async function downloadSplits(opts: DownloadOptions): Promise<DownloadRes
           throw new SvhnError('NETWORK', `${job.url}: ${failure.message}`, { suggestion: 'check --base-url', cause: e });
         }
         if (attempts > retries) {
+          const kept = ((await fileSize(job.part)) ?? 0) > 0; // promise a resume only when some bytes arrived
           throw new SvhnError('NETWORK', `${source.file}: giving up after ${attempts} attempts (${failure.message})`, {
-            suggestion: `run again to resume from ${job.part}, or pass \`--base-url URL\` for a mirror`,
+            suggestion: `${kept ? `run again to resume from ${job.part}` : 'run again later'}, or pass \`--base-url URL\` for a mirror`,
             cause: e,
           });
         }

@@ -2,7 +2,8 @@
  * Labelled image sets: your own digits, read the way predict reads images (./decode.ts), so
  * a model trains on the pixels it will later be asked about. Two layouts:
  *
- *   DIR/0/ .. DIR/9/   one folder per digit; subfolders of a digit's folder are walked; files
+ *   DIR/0/ .. DIR/9/   one folder per digit; subfolders of a digit's folder are walked (each
+ *                      folder once: a symlink loop is a skipped entry); files
  *                      with an image extension (IMAGE_EXTENSIONS) are decoded, other files are
  *                      skipped with a reason; dotfiles and files beside the digit folders are
  *                      not part of the set
@@ -17,8 +18,7 @@
  *   decodeLabelledImages the pixels, N x 32 x 32 x 3 uint8; files that do not decode are
  *                        skipped and listed with their reason (an error with `strict`)
  */
-import type { Dirent } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { IMAGE_BYTES, NUM_CLASSES } from '../config.js';
@@ -27,6 +27,7 @@ import { createProgress, type ProgressOptions } from '../progress.js';
 import { mapOrdered } from '../util/mapOrdered.js';
 import { decodeImageFile, IMAGE_EXTENSIONS } from './decode.js';
 import type { ImageSet } from './batches.js';
+import { entryKind, sortedEntries, VisitedDirs } from '../util/dirs.js';
 
 export type LabelledKind = 'folder' | 'csv';
 
@@ -93,27 +94,8 @@ export async function listLabelledImages(source: LabelledSource): Promise<Labell
   return { source, files: await listCsv(source) };
 }
 
-/** Directory entries sorted by name (code-unit order: the same on every machine). */
-async function sortedEntries(dir: string): Promise<Dirent[]> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-}
-
-/** Follows symlinks; undefined for anything but a file or folder (or a dangling link). */
-async function entryKind(path: string, e: Dirent): Promise<'file' | 'dir' | undefined> {
-  if (e.isFile()) return 'file';
-  if (e.isDirectory()) return 'dir';
-  if (!e.isSymbolicLink()) return undefined;
-  try {
-    const st = await stat(path);
-    return st.isDirectory() ? 'dir' : st.isFile() ? 'file' : undefined;
-  } catch {
-    return 'file'; // dangling: decoding reports it as unreadable
-  }
-}
-
 async function listFolder(source: LabelledSource): Promise<LabelledFile[]> {
-  const files: LabelledFile[] = [];
+  const digitFolders: { path: string; label: number }[] = [];
   for (const e of await sortedEntries(source.path)) {
     if (e.name.startsWith('.')) continue;
     const path = join(source.path, e.name);
@@ -121,20 +103,29 @@ async function listFolder(source: LabelledSource): Promise<LabelledFile[]> {
     if (!DIGIT_FOLDER.test(e.name)) {
       throw inputError(source, `folder '${e.name}' is not a digit: expected class folders named 0..9`, `move its images into ${join(source.path, '<digit>')}`);
     }
-    await walkClass(source.path, path, Number(e.name), files);
+    digitFolders.push({ path, label: Number(e.name) });
   }
+  // The root and every digit folder count as entered before the walk, so a link back to them
+  // (a loop, or 3/more -> ../5) is skipped rather than listing files under the wrong digit.
+  const visited = new VisitedDirs();
+  await visited.enter(source.path);
+  for (const d of digitFolders) await visited.enter(d.path);
+  const files: LabelledFile[] = [];
+  for (const d of digitFolders) await walkClass(source.path, d.path, d.label, files, visited);
   return files;
 }
 
-async function walkClass(root: string, dir: string, label: number, out: LabelledFile[]): Promise<void> {
+async function walkClass(root: string, dir: string, label: number, out: LabelledFile[], visited: VisitedDirs): Promise<void> {
   for (const e of await sortedEntries(dir)) {
     if (e.name.startsWith('.')) continue;
     const path = join(dir, e.name);
     const kind = await entryKind(path, e);
-    if (kind === 'dir') await walkClass(root, path, label, out);
-    else if (kind === 'file') {
+    const name = relative(root, path).split(sep).join('/');
+    if (kind === 'dir') {
+      if (await visited.enter(path)) await walkClass(root, path, label, out, visited);
+      else out.push({ path, name, label, skipReason: 'a folder already walked (a symlink loop, or a second link to the same folder)' });
+    } else if (kind === 'file') {
       const ext = extname(e.name).toLowerCase();
-      const name = relative(root, path).split(sep).join('/');
       out.push({ path, name, label, ...(IMAGE_EXT_SET.has(ext) ? {} : { skipReason: `not an image file name (${ext || 'no extension'}; expected ${IMAGE_EXTENSIONS.join(' ')})` }) });
     }
   }

@@ -4,7 +4,8 @@
  *   photo.png, scan.jpg ...   one item each, whatever the extension (tried; a bad one is an error row)
  *   folder/                   its image files (by extension, see IMAGE_EXTENSIONS), sorted by
  *                             name (code-unit order, the same on every machine); subfolders with
- *                             --recursive, walked depth-first in the same sorted order; dotfiles
+ *                             --recursive, walked depth-first in the same sorted order, each
+ *                             folder once (a symlink loop is skipped and reported); dotfiles
  *                             and other extensions are skipped and counted
  *   test_32x32.mat            every image of an SVHN-layout MAT file, true labels known: id file.mat#i
  *   cache:test                a split of the preprocess cache under --data-dir: id cache:test#i
@@ -15,9 +16,11 @@
 import type { Dirent } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
+import { CACHE_SUBDIR } from '../data/cacheFormat.js';
 import { CACHE_SPLITS, IMAGE_BYTES, type CacheSplit } from '../config.js';
 import { SvhnError } from '../errors.js';
 import { IMAGE_EXTENSIONS } from '../data/decode.js';
+import { entryKind, sortedEntries, VisitedDirs } from '../util/dirs.js';
 
 export const CACHE_PREFIX = 'cache:';
 
@@ -40,6 +43,8 @@ export interface ExpandOptions {
   chunk?: number;
   /** Told once per folder about files skipped by extension or as dotfiles. */
   onSkipped?: (dir: string, count: number) => void;
+  /** Told about each subfolder not walked because it was walked already (a symlink loop, or a second link to it). */
+  onRevisit?: (dir: string) => void;
 }
 
 const DEFAULT_CHUNK = 2048; // 6 MB of uint8 images per read
@@ -82,26 +87,7 @@ export async function resolveInputs(args: string[]): Promise<InputSource[]> {
   return sources;
 }
 
-/** Directory entries sorted by name; an unreadable directory throws (the caller reports it). */
-async function sortedEntries(dir: string): Promise<Dirent[]> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-}
-
-/** Resolves symlinks (and unknown types) with stat; undefined when the target is gone. */
-async function entryKind(path: string, e: Dirent): Promise<'file' | 'dir' | undefined> {
-  if (e.isFile()) return 'file';
-  if (e.isDirectory()) return 'dir';
-  if (!e.isSymbolicLink()) return undefined; // sockets, FIFOs, devices
-  try {
-    const st = await stat(path);
-    return st.isDirectory() ? 'dir' : st.isFile() ? 'file' : undefined;
-  } catch {
-    return 'file'; // a dangling link: let decoding report it as unreadable
-  }
-}
-
-async function* walkDir(dir: string, opts: ExpandOptions): AsyncGenerator<InputItem> {
+async function* walkDir(dir: string, opts: ExpandOptions, visited: VisitedDirs): AsyncGenerator<InputItem> {
   let entries: Dirent[];
   try {
     entries = await sortedEntries(dir);
@@ -114,8 +100,9 @@ async function* walkDir(dir: string, opts: ExpandOptions): AsyncGenerator<InputI
     const path = join(dir, e.name);
     const kind = await entryKind(path, e);
     if (kind === 'dir') {
-      if (opts.recursive && !e.name.startsWith('.')) yield* walkDir(path, opts);
-      else skipped++;
+      if (!opts.recursive || e.name.startsWith('.')) skipped++;
+      else if (await visited.enter(path)) yield* walkDir(path, opts, visited);
+      else opts.onRevisit?.(path);
     } else if (kind === 'file' && isImageName(e.name)) {
       yield { kind: 'file', id: path, path };
     } else {
@@ -123,6 +110,13 @@ async function* walkDir(dir: string, opts: ExpandOptions): AsyncGenerator<InputI
     }
   }
   if (skipped > 0) opts.onSkipped?.(dir, skipped);
+}
+
+/** A folder input walked once: its own folder counts as entered, so a link back to it is not followed. */
+async function* walkRoot(dir: string, opts: ExpandOptions): AsyncGenerator<InputItem> {
+  const visited = new VisitedDirs();
+  await visited.enter(dir);
+  yield* walkDir(dir, opts, visited);
 }
 
 async function* matItems(path: string, chunk: number): AsyncGenerator<InputItem> {
@@ -150,13 +144,13 @@ export async function* expandInputs(sources: InputSource[], opts: ExpandOptions)
   const chunk = opts.chunk ?? DEFAULT_CHUNK;
   for (const s of sources) {
     if (s.kind === 'file') yield { kind: 'file', id: s.path, path: s.path };
-    else if (s.kind === 'dir') yield* walkDir(s.path, opts);
+    else if (s.kind === 'dir') yield* walkRoot(s.path, opts);
     else if (s.kind === 'mat') yield* matItems(s.path, chunk);
     else yield* cacheItems(s.split, opts.dataDir, chunk);
   }
 }
 
-async function countDir(dir: string, recursive: boolean): Promise<number> {
+async function countDir(dir: string, recursive: boolean, visited: VisitedDirs): Promise<number> {
   let entries: Dirent[];
   try {
     entries = await readdir(dir, { withFileTypes: true });
@@ -167,7 +161,7 @@ async function countDir(dir: string, recursive: boolean): Promise<number> {
   for (const e of entries) {
     const path = join(dir, e.name);
     const kind = await entryKind(path, e);
-    if (kind === 'dir') n += recursive && !e.name.startsWith('.') ? await countDir(path, recursive) : 0;
+    if (kind === 'dir') n += recursive && !e.name.startsWith('.') && (await visited.enter(path)) ? await countDir(path, recursive, visited) : 0;
     else if (kind === 'file' && isImageName(e.name)) n++;
   }
   return n;
@@ -182,7 +176,11 @@ export async function countInputs(sources: InputSource[], opts: Pick<ExpandOptio
   let total = 0;
   for (const s of sources) {
     if (s.kind === 'file') total += 1;
-    else if (s.kind === 'dir') total += await countDir(s.path, opts.recursive);
+    else if (s.kind === 'dir') {
+      const visited = new VisitedDirs();
+      await visited.enter(s.path);
+      total += await countDir(s.path, opts.recursive, visited);
+    }
     else if (s.kind === 'mat') {
       const { inspectMat } = await import('../data/mat.js');
       const x = (await inspectMat(s.path)).variables.find((v) => v.name === 'X');
@@ -200,4 +198,39 @@ export async function countInputs(sources: InputSource[], opts: Pick<ExpandOptio
     }
   }
   return total;
+}
+
+/** Device and inode of an existing file; undefined when it does not exist or cannot be read. */
+async function fileKey(path: string): Promise<string | undefined> {
+  try {
+    const st = await stat(path);
+    return st.isFile() ? `${st.dev}:${st.ino}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The input that `target` is, if any: a file or .mat named as an input, a file the walk of a
+ * folder input yields, or a file of the cache a cache:SPLIT input reads. Compared by device
+ * and inode, so links and relative paths are seen through. For refusing an output path that
+ * would replace an input; a target that does not exist yet is no input.
+ */
+export async function findInputFile(sources: InputSource[], target: string, opts: Pick<ExpandOptions, 'recursive' | 'dataDir'>): Promise<string | undefined> {
+  const key = await fileKey(target);
+  if (key === undefined) return undefined;
+  for (const s of sources) {
+    if (s.kind === 'file' || s.kind === 'mat') {
+      if ((await fileKey(s.path)) === key) return s.path;
+    } else if (s.kind === 'dir') {
+      for await (const item of walkRoot(s.path, { recursive: opts.recursive, dataDir: opts.dataDir })) {
+        if (item.kind === 'file' && (await fileKey(item.path)) === key) return item.path;
+      }
+    } else {
+      const dir = join(opts.dataDir, CACHE_SUBDIR);
+      const names = await readdir(dir).catch(() => [] as string[]);
+      for (const name of names) if ((await fileKey(join(dir, name))) === key) return `${CACHE_PREFIX}${s.split} (${join(dir, name)})`;
+    }
+  }
+  return undefined;
 }

@@ -73,11 +73,27 @@ export interface SinkOptions {
 async function writeChunk(stream: Writable, text: string, name: string): Promise<void> {
   const failed = (stream as Writable & { errored?: Error | null }).errored;
   if (failed) throw ioError(name, 'write', failed);
-  if (!stream.write(text)) {
-    // Backpressure: wait for the reader (a pipe, the disk) before producing more rows.
-    const [err] = await Promise.race([once(stream, 'drain').then(() => [undefined]), once(stream, 'error')]);
-    if (err) throw ioError(name, 'write', err);
-  }
+  if (!stream.write(text)) await drained(stream, name);
+}
+
+/**
+ * Backpressure: waits for the reader (a pipe, the disk) before more rows are produced. Both
+ * listeners go when either fires: one left behind per wait would pile up on the stream
+ * (MaxListenersExceededWarning after ten waits).
+ */
+function drained(stream: Writable, name: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onDrain = () => {
+      stream.off('error', onError);
+      resolve();
+    };
+    const onError = (err: Error) => {
+      stream.off('drain', onDrain);
+      reject(ioError(name, 'write', err));
+    };
+    stream.once('drain', onDrain);
+    stream.once('error', onError);
+  });
 }
 
 export async function openRowSink(opts: SinkOptions): Promise<RowSink> {

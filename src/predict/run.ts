@@ -4,13 +4,14 @@
  * optional grid, and return a summary. Failed inputs are rows with an error, counted in
  * the summary; the CLI turns a non-zero `failed` into exit code 3.
  */
+import { resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { IMAGE_BYTES, type BackendChoice } from '../config.js';
 import { SvhnError } from '../errors.js';
 import { getLogger } from '../log.js';
 import { createProgress, type ProgressOptions } from '../progress.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { countInputs, expandInputs, resolveInputs } from './inputs.js';
+import { countInputs, expandInputs, findInputFile, resolveInputs, type InputSource } from './inputs.js';
 import { openRowSink, type OutputFormat } from './output.js';
 import { assertModelDir, loadModelDir } from '../models/io.js';
 import { predictItems, type PredictionRow } from './predict.js';
@@ -57,10 +58,26 @@ const WARN_FAILURES = 10;
 const RIGHT = '#1a7f37';
 const WRONG = '#cf222e';
 
+/** --out and --grid must be new files, not an input (a finished --out would be renamed over it) nor each other. */
+async function refuseOverwritingInputs(sources: InputSource[], opts: PredictRunOptions): Promise<void> {
+  const targets = [['--out', opts.out], ['--grid', opts.grid]] as const;
+  for (const [flag, path] of targets) {
+    if (!path) continue;
+    const input = await findInputFile(sources, path, { recursive: opts.recursive, dataDir: opts.dataDir });
+    if (input !== undefined) {
+      throw new SvhnError('BAD_FLAG', `${flag} ${path}: expected a file that is not an input, got the input ${input}`, { suggestion: `write to another file name` });
+    }
+  }
+  if (opts.out && opts.grid && resolve(opts.out) === resolve(opts.grid)) {
+    throw new SvhnError('BAD_FLAG', `--grid ${opts.grid}: expected a file other than --out ${opts.out}`, { suggestion: 'give the grid its own .png name' });
+  }
+}
+
 export async function runPredict(opts: PredictRunOptions): Promise<PredictSummary> {
   const log = getLogger();
   if (!Number.isSafeInteger(opts.gridCount) || opts.gridCount < 1) throw new SvhnError('BAD_FLAG', `--grid-count: expected a positive integer, got ${opts.gridCount}`);
   const sources = await resolveInputs(opts.inputs);
+  await refuseOverwritingInputs(sources, opts);
   assertModelDir(opts.modelDir); // before the backend starts: a typo answers at once
   const { initBackend } = await import('../backend/index.js');
   const backend = await initBackend(opts.backend, { threads: opts.threads }); // first, so the weights live on it
@@ -86,6 +103,7 @@ export async function runPredict(opts: PredictRunOptions): Promise<PredictSummar
         recursive: opts.recursive,
         dataDir: opts.dataDir,
         onSkipped: (dir, n) => log.debug({ dir, skipped: n }, `skipped ${n} entries of ${dir} (not image files${opts.recursive ? '' : ', or subfolders'})`),
+        onRevisit: (dir) => log.warn({ dir }, `skipped folder ${dir}: already walked (a symlink loop, or a second link to the same folder)`),
       });
       for await (const { row, image } of predictItems(items, { model, batchSize: opts.batchSize, topK: opts.topK, decodeConcurrency: opts.decodeConcurrency })) {
         await sink.write(row);

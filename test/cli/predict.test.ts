@@ -2,7 +2,7 @@
  * `svhn predict` driven through the real CLI (bin/svhn.js runs dist/: build first) in a temp folder.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOTYPES, saveColourModel, solidRgb, writeBmp } from '../predict/helpers.js';
 import { svhnSync } from '../helpers.js';
+import { writeSvhnMat } from '../../src/data/matWriter.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const MAT = join(ROOT, 'test/fixtures/mat/small_c_u8.mat');
@@ -132,6 +133,42 @@ describe('svhn predict', () => {
     expect(r.code, r.stderr).toBe(0);
     const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(rows.map((x) => [x.input, x.predicted, x.label])).toEqual(digits.map((d, i) => [`cache:test#${i}`, d, d]));
+  });
+
+  it('writes thousands of rows to --out without piling listeners on the stream', async () => {
+    // Each wait for 'drain' used to leave an 'error' listener behind: the 11th warned on stderr.
+    const n = 4000; // ~80 bytes a row: some 20 waits on the file stream's 16 KB buffer
+    const digits = Uint8Array.from({ length: n }, (_, i) => i % 10);
+    const images = Buffer.concat(Array.from(digits, (d) => solidRgb(d, 32, 32)));
+    await writeSvhnMat(join(dir, 'many.mat'), { count: n, chunks: [{ images, labels: digits }], level: 1 });
+    const r = svhn(['predict', 'many.mat', '--model', 'model', '--out', 'many.csv', '--backend', 'cpu', '--batch-size', '1000'], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/MaxListenersExceededWarning/);
+    const rows = parseCsv(await readFile(join(dir, 'many.csv'), 'utf8')).slice(1);
+    expect(rows).toHaveLength(n);
+    expect(rows.every((row) => row[1] === row[9])).toBe(true);
+  });
+
+  it('refuses an --out or --grid that is one of the inputs, leaving it untouched', async () => {
+    await mkdir(join(dir, 'own'), { recursive: true });
+    await copyFile(join(dir, 'imgs', 'b.jpg'), join(dir, 'own', 'v.jpg'));
+    await symlink('v.jpg', join(dir, 'own', 'link.jpg'));
+    const before = await readFile(join(dir, 'own', 'v.jpg'));
+    const cases: [string[], RegExp][] = [
+      [['own/v.jpg', '--out', 'own/v.jpg'], /^svhn: error: --out own\/v\.jpg: expected a file that is not an input, got the input own\/v\.jpg/],
+      [['own/v.jpg', '--out', './own/../own/link.jpg'], /--out .*link\.jpg: .*got the input own\/v\.jpg/], // the same file by another path
+      [['own', '--out', 'own/v.jpg'], /--out own\/v\.jpg: .*got the input own\/link\.jpg/], // found inside a folder input
+      [['own/v.jpg', '--grid', 'own/v.jpg'], /--grid own\/v\.jpg: .*got the input own\/v\.jpg/],
+      [['own/v.jpg', '--out', 'same.png', '--grid', './same.png'], /--grid \.\/same\.png: expected a file other than --out same\.png/],
+    ];
+    for (const [args, message] of cases) {
+      const r = svhn(['predict', ...args, '--model', 'model', '--backend', 'cpu'], dir);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stdout).toBe('');
+      expect(await readFile(join(dir, 'own', 'v.jpg'))).toEqual(before);
+    }
   });
 
   it('fails with one clear line on a missing input, a missing model or a bad flag', () => {

@@ -248,13 +248,24 @@ describe('downloadSplits', () => {
   });
 
   it('gives up after the configured retries and keeps what arrived for a later resume', async () => {
-    faults['train_32x32.mat'] = [{ dropAfter: 30_000 }, { status: 503 }, { status: 503 }];
-    const err = await rejection(downloadSplits(opts({ retries: 2 })));
+    // A stall, not a drop: a socket destroyed right after a write may lose the bytes in flight.
+    faults['train_32x32.mat'] = [{ stallAfter: 30_000 }, { status: 503 }, { status: 503 }];
+    const err = await rejection(downloadSplits(opts({ retries: 2, timeoutMs: 300 })));
     expect(err.code).toBe('NETWORK');
     expect(err.message).toMatch(/giving up after 3 attempts/);
-    expect(err.suggestion).toContain('resume');
+    expect(err.suggestion).toContain(`resume from ${join(dataDir, 'train_32x32.mat.part')}`);
     expect(seen).toHaveLength(3);
     expect(await readdir(dataDir)).toEqual(['train_32x32.mat.part']);
+    expect((await readFile(join(dataDir, 'train_32x32.mat.part'))).length).toBeGreaterThan(0);
+  });
+
+  it('does not promise a resume when nothing arrived (only 503s)', async () => {
+    faults['train_32x32.mat'] = [{ status: 503 }, { status: 503 }];
+    const err = await rejection(downloadSplits(opts({ retries: 1 })));
+    expect(err.message).toMatch(/giving up after 2 attempts/);
+    expect(err.suggestion).not.toContain('resume');
+    expect(err.suggestion).toMatch(/^run again later, or pass `--base-url URL` for a mirror$/);
+    expect(await readdir(dataDir)).toEqual([]);
   });
 
   it('skips a present, verified file without any request', async () => {

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,6 +45,17 @@ describe('listLabelledImages: a folder of digit folders', () => {
     expect(files.find((f) => f.name === '2/notes.txt')!.skipReason).toMatch(/not an image file name \(\.txt/);
     expect(files.filter((f) => f.skipReason)).toHaveLength(1);
   });
+
+  it('walks each folder once: a symlink loop or a link to another digit is a skipped entry', async () => {
+    const root = join(tmp, 'loops');
+    await writeDigitFolder(root, 1);
+    await symlink('.', join(root, '3', 'self'));
+    await symlink('..', join(root, '4', 'up'));
+    await symlink('../5', join(root, '4', 'five'));
+    const { files } = await listLabelledImages(folder(root));
+    expect(files.map((f) => f.name)).toEqual(['0/00.png', '1/00.jpg', '2/00.webp', '3/00.png', '3/self', '4/00.jpg', '4/five', '4/up', '5/00.webp', '6/00.png', '7/00.jpg', '8/00.webp', '9/00.png']);
+    expect(files.filter((f) => f.skipReason).map((f) => f.skipReason)).toEqual(new Array(3).fill('a folder already walked (a symlink loop, or a second link to the same folder)'));
+  }, 10_000);
 
   it('refuses a folder that is not a digit, a missing folder and a file', async () => {
     const root = join(tmp, 'ten');

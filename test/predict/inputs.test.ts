@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +39,25 @@ describe('predict inputs', () => {
     expect(await countInputs(await resolveInputs([dir]), { recursive: false, dataDir: 'data' })).toBe(4);
     expect(await countInputs(await resolveInputs([dir]), { recursive: true, dataDir: 'data' })).toBe(6);
   });
+
+  it('walks each folder once: symlink loops are skipped and reported', async () => {
+    const loop = join(dir, '..', `${dir.split('/').pop()}-loop`); // beside dir, so the other tests' listings stay as they are
+    await mkdir(join(loop, 'sub'), { recursive: true });
+    await writeFile(join(loop, 'x.png'), 'x');
+    await writeFile(join(loop, 'sub', 'y.png'), 'x');
+    await symlink('.', join(loop, 'self'));
+    await symlink('..', join(loop, 'sub', 'up'));
+    await symlink('sub', join(loop, 'twin')); // a second link to a folder already walked
+    try {
+      const revisits: string[] = [];
+      const items = await collect(expandInputs(await resolveInputs([loop]), { recursive: true, dataDir: 'data', onRevisit: (d) => revisits.push(d) }));
+      expect(items.map((i) => i.id)).toEqual([join(loop, 'sub', 'y.png'), join(loop, 'x.png')]);
+      expect(revisits).toEqual([join(loop, 'self'), join(loop, 'sub', 'up'), join(loop, 'twin')]);
+      expect(await countInputs(await resolveInputs([loop]), { recursive: true, dataDir: 'data' })).toBe(2);
+    } finally {
+      await rm(loop, { recursive: true, force: true });
+    }
+  }, 10_000);
 
   it('takes a file named on the command line whatever its extension', async () => {
     const items = await collect(expandInputs(await resolveInputs([join(dir, 'notes.txt')]), { recursive: false, dataDir: 'data' }));

@@ -1,0 +1,48 @@
+/**
+ * Folder walking shared by predict (./predict/inputs.ts) and labelled sets (./data/labelled.ts):
+ * sorted listings, symlink-resolving entry kinds, and a record of folders already walked so
+ * that a symlink loop (`ln -s . self`) or a second link to the same folder is walked once.
+ */
+import type { Dirent } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+
+/** Directory entries sorted by name (code-unit order: the same on every machine); an unreadable directory throws. */
+export async function sortedEntries(dir: string): Promise<Dirent[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** Resolves symlinks (and unknown types) with stat; undefined for sockets, FIFOs, devices. */
+export async function entryKind(path: string, e: Dirent): Promise<'file' | 'dir' | undefined> {
+  if (e.isFile()) return 'file';
+  if (e.isDirectory()) return 'dir';
+  if (!e.isSymbolicLink()) return undefined;
+  try {
+    const st = await stat(path);
+    return st.isDirectory() ? 'dir' : st.isFile() ? 'file' : undefined;
+  } catch {
+    return 'file'; // a dangling link: decoding reports it as unreadable
+  }
+}
+
+/**
+ * Folders entered during one walk, by device and inode (what a folder is, whatever the path
+ * or links that reach it).
+ */
+export class VisitedDirs {
+  private readonly seen = new Set<string>();
+
+  /** Records dir; false when it was already entered (a loop, or another link to it). Unstatable folders count as new: listing them reports the error. */
+  async enter(dir: string): Promise<boolean> {
+    let key: string;
+    try {
+      const st = await stat(dir);
+      key = `${st.dev}:${st.ino}`;
+    } catch {
+      return true;
+    }
+    if (this.seen.has(key)) return false;
+    this.seen.add(key);
+    return true;
+  }
+}
