@@ -33,6 +33,11 @@ function httpUrl(value: string): string {
   return value;
 }
 
+/** "73,257 train, 26,032 test, 531,131 extra" for a synthetic size, from DEFAULTS. */
+function sizesText(size: 'small' | 'full'): string {
+  return Object.entries(DEFAULTS.synthetic.sizes[size]).map(([split, n]) => `${n.toLocaleString('en-US')} ${split}`).join(', ');
+}
+
 export function registerDownload(program: Command): void {
   program
     .command('download')
@@ -46,7 +51,7 @@ export function registerDownload(program: Command): void {
     .option('--base-url <url>', 'where {train,test,extra}_32x32.mat live (use it for a mirror)', httpUrl, DEFAULTS.baseUrl)
     .option('--force', 'fetch again even when a verified file is present', false)
     .option('--synthetic', 'generate the offline synthetic sample instead (no network; NOT real SVHN)', false)
-    .option('--size <size>', 'with --synthetic: full (SVHN\'s split sizes: 73,257 train, 26,032 test, 531,131 extra) or small (6,000 / 2,000 / 2,000, for demos and tests)', oneOf(['small', 'full'] as const), DEFAULTS.synthetic.size)
+    .option('--size <size>', `with --synthetic: full (SVHN's split sizes: ${sizesText('full')}) or small (${sizesText('small')}, for demos and tests)`, oneOf(['small', 'full'] as const), DEFAULTS.synthetic.size)
     .option('--seed <n>', 'with --synthetic: generator seed', nonNegativeInt, DEFAULTS.synthetic.seed)
     .option('--json', 'print a machine-readable summary to stdout', false)
     .action(async (opts: DownloadFlags, cmd: Command) => {
