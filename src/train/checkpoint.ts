@@ -19,6 +19,7 @@ import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SvhnError, ioError } from '../errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { parseJsonFile } from '../util/json.js';
 import type { BestModelState, EarlyStoppingState } from './callbacks.js';
 import type { HistoryRecord, ParentModel } from '../models/modelDir.js';
 
@@ -187,14 +188,11 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint | undefine
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw ioError(statePath, 'read', e);
   }
-  const bad = (why: string) =>
-    new SvhnError('BAD_INPUT', `${statePath}: ${why}`, { suggestion: `delete ${dir} and train without --resume` });
-  let raw: CheckpointState & { tensorsFile: string; tensors: TensorIndexEntry[] };
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    throw bad('expected JSON, got unparseable text');
-  }
+  const suggestion = `delete ${dir} and train without --resume`;
+  const bad = (why: string) => new SvhnError('BAD_INPUT', `${statePath}: ${why}`, { suggestion });
+  const raw = parseJsonFile(text, statePath, { code: 'BAD_INPUT', suggestion }) as
+    | (CheckpointState & { tensorsFile: string; tensors: TensorIndexEntry[] })
+    | null;
   if (raw?.format !== CHECKPOINT_FORMAT || raw.version !== CHECKPOINT_VERSION || !Array.isArray(raw.tensors) || !/^tensors-\d+\.bin$/.test(raw.tensorsFile)) {
     throw bad(`expected a ${CHECKPOINT_FORMAT} v${CHECKPOINT_VERSION} state file`);
   }

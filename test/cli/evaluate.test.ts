@@ -2,7 +2,7 @@
  * `svhn evaluate` through the real CLI (bin/svhn.js runs dist/: build with `npx tsc -p .`).
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -77,5 +77,18 @@ describe('svhn evaluate', () => {
     expect(badSplit.code).toBe(2);
     expect(badSplit.stderr).toMatch(/expected one of test, val, got 'train'/);
     for (const r of [missing, shape, split, none]) expect(r.stdout).toBe('');
+  });
+
+  it('names a garbage model.json or metadata.json in one line, without echoing its bytes', async () => {
+    for (const file of ['model.json', 'metadata.json']) {
+      const dir = `models/garbage-${file.split('.')[0]}`;
+      await writeTinyModel(join(tmp, dir), { name: 'g' });
+      await writeFile(join(tmp, dir, file), Buffer.from('\x00\x01garbage{', 'latin1'));
+      const r = await svhn(['evaluate', '--model', dir, '--data-dir', 'data', '--backend', 'cpu', '--out', `ev-${file}`]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(new RegExp(`(^|\\n)svhn: error: cannot read ${dir}/${file}: expected JSON, got invalid JSON at position 0\\n$`));
+      expect(r.stderr).not.toMatch(/garbage\{|\x00/); // the file's bytes are not echoed
+      expect(existsSync(join(tmp, `ev-${file}`))).toBe(false);
+    }
   });
 });
