@@ -15,6 +15,7 @@
  * point leaves a state.json whose tensors file exists.
  */
 import * as tf from '@tensorflow/tfjs';
+import { existsSync } from 'node:fs';
 import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SvhnError, ioError } from '../errors.js';
@@ -176,6 +177,11 @@ export async function saveCheckpoint(dir: string, ckpt: Checkpoint): Promise<voi
   for (const f of await readdir(dir)) {
     if (/^tensors-\d+\.bin$/.test(f) && f !== file) await rm(join(dir, f), { force: true });
   }
+}
+
+/** Whether dir holds a checkpoint (its state file, the commit point, is there). Synchronous: interrupt notes ask it. */
+export function hasCheckpoint(dir: string): boolean {
+  return existsSync(join(dir, STATE_JSON));
 }
 
 /** Loads the checkpoint in dir, or undefined when there is none. */
