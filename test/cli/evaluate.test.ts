@@ -1,14 +1,15 @@
 /**
  * `svhn evaluate` through the real CLI (bin/svhn.js runs dist/: build with `npx tsc -p .`).
  */
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import { writeTinyCache, writeTinyModel } from '../evaluate/fixtures.js';
-import { svhnAsync } from '../helpers.js';
+import { SVHN_BIN, svhnAsync } from '../helpers.js';
 
 let tmp: string;
 
@@ -91,4 +92,29 @@ describe('svhn evaluate', () => {
       expect(existsSync(join(tmp, `ev-${file}`))).toBe(false);
     }
   });
+
+  // A read-only mount needs a user + mount namespace (unshare -rm); skipped where there is none.
+  it.skipIf(!canMountReadOnly())('says the file system is read-only, not that a directory is missing', async () => {
+    await mkdir(join(tmp, 'ro'));
+    const args = ['evaluate', '--model', 'models/a', '--data-dir', 'data', '--backend', 'cpu', '--out', 'ro/ev'];
+    const r = spawnSync('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs -o ro tmpfs ro && exec "$0" "$@"', process.execPath, SVHN_BIN, ...args], {
+      cwd: tmp,
+      encoding: 'utf8',
+      env: { ...process.env, NO_COLOR: '1', CI: '1' },
+      timeout: 60_000,
+      killSignal: 'SIGKILL',
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/(^|\n)svhn: error: cannot write ro\/ev\/report\.json: read-only file system\n$/);
+  });
 });
+
+function canMountReadOnly(): boolean {
+  const dir = mkdtempSync(join(tmpdir(), 'svhn-ro-probe-'));
+  try {
+    return spawnSync('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs -o ro tmpfs "$0"', dir], { timeout: 10_000 }).status === 0;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
