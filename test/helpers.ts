@@ -26,7 +26,7 @@ export interface CliRun {
 
 export interface CliOptions {
   cwd: string;
-  timeoutMs?: number; // a hung command fails the test instead of stalling the suite
+  timeoutMs?: number; // a hung command fails the test instead of stalling the suite (SIGKILL: a hung read can outlive SIGTERM)
   env?: Record<string, string>;
 }
 
@@ -34,14 +34,14 @@ const cliEnv = (extra?: Record<string, string>) => ({ ...process.env, NO_COLOR: 
 
 /** Runs `svhn ARGS` to completion in cwd. */
 export function svhnSync(args: string[], opts: CliOptions): CliRun {
-  const r = spawnSync(process.execPath, [SVHN_BIN, ...args], { cwd: opts.cwd, encoding: 'utf8', env: cliEnv(opts.env), timeout: opts.timeoutMs ?? 120_000 });
+  const r = spawnSync(process.execPath, [SVHN_BIN, ...args], { cwd: opts.cwd, encoding: 'utf8', env: cliEnv(opts.env), timeout: opts.timeoutMs ?? 120_000, killSignal: 'SIGKILL' });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** The same without blocking this process (for tests that serve the CLI from it, e.g. a loopback server). */
 export function svhnAsync(args: string[], opts: CliOptions): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SVHN_BIN, ...args], { cwd: opts.cwd, env: cliEnv(opts.env), timeout: opts.timeoutMs ?? 120_000 });
+    const child = spawn(process.execPath, [SVHN_BIN, ...args], { cwd: opts.cwd, env: cliEnv(opts.env), timeout: opts.timeoutMs ?? 120_000, killSignal: 'SIGKILL' });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

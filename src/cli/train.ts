@@ -70,9 +70,16 @@ async function runTrain(fixed: string | undefined, flags: TrainFlags): Promise<v
   }
   const { trainModel, checkpointDirFor } = await import('../train/loop.js');
   const outDir = flags.out ?? join(DEFAULTS.modelsDir, flags.init ? `${model}-finetuned` : model);
-  // Ctrl-C: the checkpoint on disk is always whole (written atomically), so say how to go on.
+  // Ctrl-C: the checkpoint on disk is always whole (written atomically), so say how to go on;
+  // --resume only once one exists (before the first epoch ends there is none to resume).
   const { setInterruptNote } = await import('../util/interrupt.js');
-  setInterruptNote(`nothing was written to ${outDir}. Run the same command with --resume to continue from ${checkpointDirFor(outDir)}`);
+  const { hasCheckpoint } = await import('../train/checkpoint.js');
+  const ckptDir = checkpointDirFor(outDir);
+  setInterruptNote(() =>
+    hasCheckpoint(ckptDir)
+      ? `nothing was written to ${outDir}. Run the same command with --resume to continue from ${ckptDir}`
+      : `nothing was written to ${outDir} and no checkpoint was saved yet. Run the same command again to start over`,
+  );
   // Fine-tuning has its own defaults (config.ts DEFAULTS.finetune); a flag given wins either way.
   const d = flags.init
     ? DEFAULTS.finetune

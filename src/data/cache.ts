@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { IMAGE_BYTES, type CacheSplit } from '../config.js';
 import { SvhnError, ioError } from '../errors.js';
 import { hashFile, sha256 } from '../util/atomic.js';
+import { parseJsonFile } from '../util/json.js';
 import { CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, type DatasetManifest, type SplitEntry } from './cacheFormat.js';
 
 export interface OpenedCache {
@@ -76,12 +77,7 @@ export async function openCache(dataDir: string, opts: { verify?: boolean } = {}
     }
     throw ioError(manifestPath, 'read', e);
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw badCache(`${manifestPath}: expected JSON, got unparseable text`);
-  }
+  const parsed = parseJsonFile(bytes, manifestPath, { code: 'BAD_CACHE', suggestion: RERUN });
   const manifest = checkManifest(parsed, manifestPath);
 
   for (const [name, s] of Object.entries(manifest.splits) as [CacheSplit, SplitEntry][]) {

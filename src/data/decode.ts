@@ -19,10 +19,10 @@
  * Scaling to [0, 1] (x / 255, as in training) happens per batch (data/batches.ts scalePixels).
  * Errors are SvhnError('BAD_INPUT') whose message is the reason alone: the caller names the file.
  */
-import { readFile } from 'node:fs/promises';
 import sharp, { type Sharp } from 'sharp';
 import { IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH } from '../config.js';
 import { SvhnError } from '../errors.js';
+import { readRegularFile } from '../util/files.js';
 import { decodeBmp, isBmp } from './bmp.js';
 
 /** Extensions taken from folders (files named on the command line are tried whatever their name). */
@@ -92,7 +92,7 @@ export async function decodeImage(bytes: Uint8Array): Promise<Uint8Array> {
 export async function decodeImageFile(path: string): Promise<Uint8Array> {
   let bytes: Buffer;
   try {
-    bytes = await readFile(path);
+    bytes = await readRegularFile(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : reason(e);

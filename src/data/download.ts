@@ -15,7 +15,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULTS, type SourceSplit } from '../config.js';
@@ -24,6 +24,7 @@ import { getLogger } from '../log.js';
 import { createProgress, formatBytes, type Progress } from '../progress.js';
 import { fileSize, hashFile } from '../util/atomic.js';
 import { SVHN_SOURCES, sourceUrl, type SourceFile, type SourceTable } from './sources.js';
+import { makeDirs } from '../util/mkdirs.js';
 
 export interface DownloadOptions {
   dataDir: string;
@@ -269,7 +270,7 @@ export async function downloadSplits(opts: DownloadOptions): Promise<DownloadRes
   const emit = opts.onProgress ?? (() => undefined);
   const log = getLogger();
   try {
-    await mkdir(opts.dataDir, { recursive: true });
+    await makeDirs(opts.dataDir);
   } catch (e) {
     throw ioError(opts.dataDir, 'create', e);
   }

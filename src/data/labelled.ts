@@ -18,12 +18,13 @@
  *   decodeLabelledImages the pixels, N x 32 x 32 x 3 uint8; files that do not decode are
  *                        skipped and listed with their reason (an error with `strict`)
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { IMAGE_BYTES, NUM_CLASSES } from '../config.js';
 import { SvhnError } from '../errors.js';
 import { createProgress, type ProgressOptions } from '../progress.js';
+import { describeFileKind, readRegularFile } from '../util/files.js';
 import { mapOrdered } from '../util/mapOrdered.js';
 import { decodeImageFile, IMAGE_EXTENSIONS } from './decode.js';
 import type { ImageSet } from './batches.js';
@@ -87,10 +88,14 @@ export async function listLabelledImages(source: LabelledSource): Promise<Labell
     throw inputError(source, code === 'ENOENT' ? `no such ${source.kind === 'folder' ? 'folder' : 'file'}` : `cannot read (${code ?? (e as Error).message})`);
   }
   if (source.kind === 'folder') {
-    if (!st.isDirectory()) throw inputError(source, 'expected a folder with subfolders 0..9, got a file', 'pass a CSV of path,label rows with --labels instead');
+    if (!st.isDirectory()) {
+      throw inputError(source, `expected a folder with subfolders 0..9, got ${describeFileKind(st)}`, st.isFile() ? 'pass a CSV of path,label rows with --labels instead' : undefined);
+    }
     return { source, files: await listFolder(source) };
   }
-  if (!st.isFile()) throw inputError(source, 'expected a CSV file of path,label rows, got a folder', 'pass a folder of digit folders with --images instead');
+  if (!st.isFile()) {
+    throw inputError(source, `expected a CSV file of path,label rows, got ${describeFileKind(st)}`, st.isDirectory() ? 'pass a folder of digit folders with --images instead' : undefined);
+  }
   return { source, files: await listCsv(source) };
 }
 
@@ -160,7 +165,7 @@ export function parseCsvLine(line: string): string[] | null {
 async function listCsv(source: LabelledSource): Promise<LabelledFile[]> {
   let text: string;
   try {
-    text = await readFile(source.path, 'utf8');
+    text = (await readRegularFile(source.path)).toString('utf8');
   } catch (e) {
     throw inputError(source, `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
@@ -209,7 +214,7 @@ export async function hashLabelledImages(listing: LabelledListing, mode?: Progre
   let done = 0;
   const read = async (f: LabelledFile): Promise<{ f: LabelledFile; digest: string; size: number }> => {
     try {
-      const buf = await readFile(f.path);
+      const buf = await readRegularFile(f.path);
       return { f, digest: createHash('sha256').update(buf).digest('hex'), size: buf.length };
     } catch (e) {
       return { f, digest: `unreadable:${(e as NodeJS.ErrnoException).code ?? 'error'}`, size: 0 }; // decoding reports it

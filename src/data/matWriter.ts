@@ -11,7 +11,7 @@
  * file is built under a temporary name and renamed into place only when complete.
  */
 import { once } from 'node:events';
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createDeflate, deflateSync, constants as zlibConstants } from 'node:zlib';
 import { IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH } from '../config.js';
@@ -19,6 +19,7 @@ import { SvhnError, ioError } from '../errors.js';
 import { hashFile, tempSibling } from '../util/atomic.js';
 
 import { MAT_HEADER_BYTES, MAT_HEADER_TEXT_BYTES, MI_COMPRESSED, MI_INT32, MI_INT8, MI_MATRIX, MI_UINT32, MI_UINT8, MX_UINT8_CLASS } from './matFormat.js';
+import { makeDirs } from '../util/mkdirs.js';
 export { MI_COMPRESSED, MI_MATRIX, MX_UINT8_CLASS };
 
 /** Header text when the caller gives none; 'SYNTHETIC' is added by the offline sample. */
@@ -133,7 +134,7 @@ export async function writeSvhnMat(path: string, opts: WriteSvhnMatOptions): Pro
   let fh: FileHandle | undefined;
   try {
     try {
-      await mkdir(dirname(path), { recursive: true });
+      await makeDirs(dirname(path));
       fh = await open(tmp, 'w');
     } catch (e) {
       throw ioError(tmp, 'create', e);

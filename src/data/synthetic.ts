@@ -11,7 +11,7 @@
  * and extra are unseen by train, and the same seed gives the same bytes
  * (for the same font packages: the manifest names the font set).
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULTS, IMAGE_BYTES, NUM_CLASSES, type SourceSplit } from '../config.js';
 import { SvhnError, ioError } from '../errors.js';
@@ -20,6 +20,7 @@ import { Rng } from '../util/rng.js';
 import { DigitSceneRenderer } from './digitScene.js';
 import { loadFontSet } from './fonts.js';
 import { writeSvhnMat, type SvhnChunk } from './matWriter.js';
+import { makeDirs } from '../util/mkdirs.js';
 
 export const SYNTHETIC_GENERATOR_VERSION = 2;
 export const SYNTHETIC_MARKER_FILE = 'SYNTHETIC.json';
@@ -127,7 +128,7 @@ export async function generateSynthetic(opts: GenerateSyntheticOptions): Promise
     if (!SPLITS.includes(s)) throw new SvhnError('BAD_FLAG', `--split: expected train, test or extra, got ${JSON.stringify(s)}`);
   }
   try {
-    await mkdir(dataDir, { recursive: true });
+    await makeDirs(dataDir);
   } catch (e) {
     throw ioError(dataDir, 'create', e);
   }

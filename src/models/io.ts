@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from '../config.js';
 import { SvhnError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { parseJsonFile } from '../util/json.js';
 import { METADATA_JSON, MODEL_JSON, WEIGHTS_BIN, type ModelMetadata } from './modelDir.js';
 
 interface ModelJson {
@@ -91,14 +92,8 @@ async function readOrFail(path: string, what: string): Promise<Buffer> {
 /** Loads model.json + weights.bin from dir; checks the weights file size against the manifest. */
 export async function loadLayersModel(dir: string): Promise<tf.LayersModel> {
   const jsonPath = join(dir, MODEL_JSON);
-  let json: ModelJson;
-  try {
-    json = JSON.parse((await readOrFail(jsonPath, 'model')).toString('utf8')) as ModelJson;
-  } catch (e) {
-    if (e instanceof SvhnError) throw e;
-    throw new SvhnError('BAD_MODEL', `${jsonPath} is not valid JSON: ${(e as Error).message}`);
-  }
-  if (!json.modelTopology || !Array.isArray(json.weightsManifest)) {
+  const json = parseJsonFile(await readOrFail(jsonPath, 'model'), jsonPath, { code: 'BAD_MODEL' }) as ModelJson | null;
+  if (!json?.modelTopology || !Array.isArray(json.weightsManifest)) {
     throw new SvhnError('BAD_MODEL', `${jsonPath} is not a tfjs layers model: expected modelTopology and weightsManifest`);
   }
   const specs = json.weightsManifest.flatMap((g) => g.weights);
@@ -123,12 +118,11 @@ export async function loadLayersModel(dir: string): Promise<tf.LayersModel> {
 
 export async function readModelMetadata(dir: string): Promise<ModelMetadata> {
   const path = join(dir, METADATA_JSON);
-  const text = (await readOrFail(path, 'metadata')).toString('utf8');
-  try {
-    return JSON.parse(text) as ModelMetadata;
-  } catch (e) {
-    throw new SvhnError('BAD_MODEL', `${path} is not valid JSON: ${(e as Error).message}`);
+  const metadata = parseJsonFile(await readOrFail(path, 'metadata'), path, { code: 'BAD_MODEL' });
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
+    throw new SvhnError('BAD_MODEL', `cannot read ${path}: expected a JSON object`);
   }
+  return metadata as ModelMetadata;
 }
 
 export interface LoadedModel {

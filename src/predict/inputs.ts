@@ -21,6 +21,7 @@ import { CACHE_SPLITS, IMAGE_BYTES, type CacheSplit } from '../config.js';
 import { SvhnError } from '../errors.js';
 import { IMAGE_EXTENSIONS } from '../data/decode.js';
 import { entryKind, sortedEntries, VisitedDirs } from '../util/dirs.js';
+import { describeFileKind } from '../util/files.js';
 
 export const CACHE_PREFIX = 'cache:';
 
@@ -78,6 +79,12 @@ export async function resolveInputs(args: string[]): Promise<InputSource[]> {
       throw new SvhnError('BAD_INPUT', `INPUT ${arg}: ${code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : String((e as Error).message)}`, {
         suggestion: 'pass image files, folders, a .mat file or cache:test',
         cause: e,
+      });
+    }
+    if (!st.isDirectory() && !st.isFile()) {
+      // A FIFO or device would block the read (and Ctrl-C) forever: refuse it before any work.
+      throw new SvhnError('BAD_INPUT', `INPUT ${arg}: expected a regular file or a folder, got ${describeFileKind(st)}`, {
+        suggestion: 'pass image files, folders, a .mat file or cache:test',
       });
     }
     if (st.isDirectory()) sources.push({ kind: 'dir', path: arg });

@@ -11,12 +11,13 @@
  */
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { SvhnError, ioError } from '../errors.js';
 import { tempSibling } from '../util/atomic.js';
 import type { PredictionRow } from './predict.js';
+import { makeDirs } from '../util/mkdirs.js';
 
 export type OutputFormat = 'csv' | 'jsonl';
 
@@ -120,7 +121,7 @@ export async function openRowSink(opts: SinkOptions): Promise<RowSink> {
   const out = opts.out;
   const { tmp, release } = tempSibling(out);
   try {
-    await mkdir(dirname(out), { recursive: true });
+    await makeDirs(dirname(out));
   } catch (e) {
     throw ioError(dirname(out), 'create', e);
   }

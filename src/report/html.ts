@@ -28,6 +28,7 @@ import { compareModels, comparisonCells, type Comparison, type ModelSummary } fr
 import { CURVES_PNG, HISTORY_JSON, type HistoryRecord, type ModelMetadata } from '../models/modelDir.js';
 import { readModelMetadata } from '../models/io.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { parseJsonFile, readJsonFile } from '../util/json.js';
 import { renderHistoryChart } from './charts.js';
 
 /** The parts of report.json (evaluate/outputs.ts evaluationJson) the page uses. */
@@ -122,8 +123,10 @@ async function curvesFor(modelDir: string, name: string, synthetic: boolean): Pr
   if (png) return png;
   const history = await readIfExists(join(modelDir, HISTORY_JSON));
   if (!history) return undefined;
-  const records = JSON.parse(history.toString('utf8')) as HistoryRecord[];
-  return renderHistoryChart(records, { title: `${name}: training curves${synthetic ? ' (SYNTHETIC data)' : ''}` });
+  const historyPath = join(modelDir, HISTORY_JSON);
+  const records = parseJsonFile(history, historyPath, { code: 'BAD_MODEL' });
+  if (!Array.isArray(records)) throw new SvhnError('BAD_MODEL', `cannot read ${historyPath}: expected a JSON array of epoch records`);
+  return renderHistoryChart(records as HistoryRecord[], { title: `${name}: training curves${synthetic ? ' (SYNTHETIC data)' : ''}` });
 }
 
 /** Gathers (evaluating where needed), renders and writes the report. */
@@ -143,7 +146,7 @@ export async function buildReport(opts: BuildReportOptions): Promise<BuildReport
       const { runEvaluate } = await import('../evaluate/run.js');
       await runEvaluate({ modelDirs: [modelDir], dataDir: opts.dataDir, split: opts.split, batchSize: opts.batchSize, progress: opts.progress });
       evaluated.push(modelDir);
-      ev = JSON.parse((await readFile(join(defaultEvaluationDir(modelDir, opts.split), REPORT_JSON))).toString('utf8')) as EvaluationJson;
+      ev = (await readJsonFile(join(defaultEvaluationDir(modelDir, opts.split), REPORT_JSON), { code: 'BAD_INPUT' })) as EvaluationJson;
     } else {
       log.info({ model: modelDir }, `using the evaluation in ${defaultEvaluationDir(modelDir, opts.split)}`);
     }

@@ -15,10 +15,12 @@
  * point leaves a state.json whose tensors file exists.
  */
 import * as tf from '@tensorflow/tfjs';
+import { existsSync } from 'node:fs';
 import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SvhnError, ioError } from '../errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { parseJsonFile } from '../util/json.js';
 import type { BestModelState, EarlyStoppingState } from './callbacks.js';
 import type { HistoryRecord, ParentModel } from '../models/modelDir.js';
 
@@ -177,6 +179,11 @@ export async function saveCheckpoint(dir: string, ckpt: Checkpoint): Promise<voi
   }
 }
 
+/** Whether dir holds a checkpoint (its state file, the commit point, is there). Synchronous: interrupt notes ask it. */
+export function hasCheckpoint(dir: string): boolean {
+  return existsSync(join(dir, STATE_JSON));
+}
+
 /** Loads the checkpoint in dir, or undefined when there is none. */
 export async function loadCheckpoint(dir: string): Promise<Checkpoint | undefined> {
   const statePath = join(dir, STATE_JSON);
@@ -187,14 +194,11 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint | undefine
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw ioError(statePath, 'read', e);
   }
-  const bad = (why: string) =>
-    new SvhnError('BAD_INPUT', `${statePath}: ${why}`, { suggestion: `delete ${dir} and train without --resume` });
-  let raw: CheckpointState & { tensorsFile: string; tensors: TensorIndexEntry[] };
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    throw bad('expected JSON, got unparseable text');
-  }
+  const suggestion = `delete ${dir} and train without --resume`;
+  const bad = (why: string) => new SvhnError('BAD_INPUT', `${statePath}: ${why}`, { suggestion });
+  const raw = parseJsonFile(text, statePath, { code: 'BAD_INPUT', suggestion }) as
+    | (CheckpointState & { tensorsFile: string; tensors: TensorIndexEntry[] })
+    | null;
   if (raw?.format !== CHECKPOINT_FORMAT || raw.version !== CHECKPOINT_VERSION || !Array.isArray(raw.tensors) || !/^tensors-\d+\.bin$/.test(raw.tensorsFile)) {
     throw bad(`expected a ${CHECKPOINT_FORMAT} v${CHECKPOINT_VERSION} state file`);
   }

@@ -12,7 +12,7 @@
  * weights are the parent's instead of the initialisers'.
  */
 import * as tf from '@tensorflow/tfjs';
-import { access, constants, mkdir, readFile } from 'node:fs/promises';
+import { access, constants, readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DEFAULTS, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES, type BackendChoice } from '../config.js';
@@ -44,6 +44,7 @@ import {
 } from './checkpoint.js';
 import { historyToCsv } from './history.js';
 import { checkResumedParent, copyParentWeights, describeParent } from './init.js';
+import { makeDirs } from '../util/mkdirs.js';
 
 export interface TrainOptions {
   model: string; // a registry name
@@ -117,7 +118,7 @@ function checkOptions(o: TrainOptions): void {
 async function checkWritable(outDir: string): Promise<void> {
   const parent = dirname(outDir);
   try {
-    await mkdir(parent, { recursive: true });
+    await makeDirs(parent);
     await access(parent, constants.W_OK);
   } catch (e) {
     throw ioError(parent, 'write the model directory in', e);

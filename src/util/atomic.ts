@@ -4,10 +4,11 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ioError } from '../errors.js';
 import { trackTemp } from './interrupt.js';
+import { makeDirs } from './mkdirs.js';
 
 /**
  * A temporary sibling name for `path` (same directory, so the final rename is atomic),
@@ -22,7 +23,7 @@ export function tempSibling(path: string): { tmp: string; release: () => void } 
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
   const { tmp, release } = tempSibling(path);
   try {
-    await mkdir(dirname(path), { recursive: true });
+    await makeDirs(dirname(path));
     const fh = await open(tmp, 'w');
     try {
       await fh.writeFile(data);
@@ -59,7 +60,7 @@ export async function buildDirAtomic<T>(finalDir: string, build: (tmpDir: string
 
 async function buildDirAtomicAt<T>(finalDir: string, tmp: string, build: (tmpDir: string) => Promise<T>): Promise<T> {
   try {
-    await mkdir(tmp, { recursive: true });
+    await makeDirs(tmp);
   } catch (e) {
     throw ioError(dirname(finalDir), 'create a directory in', e);
   }
@@ -118,7 +119,7 @@ export async function fileSize(path: string): Promise<number | undefined> {
 
 export async function writeFileSafe(path: string, data: string | Uint8Array): Promise<void> {
   try {
-    await mkdir(dirname(path), { recursive: true });
+    await makeDirs(dirname(path));
     await writeFile(path, data);
   } catch (e) {
     throw ioError(path, 'write', e);

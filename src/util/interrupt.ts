@@ -8,7 +8,8 @@
 import { rmSync } from 'node:fs';
 
 const temps = new Set<string>();
-let note: string | undefined;
+type Note = string | (() => string | undefined);
+let note: Note | undefined;
 
 /** Tracks a temporary path until the returned release function is called (after its rename). */
 export function trackTemp(path: string): () => void {
@@ -18,9 +19,20 @@ export function trackTemp(path: string): () => void {
   };
 }
 
-/** What the interrupt line should add, e.g. how to resume. */
-export function setInterruptNote(text: string | undefined): void {
+/**
+ * What the interrupt line should add, e.g. how to resume. A function is asked at the moment of
+ * the interrupt (synchronously), for notes that depend on what is on disk by then.
+ */
+export function setInterruptNote(text: Note | undefined): void {
   note = text;
+}
+
+function currentNote(): string | undefined {
+  try {
+    return typeof note === 'function' ? note() : note;
+  } catch {
+    return undefined; // the exit line must still be printed
+  }
 }
 
 /** Removes every tracked temporary path (synchronously: it runs in a signal handler). */
@@ -43,7 +55,8 @@ export function installInterruptHandler(): void {
   for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     process.on(signal, () => {
       removeTrackedTemps();
-      process.stderr.write(`\nsvhn: interrupted${note ? `; ${note}` : ''}\n`);
+      const text = currentNote();
+      process.stderr.write(`\nsvhn: interrupted${text ? `; ${text}` : ''}\n`);
       process.exit(code);
     });
   }

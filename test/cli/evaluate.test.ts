@@ -1,14 +1,15 @@
 /**
  * `svhn evaluate` through the real CLI (bin/svhn.js runs dist/: build with `npx tsc -p .`).
  */
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import { writeTinyCache, writeTinyModel } from '../evaluate/fixtures.js';
-import { svhnAsync } from '../helpers.js';
+import { SVHN_BIN, svhnAsync } from '../helpers.js';
 
 let tmp: string;
 
@@ -78,4 +79,42 @@ describe('svhn evaluate', () => {
     expect(badSplit.stderr).toMatch(/expected one of test, val, got 'train'/);
     for (const r of [missing, shape, split, none]) expect(r.stdout).toBe('');
   });
+
+  it('names a garbage model.json or metadata.json in one line, without echoing its bytes', async () => {
+    for (const file of ['model.json', 'metadata.json']) {
+      const dir = `models/garbage-${file.split('.')[0]}`;
+      await writeTinyModel(join(tmp, dir), { name: 'g' });
+      await writeFile(join(tmp, dir, file), Buffer.from('\x00\x01garbage{', 'latin1'));
+      const r = await svhn(['evaluate', '--model', dir, '--data-dir', 'data', '--backend', 'cpu', '--out', `ev-${file}`]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(new RegExp(`(^|\\n)svhn: error: cannot read ${dir}/${file}: expected JSON, got invalid JSON at position 0\\n$`));
+      expect(r.stderr).not.toMatch(/garbage\{|\x00/); // the file's bytes are not echoed
+      expect(existsSync(join(tmp, `ev-${file}`))).toBe(false);
+    }
+  });
+
+  // A read-only mount needs a user + mount namespace (unshare -rm); skipped where there is none.
+  it.skipIf(!canMountReadOnly())('says the file system is read-only, not that a directory is missing', async () => {
+    await mkdir(join(tmp, 'ro'));
+    const args = ['evaluate', '--model', 'models/a', '--data-dir', 'data', '--backend', 'cpu', '--out', 'ro/ev'];
+    const r = spawnSync('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs -o ro tmpfs ro && exec "$0" "$@"', process.execPath, SVHN_BIN, ...args], {
+      cwd: tmp,
+      encoding: 'utf8',
+      env: { ...process.env, NO_COLOR: '1', CI: '1' },
+      timeout: 60_000,
+      killSignal: 'SIGKILL',
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/(^|\n)svhn: error: cannot write ro\/ev\/report\.json: read-only file system\n$/);
+  });
 });
+
+function canMountReadOnly(): boolean {
+  const dir = mkdtempSync(join(tmpdir(), 'svhn-ro-probe-'));
+  try {
+    return spawnSync('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs -o ro tmpfs "$0"', dir], { timeout: 10_000 }).status === 0;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+

@@ -3,6 +3,7 @@
  * (test/predict/helpers.ts) reads each fixture image as its digit, so every number in the
  * outputs is known in advance.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -92,5 +93,28 @@ describe('svhn evaluate --images / --labels', () => {
       expect(r.stdout).toBe('');
     });
     expect(existsSync(join(tmp, 'never'))).toBe(false);
+  });
+
+  it('refuses a FIFO given as --labels or --images, or listed in a CSV, instead of waiting on it', async () => {
+    execFileSync('mkfifo', [join(tmp, 'pipe.csv'), join(tmp, 'digits', '1', 'pipe.png')]);
+    await writeLabelsCsv(join(tmp, 'piped.csv'), [['digits/0/00.png', 0], ['digits/1/pipe.png', 1]]);
+    const cases: Array<[string[], string]> = [
+      [['--labels', 'pipe.csv'], 'svhn: error: --labels pipe.csv: expected a CSV file of path,label rows, got a FIFO'],
+      [['--images', 'pipe.csv'], 'svhn: error: --images pipe.csv: expected a folder with subfolders 0..9, got a FIFO'],
+      [['--labels', 'piped.csv', '--strict'], 'digits/1/pipe.png (piped.csv line 3): cannot read: expected a regular file, got a FIFO'],
+    ];
+    const runs = await Promise.all(
+      cases.map(([args]) =>
+        svhnAsync(['evaluate', '--model', 'models/colour', ...args, '--out', 'never-fifo', '--backend', 'cpu', '--log-format', 'json'], { cwd: tmp, timeoutMs: 30_000 }),
+      ),
+    );
+    runs.forEach((r, i) => {
+      const [args, message] = cases[i]!;
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(errorLines(r.stderr), args.join(' ')).toHaveLength(1);
+      expect(errorLines(r.stderr)[0], args.join(' ')).toContain(message);
+    });
+    expect(existsSync(join(tmp, 'never-fifo'))).toBe(false);
+    await rm(join(tmp, 'digits', '1', 'pipe.png'));
   });
 });

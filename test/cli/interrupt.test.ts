@@ -14,7 +14,7 @@ import { SVHN_BIN } from '../helpers.js';
 let tmp: string;
 
 /** Starts svhn, sends SIGINT once `ready()` holds, and resolves with its exit code and stderr. */
-function interruptWhen(args: string[], ready: () => Promise<boolean>): Promise<{ code: number | null; stderr: string; sent: boolean }> {
+function interruptWhen(args: string[], ready: (stderr: string) => Promise<boolean>): Promise<{ code: number | null; stderr: string; sent: boolean }> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, [SVHN_BIN, ...args], { cwd: tmp, env: { ...process.env, NO_COLOR: '1' } });
     let stderr = '';
@@ -24,7 +24,7 @@ function interruptWhen(args: string[], ready: () => Promise<boolean>): Promise<{
     const deadline = Date.now() + 90_000;
     const poll = setInterval(async () => {
       if (sent) return;
-      if (await ready()) {
+      if (await ready(stderr)) {
         sent = true;
         child.kill('SIGINT');
       } else if (Date.now() > deadline) {
@@ -72,5 +72,21 @@ describe('Ctrl-C', () => {
     expect(existsSync(out)).toBe(false);
     expect(await temps(join(tmp, 'models'))).toEqual([]);
     expect(await temps(`${out}.checkpoint`)).toEqual([]);
+  });
+
+  it('during train before the first checkpoint: no --resume hint, since there is nothing to resume', async () => {
+    // Enough images that the first epoch (and its checkpoint) takes a while after start-up.
+    await writeTinyCache(join(tmp, 'data-big'), { train: 3000, val: 20 });
+    const out = join(tmp, 'models', 'early');
+    const state = join(`${out}.checkpoint`, 'state.json');
+    const args = ['train', '--model', 'baseline', '--data-dir', 'data-big', '--batch-size', '10', '--epochs', '5', '--backend', 'cpu', '--out', out];
+    // Once it has logged anything, the handler is installed.
+    const r = await interruptWhen(args, async (stderr) => stderr.length > 0 && !existsSync(state));
+    expect(r.sent).toBe(true);
+    expect(r.code).toBe(130);
+    expect(existsSync(state)).toBe(false);
+    expect(r.stderr).toMatch(/svhn: interrupted; nothing was written to .* and no checkpoint was saved yet\. Run the same command again to start over\n$/);
+    expect(r.stderr).not.toMatch(/--resume/);
+    expect(existsSync(out)).toBe(false);
   });
 });

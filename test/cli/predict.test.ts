@@ -1,9 +1,10 @@
 /**
  * `svhn predict` driven through the real CLI (bin/svhn.js runs dist/: build first) in a temp folder.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -182,5 +183,18 @@ describe('svhn predict', () => {
     expect(noModel.stdout).toBe('');
     const badK = svhn(['predict', 'imgs', '--model', 'model', '--top-k', '11'], dir);
     expect(badK.code).toBe(2);
+  });
+
+  it('refuses a named input that is not a regular file (a FIFO) up front instead of blocking on it', () => {
+    execFileSync('mkfifo', [join(dir, 'f.png')]);
+    try {
+      const r = svhnSync(['predict', 'f.png', '--model', 'model'], { cwd: dir, timeoutMs: 20_000 });
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim()).toMatch(/^svhn: error: INPUT f\.png: expected a regular file or a folder, got a FIFO/);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stdout).toBe('');
+    } finally {
+      rmSync(join(dir, 'f.png'));
+    }
   });
 });

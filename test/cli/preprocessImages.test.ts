@@ -3,6 +3,7 @@
  * made here with sharp (test/data/labelledHelpers.ts); and, where ../shared/realsvhn exists,
  * on 554 real SVHN digits against the .mat path.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -125,6 +126,7 @@ describe('svhn preprocess --images', () => {
     await rm(join(bad, 'broken4', '4'), { recursive: true });
     await mkdir(join(bad, 'broken4', '4'));
     await writeFile(join(bad, 'broken4', '4', 'a.png'), 'not a png');
+    execFileSync('mkfifo', [join(bad, 'pipe.csv')]);
     const cases: Array<[string[], RegExp | string, number]> = [
       [['--labels', 'bad/label11.csv'], `bad/label11.csv line 14: label '11' for ../digits/1/00.jpg: expected a digit 0..9`, 1],
       [['--labels', 'bad/twice.csv'], `bad/twice.csv line 14: ${list[3]![0]} is listed twice (first on line 5); keep one row per file`, 1],
@@ -133,6 +135,8 @@ describe('svhn preprocess --images', () => {
       [['--images', 'bad/ten'], `--images bad/ten: folder '10' is not a digit: expected class folders named 0..9`, 1],
       [['--images', 'bad/nowhere'], '--images bad/nowhere: no such folder', 1],
       [['--labels', 'bad/nowhere.csv'], '--labels bad/nowhere.csv: no such file', 1],
+      [['--labels', 'bad/pipe.csv'], '--labels bad/pipe.csv: expected a CSV file of path,label rows, got a FIFO', 1],
+      [['--images', 'bad/pipe.csv'], '--images bad/pipe.csv: expected a folder with subfolders 0..9, got a FIFO', 1],
       [['--images', 'digits', '--labels', 'bad/twice.csv'], `option '--images <dir>' cannot be used with option '--labels <file.csv>'`, 2],
       [['--images', 'digits', '--test-labels', 'bad/label11.csv'], `bad/label11.csv line 14: label '11' for ../digits/1/00.jpg: expected a digit 0..9`, 1],
       [['--images', 'digits', '--test-images', 'bad/ten'], `--test-images bad/ten: folder '10' is not a digit`, 1],

@@ -97,6 +97,15 @@ describe('svhn report', () => {
     expect(existsSync(join(tmp, 'x.html'))).toBe(false);
   });
 
+  it('names a garbage history.json in one line', async () => {
+    await writeTinyModel(join(tmp, 'models/garbage'), { name: 'garbage', seed: 3 });
+    await writeFile(join(tmp, 'models/garbage/history.json'), Buffer.from('\x00\x01garbage{', 'latin1'));
+    const r = await svhn(['report', '--model', 'models/garbage', '--data-dir', 'data', '--backend', 'cpu', '--out', 'garbage.html']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/(^|\n)svhn: error: cannot read models\/garbage\/history.json: expected JSON, got invalid JSON at position 0\n$/);
+    expect(existsSync(join(tmp, 'garbage.html'))).toBe(false);
+  });
+
   it.skipIf(!CHROMIUM)('renders in headless Chromium with no console errors and a non-blank screenshot', async () => {
     const page = join(tmp, 'report.html');
     if (!existsSync(page)) {

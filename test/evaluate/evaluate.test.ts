@@ -98,7 +98,7 @@ describe('evaluateModel', () => {
     await writeTinyCache(join(tmp, 'data2'), { splits: { train: 5 } });
     await expect(evaluateModel({ ...base, dataDir: join(tmp, 'data2'), modelDir: join(tmp, 'model') })).rejects.toThrow(/has no 'test' split/);
     await writeFile(join(tmp, 'model', 'metadata.json'), '{oops');
-    await expect(evaluateModel({ ...base, modelDir: join(tmp, 'model') })).rejects.toThrow(/metadata.json is not valid JSON/);
+    await expect(evaluateModel({ ...base, modelDir: join(tmp, 'model') })).rejects.toThrow(/cannot read .*metadata.json: expected JSON, got invalid JSON at position 1$/);
     await writeTinyModel(join(tmp, 'model')); // restore for other tests
     expect(existsSync(join(tmp, 'model', 'metadata.json'))).toBe(true);
   });
