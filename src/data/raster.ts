@@ -166,8 +166,18 @@ function cubic(x: number): number {
   return 0;
 }
 
-/** Per output index: the first source index and normalised weights (support widened when shrinking). */
-function cubicTaps(srcSize: number, dstSize: number): { first: Int32Array; taps: number; weights: Float64Array } {
+/**
+ * A 1-D filter as taps: output index i reads the source from first[i] to first[i] + taps - 1
+ * (clamped to the edge), with weights[i * taps .. (i + 1) * taps). A resize and a blur are both one.
+ */
+interface Taps {
+  first: Int32Array;
+  taps: number;
+  weights: Float64Array;
+}
+
+/** Keys' cubic from srcSize to dstSize samples: normalised weights, support widened when shrinking. */
+function cubicTaps(srcSize: number, dstSize: number): Taps {
   const scale = srcSize / dstSize;
   const support = 2 * Math.max(1, scale);
   const taps = Math.ceil(support) * 2 + 1;
@@ -189,88 +199,76 @@ function cubicTaps(srcSize: number, dstSize: number): { first: Int32Array; taps:
   return { first, taps, weights };
 }
 
-const tapsCache = new Map<number, ReturnType<typeof cubicTaps>>();
-function cachedTaps(srcSize: number, dstSize: number): ReturnType<typeof cubicTaps> {
+const tapsCache = new Map<number, Taps>();
+function cachedCubicTaps(srcSize: number, dstSize: number): Taps {
   const key = srcSize * 65536 + dstSize;
   let t = tapsCache.get(key);
   if (!t) tapsCache.set(key, (t = cubicTaps(srcSize, dstSize)));
   return t;
 }
 
-/** Bicubic resize of a square float RGB image (size x size) to out (outSize x outSize), edges clamped. */
-export function resizeBicubic(src: Float32Array, size: number, out: Float32Array, outSize: number, scratch: Float32Array): void {
-  const { first, taps, weights } = cachedTaps(size, outSize);
-  const clamp = (i: number) => (i < 0 ? 0 : i >= size ? size - 1 : i);
-  // Rows first: size rows x outSize columns in scratch.
-  for (let y = 0; y < size; y++) {
-    for (let x = 0; x < outSize; x++) {
+/** A normalised Gaussian (sigma in samples, 2.5 sigma each side) centred on every one of size samples. */
+function gaussianTaps(size: number, sigma: number): Taps {
+  const radius = Math.max(1, Math.ceil(2.5 * sigma));
+  const taps = 2 * radius + 1;
+  const k = new Float64Array(taps);
+  let sum = 0;
+  for (let i = -radius; i <= radius; i++) sum += k[i + radius] = Math.exp((-0.5 * i * i) / (sigma * sigma));
+  for (let i = 0; i < taps; i++) k[i]! /= sum;
+  const first = new Int32Array(size);
+  const weights = new Float64Array(size * taps);
+  for (let i = 0; i < size; i++) {
+    first[i] = i - radius;
+    weights.set(k, i * taps);
+  }
+  return { first, taps, weights };
+}
+
+/**
+ * One separable pass over a float RGB image of width x height: filters along x (each row
+ * becomes first.length samples wide) or along y (each column first.length samples tall).
+ * Sums in float64, edges clamped.
+ */
+function filterPass(src: Float32Array, width: number, height: number, dst: Float32Array, along: 'x' | 'y', k: Taps): void {
+  const { first, taps, weights } = k;
+  const inLen = along === 'x' ? width : height;
+  const outLen = first.length;
+  const lines = along === 'x' ? height : width;
+  const outWidth = along === 'x' ? outLen : width;
+  for (let line = 0; line < lines; line++) {
+    for (let i = 0; i < outLen; i++) {
       let r = 0;
       let g = 0;
       let b = 0;
       for (let t = 0; t < taps; t++) {
-        const w = weights[x * taps + t]!;
+        const w = weights[i * taps + t]!;
         if (w === 0) continue;
-        const p = (y * size + clamp(first[x]! + t)) * 3;
+        let j = first[i]! + t;
+        j = j < 0 ? 0 : j >= inLen ? inLen - 1 : j;
+        const p = (along === 'x' ? line * width + j : j * width + line) * 3;
         r += w * src[p]!;
         g += w * src[p + 1]!;
         b += w * src[p + 2]!;
       }
-      const q = (y * outSize + x) * 3;
-      scratch[q] = r;
-      scratch[q + 1] = g;
-      scratch[q + 2] = b;
+      const q = (along === 'x' ? line * outWidth + i : i * outWidth + line) * 3;
+      dst[q] = r;
+      dst[q + 1] = g;
+      dst[q + 2] = b;
     }
   }
-  for (let y = 0; y < outSize; y++) {
-    for (let x = 0; x < outSize; x++) {
-      let r = 0;
-      let g = 0;
-      let b = 0;
-      for (let t = 0; t < taps; t++) {
-        const w = weights[y * taps + t]!;
-        if (w === 0) continue;
-        const p = (clamp(first[y]! + t) * outSize + x) * 3;
-        r += w * scratch[p]!;
-        g += w * scratch[p + 1]!;
-        b += w * scratch[p + 2]!;
-      }
-      const q = (y * outSize + x) * 3;
-      out[q] = r;
-      out[q + 1] = g;
-      out[q + 2] = b;
-    }
-  }
+}
+
+/** Bicubic resize of a square float RGB image (size x size) to out (outSize x outSize), edges clamped. */
+export function resizeBicubic(src: Float32Array, size: number, out: Float32Array, outSize: number, scratch: Float32Array): void {
+  const k = cachedCubicTaps(size, outSize);
+  filterPass(src, size, size, scratch, 'x', k); // size rows x outSize columns
+  filterPass(scratch, outSize, size, out, 'y', k);
 }
 
 /** Separable Gaussian blur (sigma in pixels) of a square float RGB image, in place; scratch holds one image. */
 export function gaussianBlur(img: Float32Array, size: number, sigma: number, scratch: Float32Array): void {
   if (sigma <= 0) return;
-  const radius = Math.max(1, Math.ceil(2.5 * sigma));
-  const k = new Float64Array(2 * radius + 1);
-  let sum = 0;
-  for (let i = -radius; i <= radius; i++) sum += k[i + radius] = Math.exp((-0.5 * i * i) / (sigma * sigma));
-  for (let i = 0; i < k.length; i++) k[i]! /= sum;
-  const clamp = (i: number) => (i < 0 ? 0 : i >= size ? size - 1 : i);
-  for (let pass = 0; pass < 2; pass++) {
-    const from = pass === 0 ? img : scratch;
-    const to = pass === 0 ? scratch : img;
-    for (let y = 0; y < size; y++) {
-      for (let x = 0; x < size; x++) {
-        let r = 0;
-        let g = 0;
-        let b = 0;
-        for (let i = -radius; i <= radius; i++) {
-          const w = k[i + radius]!;
-          const p = pass === 0 ? (y * size + clamp(x + i)) * 3 : (clamp(y + i) * size + x) * 3;
-          r += w * from[p]!;
-          g += w * from[p + 1]!;
-          b += w * from[p + 2]!;
-        }
-        const q = (y * size + x) * 3;
-        to[q] = r;
-        to[q + 1] = g;
-        to[q + 2] = b;
-      }
-    }
-  }
+  const k = gaussianTaps(size, sigma);
+  filterPass(img, size, size, scratch, 'x', k);
+  filterPass(scratch, size, size, img, 'y', k);
 }
