@@ -102,8 +102,18 @@ export class DigitSceneRenderer {
     const family = this.fonts.families[rng.int(this.fonts.families.length)]!;
     const face = family[rng.int(family.length)]!;
     const size = Math.round(Math.exp(rng.uniform(Math.log(SCENE.sourceSize[0]), Math.log(SCENE.sourceSize[1]))));
-    const n = size * size;
+    const layers = this.drawLayers(rng, face, digit, size);
+    const palette = drawPalette(rng, layers.plate);
+    const light = drawLighting(rng, size);
+    lowFrequencyTexture(rng, this.tex, size, rng.uniform(0, SCENE.texture));
+    this.composite(size, layers, palette, light);
+    this.photograph(rng, size, palette.contrast, out, off);
+    return digit;
+  }
 
+  /** Coverage maps at the photo's size: the number, and the layers this image has (drop shadow, plate and frame, clutter). */
+  private drawLayers(rng: Rng, face: FontFace, digit: number, size: number): Layers {
+    const n = size * size;
     const number = layoutNumber(rng, face, digit);
     const m = cameraMap(rng, face.digits[digit]!, size);
     this.cov.fill(0, 0, n);
@@ -121,68 +131,42 @@ export class DigitSceneRenderer {
     if (plate) this.fillPlate(rng, number, m, size, frame);
     const clutter = rng.next() < SCENE.clutter.p;
     if (clutter) this.fillClutter(rng, size);
+    return { shadow, plate, frame, clutter };
+  }
 
-    // Colours, 0..255: background (plate or wall), digit, wall around a plate, shadow, clutter.
-    const contrast = SCENE.contrast[0] + (SCENE.contrast[1] - SCENE.contrast[0]) * rng.next() ** 1.5;
-    const bgL = rng.uniform(contrast, 1);
-    const darkOnLight = rng.next() < 0.55;
-    const hiL = bgL;
-    const loL = bgL - contrast;
-    const saturated = plate && rng.next() < SCENE.saturatedPlate;
-    const bg = colour(rng, darkOnLight ? hiL : loL, saturated ? rng.uniform(0.1, 0.35) : mostlyGrey(rng));
-    const fg = colour(rng, darkOnLight ? loL : hiL, mostlyGrey(rng));
-    const wall = colour(rng, rng.uniform(0.05, 0.95), mostlyGrey(rng));
-    const shade = colour(rng, Math.max(0, (darkOnLight ? loL : hiL) * rng.uniform(0.2, 0.8)), mostlyGrey(rng));
-    const junk = colour(rng, rng.uniform(0.05, 0.95), mostlyGrey(rng));
-    const junkAlpha = rng.uniform(SCENE.clutter.alpha[0], SCENE.clutter.alpha[1]);
-    const cast = [1 + 0.06 * rng.normal(), 1 + 0.06 * rng.normal(), 1 + 0.06 * rng.normal()]; // white balance
-
-    // Lighting: a linear gradient, sometimes a cast shadow's half-plane.
-    const gx = (rng.normal() * 0.3) / size;
-    const gy = (rng.normal() * 0.3) / size;
-    let sx = 0;
-    let sy = 0;
-    let sd = Infinity;
-    let sf = 1;
-    if (rng.next() < SCENE.castShadow) {
-      const a = rng.uniform(0, 2 * Math.PI);
-      sx = Math.cos(a);
-      sy = Math.sin(a);
-      sd = rng.uniform(-0.4, 0.4) * size;
-      sf = rng.uniform(0.45, 0.85);
-    }
-    lowFrequencyTexture(rng, this.tex, size, rng.uniform(0, SCENE.texture));
-
+  /** The scene in colour at the photo's size: layers painted back to front, then light and texture. */
+  private composite(size: number, layers: Layers, c: Palette, l: Lighting): void {
     const { img, tex, cov, covShadow, covPlate, covFrame, covClutter } = this;
-    const base = plate ? wall : bg;
-    for (let p = 0; p < n; p++) {
+    const { shadow, plate, frame, clutter } = layers;
+    const base = plate ? c.wall : c.bg;
+    for (let p = 0; p < size * size; p++) {
       const x = (p % size) + 0.5 - size / 2;
       const y = Math.floor(p / size) + 0.5 - size / 2;
-      const light = (1 + gx * x + gy * y) * (x * sx + y * sy > sd ? sf : 1);
+      const light = (1 + l.gx * x + l.gy * y) * (x * l.sx + y * l.sy > l.sd ? l.sf : 1);
       const t = tex[p]!;
-      for (let c = 0; c < 3; c++) {
-        let v = base[c]!;
-        if (clutter) v += junkAlpha * Math.min(1, covClutter[p]!) * (junk[c]! - v);
-        if (plate) v += Math.min(1, covPlate[p]!) * (bg[c]! - v);
-        if (frame) v += Math.min(1, covFrame[p]!) * (fg[c]! - v);
-        if (shadow) v += Math.min(1, covShadow[p]!) * (shade[c]! - v);
-        v += Math.min(1, cov[p]!) * (fg[c]! - v);
-        img[p * 3 + c] = (v + t) * light * cast[c]!;
+      for (let ch = 0; ch < 3; ch++) {
+        let v = base[ch]!;
+        if (clutter) v += c.junkAlpha * Math.min(1, covClutter[p]!) * (c.junk[ch]! - v);
+        if (plate) v += Math.min(1, covPlate[p]!) * (c.bg[ch]! - v);
+        if (frame) v += Math.min(1, covFrame[p]!) * (c.fg[ch]! - v);
+        if (shadow) v += Math.min(1, covShadow[p]!) * (c.shade[ch]! - v);
+        v += Math.min(1, cov[p]!) * (c.fg[ch]! - v);
+        img[p * 3 + ch] = (v + t) * light * c.cast[ch]!;
       }
     }
+  }
 
-    const noise = rng.uniform(0, Math.min(SCENE.sourceNoise, 0.25 * 255 * contrast));
-    addNoise(rng, img, n * 3, noise);
-    if (rng.next() < SCENE.sourceBlur.p) gaussianBlur(img, size, rng.uniform(SCENE.sourceBlur.sigma[0], SCENE.sourceBlur.sigma[1]), this.scratch);
-    resizeBicubic(img, size, this.crop, OUT, this.scratch);
-    if (rng.next() < SCENE.cropBlur.p) gaussianBlur(this.crop, OUT, rng.uniform(SCENE.cropBlur.sigma[0], SCENE.cropBlur.sigma[1]), this.scratch);
-
-    const crop = this.crop;
+  /** The camera: noise and blur at the photo's size, the bicubic resize to 32x32, blur, tone curve, noise, bytes. */
+  private photograph(rng: Rng, size: number, contrast: number, out: Uint8Array, off: number): void {
+    const { img, crop, scratch } = this;
+    addNoise(rng, img, size * size * 3, rng.uniform(0, Math.min(SCENE.sourceNoise, 0.25 * 255 * contrast)));
+    if (rng.next() < SCENE.sourceBlur.p) gaussianBlur(img, size, rng.uniform(SCENE.sourceBlur.sigma[0], SCENE.sourceBlur.sigma[1]), scratch);
+    resizeBicubic(img, size, crop, OUT, scratch);
+    if (rng.next() < SCENE.cropBlur.p) gaussianBlur(crop, OUT, rng.uniform(SCENE.cropBlur.sigma[0], SCENE.cropBlur.sigma[1]), scratch);
     const gamma = rng.uniform(SCENE.gamma[0], SCENE.gamma[1]);
     for (let i = 0; i < crop.length; i++) crop[i] = crop[i]! <= 0 ? 0 : 255 * (crop[i]! / 255) ** gamma;
     addNoise(rng, crop, crop.length, rng.uniform(0, SCENE.cropNoise));
     for (let i = 0; i < crop.length; i++) out[off + i] = clampByte(crop[i]!);
-    return digit;
   }
 
   /** Coverage of every digit of the number through m. */
@@ -256,6 +240,67 @@ export class DigitSceneRenderer {
 }
 
 const IDENTITY: Projective = [1, 0, 0, 0, 1, 0, 0, 0];
+
+/** Which layers an image has; their coverage maps are the renderer's. */
+interface Layers {
+  shadow: boolean;
+  plate: boolean;
+  frame: boolean;
+  clutter: boolean;
+}
+
+type Rgb = [number, number, number];
+
+/** Colours 0..255: background (plate, or wall without one), digit, wall around a plate, drop shadow, clutter; white balance gains. */
+interface Palette {
+  contrast: number; // luminance difference of digit and background, 0..1
+  bg: Rgb;
+  fg: Rgb;
+  wall: Rgb;
+  shade: Rgb;
+  junk: Rgb;
+  junkAlpha: number;
+  cast: Rgb;
+}
+
+/** Contrast skewed low, either polarity; a plate now and then clearly coloured, everything else mostly grey. */
+function drawPalette(rng: Rng, plate: boolean): Palette {
+  const contrast = SCENE.contrast[0] + (SCENE.contrast[1] - SCENE.contrast[0]) * rng.next() ** 1.5;
+  const hi = rng.uniform(contrast, 1); // luminance of the lighter of digit and background
+  const lo = hi - contrast;
+  const darkOnLight = rng.next() < 0.55;
+  const saturated = plate && rng.next() < SCENE.saturatedPlate;
+  const bg = colour(rng, darkOnLight ? hi : lo, saturated ? rng.uniform(0.1, 0.35) : mostlyGrey(rng));
+  const fg = colour(rng, darkOnLight ? lo : hi, mostlyGrey(rng));
+  const wall = colour(rng, rng.uniform(0.05, 0.95), mostlyGrey(rng));
+  const shade = colour(rng, Math.max(0, (darkOnLight ? lo : hi) * rng.uniform(0.2, 0.8)), mostlyGrey(rng));
+  const junk = colour(rng, rng.uniform(0.05, 0.95), mostlyGrey(rng));
+  const junkAlpha = rng.uniform(SCENE.clutter.alpha[0], SCENE.clutter.alpha[1]);
+  const cast: Rgb = [1 + 0.06 * rng.normal(), 1 + 0.06 * rng.normal(), 1 + 0.06 * rng.normal()];
+  return { contrast, bg, fg, wall, shade, junk, junkAlpha, cast };
+}
+
+/** Light over the crop: a multiplicative linear gradient (gx, gy per px), sometimes a cast shadow's half-plane (factor sf beyond distance sd along (sx, sy)). */
+interface Lighting {
+  gx: number;
+  gy: number;
+  sx: number;
+  sy: number;
+  sd: number;
+  sf: number;
+}
+
+function drawLighting(rng: Rng, size: number): Lighting {
+  const l: Lighting = { gx: (rng.normal() * 0.3) / size, gy: (rng.normal() * 0.3) / size, sx: 0, sy: 0, sd: Infinity, sf: 1 };
+  if (rng.next() < SCENE.castShadow) {
+    const a = rng.uniform(0, 2 * Math.PI);
+    l.sx = Math.cos(a);
+    l.sy = Math.sin(a);
+    l.sd = rng.uniform(-0.4, 0.4) * size;
+    l.sf = rng.uniform(0.45, 0.85);
+  }
+  return l;
+}
 
 interface PlacedDigit {
   outline: DigitOutline;
@@ -368,7 +413,7 @@ function mostlyGrey(rng: Rng): number {
  * (0 red, 2pi/3 green, 4pi/3 blue). Most hues lie on daylight's axis, from warm (paint,
  * brick, brass, lamp light) to blue (shade, blue plates); the rest anywhere.
  */
-function colour(rng: Rng, l: number, s: number): [number, number, number] {
+function colour(rng: Rng, l: number, s: number): Rgb {
   const u = rng.next();
   const h = u < 0.35 ? 0.55 + 0.25 * rng.normal() : u < 0.65 ? (4 * Math.PI) / 3 + 0.25 * rng.normal() : rng.uniform(0, 2 * Math.PI);
   const third = (2 * Math.PI) / 3;
