@@ -220,17 +220,13 @@ export async function hashLabelledImages(listing: LabelledListing, mode?: Progre
       return { f, digest: `unreadable:${(e as NodeJS.ErrnoException).code ?? 'error'}`, size: 0 }; // decoding reports it
     }
   };
-  for await (const { f, digest, size } of mapOrdered(toAsync(listing.files), read, CONCURRENCY)) {
+  for await (const { f, digest, size } of mapOrdered(listing.files, read, CONCURRENCY)) {
     hash.update(`${f.label}\t${f.name}\t${digest}\n`);
     bytes += size;
     progress.update(++done);
   }
   progress.stop();
   return { sha256: hash.digest('hex'), bytes };
-}
-
-async function* toAsync<T>(items: T[]): AsyncGenerator<T> {
-  yield* items;
 }
 
 export interface DecodeLabelledOptions {
@@ -263,7 +259,7 @@ export async function decodeLabelledImages(listing: LabelledListing, opts: Decod
   };
   let done = 0;
   try {
-    for await (const { f, image, reason } of mapOrdered(toAsync(listing.files), decode, CONCURRENCY)) {
+    for await (const { f, image, reason } of mapOrdered(listing.files, decode, CONCURRENCY)) {
       progress.update(++done, { skipped: skipped.length });
       if (!image) {
         const where = f.line ? ` (${source.path} line ${f.line})` : '';

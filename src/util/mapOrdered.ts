@@ -5,7 +5,7 @@
  * results in source order. A slow item holds back later results (order is the contract),
  * never more than `concurrency` of them.
  */
-export async function* mapOrdered<T, R>(source: AsyncIterable<T>, fn: (item: T) => Promise<R>, concurrency: number): AsyncGenerator<R> {
+export async function* mapOrdered<T, R>(source: AsyncIterable<T> | Iterable<T>, fn: (item: T) => Promise<R>, concurrency: number): AsyncGenerator<R> {
   const window: Promise<R>[] = [];
   for await (const item of source) {
     const p = fn(item);
