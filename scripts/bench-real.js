@@ -84,6 +84,7 @@ if (!existsSync(join(OFFLINE, 'metadata.json'))) {
 const { listLabelledImages } = await import(join(ROOT, 'dist', 'data', 'labelled.js'));
 const { Rng } = await import(join(ROOT, 'dist', 'util', 'rng.js'));
 const { readModelMetadata } = await import(join(ROOT, 'dist', 'models', 'io.js'));
+const { csvCell } = await import(join(ROOT, 'dist', 'predict', 'output.js'));
 
 /** A failed step: reported in one line after the work folder is removed. */
 class StepFailed extends Error {}
@@ -119,8 +120,7 @@ function stratifiedFolds(files, k, seed) {
 }
 
 function writeCsv(path, files) {
-  const quote = (p) => (/[",]/.test(p) ? `"${p.replace(/"/g, '""')}"` : p);
-  writeFileSync(path, ['file,label', ...files.map((f) => `${quote(f.path)},${f.label}`)].join('\n') + '\n');
+  writeFileSync(path, ['file,label', ...files.map((f) => `${csvCell(f.path)},${f.label}`)].join('\n') + '\n');
 }
 
 const zeros = () => Array.from({ length: DIGITS }, () => new Array(DIGITS).fill(0));
