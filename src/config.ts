@@ -10,7 +10,7 @@ export type SourceSplit = (typeof SPLITS)[number];
 export const CACHE_SPLITS = ['train', 'val', 'test', 'extra'] as const;
 export type CacheSplit = (typeof CACHE_SPLITS)[number];
 
-export const MODEL_NAMES = ['baseline', 'optimized'] as const;
+export const MODEL_NAMES = ['baseline', 'optimized', 'resnet'] as const;
 export type ModelName = (typeof MODEL_NAMES)[number];
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -52,7 +52,7 @@ export const DEFAULTS = {
   train: {
     batchSize: 64, // Keras default in the notebook
     lr: 1e-3, // Adam default
-    epochs: { baseline: 10, optimized: 15 } as Record<ModelName, number>,
+    epochs: { baseline: 10, optimized: 15, resnet: 15 } as Record<ModelName, number>,
     seed: 42,
     patience: 3, // epochs without val_loss improvement before early stopping
     // --augment (train/augment.ts) unless --no-augment: the offline sample gains from every extra

@@ -32,7 +32,8 @@ type ModelTopology = { config?: { layers?: LayerJson[] } } & Record<string, unkn
  * Training uses svhn's SeededDropout (a fresh, reproducible mask per step); at inference it
  * is the identity, exactly like Keras' Dropout. model.json names it Dropout (same rate and
  * seed), so the saved model is plain Keras/tfjs layers that stock tf.loadLayersModel reads
- * anywhere, with no svhn classes registered. Dropout has no weights: weights.bin is unchanged.
+ * anywhere, with no svhn classes registered (a functional model's layer keeps its name and
+ * inbound nodes). Dropout has no weights: weights.bin is unchanged.
  * Likewise SyncBatchNormalization (whole-batch statistics across training replicas) is
  * BatchNormalization at inference, with the same config and weights: saved under that name.
  */
@@ -45,7 +46,7 @@ function portableTopology(topology: ModelTopology): ModelTopology {
       ...topology.config,
       layers: layers.map((l) =>
         l.class_name === 'SeededDropout'
-          ? { class_name: 'Dropout', config: { name: l.config.name, trainable: true, dtype: 'float32', rate: l.config.rate, noise_shape: null, seed: l.config.seed } }
+          ? { ...l, class_name: 'Dropout', config: { name: l.config.name, trainable: true, dtype: 'float32', rate: l.config.rate, noise_shape: null, seed: l.config.seed } }
           : l.class_name === 'SyncBatchNormalization'
             ? { ...l, class_name: 'BatchNormalization' }
             : l,
