@@ -30,6 +30,14 @@ export function positiveNumber(value: string): number {
   return n;
 }
 
+export function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
+    throw new InvalidArgumentError(`expected a number >= 0, got '${value}'`);
+  }
+  return n;
+}
+
 /** A fraction strictly between 0 and 1. */
 export function fraction(value: string): number {
   const n = Number(value);

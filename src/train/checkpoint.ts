@@ -23,14 +23,13 @@ import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { parseJsonFile } from '../util/json.js';
 import type { BestModelState, EarlyStoppingState } from './callbacks.js';
 import type { HistoryRecord, ParentModel } from '../models/modelDir.js';
+import type { LrSchedule } from './schedule.js';
+import type { WeightSnapshot } from './weights.js';
 
 export const CHECKPOINT_FORMAT = 'svhn-checkpoint' as const;
 export const CHECKPOINT_VERSION = 1 as const;
 const STATE_JSON = 'state.json';
 const tensorsFile = (epoch: number) => `tensors-${String(epoch).padStart(4, '0')}.bin`;
-
-/** Named float32 arrays, copied out of tensors (JS memory: nothing to dispose). */
-export type WeightSnapshot = Array<{ name: string; shape: number[]; data: Float32Array }>;
 
 /** Everything that must match for a checkpoint to continue a run exactly. */
 export interface RunConfig {
@@ -45,6 +44,14 @@ export interface RunConfig {
   dataManifestSha256: string;
   /** A fine-tune's parent weights (sha256 of its weights.bin); null, or absent in older checkpoints: from scratch. */
   init?: string | null;
+  // The recipe beyond the notebook's (absent in older checkpoints: constant, 0, 0, 0, 1, null).
+  schedule?: LrSchedule;
+  warmupEpochs?: number;
+  weightDecay?: number;
+  labelSmoothing?: number;
+  augmentStrength?: number;
+  /** The run's length where a schedule depends on it; null for a constant rate. */
+  epochs?: number | null;
 }
 
 export interface CheckpointState {
@@ -81,29 +88,6 @@ interface TensorIndexEntry {
   shape: number[];
   offset: number; // in float32 elements
   length: number;
-}
-
-/** Copies the model's weights (trainable and BatchNorm statistics, in model.weights order). */
-export function captureWeights(model: tf.LayersModel): WeightSnapshot {
-  return model.weights.map((w) => {
-    const v = w.read(); // the variable itself: not ours to dispose
-    return { name: w.originalName, shape: v.shape.slice(), data: new Float32Array(v.dataSync()) };
-  });
-}
-
-/** Writes a snapshot back into the model (shapes checked against the model's). */
-export function restoreWeights(model: tf.LayersModel, snapshot: WeightSnapshot): void {
-  const weights = model.weights;
-  if (weights.length !== snapshot.length) {
-    throw new SvhnError('BAD_INPUT', `checkpoint has ${snapshot.length} weight arrays, the model ${weights.length}`);
-  }
-  const tensors = snapshot.map((s, i) => {
-    const want = weights[i]!.shape.join('x');
-    if (s.shape.join('x') !== want) throw new SvhnError('BAD_INPUT', `checkpoint weight ${s.name}: expected shape ${want}, got ${s.shape.join('x')}`);
-    return tf.tensor(s.data, s.shape, 'float32');
-  });
-  model.setWeights(tensors); // the variables take their own reference to the data
-  tf.dispose(tensors);
 }
 
 interface AdamInternals {

@@ -98,7 +98,12 @@ describe('svhn train', () => {
 
   it('rejects bad input with one line, a non-zero exit and nothing under the final name', async () => {
     const cases: Array<[string[], RegExp, number | null]> = [
-      [['train', '--model', 'resnet', '--out', 'models/x'], /--model: expected one of baseline, optimized, got 'resnet'/, 2],
+      [['train', '--model', 'resnet50', '--out', 'models/x'], /--model: expected one of baseline, optimized, resnet, got 'resnet50'/, 2],
+      [['train', '--schedule', 'linear', '--out', 'models/x'], /--schedule.*expected one of constant, cosine, onecycle, got 'linear'/, 2],
+      [['train', ...TINY, '--label-smoothing', '0.9', '--out', 'models/x'], /--label-smoothing: expected a number from 0 to 0\.5, got 0\.9/, 2],
+      [['train', ...TINY, '--epochs', '2', '--warmup-epochs', '3', '--out', 'models/x'], /--warmup-epochs: expected a number from 0 to --epochs \(2\), got 3/, 2],
+      [['train', ...TINY, '--augment-strength', '5', '--out', 'models/x'], /--augment-strength: expected a number from 0 to 3, got 5/, 2],
+      [['train', '--weight-decay', '-1', '--out', 'models/x'], /--weight-decay.*expected a number >= 0, got '-1'/, 2],
       [['train', '--batch-size', '0', '--out', 'models/x'], /--batch-size.*positive integer/, 2],
       [['train', '--epochs', '-1', '--out', 'models/x'], /--epochs/, 2],
       [['train', '--data-dir', 'nowhere', '--out', 'models/x'], /no preprocessed data.*svhn preprocess/, 1],
