@@ -93,6 +93,15 @@ describe('svhn evaluate', () => {
     }
   });
 
+  it('refuses an --out directory holding other files, and leaves them alone', async () => {
+    await mkdir(join(tmp, 'results'));
+    await writeFile(join(tmp, 'results/notes.txt'), 'keep me');
+    const r = await svhn(['evaluate', '--model', 'models/a', '--data-dir', 'data', '--backend', 'cpu', '--out', 'results']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/(^|\n)svhn: error: --out results: expected a new directory or an earlier evaluation \(it is replaced whole\), got one holding notes\.txt; pass another --out\n$/);
+    expect(await readFile(join(tmp, 'results/notes.txt'), 'utf8')).toBe('keep me');
+  });
+
   // A read-only mount needs a user + mount namespace (unshare -rm); skipped where there is none.
   it.skipIf(!canMountReadOnly())('says the file system is read-only, not that a directory is missing', async () => {
     await mkdir(join(tmp, 'ro'));
@@ -105,7 +114,7 @@ describe('svhn evaluate', () => {
       killSignal: 'SIGKILL',
     });
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/(^|\n)svhn: error: cannot write ro\/ev\/report\.json: read-only file system\n$/);
+    expect(r.stderr).toMatch(/(^|\n)svhn: error: cannot create a directory in ro: read-only file system\n$/);
   });
 });
 
