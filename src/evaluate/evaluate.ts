@@ -139,7 +139,7 @@ async function openEvalData(opts: EvaluateOptions): Promise<OpenedEvalData> {
       chunks: () => setChunks(set, opts.batchSize),
     };
   }
-  const cache = await openCache(opts.dataDir);
+  const cache = await openCache(opts.dataDir, { verify: [opts.split] }); // labels 0..9 and sha256, as train checks
   const entry = cache.manifest.splits[opts.split];
   if (!entry) {
     throw new SvhnError('MISSING_DATA', `--split ${opts.split}: the cache in ${cache.dir} has no '${opts.split}' split (it has ${Object.keys(cache.manifest.splits).join(', ') || 'none'})`, {

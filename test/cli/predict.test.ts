@@ -136,6 +136,31 @@ describe('svhn predict', () => {
     expect(rows.map((x) => [x.input, x.predicted, x.label])).toEqual(digits.map((d, i) => [`cache:test#${i}`, d, d]));
   });
 
+  it('verifies a cache split before predicting it: a flipped bit or a label out of 0..9 is one line naming the file', async () => {
+    // Uses the cache the test above wrote.
+    const imagesPath = join(dir, 'data/cache/test.images.u8');
+    const labelsPath = join(dir, 'data/cache/test.labels.u8');
+    const [images, labels] = [await readFile(imagesPath), await readFile(labelsPath)];
+    try {
+      const flipped = Buffer.from(images);
+      flipped[5000]! ^= 1;
+      await writeFile(imagesPath, flipped);
+      const r = svhn(['predict', 'cache:test', '--data-dir', 'data', '--model', 'model', '--backend', 'cpu'], dir);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/(^|\n)svhn: error: data\/cache\/test\.images\.u8: sha256 differs from manifest\.json \(expected [0-9a-f]{12}\.\.\., got [0-9a-f]{12}\.\.\.\); re-run `svhn preprocess`\n$/);
+      await writeFile(imagesPath, images);
+      await writeFile(labelsPath, Buffer.from([6, 12, 1]));
+      const l = svhn(['predict', 'cache:test', '--data-dir', 'data', '--model', 'model', '--backend', 'cpu'], dir);
+      expect(l.code).toBe(1);
+      expect(l.stdout).toBe('');
+      expect(l.stderr).toMatch(/(^|\n)svhn: error: data\/cache\/test\.labels\.u8: expected digits 0\.\.9, got label 12 for image 1; re-run `svhn preprocess`\n$/);
+    } finally {
+      await writeFile(imagesPath, images);
+      await writeFile(labelsPath, labels);
+    }
+  });
+
   it('writes thousands of rows to --out without piling listeners on the stream', async () => {
     // Each wait for 'drain' used to leave an 'error' listener behind: the 11th warned on stderr.
     const n = 4000; // ~80 bytes a row: some 20 waits on the file stream's 16 KB buffer

@@ -107,6 +107,21 @@ describe('cache reader', () => {
     await expect(openCache(dataDir)).rejects.toThrow(/expected 12288 bytes for 4 images, got 9216/);
   });
 
+  it('verifies only the splits asked for, and names a label byte out of 0..9 even when the manifest agrees', async () => {
+    const dataDir = join(root, 'labels');
+    const train = fakeSplit(4, 1);
+    const val = fakeSplit(3, 2);
+    val.labels[2] = 12; // hashed as written: only the range check can tell
+    await writeCache(dataDir, { train, val });
+    await expect(openCache(dataDir, { verify: ['train'] })).resolves.toBeTruthy();
+    for (const verify of [['val'] as const, true]) {
+      await expect(openCache(dataDir, { verify })).rejects.toMatchObject({
+        code: 'BAD_CACHE',
+        message: `${join(dataDir, 'cache', 'val.labels.u8')}: expected digits 0..9, got label 12 for image 2`,
+      });
+    }
+  });
+
   it('rejects a manifest of another format or version', async () => {
     const dataDir = join(root, 'fmt');
     const m = await writeCache(dataDir, { train: fakeSplit(1, 0) });
