@@ -3,7 +3,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -208,6 +208,16 @@ describe('svhn predict', () => {
     expect(noModel.stdout).toBe('');
     const badK = svhn(['predict', 'imgs', '--model', 'model', '--top-k', '11'], dir);
     expect(badK.code).toBe(2);
+  });
+
+  it('refuses a model whose weights are NaN, in one line naming weights.bin', async () => {
+    await cp(join(dir, 'model'), join(dir, 'model-nan'), { recursive: true });
+    const size = (await readFile(join(dir, 'model-nan/weights.bin'))).byteLength;
+    await writeFile(join(dir, 'model-nan/weights.bin'), Buffer.from(new Float32Array(size / 4).fill(NaN).buffer));
+    const r = svhn(['predict', 'imgs/b.jpg', '--model', 'model-nan', '--backend', 'cpu'], dir);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/(^|\n)svhn: error: model-nan\/weights\.bin: weight \S+ holds NaN at element 0 of \d+; expected finite numbers; the model is damaged: train it again or restore its files\n$/);
   });
 
   it('refuses a named input that is not a regular file (a FIFO) up front instead of blocking on it', () => {
