@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from '../config.js';
 import { SvhnError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -89,6 +89,15 @@ async function readOrFail(path: string, what: string): Promise<Buffer> {
   }
 }
 
+/** A weights path of model.json, refused unless it names a file inside the model directory. */
+function weightsPathIn(dir: string, p: unknown, jsonPath: string): string {
+  const rel = typeof p === 'string' ? relative(resolve(dir), resolve(dir, p)) : '';
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) {
+    throw new SvhnError('BAD_MODEL', `${jsonPath}: weights path ${JSON.stringify(p)} is outside the model directory; expected a file name inside ${dir}`);
+  }
+  return join(dir, rel);
+}
+
 /**
  * A NaN or infinite weight makes every prediction NaN (confidence NaN, accuracy by chance),
  * so a damaged weights file is refused at load, naming the file and the weight.
@@ -130,7 +139,7 @@ export async function loadLayersModel(dir: string): Promise<tf.LayersModel> {
   let end = 0;
   for (const group of json.weightsManifest) {
     for (const p of group.paths) {
-      const path = join(dir, p);
+      const path = weightsPathIn(dir, p, jsonPath);
       buffers.push(await readOrFail(path, 'weights'));
       files.push({ path, end: (end += buffers.at(-1)!.byteLength) });
     }

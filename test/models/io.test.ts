@@ -44,4 +44,24 @@ describe('loading a model directory', () => {
     const ok = await loadLayersModel(join(tmp, 'good'));
     ok.dispose();
   });
+
+  it('refuses a model.json whose weights path leaves the model directory', async () => {
+    for (const [name, path] of [['up', '../good/weights.bin'], ['abs', join(tmp, 'good/weights.bin')], ['self', '.']] as const) {
+      const dir = join(tmp, `path-${name}`);
+      await cp(join(tmp, 'good'), dir, { recursive: true });
+      const json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8'));
+      json.weightsManifest[0].paths = [path];
+      await writeFile(join(dir, 'model.json'), JSON.stringify(json));
+      const e = await rejection(loadModelDir(dir));
+      expect(e.code).toBe('BAD_MODEL');
+      expect(e.message).toBe(`${join(dir, 'model.json')}: weights path ${JSON.stringify(path)} is outside the model directory; expected a file name inside ${dir}`);
+    }
+    const dir = join(tmp, 'path-sub'); // a subfolder is inside
+    await cp(join(tmp, 'good'), dir, { recursive: true });
+    await cp(join(dir, 'weights.bin'), join(dir, 'w/weights.bin'), { recursive: true });
+    const json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8'));
+    json.weightsManifest[0].paths = ['./w/weights.bin'];
+    await writeFile(join(dir, 'model.json'), JSON.stringify(json));
+    (await loadLayersModel(dir)).dispose();
+  });
 });
