@@ -7,7 +7,7 @@
 import { Option, type Command } from 'commander';
 import { BACKEND_CHOICES, DEFAULTS, type BackendChoice } from '../config.js';
 import { SvhnError } from '../errors.js';
-import { collect, LABELLED_HELP, labelledSource, oneOf, positiveInt, THREADS_HELP } from './options.js';
+import { collect, LABELLED_HELP, labelledSource, oneOf, positiveInt, THREADS_HELP, threadCount } from './options.js';
 
 interface EvaluateFlags {
   model?: string[];
@@ -39,7 +39,7 @@ export function registerEvaluate(program: Command): void {
     .option('--errors <file.png>', 'also draw the misclassified images, true -> predicted (several models: FILE-<name>.png)')
     .option('--batch-size <n>', 'images per prediction batch (bounds memory)', positiveInt, DEFAULTS.evaluate.batchSize)
     .option('--backend <name>', `tfjs backend: ${BACKEND_CHOICES.join(', ')}`, oneOf(BACKEND_CHOICES), DEFAULTS.train.backend)
-    .option('--threads <n>', THREADS_HELP, positiveInt)
+    .option('--threads <n>', THREADS_HELP, threadCount)
     .addHelpText('after', `${LABELLED_HELP}
 A labelled set may lack some digits (warned); their rows of the report are empty.`)
     .action(async (opts: EvaluateFlags) => {

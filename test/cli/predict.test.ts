@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFile, cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -208,6 +208,10 @@ describe('svhn predict', () => {
     expect(noModel.stdout).toBe('');
     const badK = svhn(['predict', 'imgs', '--model', 'model', '--top-k', '11'], dir);
     expect(badK.code).toBe(2);
+    const cores = availableParallelism();
+    const threads = svhn(['predict', 'imgs', '--model', 'model', '--threads', String(cores + 1)], dir);
+    expect(threads.code).toBe(2);
+    expect(threads.stderr.trim()).toMatch(new RegExp(`^svhn: error: .*--threads.*expected at most ${cores} \\(the cores here\\), got ${cores + 1}`));
   });
 
   it('refuses a model whose weights are NaN, in one line naming weights.bin', async () => {

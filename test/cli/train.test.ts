@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTinyCache } from '../train/helpers.js';
@@ -104,6 +104,7 @@ describe('svhn train', () => {
       [['train', '--data-dir', 'nowhere', '--out', 'models/x'], /no preprocessed data.*svhn preprocess/, 1],
       [['train', ...TINY, '--resume', '--out', 'models/x'], /--resume: no checkpoint at models\/x\.checkpoint/, 1],
       [['train', ...TINY, '--out', 'afile/x'], /cannot write the model directory in afile/, 1],
+      [['train', ...TINY, '--threads', String(availableParallelism() + 1), '--out', 'models/x'], new RegExp(`--threads.*expected at most ${availableParallelism()} \\(the cores here\\), got ${availableParallelism() + 1}`), 2],
     ];
     await writeFile(join(tmp, 'afile'), 'not a directory');
     for (const [args, message, code] of cases) {
