@@ -45,6 +45,7 @@ import {
 import { historyToCsv } from './history.js';
 import { checkResumedParent, copyParentWeights, describeParent } from './init.js';
 import { makeDirs } from '../util/mkdirs.js';
+import { withLock } from '../util/lock.js';
 
 export interface TrainOptions {
   model: string; // a registry name
@@ -178,10 +179,21 @@ async function startTrainer(
   }
 }
 
+/** `<out>.lock` beside the model directory: one training run per --out (util/lock.ts). */
+export function lockFileFor(outDir: string): string {
+  return join(dirname(outDir), `${basename(outDir)}.lock`);
+}
+
+/** Trains while holding --out's lock: a second run on the same --out is refused, naming the first's pid. */
 export async function trainModel(o: TrainOptions): Promise<TrainResult> {
+  checkOptions(o);
+  await checkWritable(o.outDir); // the lock goes beside the model directory
+  return withLock(lockFileFor(o.outDir), `--out ${o.outDir}`, () => trainModelLocked(o));
+}
+
+async function trainModelLocked(o: TrainOptions): Promise<TrainResult> {
   const log = getLogger();
   const started = Date.now();
-  checkOptions(o);
   const parent = o.init ? await describeParent(o.init, o.model) : null; // before any work: a wrong --init answers at once
   if (parent && resolve(o.outDir) === parent.dir) {
     throw new SvhnError('BAD_FLAG', `--out ${o.outDir}: is the --init model itself; a fine-tune goes to a directory of its own`, { suggestion: 'pass another --out' });
@@ -191,7 +203,6 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   if (o.resume && !ckpt) {
     throw new SvhnError('BAD_INPUT', `--resume: no checkpoint at ${ckptDir}`, { suggestion: 'train without --resume to start a new run' });
   }
-  await checkWritable(o.outDir);
 
   const data = await loadData(o);
   const { initBackend } = await import('../backend/index.js');
