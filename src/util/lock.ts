@@ -8,22 +8,12 @@ import { open, readFile, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { SvhnError, ioError } from '../errors.js';
 import { trackTemp } from './interrupt.js';
+import { isProcessAlive } from './process.js';
 
 interface LockOwner {
   pid: number;
   host: string;
   startedAt: string; // ISO time
-}
-
-/** Whether pid is a live process on this machine (EPERM: alive, someone else's). */
-export function isProcessAlive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function readOwner(path: string): Promise<LockOwner | undefined> {
