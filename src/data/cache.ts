@@ -119,6 +119,30 @@ async function verifySplit(dir: string, s: SplitEntry): Promise<void> {
   }
 }
 
+/**
+ * The source .mat files that changed since the cache was built from them (a new download, a
+ * regenerated sample), as one warning line each: training on the cache would use the old
+ * data. Size and modification time decide when nothing changed; otherwise the file is
+ * hashed (about a second for train_32x32.mat), so a copy or a touch is not reported.
+ * Folder and CSV sources are not checked (hashing every image would cost more).
+ */
+export async function staleSourceWarnings(dataDir: string, cache: OpenedCache): Promise<string[]> {
+  const warnings: string[] = [];
+  for (const source of Object.values(cache.manifest.sources)) {
+    if (!source || (source.kind ?? 'mat') !== 'mat' || typeof source.file !== 'string') continue;
+    const path = join(dataDir, source.file);
+    const st = await stat(path).catch(() => undefined);
+    if (!st?.isFile()) continue; // deleted since: the cache is all there is
+    if (st.size === source.size && (source.mtimeMs === undefined || st.mtimeMs === source.mtimeMs)) continue;
+    const now = st.size === source.size ? (await hashFile(path))['sha256'] : undefined;
+    if (now === source.sha256) continue;
+    warnings.push(
+      `${cache.dir} was built from an older ${path} (${source.size} bytes, sha256 ${source.sha256.slice(0, 12)}...; now ${st.size} bytes${now ? `, sha256 ${now.slice(0, 12)}...` : ''}); re-run \`svhn preprocess\` to use the new one`,
+    );
+  }
+  return warnings;
+}
+
 function splitEntry(cache: OpenedCache, split: CacheSplit): SplitEntry {
   const entry = cache.manifest.splits[split];
   if (!entry) {

@@ -135,9 +135,10 @@ interface LoadedData {
 }
 
 async function loadData(o: TrainOptions): Promise<LoadedData> {
-  const { openCache, readCacheSplit, readCacheSplitChunks } = await import('../data/cache.js');
+  const { openCache, readCacheSplit, readCacheSplitChunks, staleSourceWarnings } = await import('../data/cache.js');
   const { sampleStratified } = await import('../data/split.js');
   const cache = await openCache(o.dataDir, { verify: true });
+  for (const warning of await staleSourceWarnings(o.dataDir, cache)) getLogger().warn(warning);
   const subsample = (set: ImageSet, n: number | null): ImageSet =>
     n === null || n >= set.count ? set : gatherImages(set, sampleStratified(set.labels, n, o.seed));
   const train = subsample(await readCacheSplit(cache, 'train'), o.limit);
