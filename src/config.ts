@@ -40,7 +40,7 @@ export const DEFAULTS = {
   baseUrl: 'http://ufldl.stanford.edu/housenumbers', // where {train,test,extra}_32x32.mat live
   downloadSplits: ['train', 'test'] as SourceSplit[], // extra is 1.3 GB: opt in with --split
   download: {
-    retries: 5, // retries after the first attempt, for transient failures (reset, 5xx, timeout)
+    retries: 5, // retries in a row that add no bytes, for transient failures (reset, 5xx, timeout); an attempt that adds bytes resets the count
     backoffMs: 500, // first retry delay; doubles each attempt
     timeoutMs: 30_000, // socket idle timeout
   },

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { BACKEND_CHOICES, DEFAULTS, MODEL_NAMES, type BackendChoice, type TrainRecipe } from '../config.js';
 import { MAX_AUGMENT_STRENGTH } from '../train/augment.js';
 import { LR_SCHEDULES, type LrSchedule } from '../train/schedule.js';
-import { nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber, TRAIN_THREADS_HELP } from './options.js';
+import { nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber, TRAIN_THREADS_HELP, threadCount } from './options.js';
 
 interface TrainFlags {
   model?: string;
@@ -71,7 +71,7 @@ function addTrainOptions(cmd: Command, withModel: boolean): Command {
     .option('--out <dir>', `model directory (default: ${DEFAULTS.modelsDir}/<model>; with --init, ${DEFAULTS.modelsDir}/<model>-finetuned)`)
     .option('--resume', 'continue the interrupted run from <out>.checkpoint (a fine-tune: with the same --init)', false)
     .option('--backend <name>', `engine: ${BACKEND_CHOICES.join(', ')}`, oneOf(BACKEND_CHOICES), d.backend)
-    .option('--threads <n>', TRAIN_THREADS_HELP, positiveInt)
+    .option('--threads <n>', TRAIN_THREADS_HELP, threadCount)
     .option('--json', 'print a machine-readable summary on stdout', false);
 }
 

@@ -46,6 +46,7 @@ import { captureWeights, restoreWeights } from './weights.js';
 import { historyToCsv } from './history.js';
 import { checkResumedParent, copyParentWeights, describeParent } from './init.js';
 import { makeDirs } from '../util/mkdirs.js';
+import { withLock } from '../util/lock.js';
 
 export interface TrainOptions {
   model: string; // a registry name
@@ -157,9 +158,10 @@ interface LoadedData {
 }
 
 async function loadData(o: TrainOptions): Promise<LoadedData> {
-  const { openCache, readCacheSplit, readCacheSplitChunks } = await import('../data/cache.js');
+  const { openCache, readCacheSplit, readCacheSplitChunks, staleSourceWarnings } = await import('../data/cache.js');
   const { sampleStratified } = await import('../data/split.js');
   const cache = await openCache(o.dataDir, { verify: true });
+  for (const warning of await staleSourceWarnings(o.dataDir, cache)) getLogger().warn(warning);
   const subsample = (set: ImageSet, n: number | null): ImageSet =>
     n === null || n >= set.count ? set : gatherImages(set, sampleStratified(set.labels, n, o.seed));
   const train = subsample(await readCacheSplit(cache, 'train'), o.limit);
@@ -226,12 +228,24 @@ interface Session extends Run {
   wallBefore: number;
 }
 
+/** `<out>.lock` beside the model directory: one training run per --out (util/lock.ts). */
+export function lockFileFor(outDir: string): string {
+  return join(dirname(outDir), `${basename(outDir)}.lock`);
+}
+
 /**
- * The recipe, step by step: check the options and load the data; build the model, its
+ * The recipe, step by step, holding --out's lock (a second run on the same --out is refused,
+ * naming the first's pid): check the options and load the data; build the model, its
  * optimizer and step runner (or restore them from the checkpoint); train epoch after epoch,
  * checkpointing each; save the model directory whole.
  */
 export async function trainModel(o: TrainOptions): Promise<TrainResult> {
+  checkOptions(o);
+  await checkWritable(o.outDir); // the lock goes beside the model directory
+  return withLock(lockFileFor(o.outDir), `--out ${o.outDir}`, () => trainLocked(o));
+}
+
+async function trainLocked(o: TrainOptions): Promise<TrainResult> {
   const run = await prepareRun(o);
   const session = await startSession(run);
   try {
@@ -242,11 +256,10 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   return saveModelDir(session);
 }
 
-/** Options, fine-tune parent, checkpoint, data and backend, each checked before any training. */
+/** Fine-tune parent, checkpoint, data and backend, each checked before any training. */
 async function prepareRun(o: TrainOptions): Promise<Run> {
   const log = getLogger();
   const started = Date.now();
-  checkOptions(o);
   const parent = o.init ? await describeParent(o.init, o.model) : null; // before any work: a wrong --init answers at once
   if (parent && resolve(o.outDir) === parent.dir) {
     throw new SvhnError('BAD_FLAG', `--out ${o.outDir}: is the --init model itself; a fine-tune goes to a directory of its own`, { suggestion: 'pass another --out' });
@@ -256,7 +269,6 @@ async function prepareRun(o: TrainOptions): Promise<Run> {
   if (o.resume && !ckpt) {
     throw new SvhnError('BAD_INPUT', `--resume: no checkpoint at ${ckptDir}`, { suggestion: 'train without --resume to start a new run' });
   }
-  await checkWritable(o.outDir);
 
   const data = await loadData(o);
   const { initBackend } = await import('../backend/index.js');
