@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
- * Training and inference speed of both CNNs on every tfjs backend that loads, and of the
- * same models in PyTorch (scripts/peers/torch_bench.py) in the same run when
- * `/usr/bin/python3 -c "import torch"` works.
+ * Training and inference speed of the three models (the notebook's two CNNs and the resnet)
+ * on every tfjs backend that loads, and of the same models in PyTorch
+ * (scripts/peers/torch_bench.py, the resnet's twin in scripts/peers/torch_models.py) in the
+ * same run when `/usr/bin/python3 -c "import torch"` works.
  *
  *   npm run build && npm run bench:train [-- --models optimized --backends wasm,wasm2 --profile]
  *   (wasm2: as `svhn train --threads 2` / `svhn predict --threads 2`; wasm2t: the threaded build for training too)
@@ -28,7 +29,7 @@ const PROFILE_STEPS = 3;
 
 const { values: opts } = parseArgs({
   options: {
-    models: { type: 'string', default: 'baseline,optimized' },
+    models: { type: 'string', default: 'baseline,optimized,resnet' },
     backends: { type: 'string', default: 'tensorflow,wasm,wasm2,cpu' },
     warmup: { type: 'string', default: '5' },
     steps: { type: 'string', default: '20' },

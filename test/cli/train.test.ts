@@ -96,6 +96,27 @@ describe('svhn train', () => {
     expect((await weights('o')).equals(await weights('o-plain'))).toBe(false);
   });
 
+  it('trains the resnet with its own recipe, and its model predicts and evaluates like the others', async () => {
+    const r = svhn(['train-resnet', ...TINY, '--epochs', '2', '--json', '--out', 'models/rn']);
+    expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    expect(summary).toMatchObject({ model: 'resnet', epochsRun: 2 });
+    expect(summary.params).toEqual({ total: 274_042, trainable: 272_474, nonTrainable: 1568 });
+    // config.ts' resnet recipe, --epochs given on the command line.
+    expect(summary.hyperparameters).toMatchObject({ epochs: 2, lr: 0.002, schedule: 'cosine', warmupEpochs: 1, weightDecay: 0.05, labelSmoothing: 0.1, patience: 8 });
+    const p = svhn(['predict', 'cache:val', '--model', 'models/rn', '--format', 'jsonl']);
+    expect(p.code, p.stderr).toBe(0);
+    const rows = p.stdout.trim().split('\n').map((l) => JSON.parse(l) as { predicted: number; confidence: number });
+    expect(rows).toHaveLength(20);
+    expect(rows.every((row) => row.predicted >= 0 && row.predicted <= 9 && row.confidence > 0 && row.confidence <= 1)).toBe(true);
+    const e = svhn(['evaluate', '--model', 'models/rn', '--split', 'val', '--data-dir', 'data']);
+    expect(e.code, e.stderr).toBe(0);
+    // A flag overrides the recipe: a constant rate without decay or smoothing.
+    const c = svhn(['train', '--model', 'resnet', ...TINY, '--epochs', '1', '--schedule', 'constant', '--weight-decay', '0', '--label-smoothing', '0', '--json', '--out', 'models/rn-plain']);
+    expect(c.code, c.stderr).toBe(0);
+    expect(JSON.parse(c.stdout).hyperparameters).toMatchObject({ schedule: 'constant', weightDecay: 0, labelSmoothing: 0 });
+  });
+
   it('rejects bad input with one line, a non-zero exit and nothing under the final name', async () => {
     const cases: Array<[string[], RegExp, number | null]> = [
       [['train', '--model', 'resnet50', '--out', 'models/x'], /--model: expected one of baseline, optimized, resnet, got 'resnet50'/, 2],
