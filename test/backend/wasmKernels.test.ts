@@ -38,6 +38,9 @@ describe('Conv2DBackpropFilter and Conv2DBackpropInput', () => {
     // The resnet's downsampling: 3x3 and 1x1 at stride 2, 'same' (im2col and the matmul).
     { x: [2, 16, 16, 16], k: 3, co: 32, s: 2, pad: 'same' },
     { x: [2, 8, 8, 16], k: 1, co: 32, s: 2, pad: 'same' },
+    // Stride 2 on an odd size: padded on both sides ('same'), or windows that miss the last column ('valid').
+    { x: [2, 9, 9, 4], k: 3, co: 8, s: 2, pad: 'same' },
+    { x: [2, 9, 10, 4], k: 3, co: 8, s: 2, pad: 'valid' },
   ];
   // The optimized model's three convolutions at batch 8, x non-negative as after a ReLU (sums
   // that do not cancel): filter gradients over 7,200 / 1,352 / 128 pixels per weight.

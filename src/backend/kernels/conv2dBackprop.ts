@@ -14,6 +14,8 @@
  * multiple of 4 (the models' layers 2 and 3), a wasm SIMD scatter from dy (inputGradDirect).
  * Stride 1 with padding ('same', the resnet's convolutions): dW by the same loop over a
  * zero-padded x (./padding.ts), dx by conv2d.ts's direct loop over dy with the flipped filter.
+ * Strided convolutions (the resnet's downsampling) take the dW loop too, stepping x by the
+ * stride; their dx stays on the matmul below.
  * Otherwise it is a convolution of dy, dilated by the stride with zeros, with the spatially
  * flipped filter whose channel axes are swapped ([kh,kw,co,ci]), under "full" padding
  * kh-1-pt; where that padding would be most of the work (small outputs), one matmul
@@ -56,11 +58,12 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: Parameters<tf.KernelFu
   const geometry = { n, h, w, ci, oh, ow, kh, kw, sh, sw, top: info.padInfo.top, left: info.padInfo.left };
   const simd = simdKernels(b);
   if (simd && co % 4 === 0 && unpaddedStride1(geometry)) return filterGradDirect(b, simd, x, dy, geometry, co);
-  if (simd && co % 4 === 0 && paddedStride1(geometry, info.padInfo)) {
-    // 'same': the unpadded loop over a zero-padded copy of x (./padding.ts).
-    const xp = padImages(b, x, info.padInfo);
+  if (simd && co % 4 === 0 && directPadded(geometry, info.padInfo)) {
+    // 'same', or a stride (the resnet's downsampling): the loop over a zero-padded copy of x
+    // (./padding.ts), stepping `stride` pixels of x per pixel of dy.
+    const xp = isPadded(info.padInfo) ? padImages(b, x, info.padInfo) : x;
     const dw = filterGradDirect(b, simd, xp, dy, unpaddedGeometry(geometry, info.padInfo), co);
-    release(b, xp);
+    if (xp !== x) release(b, xp);
     return dw;
   }
 
@@ -92,7 +95,7 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: Parameters<tf.KernelFu
 
 
 /**
- * dW [kh,kw,ci,co] for stride 1 without padding, read straight from x and dy in NHWC by
+ * dW [kh,kw,ci,co] for any stride without padding (a padded x is padded first), read straight from x and dy in NHWC by
  * simd.ts filterGrad (no im2col matrix, no matmul packing dy as its weights each step).
  * The output pixels go in tiles (rows of one image, or whole images) whose dy fits
  * heap.ts TILE_BYTES (rowTiles); per tile, filter row r and block of 16 (then 4) output channels, one call
@@ -104,7 +107,7 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: Parameters<tf.KernelFu
 function filterGradDirect(
   b: ReturnType<typeof asWasm>, simd: SimdKernels, x: tf.TensorInfo, dy: tf.TensorInfo, g: PatchGeometry, co: number,
 ): tf.TensorInfo {
-  const { n, h, w, ci, oh, ow, kh, kw } = g;
+  const { n, h, w, ci, oh, ow, kh, kw, sh, sw } = g;
   const out = b.makeOutput([kh, kw, ci, co], 'float32');
   // Views after the last allocation (an allocation may move the heap).
   const dW = f32(b, out);
@@ -115,9 +118,10 @@ function filterGradDirect(
   const pairs = nk - (nk % 2);
   for (const { image: i, images, row: y, rows } of rowTiles(n, oh, ow * co * 4)) {
     const dyTile = dyAt + (i * oh + y) * ow * co * 4;
-    const steps = [images, rows, ow, ci * 4, w * ci * 4, h * w * ci * 4, co * 4] as const;
+    // x steps `stride` pixels per dy pixel and `stride` rows per dy row.
+    const steps = [images, rows, ow, sw * ci * 4, sh * w * ci * 4, h * w * ci * 4, co * 4] as const;
     for (let r = 0; r < kh; r++) {
-      const xTile = xAt + (i * h + y + r) * w * ci * 4;
+      const xTile = xAt + (i * h + y * sh + r) * w * ci * 4;
       const dWRow = dW.byteOffset + r * nk * co * 4;
       for (let c = 0; c < co;) {
         const [width, byPairs, single] = co - c >= 16
@@ -145,6 +149,12 @@ function unpaddedStride1(g: PatchGeometry): boolean {
 /** Stride 1 with padding (top, bottom, left, right >= 0) that the unpadded loops can take over a padded x. */
 function paddedStride1(g: PatchGeometry, p: Pads): boolean {
   return isPadded(p) && Math.min(p.top, p.bottom, p.left, p.right) >= 0 && unpaddedStride1(unpaddedGeometry(g, p));
+}
+
+/** Any stride, padded or not, whose windows all lie inside x once padded: filterGradDirect's reach. */
+function directPadded(g: PatchGeometry, p: Pads): boolean {
+  const u = unpaddedGeometry(g, p);
+  return Math.min(p.top, p.bottom, p.left, p.right) >= 0 && (u.oh - 1) * u.sh + u.kh <= u.h && (u.ow - 1) * u.sw + u.kw <= u.w;
 }
 
 /** The same convolution seen over x padded by p: no padding left. */
