@@ -123,7 +123,7 @@ describe('Conv2DBackpropFilter and Conv2DBackpropInput', () => {
   }
 });
 
-describe('Conv2D (stride 1, valid or padded: simd.ts convRows; other geometries native)', () => {
+describe('Conv2D (direct, simd.ts convRows: any stride, valid or padded; other cases native)', () => {
   const cases: Array<{ x: [number, number, number, number]; k: [number, number]; co: number; s: number; pad: Pad }> = [
     { x: [8, 32, 32, 3], k: [3, 3], co: 32, s: 1, pad: 'valid' }, // model layer 1 at batch 8
     { x: [8, 15, 15, 32], k: [3, 3], co: 64, s: 1, pad: 'valid' }, // layer 2
@@ -135,8 +135,10 @@ describe('Conv2D (stride 1, valid or padded: simd.ts convRows; other geometries 
     { x: [2, 9, 9, 3], k: [3, 3], co: 8, s: 1, pad: 'same' }, // over a zero-padded x (padding.ts)
     { x: [2, 32, 32, 16], k: [3, 3], co: 16, s: 1, pad: 'same' }, // the resnet's stage 1
     { x: [2, 8, 7, 4], k: [2, 2], co: 8, s: 1, pad: 'same' }, // uneven padding: 0 before, 1 after
-    { x: [2, 16, 16, 16], k: [3, 3], co: 32, s: 2, pad: 'same' }, // native: stride 2
-    { x: [3, 8, 7, 2], k: [3, 3], co: 8, s: 2, pad: 'valid' }, // native
+    { x: [2, 16, 16, 16], k: [3, 3], co: 32, s: 2, pad: 'same' }, // stride 2: a row a call
+    { x: [2, 16, 16, 16], k: [1, 1], co: 32, s: 2, pad: 'same' }, // the resnet's 1x1 shortcut
+    { x: [3, 9, 9, 4], k: [3, 3], co: 8, s: 2, pad: 'same' }, // odd size: padded both sides
+    { x: [3, 8, 7, 2], k: [3, 3], co: 8, s: 2, pad: 'valid' },
   ];
   for (const [i, c] of cases.entries()) {
     it(`matches cpu: x ${c.x.join('x')}, ${c.k.join('x')}x${c.co}, stride ${c.s}, ${c.pad}`, async () => {

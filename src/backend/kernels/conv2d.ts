@@ -1,6 +1,6 @@
 /**
- * Conv2D on wasm for stride 1, unpadded or padded ('same': the loop reads a zero-padded
- * copy of x, ./padding.ts) (the models' convolutions while training; inference runs
+ * Conv2D on wasm, unpadded or padded ('same': the loop reads a zero-padded copy of x,
+ * ./padding.ts), at stride 1 or more (strided: one output row a call) (the models' convolutions while training; inference runs
  * FusedConv2D, which stays native): a wasm SIMD loop straight from x in NHWC
  * (simd.ts convRows), no im2col and no XNNPACK repacking of a filter that changes every
  * step. Output pixels go in tiles of heap.ts TILE_BYTES (rowTiles), one call per tile and block of 16 (then
@@ -55,9 +55,10 @@ function directConv2D(
   const pads: Pads = { top: info.padInfo.top, bottom: info.padInfo.bottom, left: info.padInfo.left, right: info.padInfo.right };
   const h = info.inHeight + pads.top + pads.bottom;
   const w = info.inWidth + pads.left + pads.right;
+  const { strideHeight: sh, strideWidth: sw } = info;
   const direct = simd && dataFormat === 'NHWC' && co % 4 === 0 && x.dtype === 'float32'
-    && info.strideHeight === 1 && info.strideWidth === 1 && info.dilationHeight === 1 && info.dilationWidth === 1
-    && Math.min(pads.top, pads.bottom, pads.left, pads.right) >= 0 && oh + kh - 1 <= h && ow + kw - 1 <= w
+    && info.dilationHeight === 1 && info.dilationWidth === 1
+    && Math.min(pads.top, pads.bottom, pads.left, pads.right) >= 0 && (oh - 1) * sh + kh <= h && (ow - 1) * sw + kw <= w
     && !sharedHeap(b);
   if (!direct) return undefined;
   const xp = isPadded(pads) ? padImages(b, x, pads) : x;
@@ -74,7 +75,19 @@ function directConv2D(
     const xTile = xAt + (i * h + y) * w * ci * 4;
     for (let k = 0; k < co;) {
       const [width, fn] = co - k >= 16 ? [16, simd.convRows16x2] : [4, simd.convRows4x2];
-      fn(xTile, wAt + k * 4, yTile + k * 4, kw * ci * 4, co * 4, images, rows, ow, ...xSteps, co * 4, kh);
+      if (sh === 1 && sw === 1) {
+        fn(xTile, wAt + k * 4, yTile + k * 4, kw * ci * 4, co * 4, images, rows, ow, ...xSteps, co * 4, kh);
+      } else {
+        // Strided: the loop's row step is also its filter-row step, so one output row a call,
+        // x stepped by the stride along it.
+        for (let ii = 0; ii < images; ii++) {
+          for (let yy = 0; yy < rows; yy++) {
+            const xRow = xAt + ((i + ii) * h + (y + yy) * sh) * w * ci * 4;
+            const yRow = yTile + (ii * rows + yy) * rowBytes;
+            fn(xRow, wAt + k * 4, yRow + k * 4, kw * ci * 4, co * 4, 1, 1, ow, sw * ci * 4, xSteps[1], xSteps[2], co * 4, kh);
+          }
+        }
+      }
       k += width;
     }
     // The tile is images x rows whole output rows, contiguous (whole images, or a band of one).
