@@ -14,8 +14,8 @@
  * multiple of 4 (the models' layers 2 and 3), a wasm SIMD scatter from dy (inputGradDirect).
  * Stride 1 with padding ('same', the resnet's convolutions): dW by the same loop over a
  * zero-padded x (./padding.ts), dx by conv2d.ts's direct loop over dy with the flipped filter.
- * Strided convolutions (the resnet's downsampling) take the dW loop too, stepping x by the
- * stride; their dx stays on the matmul below.
+ * Strided convolutions (the resnet's downsampling) take both direct loops, stepping x (or dx)
+ * by the stride; a padded dx is cropped.
  * Otherwise it is a convolution of dy, dilated by the stride with zeros, with the spatially
  * flipped filter whose channel axes are swapped ([kh,kw,co,ci]), under "full" padding
  * kh-1-pt; where that padding would be most of the work (small outputs), one matmul
@@ -24,7 +24,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { asWasm, conv2dRaw, f32, release, rowTiles, runNative, transposeNative } from './heap.js';
 import { directConv2DPadded } from './conv2d.js';
-import { isPadded, padImages, type Pads } from './padding.js';
+import { cropImages, isPadded, padImages, type Pads } from './padding.js';
 import { simdKernels, type SimdKernels } from './simd.js';
 
 interface Conv2DBackpropFilterAttrs {
@@ -228,6 +228,15 @@ function conv2DBackpropInput({ inputs, backend, attrs }: Parameters<tf.KernelFun
     release(b, flipped);
     if (dx) return dx;
   }
+  if (simd && ci % 4 === 0 && (sh > 1 || sw > 1) && directPadded(geometry, info.padInfo)) {
+    // Strided (the resnet's downsampling): the scatter with dx stepped by the stride, into a
+    // padded dx whose middle is the answer.
+    const dxp = inputGradDirect(b, simd, dy, filter, unpaddedGeometry(geometry, info.padInfo), co);
+    if (!isPadded(info.padInfo)) return dxp;
+    const dx = cropImages(b, dxp, info.padInfo);
+    release(b, dxp);
+    return dx;
+  }
   // Small outputs (layer 3: 4x4 from 6x6) waste most of a "full" convolution on padding:
   // there, one matmul over dy's own pixels and a scatter-add (col2im) do ~2x less work.
   if (h * w >= 1.5 * oh * ow) {
@@ -295,7 +304,7 @@ function writeFlipped(wSrc: Float32Array, wDst: Float32Array, [kh, kw, ci, co]: 
 }
 
 /**
- * dx [n,h,w,ci] for stride 1 without padding, as a scatter straight from dy in NHWC by
+ * dx [n,h,w,ci] without padding (any stride: dx steps by it per dy pixel), as a scatter straight from dy in NHWC by
  * simd.ts inputGrad: dx[n, y+r, x+c, :] += W[r,c,:,:] . dy[n,y,x,:] for every dy pixel and
  * filter tap, so no work on the zero padding a "full" convolution reads (layer 2: 399 MFLOP
  * instead of ~530) and no col2im pass. W is first moved to [kh,kw,co,ci] (ci contiguous, the
@@ -307,7 +316,7 @@ function writeFlipped(wSrc: Float32Array, wDst: Float32Array, [kh, kw, ci, co]: 
 function inputGradDirect(
   b: ReturnType<typeof asWasm>, simd: SimdKernels, dy: tf.TensorInfo, filter: tf.TensorInfo, g: PatchGeometry, co: number,
 ): tf.TensorInfo {
-  const { n, h, w, ci, oh, ow, kh, kw } = g;
+  const { n, h, w, ci, oh, ow, kh, kw, sh, sw } = g;
   // [kh, kw, ci, co] -> [kh, kw, co, ci] by the native Transpose (a strided JS loop cost
   // ~0.25 ms a step for the 64 -> 128 layer's 74k weights).
   const wT = transposeNative(b, filter, [0, 1, 3, 2]);
@@ -319,13 +328,13 @@ function inputGradDirect(
   const dyAt = f32(b, dy).byteOffset;
   const wAt = f32(b, wT).byteOffset;
   const rowBytes = ow * co * 4;
-  const dxSteps = [ci * 4, w * ci * 4, h * w * ci * 4] as const; // per pixel, row, image
+  const dxSteps = [sw * ci * 4, sh * w * ci * 4, h * w * ci * 4] as const; // per dy pixel, row, image: the stride apart
   for (const { image: i, images, row: y, rows } of rowTiles(n, oh, rowBytes)) {
     const dyTile = dyAt + (i * oh + y) * rowBytes;
     for (let r = 0; r < kh; r++) {
       for (let c = 0; c < kw; c++) {
         // The dx cell of the tile's first dy pixel under tap (r, c), and the tap's [co, ci] slab.
-        const dxTile = dxAt + ((i * h + y + r) * w + c) * ci * 4;
+        const dxTile = dxAt + ((i * h + y * sh + r) * w + c) * ci * 4;
         const wTap = wAt + (r * kw + c) * co * ci * 4;
         for (let k = 0; k < ci;) {
           const [width, fn] = ci - k >= 16 ? [16, simd.inputGrad16x2] : [4, simd.inputGrad4x2];

@@ -5,7 +5,8 @@
  *
  *   forward      conv(x, W, pads)    = conv(pad(x, pads), W, valid)
  *   filter grad  dW(x, dy, pads)     = dW(pad(x, pads), dy, valid)
- *   input grad   dx(dy, W, pads)     = conv(pad(dy, k - 1 - pads), flip(W), valid)
+ *   input grad   dx(dy, W, pads)     = conv(pad(dy, k - 1 - pads), flip(W), valid)     (stride 1)
+ *                                     = crop(scatter of dy into pad(dx), pads)           (strided)
  *
  * Each costs one copy of x (or dy), against a convolution that reads it kh*kw times.
  */
@@ -35,6 +36,25 @@ export function padImages(b: WasmBackendLike, x: tf.TensorInfo, p: Pads): tf.Ten
     for (let y = 0; y < h; y++) {
       const from = (i * h + y) * row;
       dst.set(src.subarray(from, from + row), ((i * ph + y + p.top) * pw + p.left) * c);
+    }
+  }
+  return out;
+}
+
+/** A new [n, h, w, c] tensor: the middle of `padded` ([n, h + top + bottom, w + left + right, c]). */
+export function cropImages(b: WasmBackendLike, padded: tf.TensorInfo, p: Pads): tf.TensorInfo {
+  const [n, ph, pw, c] = padded.shape as [number, number, number, number];
+  const h = ph - p.top - p.bottom;
+  const w = pw - p.left - p.right;
+  const out = b.makeOutput([n, h, w, c], 'float32');
+  // Views after the allocation (it may move the heap).
+  const src = f32(b, padded);
+  const dst = f32(b, out);
+  const row = w * c;
+  for (let i = 0; i < n; i++) {
+    for (let y = 0; y < h; y++) {
+      const from = ((i * ph + y + p.top) * pw + p.left) * c;
+      dst.set(src.subarray(from, from + row), (i * h + y) * row);
     }
   }
   return out;
