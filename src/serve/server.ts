@@ -170,6 +170,13 @@ function registerPage(app: FastifyInstance): void {
   app.get<{ Params: { file: string } }>('/assets/:file', (req, reply) => send(`/assets/${req.params.file}`)(req, reply));
 }
 
+const routeTables = new WeakMap<FastifyInstance, string[]>();
+
+/** Every route a server registered, as "METHOD /path/{param}" (OpenAPI's form): what /openapi.json must list. */
+export function routesOf(app: FastifyInstance): string[] {
+  return [...(routeTables.get(app) ?? [])].sort();
+}
+
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const log = getLogger();
   const app = Fastify({
@@ -189,6 +196,11 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       ),
   });
 
+  const table: string[] = [];
+  routeTables.set(app, table);
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) table.push(`${method} ${r.url.replace(/:(\w+)/g, '{$1}')}`);
+  });
   app.addHook('onRequest', async (req, reply) => {
     reply.header('content-security-policy', PAGE_CSP).header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer').header('cross-origin-resource-policy', 'same-origin');
     // A declared length over the limit is refused before a byte of the body is read.
