@@ -183,6 +183,7 @@ function showLive(rows, source) {
   for (const { model, row } of rows) answers.append(answerView(model, row));
   live.replaceChildren(input, answers);
   live.dataset.source = source;
+  live.dataset.rows = JSON.stringify(rows); // the probabilities behind the bars, for scripts and tests
   live.dataset.frames = String(Number(live.dataset.frames) + 1);
 }
 
