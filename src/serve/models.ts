@@ -54,8 +54,9 @@ export async function loadServedModels(dirs: string[]): Promise<ServedModel[]> {
   try {
     for (const dir of dirs) {
       const { model, metadata } = await loadModelDir(dir);
-      served.push({ name: modelName(dir, taken), dir, model, metadata, files: new Map() });
-      served.at(-1)!.files = await readModelFiles(dir);
+      const entry: ServedModel = { name: modelName(dir, taken), dir, model, metadata, files: new Map() };
+      served.push(entry); // disposed with the others if reading its files fails
+      entry.files = await readModelFiles(dir);
     }
   } catch (e) {
     disposeModels(served);
