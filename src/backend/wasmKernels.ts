@@ -6,8 +6,9 @@
  * | -------------------- | ----------------------------------------------------------- |
  * | Conv2DBackpropFilter | missing (tfjs #8474): SIMD loop straight from x and dy (stride 1, valid), else im2col^T x dy, one XNNPACK matmul |
  * | Conv2DBackpropInput  | native is a scalar loop: SIMD scatter from dy (stride 1, valid), else XNNPACK convolution (or matmul) |
- * | Conv2D               | stride 1, valid, 1 thread: SIMD loop without repacking W     |
+ * | Conv2D               | stride 1, valid or 'same', 1 thread: SIMD loop without repacking W |
  * | SvhnConv2DBiasRelu   | new: relu(conv + bias), the Conv2D loop + a per-tile epilogue (models/fusedConv.ts) |
+ * | FusedConv2D          | without bias or activation (the resnet's convolutions): the Conv2D loop; else native |
  * | SvhnReluBiasGrad     | new: its backward up to the conv: dy * step(y) and the bias sum in one SIMD pass |
  * | MaxPoolGrad          | native routes wrongly when a window's max is <= 0: SIMD     |
  * |                      | after a SvhnConv2DBiasRelu: also ReLU's mask and the bias sums (reluOutputs.ts) |
@@ -36,7 +37,7 @@ import { adamUpdateConfig } from './kernels/adam.js';
 import { batchMatMulConfig } from './kernels/batchMatMul.js';
 import { fusedBatchNormConfig } from './kernels/batchNorm.js';
 import { castConfig } from './kernels/cast.js';
-import { CONV2D_BIAS_RELU, conv2DBiasReluConfig, conv2DConfig } from './kernels/conv2d.js';
+import { CONV2D_BIAS_RELU, conv2DBiasReluConfig, conv2DConfig, fusedConv2DConfig } from './kernels/conv2d.js';
 import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from './kernels/conv2dBackprop.js';
 import { registerWasmGradients, reluBiasGradConfig } from './kernels/gradients.js';
 import { captureNative } from './kernels/heap.js';
@@ -57,7 +58,7 @@ const REGISTERED = Symbol.for('svhn.wasmTrainingKernels');
 export const WASM_TRAINING_KERNELS: readonly string[] = [
   tf.Conv2DBackpropFilter, tf.Conv2DBackpropInput, tf.MaxPoolGrad, tf.Sum, tf.Mean,
   tf.OneHot, tf.Tile, tf.BatchMatMul, tf.FusedBatchNorm, tf.Identity, tf.Cast, adamUpdateConfig.kernelName, tf.Conv2D,
-  CONV2D_BIAS_RELU, reluBiasGradConfig.kernelName,
+  CONV2D_BIAS_RELU, reluBiasGradConfig.kernelName, tf.FusedConv2D,
 ];
 
 /**
@@ -73,7 +74,7 @@ export function registerWasmTrainingKernels(_opts: WasmKernelOptions): void {
   const configs = [
     conv2DBackpropFilterConfig, conv2DBackpropInputConfig, maxPoolGradConfig, sumConfig, meanConfig,
     oneHotConfig, tileConfig, batchMatMulConfig(), fusedBatchNormConfig(), identityConfig, castConfig, adamUpdateConfig, conv2DConfig(),
-    conv2DBiasReluConfig(), reluBiasGradConfig,
+    conv2DBiasReluConfig(), reluBiasGradConfig, fusedConv2DConfig(),
   ];
   for (const config of configs) {
     if (tf.getKernel(config.kernelName, 'wasm')) tf.unregisterKernel(config.kernelName, 'wasm');

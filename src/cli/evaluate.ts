@@ -7,7 +7,7 @@
 import { Option, type Command } from 'commander';
 import { BACKEND_CHOICES, DEFAULTS, type BackendChoice } from '../config.js';
 import { SvhnError } from '../errors.js';
-import { collect, LABELLED_HELP, labelledSource, oneOf, positiveInt, THREADS_HELP } from './options.js';
+import { collect, LABELLED_HELP, labelledSource, oneOf, positiveInt, THREADS_HELP, threadCount } from './options.js';
 
 interface EvaluateFlags {
   model?: string[];
@@ -35,11 +35,11 @@ export function registerEvaluate(program: Command): void {
     .addOption(new Option('--images <dir>', 'evaluate on your own images in DIR/0 .. DIR/9 instead of a cache split').conflicts(['labels', 'split']))
     .addOption(new Option('--labels <file.csv>', 'evaluate on the images a CSV of path,label rows lists').conflicts('split'))
     .option('--strict', 'with --images/--labels: a file that does not decode is an error, not skipped', false)
-    .option('--out <dir>', 'output directory (several models: one subdirectory each) (default: <model>/evaluation, <model>/evaluation-val, or <model>/evaluation-images with --images/--labels)')
+    .option('--out <dir>', 'output directory, written whole (an earlier evaluation there is replaced; one holding other files is refused); several models: one subdirectory each (default: <model>/evaluation, <model>/evaluation-val, or <model>/evaluation-images with --images/--labels)')
     .option('--errors <file.png>', 'also draw the misclassified images, true -> predicted (several models: FILE-<name>.png)')
     .option('--batch-size <n>', 'images per prediction batch (bounds memory)', positiveInt, DEFAULTS.evaluate.batchSize)
     .option('--backend <name>', `tfjs backend: ${BACKEND_CHOICES.join(', ')}`, oneOf(BACKEND_CHOICES), DEFAULTS.train.backend)
-    .option('--threads <n>', THREADS_HELP, positiveInt)
+    .option('--threads <n>', THREADS_HELP, threadCount)
     .addHelpText('after', `${LABELLED_HELP}
 A labelled set may lack some digits (warned); their rows of the report are empty.`)
     .action(async (opts: EvaluateFlags) => {

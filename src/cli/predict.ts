@@ -6,7 +6,7 @@
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { BACKEND_CHOICES, DEFAULTS, NUM_CLASSES } from '../config.js';
-import { positiveInt, THREADS_HELP } from './options.js';
+import { positiveInt, THREADS_HELP, threadCount } from './options.js';
 
 /** Exit code when some inputs could not be read or decoded. */
 export const EXIT_SOME_FAILED = 3;
@@ -46,7 +46,7 @@ export function registerPredict(program: Command): void {
     .option('--grid-count <n>', 'inputs in the --grid image', positiveInt, DEFAULTS.predict.gridCount)
     .option('--data-dir <dir>', 'where cache:SPLIT inputs are read from (<dir>/cache)', DEFAULTS.dataDir)
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_CHOICES).default(DEFAULTS.train.backend))
-    .option('--threads <n>', THREADS_HELP, positiveInt)
+    .option('--threads <n>', THREADS_HELP, threadCount)
     .addHelpText(
       'after',
       `

@@ -6,7 +6,7 @@
 import { Option, type Command } from 'commander';
 import { BACKEND_CHOICES, DEFAULTS, type BackendChoice } from '../config.js';
 import { SvhnError } from '../errors.js';
-import { collect, oneOf, positiveInt, THREADS_HELP } from './options.js';
+import { collect, oneOf, positiveInt, THREADS_HELP, threadCount } from './options.js';
 
 const DEFAULT_OUT = 'report.html';
 
@@ -33,7 +33,7 @@ export function registerReport(program: Command): void {
     .option('--fresh', 'evaluate again even when <model>/evaluation is up to date', false)
     .option('--batch-size <n>', 'images per prediction batch when evaluating', positiveInt, DEFAULTS.evaluate.batchSize)
     .option('--backend <name>', `tfjs backend when evaluating: ${BACKEND_CHOICES.join(', ')}`, oneOf(BACKEND_CHOICES), DEFAULTS.train.backend)
-    .option('--threads <n>', THREADS_HELP, positiveInt)
+    .option('--threads <n>', THREADS_HELP, threadCount)
     .option('--json', 'print a machine-readable summary to stdout', false)
     .action(async (opts: ReportFlags) => {
       if (!opts.model?.length) {

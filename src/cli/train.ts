@@ -1,13 +1,15 @@
 /**
- * `svhn train --model baseline|optimized` (and the aliases `train-baseline`, `train-optimized`):
+ * `svhn train --model baseline|optimized|resnet` (and the aliases `train-baseline`, ...):
  * flags -> trainModel() -> a short summary on stdout, or with --json one machine-readable
  * object. Logs and the per-epoch progress go to stderr. `--init MODEL_DIR` fine-tunes: the run
  * starts from that model's weights, with DEFAULTS.finetune's learning rate, epochs and patience.
  */
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { BACKEND_CHOICES, DEFAULTS, MODEL_NAMES, type BackendChoice } from '../config.js';
-import { nonNegativeInt, oneOf, positiveInt, positiveNumber, TRAIN_THREADS_HELP } from './options.js';
+import { BACKEND_CHOICES, DEFAULTS, MODEL_NAMES, type BackendChoice, type TrainRecipe } from '../config.js';
+import { MAX_AUGMENT_STRENGTH } from '../train/augment.js';
+import { LR_SCHEDULES, type LrSchedule } from '../train/schedule.js';
+import { nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber, TRAIN_THREADS_HELP, threadCount } from './options.js';
 
 interface TrainFlags {
   model?: string;
@@ -21,6 +23,11 @@ interface TrainFlags {
   extra: boolean;
   augment?: boolean;
   patience?: number;
+  schedule?: LrSchedule;
+  warmupEpochs?: number;
+  weightDecay?: number;
+  labelSmoothing?: number;
+  augmentStrength?: number;
   out?: string;
   resume: boolean;
   init?: string;
@@ -29,27 +36,42 @@ interface TrainFlags {
   json: boolean;
 }
 
+/** "1 for baseline, 2 for optimized and resnet": one recipe field's default per architecture, equal ones together. */
+function perModel(field: keyof TrainRecipe): string {
+  const groups = new Map<string, string[]>();
+  for (const [model, recipe] of Object.entries(DEFAULTS.train.recipes) as Array<[string, TrainRecipe]>) {
+    const v = String(recipe[field]);
+    groups.set(v, [...(groups.get(v) ?? []), model]);
+  }
+  return [...groups].map(([v, models]) => `${v} for ${models.join(' and ')}`).join(', ');
+}
+
 function addTrainOptions(cmd: Command, withModel: boolean): Command {
   const d = DEFAULTS.train;
   const f = DEFAULTS.finetune;
-  if (withModel) cmd.option('--model <name>', `architecture: ${MODEL_NAMES.join(' or ')} (default: optimized; with --init, the parent's)`);
+  if (withModel) cmd.option('--model <name>', `architecture: ${MODEL_NAMES.join(', ')} (default: optimized; with --init, the parent's)`);
   return cmd
     .option('--data-dir <dir>', 'where `svhn preprocess` wrote its cache (<dir>/cache)', DEFAULTS.dataDir)
-    .option('--init <model_dir>', `fine-tune: start from a trained model directory's weights (same architecture); defaults become --lr ${f.lr}, --epochs ${f.epochs}, --patience ${f.patience}`)
-    .option('--epochs <n>', `epochs to train (default: ${Object.entries(d.epochs).map(([m, n]) => `${n} for ${m}`).join(', ')}; ${f.epochs} with --init)`, positiveInt)
+    .option('--init <model_dir>', `fine-tune: start from a trained model directory's weights (same architecture); defaults become --lr ${f.lr}, --epochs ${f.epochs}, --patience ${f.patience}, a constant rate, no weight decay or label smoothing`)
+    .option('--epochs <n>', `epochs to train (default: ${perModel('epochs')}; ${f.epochs} with --init)`, positiveInt)
     .option('--batch-size <n>', 'images per training step', positiveInt, d.batchSize)
-    .option('--lr <rate>', `Adam learning rate (default: ${d.lr}; ${f.lr} with --init)`, positiveNumber)
+    .option('--lr <rate>', `Adam learning rate, a schedule's peak (default: ${perModel('lr')}; ${f.lr} with --init)`, positiveNumber)
+    .option('--schedule <name>', `learning rate over the run: ${LR_SCHEDULES.join(', ')} (default: ${perModel('schedule')})`, oneOf(LR_SCHEDULES))
+    .option('--warmup-epochs <n>', `cosine: epochs of linear warm-up to --lr (default: ${perModel('warmupEpochs')})`, nonNegativeNumber)
+    .option('--weight-decay <rate>', `AdamW's decoupled weight decay on the kernels; 0 is Adam (default: ${perModel('weightDecay')})`, nonNegativeNumber)
+    .option('--label-smoothing <e>', `train on targets y(1-e) + e/10 (default: ${perModel('labelSmoothing')})`, nonNegativeNumber)
     .option('--seed <n>', 'seed of initialisers, dropout, shuffling, augmentation and --limit sampling', nonNegativeInt, d.seed)
     .option('--limit <n>', 'train on at most N cached training images, stratified (default: all)', positiveInt)
     .option('--val-limit <n>', 'validate on at most N cached validation images, stratified (default: all)', positiveInt)
     .option('--extra', 'also train on the extra split, streamed in chunks (needs `svhn preprocess --extra`)', false)
     .option('--augment', `random small shifts, scale, rotation and contrast (no flips), seeded (default: ${d.augment.synthetic ? 'on' : 'off'} for the synthetic sample, ${d.augment.other ? 'on' : 'off'} for other data)`)
     .option('--no-augment', 'train on the cached images as they are')
-    .option('--patience <n>', `stop after N epochs without a lower val_loss, restoring the best weights (default: ${d.patience}; ${f.patience} with --init)`, positiveInt)
+    .option('--augment-strength <s>', `times the augmentation ranges (1: shifts 2 px, scale 10%, rotation 10 degrees, contrast 20%; at most ${MAX_AUGMENT_STRENGTH}; never flips)`, nonNegativeNumber, d.augmentStrength)
+    .option('--patience <n>', `stop after N epochs without a lower val_loss, restoring the best weights (default: ${perModel('patience')}; ${f.patience} with --init)`, positiveInt)
     .option('--out <dir>', `model directory (default: ${DEFAULTS.modelsDir}/<model>; with --init, ${DEFAULTS.modelsDir}/<model>-finetuned)`)
     .option('--resume', 'continue the interrupted run from <out>.checkpoint (a fine-tune: with the same --init)', false)
     .option('--backend <name>', `engine: ${BACKEND_CHOICES.join(', ')}`, oneOf(BACKEND_CHOICES), d.backend)
-    .option('--threads <n>', TRAIN_THREADS_HELP, positiveInt)
+    .option('--threads <n>', TRAIN_THREADS_HELP, threadCount)
     .option('--json', 'print a machine-readable summary on stdout', false);
 }
 
@@ -80,10 +102,12 @@ async function runTrain(fixed: string | undefined, flags: TrainFlags): Promise<v
       ? `nothing was written to ${outDir}. Run the same command with --resume to continue from ${ckptDir}`
       : `nothing was written to ${outDir} and no checkpoint was saved yet. Run the same command again to start over`,
   );
-  // Fine-tuning has its own defaults (config.ts DEFAULTS.finetune); a flag given wins either way.
-  const d = flags.init
-    ? DEFAULTS.finetune
-    : { epochs: (DEFAULTS.train.epochs as Record<string, number>)[model] ?? DEFAULTS.train.epochs.optimized, lr: DEFAULTS.train.lr, patience: DEFAULTS.train.patience };
+  // The architecture's recipe (config.ts DEFAULTS.train.recipes), or fine-tuning's
+  // (DEFAULTS.finetune: a constant rate, nothing else added); a flag given wins either way.
+  const recipe: TrainRecipe = (DEFAULTS.train.recipes as Record<string, TrainRecipe>)[model] ?? DEFAULTS.train.recipes.optimized;
+  const d: TrainRecipe = flags.init
+    ? { ...DEFAULTS.finetune, schedule: 'constant', warmupEpochs: 0, weightDecay: 0, labelSmoothing: 0 }
+    : recipe;
   const result = await trainModel({
     model,
     dataDir: flags.dataDir,
@@ -96,6 +120,11 @@ async function runTrain(fixed: string | undefined, flags: TrainFlags): Promise<v
     extra: flags.extra,
     augment: flags.augment,
     patience: flags.patience ?? d.patience,
+    schedule: flags.schedule ?? d.schedule,
+    warmupEpochs: flags.warmupEpochs ?? d.warmupEpochs,
+    weightDecay: flags.weightDecay ?? d.weightDecay,
+    labelSmoothing: flags.labelSmoothing ?? d.labelSmoothing,
+    augmentStrength: flags.augmentStrength,
     outDir,
     resume: flags.resume,
     init: flags.init ?? null,

@@ -32,7 +32,7 @@ export interface DownloadOptions {
   splits: SourceSplit[];
   force?: boolean; // fetch again even when a verified file is present (and drop any .part)
   sources?: SourceTable; // default SVHN_SOURCES; a mirror or a test supplies its own
-  retries?: number; // retries after the first attempt, per file, for transient failures
+  retries?: number; // retries in a row that add no bytes, per file, for transient failures (an attempt that adds bytes resets the count)
   backoffMs?: number; // first retry delay; doubles on each further retry
   timeoutMs?: number; // socket idle timeout (also bounds the connect)
   onProgress?: (event: DownloadEvent) => void;
@@ -313,6 +313,9 @@ export async function downloadSplits(opts: DownloadOptions): Promise<DownloadRes
     emit({ type: 'start', split, file: source.file, url: job.url, size: source.size, offset: resumedFrom });
 
     let attempts = 0;
+    // Failed attempts in a row that added no bytes: only these count against `retries`, so a
+    // link that drops every 30 MB still finishes, and one that delivers nothing gives up.
+    let stalled = 0;
     let fetchedBytes = 0;
     for (;;) {
       const offset = (await fileSize(job.part)) ?? 0;
@@ -324,7 +327,8 @@ export async function downloadSplits(opts: DownloadOptions): Promise<DownloadRes
         });
         break;
       } catch (e) {
-        fetchedBytes += Math.max(0, ((await fileSize(job.part)) ?? 0) - offset);
+        const added = Math.max(0, ((await fileSize(job.part)) ?? 0) - offset);
+        fetchedBytes += added;
         const failure = classify(e);
         if (failure instanceof SvhnError) {
           if (failure.code === 'CHECKSUM') await removePart(job.part);
@@ -340,16 +344,18 @@ export async function downloadSplits(opts: DownloadOptions): Promise<DownloadRes
         if (failure.kind === 'fatal') {
           throw new SvhnError('NETWORK', `${job.url}: ${failure.message}`, { suggestion: 'check --base-url', cause: e });
         }
-        if (attempts > retries) {
+        stalled = added > 0 && !failure.restart ? 0 : stalled + 1;
+        if (stalled > retries) {
           const kept = ((await fileSize(job.part)) ?? 0) > 0; // promise a resume only when some bytes arrived
-          throw new SvhnError('NETWORK', `${source.file}: giving up after ${attempts} attempts (${failure.message})`, {
+          const inAll = attempts > stalled ? `, ${attempts} in all` : '';
+          throw new SvhnError('NETWORK', `${source.file}: giving up after ${stalled} attempts in a row that added no bytes${inAll} (${failure.message})`, {
             suggestion: `${kept ? `run again to resume from ${job.part}` : 'run again later'}, or pass \`--base-url URL\` for a mirror`,
             cause: e,
           });
         }
         if (failure.restart) await removePart(job.part);
-        const delayMs = backoffMs * 2 ** (attempts - 1);
-        log.warn(`${source.file}: ${failure.message}; retry ${attempts}/${retries} in ${delayMs} ms`);
+        const delayMs = backoffMs * 2 ** Math.max(0, stalled - 1);
+        log.warn(`${source.file}: ${failure.message}; ${added > 0 ? `${formatBytes(added)} arrived, resuming` : `retry ${stalled}/${retries}`} in ${delayMs} ms`);
         emit({ type: 'retry', split, file: source.file, attempt: attempts, delayMs, reason: failure.message });
         await sleep(delayMs);
       }

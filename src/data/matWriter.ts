@@ -16,7 +16,7 @@ import { dirname } from 'node:path';
 import { createDeflate, deflateSync, constants as zlibConstants } from 'node:zlib';
 import { IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH } from '../config.js';
 import { SvhnError, ioError } from '../errors.js';
-import { hashFile, tempSibling } from '../util/atomic.js';
+import { hashFile, removeStaleTemps, tempSibling } from '../util/atomic.js';
 
 import { MAT_HEADER_BYTES, MAT_HEADER_TEXT_BYTES, MI_COMPRESSED, MI_INT32, MI_INT8, MI_MATRIX, MI_UINT32, MI_UINT8, MX_UINT8_CLASS } from './matFormat.js';
 import { makeDirs } from '../util/mkdirs.js';
@@ -130,6 +130,7 @@ function nhwcToColumnMajor(src: Uint8Array, srcOff: number, dst: Uint8Array, dst
 export async function writeSvhnMat(path: string, opts: WriteSvhnMatOptions): Promise<WriteSvhnMatResult> {
   const count = opts.count;
   if (!Number.isSafeInteger(count) || count < 0) throw new SvhnError('BAD_INPUT', `writeSvhnMat ${path}: count expected a non-negative integer, got ${count}`);
+  await removeStaleTemps(path);
   const { tmp, release } = tempSibling(path);
   let fh: FileHandle | undefined;
   try {

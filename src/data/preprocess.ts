@@ -22,14 +22,14 @@
  * (buildDirAtomic), manifest.json last, then swapped in as <dataDir>/cache.
  */
 import { existsSync } from 'node:fs';
-import { open, readFile, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createHash, type Hash } from 'node:crypto';
 import { DEFAULTS, IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES, type CacheSplit, type SourceSplit } from '../config.js';
 import { SvhnError, ioError } from '../errors.js';
 import { getLogger } from '../log.js';
 import { createProgress, formatBytes, type ProgressOptions } from '../progress.js';
-import { buildDirAtomic, hashFile, sha256, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { buildDirAtomic, hashFile, removeStaleTemps, sha256, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { Rng } from '../util/rng.js';
 import { openCache } from './cache.js';
 import { CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, type DatasetManifest, type SourceEntry, type SplitEntry } from './cacheFormat.js';
@@ -144,34 +144,6 @@ async function readPreviousManifest(cacheDir: string): Promise<DatasetManifest |
     return JSON.parse(await readFile(join(cacheDir, MANIFEST_FILE), 'utf8')) as DatasetManifest;
   } catch {
     return undefined;
-  }
-}
-
-/** Removes temporary cache dirs left by a killed run (their pid no longer exists). */
-async function removeStaleTempDirs(dataDir: string): Promise<void> {
-  let names: string[];
-  try {
-    names = await readdir(dataDir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const m = /^\.tmp-cache-(\d+)-/.exec(name);
-    if (!m) continue;
-    const pid = Number(m[1]);
-    let alive = pid === process.pid;
-    if (!alive) {
-      try {
-        process.kill(pid, 0);
-        alive = true;
-      } catch (e) {
-        alive = (e as NodeJS.ErrnoException).code === 'EPERM';
-      }
-    }
-    if (!alive) {
-      getLogger().info({ dir: join(dataDir, name) }, 'removing a temporary cache left by an interrupted run');
-      await rm(join(dataDir, name), { recursive: true, force: true }).catch(() => undefined);
-    }
   }
 }
 
@@ -359,7 +331,7 @@ export async function preprocess(options: PreprocessOptions): Promise<Preprocess
   }
 
   // 3. Build in a temporary directory; swap in only when complete.
-  await removeStaleTempDirs(o.dataDir);
+  await removeStaleTemps(cacheDir); // before the build: a killed run's temporary cache can be gigabytes
   log.info({ cacheDir, ...manifestOptions, synthetic }, 'building the cache');
   const manifest = await buildDirAtomic(cacheDir, async (tmp) => {
     const out: DatasetManifest['splits'] = {};

@@ -23,7 +23,7 @@ import { MeanAccumulator } from '../metrics/mean.js';
 import { loadModelDir } from '../models/io.js';
 import type { ModelMetadata } from '../models/modelDir.js';
 import { scalePixels } from '../data/batches.js';
-import { openCache, readCacheSplitChunks } from '../data/cache.js';
+import { openCache, readCacheSplitChunks, staleSourceWarnings } from '../data/cache.js';
 import type { LabelledImages, LabelledKind, SkippedFile } from '../data/labelled.js';
 
 export type EvalSplit = 'test' | 'val';
@@ -139,7 +139,8 @@ async function openEvalData(opts: EvaluateOptions): Promise<OpenedEvalData> {
       chunks: () => setChunks(set, opts.batchSize),
     };
   }
-  const cache = await openCache(opts.dataDir);
+  const cache = await openCache(opts.dataDir, { verify: [opts.split] }); // labels 0..9 and sha256, as train checks
+  for (const warning of await staleSourceWarnings(opts.dataDir, cache)) getLogger().warn(warning);
   const entry = cache.manifest.splits[opts.split];
   if (!entry) {
     throw new SvhnError('MISSING_DATA', `--split ${opts.split}: the cache in ${cache.dir} has no '${opts.split}' split (it has ${Object.keys(cache.manifest.splits).join(', ') || 'none'})`, {

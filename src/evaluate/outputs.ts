@@ -11,9 +11,11 @@
  *   samples.png     the first images with prediction and confidence
  *   errors.png      misclassified images, true -> predicted (when there are any)
  *
- * Each file is written atomically; results on synthetic data say SYNTHETIC in every one.
+ * The directory is written whole or not at all (built beside it, renamed into place), and
+ * report.json, written last, lists the other files with their sizes and sha256, so a reader
+ * can tell a whole evaluation. Results on synthetic data say SYNTHETIC in every file.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { classificationReportDict, formatClassificationReport, formatFixed } from '../metrics/classification.js';
 import { confusionMatrixCsv, formatConfusionMatrix } from '../metrics/confusion.js';
@@ -21,7 +23,8 @@ import type { ModelSummary } from '../metrics/comparison.js';
 import { MODEL_JSON, WEIGHTS_BIN } from '../models/modelDir.js';
 import { renderClassScoreBars, renderConfusionHeatmap } from '../report/charts.js';
 import { renderImageGrid } from '../report/grid.js';
-import { sha256, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { SvhnError, ioError } from '../errors.js';
+import { buildDirAtomic, sha256 } from '../util/atomic.js';
 import type { EvalSplit, EvaluationResult, SampleSet } from './evaluate.js';
 
 export const REPORT_JSON = 'report.json';
@@ -146,33 +149,82 @@ export async function renderErrorsGrid(r: EvaluationResult): Promise<Buffer | un
   });
 }
 
-/** Writes every output file into outDir; returns the paths written. */
+/** Every file an evaluation directory may hold. */
+export const EVALUATION_FILES = [REPORT_JSON, CONFUSION_CSV, CONFUSION_PNG, F1_PNG, SAMPLES_PNG, ERRORS_PNG] as const;
+
+/** report.json's record of the other files, so a reader can tell a whole directory from a damaged one. */
+export type EvaluationFileList = Record<string, { bytes: number; sha256: string }>;
+
+/**
+ * Writes every output file into outDir, whole or not at all: the files are built in a
+ * temporary sibling, report.json last (listing the others' sizes and hashes), and the
+ * directory is swapped in by rename. An old outDir is replaced, so it must be an earlier
+ * evaluation (or empty): check with assertEvaluationDirReplaceable first. Returns the paths written.
+ */
 export async function writeEvaluationOutputs(r: EvaluationResult, outDir: string): Promise<string[]> {
-  const written: string[] = [];
-  const put = async (name: string, data: string | Uint8Array) => {
-    const path = join(outDir, name);
-    await writeFileAtomic(path, data);
-    written.push(path);
-  };
+  const json = await evaluationJson(r); // before the build: it reads the model's files
   const tag = syntheticTag(r);
-  await writeJsonAtomic(join(outDir, REPORT_JSON), await evaluationJson(r));
-  written.push(join(outDir, REPORT_JSON));
   const csvHead = r.synthetic ? `# ${SYNTHETIC_NOTE}\n` : '';
-  await put(CONFUSION_CSV, csvHead + confusionMatrixCsv(r.confusion));
-  await put(
-    CONFUSION_PNG,
-    await renderConfusionHeatmap(r.confusion, { title: `${r.model.name}: confusion matrix, ${dataLabel(r.data)} (${r.data.count} images)${tag}` }),
-  );
-  await put(F1_PNG, await renderClassScoreBars(r.report.perClass.map((c) => c.f1), { title: `${r.model.name}: F1 per digit, ${dataLabel(r.data)}${tag}` }));
-  // A grid with nothing to show is removed rather than left stale from an earlier run.
-  for (const [name, png] of [
+  const outputs: Array<[string, string | Uint8Array | undefined]> = [
+    [CONFUSION_CSV, csvHead + confusionMatrixCsv(r.confusion)],
+    [CONFUSION_PNG, await renderConfusionHeatmap(r.confusion, { title: `${r.model.name}: confusion matrix, ${dataLabel(r.data)} (${r.data.count} images)${tag}` })],
+    [F1_PNG, await renderClassScoreBars(r.report.perClass.map((c) => c.f1), { title: `${r.model.name}: F1 per digit, ${dataLabel(r.data)}${tag}` })],
+    // A grid with nothing to show is left out (the old directory goes as a whole).
     [SAMPLES_PNG, await renderSamplesGrid(r)],
     [ERRORS_PNG, await renderErrorsGrid(r)],
-  ] as const) {
-    if (png) await put(name, png);
-    else await rm(join(outDir, name), { force: true });
+  ];
+  const names = await buildDirAtomic(outDir, async (tmp) => {
+    const files: EvaluationFileList = {};
+    // A failure names the final path: the temporary one means nothing to the user.
+    const put = (name: string, data: string | Uint8Array) => writeFile(join(tmp, name), data).catch((e: unknown) => Promise.reject(ioError(join(outDir, name), 'write', e)));
+    for (const [name, data] of outputs) {
+      if (data === undefined) continue;
+      await put(name, data);
+      files[name] = { bytes: Buffer.byteLength(data), sha256: sha256(data) };
+    }
+    await put(REPORT_JSON, JSON.stringify({ ...json, files }, null, 2) + '\n'); // last: its file list vouches for the rest
+    return [REPORT_JSON, ...Object.keys(files)];
+  });
+  return names.map((name) => join(outDir, name));
+}
+
+/**
+ * Refuses an outDir that exists and holds anything but an evaluation's files: writing the
+ * evaluation replaces the whole directory, which must not take a user's other files with it.
+ */
+export async function assertEvaluationDirReplaceable(outDir: string, opts: { fromFlag: boolean }): Promise<void> {
+  const named = opts.fromFlag ? `--out ${outDir}` : outDir;
+  let entries: string[];
+  try {
+    entries = await readdir(outDir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code === 'ENOTDIR') throw new SvhnError(opts.fromFlag ? 'BAD_FLAG' : 'BAD_INPUT', `${named}: expected a directory for the evaluation, got a file`);
+    throw ioError(outDir, 'read', e);
   }
-  return written;
+  const known = new Set<string>(EVALUATION_FILES);
+  const other = entries.filter((e) => !known.has(e));
+  if (other.length) {
+    throw new SvhnError(opts.fromFlag ? 'BAD_FLAG' : 'BAD_INPUT', `${named}: expected a new directory or an earlier evaluation (it is replaced whole), got one holding ${other[0]}${other.length > 1 ? ` and ${other.length - 1} more` : ''}`, {
+      suggestion: opts.fromFlag ? 'pass another --out' : 'move its other files, or pass --out DIR',
+    });
+  }
+}
+
+/**
+ * Why the evaluation in dir (as report.json's file list describes it) is not whole, or
+ * undefined when every listed file is there with its recorded size and sha256.
+ */
+export async function evaluationDirProblem(dir: string, files: EvaluationFileList | undefined): Promise<string | undefined> {
+  if (!files || typeof files !== 'object') return `${REPORT_JSON} lists no files (an older or interrupted evaluation)`;
+  for (const name of [CONFUSION_CSV, CONFUSION_PNG, F1_PNG]) if (!(name in files)) return `${REPORT_JSON} does not list ${name}`;
+  for (const [name, want] of Object.entries(files)) {
+    const data = await readFile(join(dir, name)).catch(() => undefined);
+    if (!data) return `${name} is missing`;
+    if (data.byteLength !== want?.bytes || sha256(data) !== want.sha256) return `${name} differs from what ${REPORT_JSON} records`;
+  }
+  return undefined;
 }
 
 /** The human-readable summary `svhn evaluate` prints for one model. */

@@ -11,7 +11,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { getLogger } from '../log.js';
 import type { LabelledImages, LabelledSource } from '../data/labelled.js';
 import { evaluateModel, type EvalData, type EvalSplit, type EvaluationResult } from './evaluate.js';
-import { defaultEvaluationDir, renderErrorsGrid, summarize, writeEvaluationOutputs } from './outputs.js';
+import { assertEvaluationDirReplaceable, defaultEvaluationDir, renderErrorsGrid, summarize, writeEvaluationOutputs } from './outputs.js';
 
 /** A cache split, or your own labelled images (--images DIR / --labels FILE.csv) read directly. */
 export type RunEvalData = { dataDir: string; split: EvalSplit } | { images: LabelledSource; strict?: boolean };
@@ -84,6 +84,7 @@ async function readLabelled(source: LabelledSource, strict: boolean, progress: R
 
 export async function runEvaluate(opts: RunEvaluateOptions): Promise<RunEvaluateResult> {
   const dirs = outDirs(opts);
+  for (const dir of dirs) await assertEvaluationDirReplaceable(dir, { fromFlag: opts.outDir !== undefined }); // before any work: each is replaced whole
   const gridCount = opts.gridCount ?? DEFAULTS.predict.gridCount;
   const data: EvalData = 'images' in opts ? { labelled: await readLabelled(opts.images, opts.strict ?? false, opts.progress) } : { dataDir: opts.dataDir, split: opts.split };
   const label = 'labelled' in data ? data.labelled.source.path : data.split;

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from '../config.js';
 import { SvhnError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -32,7 +32,8 @@ type ModelTopology = { config?: { layers?: LayerJson[] } } & Record<string, unkn
  * Training uses svhn's SeededDropout (a fresh, reproducible mask per step); at inference it
  * is the identity, exactly like Keras' Dropout. model.json names it Dropout (same rate and
  * seed), so the saved model is plain Keras/tfjs layers that stock tf.loadLayersModel reads
- * anywhere, with no svhn classes registered. Dropout has no weights: weights.bin is unchanged.
+ * anywhere, with no svhn classes registered (a functional model's layer keeps its name and
+ * inbound nodes). Dropout has no weights: weights.bin is unchanged.
  * Likewise SyncBatchNormalization (whole-batch statistics across training replicas) is
  * BatchNormalization at inference, with the same config and weights: saved under that name.
  */
@@ -45,7 +46,7 @@ function portableTopology(topology: ModelTopology): ModelTopology {
       ...topology.config,
       layers: layers.map((l) =>
         l.class_name === 'SeededDropout'
-          ? { class_name: 'Dropout', config: { name: l.config.name, trainable: true, dtype: 'float32', rate: l.config.rate, noise_shape: null, seed: l.config.seed } }
+          ? { ...l, class_name: 'Dropout', config: { name: l.config.name, trainable: true, dtype: 'float32', rate: l.config.rate, noise_shape: null, seed: l.config.seed } }
           : l.class_name === 'SyncBatchNormalization'
             ? { ...l, class_name: 'BatchNormalization' }
             : l,
@@ -89,7 +90,44 @@ async function readOrFail(path: string, what: string): Promise<Buffer> {
   }
 }
 
-/** Loads model.json + weights.bin from dir; checks the weights file size against the manifest. */
+/** A weights path of model.json, refused unless it names a file inside the model directory. */
+function weightsPathIn(dir: string, p: unknown, jsonPath: string): string {
+  const rel = typeof p === 'string' ? relative(resolve(dir), resolve(dir, p)) : '';
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) {
+    throw new SvhnError('BAD_MODEL', `${jsonPath}: weights path ${JSON.stringify(p)} is outside the model directory; expected a file name inside ${dir}`);
+  }
+  return join(dir, rel);
+}
+
+/**
+ * A NaN or infinite weight makes every prediction NaN (confidence NaN, accuracy by chance),
+ * so a damaged weights file is refused at load, naming the file and the weight.
+ */
+function assertFiniteWeights(data: ArrayBuffer, specs: tf.io.WeightsManifestEntry[], files: Array<{ path: string; end: number }>): void {
+  const bytesPer: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1 };
+  let offset = 0; // bytes
+  for (const w of specs) {
+    const n = w.shape.reduce((a, b) => a * b, 1);
+    const size = n * (bytesPer[w.dtype] ?? 4);
+    if (w.dtype === 'float32' && !w.quantization) {
+      // Float32Array needs a 4-byte aligned offset; after a uint8 or bool weight it may not be.
+      const values = offset % 4 === 0 ? new Float32Array(data, offset, n) : new Float32Array(data.slice(offset, offset + size));
+      const i = values.findIndex((v) => !Number.isFinite(v));
+      if (i >= 0) {
+        const file = files.find((f) => offset + 4 * i < f.end)?.path ?? files[0]?.path;
+        throw new SvhnError('BAD_MODEL', `${file}: weight ${w.name} holds ${values[i]} at element ${i} of ${n}; expected finite numbers`, {
+          suggestion: 'the model is damaged: train it again or restore its files',
+        });
+      }
+    }
+    offset += size;
+  }
+}
+
+/**
+ * Loads model.json + weights.bin from dir; checks the weights' size against the manifest and
+ * every float weight finite. predict, evaluate, report and train --init all load through here.
+ */
 export async function loadLayersModel(dir: string): Promise<tf.LayersModel> {
   const jsonPath = join(dir, MODEL_JSON);
   const json = parseJsonFile(await readOrFail(jsonPath, 'model'), jsonPath, { code: 'BAD_MODEL' }) as ModelJson | null;
@@ -98,8 +136,14 @@ export async function loadLayersModel(dir: string): Promise<tf.LayersModel> {
   }
   const specs = json.weightsManifest.flatMap((g) => g.weights);
   const buffers: Buffer[] = [];
+  const files: Array<{ path: string; end: number }> = []; // byte ranges of the concatenated weights, per file
+  let end = 0;
   for (const group of json.weightsManifest) {
-    for (const p of group.paths) buffers.push(await readOrFail(join(dir, p), 'weights'));
+    for (const p of group.paths) {
+      const path = weightsPathIn(dir, p, jsonPath);
+      buffers.push(await readOrFail(path, 'weights'));
+      files.push({ path, end: (end += buffers.at(-1)!.byteLength) });
+    }
   }
   const all = Buffer.concat(buffers);
   const bytesPer: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1 };
@@ -108,6 +152,7 @@ export async function loadLayersModel(dir: string): Promise<tf.LayersModel> {
     throw new SvhnError('BAD_MODEL', `weights in ${dir} have ${all.byteLength} bytes, expected ${expected} from ${MODEL_JSON}`);
   }
   const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer;
+  assertFiniteWeights(weightData, specs, files);
   try {
     // Custom layers must be registered before this call: import '../models/registry.js' does that.
     return await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: specs, weightData }));

@@ -52,7 +52,11 @@ export interface ModelMetadata {
   backend: Exclude<BackendChoice, 'auto'> | string;
   threads: number;
   versions: Record<string, string>; // node, tfjs, svhn, ...
-  hyperparameters: { epochs: number; batchSize: number; lr: number; patience: number; augment: boolean; limit: number | null; valLimit: number | null; extra: boolean };
+  hyperparameters: {
+    epochs: number; batchSize: number; lr: number; patience: number; augment: boolean; limit: number | null; valLimit: number | null; extra: boolean;
+    /** The recipe beyond the notebook's (absent in models trained before it: constant, 0, 0, 0, 1). */
+    schedule?: string; warmupEpochs?: number; weightDecay?: number; labelSmoothing?: number; augmentStrength?: number;
+  };
   epochsRun: number;
   bestEpoch: number;
   stoppedEarly: boolean;

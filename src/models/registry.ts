@@ -7,6 +7,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { SvhnError } from '../errors.js';
 import { buildBaseline } from './baseline.js';
 import { buildOptimized } from './optimized.js';
+import { buildResnet } from './resnet.js';
 import './layers.js';
 
 export type ModelBuilder = (opts: { seed: number }) => tf.LayersModel;
@@ -14,6 +15,7 @@ export type ModelBuilder = (opts: { seed: number }) => tf.LayersModel;
 export const MODEL_BUILDERS: Record<string, ModelBuilder> = {
   baseline: buildBaseline,
   optimized: buildOptimized,
+  resnet: buildResnet,
 };
 
 export function listModels(): string[] {

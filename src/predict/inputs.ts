@@ -177,7 +177,8 @@ async function countDir(dir: string, recursive: boolean, visited: VisitedDirs): 
 /**
  * How many items expandInputs will yield, for the progress bar's total: folders are listed
  * (names only), MAT files' headers and the cache manifest give their counts. Bad MAT files
- * and caches throw here, before any work, with the readers' own messages.
+ * and caches throw here, before any work, with the readers' own messages; a cache split is
+ * verified here (labels and sha256), as train and evaluate verify theirs.
  */
 export async function countInputs(sources: InputSource[], opts: Pick<ExpandOptions, 'recursive' | 'dataDir'>): Promise<number> {
   let total = 0;
@@ -194,7 +195,7 @@ export async function countInputs(sources: InputSource[], opts: Pick<ExpandOptio
       total += x?.dims[3] ?? 0;
     } else {
       const { openCache } = await import('../data/cache.js');
-      const cache = await openCache(opts.dataDir);
+      const cache = await openCache(opts.dataDir, { verify: [s.split] }); // labels 0..9 and sha256, as train checks
       const entry = cache.manifest.splits[s.split];
       if (!entry) {
         throw new SvhnError('MISSING_DATA', `INPUT cache:${s.split}: the cache in ${opts.dataDir} has no '${s.split}' split (it has ${Object.keys(cache.manifest.splits).join(', ')})`, {

@@ -15,7 +15,7 @@ import { rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { SvhnError, ioError } from '../errors.js';
-import { tempSibling } from '../util/atomic.js';
+import { removeStaleTemps, tempSibling } from '../util/atomic.js';
 import type { PredictionRow } from './predict.js';
 import { makeDirs } from '../util/mkdirs.js';
 
@@ -122,6 +122,7 @@ export async function openRowSink(opts: SinkOptions): Promise<RowSink> {
   }
 
   const out = opts.out;
+  await removeStaleTemps(out);
   const { tmp, release } = tempSibling(out);
   try {
     await makeDirs(dirname(out));

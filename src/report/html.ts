@@ -5,8 +5,9 @@
  * and no external reference, so it opens offline, from e-mail, anywhere.
  *
  * Inputs are the files earlier stages wrote: <model>/curves.png (or history.json, re-drawn),
- * <model>/metadata.json, and `svhn evaluate`'s output directory. An evaluation that is missing
- * or stale (other weights, other data, other split) is run again first.
+ * <model>/metadata.json, and `svhn evaluate`'s output directory. An evaluation that is missing,
+ * stale (other weights, other data, other split) or incomplete (a file its report.json lists is
+ * missing or differs) is run again first.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,7 +20,9 @@ import {
   SAMPLES_PNG,
   SYNTHETIC_NOTE,
   defaultEvaluationDir,
+  evaluationDirProblem,
   modelFingerprint,
+  type EvaluationFileList,
 } from '../evaluate/outputs.js';
 import { SvhnError } from '../errors.js';
 import { getLogger } from '../log.js';
@@ -45,6 +48,8 @@ export interface EvaluationJson {
   classificationReportText: string;
   warnings: string[];
   createdAt: string;
+  /** The other files of the directory (absent in evaluations from before it was written whole). */
+  files?: EvaluationFileList;
 }
 
 /** Everything the page shows about one model; PNGs as bytes. */
@@ -98,7 +103,8 @@ async function readIfExists(path: string): Promise<Buffer | undefined> {
 
 /** The on-disk evaluation of modelDir if it matches the model's weights, the data and the split. */
 async function freshEvaluation(modelDir: string, dataDir: string, split: EvalSplit): Promise<EvaluationJson | undefined> {
-  const text = await readIfExists(join(defaultEvaluationDir(modelDir, split), REPORT_JSON));
+  const evalDir = defaultEvaluationDir(modelDir, split);
+  const text = await readIfExists(join(evalDir, REPORT_JSON));
   if (!text) return undefined;
   let ev: EvaluationJson;
   try {
@@ -114,6 +120,11 @@ async function freshEvaluation(modelDir: string, dataDir: string, split: EvalSpl
   } catch (e) {
     // No cache to compare with: the evaluation on disk is the best there is.
     if (!(e instanceof SvhnError && e.code === 'MISSING_DATA')) throw e;
+  }
+  const problem = await evaluationDirProblem(evalDir, ev.files);
+  if (problem) {
+    getLogger().warn({ model: modelDir }, `the evaluation in ${evalDir} is incomplete (${problem}); evaluating again`);
+    return undefined;
   }
   return ev;
 }

@@ -21,12 +21,49 @@ interface AdamState {
   incrementIterations(): void;
 }
 
+export interface WeightDecay {
+  /** Decoupled weight decay per step, as a fraction of the learning rate (AdamW's lambda). */
+  rate: number;
+  /** Names of the variables it applies to (the kernels: not biases, not BatchNorm's gamma and beta). */
+  variables: ReadonlySet<string>;
+}
+
 export class FusedAdamOptimizer extends tf.AdamOptimizer {
+  private decay: WeightDecay | null = null;
+
   constructor(learningRate: number, beta1 = 0.9, beta2 = 0.999, epsilon?: number) {
     super(learningRate, beta1, beta2, epsilon);
   }
 
+  /** The rate of the next steps (a learning-rate schedule sets it before each step: train/schedule.ts). */
+  setLearningRate(lr: number): void {
+    (this as unknown as AdamState).learningRate = lr;
+  }
+
+  /**
+   * AdamW (Loshchilov & Hutter 2019): before each Adam step every listed variable is
+   * multiplied by 1 - lr * rate, as torch.optim.AdamW does, so the decay is not scaled by
+   * Adam's per-weight normalisation as an L2 term in the loss would be.
+   */
+  setWeightDecay(decay: WeightDecay | null): void {
+    this.decay = decay && decay.rate > 0 ? decay : null;
+  }
+
+  private applyDecay(names: string[]): void {
+    const d = this.decay;
+    if (!d) return;
+    const factor = Math.fround(1 - Math.fround((this as unknown as AdamState).learningRate * d.rate));
+    tf.tidy(() => {
+      for (const name of names) {
+        if (!d.variables.has(name)) continue;
+        const value = tf.engine().registeredVariables[name]!;
+        value.assign(tf.mul(value, factor));
+      }
+    });
+  }
+
   override applyGradients(variableGradients: Parameters<tf.AdamOptimizer['applyGradients']>[0]): void {
+    this.applyDecay(Array.isArray(variableGradients) ? variableGradients.map((v) => v.name) : Object.keys(variableGradients));
     if (!tf.getKernel(ADAM_UPDATE, tf.getBackend())) {
       super.applyGradients(variableGradients);
       return;
@@ -43,6 +80,7 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
    * them in its pass (float32 products and sum), elsewhere tf ops do first.
    */
   applyShardGradients(list: Array<{ name: string; first: tf.Tensor; second: tf.Tensor }>, firstScale: number, secondScale: number): void {
+    this.applyDecay(list.map((v) => v.name));
     if (!tf.getKernel(ADAM_UPDATE, tf.getBackend())) {
       const combined = list.map(({ name, first, second }) => ({
         name,

@@ -7,7 +7,7 @@
  * go straight into a checkpoint). Their state is plain data so a resumed run continues them.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { captureWeights, type WeightSnapshot } from './checkpoint.js';
+import { captureWeights, type WeightSnapshot } from './weights.js';
 
 export interface EarlyStoppingState {
   patience: number;

@@ -5,8 +5,9 @@
  * run never interrupted.
  *
  *   <out>.checkpoint/state.json          CheckpointState: epoch, config, RNG states, Adam's
- *                                        scalars, history, callback state, and the index of
- *                                        the tensors file it names
+ *                                        scalars, history, callback state, and the index and
+ *                                        sha256 of the tensors file it names (checked on load:
+ *                                        a flipped bit is refused, not resumed)
  *   <out>.checkpoint/tensors-<epoch>.bin float32 arrays back to back: model weights, Adam's m
  *                                        and v, the early-stopping / best-model snapshots
  *
@@ -19,18 +20,17 @@ import { existsSync } from 'node:fs';
 import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SvhnError, ioError } from '../errors.js';
-import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { sha256, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { parseJsonFile } from '../util/json.js';
 import type { BestModelState, EarlyStoppingState } from './callbacks.js';
 import type { HistoryRecord, ParentModel } from '../models/modelDir.js';
+import type { LrSchedule } from './schedule.js';
+import type { WeightSnapshot } from './weights.js';
 
 export const CHECKPOINT_FORMAT = 'svhn-checkpoint' as const;
 export const CHECKPOINT_VERSION = 1 as const;
 const STATE_JSON = 'state.json';
 const tensorsFile = (epoch: number) => `tensors-${String(epoch).padStart(4, '0')}.bin`;
-
-/** Named float32 arrays, copied out of tensors (JS memory: nothing to dispose). */
-export type WeightSnapshot = Array<{ name: string; shape: number[]; data: Float32Array }>;
 
 /** Everything that must match for a checkpoint to continue a run exactly. */
 export interface RunConfig {
@@ -45,6 +45,14 @@ export interface RunConfig {
   dataManifestSha256: string;
   /** A fine-tune's parent weights (sha256 of its weights.bin); null, or absent in older checkpoints: from scratch. */
   init?: string | null;
+  // The recipe beyond the notebook's (absent in older checkpoints: constant, 0, 0, 0, 1, null).
+  schedule?: LrSchedule;
+  warmupEpochs?: number;
+  weightDecay?: number;
+  labelSmoothing?: number;
+  augmentStrength?: number;
+  /** The run's length where a schedule depends on it; null for a constant rate. */
+  epochs?: number | null;
 }
 
 export interface CheckpointState {
@@ -81,29 +89,6 @@ interface TensorIndexEntry {
   shape: number[];
   offset: number; // in float32 elements
   length: number;
-}
-
-/** Copies the model's weights (trainable and BatchNorm statistics, in model.weights order). */
-export function captureWeights(model: tf.LayersModel): WeightSnapshot {
-  return model.weights.map((w) => {
-    const v = w.read(); // the variable itself: not ours to dispose
-    return { name: w.originalName, shape: v.shape.slice(), data: new Float32Array(v.dataSync()) };
-  });
-}
-
-/** Writes a snapshot back into the model (shapes checked against the model's). */
-export function restoreWeights(model: tf.LayersModel, snapshot: WeightSnapshot): void {
-  const weights = model.weights;
-  if (weights.length !== snapshot.length) {
-    throw new SvhnError('BAD_INPUT', `checkpoint has ${snapshot.length} weight arrays, the model ${weights.length}`);
-  }
-  const tensors = snapshot.map((s, i) => {
-    const want = weights[i]!.shape.join('x');
-    if (s.shape.join('x') !== want) throw new SvhnError('BAD_INPUT', `checkpoint weight ${s.name}: expected shape ${want}, got ${s.shape.join('x')}`);
-    return tf.tensor(s.data, s.shape, 'float32');
-  });
-  model.setWeights(tensors); // the variables take their own reference to the data
-  tf.dispose(tensors);
 }
 
 interface AdamInternals {
@@ -165,14 +150,16 @@ export async function saveCheckpoint(dir: string, ckpt: Checkpoint): Promise<voi
   for (const [, snap] of groups) for (const w of snap ?? []) bin.set(w.data, index[k++]!.offset);
   const s = ckpt.state;
   const file = tensorsFile(s.epoch);
+  const bytes = new Uint8Array(bin.buffer, bin.byteOffset, bin.byteLength);
   const json = {
     ...s,
     earlyStopping: { ...s.earlyStopping, bestLoss: finiteOrNull(s.earlyStopping.bestLoss) },
     bestModel: { ...s.bestModel, bestAcc: finiteOrNull(s.bestModel.bestAcc) },
     tensorsFile: file,
+    tensorsSha256: sha256(bytes),
     tensors: index,
   };
-  await writeFileAtomic(join(dir, file), new Uint8Array(bin.buffer, bin.byteOffset, bin.byteLength));
+  await writeFileAtomic(join(dir, file), bytes);
   await writeJsonAtomic(join(dir, STATE_JSON), json); // the commit point
   for (const f of await readdir(dir)) {
     if (/^tensors-\d+\.bin$/.test(f) && f !== file) await rm(join(dir, f), { force: true });
@@ -197,7 +184,7 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint | undefine
   const suggestion = `delete ${dir} and train without --resume`;
   const bad = (why: string) => new SvhnError('BAD_INPUT', `${statePath}: ${why}`, { suggestion });
   const raw = parseJsonFile(text, statePath, { code: 'BAD_INPUT', suggestion }) as
-    | (CheckpointState & { tensorsFile: string; tensors: TensorIndexEntry[] })
+    | (CheckpointState & { tensorsFile: string; tensorsSha256?: string; tensors: TensorIndexEntry[] })
     | null;
   if (raw?.format !== CHECKPOINT_FORMAT || raw.version !== CHECKPOINT_VERSION || !Array.isArray(raw.tensors) || !/^tensors-\d+\.bin$/.test(raw.tensorsFile)) {
     throw bad(`expected a ${CHECKPOINT_FORMAT} v${CHECKPOINT_VERSION} state file`);
@@ -211,11 +198,15 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint | undefine
   }
   const expected = raw.tensors.reduce((s, t) => s + t.length, 0) * 4;
   if (buf.byteLength !== expected) throw bad(`${raw.tensorsFile} has ${buf.byteLength} bytes, expected ${expected}`);
+  // Checkpoints from before the hash was recorded have none: their size check above is all there is.
+  if (raw.tensorsSha256 !== undefined && sha256(buf) !== raw.tensorsSha256) {
+    throw new SvhnError('BAD_INPUT', `${binPath}: sha256 differs from the one ${STATE_JSON} records (expected ${String(raw.tensorsSha256).slice(0, 12)}..., got ${sha256(buf).slice(0, 12)}...): the checkpoint is damaged`, { suggestion });
+  }
   // Copy into an aligned buffer: a Buffer's byteOffset need not be a multiple of 4.
   const all = new Float32Array(new Uint8Array(buf).buffer);
   const groups: Record<TensorIndexEntry['group'], WeightSnapshot> = { model: [], optimizer: [], earlyStoppingBest: [], bestModelBest: [] };
   for (const t of raw.tensors) groups[t.group].push({ name: t.name, shape: t.shape, data: all.subarray(t.offset, t.offset + t.length) });
-  const { tensors: _index, tensorsFile: _file, ...rest } = raw;
+  const { tensors: _index, tensorsFile: _file, tensorsSha256: _hash, ...rest } = raw;
   const state: CheckpointState = {
     ...rest,
     earlyStopping: { ...rest.earlyStopping, bestLoss: rest.earlyStopping.bestLoss ?? Infinity },

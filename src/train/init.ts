@@ -12,7 +12,7 @@ import { SvhnError } from '../errors.js';
 import { assertModelDir, loadLayersModel, readModelMetadata } from '../models/io.js';
 import { METADATA_JSON, WEIGHTS_BIN, type ParentModel } from '../models/modelDir.js';
 import { sha256 } from '../util/atomic.js';
-import { captureWeights, restoreWeights } from './checkpoint.js';
+import { captureWeights, restoreWeights } from './weights.js';
 
 function assertParentDir(dir: string): void {
   try {

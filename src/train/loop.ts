@@ -22,29 +22,31 @@ import { createProgress } from '../progress.js';
 import { buildDirAtomic, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { Rng } from '../util/rng.js';
 import { epochBatches, epochImageCount, gatherImages, type ChunkedSource, type ImageSet } from '../data/batches.js';
-import { CURVES_PNG, HISTORY_CSV, HISTORY_JSON, METADATA_JSON, type HistoryRecord, type ModelMetadata } from '../models/modelDir.js';
+import { CURVES_PNG, HISTORY_CSV, HISTORY_JSON, METADATA_JSON, type HistoryRecord, type ModelMetadata, type ParentModel } from '../models/modelDir.js';
 import { saveLayersModel } from '../models/io.js';
 import { buildModel, countParams } from '../models/registry.js';
-import { seededDropoutLayers } from '../models/layers.js';
+import { seededDropoutLayers, type SeededDropout } from '../models/layers.js';
 import type { BackendName } from '../backend/index.js';
 import { FusedAdamOptimizer } from './adam.js';
 import { createTrainer, type Trainer } from './replicas.js';
-import { augmentBatch } from './augment.js';
+import { augmentBatch, MAX_AUGMENT_STRENGTH, scaleAugment, smoothLabels } from './augment.js';
 import { BestModelKeeper, EarlyStopping } from './callbacks.js';
 import {
   captureOptimizer,
-  captureWeights,
   loadCheckpoint,
   removeCheckpoint,
   restoreOptimizer,
-  restoreWeights,
   saveCheckpoint,
+  type Checkpoint,
   type CheckpointState,
   type RunConfig,
 } from './checkpoint.js';
+import { learningRateAt, LR_SCHEDULES, type LrSchedule } from './schedule.js';
+import { captureWeights, restoreWeights } from './weights.js';
 import { historyToCsv } from './history.js';
 import { checkResumedParent, copyParentWeights, describeParent } from './init.js';
 import { makeDirs } from '../util/mkdirs.js';
+import { withLock } from '../util/lock.js';
 
 export interface TrainOptions {
   model: string; // a registry name
@@ -59,6 +61,16 @@ export interface TrainOptions {
   /** Seeded shifts, scale, rotation, contrast (augment.ts); default: on for the synthetic sample, off for other data (DEFAULTS.train.augment). */
   augment?: boolean;
   patience: number; // early stopping on val_loss
+  /** Learning-rate schedule over the run (./schedule.ts); default constant, as the notebook. */
+  schedule?: LrSchedule;
+  /** cosine: epochs of linear warm-up. */
+  warmupEpochs?: number;
+  /** AdamW's decoupled weight decay on the kernels; 0: plain Adam. */
+  weightDecay?: number;
+  /** Targets y * (1 - e) + e / 10 for the training loss; 0: one-hot. */
+  labelSmoothing?: number;
+  /** Multiplies augment.ts' ranges (shift, scale, rotation, contrast); 1: its defaults. */
+  augmentStrength?: number;
   outDir: string; // the model directory, swapped in whole at the end
   resume: boolean; // continue from <outDir>.checkpoint
   /** Fine-tune: a model directory of the same architecture whose weights the run starts from. */
@@ -112,6 +124,18 @@ function checkOptions(o: TrainOptions): void {
     if (!Number.isSafeInteger(v) || v <= 0) throw new SvhnError('BAD_FLAG', `${flag}: expected a positive integer, got ${v}`);
   }
   if (!(o.lr > 0 && Number.isFinite(o.lr))) throw new SvhnError('BAD_FLAG', `--lr: expected a positive number, got ${o.lr}`);
+  const ranges: Array<[string, number | undefined, number, number, string]> = [
+    ['--warmup-epochs', o.warmupEpochs, 0, o.epochs, `0 to --epochs (${o.epochs})`],
+    ['--weight-decay', o.weightDecay, 0, 1, '0 to 1'],
+    ['--label-smoothing', o.labelSmoothing, 0, 0.5, '0 to 0.5'],
+    ['--augment-strength', o.augmentStrength, 0, MAX_AUGMENT_STRENGTH, `0 to ${MAX_AUGMENT_STRENGTH}`],
+  ];
+  for (const [flag, v, lo, hi, what] of ranges) {
+    if (v !== undefined && !(Number.isFinite(v) && v >= lo && v <= hi)) throw new SvhnError('BAD_FLAG', `${flag}: expected a number from ${what}, got ${v}`);
+  }
+  if (o.schedule !== undefined && !(LR_SCHEDULES as readonly string[]).includes(o.schedule)) {
+    throw new SvhnError('BAD_FLAG', `--schedule: expected one of ${LR_SCHEDULES.join(', ')}, got '${o.schedule}'`);
+  }
 }
 
 /** Fails before any training when the model directory cannot be written. */
@@ -134,9 +158,10 @@ interface LoadedData {
 }
 
 async function loadData(o: TrainOptions): Promise<LoadedData> {
-  const { openCache, readCacheSplit, readCacheSplitChunks } = await import('../data/cache.js');
+  const { openCache, readCacheSplit, readCacheSplitChunks, staleSourceWarnings } = await import('../data/cache.js');
   const { sampleStratified } = await import('../data/split.js');
   const cache = await openCache(o.dataDir, { verify: true });
+  for (const warning of await staleSourceWarnings(o.dataDir, cache)) getLogger().warn(warning);
   const subsample = (set: ImageSet, n: number | null): ImageSet =>
     n === null || n >= set.count ? set : gatherImages(set, sampleStratified(set.labels, n, o.seed));
   const train = subsample(await readCacheSplit(cache, 'train'), o.limit);
@@ -178,10 +203,63 @@ async function startTrainer(
   }
 }
 
+/** A run's fixed inputs: the options checked, the data, the backend and what a checkpoint must match. */
+interface Run {
+  o: TrainOptions;
+  started: number;
+  parent: ParentModel | null;
+  ckptDir: string;
+  ckpt: Checkpoint | undefined;
+  data: LoadedData;
+  backend: BackendName;
+  config: RunConfig;
+}
+
+/** A run in progress: its model, optimizer, step runner, random streams and callbacks. */
+interface Session extends Run {
+  model: tf.LayersModel;
+  optimizer: FusedAdamOptimizer;
+  trainer: Trainer;
+  dropout: SeededDropout[];
+  rng: { shuffle: Rng; augment: Rng };
+  early: EarlyStopping;
+  keeper: BestModelKeeper;
+  history: HistoryRecord[];
+  wallBefore: number;
+}
+
+/** `<out>.lock` beside the model directory: one training run per --out (util/lock.ts). */
+export function lockFileFor(outDir: string): string {
+  return join(dirname(outDir), `${basename(outDir)}.lock`);
+}
+
+/**
+ * The recipe, step by step, holding --out's lock (a second run on the same --out is refused,
+ * naming the first's pid): check the options and load the data; build the model, its
+ * optimizer and step runner (or restore them from the checkpoint); train epoch after epoch,
+ * checkpointing each; save the model directory whole.
+ */
 export async function trainModel(o: TrainOptions): Promise<TrainResult> {
+  checkOptions(o);
+  await checkWritable(o.outDir); // the lock goes beside the model directory
+  return withLock(lockFileFor(o.outDir), `--out ${o.outDir}`, () => trainLocked(o));
+}
+
+async function trainLocked(o: TrainOptions): Promise<TrainResult> {
+  const run = await prepareRun(o);
+  const session = await startSession(run);
+  try {
+    await trainEpochs(session);
+  } finally {
+    await session.trainer.close();
+  }
+  return saveModelDir(session);
+}
+
+/** Fine-tune parent, checkpoint, data and backend, each checked before any training. */
+async function prepareRun(o: TrainOptions): Promise<Run> {
   const log = getLogger();
   const started = Date.now();
-  checkOptions(o);
   const parent = o.init ? await describeParent(o.init, o.model) : null; // before any work: a wrong --init answers at once
   if (parent && resolve(o.outDir) === parent.dir) {
     throw new SvhnError('BAD_FLAG', `--out ${o.outDir}: is the --init model itself; a fine-tune goes to a directory of its own`, { suggestion: 'pass another --out' });
@@ -191,19 +269,16 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   if (o.resume && !ckpt) {
     throw new SvhnError('BAD_INPUT', `--resume: no checkpoint at ${ckptDir}`, { suggestion: 'train without --resume to start a new run' });
   }
-  await checkWritable(o.outDir);
 
   const data = await loadData(o);
   const { initBackend } = await import('../backend/index.js');
   // Training threads are data-parallel replicas (replicas.ts), each on a single-threaded
   // backend; tfjs-node threads natively and trains as one replica.
-  const backend = await initBackend(o.backend, { threads: 1 });
-  const requestedThreads = o.threads ?? availableParallelism();
+  const backend = (await initBackend(o.backend, { threads: 1 })).name;
   if (data.synthetic) {
     log.warn('SYNTHETIC data: this cache holds the offline sample, not SVHN; its accuracy says nothing about SVHN');
   }
-  const augment = o.augment ?? DEFAULTS.train.augment[data.synthetic ? 'synthetic' : 'other'];
-
+  const recipe = recipeOf(o);
   const config: RunConfig = {
     model: o.model,
     seed: o.seed,
@@ -212,29 +287,58 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
     limit: o.limit,
     valLimit: o.valLimit,
     extra: o.extra,
-    augment,
+    augment: o.augment ?? DEFAULTS.train.augment[data.synthetic ? 'synthetic' : 'other'],
     dataManifestSha256: data.manifestSha256,
     init: parent?.weightsSha256 ?? null,
+    ...recipe,
+    // A schedule spans the run: its length is part of it. A constant rate may go on for more epochs.
+    epochs: recipe.schedule === 'constant' ? null : o.epochs,
   };
-  if (ckpt) {
-    checkResumedParent(ckpt.state.parent, parent, ckptDir);
-    for (const k of Object.keys(config) as (keyof RunConfig)[]) {
-      if (k !== 'init' && ckpt.state.config[k] !== config[k]) {
-        throw new SvhnError('BAD_INPUT', `--resume: the checkpoint in ${ckptDir} was made with ${k}=${ckpt.state.config[k]}, this run has ${config[k]}`, {
-          suggestion: `pass the same flags, or train without --resume`,
-        });
-      }
-    }
-    if (ckpt.state.backend !== backend.name) {
-      log.warn(`resuming a ${ckpt.state.backend} run on ${backend.name}: weights will not be bit-identical to an uninterrupted run`);
+  if (ckpt) checkResumable(ckpt, config, parent, backend, ckptDir);
+  return { o, started, parent, ckptDir, ckpt, data, backend, config };
+}
+
+/** The recipe's parts beyond the notebook's, with the notebook's values where a flag is absent. */
+function recipeOf(o: TrainOptions): Required<Pick<RunConfig, 'schedule' | 'warmupEpochs' | 'weightDecay' | 'labelSmoothing' | 'augmentStrength'>> {
+  return {
+    schedule: o.schedule ?? 'constant',
+    warmupEpochs: o.warmupEpochs ?? 0,
+    weightDecay: o.weightDecay ?? 0,
+    labelSmoothing: o.labelSmoothing ?? 0,
+    augmentStrength: o.augmentStrength ?? 1,
+  };
+}
+
+/** A checkpoint continues this run only when every setting that shapes it agrees. */
+function checkResumable(ckpt: Checkpoint, config: RunConfig, parent: ParentModel | null, backend: BackendName, ckptDir: string): void {
+  checkResumedParent(ckpt.state.parent, parent, ckptDir);
+  const saved: RunConfig = { ...NOTEBOOK_RECIPE, ...ckpt.state.config }; // checkpoints from before the recipe flags
+  for (const k of Object.keys(config) as (keyof RunConfig)[]) {
+    if (k !== 'init' && saved[k] !== config[k]) {
+      throw new SvhnError('BAD_INPUT', `--resume: the checkpoint in ${ckptDir} was made with ${k}=${saved[k]}, this run has ${config[k]}`, {
+        suggestion: `pass the same flags, or train without --resume`,
+      });
     }
   }
+  if (ckpt.state.backend !== backend) {
+    getLogger().warn(`resuming a ${ckpt.state.backend} run on ${backend}: weights will not be bit-identical to an uninterrupted run`);
+  }
+}
 
+/** What a checkpoint written before the recipe flags ran with. */
+const NOTEBOOK_RECIPE = { schedule: 'constant', warmupEpochs: 0, weightDecay: 0, labelSmoothing: 0, augmentStrength: 1, epochs: null } as const;
+
+/**
+ * Seeds, model (from the initialisers or the --init parent), AdamW, the step runner and the
+ * callbacks; with --resume, all of their state from the checkpoint.
+ */
+async function startSession(run: Run): Promise<Session> {
+  const { o, ckpt, parent, ckptDir, config } = run;
+  const log = getLogger();
   // Seed streams, in a fixed order (see the header).
   const root = new Rng(o.seed);
   const modelSeed = root.nextU32();
-  const shuffleRng = root.fork();
-  const augmentRng = root.fork();
+  const rng = { shuffle: root.fork(), augment: root.fork() };
 
   const model = buildModel(o.model, { seed: modelSeed });
   if (parent && !ckpt) {
@@ -246,115 +350,155 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
     log.info({ parent: parent.dir, weightsSha256: parent.weightsSha256 }, `fine-tuning from ${parent.dir} (${parent.architecture}${parent.synthetic ? ', trained on the SYNTHETIC sample' : ''})`);
   }
   const optimizer = new FusedAdamOptimizer(o.lr); // tf.train.adam's arithmetic, fused on wasm
+  optimizer.setWeightDecay({ rate: config.weightDecay ?? 0, variables: decayedVariables(model) });
   model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
   const dropout = seededDropoutLayers(model);
-  const trainer = await startTrainer(o, { model, optimizer, modelSeed, backend: backend.name, threads: requestedThreads });
-  const threads = trainer.replicas;
+  const trainer = await startTrainer(o, { model, optimizer, modelSeed, backend: run.backend, threads: o.threads ?? availableParallelism() });
+  const { train, val, extra } = run.data;
   log.info(
-    { model: o.model, backend: backend.name, threads, train: data.train.count, val: data.val.count, extra: data.extra?.count ?? 0 },
-    `training ${o.model} on ${backend.name} (${threadsLabel(threads)}): ${data.train.count} train + ${data.extra?.count ?? 0} extra images, ${data.val.count} validation`,
+    { model: o.model, backend: run.backend, threads: trainer.replicas, train: train.count, val: val.count, extra: extra?.count ?? 0 },
+    `training ${o.model} on ${run.backend} (${threadsLabel(trainer.replicas)}): ${train.count} train + ${extra?.count ?? 0} extra images, ${val.count} validation`,
   );
-  const early = new EarlyStopping(o.patience, ckpt?.state.earlyStopping, ckpt?.earlyStoppingBest);
-  const keeper = new BestModelKeeper(ckpt?.state.bestModel, ckpt?.bestModelBest);
-  const history: HistoryRecord[] = ckpt ? [...ckpt.state.history] : [];
-  let wallBefore = 0;
-  let startEpoch = 1;
-  const perEpoch = epochImageCount(data);
-
+  const session: Session = {
+    ...run, model, optimizer, trainer, dropout, rng,
+    early: new EarlyStopping(o.patience, ckpt?.state.earlyStopping, ckpt?.earlyStoppingBest),
+    keeper: new BestModelKeeper(ckpt?.state.bestModel, ckpt?.bestModelBest),
+    history: ckpt ? [...ckpt.state.history] : [],
+    wallBefore: 0,
+  };
   try {
-    if (ckpt) {
-      restoreWeights(model, ckpt.model);
-      await restoreOptimizer(optimizer, ckpt.optimizer, ckpt.state.optimizer);
-      shuffleRng.state = ckpt.state.rng.shuffle;
-      augmentRng.state = ckpt.state.rng.augment;
-      dropout.forEach((d, i) => (d.rngState = ckpt.state.rng.dropout[i]!));
-      await trainer.syncWorkerRngStates(ckpt.state.rng.dropout);
-      const savedThreads = ckpt.state.threads ?? 1;
-      if (savedThreads !== threads) {
-        log.warn(`resuming a ${threadsLabel(savedThreads)} run on ${threadsLabel(threads)}: the same training, rounded differently; weights will not be bit-identical to an uninterrupted run`);
-      }
-      wallBefore = ckpt.state.wallTimeSec;
-      startEpoch = ckpt.state.epoch + 1;
-      log.info(`resuming from ${ckptDir}: ${ckpt.state.epoch} epoch(s) done`);
-    } else if (await access(ckptDir).then(() => true, () => false)) {
+    if (ckpt) await restoreSession(session, ckpt);
+    else if (await access(ckptDir).then(() => true, () => false)) {
       log.warn(`a checkpoint exists at ${ckptDir}; starting a new run (pass --resume to continue it); it will be replaced`);
     }
-
-    const batchesPerEpoch = Math.ceil(perEpoch / o.batchSize);
-    let stopped = ckpt?.state.earlyStopping.stoppedEpoch != null;
-    for (let epoch = startEpoch; epoch <= o.epochs && !stopped; epoch++) {
-      const progress = createProgress({
-        label: `epoch ${epoch}/${o.epochs} [${backend.name}, ${threadsLabel(threads)}]`,
-        total: perEpoch,
-        unit: 'img',
-        mode: o.progress,
-        plainEverySec: Infinity, // off a TTY: one line per epoch, at its end
-      });
-      const t0 = Date.now();
-      let seen = 0;
-      let lossSum = 0;
-      let accSum = 0;
-      let batches = 0;
-      for await (const b of epochBatches({ train: data.train, extra: data.extra, batchSize: o.batchSize, rng: shuffleRng })) {
-        if (augment) augmentBatch(b.xs, b.size, augmentRng);
-        const { loss, acc } = await trainer.step(b.xs, b.ys, b.size); // batch means
-        seen += b.size;
-        lossSum += loss * b.size;
-        accSum += acc * b.size;
-        batches++;
-        progress.update(seen, { batch: `${batches}/${batchesPerEpoch}`, loss: lossSum / seen, acc: accSum / seen });
-      }
-      const seconds = (Date.now() - t0) / 1000;
-      const val = await trainer.evaluate(data.val); // split over the replicas too
-      const record: HistoryRecord = {
-        epoch,
-        loss: lossSum / seen,
-        acc: accSum / seen,
-        val_loss: val.loss,
-        val_acc: val.acc,
-        seconds,
-        imagesPerSec: seconds > 0 ? seen / seconds : 0,
-      };
-      history.push(record);
-      progress.stop({ loss: record.loss, acc: record.acc, val_loss: val.loss, val_acc: val.acc });
-      log.debug({ ...record }, `epoch ${epoch} done`);
-
-      keeper.update(epoch, val.acc, model);
-      stopped = early.update(epoch, val.loss, model);
-      if (stopped) log.info(`early stopping after epoch ${epoch}: val_loss has not improved for ${o.patience} epoch(s); best was epoch ${early.state.bestEpoch}`);
-
-      const opt = await captureOptimizer(optimizer);
-      const state: CheckpointState = {
-        format: 'svhn-checkpoint',
-        version: 1,
-        epoch,
-        config,
-        backend: backend.name,
-        threads,
-        rng: { shuffle: shuffleRng.state, augment: augmentRng.state, dropout: dropout.map((d) => d.rngState) },
-        optimizer: opt.scalars,
-        history,
-        earlyStopping: early.state,
-        bestModel: keeper.state,
-        wallTimeSec: wallBefore + (Date.now() - started) / 1000,
-        ...(parent ? { parent } : {}),
-      };
-      await saveCheckpoint(ckptDir, { state, model: captureWeights(model), optimizer: opt.weights, earlyStoppingBest: early.best, bestModelBest: keeper.best });
-      await o.onEpochEnd?.(record, { numTensors: tf.memory().numTensors, model });
-    }
-
-  } finally {
+  } catch (e) {
     await trainer.close();
+    throw e;
   }
+  return session;
+}
 
+/** The variables weight decay shrinks: convolution and dense kernels, not biases or BatchNorm's scale and shift. */
+function decayedVariables(model: tf.LayersModel): Set<string> {
+  return new Set(model.trainableWeights.filter((w) => /(^|\/)kernel$/.test(w.originalName)).map((w) => (w.read() as tf.Variable).name));
+}
+
+async function restoreSession(s: Session, ckpt: Checkpoint): Promise<void> {
+  restoreWeights(s.model, ckpt.model);
+  await restoreOptimizer(s.optimizer, ckpt.optimizer, ckpt.state.optimizer);
+  s.rng.shuffle.state = ckpt.state.rng.shuffle;
+  s.rng.augment.state = ckpt.state.rng.augment;
+  s.dropout.forEach((d, i) => (d.rngState = ckpt.state.rng.dropout[i]!));
+  await s.trainer.syncWorkerRngStates(ckpt.state.rng.dropout);
+  const savedThreads = ckpt.state.threads ?? 1;
+  if (savedThreads !== s.trainer.replicas) {
+    getLogger().warn(`resuming a ${threadsLabel(savedThreads)} run on ${threadsLabel(s.trainer.replicas)}: the same training, rounded differently; weights will not be bit-identical to an uninterrupted run`);
+  }
+  s.wallBefore = ckpt.state.wallTimeSec;
+  getLogger().info(`resuming from ${s.ckptDir}: ${ckpt.state.epoch} epoch(s) done`);
+}
+
+/** Epochs from the first not yet done, until --epochs or early stopping; each ends in a checkpoint. */
+async function trainEpochs(s: Session): Promise<void> {
+  let stopped = s.ckpt?.state.earlyStopping.stoppedEpoch != null;
+  for (let epoch = (s.ckpt?.state.epoch ?? 0) + 1; epoch <= s.o.epochs && !stopped; epoch++) {
+    const record = await trainEpoch(s, epoch);
+    s.history.push(record);
+    s.keeper.update(epoch, record.val_acc, s.model);
+    stopped = s.early.update(epoch, record.val_loss, s.model);
+    if (stopped) getLogger().info(`early stopping after epoch ${epoch}: val_loss has not improved for ${s.o.patience} epoch(s); best was epoch ${s.early.state.bestEpoch}`);
+    await saveEpochCheckpoint(s, epoch);
+    await s.o.onEpochEnd?.(record, { numTensors: tf.memory().numTensors, model: s.model });
+  }
+}
+
+/**
+ * One pass over the training images: per batch, augmentation and label smoothing on the
+ * batch's arrays, the step's learning rate from the schedule, one step; then validation.
+ */
+async function trainEpoch(s: Session, epoch: number): Promise<HistoryRecord> {
+  const { o, config, data } = s;
+  const perEpoch = epochImageCount(data);
+  const stepsPerEpoch = Math.ceil(perEpoch / o.batchSize);
+  const schedule = { schedule: config.schedule ?? 'constant', lr: o.lr, warmupEpochs: config.warmupEpochs ?? 0 };
+  const augmentOptions = scaleAugment(config.augmentStrength ?? 1);
+  const progress = createProgress({
+    label: `epoch ${epoch}/${o.epochs} [${s.backend}, ${threadsLabel(s.trainer.replicas)}]`,
+    total: perEpoch,
+    unit: 'img',
+    mode: o.progress,
+    plainEverySec: Infinity, // off a TTY: one line per epoch, at its end
+  });
+  const t0 = Date.now();
+  let seen = 0;
+  let lossSum = 0;
+  let accSum = 0;
+  let batches = 0;
+  for await (const b of epochBatches({ train: data.train, extra: data.extra, batchSize: o.batchSize, rng: s.rng.shuffle })) {
+    if (config.augment) augmentBatch(b.xs, b.size, s.rng.augment, augmentOptions);
+    if (config.labelSmoothing) smoothLabels(b.ys, b.size, config.labelSmoothing);
+    const step = (epoch - 1) * stepsPerEpoch + batches;
+    s.optimizer.setLearningRate(learningRateAt(schedule, step, o.epochs * stepsPerEpoch, stepsPerEpoch));
+    const { loss, acc } = await s.trainer.step(b.xs, b.ys, b.size); // batch means
+    seen += b.size;
+    lossSum += loss * b.size;
+    accSum += acc * b.size;
+    batches++;
+    progress.update(seen, { batch: `${batches}/${stepsPerEpoch}`, loss: lossSum / seen, acc: accSum / seen });
+  }
+  const seconds = (Date.now() - t0) / 1000;
+  const val = await s.trainer.evaluate(data.val); // split over the replicas too
+  progress.stop({ loss: lossSum / seen, acc: accSum / seen, val_loss: val.loss, val_acc: val.acc });
+  const record: HistoryRecord = {
+    epoch,
+    loss: lossSum / seen,
+    acc: accSum / seen,
+    val_loss: val.loss,
+    val_acc: val.acc,
+    seconds,
+    imagesPerSec: seconds > 0 ? seen / seconds : 0,
+  };
+  getLogger().debug({ ...record }, `epoch ${epoch} done`);
+  return record;
+}
+
+/** The whole training state after `epoch`, written atomically (./checkpoint.ts). */
+async function saveEpochCheckpoint(s: Session, epoch: number): Promise<void> {
+  const opt = await captureOptimizer(s.optimizer);
+  const state: CheckpointState = {
+    format: 'svhn-checkpoint',
+    version: 1,
+    epoch,
+    config: s.config,
+    backend: s.backend,
+    threads: s.trainer.replicas,
+    rng: { shuffle: s.rng.shuffle.state, augment: s.rng.augment.state, dropout: s.dropout.map((d) => d.rngState) },
+    optimizer: opt.scalars,
+    history: s.history,
+    earlyStopping: s.early.state,
+    bestModel: s.keeper.state,
+    wallTimeSec: s.wallBefore + (Date.now() - s.started) / 1000,
+    ...(s.parent ? { parent: s.parent } : {}),
+  };
+  await saveCheckpoint(s.ckptDir, { state, model: captureWeights(s.model), optimizer: opt.weights, earlyStoppingBest: s.early.best, bestModelBest: s.keeper.best });
+}
+
+/**
+ * The kept weights, metadata, history and curves, swapped in as one directory; then the
+ * checkpoint goes.
+ */
+async function saveModelDir(s: Session): Promise<TrainResult> {
+  const { o, model, optimizer, history, early, keeper, data, config } = s;
+  const log = getLogger();
   // EarlyStopping(restore_best_weights): the model returns to its lowest-val_loss epoch. The
   // directory keeps the highest-val_acc epoch (ModelCheckpoint's file), which we write here.
   if (early.best) restoreWeights(model, early.best);
   if (!keeper.best) throw new SvhnError('BAD_INPUT', `nothing was trained: --epochs ${o.epochs} with ${history.length} epoch(s) already done`);
   restoreWeights(model, keeper.best);
 
-  const wallTimeSec = wallBefore + (Date.now() - started) / 1000;
-  const trainSeconds = history.reduce((s, r) => s + r.seconds, 0);
+  const perEpoch = epochImageCount(data);
+  const wallTimeSec = s.wallBefore + (Date.now() - s.started) / 1000;
+  const trainSeconds = history.reduce((sum, r) => sum + r.seconds, 0);
   const trainImages = history.length * perEpoch;
   const bestRecord = history.find((r) => r.epoch === keeper.state.bestEpoch)!;
   const metadata: ModelMetadata & TrainExtras = {
@@ -366,18 +510,23 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
     synthetic: data.synthetic,
     dataManifestSha256: data.manifestSha256,
     seed: o.seed,
-    backend: backend.name,
-    threads,
+    backend: s.backend,
+    threads: s.trainer.replicas,
     versions: { node: process.versions.node, tfjs: tf.version.tfjs, 'tfjs-layers': tf.version_layers, svhn: await packageVersion() },
     hyperparameters: {
       epochs: o.epochs,
       batchSize: o.batchSize,
       lr: o.lr,
       patience: o.patience,
-      augment,
+      augment: config.augment,
       limit: o.limit,
       valLimit: o.valLimit,
       extra: o.extra,
+      schedule: config.schedule ?? 'constant',
+      warmupEpochs: config.warmupEpochs ?? 0,
+      weightDecay: config.weightDecay ?? 0,
+      labelSmoothing: config.labelSmoothing ?? 0,
+      augmentStrength: config.augmentStrength ?? 1,
     },
     epochsRun: history.length,
     bestEpoch: keeper.state.bestEpoch,
@@ -395,7 +544,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
       stoppedEpoch: early.state.stoppedEpoch,
     },
     data: { train: data.train.count, val: data.val.count, extra: data.extra?.count ?? 0 },
-    ...(parent ? { parent } : {}),
+    ...(s.parent ? { parent: s.parent } : {}),
   };
 
   await buildDirAtomic(o.outDir, async (tmp) => {
@@ -411,9 +560,9 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
       log.warn({ err: e }, `could not draw ${CURVES_PNG}: ${(e as Error).message}; the model is saved without it`);
     }
   });
-  await removeCheckpoint(ckptDir);
+  await removeCheckpoint(s.ckptDir);
   model.dispose();
   optimizer.dispose();
   log.info(`saved ${o.outDir}: best epoch ${metadata.bestEpoch}, val_acc ${metadata.validation.acc.toFixed(4)}`);
-  return { outDir: o.outDir, metadata, history, resumedFromEpoch: ckpt ? ckpt.state.epoch : null };
+  return { outDir: o.outDir, metadata, history, resumedFromEpoch: s.ckpt ? s.ckpt.state.epoch : null };
 }

@@ -1,14 +1,17 @@
 /**
  * Nothing half-written under a final name: files are written to a temporary sibling and
- * renamed into place; directories are built under a temporary sibling and swapped in.
+ * renamed into place; directories are built under a temporary sibling and swapped in. A
+ * temporary a killed run left behind is removed the next time its final name is written.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ioError } from '../errors.js';
+import { getLogger } from '../log.js';
 import { trackTemp } from './interrupt.js';
 import { makeDirs } from './mkdirs.js';
+import { isProcessAlive } from './process.js';
 
 /**
  * A temporary sibling name for `path` (same directory, so the final rename is atomic),
@@ -19,8 +22,33 @@ export function tempSibling(path: string): { tmp: string; release: () => void } 
   return { tmp, release: trackTemp(tmp) };
 }
 
+/**
+ * Removes the temporaries of `path` a killed run left behind (SIGKILL, a crash: no handler
+ * ran): siblings named by tempSibling for this very path whose pid is no longer alive.
+ * Another live process's are left alone, and so are names of any other shape. Every writer
+ * of a final name calls this first, so a leftover lives until that name is next written.
+ */
+export async function removeStaleTemps(path: string): Promise<void> {
+  const dir = dirname(path);
+  const prefix = `.tmp-${basename(path)}-`;
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return; // no folder yet: nothing left behind
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const m = /^(\d+)-[0-9a-z]+(-old)?$/.exec(name.slice(prefix.length));
+    if (!m || Number(m[1]) === process.pid || isProcessAlive(Number(m[1]))) continue;
+    getLogger().info({ path: join(dir, name) }, `removing ${join(dir, name)}, left by an interrupted run (pid ${m[1]})`);
+    await rm(join(dir, name), { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
 /** Writes data to path atomically (temp file, fsync, rename). */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  await removeStaleTemps(path);
   const { tmp, release } = tempSibling(path);
   try {
     await makeDirs(dirname(path));
@@ -50,6 +78,7 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
  * and the old directory, if any, is left as it was.
  */
 export async function buildDirAtomic<T>(finalDir: string, build: (tmpDir: string) => Promise<T>): Promise<T> {
+  await removeStaleTemps(finalDir);
   const { tmp, release } = tempSibling(finalDir);
   try {
     return await buildDirAtomicAt(finalDir, tmp, build);

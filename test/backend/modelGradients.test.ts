@@ -1,13 +1,15 @@
 /**
  * Whole-model gradients of both CNNs on wasm (svhn's kernels) against the cpu backend:
  * same weights, same 4 images, dropout left out, BatchNorm in training mode (batch
- * statistics). Metric per parameter tensor: max|wasm - cpu| / max|cpu|; the worst over all
+ * statistics). The resnet is the registry's own (models/resnet.ts), its seeded dropout on:
+ * the mask is drawn in JS, the same on both backends. Metric per parameter tensor: max|wasm - cpu| / max|cpu|; the worst over all
  * tensors must be <= 1e-4. Then a few optimizer steps on wasm keep numTensors flat.
  */
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { randomValues, relDiff, useBackend, type Backend } from './helpers.js';
-import { buildTestModel, type TestModelName } from './models.js';
+import { buildTestModel } from './models.js';
+import { buildModel } from '../../src/models/registry.js';
 import { Rng } from '../../src/util/rng.js';
 
 // Small on purpose: the cpu backend side dominates this file's time.
@@ -22,11 +24,17 @@ function batch(seed: number): { x: Float32Array; y: Float32Array } {
   return { x, y };
 }
 
+type ModelUnderTest = 'baseline' | 'optimized' | 'resnet';
+
+function build(name: ModelUnderTest, seed: number): tf.LayersModel {
+  return name === 'resnet' ? buildModel('resnet', { seed }) : buildTestModel(name, { seed, dropout: false });
+}
+
 async function gradients(
-  backend: Backend, name: TestModelName, weights: Float32Array[], data: { x: Float32Array; y: Float32Array },
+  backend: Backend, name: ModelUnderTest, weights: Float32Array[], data: { x: Float32Array; y: Float32Array },
 ): Promise<Map<string, Float32Array>> {
   await useBackend(backend);
-  const model = buildTestModel(name, { seed: 1, dropout: false });
+  const model = build(name, 1);
   model.setWeights(model.getWeights().map((w, i) => tf.tensor(weights[i], w.shape)));
   const x = tf.tensor4d(data.x, [BATCH, 32, 32, 3]);
   const y = tf.tensor2d(data.y, [BATCH, 10]);
@@ -38,18 +46,18 @@ async function gradients(
   const out = new Map<string, Float32Array>();
   out.set('loss', value.dataSync() as Float32Array);
   // Layer names get a per-process counter (conv2d_Conv2D13): key by position and kind.
-  vars.forEach((v, i) => out.set(`${i}:${v.name.replace(/\d+\//, '/')}`, grads[v.name].dataSync() as Float32Array));
+  vars.forEach((v, i) => out.set(`${i}:${v.name.replace(/\d+/g, '')}`, grads[v.name].dataSync() as Float32Array));
   tf.dispose([value, x, y, ...Object.values(grads)]);
   model.dispose();
   return out;
 }
 
 describe('whole-model gradients, wasm vs cpu', () => {
-  for (const name of ['baseline', 'optimized'] as const) {
+  for (const name of ['baseline', 'optimized', 'resnet'] as const) {
     it(`${name}: every parameter's gradient within 1e-4 relative`, async () => {
       await useBackend('cpu');
       // Random weights with negative biases/BN shifts too, so pooled maxima are often <= 0.
-      const ref = buildTestModel(name, { seed: 7, dropout: false });
+      const ref = build(name, 7);
       const weights = ref.getWeights().map((w, i) => {
         const v = w.dataSync() as Float32Array;
         const isKernel = w.shape.length > 1;
@@ -77,10 +85,10 @@ describe('whole-model gradients, wasm vs cpu', () => {
 });
 
 describe('training on wasm', () => {
-  it('keeps numTensors and heap buffers flat over optimizer steps (both models, dropout on)', async () => {
+  it('keeps numTensors and heap buffers flat over optimizer steps (all three models, dropout on)', async () => {
     await useBackend('wasm');
-    for (const name of ['baseline', 'optimized'] as const) {
-      const model = buildTestModel(name, { seed: 3, dropout: true });
+    for (const name of ['baseline', 'optimized', 'resnet'] as const) {
+      const model = name === 'resnet' ? buildModel('resnet', { seed: 3 }) : buildTestModel(name, { seed: 3, dropout: true });
       model.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
       const data = batch(12);
       const x = tf.tensor4d(data.x, [BATCH, 32, 32, 3]);

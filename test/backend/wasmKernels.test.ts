@@ -32,6 +32,12 @@ describe('Conv2DBackpropFilter and Conv2DBackpropInput', () => {
     { x: [3, 8, 7, 2], k: 3, co: 5, s: 2, pad: 'same' },
     { x: [2, 7, 7, 4], k: 2, co: 3, s: 2, pad: 'valid' },
     { x: [4, 12, 12, 8], k: 3, co: 16, s: 1, pad: 'valid' },
+    // 'same' at stride 1: the direct loops over a zero-padded x (padding.ts), both gradients.
+    { x: [4, 12, 12, 8], k: 3, co: 16, s: 1, pad: 'same' },
+    { x: [2, 9, 8, 4], k: 2, co: 4, s: 1, pad: 'same' }, // uneven: 0 rows before, 1 after
+    // The resnet's downsampling: 3x3 and 1x1 at stride 2, 'same' (im2col and the matmul).
+    { x: [2, 16, 16, 16], k: 3, co: 32, s: 2, pad: 'same' },
+    { x: [2, 8, 8, 16], k: 1, co: 32, s: 2, pad: 'same' },
   ];
   // The optimized model's three convolutions at batch 8, x non-negative as after a ReLU (sums
   // that do not cancel): filter gradients over 7,200 / 1,352 / 128 pixels per weight.
@@ -67,6 +73,24 @@ describe('Conv2DBackpropFilter and Conv2DBackpropInput', () => {
       expect(relDiff(wasm.values, cpu.values)).toBeLessThanOrEqual(1e-5);
     });
   }
+  // The resnet's stage-1 convolution at batch 8 ('same', 16 -> 16 channels, 8,192 pixels per
+  // filter weight), x non-negative as after a ReLU.
+  it('both gradients match cpu on the resnet stage-1 convolution: x 8x32x32x16, 3x3x16, stride 1, same', async () => {
+    const xShape: [number, number, number, number] = [8, 32, 32, 16];
+    const filterShape: [number, number, number, number] = [3, 3, 16, 16];
+    const dyShape: [number, number, number, number] = [8, 32, 32, 16];
+    const xs = randomValues(190, xShape.reduce((a, b) => a * b, 1)).map(Math.abs);
+    const attrs = { strides: 1, pad: 'same', dataFormat: 'NHWC', dimRoundingMode: undefined };
+    const { cpu, wasm } = await onBoth(() => {
+      const dy = t4(191, dyShape);
+      const dw = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x: tf.tensor4d(xs, xShape), dy }, { ...attrs, filterShape } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      const dx = tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter: t4(192, filterShape) }, { ...attrs, inputShape: xShape } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      return tf.concat([dw.flatten(), dx.flatten()]);
+    });
+    const split = 3 * 3 * 16 * 16;
+    expect(relDiff(wasm.values.slice(0, split), cpu.values.slice(0, split))).toBeLessThanOrEqual(1e-5);
+    expect(relDiff(wasm.values.slice(split), cpu.values.slice(split))).toBeLessThanOrEqual(1e-5);
+  });
   for (const [i, c] of cases.entries()) {
     const name = `x ${c.x.join('x')}, ${c.k}x${c.k}, stride ${c.s}, ${c.pad}`;
     const filterShape: [number, number, number, number] = [c.k, c.k, c.x[3], c.co];
@@ -96,7 +120,7 @@ describe('Conv2DBackpropFilter and Conv2DBackpropInput', () => {
   }
 });
 
-describe('Conv2D (stride 1, valid: simd.ts convRows; other geometries native)', () => {
+describe('Conv2D (stride 1, valid or padded: simd.ts convRows; other geometries native)', () => {
   const cases: Array<{ x: [number, number, number, number]; k: [number, number]; co: number; s: number; pad: Pad }> = [
     { x: [8, 32, 32, 3], k: [3, 3], co: 32, s: 1, pad: 'valid' }, // model layer 1 at batch 8
     { x: [8, 15, 15, 32], k: [3, 3], co: 64, s: 1, pad: 'valid' }, // layer 2
@@ -105,7 +129,10 @@ describe('Conv2D (stride 1, valid: simd.ts convRows; other geometries native)', 
     { x: [2, 40, 41, 2], k: [2, 3], co: 36, s: 1, pad: 'valid' }, // rows of 39, tiles of rows
     { x: [2, 5, 5, 4], k: [5, 5], co: 4, s: 1, pad: 'valid' }, // one output pixel per image
     { x: [2, 9, 9, 3], k: [3, 3], co: 5, s: 1, pad: 'valid' }, // native: co not a multiple of 4
-    { x: [2, 9, 9, 3], k: [3, 3], co: 8, s: 1, pad: 'same' }, // native
+    { x: [2, 9, 9, 3], k: [3, 3], co: 8, s: 1, pad: 'same' }, // over a zero-padded x (padding.ts)
+    { x: [2, 32, 32, 16], k: [3, 3], co: 16, s: 1, pad: 'same' }, // the resnet's stage 1
+    { x: [2, 8, 7, 4], k: [2, 2], co: 8, s: 1, pad: 'same' }, // uneven padding: 0 before, 1 after
+    { x: [2, 16, 16, 16], k: [3, 3], co: 32, s: 2, pad: 'same' }, // native: stride 2
     { x: [3, 8, 7, 2], k: [3, 3], co: 8, s: 2, pad: 'valid' }, // native
   ];
   for (const [i, c] of cases.entries()) {

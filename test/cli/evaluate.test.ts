@@ -93,6 +93,32 @@ describe('svhn evaluate', () => {
     }
   });
 
+  it('verifies the split it reads: a flipped bit or a label out of 0..9 is one line naming the file', async () => {
+    await writeTinyCache(join(tmp, 'data-damaged'), { splits: { test: 20 } });
+    const imagesPath = join(tmp, 'data-damaged/cache/test.images.u8');
+    const images = await readFile(imagesPath);
+    images[777]! ^= 1;
+    await writeFile(imagesPath, images);
+    const r = await svhn(['evaluate', '--model', 'models/a', '--data-dir', 'data-damaged', '--backend', 'cpu', '--out', 'ev-damaged']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/(^|\n)svhn: error: data-damaged\/cache\/test\.images\.u8: sha256 differs from manifest\.json .*; re-run `svhn preprocess`\n$/);
+    await writeTinyCache(join(tmp, 'data-damaged'), { splits: { test: 20 } });
+    await writeFile(join(tmp, 'data-damaged/cache/test.labels.u8'), Buffer.from([...Array(19).fill(1), 12]));
+    const l = await svhn(['evaluate', '--model', 'models/a', '--data-dir', 'data-damaged', '--backend', 'cpu', '--out', 'ev-damaged']);
+    expect(l.code).toBe(1);
+    expect(l.stderr).toMatch(/(^|\n)svhn: error: data-damaged\/cache\/test\.labels\.u8: expected digits 0\.\.9, got label 12 for image 19; re-run `svhn preprocess`\n$/);
+    expect(existsSync(join(tmp, 'ev-damaged'))).toBe(false);
+  });
+
+  it('refuses an --out directory holding other files, and leaves them alone', async () => {
+    await mkdir(join(tmp, 'results'));
+    await writeFile(join(tmp, 'results/notes.txt'), 'keep me');
+    const r = await svhn(['evaluate', '--model', 'models/a', '--data-dir', 'data', '--backend', 'cpu', '--out', 'results']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/(^|\n)svhn: error: --out results: expected a new directory or an earlier evaluation \(it is replaced whole\), got one holding notes\.txt; pass another --out\n$/);
+    expect(await readFile(join(tmp, 'results/notes.txt'), 'utf8')).toBe('keep me');
+  });
+
   // A read-only mount needs a user + mount namespace (unshare -rm); skipped where there is none.
   it.skipIf(!canMountReadOnly())('says the file system is read-only, not that a directory is missing', async () => {
     await mkdir(join(tmp, 'ro'));
@@ -105,7 +131,7 @@ describe('svhn evaluate', () => {
       killSignal: 'SIGKILL',
     });
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/(^|\n)svhn: error: cannot write ro\/ev\/report\.json: read-only file system\n$/);
+    expect(r.stderr).toMatch(/(^|\n)svhn: error: cannot create a directory in ro: read-only file system\n$/);
   });
 });
 

@@ -3,9 +3,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -136,6 +136,31 @@ describe('svhn predict', () => {
     expect(rows.map((x) => [x.input, x.predicted, x.label])).toEqual(digits.map((d, i) => [`cache:test#${i}`, d, d]));
   });
 
+  it('verifies a cache split before predicting it: a flipped bit or a label out of 0..9 is one line naming the file', async () => {
+    // Uses the cache the test above wrote.
+    const imagesPath = join(dir, 'data/cache/test.images.u8');
+    const labelsPath = join(dir, 'data/cache/test.labels.u8');
+    const [images, labels] = [await readFile(imagesPath), await readFile(labelsPath)];
+    try {
+      const flipped = Buffer.from(images);
+      flipped[5000]! ^= 1;
+      await writeFile(imagesPath, flipped);
+      const r = svhn(['predict', 'cache:test', '--data-dir', 'data', '--model', 'model', '--backend', 'cpu'], dir);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/(^|\n)svhn: error: data\/cache\/test\.images\.u8: sha256 differs from manifest\.json \(expected [0-9a-f]{12}\.\.\., got [0-9a-f]{12}\.\.\.\); re-run `svhn preprocess`\n$/);
+      await writeFile(imagesPath, images);
+      await writeFile(labelsPath, Buffer.from([6, 12, 1]));
+      const l = svhn(['predict', 'cache:test', '--data-dir', 'data', '--model', 'model', '--backend', 'cpu'], dir);
+      expect(l.code).toBe(1);
+      expect(l.stdout).toBe('');
+      expect(l.stderr).toMatch(/(^|\n)svhn: error: data\/cache\/test\.labels\.u8: expected digits 0\.\.9, got label 12 for image 1; re-run `svhn preprocess`\n$/);
+    } finally {
+      await writeFile(imagesPath, images);
+      await writeFile(labelsPath, labels);
+    }
+  });
+
   it('writes thousands of rows to --out without piling listeners on the stream', async () => {
     // Each wait for 'drain' used to leave an 'error' listener behind: the 11th warned on stderr.
     const n = 4000; // ~80 bytes a row: some 20 waits on the file stream's 16 KB buffer
@@ -183,6 +208,20 @@ describe('svhn predict', () => {
     expect(noModel.stdout).toBe('');
     const badK = svhn(['predict', 'imgs', '--model', 'model', '--top-k', '11'], dir);
     expect(badK.code).toBe(2);
+    const cores = availableParallelism();
+    const threads = svhn(['predict', 'imgs', '--model', 'model', '--threads', String(cores + 1)], dir);
+    expect(threads.code).toBe(2);
+    expect(threads.stderr.trim()).toMatch(new RegExp(`^svhn: error: .*--threads.*expected at most ${cores} \\(the cores here\\), got ${cores + 1}`));
+  });
+
+  it('refuses a model whose weights are NaN, in one line naming weights.bin', async () => {
+    await cp(join(dir, 'model'), join(dir, 'model-nan'), { recursive: true });
+    const size = (await readFile(join(dir, 'model-nan/weights.bin'))).byteLength;
+    await writeFile(join(dir, 'model-nan/weights.bin'), Buffer.from(new Float32Array(size / 4).fill(NaN).buffer));
+    const r = svhn(['predict', 'imgs/b.jpg', '--model', 'model-nan', '--backend', 'cpu'], dir);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/(^|\n)svhn: error: model-nan\/weights\.bin: weight \S+ holds NaN at element 0 of \d+; expected finite numbers; the model is damaged: train it again or restore its files\n$/);
   });
 
   it('refuses a named input that is not a regular file (a FIFO) up front instead of blocking on it', () => {

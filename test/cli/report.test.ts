@@ -90,6 +90,18 @@ describe('svhn report', () => {
     expect(html).toMatch(/<pre>\s+precision\s+recall\s+f1-score\s+support/);
   });
 
+  it('evaluates again, with a warning, when an evaluation on disk is incomplete', async () => {
+    const args = ['report', '--model', 'models/baseline', '--data-dir', 'data', '--backend', 'cpu', '--out', 'partial.html', '--json'];
+    const first = await svhn(args);
+    expect(first.code, first.stderr).toBe(0);
+    await rm(join(tmp, 'models/baseline/evaluation/f1.png')); // as an interrupted evaluate (before it wrote whole) left it
+    const r = await svhn(args);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/the evaluation in models\/baseline\/evaluation is incomplete \(f1\.png is missing\); evaluating again/);
+    expect(JSON.parse(r.stdout).evaluated).toEqual(['models/baseline']);
+    expect(existsSync(join(tmp, 'models/baseline/evaluation/f1.png'))).toBe(true);
+  });
+
   it('fails with one line on a missing model', async () => {
     const r = await svhn(['report', '--model', 'models/none', '--data-dir', 'data', '--backend', 'cpu', '--out', 'x.html']);
     expect(r.code).not.toBe(0);

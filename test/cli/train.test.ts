@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTinyCache } from '../train/helpers.js';
@@ -98,12 +98,18 @@ describe('svhn train', () => {
 
   it('rejects bad input with one line, a non-zero exit and nothing under the final name', async () => {
     const cases: Array<[string[], RegExp, number | null]> = [
-      [['train', '--model', 'resnet', '--out', 'models/x'], /--model: expected one of baseline, optimized, got 'resnet'/, 2],
+      [['train', '--model', 'resnet50', '--out', 'models/x'], /--model: expected one of baseline, optimized, resnet, got 'resnet50'/, 2],
+      [['train', '--schedule', 'linear', '--out', 'models/x'], /--schedule.*expected one of constant, cosine, onecycle, got 'linear'/, 2],
+      [['train', ...TINY, '--label-smoothing', '0.9', '--out', 'models/x'], /--label-smoothing: expected a number from 0 to 0\.5, got 0\.9/, 2],
+      [['train', ...TINY, '--epochs', '2', '--warmup-epochs', '3', '--out', 'models/x'], /--warmup-epochs: expected a number from 0 to --epochs \(2\), got 3/, 2],
+      [['train', ...TINY, '--augment-strength', '5', '--out', 'models/x'], /--augment-strength: expected a number from 0 to 3, got 5/, 2],
+      [['train', '--weight-decay', '-1', '--out', 'models/x'], /--weight-decay.*expected a number >= 0, got '-1'/, 2],
       [['train', '--batch-size', '0', '--out', 'models/x'], /--batch-size.*positive integer/, 2],
       [['train', '--epochs', '-1', '--out', 'models/x'], /--epochs/, 2],
       [['train', '--data-dir', 'nowhere', '--out', 'models/x'], /no preprocessed data.*svhn preprocess/, 1],
       [['train', ...TINY, '--resume', '--out', 'models/x'], /--resume: no checkpoint at models\/x\.checkpoint/, 1],
       [['train', ...TINY, '--out', 'afile/x'], /cannot write the model directory in afile/, 1],
+      [['train', ...TINY, '--threads', String(availableParallelism() + 1), '--out', 'models/x'], new RegExp(`--threads.*expected at most ${availableParallelism()} \\(the cores here\\), got ${availableParallelism() + 1}`), 2],
     ];
     await writeFile(join(tmp, 'afile'), 'not a directory');
     for (const [args, message, code] of cases) {
@@ -113,6 +119,14 @@ describe('svhn train', () => {
       expect(r.stderr.split('\n').filter((l) => /error/i.test(l)), args.join(' ')).toHaveLength(1);
     }
     expect(existsSync(join(tmp, 'models/x'))).toBe(false);
+
+    // Another run holds --out (this test process stands in for it): refused, naming its pid.
+    await writeFile(join(tmp, 'models/held.lock'), JSON.stringify({ pid: process.pid, host: hostname(), startedAt: '2026-01-01T00:00:00.000Z' }));
+    const held = svhn(['train', ...TINY, '--out', 'models/held']);
+    expect(held.code).toBe(1);
+    expect(held.stderr).toMatch(new RegExp(`(^|\\n)svhn: error: --out models/held: another svhn run \\(pid ${process.pid}, since 2026-01-01T00:00:00.000Z\\) is writing it; its lock is models/held\\.lock; wait for it to finish, or pass another --out\\n$`));
+    expect(existsSync(join(tmp, 'models/held'))).toBe(false);
+    expect(existsSync(join(tmp, 'models/held.lock'))).toBe(true); // not ours to remove
 
     // A corrupt cache: one byte flipped, so its sha256 no longer matches the manifest.
     const corrupt = join(tmp, 'bad');

@@ -96,7 +96,7 @@ describe('svhn train --init', () => {
     expect(r.code).toBe(0);
     const f = DEFAULTS.finetune;
     expect(r.stdout).toContain('--init <model_dir>');
-    expect(r.stdout.replace(/\s+/g, ' ')).toContain(`(default: ${DEFAULTS.train.lr}; ${f.lr} with --init)`);
+    expect(r.stdout.replace(/\s+/g, ' ')).toContain(`(default: ${DEFAULTS.train.recipes.optimized.lr} for baseline and optimized, ${DEFAULTS.train.recipes.resnet.lr} for resnet; ${f.lr} with --init)`);
     expect(r.stdout.replace(/\s+/g, ' ')).toContain(`; ${f.epochs} with --init)`);
   });
 });

@@ -1,8 +1,8 @@
-import { mkdtemp, mkdir, rm, writeFile, readFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm, stat, utimes, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openCache, readCacheSplit, readCacheSplitChunks } from '../../src/data/cache.js';
+import { openCache, readCacheSplit, readCacheSplitChunks, staleSourceWarnings } from '../../src/data/cache.js';
 import { CACHE_FORMAT, CACHE_VERSION, type DatasetManifest, type SplitEntry } from '../../src/data/cacheFormat.js';
 import { sha256 } from '../../src/util/atomic.js';
 
@@ -105,6 +105,42 @@ describe('cache reader', () => {
 
     await writeFile(imagesPath, train.images.subarray(0, 3072 * 3));
     await expect(openCache(dataDir)).rejects.toThrow(/expected 12288 bytes for 4 images, got 9216/);
+  });
+
+  it('verifies only the splits asked for, and names a label byte out of 0..9 even when the manifest agrees', async () => {
+    const dataDir = join(root, 'labels');
+    const train = fakeSplit(4, 1);
+    const val = fakeSplit(3, 2);
+    val.labels[2] = 12; // hashed as written: only the range check can tell
+    await writeCache(dataDir, { train, val });
+    await expect(openCache(dataDir, { verify: ['train'] })).resolves.toBeTruthy();
+    for (const verify of [['val'] as const, true]) {
+      await expect(openCache(dataDir, { verify })).rejects.toMatchObject({
+        code: 'BAD_CACHE',
+        message: `${join(dataDir, 'cache', 'val.labels.u8')}: expected digits 0..9, got label 12 for image 2`,
+      });
+    }
+  });
+
+  it('warns when a source .mat changed since the cache was built from it, and only then', async () => {
+    const dataDir = join(root, 'stale');
+    const m = await writeCache(dataDir, { train: fakeSplit(2, 0) });
+    const mat = join(dataDir, 'train_32x32.mat');
+    await writeFile(mat, 'the old file');
+    const { mtimeMs } = await stat(mat);
+    await writeFile(join(dataDir, 'cache', 'manifest.json'), JSON.stringify({ ...m, sources: { train: { file: 'train_32x32.mat', kind: 'mat', size: 12, sha256: sha256('the old file'), synthetic: false, mtimeMs } } }));
+    const warnings = async () => staleSourceWarnings(dataDir, await openCache(dataDir));
+    expect(await warnings()).toEqual([]);
+    await utimes(mat, new Date(), new Date(Date.now() + 5000)); // touched, same bytes: hashed, not reported
+    expect(await warnings()).toEqual([]);
+    await writeFile(mat, 'the new file');
+    expect(await warnings()).toEqual([
+      `${join(dataDir, 'cache')} was built from an older ${mat} (12 bytes, sha256 ${sha256('the old file').slice(0, 12)}...; now 12 bytes, sha256 ${sha256('the new file').slice(0, 12)}...); re-run \`svhn preprocess\` to use the new one`,
+    ]);
+    await writeFile(mat, 'a longer new file');
+    expect(await warnings()).toEqual([expect.stringMatching(/; now 17 bytes\); re-run/)]);
+    await rm(mat);
+    expect(await warnings()).toEqual([]); // deleted since: the cache is all there is
   });
 
   it('rejects a manifest of another format or version', async () => {

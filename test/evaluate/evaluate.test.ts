@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import { evaluateModel } from '../../src/evaluate/evaluate.js';
-import { writeEvaluationOutputs } from '../../src/evaluate/outputs.js';
+import { assertEvaluationDirReplaceable, evaluationDirProblem, writeEvaluationOutputs } from '../../src/evaluate/outputs.js';
 import { loadLayersModel } from '../../src/models/io.js';
 import { IMAGE_BYTES } from '../../src/config.js';
 import { writeTinyCache, writeTinyModel } from './fixtures.js';
@@ -85,6 +85,38 @@ describe('evaluateModel', () => {
       expect(meta.format, png).toBe('png');
       expect(written).toContain(join(out, png));
     }
+  });
+
+  it('writes the directory whole or not at all, and report.json vouches for the other files', async () => {
+    const r = await evaluateModel({ modelDir: join(tmp, 'model'), dataDir: join(tmp, 'data'), split: 'test', batchSize: 64, keepSamples: 4, keepErrors: 4 });
+    // A failure after report.json used to leave it, and the first PNGs, under the final name.
+    const failing = Object.create(r, { errors: { get: () => { throw new Error('disk full'); } } }) as typeof r;
+    const out = join(tmp, 'whole');
+    await expect(writeEvaluationOutputs(failing, out)).rejects.toThrow('disk full');
+    expect(existsSync(out)).toBe(false);
+    expect((await readdir(tmp)).filter((f) => f.startsWith('.tmp-'))).toEqual([]);
+
+    await writeEvaluationOutputs(r, out);
+    const json = JSON.parse(await readFile(join(out, 'report.json'), 'utf8'));
+    expect(Object.keys(json.files).sort()).toEqual(['confusion.csv', 'confusion.png', 'errors.png', 'f1.png', 'samples.png']);
+    expect(await evaluationDirProblem(out, json.files)).toBeUndefined();
+    await unlink(join(out, 'samples.png'));
+    expect(await evaluationDirProblem(out, json.files)).toBe('samples.png is missing');
+    await writeFile(join(out, 'f1.png'), 'truncated');
+    expect(await evaluationDirProblem(out, json.files)).toBe('f1.png differs from what report.json records');
+    expect(await evaluationDirProblem(out, undefined)).toMatch(/lists no files/);
+    // A failed rewrite leaves the earlier directory as it was.
+    await expect(writeEvaluationOutputs(failing, out)).rejects.toThrow('disk full');
+    expect(await readFile(join(out, 'f1.png'), 'utf8')).toBe('truncated');
+  });
+
+  it('refuses an output directory that holds other files, since it is replaced whole', async () => {
+    const mine = join(tmp, 'mine');
+    await mkdir(mine);
+    await writeFile(join(mine, 'notes.txt'), 'keep me');
+    await expect(assertEvaluationDirReplaceable(mine, { fromFlag: true })).rejects.toThrow(/^--out .*mine: expected a new directory or an earlier evaluation \(it is replaced whole\), got one holding notes\.txt$/);
+    await expect(assertEvaluationDirReplaceable(join(tmp, 'whole'), { fromFlag: true })).resolves.toBeUndefined();
+    await expect(assertEvaluationDirReplaceable(join(tmp, 'absent'), { fromFlag: true })).resolves.toBeUndefined();
   });
 
   it('rejects a missing or incomplete model, another input shape and a missing split', async () => {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
@@ -12,15 +13,45 @@ beforeAll(async () => {
   await initBackend('cpu');
 });
 
+/** Loads DIR's model.json + weights.bin with nothing but @tensorflow/tfjs, prints its predictions on the test's input. */
+const STOCK_LOAD = `
+import * as tf from '@tensorflow/tfjs';
+import { readFileSync } from 'node:fs';
+const dir = process.argv[1];
+const json = JSON.parse(readFileSync(dir + '/model.json', 'utf8'));
+const w = readFileSync(dir + '/weights.bin');
+const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData: w.buffer.slice(w.byteOffset, w.byteOffset + w.byteLength) }));
+const x = tf.randomUniform([2, 32, 32, 3], 0, 1, 'float32', 1);
+console.log(JSON.stringify(Array.from(model.predict(x).dataSync())));
+`;
+
 /** [class name, output shape] per layer, as Keras' model.summary() lists them. */
 function summary(model: tf.LayersModel): Array<[string, (number | null)[]]> {
   return model.layers.map((l) => [l.getClassName(), l.outputShape as (number | null)[]]);
 }
 
 describe('model registry', () => {
-  it('lists baseline and optimized, and rejects an unknown name with the valid ones', () => {
-    expect(listModels()).toEqual(expect.arrayContaining(['baseline', 'optimized']));
-    expect(() => buildModel('resnet', { seed: 1 })).toThrow("--model: expected one of baseline, optimized");
+  it('lists baseline, optimized and resnet, and rejects an unknown name with the valid ones', () => {
+    expect(listModels()).toEqual(['baseline', 'optimized', 'resnet']);
+    expect(() => buildModel('resnet50', { seed: 1 })).toThrow("--model: expected one of baseline, optimized, resnet, got 'resnet50'");
+  });
+
+  it('builds the resnet as ResNet-20: 19 convolutions, 3 stages, 272,474 trainable parameters', () => {
+    const m = buildModel('resnet', { seed: 1 });
+    const convs = m.layers.filter((l) => l.getClassName() === 'Conv2D');
+    expect(convs).toHaveLength(21); // 19 3x3 + 2 1x1 projections
+    expect(convs.filter((l) => (l.getConfig().kernelSize as number[])[0] === 1)).toHaveLength(2);
+    expect(convs.every((l) => l.getConfig().padding === 'same' && l.getConfig().useBias === false)).toBe(true);
+    expect(m.layers.filter((l) => l.getClassName() === 'Add')).toHaveLength(9);
+    const shapes = m.layers.filter((l) => l.getClassName() === 'Add').map((l) => (l.outputShape as number[]).slice(1));
+    expect(shapes).toEqual([...Array(3).fill([32, 32, 16]), ...Array(3).fill([16, 16, 32]), ...Array(3).fill([8, 8, 64])]);
+    expect(summary(m).slice(-3)).toEqual([
+      ['GlobalAveragePooling2D', [null, 64]],
+      ['SeededDropout', [null, 64]],
+      ['Dense', [null, 10]],
+    ]);
+    expect(countParams(m)).toEqual({ total: 274_042, trainable: 272_474, nonTrainable: 1568 });
+    m.dispose();
   });
 
   it('builds the baseline exactly as the notebook: layers, output shape, 315,722 parameters', () => {
@@ -84,10 +115,12 @@ describe('model registry', () => {
     [a, b, c].forEach((m) => m.dispose());
   });
 
-  it('saves and loads both models through io.ts with identical predictions', async () => {
+  it('saves and loads every model through io.ts with identical predictions', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'svhn-models-'));
+    const bn = { baseline: 0, optimized: 3, resnet: 21 } as Record<string, number>;
+    const dropouts = { baseline: 2, optimized: 2, resnet: 1 } as Record<string, number>;
     try {
-      for (const name of ['baseline', 'optimized']) {
+      for (const name of ['baseline', 'optimized', 'resnet']) {
         const m = buildModel(name, { seed: 9 });
         await saveLayersModel(m, join(dir, name));
         const loaded = await loadLayersModel(join(dir, name));
@@ -97,14 +130,20 @@ describe('model registry', () => {
         // model.json is plain Keras layers: the seeded training dropout is saved as Dropout.
         const json = JSON.parse(await readFile(join(dir, name, 'model.json'), 'utf8'));
         const classes: string[] = json.modelTopology.config.layers.map((l: { class_name: string }) => l.class_name);
-        expect(classes.filter((c) => c === 'Dropout')).toHaveLength(2);
+        expect(classes.filter((c) => c === 'Dropout')).toHaveLength(dropouts[name]!);
         expect(classes).not.toContain('SeededDropout');
         expect(loaded.layers.filter((l) => l instanceof SeededDropout)).toHaveLength(0);
-        expect(loaded.layers.filter((l) => l.getClassName() === 'Dropout')).toHaveLength(2);
+        expect(loaded.layers.filter((l) => l.getClassName() === 'Dropout')).toHaveLength(dropouts[name]!);
         // ... and the synchronized BatchNorm as BatchNormalization.
         expect(classes).not.toContain('SyncBatchNormalization');
-        expect(classes.filter((c) => c === 'BatchNormalization')).toHaveLength(name === 'optimized' ? 3 : 0);
-        expect(loaded.layers.filter((l) => l.getClassName() === 'BatchNormalization')).toHaveLength(name === 'optimized' ? 3 : 0);
+        expect(classes.filter((c) => c === 'BatchNormalization')).toHaveLength(bn[name]!);
+        expect(loaded.layers.filter((l) => l.getClassName() === 'BatchNormalization')).toHaveLength(bn[name]!);
+        // Stock tfjs in a process that never imported svhn rebuilds it and predicts the same.
+        const stock = spawnSync(process.execPath, ['--input-type=module', '-e', STOCK_LOAD, join(dir, name)], { encoding: 'utf8' });
+        expect(stock.stderr.split('\n').filter((l) => /error/i.test(l))).toEqual([]);
+        const stockProbs = JSON.parse(stock.stdout.trim().split('\n').pop()!) as number[];
+        const mine = Array.from((m.predict(tf.randomUniform([2, 32, 32, 3], 0, 1, 'float32', 1)) as tf.Tensor).dataSync());
+        stockProbs.forEach((v, i) => expect(v).toBeCloseTo(mine[i]!, 5));
         tf.dispose([x, p, q]);
         m.dispose();
         loaded.dispose();

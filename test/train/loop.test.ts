@@ -108,6 +108,30 @@ describe('trainModel', () => {
     expect((await weights(resumed.outDir)).equals(await weights(full.outDir))).toBe(true);
   });
 
+  it('resumes a run with the modern recipe bit-exactly, and refuses to resume it under another', async () => {
+    // Cosine with warm-up, AdamW, label smoothing, stronger augmentation: every part is a
+    // function of the step count and seeded streams that the checkpoint holds.
+    const recipe = { epochs: 3, schedule: 'cosine', warmupEpochs: 1, weightDecay: 0.05, labelSmoothing: 0.1, augmentStrength: 2 } as const;
+    const last: Record<string, string> = {};
+    const lastWeights = (key: string) => (r: HistoryRecord, info: { model: tf.LayersModel }) => {
+      if (r.epoch === 3) last[key] = hashWeights(info.model);
+    };
+    const full = await trainModel(base('recipe-full', { ...recipe, onEpochEnd: lastWeights('full') }));
+    expect(full.metadata.hyperparameters).toMatchObject({ schedule: 'cosine', warmupEpochs: 1, weightDecay: 0.05, labelSmoothing: 0.1, augmentStrength: 2 });
+    const plain = await trainModel(base('recipe-plain', { epochs: 3 }));
+    expect(metrics(plain.history)).not.toEqual(metrics(full.history));
+    const out = 'recipe-resumed';
+    await expect(
+      trainModel(base(out, { ...recipe, onEpochEnd: (r) => { if (r.epoch === 2) throw new Error('killed'); } })),
+    ).rejects.toThrow('killed');
+    await expect(trainModel(base(out, { ...recipe, schedule: 'onecycle', resume: true }))).rejects.toThrow(/made with schedule=cosine, this run has onecycle/);
+    await expect(trainModel(base(out, { ...recipe, epochs: 4, resume: true }))).rejects.toThrow(/made with epochs=3, this run has 4/);
+    const resumed = await trainModel(base(out, { ...recipe, resume: true, onEpochEnd: lastWeights('resumed') }));
+    expect(resumed.resumedFromEpoch).toBe(2);
+    expect(last['resumed']).toBe(last['full']);
+    expect(metrics(resumed.history)).toEqual(metrics(full.history));
+  });
+
   it('stops early on val_loss and keeps the best val_acc epoch', async () => {
     // A huge learning rate makes val_loss climb after the first epochs.
     const r = await trainModel(base('early', { epochs: 6, patience: 1, lr: 5 }));

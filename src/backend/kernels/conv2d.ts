@@ -1,6 +1,7 @@
 /**
- * Conv2D on wasm for stride 1 without padding (the models' convolutions while training;
- * inference runs FusedConv2D, which stays native): a wasm SIMD loop straight from x in NHWC
+ * Conv2D on wasm for stride 1, unpadded or padded ('same': the loop reads a zero-padded
+ * copy of x, ./padding.ts) (the models' convolutions while training; inference runs
+ * FusedConv2D, which stays native): a wasm SIMD loop straight from x in NHWC
  * (simd.ts convRows), no im2col and no XNNPACK repacking of a filter that changes every
  * step. Output pixels go in tiles of heap.ts TILE_BYTES (rowTiles), one call per tile and block of 16 (then
  * 4) output channels. In a training step of batch 64 (~32 GFLOP/s on layers 2 and 3):
@@ -12,7 +13,8 @@
  * (their training forward pass, models/fusedConv.ts); its fallback is the native FusedConv2D.
  */
 import * as tf from '@tensorflow/tfjs';
-import { asWasm, captureNative, f32, rowTiles, runNative } from './heap.js';
+import { asWasm, captureNative, f32, release, rowTiles, runNative } from './heap.js';
+import { isPadded, padImages, type Pads } from './padding.js';
 import { markReluOutput } from './reluOutputs.js';
 import { simdKernels } from './simd.js';
 
@@ -47,17 +49,22 @@ function directConv2D(
     x.shape as [number, number, number, number], filter.shape as [number, number, number, number],
     strides, dilations, pad, dimRoundingMode, false, dataFormat === 'NCHW' ? 'channelsFirst' : 'channelsLast',
   );
-  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co, outHeight: oh, outWidth: ow } = info;
+  const { batchSize: n, inChannels: ci, outChannels: co, outHeight: oh, outWidth: ow } = info;
   const { filterHeight: kh, filterWidth: kw } = info;
+  // 'same' or explicit padding: the loop runs over a zero-padded copy of x (./padding.ts).
+  const pads: Pads = { top: info.padInfo.top, bottom: info.padInfo.bottom, left: info.padInfo.left, right: info.padInfo.right };
+  const h = info.inHeight + pads.top + pads.bottom;
+  const w = info.inWidth + pads.left + pads.right;
   const direct = simd && dataFormat === 'NHWC' && co % 4 === 0 && x.dtype === 'float32'
     && info.strideHeight === 1 && info.strideWidth === 1 && info.dilationHeight === 1 && info.dilationWidth === 1
-    && info.padInfo.top === 0 && info.padInfo.left === 0 && oh + kh - 1 <= h && ow + kw - 1 <= w
+    && Math.min(pads.top, pads.bottom, pads.left, pads.right) >= 0 && oh + kh - 1 <= h && ow + kw - 1 <= w
     && !sharedHeap(b);
   if (!direct) return undefined;
+  const xp = isPadded(pads) ? padImages(b, x, pads) : x;
   const out = b.makeOutput([n, oh, ow, co], 'float32');
   // Views after the last allocation (an allocation may move the heap).
   const yAt = f32(b, out).byteOffset;
-  const xAt = f32(b, x).byteOffset;
+  const xAt = f32(b, xp).byteOffset;
   const wAt = f32(b, filter).byteOffset;
   const biasAt = bias ? f32(b, bias).byteOffset : 0;
   const rowBytes = ow * co * 4;
@@ -73,7 +80,17 @@ function directConv2D(
     // The tile is images x rows whole output rows, contiguous (whole images, or a band of one).
     if (bias) simd.biasReluRows(yTile, yTile + images * rows * rowBytes, co * 4, biasAt);
   }
+  if (xp !== x) release(b, xp);
   return out;
+}
+
+/**
+ * The direct SIMD convolution at stride 1 with explicit padding (conv2dBackprop.ts runs a
+ * 'same' layer's input gradient through it), or undefined where it does not apply.
+ */
+export function directConv2DPadded(b: ReturnType<typeof asWasm>, x: tf.TensorInfo, filter: tf.TensorInfo, p: Pads): tf.TensorInfo | undefined {
+  const pad = [[0, 0], [p.top, p.bottom], [p.left, p.right], [0, 0]] as tf.backend_util.ExplicitPadding;
+  return directConv2D(b, x, filter, undefined, { strides: 1, pad, dataFormat: 'NHWC', dilations: 1 });
 }
 
 /** Kernel name of relu(conv2d(x, filter) + bias), NHWC, bias [outChannels] (models/fusedConv.ts). */
@@ -99,6 +116,20 @@ function conv2DBiasRelu({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]
   return y;
 }
 
+/**
+ * FusedConv2D without bias or activation (the resnet's convolutions, each followed by a
+ * BatchNorm: tfjs-layers calls the fused op, which tfjs-core keeps fused under a gradient tape
+ * when the activation is linear) runs the direct loop; everything else, the notebook models'
+ * inference among it, the native kernel.
+ */
+function fusedConv2D({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
+  const b = asWasm(backend);
+  const { x, filter, bias, preluActivationWeights } = inputs as Record<string, tf.TensorInfo | undefined>;
+  const a = attrs as unknown as Conv2DAttrs & { activation?: string };
+  const plain = !bias && !preluActivationWeights && (a.activation ?? 'linear') === 'linear';
+  return (plain ? directConv2D(b, x!, filter!, undefined, a) : undefined) ?? runNative(tf.FusedConv2D, b, inputs, attrs);
+}
+
 function sharedHeap(b: ReturnType<typeof asWasm>): boolean {
   const module = b.wasm as unknown as { asm?: { memory?: { buffer?: unknown } }; wasmMemory?: { buffer?: unknown } };
   const memory = module.asm?.memory ?? module.wasmMemory;
@@ -115,4 +146,10 @@ export function conv2DConfig(): tf.KernelConfig {
 export function conv2DBiasReluConfig(): tf.KernelConfig {
   const native = captureNative(tf.FusedConv2D);
   return { kernelName: CONV2D_BIAS_RELU, backendName: 'wasm', setupFunc: native?.setupFunc, kernelFunc: conv2DBiasRelu };
+}
+
+/** Built at registration: its fallback is the native FusedConv2D, whose setup it must run. */
+export function fusedConv2DConfig(): tf.KernelConfig {
+  const native = captureNative(tf.FusedConv2D);
+  return { kernelName: tf.FusedConv2D, backendName: 'wasm', setupFunc: native?.setupFunc, kernelFunc: fusedConv2D };
 }

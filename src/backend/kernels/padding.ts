@@ -1,0 +1,46 @@
+/**
+ * Zero padding around NHWC images on the wasm heap, so that a stride-1 convolution with
+ * 'same' (or any explicit) padding runs on the direct SIMD loops written for 'valid' ones
+ * (conv2d.ts, conv2dBackprop.ts):
+ *
+ *   forward      conv(x, W, pads)    = conv(pad(x, pads), W, valid)
+ *   filter grad  dW(x, dy, pads)     = dW(pad(x, pads), dy, valid)
+ *   input grad   dx(dy, W, pads)     = conv(pad(dy, k - 1 - pads), flip(W), valid)
+ *
+ * Each costs one copy of x (or dy), against a convolution that reads it kh*kw times.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import { f32, type WasmBackendLike } from './heap.js';
+
+/** Rows and columns of zeros around each image. */
+export interface Pads {
+  top: number;
+  bottom: number;
+  left: number;
+  right: number;
+}
+
+/** A new [n, h + top + bottom, w + left + right, c] tensor: x in the middle, zeros around. */
+export function padImages(b: WasmBackendLike, x: tf.TensorInfo, p: Pads): tf.TensorInfo {
+  const [n, h, w, c] = x.shape as [number, number, number, number];
+  const ph = h + p.top + p.bottom;
+  const pw = w + p.left + p.right;
+  const out = b.makeOutput([n, ph, pw, c], 'float32');
+  // Views after the allocation (it may move the heap).
+  const src = f32(b, x);
+  const dst = f32(b, out);
+  dst.fill(0);
+  const row = w * c;
+  for (let i = 0; i < n; i++) {
+    for (let y = 0; y < h; y++) {
+      const from = (i * h + y) * row;
+      dst.set(src.subarray(from, from + row), ((i * ph + y + p.top) * pw + p.left) * c);
+    }
+  }
+  return out;
+}
+
+/** Whether any side is padded. */
+export function isPadded(p: Pads): boolean {
+  return p.top > 0 || p.bottom > 0 || p.left > 0 || p.right > 0;
+}
