@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { BACKEND_CHOICES, DEFAULTS, NUM_CLASSES } from '../config.js';
-import { collect, nonNegativeInt, positiveInt, positiveNumber, THREADS_HELP } from './options.js';
+import { collect, nonNegativeInt, positiveInt, positiveNumber, threadCount, THREADS_HELP } from './options.js';
 
 interface ServeFlags {
   model: string[];
@@ -65,7 +65,7 @@ export function registerServe(program: Command): void {
     .option('--top-k <k>', `default top_k of /v1/predict (1..${NUM_CLASSES})`, topK, DEFAULTS.predict.topK)
     .option('--batch-size <n>', 'images per prediction batch', positiveInt, DEFAULTS.predict.batchSize)
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_CHOICES).default(DEFAULTS.train.backend))
-    .option('--threads <n>', THREADS_HELP, positiveInt)
+    .option('--threads <n>', THREADS_HELP, threadCount)
     .addHelpText(
       'after',
       `

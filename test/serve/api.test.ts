@@ -103,8 +103,10 @@ describe('svhn serve (CLI)', () => {
 
   it('logs one line per request with its status and time', async () => {
     await fetch(`${server.url}healthz`);
-    const lines = server.stderr().trim().split('\n').map((l) => JSON.parse(l));
-    const line = lines.find((l) => l.url === '/healthz');
+    // The line is written once the response has gone out, and reaches us through a pipe: wait for it.
+    const find = () => server.stderr().trim().split('\n').map((l) => JSON.parse(l)).find((l) => l.url === '/healthz');
+    for (let i = 0; i < 100 && !find(); i++) await sleep(20);
+    const line = find();
     expect(line).toMatchObject({ method: 'GET', status: 200, msg: expect.stringMatching(/^GET \/healthz 200 [\d.]+ ms$/) });
     expect(typeof line.ms).toBe('number');
   });
