@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { svhnSync } from '../helpers.js';
+import { svhnAsync } from '../helpers.js';
 import { PROTOTYPES, solidRgb, writeBmp } from '../predict/helpers.js';
 import { claimedPng, multipart } from './multipart.js';
 import { startServe, writeServeModels, type RunningServer } from './helpers.js';
@@ -91,7 +91,7 @@ describe('svhn serve (CLI)', () => {
     const api = await postFiles(files);
     expect(api.status).toBe(200);
     for (const model of ['optimized', 'colour']) {
-      const cli = svhnSync(['predict', 'imgs', '--model', `models/${model}`, '--format', 'jsonl', ...BACKEND], { cwd: tmp });
+      const cli = await svhnAsync(['predict', 'imgs', '--model', `models/${model}`, '--format', 'jsonl', ...BACKEND], { cwd: tmp });
       expect(cli.code, cli.stderr).toBe(3); // x_corrupt.png failed
       const expected = cli.stdout.trim().split('\n').map((line) => ({ ...JSON.parse(line), input: basename(JSON.parse(line).input) }));
       const rows = api.body.models.find((m: any) => m.model === model).rows;
@@ -162,14 +162,14 @@ describe('svhn serve (CLI)', () => {
     expect(ok.body.models[0].rows[0].predicted).toBe(3);
   }, 180_000);
 
-  it('rejects bad flags and a missing model in one line', () => {
-    const port = svhnSync(['serve', '--model', 'models/colour', '--port', '70000'], { cwd: tmp });
+  it('rejects bad flags and a missing model in one line', async () => {
+    const port = await svhnAsync(['serve', '--model', 'models/colour', '--port', '70000'], { cwd: tmp });
     expect(port.code).toBe(2);
     expect(port.stderr).toMatch(/--port.*expected a port 0\.\.65535/);
-    const missing = svhnSync(['serve', '--model', 'models/none', '--port', '0'], { cwd: tmp });
+    const missing = await svhnAsync(['serve', '--model', 'models/none', '--port', '0'], { cwd: tmp });
     expect(missing.code).toBe(1);
     expect(missing.stderr.trim()).toMatch(/^svhn: error: --model models\/none: no such model directory/);
-    const noModel = svhnSync(['serve', '--port', '0'], { cwd: tmp });
+    const noModel = await svhnAsync(['serve', '--port', '0'], { cwd: tmp });
     expect(noModel.code).toBe(2);
     expect(noModel.stderr).toMatch(/--model <dir>' not specified/);
   });

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { SVHN_BIN, svhnSync } from '../helpers.js';
+import { SVHN_BIN, svhnAsync } from '../helpers.js';
 import { saveColourModel } from '../predict/helpers.js';
 import { writeTinyCache } from '../train/helpers.js';
 
@@ -60,6 +60,6 @@ export function startServe(args: string[], cwd: string): Promise<RunningServer> 
 export async function writeServeModels(root: string): Promise<void> {
   await saveColourModel(join(root, 'models/colour'));
   await writeTinyCache(join(root, 'data'), { train: 40, val: 20 });
-  const r = svhnSync(['train', '--model', 'optimized', '--data-dir', 'data', '--limit', '40', '--val-limit', '20', '--batch-size', '10', '--epochs', '1', '--backend', 'wasm', '--threads', '1', '--out', 'models/optimized'], { cwd: root });
+  const r = await svhnAsync(['train', '--model', 'optimized', '--data-dir', 'data', '--limit', '40', '--val-limit', '20', '--batch-size', '10', '--epochs', '1', '--backend', 'wasm', '--threads', '1', '--out', 'models/optimized'], { cwd: root });
   if (r.code !== 0) throw new Error(`training the test model failed:\n${r.stderr}`);
 }
