@@ -92,6 +92,17 @@ export const DEFAULTS = {
   },
   evaluate: { split: 'test' as 'test' | 'val', batchSize: 256 },
   predict: { topK: 3, batchSize: 256, format: 'csv' as 'csv' | 'jsonl', gridCount: 25 },
+  serve: {
+    host: '127.0.0.1', // loopback only: --host 0.0.0.0 opens it to the network
+    port: 8080,
+    bodyLimitMiB: 20, // a whole request: a phone photo is 3-8 MiB; 100 32x32 PNGs ~0.3 MiB
+    maxFiles: 256, // images per request (the bench sends batches of 100)
+    maxPixels: 50_000_000, // width x height per image, read from its header before decoding (a decompression bomb fails here)
+    requestTimeoutSec: 30, // a request must arrive whole within this; a client sending slower gets 408 and is cut off
+    headersTimeoutSec: 10, // the request line and headers
+    keepAliveTimeoutSec: 5, // an idle kept-alive connection is closed after this
+    shutdownTimeoutSec: 10, // SIGINT/SIGTERM: requests in flight get this long to finish
+  },
   demo: {
     // npm start: a short schedule so the whole pipeline runs in under a minute on 2 cores (~40 s measured).
     epochs: 5, // ~30 s for the optimized model on wasm, 2 cores

@@ -15,6 +15,7 @@ import { registerEvaluate } from './evaluate.js';
 import { registerPredict } from './predict.js';
 import { registerReport } from './report.js';
 import { registerDemo } from './demo.js';
+import { registerServe } from './serve.js';
 import { oneOf } from './options.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -40,7 +41,7 @@ export function buildProgram(): Command {
     await createLogger({ format: g.logFormat, level: g.verbose ? 'debug' : 'info' });
   });
 
-  for (const register of [registerDownload, registerPreprocess, registerTrain, registerEvaluate, registerPredict, registerReport, registerDemo]) {
+  for (const register of [registerDownload, registerPreprocess, registerTrain, registerEvaluate, registerPredict, registerReport, registerServe, registerDemo]) {
     register(program);
   }
   // Subcommands inherit exitOverride so flag errors reach our handler instead of process.exit.

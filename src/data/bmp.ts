@@ -56,7 +56,8 @@ function scaled(px: number, m: Mask | undefined, fallback: number): number {
   return Math.round((((px & m.mask) >>> 0) / 2 ** m.shift / m.max) * 255) & 255;
 }
 
-export function decodeBmp(data: Uint8Array): DecodedBmp {
+/** maxPixels: width x height allowed (a 1-bit BMP of a few MB can expand to gigabytes of RGB). */
+export function decodeBmp(data: Uint8Array, maxPixels = MAX_PIXELS): DecodedBmp {
   if (!isBmp(data)) throw bad('expected the magic "BM"');
   if (data.length < 26) throw bad(`file of ${data.length} bytes is shorter than a BMP header`);
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
@@ -75,7 +76,7 @@ export function decodeBmp(data: Uint8Array): DecodedBmp {
   const height = Math.abs(rawHeight);
 
   if (width <= 0 || height <= 0) throw bad(`expected positive dimensions, got ${width}x${rawHeight}`);
-  if (width * height > MAX_PIXELS) throw bad(`${width}x${height} is larger than ${MAX_PIXELS} pixels`);
+  if (width * height > maxPixels) throw bad(`${width}x${height} is larger than ${maxPixels} pixels`);
   if (compression !== BI_RGB && compression !== BI_BITFIELDS && compression !== BI_ALPHABITFIELDS) {
     throw bad(`compression ${COMPRESSION_NAMES[compression] ?? compression} is not supported (only uncompressed and bitfields)`);
   }

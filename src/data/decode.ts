@@ -59,17 +59,32 @@ export function padToSquare(data: Uint8Array, w: number, h: number): Uint8Array 
   return out;
 }
 
+export interface DecodeOptions {
+  /**
+   * Largest width x height decoded; bigger images fail from their header, before any pixel
+   * is expanded (a decompression bomb: a few KB of PNG can claim gigapixels). Default: sharp's own.
+   */
+  maxPixels?: number;
+}
+
+/** Why an image over the pixel limit was refused, with its size when the header says it. */
+async function pixelLimitReason(bytes: Uint8Array, maxPixels: number): Promise<string> {
+  const meta = await sharp(bytes, { limitInputPixels: false }).metadata().catch(() => undefined);
+  const size = meta?.width && meta.height ? `${meta.width}x${meta.height} (${meta.width * meta.height} pixels)` : 'the image';
+  return `${size} is over the limit of ${maxPixels} pixels`;
+}
+
 /** Decodes image bytes (any supported format) to 32x32x3 uint8. */
-export async function decodeImage(bytes: Uint8Array): Promise<Uint8Array> {
+export async function decodeImage(bytes: Uint8Array, opts: DecodeOptions = {}): Promise<Uint8Array> {
   if (bytes.length === 0) throw new SvhnError('BAD_INPUT', 'empty file (0 bytes)');
   let pipeline: Sharp;
   try {
     if (isBmp(bytes)) {
-      const bmp = decodeBmp(bytes);
+      const bmp = decodeBmp(bytes, opts.maxPixels);
       pipeline = sharp(bmp.data, { raw: { width: bmp.width, height: bmp.height, channels: bmp.channels } });
     } else {
       // failOn 'error': a truncated file fails instead of decoding half grey; pages 1: first frame.
-      pipeline = sharp(bytes, { failOn: 'error', pages: 1 }).autoOrient();
+      pipeline = sharp(bytes, { failOn: 'error', pages: 1, ...(opts.maxPixels ? { limitInputPixels: opts.maxPixels } : {}) }).autoOrient();
     }
     const { data, info } = await pipeline
       .flatten({ background: FLATTEN_BACKGROUND })
@@ -84,6 +99,7 @@ export async function decodeImage(bytes: Uint8Array): Promise<Uint8Array> {
     return padToSquare(new Uint8Array(data.buffer, data.byteOffset, data.length), info.width, info.height);
   } catch (e) {
     if (e instanceof SvhnError) throw e;
+    if (opts.maxPixels && /exceeds pixel limit/.test(reason(e))) throw new SvhnError('BAD_INPUT', await pixelLimitReason(bytes, opts.maxPixels), { cause: e });
     throw new SvhnError('BAD_INPUT', `not a readable image: ${reason(e)}`, { cause: e });
   }
 }

@@ -42,17 +42,20 @@ export function formatCsvRow(row: PredictionRow, topK: number): string {
   return cells.join(',') + '\n';
 }
 
+/** A row as JSONL writes it (probabilities to 6 decimals); `svhn serve` answers with the same objects. */
+export function jsonRow(row: PredictionRow) {
+  return {
+    input: row.input,
+    predicted: row.predicted,
+    confidence: row.confidence === null ? null : round6(row.confidence),
+    top: row.top.map((t) => ({ digit: t.digit, prob: round6(t.prob) })),
+    label: row.label,
+    error: row.error,
+  };
+}
+
 export function formatJsonlRow(row: PredictionRow): string {
-  return (
-    JSON.stringify({
-      input: row.input,
-      predicted: row.predicted,
-      confidence: row.confidence === null ? null : round6(row.confidence),
-      top: row.top.map((t) => ({ digit: t.digit, prob: round6(t.prob) })),
-      label: row.label,
-      error: row.error,
-    }) + '\n'
-  );
+  return JSON.stringify(jsonRow(row)) + '\n';
 }
 
 export interface RowSink {

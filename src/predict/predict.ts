@@ -96,7 +96,7 @@ async function predictBatch(model: tf.LayersModel, batch: Decoded[], k: number):
 }
 
 /** Rows for every item, in input order, batched. */
-export async function* predictItems(items: AsyncIterable<InputItem>, opts: PredictOptions): AsyncGenerator<PredictedItem> {
+export async function* predictItems(items: AsyncIterable<InputItem> | Iterable<InputItem>, opts: PredictOptions): AsyncGenerator<PredictedItem> {
   if (!Number.isSafeInteger(opts.batchSize) || opts.batchSize < 1) throw new SvhnError('BAD_FLAG', `--batch-size: expected a positive integer, got ${opts.batchSize}`);
   if (!Number.isSafeInteger(opts.topK) || opts.topK < 1 || opts.topK > NUM_CLASSES) {
     throw new SvhnError('BAD_FLAG', `--top-k: expected 1..${NUM_CLASSES}, got ${opts.topK}`);

@@ -47,6 +47,18 @@ export function removeTrackedTemps(): void {
   temps.clear();
 }
 
+/** A command that stops on its own terms (serve: finish the requests in flight, exit 0). */
+type StopHandler = (signal: NodeJS.Signals) => void;
+let stopHandler: StopHandler | undefined;
+
+/** While set, SIGINT/SIGTERM call `handler` instead of exiting 130/143; returns the unset function. */
+export function handleInterruptsWith(handler: StopHandler): () => void {
+  stopHandler = handler;
+  return () => {
+    if (stopHandler === handler) stopHandler = undefined;
+  };
+}
+
 let installed = false;
 
 export function installInterruptHandler(): void {
@@ -54,6 +66,7 @@ export function installInterruptHandler(): void {
   installed = true;
   for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     process.on(signal, () => {
+      if (stopHandler) return stopHandler(signal);
       removeTrackedTemps();
       const text = currentNote();
       process.stderr.write(`\nsvhn: interrupted${text ? `; ${text}` : ''}\n`);

@@ -1,0 +1,123 @@
+/**
+ * GET /openapi.json: the API described for clients and code generators. A test checks that
+ * its paths and methods are exactly the server's routes.
+ */
+import { NUM_CLASSES } from '../config.js';
+
+export interface OpenApiLimits {
+  bodyLimitBytes: number;
+  maxFiles: number;
+  maxPixels: number;
+  topK: number;
+}
+
+const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
+
+export function openApiDocument(version: string, limits: OpenApiLimits): Record<string, unknown> {
+  const row = {
+    type: 'object',
+    required: ['input', 'predicted', 'confidence', 'top', 'label', 'error'],
+    properties: {
+      input: { type: 'string', description: 'the uploaded file name ("body" for a raw image body)' },
+      predicted: { type: ['integer', 'null'], minimum: 0, maximum: 9 },
+      confidence: { type: ['number', 'null'], description: 'probability of `predicted`, 6 decimals' },
+      top: { type: 'array', items: { type: 'object', properties: { digit: { type: 'integer' }, prob: { type: 'number' } } } },
+      label: { type: 'null', description: 'always null here (a true label is known only for MAT and cache inputs of `svhn predict`)' },
+      error: { type: ['string', 'null'], description: 'why this file could not be predicted' },
+    },
+  };
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'svhn serve',
+      version,
+      description: 'SVHN digit classifiers over HTTP. Rows are those of `svhn predict --format jsonl` for the same images.',
+    },
+    paths: {
+      '/': { get: { summary: 'the web page: upload or webcam', responses: { '200': { description: 'HTML', content: { 'text/html': {} } } } } },
+      '/assets/{file}': {
+        get: {
+          summary: "the page's script, style and the tfjs bundle (a fixed list)",
+          parameters: [{ name: 'file', in: 'path', required: true, schema: { type: 'string', enum: ['app.js', 'style.css', 'tf.es2017.min.js'] } }],
+          responses: { '200': { description: 'the file' }, '404': errorResponse('not one of the page assets') },
+        },
+      },
+      '/healthz': {
+        get: {
+          summary: 'liveness',
+          responses: {
+            '200': {
+              description: 'up',
+              content: { 'application/json': { schema: { type: 'object', properties: { status: { const: 'ok' }, models: { type: 'integer' }, tensors: { type: 'integer' }, rssBytes: { type: 'integer' }, uptimeSec: { type: 'number' } } } } },
+            },
+          },
+        },
+      },
+      '/openapi.json': { get: { summary: 'this document', responses: { '200': { description: 'OpenAPI 3.1', content: { 'application/json': {} } } } } },
+      '/v1/models': {
+        get: {
+          summary: "each served model's name and metadata.json",
+          responses: {
+            '200': {
+              description: 'models, in --model order',
+              content: { 'application/json': { schema: { type: 'object', properties: { models: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, metadata: { type: 'object' } } } } } } } },
+            },
+          },
+        },
+      },
+      '/v1/models/{name}/{file}': {
+        get: {
+          summary: "a model's model.json or a weight file it lists (tfjs layers format, loadable with tf.loadLayersModel)",
+          parameters: [
+            { name: 'name', in: 'path', required: true, schema: { type: 'string' } },
+            { name: 'file', in: 'path', required: true, schema: { type: 'string', examples: ['model.json', 'weights.bin'] } },
+          ],
+          responses: { '200': { description: 'the file' }, '404': errorResponse('no such model or file') },
+        },
+      },
+      '/v1/predict': {
+        post: {
+          summary: 'predict digits for one or more images',
+          description:
+            `Images are brought to 32x32 exactly as \`svhn predict\` does (fit inside, pad with edge pixels). ` +
+            `Limits: ${limits.bodyLimitBytes} bytes a request, ${limits.maxFiles} files, ${limits.maxPixels} pixels an image. ` +
+            'A file that cannot be read gets a row with an error (200); when none can be read the answer is 422 with the rows.',
+          parameters: [
+            { name: 'model', in: 'query', description: 'model names, comma-separated (default: every model)', schema: { type: 'string' } },
+            { name: 'top_k', in: 'query', schema: { type: 'integer', minimum: 1, maximum: NUM_CLASSES, default: limits.topK } },
+            { name: 'inputs', in: 'query', description: 'true: also return the 32x32 image the model saw, as PNG data URLs', schema: { type: 'boolean', default: false } },
+          ],
+          requestBody: {
+            required: true,
+            content: {
+              'multipart/form-data': { schema: { type: 'object', properties: { file: { type: 'array', items: { type: 'string', format: 'binary' } } } } },
+              'image/*': { schema: { type: 'string', format: 'binary' } },
+              'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+            },
+          },
+          responses: {
+            '200': { description: 'one row per file per model', content: { 'application/json': { schema: { $ref: '#/components/schemas/Prediction' } } } },
+            '400': errorResponse('a bad query parameter, or no file in the request'),
+            '408': { description: 'the request did not arrive in time' },
+            '413': errorResponse('over the body limit or the file count'),
+            '415': errorResponse('not multipart/form-data, image/* or application/octet-stream'),
+            '422': errorResponse('no file in the request could be read as an image'),
+          },
+        },
+      },
+    },
+    components: {
+      schemas: {
+        Error: { type: 'object', required: ['error', 'code'], properties: { error: { type: 'string' }, code: { type: 'string' } } },
+        Row: row,
+        Prediction: {
+          type: 'object',
+          properties: {
+            models: { type: 'array', items: { type: 'object', properties: { model: { type: 'string' }, rows: { type: 'array', items: { $ref: '#/components/schemas/Row' } } } } },
+            inputs: { type: 'array', items: { type: ['string', 'null'] } },
+          },
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,265 @@
+// The page of `svhn serve`. Images: POST /v1/predict and show each 32x32 input with every
+// model's answer. Webcam: the centre box of each frame, drawn at 32x32, read several times
+// a second by the same models in this browser (tfjs, model.json from /v1/models/NAME/), or by
+// the server when "send frames to the server" is on. No external requests (see the CSP).
+'use strict';
+
+const SIZE = 32; // the models' input: 32x32 RGB
+const BOX_FRACTION = 0.45; // the box's side as a share of the video's width (style.css .box)
+const FRAME_INTERVAL_MS = 150; // ~6 readings a second, less if a reading takes longer
+const TOP_K = 3;
+
+const $ = (id) => document.getElementById(id);
+let models = []; // [{ name, metadata }]
+
+function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function setStatus(node, text, isError = false) {
+  node.textContent = text;
+  node.classList.toggle('error', isError);
+}
+
+/** One model's answer: name, digit, top-k bars (probabilities drawn as widths: CSSOM, allowed by the CSP). */
+function answerView(modelName, row) {
+  const box = el('div', 'answer');
+  box.dataset.model = modelName;
+  box.append(el('div', 'model', modelName));
+  if (row.error) {
+    box.append(el('div', 'digit', '–'), el('div', 'error', row.error));
+    return box;
+  }
+  box.append(el('div', 'digit', String(row.predicted)));
+  const bars = el('div', 'bars');
+  row.top.forEach((t, i) => {
+    const bar = el('span', 'bar');
+    const fill = el('i');
+    fill.style.width = `${(t.prob * 100).toFixed(1)}%`;
+    bar.append(fill);
+    bars.append(el('span', i === 0 ? 'd first' : 'd', String(t.digit)), bar, el('span', 'p', `${(t.prob * 100).toFixed(1)}%`));
+  });
+  box.append(bars);
+  return box;
+}
+
+async function apiError(res) {
+  try {
+    const body = await res.json();
+    return body.error || `HTTP ${res.status}`;
+  } catch {
+    return `HTTP ${res.status}`;
+  }
+}
+
+// ---- images: drop, pick, paste ---------------------------------------------------------------
+
+async function predictFiles(files) {
+  const images = [...files].filter((f) => f.size > 0);
+  if (images.length === 0) return;
+  const status = $('status');
+  setStatus(status, `Reading ${images.length} image${images.length > 1 ? 's' : ''}…`);
+  const form = new FormData();
+  for (const f of images) form.append('file', f, f.name || 'pasted.png');
+  let res;
+  try {
+    res = await fetch(`/v1/predict?inputs=true&top_k=${TOP_K}`, { method: 'POST', body: form });
+  } catch (e) {
+    setStatus(status, `The server did not answer: ${e.message}`, true);
+    return;
+  }
+  if (!res.ok && res.status !== 422) {
+    setStatus(status, await apiError(res), true);
+    return;
+  }
+  const body = await res.json();
+  setStatus(status, res.ok ? '' : body.error, !res.ok);
+  const results = $('results');
+  images.forEach((f, i) => {
+    const card = el('div', 'card result');
+    const input = el('div', 'input');
+    const src = body.inputs && body.inputs[i];
+    if (src) {
+      const img = el('img');
+      img.src = src;
+      img.alt = `${f.name} as the model sees it (32x32)`;
+      img.title = 'the 32x32 input the models read';
+      input.append(img);
+    }
+    input.append(el('div', 'name', body.models[0].rows[i].input));
+    const answers = el('div', 'answers');
+    for (const m of body.models) answers.append(answerView(m.model, m.rows[i]));
+    card.append(input, answers);
+    results.prepend(card);
+  });
+}
+
+function setUpImages() {
+  const drop = $('drop');
+  $('pick').addEventListener('change', (e) => {
+    predictFiles(e.target.files);
+    e.target.value = '';
+  });
+  drop.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    drop.classList.add('over');
+  });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    drop.classList.remove('over');
+    predictFiles(e.dataTransfer.files);
+  });
+  document.addEventListener('paste', (e) => {
+    if (e.clipboardData && e.clipboardData.files.length > 0) predictFiles(e.clipboardData.files);
+  });
+}
+
+// ---- webcam ------------------------------------------------------------------------------------
+
+const cam = { stream: null, timer: 0, browserModels: null, crop: null };
+
+/** The models as tfjs LayersModels in this page (stock tfjs: the saved models use no custom layers). */
+async function loadBrowserModels() {
+  if (!cam.browserModels) {
+    await tf.ready();
+    cam.browserModels = await Promise.all(models.map(async (m) => ({ name: m.name, model: await tf.loadLayersModel(`/v1/models/${encodeURIComponent(m.name)}/model.json`) })));
+  }
+  return cam.browserModels;
+}
+
+/** Top k of one probability row, ties to the lower digit (as predict's topK). */
+function topK(probs, k) {
+  return Array.from(probs, (prob, digit) => ({ digit, prob }))
+    .sort((a, b) => b.prob - a.prob || a.digit - b.digit)
+    .slice(0, k);
+}
+
+/** The centre box of the current frame, drawn into the 32x32 canvas. */
+function grabCrop() {
+  const video = $('video');
+  const side = Math.round(video.videoWidth * BOX_FRACTION);
+  const sx = Math.round((video.videoWidth - side) / 2);
+  const sy = Math.round((video.videoHeight - side) / 2);
+  const ctx = cam.crop.getContext('2d', { willReadFrequently: true });
+  ctx.imageSmoothingEnabled = true;
+  ctx.imageSmoothingQuality = 'high';
+  ctx.drawImage(video, sx, sy, side, side, 0, 0, SIZE, SIZE);
+}
+
+async function readInBrowser() {
+  const rows = [];
+  for (const { name, model } of await loadBrowserModels()) {
+    // x / 255 as in training; the input dies with the tidy, the output after reading.
+    const out = tf.tidy(() => model.predict(tf.browser.fromPixels(cam.crop).toFloat().div(255).expandDims(0)));
+    const probs = await out.data();
+    out.dispose();
+    const top = topK(probs, TOP_K);
+    rows.push({ model: name, row: { predicted: top[0].digit, confidence: top[0].prob, top, error: null } });
+  }
+  return rows;
+}
+
+async function readOnServer() {
+  const blob = await new Promise((resolve) => cam.crop.toBlob(resolve, 'image/png'));
+  const res = await fetch(`/v1/predict?top_k=${TOP_K}`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: blob });
+  if (!res.ok) throw new Error(await apiError(res));
+  const body = await res.json();
+  return body.models.map((m) => ({ model: m.model, row: m.rows[0] }));
+}
+
+function showLive(rows, source) {
+  const live = $('live');
+  const input = el('div', 'input');
+  const preview = el('canvas');
+  preview.width = SIZE;
+  preview.height = SIZE;
+  preview.getContext('2d').drawImage(cam.crop, 0, 0);
+  input.append(preview, el('div', 'name', source === 'server' ? 'read on the server' : `read here (tfjs ${tf.getBackend()})`));
+  const answers = el('div', 'answers');
+  for (const { model, row } of rows) answers.append(answerView(model, row));
+  live.replaceChildren(input, answers);
+  live.dataset.source = source;
+  live.dataset.rows = JSON.stringify(rows); // the probabilities behind the bars, for scripts and tests
+  live.dataset.frames = String(Number(live.dataset.frames) + 1);
+}
+
+async function readFrame() {
+  if (!cam.stream) return;
+  const started = performance.now();
+  try {
+    grabCrop();
+    const onServer = $('on-server').checked;
+    showLive(onServer ? await readOnServer() : await readInBrowser(), onServer ? 'server' : 'browser');
+    setStatus($('cam-status'), `${Math.round(performance.now() - started)} ms a reading`);
+  } catch (e) {
+    setStatus($('cam-status'), e.message, true);
+  }
+  if (cam.stream) cam.timer = setTimeout(readFrame, Math.max(0, FRAME_INTERVAL_MS - (performance.now() - started)));
+}
+
+async function startCamera() {
+  const button = $('cam-toggle');
+  try {
+    cam.stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+  } catch (e) {
+    setStatus($('cam-status'), `No camera: ${e.message}`, true);
+    return;
+  }
+  const video = $('video');
+  video.srcObject = cam.stream;
+  await new Promise((resolve) => (video.readyState >= 2 ? resolve() : video.addEventListener('loadeddata', resolve, { once: true })));
+  video.parentElement.style.aspectRatio = `${video.videoWidth} / ${video.videoHeight}`;
+  cam.crop = cam.crop || Object.assign(document.createElement('canvas'), { width: SIZE, height: SIZE });
+  button.textContent = 'Stop camera';
+  button.classList.add('on');
+  setStatus($('cam-status'), 'Loading the models into the page…');
+  readFrame();
+}
+
+function stopCamera() {
+  clearTimeout(cam.timer);
+  if (cam.stream) for (const t of cam.stream.getTracks()) t.stop();
+  cam.stream = null;
+  $('video').srcObject = null;
+  $('cam-toggle').textContent = 'Start camera';
+  $('cam-toggle').classList.remove('on');
+}
+
+function setUpWebcam() {
+  $('cam-toggle').addEventListener('click', () => (cam.stream ? stopCamera() : startCamera()));
+}
+
+// ---- tabs, models --------------------------------------------------------------------------------
+
+function showTab(name) {
+  for (const tab of ['images', 'webcam']) {
+    $(`tab-${tab}`).setAttribute('aria-selected', String(tab === name));
+    $(`${tab}-pane`).hidden = tab !== name;
+  }
+  if (name !== 'webcam') stopCamera();
+}
+
+async function loadModels() {
+  const res = await fetch('/v1/models');
+  models = (await res.json()).models;
+  $('models').replaceChildren(
+    ...models.map((m) => {
+      const chip = el('span', m.metadata.synthetic ? 'model-chip synthetic' : 'model-chip', `${m.name} · ${m.metadata.architecture}`);
+      chip.title = `validation accuracy ${m.metadata.validation ? m.metadata.validation.acc : '?'}`;
+      return chip;
+    }),
+  );
+}
+
+$('tab-images').addEventListener('click', () => showTab('images'));
+$('tab-webcam').addEventListener('click', () => showTab('webcam'));
+setUpImages();
+setUpWebcam();
+loadModels().then(
+  () => (document.body.dataset.ready = 'true'),
+  (e) => setStatus($('status'), `Could not list the models: ${e.message}`, true),
+);

@@ -1,0 +1,85 @@
+/**
+ * `svhn serve` as one stage call: start the backend, load the models, listen, report the
+ * URL, and run until `stop` resolves (the CLI passes one that waits for SIGINT/SIGTERM).
+ * Then: stop accepting, let the requests in flight finish for up to shutdownTimeoutMs, close
+ * whatever is left, free the models and return.
+ */
+import type { AddressInfo } from 'node:net';
+import type { BackendChoice } from '../config.js';
+import { getLogger } from '../log.js';
+import { assertModelDir } from '../models/io.js';
+import { disposeModels, loadServedModels } from './models.js';
+import { buildServer } from './server.js';
+
+export interface ServeOptions {
+  modelDirs: string[];
+  host: string;
+  port: number; // 0: any free port (the URL says which)
+  backend: BackendChoice;
+  threads?: number;
+  version: string;
+  bodyLimitBytes: number;
+  maxFiles: number;
+  maxPixels: number;
+  topK: number;
+  batchSize: number;
+  requestTimeoutMs: number;
+  headersTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  shutdownTimeoutMs: number;
+  /** Told the URL once the server listens. */
+  onListening: (url: string) => void;
+  /** Resolves when the server should stop (with the reason, for the log). */
+  stop: Promise<string>;
+}
+
+export interface ServeSummary {
+  url: string;
+  requests: number;
+  /** Connections still open when the shutdown timeout ran out (cut off). */
+  cutOff: boolean;
+}
+
+/** host:port as a URL ([::1] for IPv6). */
+function urlOf(address: AddressInfo): string {
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}/`;
+}
+
+export async function runServe(opts: ServeOptions): Promise<ServeSummary> {
+  const log = getLogger();
+  for (const dir of opts.modelDirs) assertModelDir(dir); // a typo answers before the backend starts
+  const { initBackend } = await import('../backend/index.js');
+  const backend = await initBackend(opts.backend, { threads: opts.threads }); // first, so the weights live on it
+  const models = await loadServedModels(opts.modelDirs);
+  try {
+    for (const m of models) {
+      log.info({ model: m.name, dir: m.dir, architecture: m.metadata.architecture }, `serving ${m.dir} as ${m.name} (${m.metadata.architecture})`);
+      if (m.metadata.synthetic) log.warn(`${m.dir} was trained on the synthetic sample: its predictions on real digits mean little`);
+    }
+    const app = await buildServer({ ...opts, models });
+    let requests = 0;
+    app.addHook('onResponse', async () => {
+      requests++;
+    });
+    await app.listen({ host: opts.host, port: opts.port });
+    const url = urlOf(app.server.address() as AddressInfo);
+    log.info({ url, backend: backend.name, threads: backend.threads }, `listening on ${url} (backend ${backend.name})`);
+    opts.onListening(url);
+
+    const reason = await opts.stop;
+    log.info(`${reason}: finishing the requests in flight (at most ${opts.shutdownTimeoutMs / 1000} s)`);
+    let cutOff = false;
+    const timer = setTimeout(() => {
+      cutOff = true;
+      log.warn(`shutdown timeout: closing the connections still open`);
+      app.server.closeAllConnections();
+    }, opts.shutdownTimeoutMs);
+    await app.close();
+    clearTimeout(timer);
+    log.info({ requests }, `stopped after ${requests} requests`);
+    return { url, requests, cutOff };
+  } finally {
+    disposeModels(models);
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * The HTTP server of `svhn serve` (fastify): the page and its assets, the models' files for
+ * the page's in-browser tfjs, and the API.
+ *
+ *   GET  /                        the page          GET  /v1/models              metadata
+ *   GET  /assets/:file            page assets       GET  /v1/models/:name/:file  model.json, weights
+ *   GET  /healthz                 liveness          POST /v1/predict             images -> rows
+ *   GET  /openapi.json            the API described
+ *
+ * Every refusal is a 4xx JSON body { error, code } with one line naming the problem (and the
+ * flag that sets a limit). Limits: a whole request's bytes (Content-Length up front, counted
+ * while a multipart body streams), files per request, pixels per image (from its header,
+ * before decoding), and how long a request may take to arrive (Node's own timers, which
+ * answer 408 and drop the connection).
+ */
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import multipart from '@fastify/multipart';
+import { createServer } from 'node:http';
+import * as tf from '@tensorflow/tfjs';
+import { NUM_CLASSES } from '../config.js';
+import { getLogger } from '../log.js';
+import { loadAssets, PAGE_CSP } from './assets.js';
+import type { ServedModel } from './models.js';
+import { openApiDocument } from './openapi.js';
+import { predictUploads, type Upload } from './predict.js';
+
+export interface ServerOptions {
+  models: ServedModel[];
+  version: string;
+  bodyLimitBytes: number;
+  maxFiles: number;
+  maxPixels: number;
+  topK: number; // default top_k
+  batchSize: number; // images per model.predict call
+  requestTimeoutMs: number;
+  headersTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+}
+
+/** A refusal with its status and a code a client can switch on. */
+export class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const MIB = 1024 * 1024;
+const formatBytes = (n: number) => (n >= MIB ? `${+(n / MIB).toFixed(2)} MiB` : `${n} bytes`);
+/** Raw image bodies: any image/* type, or bytes of unknown type. */
+const RAW_TYPES = /^(?:image\/[\w.+-]+|application\/octet-stream)$/;
+
+/** fastify's and @fastify/multipart's own errors, reworded to name the limit and its flag. */
+function httpErrorOf(e: FastifyError, opts: ServerOptions): HttpError {
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+    case 'FST_REQ_FILE_TOO_LARGE':
+      return new HttpError(413, 'BODY_TOO_LARGE', `request body is over the limit of ${formatBytes(opts.bodyLimitBytes)} (--body-limit)`);
+    case 'FST_FILES_LIMIT':
+      return new HttpError(413, 'TOO_MANY_FILES', `request has more than ${opts.maxFiles} files (--max-files)`);
+    case 'FST_PARTS_LIMIT':
+    case 'FST_FIELDS_LIMIT':
+      return new HttpError(413, 'TOO_MANY_PARTS', `request has more than ${opts.maxFiles} files or too many form fields (--max-files)`);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
+      return new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'expected Content-Type multipart/form-data, image/* or application/octet-stream');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new HttpError(400, 'BAD_CONTENT_LENGTH', 'Content-Length does not match the body');
+  }
+  const status = e.statusCode && e.statusCode >= 400 && e.statusCode < 500 ? e.statusCode : 500;
+  return status === 500
+    ? new HttpError(500, 'INTERNAL', 'internal error (see the server log)')
+    : new HttpError(status, e.code ?? 'BAD_REQUEST', (e.message.split('\n')[0] ?? e.message).slice(0, 300));
+}
+
+/** ?model=a,b -> those models (in --model order); absent -> all. */
+function selectModels(models: ServedModel[], query: string | undefined): ServedModel[] {
+  if (query === undefined || query === '') return models;
+  const wanted = query.split(',').map((s) => s.trim());
+  for (const name of wanted) {
+    if (!models.some((m) => m.name === name)) {
+      throw new HttpError(400, 'UNKNOWN_MODEL', `model '${name.slice(0, 100)}': expected one of ${models.map((m) => m.name).join(', ')}`);
+    }
+  }
+  return models.filter((m) => wanted.includes(m.name));
+}
+
+function parseTopK(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > NUM_CLASSES) throw new HttpError(400, 'BAD_TOP_K', `top_k: expected 1..${NUM_CLASSES}, got '${value.slice(0, 20)}'`);
+  return n;
+}
+
+function parseFlag(value: string | undefined, name: string): boolean {
+  if (value === undefined || value === '' || value === 'false' || value === '0') return false;
+  if (value === 'true' || value === '1') return true;
+  throw new HttpError(400, 'BAD_QUERY', `${name}: expected true or false, got '${value.slice(0, 20)}'`);
+}
+
+/** The files of a multipart body, counting bytes as they arrive (multipart has no aggregate limit of its own). */
+async function readMultipart(req: FastifyRequest, opts: ServerOptions): Promise<Upload[]> {
+  const uploads: Upload[] = [];
+  let total = 0;
+  const parts = req.parts({ limits: { files: opts.maxFiles, fileSize: opts.bodyLimitBytes, fields: 32, parts: opts.maxFiles + 32, fieldSize: 64 * 1024 } });
+  for await (const part of parts) {
+    if (part.type !== 'file') continue; // form fields are ignored
+    const chunks: Buffer[] = [];
+    for await (const chunk of part.file as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > opts.bodyLimitBytes) throw new HttpError(413, 'BODY_TOO_LARGE', `request body is over the limit of ${formatBytes(opts.bodyLimitBytes)} (--body-limit)`);
+      chunks.push(chunk);
+    }
+    if (part.file.truncated) throw new HttpError(413, 'BODY_TOO_LARGE', `file ${part.filename} is over the limit of ${formatBytes(opts.bodyLimitBytes)} (--body-limit)`);
+    uploads.push({ name: part.filename || part.fieldname, bytes: Buffer.concat(chunks) });
+  }
+  return uploads;
+}
+
+function registerApi(app: FastifyInstance, opts: ServerOptions): void {
+  const { models } = opts;
+  const doc = openApiDocument(opts.version, opts);
+  const started = Date.now();
+
+  app.get('/healthz', async () => ({
+    status: 'ok',
+    models: models.length,
+    tensors: tf.memory().numTensors, // flat across requests: a leak shows here
+    rssBytes: process.memoryUsage.rss(),
+    uptimeSec: (Date.now() - started) / 1000,
+  }));
+  app.get('/openapi.json', async () => doc);
+  app.get('/v1/models', async () => ({ models: models.map((m) => ({ name: m.name, metadata: m.metadata })) }));
+  app.get<{ Params: { name: string; file: string } }>('/v1/models/:name/:file', async (req, reply) => {
+    const file = models.find((m) => m.name === req.params.name)?.files.get(req.params.file);
+    if (!file) throw new HttpError(404, 'NOT_FOUND', `no file ${req.params.file.slice(0, 100)} in model ${req.params.name.slice(0, 100)}`);
+    reply.header('cache-control', 'no-cache').type(req.params.file.endsWith('.json') ? 'application/json' : 'application/octet-stream');
+    return file;
+  });
+
+  app.post<{ Querystring: Record<string, string | undefined> }>('/v1/predict', async (req, reply) => {
+    const chosen = selectModels(models, req.query.model);
+    const topK = parseTopK(req.query.top_k, opts.topK);
+    const withInputs = parseFlag(req.query.inputs, 'inputs');
+    const uploads = req.isMultipart() ? await readMultipart(req, opts) : [{ name: 'body', bytes: req.body as Buffer }];
+    if (uploads.length === 0) throw new HttpError(400, 'NO_FILES', 'expected at least one file part in the multipart body');
+    const { response, failed } = await predictUploads(uploads, chosen, { topK, batchSize: opts.batchSize, maxPixels: opts.maxPixels, withInputs });
+    if (failed === uploads.length) {
+      const first = response.models[0]!.rows[0]!;
+      const more = uploads.length > 1 ? ` (and ${uploads.length - 1} more; see rows)` : '';
+      return reply.code(422).send({ error: `${first.input}: ${first.error}${more}`, code: 'BAD_IMAGE', ...response });
+    }
+    return response;
+  });
+}
+
+function registerPage(app: FastifyInstance): void {
+  const assets = loadAssets();
+  const send = (path: string) => async (req: FastifyRequest, reply: FastifyReply) => {
+    const asset = assets.get(path);
+    if (!asset) throw new HttpError(404, 'NOT_FOUND', `no asset ${path.slice(0, 100)}`);
+    reply.header('etag', asset.etag).header('cache-control', 'no-cache').type(asset.type);
+    if (req.headers['if-none-match'] === asset.etag) return reply.code(304).send();
+    return asset.body;
+  };
+  app.get('/', send('/'));
+  app.get<{ Params: { file: string } }>('/assets/:file', (req, reply) => send(`/assets/${req.params.file}`)(req, reply));
+}
+
+const routeTables = new WeakMap<FastifyInstance, string[]>();
+
+/** Every route a server registered, as "METHOD /path/{param}" (OpenAPI's form): what /openapi.json must list. */
+export function routesOf(app: FastifyInstance): string[] {
+  return [...(routeTables.get(app) ?? [])].sort();
+}
+
+export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
+  const log = getLogger();
+  const app = Fastify({
+    logger: false, // one line per request below, through svhn's pino logger
+    bodyLimit: opts.bodyLimitBytes,
+    exposeHeadRoutes: false,
+    return503OnClosing: true, // after SIGINT/SIGTERM: new requests on kept-alive sockets get 503
+    serverFactory: (handler) =>
+      createServer(
+        {
+          requestTimeout: opts.requestTimeoutMs, // the whole request, headers and body: a slow sender gets 408
+          headersTimeout: opts.headersTimeoutMs,
+          keepAliveTimeout: opts.keepAliveTimeoutMs,
+          connectionsCheckingInterval: Math.min(1000, opts.requestTimeoutMs), // how often those timers are checked (Node's default: 30 s)
+        },
+        handler,
+      ),
+  });
+
+  const table: string[] = [];
+  routeTables.set(app, table);
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) table.push(`${method} ${r.url.replace(/:(\w+)/g, '{$1}')}`);
+  });
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('content-security-policy', PAGE_CSP).header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer').header('cross-origin-resource-policy', 'same-origin');
+    // A declared length over the limit is refused before a byte of the body is read.
+    const length = Number(req.headers['content-length'] ?? 0);
+    if (length > opts.bodyLimitBytes) throw new HttpError(413, 'BODY_TOO_LARGE', `request body of ${formatBytes(length)} is over the limit of ${formatBytes(opts.bodyLimitBytes)} (--body-limit)`);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const ms = reply.elapsedTime;
+    log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: +ms.toFixed(1) }, `${req.method} ${req.url} ${reply.statusCode} ${ms.toFixed(1)} ms`);
+  });
+  app.setNotFoundHandler(async (req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}`, code: 'NOT_FOUND' }));
+  app.setErrorHandler(async (e: FastifyError | HttpError, req, reply) => {
+    const err = e instanceof HttpError ? e : httpErrorOf(e, opts);
+    if (err.statusCode >= 500) log.error({ err: e, url: req.url }, `${req.method} ${req.url}: ${e.message}`);
+    // A refused body may be unread: close the connection rather than read the rest of it.
+    if (err.statusCode === 413) reply.header('connection', 'close');
+    return reply.code(err.statusCode).send({ error: err.message, code: err.code });
+  });
+
+  // Bodies: multipart (files) or one raw image; nothing else (fastify's JSON and text parsers go).
+  app.removeAllContentTypeParsers();
+  await app.register(multipart, { limits: { files: opts.maxFiles, fileSize: opts.bodyLimitBytes } });
+  app.addContentTypeParser(RAW_TYPES, { parseAs: 'buffer', bodyLimit: opts.bodyLimitBytes }, (_req, body, done) => done(null, body));
+
+  registerPage(app);
+  registerApi(app, opts);
+  return app;
+}
