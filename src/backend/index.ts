@@ -27,6 +27,8 @@ export interface BackendOptions {
    * start is an error.
    */
   threads?: number;
+  /** Training: each data-parallel replica runs this backend on one thread; the log says so, not "1 thread" alone. */
+  perReplica?: boolean;
 }
 
 /** A module importing a shared memory: valid only where WebAssembly threads are. */
@@ -142,7 +144,7 @@ export async function initBackend(choice: BackendChoice, opts: BackendOptions = 
       active = { name, threads: used, notes };
       getLogger().info(
         { backend: name, threads: active.threads, notes },
-        `backend: ${name} (${active.threads} thread${active.threads === 1 ? '' : 's'})${notes.length ? `; ${notes.join('; ')}` : ''}`,
+        `backend: ${name} (${opts.perReplica ? `${active.threads} thread per training replica` : `${active.threads} thread${active.threads === 1 ? '' : 's'}`})${notes.length ? `; ${notes.join('; ')}` : ''}`,
       );
       return active;
     }

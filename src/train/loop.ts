@@ -274,7 +274,7 @@ async function prepareRun(o: TrainOptions): Promise<Run> {
   const { initBackend } = await import('../backend/index.js');
   // Training threads are data-parallel replicas (replicas.ts), each on a single-threaded
   // backend; tfjs-node threads natively and trains as one replica.
-  const backend = (await initBackend(o.backend, { threads: 1 })).name;
+  const backend = (await initBackend(o.backend, { threads: 1, perReplica: true })).name;
   if (data.synthetic) {
     log.warn('SYNTHETIC data: this cache holds the offline sample, not SVHN; its accuracy says nothing about SVHN');
   }

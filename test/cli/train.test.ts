@@ -39,6 +39,9 @@ describe('svhn train', () => {
     expect(a.stderr).toMatch(/backend: wasm|"backend":"wasm"/);
     expect(a.stderr).toContain('SYNTHETIC');
     expect(a.stderr).toMatch(/epoch 6\/6 \[wasm, \d+ threads?\]/);
+    // One thread per replica, then the replicas: not "1 thread" and then "2 threads".
+    expect(a.stderr).toMatch(/backend: wasm \(1 thread per training replica\)/);
+    expect(a.stderr).not.toMatch(/backend: wasm \(1 thread\)/);
     expect(a.code).toBe(0);
     const summary = JSON.parse(a.stdout);
     historyA = summary.history;
