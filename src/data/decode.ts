@@ -77,6 +77,37 @@ async function pixelLimitReason(bytes: Uint8Array, maxPixels: number): Promise<s
 /** Decodes image bytes (any supported format) to 32x32x3 uint8. */
 export async function decodeImage(bytes: Uint8Array, opts: DecodeOptions = {}): Promise<Uint8Array> {
   if (bytes.length === 0) throw new SvhnError('BAD_INPUT', 'empty file (0 bytes)');
+  try {
+    return await decodeOnce(bytes, opts);
+  } catch (e) {
+    // libvips keeps one error buffer for its threads: a failure among concurrent decodes can
+    // find it emptied by another ("Unknown error"). Decoding again alone reads the real reason,
+    // so the same damaged file gets the same message wherever it fails.
+    let last = e;
+    for (let attempt = 0; attempt < RETRIES_ALONE && isUnknown(last); attempt++) {
+      try {
+        return await alone(() => decodeOnce(bytes, opts));
+      } catch (again) {
+        last = again;
+      }
+    }
+    throw last;
+  }
+}
+
+/** Decodes again after an "Unknown error": others' first attempts may still run beside the first retry. */
+const RETRIES_ALONE = 5;
+const isUnknown = (e: unknown) => e instanceof SvhnError && /unknown error/i.test(e.message);
+
+/** One decode at a time through here (the retries above). */
+let aloneQueue: Promise<unknown> = Promise.resolve();
+function alone<T>(run: () => Promise<T>): Promise<T> {
+  const next = aloneQueue.then(run, run);
+  aloneQueue = next.catch(() => undefined);
+  return next;
+}
+
+async function decodeOnce(bytes: Uint8Array, opts: DecodeOptions): Promise<Uint8Array> {
   let pipeline: Sharp;
   try {
     if (isBmp(bytes)) {

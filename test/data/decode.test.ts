@@ -97,6 +97,18 @@ describe('decodeImage', () => {
     const png = await raw(solidRgb(2, 40, 40), 40, 40).png().toBuffer();
     await expect(decodeImage(png.subarray(0, png.length / 2))).rejects.toThrow(/not a readable image/);
   });
+
+  it('gives every one of many concurrent decodes of a truncated PNG the same reason, never "Unknown error"', async () => {
+    // libvips keeps one error buffer for its threads: under concurrency some failures read it
+    // empty ("Unknown error") while others read libpng's message.
+    const png = await raw(solidRgb(3, 64, 48), 64, 48).png({ compressionLevel: 0 }).toBuffer();
+    const cut = png.subarray(0, Math.floor(png.length * 0.6));
+    const results = await Promise.allSettled(Array.from({ length: 48 }, () => decodeImage(cut)));
+    const reasons = results.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'decoded'));
+    expect(reasons.filter((m) => /unknown error/i.test(m))).toEqual([]);
+    expect(new Set(reasons).size).toBe(1);
+    expect(reasons[0]).toMatch(/^not a readable image: /);
+  });
 });
 
 describe('padToSquare', () => {
