@@ -30,6 +30,8 @@ import { SvhnError, ioError } from '../errors.js';
 import { getLogger } from '../log.js';
 import { createProgress, formatBytes, type ProgressOptions } from '../progress.js';
 import { buildDirAtomic, hashFile, removeStaleTemps, sha256, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { withLock } from '../util/lock.js';
+import { makeDirs } from '../util/mkdirs.js';
 import { Rng } from '../util/rng.js';
 import { openCache } from './cache.js';
 import { CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, type DatasetManifest, type SourceEntry, type SplitEntry } from './cacheFormat.js';
@@ -291,9 +293,21 @@ export function cacheKey(sources: DatasetManifest['sources'], options: DatasetMa
   return sha256(JSON.stringify({ format: CACHE_FORMAT, version: CACHE_VERSION, sources: hashes, options, sampleCount, synthetic }));
 }
 
+/**
+ * Builds (or reuses) the cache under <dataDir>/cache.lock: a second preprocess of the same
+ * data directory is refused, naming the first's pid, instead of racing it to the same files.
+ */
 export async function preprocess(options: PreprocessOptions): Promise<PreprocessResult> {
   const t0 = Date.now();
   const o = resolveOptions(options);
+  const cacheDir = join(o.dataDir, CACHE_SUBDIR);
+  // Without the directory there are no .mat sources to read: say that, with no lock to take.
+  if (!o.images && !existsSync(o.dataDir)) return preprocessLocked(o, t0);
+  await makeDirs(o.dataDir);
+  return withLock(`${cacheDir}.lock`, `the cache ${cacheDir}`, () => preprocessLocked(o, t0), 'wait for it to finish, or pass another --data-dir');
+}
+
+async function preprocessLocked(o: ReturnType<typeof resolveOptions>, t0: number): Promise<PreprocessResult> {
   const log = getLogger();
   const cacheDir = join(o.dataDir, CACHE_SUBDIR);
   const previous = await readPreviousManifest(cacheDir);

@@ -39,7 +39,7 @@ function isOwnerLive(owner: LockOwner, me: LockOwner): boolean {
  * owner on this host is a SvhnError naming its pid; another host's lock (a shared disk) is
  * trusted as live, since its pid cannot be checked from here.
  */
-export async function withLock<T>(lockPath: string, what: string, fn: () => Promise<T>): Promise<T> {
+export async function withLock<T>(lockPath: string, what: string, fn: () => Promise<T>, suggestion = 'wait for it to finish, or pass another --out'): Promise<T> {
   const me: LockOwner = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
   for (let attempt = 0; ; attempt++) {
     try {
@@ -56,7 +56,7 @@ export async function withLock<T>(lockPath: string, what: string, fn: () => Prom
     const owner = await readOwner(lockPath);
     if (owner && isOwnerLive(owner, me)) {
       throw new SvhnError('BAD_INPUT', `${what}: another svhn run (pid ${owner.pid}${owner.host !== me.host ? ` on ${owner.host}` : ''}, since ${owner.startedAt}) is writing it; its lock is ${lockPath}`, {
-        suggestion: 'wait for it to finish, or pass another --out',
+        suggestion,
       });
     }
     if (attempt >= 2) throw new SvhnError('IO', `cannot take the lock ${lockPath}: it keeps reappearing`);

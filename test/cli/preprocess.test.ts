@@ -1,6 +1,7 @@
 import { copyFile, mkdtemp, mkdir, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,6 +29,30 @@ describe('svhn preprocess (CLI)', () => {
     await copyFile(FIXTURE, join(dir, 'data', 'test_32x32.mat'));
     return dir;
   }
+
+  it('refuses to build a cache that another live run is building, naming its pid, and leaves it alone', async () => {
+    const cwd = await fixtureDir('locked');
+    // A live process on this host holds the data directory's lock, as a concurrent preprocess would.
+    const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+    try {
+      const lock = join(cwd, 'data', 'cache.lock');
+      await writeFile(lock, JSON.stringify({ pid: holder.pid, host: hostname(), startedAt: new Date().toISOString() }));
+      const r = svhn(cwd, 'preprocess');
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(new RegExp(`the cache data/cache: another svhn run \\(pid ${holder.pid}, .*\\) is writing it.*another --data-dir`));
+      expect(existsSync(join(cwd, 'data', 'cache'))).toBe(false);
+      expect(existsSync(lock)).toBe(true); // not ours to remove
+    } finally {
+      const exited = new Promise((done) => holder.once('exit', done));
+      holder.kill();
+      await exited;
+    }
+    // Its owner gone, the lock is stale: the next run takes it over, builds, and removes it.
+    const again = svhn(cwd, 'preprocess');
+    expect(again.code, again.stderr).toBe(0);
+    expect(existsSync(join(cwd, 'data', 'cache.lock'))).toBe(false);
+  });
 
   it('writes the cache, manifest and samples.png, prints the EDA summary, and reuses on a second run', async () => {
     const cwd = await fixtureDir('ok');
