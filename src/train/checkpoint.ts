@@ -20,7 +20,7 @@ import { existsSync } from 'node:fs';
 import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SvhnError, ioError } from '../errors.js';
-import { sha256, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { removeStaleTemps, sha256, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { parseJsonFile } from '../util/json.js';
 import type { BestModelState, EarlyStoppingState } from './callbacks.js';
 import type { HistoryRecord, ParentModel } from '../models/modelDir.js';
@@ -163,6 +163,10 @@ export async function saveCheckpoint(dir: string, ckpt: Checkpoint): Promise<voi
   await writeJsonAtomic(join(dir, STATE_JSON), json); // the commit point
   for (const f of await readdir(dir)) {
     if (/^tensors-\d+\.bin$/.test(f) && f !== file) await rm(join(dir, f), { force: true });
+    // A killed run's half-written tensors file: its epoch's name is never written again, so
+    // removeStaleTemps (called per final name) would not reach it. Its pid decides, as there.
+    const stale = /^\.tmp-(tensors-\d+\.bin)-\d+-[0-9a-z]+$/.exec(f);
+    if (stale) await removeStaleTemps(join(dir, stale[1]!));
   }
 }
 

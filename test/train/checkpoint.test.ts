@@ -3,6 +3,7 @@
  * damaged one (a flipped bit keeps the size) is refused instead of resumed.
  */
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -58,5 +59,17 @@ describe('checkpoint', () => {
     expect(e.code).toBe('BAD_INPUT');
     expect(e.message).toMatch(/^\S+\/run\.checkpoint\/tensors-0002\.bin: sha256 differs from the one state\.json records \(expected [0-9a-f]{12}\.\.\., got [0-9a-f]{12}\.\.\.\): the checkpoint is damaged$/);
     expect(e.suggestion).toBe(`delete ${dir} and train without --resume`);
+  });
+
+  it("removes a killed run's half-written tensors file at the next save, and leaves a live run's", async () => {
+    const dir = join(tmp, 'killed.checkpoint');
+    await saveCheckpoint(dir, checkpoint(1));
+    const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+    const deadTemp = `.tmp-tensors-0002.bin-${dead}-abc`;
+    const liveTemp = `.tmp-tensors-0002.bin-${process.pid}-abd`; // this process: live
+    await writeFile(join(dir, deadTemp), 'half');
+    await writeFile(join(dir, liveTemp), 'half');
+    await saveCheckpoint(dir, checkpoint(3));
+    expect((await readdir(dir)).sort()).toEqual([liveTemp, 'state.json', 'tensors-0003.bin'].sort());
   });
 });
