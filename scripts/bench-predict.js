@@ -21,6 +21,7 @@ import { dirname, join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { benchModelDir } from './benchModel.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => join(ROOT, 'dist', p);
@@ -74,28 +75,9 @@ async function makeFolder() {
   process.stderr.write(`bench:predict: wrote ${COUNT} PNGs to ${FOLDER} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
 }
 
-/** models/optimized if trained, else a fresh optimized network saved once under bench-out/. */
-async function modelDir() {
-  const trained = join(ROOT, 'models', 'optimized');
-  if (existsSync(join(trained, 'model.json'))) return { dir: trained, trained: true };
-  const dir = join(ROOT, 'bench-out', 'predict-model-untrained');
-  if (!existsSync(join(dir, 'metadata.json'))) {
-    const { buildModel, countParams } = await import(dist('models/registry.js'));
-    const { saveLayersModel } = await import(dist('models/io.js'));
-    const model = buildModel('optimized', { seed: 42 });
-    mkdirSync(dir, { recursive: true });
-    await saveLayersModel(model, dir);
-    writeFileSync(
-      join(dir, 'metadata.json'),
-      JSON.stringify({ name: 'optimized (untrained)', architecture: 'optimized', inputShape: [32, 32, 3], numClasses: 10, params: countParams(model), synthetic: true }),
-    );
-    model.dispose();
-  }
-  return { dir, trained: false };
-}
 
 await makeFolder();
-const model = await modelDir();
+const model = await benchModelDir();
 const { runPredict } = await import(dist('predict/run.js'));
 const devNull = new Writable({ write: (_chunk, _enc, cb) => cb() });
 const summary = await runPredict({

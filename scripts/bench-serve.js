@@ -13,11 +13,12 @@
  * bench-out/ (same speed, random answers). Needs `npm run build` first (it runs dist/).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { benchModelDir } from './benchModel.js';
 import autocannon from 'autocannon';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -42,27 +43,6 @@ if (!existsSync(dist('cli/main.js'))) {
   process.exit(2);
 }
 
-/** models/optimized if trained, else a fresh optimized network saved once under bench-out/. */
-async function modelDir() {
-  const trained = join(ROOT, 'models', 'optimized');
-  if (existsSync(join(trained, 'model.json'))) return { dir: trained, trained: true };
-  const dir = join(ROOT, 'bench-out', 'predict-model-untrained');
-  if (!existsSync(join(dir, 'metadata.json'))) {
-    const { initBackend } = await import(dist('backend/index.js'));
-    await initBackend('cpu');
-    const { buildModel, countParams } = await import(dist('models/registry.js'));
-    const { saveLayersModel } = await import(dist('models/io.js'));
-    const model = buildModel('optimized', { seed: 42 });
-    mkdirSync(dir, { recursive: true });
-    await saveLayersModel(model, dir);
-    writeFileSync(
-      join(dir, 'metadata.json'),
-      JSON.stringify({ name: 'optimized (untrained)', architecture: 'optimized', inputShape: [32, 32, 3], numClasses: 10, params: countParams(model), synthetic: true }),
-    );
-    model.dispose();
-  }
-  return { dir, trained: false };
-}
 
 /** n synthetic digits as 32x32 PNGs. */
 async function digitPngs(n) {
@@ -103,7 +83,7 @@ function load(url, { body, contentType }, connections, opts) {
   return autocannon({ url: `${url}v1/predict`, method: 'POST', body, headers: { 'content-type': contentType }, connections, ...opts });
 }
 
-const model = await modelDir();
+const model = await benchModelDir();
 const pngs = await digitPngs(BATCH);
 const single = { body: pngs[0], contentType: 'image/png' };
 const batch = multipartBody(pngs);

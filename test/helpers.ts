@@ -1,5 +1,6 @@
 /** Shared test helpers. */
 import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { SvhnError } from '../src/errors.js';
@@ -50,3 +51,20 @@ export function svhnAsync(args: string[], opts: CliOptions): Promise<CliRun> {
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+/** Debian's Chromium for the page tests, or undefined (those tests skip). */
+export const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+
+/**
+ * Flags every headless Chromium run here takes: no sandbox (root in CI), no GPU, and none of
+ * its background connections, which this machine's closed network refuses (many at a time).
+ */
+export const CHROMIUM_FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];

@@ -13,9 +13,8 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import { writeTinyCache, writeTinyModel } from '../evaluate/fixtures.js';
-import { svhnAsync } from '../helpers.js';
+import { CHROMIUM, CHROMIUM_FLAGS, svhnAsync } from '../helpers.js';
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 const run = promisify(execFile);
 let tmp: string;
 
@@ -28,13 +27,7 @@ async function loadInChromium(htmlFile: string, shot: string): Promise<{ console
     CHROMIUM!,
     [
       '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
+      ...CHROMIUM_FLAGS,
       `--user-data-dir=${profile}`,
       '--enable-logging=stderr',
       '--v=0',

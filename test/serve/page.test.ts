@@ -6,17 +6,16 @@
  * server; the in-page answers equal the server's for the same 32x32 input; no console error
  * and no CSP violation on the way.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, CHROMIUM_FLAGS } from '../helpers.js';
 import { solidRgb } from '../predict/helpers.js';
 import { startServe, writeServeModels, type RunningServer } from './helpers.js';
 import { writeDigitVideo } from './y4m.js';
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 let tmp: string;
 let server: RunningServer;
 /** Screenshots go here when set (to look at them), else into the temporary folder. */
@@ -32,13 +31,7 @@ async function launch(video: string): Promise<Browser> {
     headless: true,
     userDataDir: await mkdtemp(join(tmp, 'profile-')),
     args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
+      ...CHROMIUM_FLAGS,
       '--use-fake-ui-for-media-stream', // camera permission granted
       '--use-fake-device-for-media-stream',
       `--use-file-for-fake-video-capture=${video}`,
