@@ -4,9 +4,9 @@
  *
  * | kernel               | why                                                         |
  * | -------------------- | ----------------------------------------------------------- |
- * | Conv2DBackpropFilter | missing (tfjs #8474): SIMD loop straight from x and dy (stride 1, valid), else im2col^T x dy, one XNNPACK matmul |
- * | Conv2DBackpropInput  | native is a scalar loop: SIMD scatter from dy (stride 1, valid), else XNNPACK convolution (or matmul) |
- * | Conv2D               | stride 1, valid or 'same', 1 thread: SIMD loop without repacking W |
+ * | Conv2DBackpropFilter | missing (tfjs #8474): SIMD loop straight from x and dy (any stride; x zero-padded for 'same'), else im2col^T x dy, one XNNPACK matmul |
+ * | Conv2DBackpropInput  | native is a scalar loop: SIMD scatter from dy (valid, or strided), the Conv2D loop with the flipped filter ('same' at stride 1), else XNNPACK convolution (or matmul) |
+ * | Conv2D               | valid or 'same', any stride, 1 thread: SIMD loop without repacking W |
  * | SvhnConv2DBiasRelu   | new: relu(conv + bias), the Conv2D loop + a per-tile epilogue (models/fusedConv.ts) |
  * | FusedConv2D          | without bias or activation (the resnet's convolutions): the Conv2D loop; else native |
  * | SvhnReluBiasGrad     | new: its backward up to the conv: dy * step(y) and the bias sum in one SIMD pass |

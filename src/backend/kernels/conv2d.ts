@@ -1,7 +1,8 @@
 /**
- * Conv2D on wasm, unpadded or padded ('same': the loop reads a zero-padded copy of x,
- * ./padding.ts), at stride 1 or more (strided: one output row a call) (the models' convolutions while training; inference runs
- * FusedConv2D, which stays native): a wasm SIMD loop straight from x in NHWC
+ * Conv2D on wasm (the models' convolutions while training; the notebook models' inference
+ * runs FusedConv2D, which stays native), unpadded or padded ('same': the loop reads a
+ * zero-padded copy of x, ./padding.ts), at stride 1 or more (strided: one output row a
+ * call): a wasm SIMD loop straight from x in NHWC
  * (simd.ts convRows), no im2col and no XNNPACK repacking of a filter that changes every
  * step. Output pixels go in tiles of heap.ts TILE_BYTES (rowTiles), one call per tile and block of 16 (then
  * 4) output channels. In a training step of batch 64 (~32 GFLOP/s on layers 2 and 3):

@@ -57,10 +57,10 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: Parameters<tf.KernelFu
   const k = kh * kw * ci;
   const geometry = { n, h, w, ci, oh, ow, kh, kw, sh, sw, top: info.padInfo.top, left: info.padInfo.left };
   const simd = simdKernels(b);
-  if (simd && co % 4 === 0 && unpaddedStride1(geometry)) return filterGradDirect(b, simd, x, dy, geometry, co);
   if (simd && co % 4 === 0 && directPadded(geometry, info.padInfo)) {
-    // 'same', or a stride (the resnet's downsampling): the loop over a zero-padded copy of x
-    // (./padding.ts), stepping `stride` pixels of x per pixel of dy.
+    // Unpadded at stride 1 (the notebook models), or 'same' or strided (the resnet): the loop
+    // over x (zero-padded first where the convolution pads, ./padding.ts), stepping `stride`
+    // pixels of x per pixel of dy.
     const xp = isPadded(info.padInfo) ? padImages(b, x, info.padInfo) : x;
     const dw = filterGradDirect(b, simd, xp, dy, unpaddedGeometry(geometry, info.padInfo), co);
     if (xp !== x) release(b, xp);

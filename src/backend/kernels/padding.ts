@@ -1,7 +1,7 @@
 /**
- * Zero padding around NHWC images on the wasm heap, so that a stride-1 convolution with
- * 'same' (or any explicit) padding runs on the direct SIMD loops written for 'valid' ones
- * (conv2d.ts, conv2dBackprop.ts):
+ * Zero padding around NHWC images on the wasm heap, so that a convolution with 'same' (or
+ * any explicit) padding runs on the direct SIMD loops written for 'valid' ones (conv2d.ts,
+ * conv2dBackprop.ts), at stride 1 or more:
  *
  *   forward      conv(x, W, pads)    = conv(pad(x, pads), W, valid)
  *   filter grad  dW(x, dy, pads)     = dW(pad(x, pads), dy, valid)
