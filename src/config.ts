@@ -13,12 +13,16 @@ export type CacheSplit = (typeof CACHE_SPLITS)[number];
 export const MODEL_NAMES = ['baseline', 'optimized', 'resnet'] as const;
 export type ModelName = (typeof MODEL_NAMES)[number];
 
-/** The per-architecture training defaults (DEFAULTS.train.recipes). */
+/** Learning rate over a run (train/schedule.ts). */
+export const LR_SCHEDULES = ['constant', 'cosine', 'onecycle'] as const;
+export type LrSchedule = (typeof LR_SCHEDULES)[number];
+
+/** The per-architecture training defaults (DEFAULTS.train.recipes, DEFAULTS.finetune). */
 export interface TrainRecipe {
   epochs: number;
   lr: number; // Adam's rate; a schedule's peak
   patience: number; // epochs without val_loss improvement before early stopping
-  schedule: 'constant' | 'cosine' | 'onecycle';
+  schedule: LrSchedule;
   warmupEpochs: number;
   weightDecay: number; // AdamW's decoupled decay; 0: Adam
   labelSmoothing: number;
@@ -89,7 +93,11 @@ export const DEFAULTS = {
     lr: 1e-4, // a tenth of training's Adam rate: small steps keep what the parent learned
     epochs: 10, // from a trained start, fewer than from scratch (15 for optimized)
     patience: 3, // early stopping on val_loss, restoring the best weights, as in training
-  },
+    schedule: 'constant',
+    warmupEpochs: 0,
+    weightDecay: 0,
+    labelSmoothing: 0,
+  } satisfies TrainRecipe,
   evaluate: { split: 'test' as 'test' | 'val', batchSize: 256 },
   predict: { topK: 3, batchSize: 256, format: 'csv' as 'csv' | 'jsonl', gridCount: 25 },
   serve: {

@@ -6,9 +6,8 @@
  */
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { BACKEND_CHOICES, DEFAULTS, MODEL_NAMES, type BackendChoice, type TrainRecipe } from '../config.js';
+import { BACKEND_CHOICES, DEFAULTS, LR_SCHEDULES, MODEL_NAMES, type BackendChoice, type LrSchedule, type TrainRecipe } from '../config.js';
 import { MAX_AUGMENT_STRENGTH } from '../train/augment.js';
-import { LR_SCHEDULES, type LrSchedule } from '../train/schedule.js';
 import { nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber, TRAIN_THREADS_HELP, threadCount } from './options.js';
 
 interface TrainFlags {
@@ -104,10 +103,9 @@ async function runTrain(fixed: string | undefined, flags: TrainFlags): Promise<v
   );
   // The architecture's recipe (config.ts DEFAULTS.train.recipes), or fine-tuning's
   // (DEFAULTS.finetune: a constant rate, nothing else added); a flag given wins either way.
-  const recipe: TrainRecipe = (DEFAULTS.train.recipes as Record<string, TrainRecipe>)[model] ?? DEFAULTS.train.recipes.optimized;
   const d: TrainRecipe = flags.init
-    ? { ...DEFAULTS.finetune, schedule: 'constant', warmupEpochs: 0, weightDecay: 0, labelSmoothing: 0 }
-    : recipe;
+    ? DEFAULTS.finetune
+    : (DEFAULTS.train.recipes as Record<string, TrainRecipe>)[model] ?? DEFAULTS.train.recipes.optimized;
   const result = await trainModel({
     model,
     dataDir: flags.dataDir,

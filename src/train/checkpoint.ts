@@ -19,12 +19,12 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
 import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { LrSchedule } from '../config.js';
 import { SvhnError, ioError } from '../errors.js';
 import { removeStaleTemps, sha256, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { parseJsonFile } from '../util/json.js';
 import type { BestModelState, EarlyStoppingState } from './callbacks.js';
 import type { HistoryRecord, ParentModel } from '../models/modelDir.js';
-import type { LrSchedule } from './schedule.js';
 import type { WeightSnapshot } from './weights.js';
 
 export const CHECKPOINT_FORMAT = 'svhn-checkpoint' as const;
@@ -203,8 +203,9 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint | undefine
   const expected = raw.tensors.reduce((s, t) => s + t.length, 0) * 4;
   if (buf.byteLength !== expected) throw bad(`${raw.tensorsFile} has ${buf.byteLength} bytes, expected ${expected}`);
   // Checkpoints from before the hash was recorded have none: their size check above is all there is.
-  if (raw.tensorsSha256 !== undefined && sha256(buf) !== raw.tensorsSha256) {
-    throw new SvhnError('BAD_INPUT', `${binPath}: sha256 differs from the one ${STATE_JSON} records (expected ${String(raw.tensorsSha256).slice(0, 12)}..., got ${sha256(buf).slice(0, 12)}...): the checkpoint is damaged`, { suggestion });
+  const got = raw.tensorsSha256 !== undefined ? sha256(buf) : undefined;
+  if (got !== raw.tensorsSha256) {
+    throw new SvhnError('BAD_INPUT', `${binPath}: sha256 differs from the one ${STATE_JSON} records (expected ${String(raw.tensorsSha256).slice(0, 12)}..., got ${got!.slice(0, 12)}...): the checkpoint is damaged`, { suggestion });
   }
   // Copy into an aligned buffer: a Buffer's byteOffset need not be a multiple of 4.
   const all = new Float32Array(new Uint8Array(buf).buffer);

@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { access, constants, readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { DEFAULTS, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES, type BackendChoice } from '../config.js';
+import { DEFAULTS, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, LR_SCHEDULES, NUM_CLASSES, type BackendChoice, type LrSchedule } from '../config.js';
 import { SvhnError, ioError } from '../errors.js';
 import { getLogger } from '../log.js';
 import { createProgress } from '../progress.js';
@@ -41,7 +41,7 @@ import {
   type CheckpointState,
   type RunConfig,
 } from './checkpoint.js';
-import { learningRateAt, LR_SCHEDULES, type LrSchedule } from './schedule.js';
+import { learningRateAt } from './schedule.js';
 import { captureWeights, restoreWeights } from './weights.js';
 import { historyToCsv } from './history.js';
 import { checkResumedParent, copyParentWeights, describeParent } from './init.js';
@@ -212,7 +212,8 @@ interface Run {
   ckpt: Checkpoint | undefined;
   data: LoadedData;
   backend: BackendName;
-  config: RunConfig;
+  /** A fresh run's config: the recipe is always there (only older checkpoints lack it). */
+  config: RunConfig & Recipe;
 }
 
 /** A run in progress: its model, optimizer, step runner, random streams and callbacks. */
@@ -279,7 +280,7 @@ async function prepareRun(o: TrainOptions): Promise<Run> {
     log.warn('SYNTHETIC data: this cache holds the offline sample, not SVHN; its accuracy says nothing about SVHN');
   }
   const recipe = recipeOf(o);
-  const config: RunConfig = {
+  const config: RunConfig & Recipe = {
     model: o.model,
     seed: o.seed,
     batchSize: o.batchSize,
@@ -298,21 +299,27 @@ async function prepareRun(o: TrainOptions): Promise<Run> {
   return { o, started, parent, ckptDir, ckpt, data, backend, config };
 }
 
-/** The recipe's parts beyond the notebook's, with the notebook's values where a flag is absent. */
-function recipeOf(o: TrainOptions): Required<Pick<RunConfig, 'schedule' | 'warmupEpochs' | 'weightDecay' | 'labelSmoothing' | 'augmentStrength'>> {
+/** The recipe's parts beyond the notebook's. */
+type Recipe = Required<Pick<RunConfig, 'schedule' | 'warmupEpochs' | 'weightDecay' | 'labelSmoothing' | 'augmentStrength'>>;
+
+/** The notebook's values of those parts: a run without the flags, and a checkpoint written before them. */
+const NOTEBOOK_RECIPE: Recipe = { schedule: 'constant', warmupEpochs: 0, weightDecay: 0, labelSmoothing: 0, augmentStrength: 1 };
+
+function recipeOf(o: TrainOptions): Recipe {
+  const n = NOTEBOOK_RECIPE;
   return {
-    schedule: o.schedule ?? 'constant',
-    warmupEpochs: o.warmupEpochs ?? 0,
-    weightDecay: o.weightDecay ?? 0,
-    labelSmoothing: o.labelSmoothing ?? 0,
-    augmentStrength: o.augmentStrength ?? 1,
+    schedule: o.schedule ?? n.schedule,
+    warmupEpochs: o.warmupEpochs ?? n.warmupEpochs,
+    weightDecay: o.weightDecay ?? n.weightDecay,
+    labelSmoothing: o.labelSmoothing ?? n.labelSmoothing,
+    augmentStrength: o.augmentStrength ?? n.augmentStrength,
   };
 }
 
 /** A checkpoint continues this run only when every setting that shapes it agrees. */
 function checkResumable(ckpt: Checkpoint, config: RunConfig, parent: ParentModel | null, backend: BackendName, ckptDir: string): void {
   checkResumedParent(ckpt.state.parent, parent, ckptDir);
-  const saved: RunConfig = { ...NOTEBOOK_RECIPE, ...ckpt.state.config }; // checkpoints from before the recipe flags
+  const saved: RunConfig = { ...NOTEBOOK_RECIPE, epochs: null, ...ckpt.state.config }; // checkpoints from before the recipe flags
   for (const k of Object.keys(config) as (keyof RunConfig)[]) {
     if (k !== 'init' && saved[k] !== config[k]) {
       throw new SvhnError('BAD_INPUT', `--resume: the checkpoint in ${ckptDir} was made with ${k}=${saved[k]}, this run has ${config[k]}`, {
@@ -324,9 +331,6 @@ function checkResumable(ckpt: Checkpoint, config: RunConfig, parent: ParentModel
     getLogger().warn(`resuming a ${ckpt.state.backend} run on ${backend}: weights will not be bit-identical to an uninterrupted run`);
   }
 }
-
-/** What a checkpoint written before the recipe flags ran with. */
-const NOTEBOOK_RECIPE = { schedule: 'constant', warmupEpochs: 0, weightDecay: 0, labelSmoothing: 0, augmentStrength: 1, epochs: null } as const;
 
 /**
  * Seeds, model (from the initialisers or the --init parent), AdamW, the step runner and the
@@ -350,7 +354,7 @@ async function startSession(run: Run): Promise<Session> {
     log.info({ parent: parent.dir, weightsSha256: parent.weightsSha256 }, `fine-tuning from ${parent.dir} (${parent.architecture}${parent.synthetic ? ', trained on the SYNTHETIC sample' : ''})`);
   }
   const optimizer = new FusedAdamOptimizer(o.lr); // tf.train.adam's arithmetic, fused on wasm
-  optimizer.setWeightDecay({ rate: config.weightDecay ?? 0, variables: decayedVariables(model) });
+  optimizer.setWeightDecay({ rate: config.weightDecay, variables: decayedVariables(model) });
   model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
   const dropout = seededDropoutLayers(model);
   const trainer = await startTrainer(o, { model, optimizer, modelSeed, backend: run.backend, threads: o.threads ?? availableParallelism() });
@@ -420,8 +424,8 @@ async function trainEpoch(s: Session, epoch: number): Promise<HistoryRecord> {
   const { o, config, data } = s;
   const perEpoch = epochImageCount(data);
   const stepsPerEpoch = Math.ceil(perEpoch / o.batchSize);
-  const schedule = { schedule: config.schedule ?? 'constant', lr: o.lr, warmupEpochs: config.warmupEpochs ?? 0 };
-  const augmentOptions = scaleAugment(config.augmentStrength ?? 1);
+  const schedule = { schedule: config.schedule, lr: o.lr, warmupEpochs: config.warmupEpochs };
+  const augmentOptions = scaleAugment(config.augmentStrength);
   const progress = createProgress({
     label: `epoch ${epoch}/${o.epochs} [${s.backend}, ${threadsLabel(s.trainer.replicas)}]`,
     total: perEpoch,
@@ -522,11 +526,11 @@ async function saveModelDir(s: Session): Promise<TrainResult> {
       limit: o.limit,
       valLimit: o.valLimit,
       extra: o.extra,
-      schedule: config.schedule ?? 'constant',
-      warmupEpochs: config.warmupEpochs ?? 0,
-      weightDecay: config.weightDecay ?? 0,
-      labelSmoothing: config.labelSmoothing ?? 0,
-      augmentStrength: config.augmentStrength ?? 1,
+      schedule: config.schedule,
+      warmupEpochs: config.warmupEpochs,
+      weightDecay: config.weightDecay,
+      labelSmoothing: config.labelSmoothing,
+      augmentStrength: config.augmentStrength,
     },
     epochsRun: history.length,
     bestEpoch: keeper.state.bestEpoch,

@@ -11,8 +11,7 @@
  *              2018): from peak/25 up to the peak over the first 30% of steps, then down to
  *              peak/25/1e4 at the last step. Momentum is not cycled (cycle_momentum=False).
  */
-export const LR_SCHEDULES = ['constant', 'cosine', 'onecycle'] as const;
-export type LrSchedule = (typeof LR_SCHEDULES)[number];
+import type { LrSchedule } from '../config.js';
 
 export interface ScheduleSpec {
   schedule: LrSchedule;
