@@ -29,7 +29,7 @@ import { DEFAULTS, IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_C
 import { SvhnError, ioError } from '../errors.js';
 import { getLogger } from '../log.js';
 import { createProgress, formatBytes, type ProgressOptions } from '../progress.js';
-import { buildDirAtomic, hashFile, removeStaleTemps, sha256, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { buildDirAtomic, hashFile, sha256, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { withLock } from '../util/lock.js';
 import { makeDirs } from '../util/mkdirs.js';
 import { Rng } from '../util/rng.js';
@@ -344,8 +344,8 @@ async function preprocessLocked(o: ReturnType<typeof resolveOptions>, t0: number
     }
   }
 
-  // 3. Build in a temporary directory; swap in only when complete.
-  await removeStaleTemps(cacheDir); // before the build: a killed run's temporary cache can be gigabytes
+  // 3. Build in a temporary directory; swap in only when complete. buildDirAtomic first
+  //    removes a killed run's temporary cache (it can be gigabytes).
   log.info({ cacheDir, ...manifestOptions, synthetic }, 'building the cache');
   const manifest = await buildDirAtomic(cacheDir, async (tmp) => {
     const out: DatasetManifest['splits'] = {};

@@ -90,6 +90,9 @@ async function readOrFail(path: string, what: string): Promise<Buffer> {
   }
 }
 
+/** Bytes per element of each weight dtype in weights.bin (others: 4). */
+const BYTES_PER: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1 };
+
 /** A weights path of model.json, refused unless it names a file inside the model directory. */
 function weightsPathIn(dir: string, p: unknown, jsonPath: string): string {
   const rel = typeof p === 'string' ? relative(resolve(dir), resolve(dir, p)) : '';
@@ -104,11 +107,10 @@ function weightsPathIn(dir: string, p: unknown, jsonPath: string): string {
  * so a damaged weights file is refused at load, naming the file and the weight.
  */
 function assertFiniteWeights(data: ArrayBuffer, specs: tf.io.WeightsManifestEntry[], files: Array<{ path: string; end: number }>): void {
-  const bytesPer: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1 };
   let offset = 0; // bytes
   for (const w of specs) {
     const n = w.shape.reduce((a, b) => a * b, 1);
-    const size = n * (bytesPer[w.dtype] ?? 4);
+    const size = n * (BYTES_PER[w.dtype] ?? 4);
     if (w.dtype === 'float32' && !w.quantization) {
       // Float32Array needs a 4-byte aligned offset; after a uint8 or bool weight it may not be.
       const values = offset % 4 === 0 ? new Float32Array(data, offset, n) : new Float32Array(data.slice(offset, offset + size));
@@ -146,8 +148,7 @@ export async function loadLayersModel(dir: string): Promise<tf.LayersModel> {
     }
   }
   const all = Buffer.concat(buffers);
-  const bytesPer: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1 };
-  const expected = specs.reduce((s, w) => s + w.shape.reduce((a, b) => a * b, 1) * (bytesPer[w.dtype] ?? 4), 0);
+  const expected = specs.reduce((s, w) => s + w.shape.reduce((a, b) => a * b, 1) * (BYTES_PER[w.dtype] ?? 4), 0);
   if (all.byteLength !== expected) {
     throw new SvhnError('BAD_MODEL', `weights in ${dir} have ${all.byteLength} bytes, expected ${expected} from ${MODEL_JSON}`);
   }
