@@ -119,11 +119,15 @@ async function* walkDir(dir: string, opts: ExpandOptions, visited: VisitedDirs):
   if (skipped > 0) opts.onSkipped?.(dir, skipped);
 }
 
-/** A folder input walked once: its own folder counts as entered, so a link back to it is not followed. */
-async function* walkRoot(dir: string, opts: ExpandOptions): AsyncGenerator<InputItem> {
+/** A folder input's visited set: its own folder counts as entered, so a link back to it is not followed. */
+async function rootVisited(dir: string): Promise<VisitedDirs> {
   const visited = new VisitedDirs();
   await visited.enter(dir);
-  yield* walkDir(dir, opts, visited);
+  return visited;
+}
+
+async function* walkRoot(dir: string, opts: ExpandOptions): AsyncGenerator<InputItem> {
+  yield* walkDir(dir, opts, await rootVisited(dir));
 }
 
 async function* matItems(path: string, chunk: number): AsyncGenerator<InputItem> {
@@ -184,11 +188,7 @@ export async function countInputs(sources: InputSource[], opts: Pick<ExpandOptio
   let total = 0;
   for (const s of sources) {
     if (s.kind === 'file') total += 1;
-    else if (s.kind === 'dir') {
-      const visited = new VisitedDirs();
-      await visited.enter(s.path);
-      total += await countDir(s.path, opts.recursive, visited);
-    }
+    else if (s.kind === 'dir') total += await countDir(s.path, opts.recursive, await rootVisited(s.path));
     else if (s.kind === 'mat') {
       const { inspectMat } = await import('../data/mat.js');
       const x = (await inspectMat(s.path)).variables.find((v) => v.name === 'X');
