@@ -23,31 +23,37 @@
 INLINE void pool_2x2_row(const float *x, const float *g, float *dx, int ow, int chBytes, int rowBytes,
                          bool relu, double *acc, void *nan) {
   const int cells[4] = {0, chBytes, rowBytes, rowBytes + chBytes}; /* byte offsets, row-major */
-  v128_t nan_seen = wasm_i32x4_splat(0);
+  lane_bits nan_seen = {0, 0};
   for (int xo = 0; xo < ow; xo++) {
     const float *window_end = BYTES(x, chBytes);
     double *sum = acc;
     for (; x < window_end; x += 4, dx += 4, g += 4) {
-      v128_t best = splat(-__builtin_inff());
-      v128_t won[4];
-      for (int k = 0; k < 4; k++) {
-        v128_t cell = load4(BYTES(x, cells[k]));
-        won[k] = wasm_f32x4_gt(cell, best);
-        best = wasm_v128_bitselect(cell, best, won[k]);
-        if (relu) nan_seen = wasm_v128_or(nan_seen, wasm_f32x4_ne(cell, cell));
+      /* The first cell against best = -inf, as c > -FLT_MAX (the same lanes: clang would
+       * turn c > -inf into two compares). */
+      v128_t cell = load4(x);
+      v128_t won_first = wasm_f32x4_ge(cell, splat(-__FLT_MAX__));
+      v128_t best = wasm_v128_bitselect(cell, splat(-__builtin_inff()), won_first);
+      lane_bits won[4] = {(lane_bits)won_first};
+      if (relu) nan_seen |= (lane_bits)wasm_f32x4_ne(cell, cell);
+      for (int k = 1; k < 4; k++) {
+        cell = load4(BYTES(x, cells[k]));
+        v128_t m = wasm_f32x4_gt(cell, best);
+        best = wasm_v128_bitselect(cell, best, m);
+        won[k] = (lane_bits)m;
+        if (relu) nan_seen |= (lane_bits)wasm_f32x4_ne(cell, cell);
       }
       /* best is the winner's value (-inf where all four are NaN) */
-      v128_t grad = relu ? wasm_f32x4_mul(load4(g), positive(best)) : load4(g);
+      lane_bits grad = relu ? (lane_bits)wasm_f32x4_mul(load4(g), positive(best)) : load_bits(g);
       /* The last cell's mask wins outright; each earlier one only where no later one held. */
-      v128_t later = won[3];
-      store4(BYTES(dx, cells[3]), wasm_v128_and(grad, won[3]));
+      lane_bits later = won[3];
+      store_bits(BYTES(dx, cells[3]), grad & won[3]);
       for (int k = 2; k >= 0; k--) {
-        store4(BYTES(dx, cells[k]), wasm_v128_and(grad, wasm_v128_andnot(won[k], later)));
-        later = wasm_v128_or(later, won[k]);
+        store_bits(BYTES(dx, cells[k]), grad & (won[k] & ~later));
+        later |= won[k];
       }
       /* The value routed (where some cell won; with none, every cell is NaN and nan is set). */
       if (relu) {
-        add_to_float64(sum, grad);
+        add_to_float64(sum, (v128_t)grad);
         sum += 4;
       }
     }
@@ -55,7 +61,7 @@ INLINE void pool_2x2_row(const float *x, const float *g, float *dx, int ow, int 
     x = BYTES(x, chBytes);
     dx = BYTES(dx, chBytes);
   }
-  if (relu) store4(nan, wasm_v128_or(load4(nan), nan_seen));
+  if (relu) store_bits(nan, load_bits(nan) | nan_seen);
 }
 
 EXPORT(pool2x2Row)
@@ -75,13 +81,13 @@ void pool2x2ReluRow(const float *x, const float *g, float *dx, int ow, int chByt
  */
 EXPORT(anyNaNRuns)
 void anyNaNRuns(const float *x, const float *end, int step, int runBytes, void *nan) {
-  v128_t nan_seen = wasm_i32x4_splat(0);
+  lane_bits nan_seen = {0, 0};
   for (; x < end; x = BYTES(x, step)) {
     const float *run_end = BYTES(x, runBytes);
     for (const float *p = x; p < run_end; p += 4) {
       v128_t cell = load4(p);
-      nan_seen = wasm_v128_or(nan_seen, wasm_f32x4_ne(cell, cell));
+      nan_seen |= (lane_bits)wasm_f32x4_ne(cell, cell);
     }
   }
-  store4(nan, wasm_v128_or(load4(nan), nan_seen));
+  store_bits(nan, load_bits(nan) | nan_seen);
 }
