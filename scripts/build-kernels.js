@@ -28,9 +28,10 @@ export const CLANG_VERSION = '19.1.7';
 
 const COMPILE = [
   '--target=wasm32', '-std=c11', '-O2',
-  // Keep each loop's pointer steps as written: loop strength reduction rewrote the convolution
-  // loops' two x pointers into base + shared index, 2-5% slower there without FMA.
-  '-mllvm', '-disable-lsr',
+  // The loops as written: their pointer steps (loop strength reduction rewrote the convolution
+  // loops' two x pointers into base + shared index, 2-5% slower without FMA), and their order
+  // (the default scheduler hoisted all of a gemm step's B loads: 13 live vectors, ~3% slower).
+  '-mllvm', '-disable-lsr', '-mllvm', '-pre-RA-sched=source',
   // wasm SIMD; atomics and bulk memory only so the objects may link against a shared memory
   '-msimd128', '-matomics', '-mbulk-memory',
   // no libc; the loops are vectorised by hand, so no auto-vectorised copies of them
