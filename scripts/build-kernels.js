@@ -13,11 +13,12 @@
 // test/backend/kernelsBuild.test.ts rebuilds it to check it matches the committed bytes.
 //
 // usage: node scripts/build-kernels.js [--out DIR]   (default: src/backend/kernels/simd)
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SOURCE_DIR = join(ROOT, 'src/backend/kernels/simd');
@@ -57,23 +58,32 @@ export const VARIANTS = [
   { file: 'kernels-fma-shared.wasm', fma: true, shared: true },
 ];
 
-/** Builds every variant into outDir. Runs from the repository root, so no absolute path reaches the objects. */
-export function buildKernels(outDir = SOURCE_DIR) {
+/**
+ * Builds every variant into outDir. Runs from the repository root, so no absolute path
+ * reaches the objects; the tools run one at a time, asynchronously (a test awaits it).
+ */
+export async function buildKernels(outDir = SOURCE_DIR) {
   const sources = readdirSync(SOURCE_DIR).filter((f) => f.endsWith('.c')).sort();
   const work = mkdtempSync(join(tmpdir(), 'svhn-kernels-'));
-  const run = (tool, args) => execFileSync(tool, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  const run = async (tool, args) => {
+    try {
+      await promisify(execFile)(tool, args, { cwd: ROOT });
+    } catch (e) {
+      throw new Error(`${tool} failed:\n${e.stderr || e.message}`);
+    }
+  };
   try {
     for (const fma of [false, true]) {
-      const objects = sources.map((source) => {
+      const objects = [];
+      for (const source of sources) {
         const object = join(work, `${source.replace(/\.c$/, '')}${fma ? '-fma' : ''}.o`);
-        run(CLANG, [...COMPILE, ...(fma ? FMA : []), '-c', relative(ROOT, join(SOURCE_DIR, source)), '-o', object]);
-        return object;
-      });
+        await run(CLANG, [...COMPILE, ...(fma ? FMA : []), '-c', relative(ROOT, join(SOURCE_DIR, source)), '-o', object]);
+        objects.push(object);
+      }
       for (const variant of VARIANTS.filter((v) => v.fma === fma)) {
         const out = resolve(outDir, variant.file);
-        run(WASM_LD, [...LINK, ...(variant.shared ? SHARED : []), ...objects, '-o', out]);
+        await run(WASM_LD, [...LINK, ...(variant.shared ? SHARED : []), ...objects, '-o', out]);
         chmodSync(out, 0o644); // wasm-ld marks it executable; git would record that
-
       }
     }
   } finally {
@@ -102,6 +112,11 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     console.error(`build-kernels: ${CLANG} is ${version}, the committed modules were built with ${CLANG_VERSION}: `
       + 'their bytes may differ; set CLANG_VERSION to it if you commit these');
   }
-  buildKernels(outDir);
+  try {
+    await buildKernels(outDir);
+  } catch (e) {
+    console.error(`build-kernels: ${e.message}`);
+    process.exit(1);
+  }
   for (const { file } of VARIANTS) console.log(relative(process.cwd(), join(outDir, file)));
 }

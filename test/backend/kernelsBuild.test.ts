@@ -50,10 +50,10 @@ describe('the committed wasm kernels are their C source, rebuilt', () => {
       : undefined;
   let out = '';
 
-  beforeAll(() => {
+  beforeAll(async () => {
     if (skipReason) return;
     out = mkdtempSync(join(tmpdir(), 'svhn-kernels-test-'));
-    buildKernels(out);
+    await buildKernels(out); // asynchronous: the compiler runs while the worker stays responsive
   }, 120_000);
   afterAll(() => {
     if (out) rmSync(out, { recursive: true, force: true });
