@@ -28,8 +28,8 @@ INLINE void pool_2x2_row(const float *x, const float *g, float *dx, int ow, int 
     const float *window_end = BYTES(x, chBytes);
     double *sum = acc;
     for (; x < window_end; x += 4, dx += 4, g += 4) {
-      /* The first cell against best = -inf, as c > -FLT_MAX (the same lanes: clang would
-       * turn c > -inf into two compares). */
+      /* The first cell against best = -inf: c > -inf written as c >= -FLT_MAX (the same lanes;
+       * clang would make c > -inf two compares). */
       v128_t cell = load4(x);
       v128_t won_first = wasm_f32x4_ge(cell, splat(-__FLT_MAX__));
       v128_t best = wasm_v128_bitselect(cell, splat(-__builtin_inff()), won_first);
