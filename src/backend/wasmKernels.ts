@@ -26,7 +26,8 @@
  * It also replaces the gradients of FusedBatchNorm, Mean, Sum, Relu and Square while wasm is
  * the active backend (./kernels/gradients.ts: BatchNorm's backward pass in one pass). The
  * hot loops of these JS kernels run in a small wasm SIMD module on the backend's heap
- * (./kernels/simd.ts), with JS fallbacks.
+ * (./kernels/simd.ts loads it), with JS fallbacks. The loops are C in ./kernels/simd/*.c,
+ * compiled by `npm run build:kernels` (clang-19) into the committed modules beside them.
  *
  * Each is tested against the cpu backend (test/backend/). Threads: the kernels are the same
  * for the single-threaded and the threaded build (index.ts picks the build; XNNPACK's own

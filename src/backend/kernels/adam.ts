@@ -2,7 +2,7 @@
  * Adam's update for one variable as one kernel ('SvhnAdamUpdate', wasm only). tfjs-core's
  * AdamOptimizer spends 12 broadcast ops per variable per step (mul, add, square, div,
  * sqrt, ...): ~300 small kernels and ~12 ms a step on the optimized model, for 316k
- * parameters. This is one SIMD pass per variable (simd.ts adamUpdate) with the same float32
+ * parameters. This is one SIMD pass per variable (simd/adam.c adamUpdate) with the same float32
  * operations in the same order, so the values are bit-identical (test/backend/adam.test.ts).
  *
  * inputs: value, m, v, g (float32, one shape), and g2 with two replicas' shard gradients

@@ -2,7 +2,7 @@
  * BatchMatMul on wasm: the Dense layers' products while training (dense_1 forward, unfused
  * under gradients, and both gradients dx = dy x W^T, dW = x^T x dy).
  *
- * With one matrix per operand, a wasm SIMD loop (simd.ts gemm) computes C = A x B with A
+ * With one matrix per operand, a wasm SIMD loop (simd/gemm.c) computes C = A x B with A
  * read through strides, so a transposed A costs nothing; B must be row-major with N a
  * multiple of 4. When B is the transposed one it computes C^T = B^T x A^T instead (A^T is a
  * as stored under transposeA, else a native transpose of a, small in the dx case) and
@@ -52,7 +52,7 @@ interface Stored {
 }
 
 /**
- * C = op(a) x op(b) by simd.ts gemm for one matrix per operand, or undefined where the
+ * C = op(a) x op(b) by simd/gemm.c for one matrix per operand, or undefined where the
  * native path must run. A transposed copy of the right factor is released here.
  */
 function matMulSimd(

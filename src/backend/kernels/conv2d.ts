@@ -3,7 +3,7 @@
  * runs FusedConv2D, which stays native), unpadded or padded ('same': the loop reads a
  * zero-padded copy of x, ./padding.ts), at stride 1 or more (strided: one output row a
  * call): a wasm SIMD loop straight from x in NHWC
- * (simd.ts convRows), no im2col and no XNNPACK repacking of a filter that changes every
+ * (simd/conv.c convRows), no im2col and no XNNPACK repacking of a filter that changes every
  * step. Output pixels go in tiles of heap.ts TILE_BYTES (rowTiles), one call per tile and block of 16 (then
  * 4) output channels. In a training step of batch 64 (~32 GFLOP/s on layers 2 and 3):
  * layer 1 ~4.7 -> ~3.9 ms, layer 2 ~13.7 -> ~11.6, layer 3 ~5.7 -> ~4.5.
@@ -38,7 +38,7 @@ function conv2D({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): tf.Te
  * The direct SIMD convolution of x by filter into a new [n, oh, ow, co] output, or undefined
  * where the geometry or runtime does not allow it (the caller runs a native kernel then).
  * With `bias` (float32[co] on the heap), each tile of output pixels gets relu(y + bias) in
- * place right after its channel blocks are written (simd.ts biasReluRows): the tile is still
+ * place right after its channel blocks are written (simd/channels.c biasReluRows): the tile is still
  * in L1, so the epilogue costs a fraction of a separate Add and Relu over the whole tensor.
  */
 function directConv2D(

@@ -72,7 +72,7 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: Parameters<tf.KernelFu
   const xT = transposeNative(b, x, [3, 0, 1, 2]);
   const patchesT = b.makeOutput([k, p], 'float32');
   if (simd && unpaddedStride1(geometry)) {
-    // The same runs as gatherPatchesT's fast path, copied in wasm (simd.ts gatherRuns).
+    // The same runs as gatherPatchesT's fast path, copied in wasm (simd/im2col.c gatherRuns).
     const src = f32(b, xT).byteOffset;
     const dst = f32(b, patchesT).byteOffset;
     for (let r = 0; r < kh; r++) {
@@ -96,7 +96,7 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: Parameters<tf.KernelFu
 
 /**
  * dW [kh,kw,ci,co] for any stride without padding (a padded x is padded first), read straight from x and dy in NHWC by
- * simd.ts filterGrad (no im2col matrix, no matmul packing dy as its weights each step).
+ * simd/conv.c filterGrad (no im2col matrix, no matmul packing dy as its weights each step).
  * The output pixels go in tiles (rows of one image, or whole images) whose dy fits
  * heap.ts TILE_BYTES (rowTiles); per tile, filter row r and block of 16 (then 4) output channels, one call
  * runs over the kw*ci taps of that row, which are consecutive floats in x from each pixel,
@@ -305,7 +305,7 @@ function writeFlipped(wSrc: Float32Array, wDst: Float32Array, [kh, kw, ci, co]: 
 
 /**
  * dx [n,h,w,ci] without padding (any stride: dx steps by it per dy pixel), as a scatter straight from dy in NHWC by
- * simd.ts inputGrad: dx[n, y+r, x+c, :] += W[r,c,:,:] . dy[n,y,x,:] for every dy pixel and
+ * simd/conv.c inputGrad: dx[n, y+r, x+c, :] += W[r,c,:,:] . dy[n,y,x,:] for every dy pixel and
  * filter tap, so no work on the zero padding a "full" convolution reads (layer 2: 399 MFLOP
  * instead of ~530) and no col2im pass. W is first moved to [kh,kw,co,ci] (ci contiguous, the
  * vector axis). dy goes in tiles of heap.ts TILE_BYTES (rowTiles) as in filterGradDirect; per tile, tap and

@@ -9,7 +9,7 @@
  * | FusedBatchNorm | ~15 full-size ops (sub, tiles, muls, sums)  | one pass: dx + float64 sums    |
  * | Mean           | dy * ones(x.shape) / n: fill, mul, div      | dy / n, then Tile (block copy) |
  * | Sum            | dy * ones(x.shape): fill, mul               | Tile (block copy)              |
- * | Relu, Square   | step + mul; mul(x, 2) + mul                 | one SIMD pass (simd.ts)        |
+ * | Relu, Square   | step + mul; mul(x, 2) + mul                 | one SIMD pass (simd/*.c)       |
  *
  * And the backward pass of the conv layers' fused relu(conv2d(x, w) + b) (models/fusedConv.ts)
  * up to the convolution, Relu's gradient and the bias's Sum in one pass: SvhnReluBiasGrad.
@@ -17,7 +17,7 @@
  * The chain itself is unchanged (moments' gradients still flow through mean and variance),
  * so these are the same derivatives, rounded differently only where float64 replaces float32
  * (per-channel sums); the Mean, Sum, Relu and Square ones are bit-identical. The passes run
- * in wasm SIMD (simd.ts) where channels are a multiple of 4, else in JS. Gradients are global in
+ * in wasm SIMD (simd.ts, simd/*.c) where channels are a multiple of 4, else in JS. Gradients are global in
  * tfjs, not per backend: each replacement delegates to tfjs-core's original unless the
  * active backend is wasm, so the cpu backend stays an independent reference.
  */
@@ -110,7 +110,7 @@ function fusedBatchNormGrad(original: GradFunc): GradFunc {
 }
 
 /**
- * One SIMD pass of BatchNorm's backward (simd.ts bnGradRows) over channels-last dy and x,
+ * One SIMD pass of BatchNorm's backward (simd/channels.c bnGradRows) over channels-last dy and x,
  * channels a multiple of 4: dx = dy * k per channel, written into dxInfo, and per-channel
  * float64 sums of dy and of dy * (x - mean). Used here and by SyncBatchNorm (syncBn.ts).
  */
@@ -119,7 +119,7 @@ export function bnGradRowsPass(
 ): { sumDy: Float64Array; sumDyD: Float64Array } {
   const channels = k.length;
   // Scratch on the heap: k float32[C], mean float64[C], then per 4 channels 8 float64 sums
-  // (see simd.ts). C % 4 == 0 keeps the float64 parts 16-byte aligned.
+  // (simd.ts pairSlot). C % 4 == 0 keeps the float64 parts 16-byte aligned.
   const scratch = b.makeOutput([7 * channels], 'float32');
   try {
     // Views after the allocations (they may grow the heap).
@@ -212,7 +212,7 @@ function sumGrad(original: GradFunc): GradFunc {
 
 /**
  * Relu (dy * step(x)) and Square (dy * 2x) in one SIMD pass each instead of two native
- * ops (plus a Cast); the same float32 values (see simd.ts).
+ * ops (plus a Cast); the same float32 values (see simd/elementwise.c).
  */
 function elementwiseGrad(kind: 'reluGrad' | 'squareGrad', original: GradFunc): GradFunc {
   return (dyIn, saved, attrs) => {
@@ -248,7 +248,7 @@ export const RELU_BIAS_GRAD = 'SvhnReluBiasGrad';
  * SvhnReluBiasGrad(dy, y) -> [dyR, db] for y = relu(conv + b), channels-last, float32:
  *   dyR = dy * step(y)                   (Relu's gradient: y > 0 exactly where conv + b > 0)
  *   db[c] = sum over N, H, W of dyR       (the bias gradient, summed in float64 like Sum)
- * One SIMD pass (simd.ts reluBiasGradRows) where channels are a multiple of 4, else JS; the
+ * One SIMD pass (simd/channels.c reluBiasGradRows) where channels are a multiple of 4, else JS; the
  * unfused chain ran Relu's gradient and then a Sum over the same tensor, each with tfjs' op
  * overhead. dyR then feeds Conv2DBackpropInput and Conv2DBackpropFilter. No pass at all where
  * dy is MaxPoolGrad's output over this y (the models' conv -> MaxPool): MaxPoolGrad applied

@@ -60,7 +60,7 @@ function reduceBlock(
   }
   const simd = x.dtype === 'float32' && inner % 4 === 0 ? simdKernels(b) : undefined;
   if (simd) {
-    // Per-channel float64 sums in wasm SIMD (simd.ts), one outer block at a time.
+    // Per-channel float64 sums in wasm SIMD (simd/channels.c sumRows), one outer block at a time.
     withFloat64Scratch(b, inner, (acc) => {
       const xv = b.typedArrayFromHeap(x); // views after the allocation
       const ov = b.typedArrayFromHeap(out);

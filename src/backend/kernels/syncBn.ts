@@ -1,6 +1,6 @@
 /**
  * The per-channel passes of SyncBatchNormalization (models/syncBatchNorm.ts): on the wasm
- * backend, one SIMD pass each over the activations (simd.ts sumSqRows, bnGradRows,
+ * backend, one SIMD pass each over the activations (simd/channels.c sumSqRows, bnGradRows,
  * addAffineRows) instead of 3 to 6 broadcast ops; elsewhere (cpu, tensorflow, channels not
  * a multiple of 4) the same arithmetic as tf ops. Sums are float64 on wasm.
  */
