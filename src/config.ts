@@ -28,6 +28,13 @@ export interface TrainRecipe {
   labelSmoothing: number;
 }
 
+/** train's defaults for `model` on the offline sample (`synthetic`) or on SVHN and your own digits. */
+export function defaultRecipe(model: string, on: { synthetic: boolean }): TrainRecipe {
+  const t = DEFAULTS.train;
+  const own = (on.synthetic ? (t.syntheticRecipes as Partial<Record<string, TrainRecipe>>)[model] : undefined) ?? (t.recipes as Partial<Record<string, TrainRecipe>>)[model];
+  return own ?? t.recipes.optimized;
+}
+
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
@@ -80,6 +87,13 @@ export const DEFAULTS = {
       // usual range for convnets), smoothing 0.1 (Szegedy et al. 2016).
       resnet: { epochs: 8, lr: 2e-3, patience: 8, schedule: 'cosine', warmupEpochs: 1, weightDecay: 0.05, labelSmoothing: 0.1 },
     } satisfies Record<ModelName, TrainRecipe>,
+    // On the offline sample the optimized model trains under a cosine schedule instead: the
+    // sample's hard, varied images keep teaching after the constant rate's plateau (full sample,
+    // 15 epochs: synthetic validation 85.9% -> 88.4%, the 554 real digits 82.7% -> 83.9%).
+    // Real SVHN and your own digits keep the notebook's recipe above.
+    syntheticRecipes: {
+      optimized: { epochs: 15, lr: 2e-3, patience: 15, schedule: 'cosine', warmupEpochs: 1, weightDecay: 0, labelSmoothing: 0 },
+    } satisfies Partial<Record<ModelName, TrainRecipe>>,
     augmentStrength: 1, // --augment-strength: times train/augment.ts' ranges
     // --augment (train/augment.ts) unless --no-augment: the offline sample gains from every extra
     // look (real digits read ~0.5-0.7 points better in 25k-image, 8-epoch trials), real data

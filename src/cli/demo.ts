@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { BACKEND_CHOICES, DEFAULTS, type BackendChoice } from '../config.js';
+import { BACKEND_CHOICES, DEFAULTS, defaultRecipe, type BackendChoice } from '../config.js';
 import { getLogger } from '../log.js';
 import { nonNegativeInt, oneOf, positiveInt } from './options.js';
 
@@ -38,17 +38,22 @@ async function runDemo(flags: DemoFlags): Promise<void> {
 
   log.info(`step 2/3: train the optimized model for ${flags.epochs} epochs on up to ${flags.limit} images`);
   const { trainModel } = await import('../train/loop.js');
+  const recipe = defaultRecipe('optimized', { synthetic: pre.manifest.synthetic }); // the offline sample has its own
   const trained = await trainModel({
     model: 'optimized',
     dataDir: flags.dataDir,
     epochs: flags.epochs,
     batchSize: DEFAULTS.train.batchSize,
-    lr: DEFAULTS.train.recipes.optimized.lr,
+    lr: recipe.lr,
     seed: flags.seed,
     limit: flags.limit,
     valLimit: flags.valLimit,
     extra: false,
-    patience: DEFAULTS.train.recipes.optimized.patience,
+    patience: recipe.patience,
+    schedule: recipe.schedule,
+    warmupEpochs: recipe.warmupEpochs,
+    weightDecay: recipe.weightDecay,
+    labelSmoothing: recipe.labelSmoothing,
     outDir: flags.out,
     resume: false,
     backend: flags.backend,

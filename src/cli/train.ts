@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { BACKEND_CHOICES, DEFAULTS, LR_SCHEDULES, MODEL_NAMES, type BackendChoice, type LrSchedule, type TrainRecipe } from '../config.js';
+import { BACKEND_CHOICES, DEFAULTS, defaultRecipe, LR_SCHEDULES, MODEL_NAMES, type BackendChoice, type LrSchedule, type TrainRecipe } from '../config.js';
 import { MAX_AUGMENT_STRENGTH } from '../train/augment.js';
 import { nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber, TRAIN_THREADS_HELP, threadCount } from './options.js';
 
@@ -35,14 +35,22 @@ interface TrainFlags {
   json: boolean;
 }
 
-/** "1 for baseline, 2 for optimized and resnet": one recipe field's default per architecture, equal ones together. */
+/**
+ * "1 for baseline, 2 for optimized and resnet": one recipe field's default per architecture,
+ * equal ones together, then where the offline sample's differs ("; 3 for optimized on the
+ * synthetic sample").
+ */
 function perModel(field: keyof TrainRecipe): string {
   const groups = new Map<string, string[]>();
+  const offline: string[] = [];
   for (const [model, recipe] of Object.entries(DEFAULTS.train.recipes) as Array<[string, TrainRecipe]>) {
     const v = String(recipe[field]);
     groups.set(v, [...(groups.get(v) ?? []), model]);
+    const synthetic = String(defaultRecipe(model, { synthetic: true })[field]);
+    if (synthetic !== v) offline.push(`${synthetic} for ${model}`);
   }
-  return [...groups].map(([v, models]) => `${v} for ${models.join(' and ')}`).join(', ');
+  const own = [...groups].map(([v, models]) => `${v} for ${models.join(' and ')}`).join(', ');
+  return offline.length ? `${own}; ${offline.join(', ')} on the synthetic sample` : own;
 }
 
 function addTrainOptions(cmd: Command, withModel: boolean): Command {
@@ -101,11 +109,11 @@ async function runTrain(fixed: string | undefined, flags: TrainFlags): Promise<v
       ? `nothing was written to ${outDir}. Run the same command with --resume to continue from ${ckptDir}`
       : `nothing was written to ${outDir} and no checkpoint was saved yet. Run the same command again to start over`,
   );
-  // The architecture's recipe (config.ts DEFAULTS.train.recipes), or fine-tuning's
-  // (DEFAULTS.finetune: a constant rate, nothing else added); a flag given wins either way.
-  const d: TrainRecipe = flags.init
-    ? DEFAULTS.finetune
-    : (DEFAULTS.train.recipes as Record<string, TrainRecipe>)[model] ?? DEFAULTS.train.recipes.optimized;
+  // The architecture's recipe for this data (config.ts defaultRecipe: the offline sample has its
+  // own), or fine-tuning's (DEFAULTS.finetune: a constant rate, nothing else added); a flag
+  // given wins either way.
+  const { cacheIsSynthetic } = await import('../data/cache.js');
+  const d: TrainRecipe = flags.init ? DEFAULTS.finetune : defaultRecipe(model, { synthetic: await cacheIsSynthetic(flags.dataDir) });
   const result = await trainModel({
     model,
     dataDir: flags.dataDir,

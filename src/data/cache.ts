@@ -96,6 +96,18 @@ export async function openCache(dataDir: string, opts: { verify?: boolean | read
 }
 
 /**
+ * Whether <dataDir>/cache holds the offline sample: train's defaults depend on it
+ * (config.ts defaultRecipe). False where no cache can be read; the load that follows says why.
+ */
+export async function cacheIsSynthetic(dataDir: string): Promise<boolean> {
+  try {
+    return (await openCache(dataDir)).manifest.synthetic;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * The one check of a split's contents every stage that reads it runs (train, evaluate,
  * predict cache:SPLIT): each label byte is a digit 0..9, and both files hash to the
  * manifest's sha256 (a flipped bit anywhere is caught before any result is computed).

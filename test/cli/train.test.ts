@@ -9,6 +9,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULTS } from '../../src/config.js';
 import { writeTinyCache } from '../train/helpers.js';
 import { svhnSync, SVHN_BIN } from '../helpers.js';
 
@@ -83,7 +84,7 @@ describe('svhn train', () => {
     expect(existsSync(join(tmp, 'models/k.checkpoint'))).toBe(false);
   });
 
-  it('trains the optimized model through its alias, augmenting the synthetic sample unless --no-augment', async () => {
+  it('trains the optimized model through its alias, augmenting the synthetic sample unless --no-augment, under the sample\'s own recipe', async () => {
     const r = svhn(['train-optimized', ...TINY, '--epochs', '1', '--json', '--out', 'models/o']);
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout);
@@ -91,6 +92,17 @@ describe('svhn train', () => {
     const meta = JSON.parse(await readFile(join(tmp, 'models/o/metadata.json'), 'utf8'));
     expect(meta.synthetic).toBe(true);
     expect(meta.hyperparameters.augment).toBe(true);
+    // config.ts' recipe for the offline sample, not the notebook's constant rate.
+    const { lr, schedule, warmupEpochs, patience } = DEFAULTS.train.syntheticRecipes.optimized;
+    expect(schedule).not.toBe(DEFAULTS.train.recipes.optimized.schedule);
+    expect(meta.hyperparameters).toMatchObject({ lr, schedule, warmupEpochs, patience });
+
+    // Data that is not the offline sample keeps the notebook's recipe.
+    await writeTinyCache(join(tmp, 'real'), { train: 40, val: 20 }, { synthetic: false });
+    const n = svhn(['train-optimized', ...TINY, '--data-dir', 'real', '--epochs', '1', '--json', '--out', 'models/o-real']);
+    expect(n.code, n.stderr).toBe(0);
+    const nb = DEFAULTS.train.recipes.optimized;
+    expect(JSON.parse(n.stdout).hyperparameters).toMatchObject({ lr: nb.lr, schedule: nb.schedule, warmupEpochs: nb.warmupEpochs, patience: nb.patience, augment: false });
 
     const plain = svhn(['train-optimized', ...TINY, '--epochs', '1', '--no-augment', '--out', 'models/o-plain']);
     expect(plain.code).toBe(0);

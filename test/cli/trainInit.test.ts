@@ -96,7 +96,11 @@ describe('svhn train --init', () => {
     expect(r.code).toBe(0);
     const f = DEFAULTS.finetune;
     expect(r.stdout).toContain('--init <model_dir>');
-    expect(r.stdout.replace(/\s+/g, ' ')).toContain(`(default: ${DEFAULTS.train.recipes.optimized.lr} for baseline and optimized, ${DEFAULTS.train.recipes.resnet.lr} for resnet; ${f.lr} with --init)`);
+    const offline = DEFAULTS.train.syntheticRecipes.optimized;
+    expect(r.stdout.replace(/\s+/g, ' ')).toContain(
+      `(default: ${DEFAULTS.train.recipes.optimized.lr} for baseline and optimized, ${DEFAULTS.train.recipes.resnet.lr} for resnet; ${offline.lr} for optimized on the synthetic sample; ${f.lr} with --init)`,
+    );
+    expect(r.stdout.replace(/\s+/g, ' ')).toContain(`cosine for resnet; ${offline.schedule} for optimized on the synthetic sample)`);
     expect(r.stdout.replace(/\s+/g, ' ')).toContain(`; ${f.epochs} with --init)`);
   });
 });
