@@ -8,7 +8,8 @@
  * | Conv2DBackpropInput  | native is a scalar loop: SIMD scatter from dy (valid, or strided), the Conv2D loop with the flipped filter ('same' at stride 1), else XNNPACK convolution (or matmul) |
  * | Conv2D               | valid or 'same', any stride, 1 thread: SIMD loop without repacking W |
  * | SvhnConv2DBiasRelu   | new: relu(conv + bias), the Conv2D loop + a per-tile epilogue (models/fusedConv.ts) |
- * | FusedConv2D          | without bias or activation (the resnet's convolutions): the Conv2D loop; else native |
+ * | FusedConv2D          | bias and ReLU or none (every model's inference; the resnet's training): the Conv2D loop + epilogue; else native |
+ * | SvhnConv2DBiasAddRelu | new: relu(conv + bias + residual), a residual block's end at inference (models/inference.ts) |
  * | SvhnReluBiasGrad     | new: its backward up to the conv: dy * step(y) and the bias sum in one SIMD pass |
  * | MaxPoolGrad          | native routes wrongly when a window's max is <= 0: SIMD     |
  * |                      | after a SvhnConv2DBiasRelu: also ReLU's mask and the bias sums (reluOutputs.ts) |
@@ -37,7 +38,7 @@ import { adamUpdateConfig } from './kernels/adam.js';
 import { batchMatMulConfig } from './kernels/batchMatMul.js';
 import { fusedBatchNormConfig } from './kernels/batchNorm.js';
 import { castConfig } from './kernels/cast.js';
-import { CONV2D_BIAS_RELU, conv2DBiasReluConfig, conv2DConfig, fusedConv2DConfig } from './kernels/conv2d.js';
+import { CONV2D_BIAS_ADD_RELU, CONV2D_BIAS_RELU, conv2DBiasAddReluConfig, conv2DBiasReluConfig, conv2DConfig, fusedConv2DConfig } from './kernels/conv2d.js';
 import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from './kernels/conv2dBackprop.js';
 import { registerWasmGradients, reluBiasGradConfig } from './kernels/gradients.js';
 import { captureNative } from './kernels/heap.js';
@@ -58,7 +59,7 @@ const REGISTERED = Symbol.for('svhn.wasmTrainingKernels');
 export const WASM_TRAINING_KERNELS: readonly string[] = [
   tf.Conv2DBackpropFilter, tf.Conv2DBackpropInput, tf.MaxPoolGrad, tf.Sum, tf.Mean,
   tf.OneHot, tf.Tile, tf.BatchMatMul, tf.FusedBatchNorm, tf.Identity, tf.Cast, adamUpdateConfig.kernelName, tf.Conv2D,
-  CONV2D_BIAS_RELU, reluBiasGradConfig.kernelName, tf.FusedConv2D,
+  CONV2D_BIAS_RELU, reluBiasGradConfig.kernelName, tf.FusedConv2D, CONV2D_BIAS_ADD_RELU,
 ];
 
 /**
@@ -74,7 +75,7 @@ export function registerWasmTrainingKernels(_opts: WasmKernelOptions): void {
   const configs = [
     conv2DBackpropFilterConfig, conv2DBackpropInputConfig, maxPoolGradConfig, sumConfig, meanConfig,
     oneHotConfig, tileConfig, batchMatMulConfig(), fusedBatchNormConfig(), identityConfig, castConfig, adamUpdateConfig, conv2DConfig(),
-    conv2DBiasReluConfig(), reluBiasGradConfig, fusedConv2DConfig(),
+    conv2DBiasReluConfig(), reluBiasGradConfig, fusedConv2DConfig(), conv2DBiasAddReluConfig(),
   ];
   for (const config of configs) {
     if (tf.getKernel(config.kernelName, 'wasm')) tf.unregisterKernel(config.kernelName, 'wasm');
