@@ -157,7 +157,7 @@ async function openEvalData(opts: EvaluateOptions): Promise<OpenedEvalData> {
 /** Evaluates one model directory on a split of the cache or a labelled set. The backend must already be set. */
 export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluationResult> {
   const log = getLogger();
-  const { model, metadata } = await loadModelDir(opts.modelDir);
+  const { model, metadata, params } = await loadModelDir(opts.modelDir);
   try {
     const source = await openEvalData(opts);
     const total = source.data.count;
@@ -217,7 +217,7 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluationRe
         dir: resolve(opts.modelDir),
         name: metadata.name || basename(resolve(opts.modelDir)),
         architecture: String(metadata.architecture ?? 'unknown'),
-        params: metadata.params?.total ?? model.countParams(),
+        params: metadata.params?.total ?? params,
         synthetic: Boolean(metadata.synthetic),
         metadata,
       },

@@ -1,12 +1,15 @@
 /**
  * The convolutions inference runs on wasm (backend/kernels/conv2d.ts): FusedConv2D with its
- * bias and ReLU in the direct loop's epilogue, against the cpu backend's FusedConv2D. Shapes: the models' layers at small batches, strides 1 and 2, 'valid' and
+ * bias and ReLU in the direct loop's epilogue, and SvhnConv2DBiasAddRelu (a residual
+ * block's end, models/inference.ts), against the cpu backend's FusedConv2D and its separate
+ * Add and Relu. Shapes: the models' layers at small batches, strides 1 and 2, 'valid' and
  * 'same', channel counts off the 16-wide blocks, and one the loop does not take (native).
  * Tolerance as for Conv2D: relDiff 1e-5.
  */
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { onBoth, randomValues, relDiff } from './helpers.js';
+import { conv2dBiasAddRelu } from '../../src/models/inference.js';
+import { onBoth, randomValues, relDiff, useBackend } from './helpers.js';
 
 type Pad = 'valid' | 'same';
 type Shape4 = [number, number, number, number];
@@ -40,4 +43,30 @@ describe('FusedConv2D on wasm: bias and ReLU in the direct loop', () => {
       });
     }
   }
+});
+
+describe('SvhnConv2DBiasAddRelu: relu(conv + bias + residual)', () => {
+  for (const [i, c] of cases.entries()) {
+    it(`matches cpu's FusedConv2D, Add and Relu: x ${c.x.join('x')}, ${c.k.join('x')}x${c.co}, stride ${c.s}, ${c.pad}`, async () => {
+      const filterShape: Shape4 = [...c.k, c.x[3], c.co];
+      const outShape = tf.backend_util.computeConv2DInfo(c.x, filterShape, c.s, 1, c.pad).outShape as Shape4;
+      const { cpu, wasm } = await onBoth(() => conv2dBiasAddRelu(
+        t4(1300 + i, c.x), t4(1320 + i, filterShape), tf.tensor1d(randomValues(1340 + i, c.co)), t4(1360 + i, outShape),
+        [c.s, c.s], c.pad,
+      ));
+      expect(wasm.shape).toEqual(outShape);
+      expect(relDiff(wasm.values, cpu.values)).toBeLessThanOrEqual(1e-5);
+      const zeros = Array.from(cpu.values).filter((v) => v === 0).length;
+      expect(zeros).toBeGreaterThan(0); // the ReLU cut something
+    });
+  }
+
+  it('refuses a residual of another shape in one line', async () => {
+    await useBackend('wasm');
+    const before = tf.memory().numTensors;
+    expect(() => tf.tidy(() => conv2dBiasAddRelu(
+      tf.zeros([1, 8, 8, 4]), tf.zeros([3, 3, 4, 8]), tf.zeros([8]), tf.zeros([1, 4, 4, 8]), [1, 1], 'same',
+    ))).toThrow(/SvhnConv2DBiasAddRelu: residual shape 1,4,4,8 differs from the convolution's 1,8,8,8/);
+    expect(tf.memory().numTensors).toBe(before);
+  });
 });
