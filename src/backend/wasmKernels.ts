@@ -6,7 +6,7 @@
  * | -------------------- | ----------------------------------------------------------- |
  * | Conv2DBackpropFilter | missing (tfjs #8474): SIMD loop straight from x and dy (any stride; x zero-padded for 'same'), else im2col^T x dy, one XNNPACK matmul |
  * | Conv2DBackpropInput  | native is a scalar loop: SIMD scatter from dy (valid, or strided), the Conv2D loop with the flipped filter ('same' at stride 1), else XNNPACK convolution (or matmul) |
- * | Conv2D               | valid or 'same', any stride, 1 thread: SIMD loop without repacking W |
+ * | Conv2D               | valid or 'same', any stride: SIMD loop without repacking W (all threads: convTeam.ts) |
  * | SvhnConv2DBiasRelu   | new: relu(conv + bias), the Conv2D loop + a per-tile epilogue (models/fusedConv.ts) |
  * | FusedConv2D          | bias and ReLU or none (every model's inference; the resnet's training): the Conv2D loop + epilogue; else native |
  * | SvhnConv2DBiasAddRelu | new: relu(conv + bias + residual), a residual block's end at inference (models/inference.ts) |
@@ -31,7 +31,9 @@
  *
  * Each is tested against the cpu backend (test/backend/). Threads: the kernels are the same
  * for the single-threaded and the threaded build (index.ts picks the build; XNNPACK's own
- * convolutions and matmuls use the pool, our JS and SIMD loops stay on the calling thread).
+ * operators use its pool; the forward convolutions' tiles are shared by the calling thread
+ * and helper threads on the same heap, ./kernels/convTeam.ts; our other loops stay on the
+ * calling thread).
  */
 import * as tf from '@tensorflow/tfjs';
 import { adamUpdateConfig } from './kernels/adam.js';

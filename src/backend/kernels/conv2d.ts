@@ -12,10 +12,12 @@
  * In a training step of batch 64 (~32 GFLOP/s on layers 2 and 3): layer 1 ~4.7 -> ~3.9 ms,
  * layer 2 ~13.7 -> ~11.6, layer 3 ~5.7 -> ~4.5. At inference on one thread the notebook
  * models ran 1.1-1.35x faster than on XNNPACK's FusedConv2D.
- * Every other geometry, the threaded build (XNNPACK uses its pool there, these loops would
- * not) and runtimes without the SIMD module run the native kernel.
+ * On the threaded build every thread takes tiles: the calling thread and helper threads with
+ * the SIMD module on the same shared heap (convTeam.ts). Every other geometry, and runtimes
+ * without the SIMD module, run the native kernel.
  */
 import * as tf from '@tensorflow/tfjs';
+import { convTeam } from './convTeam.js';
 import { EPILOGUE, runConvTile, tileCount, tileLayout, type ConvJob, type Epilogue } from './convTiles.js';
 import { asWasm, captureNative, f32, release, runNative, TILE_BYTES } from './heap.js';
 import { isPadded, padImages, type Pads } from './padding.js';
@@ -52,7 +54,9 @@ const NO_EPILOGUE: ConvEpilogue = { kind: EPILOGUE.NONE };
  * where the geometry or runtime does not allow it (the caller runs a native kernel then).
  * Each tile of output pixels gets its epilogue right after its channel blocks are written:
  * the tile is still in L1, so adding a bias, a residual and a ReLU costs a fraction of
- * separate Add and Relu passes over the whole tensor (convTiles.ts).
+ * separate Add and Relu passes over the whole tensor (convTiles.ts). On the threaded build
+ * (a shared heap) the tiles are split between this thread and the team's helpers
+ * (convTeam.ts); without a team there, the native kernel runs (XNNPACK on its pool).
  */
 function directConv2D(
   b: ReturnType<typeof asWasm>, x: tf.TensorInfo, filter: tf.TensorInfo, epilogue: ConvEpilogue, attrs: Conv2DAttrs,
@@ -70,10 +74,12 @@ function directConv2D(
   const h = info.inHeight + pads.top + pads.bottom;
   const w = info.inWidth + pads.left + pads.right;
   const { strideHeight: sh, strideWidth: sw } = info;
+  const memory = sharedMemory(b);
+  const team = memory ? convTeam(memory, threadsOf(b)) : undefined;
   const direct = simd && dataFormat === 'NHWC' && co % 4 === 0 && x.dtype === 'float32' && filter.dtype === 'float32'
     && info.dilationHeight === 1 && info.dilationWidth === 1
     && Math.min(pads.top, pads.bottom, pads.left, pads.right) >= 0 && (oh - 1) * sh + kh <= h && (ow - 1) * sw + kw <= w
-    && !sharedMemory(b);
+    && (!memory || team);
   if (!direct) return undefined;
   const xp = isPadded(pads) ? padImages(b, x, pads) : x;
   const out = b.makeOutput([n, oh, ow, co], 'float32');
@@ -88,8 +94,12 @@ function directConv2D(
     n, h, w, ci, oh, ow, co, kh, kw, sh, sw, epilogue: epilogue.kind, ...tileLayout(n, oh, ow * co * 4, TILE_BYTES),
   };
   try {
-    const tiles = tileCount(n, job);
-    for (let t = 0; t < tiles; t++) runConvTile(simd, job, t);
+    if (team) {
+      team.run(simd, job);
+    } else {
+      const tiles = tileCount(n, job);
+      for (let t = 0; t < tiles; t++) runConvTile(simd, job, t);
+    }
   } finally {
     if (xp !== x) release(b, xp);
     if (constants) release(b, constants);
@@ -181,6 +191,11 @@ function fusedConv2D({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): 
       : activation === 'relu' && bias ? { kind: EPILOGUE.BIAS_RELU, bias }
         : undefined;
   return (epilogue ? directConv2D(b, x!, filter!, epilogue, a) : undefined) ?? runNative(tf.FusedConv2D, b, inputs, attrs);
+}
+
+/** The threads the backend's build runs (its pool and the calling thread), as getThreadsCount() says. */
+function threadsOf(b: ReturnType<typeof asWasm>): number {
+  return (b.wasm as unknown as { tfjs?: { getThreadsCount?(): number } }).tfjs?.getThreadsCount?.() ?? 1;
 }
 
 /** The threaded build's shared WebAssembly.Memory, or undefined on the single-threaded build. */
