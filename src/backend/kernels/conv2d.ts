@@ -81,7 +81,7 @@ function directConv2D(
     && Math.min(pads.top, pads.bottom, pads.left, pads.right) >= 0 && (oh - 1) * sh + kh <= h && (ow - 1) * sw + kw <= w
     && (!memory || team);
   if (!direct) return undefined;
-  const xp = isPadded(pads) ? padImages(b, x, pads) : x;
+  const xp = isPadded(pads) ? padImages(b, x, pads, team ? { simd, team } : undefined) : x;
   const out = b.makeOutput([n, oh, ow, co], 'float32');
   // k = 1 and bias 0 for the epilogues that add (convTiles.ts), on the heap beside each other.
   const constants = epilogue.kind === EPILOGUE.BIAS || epilogue.kind === EPILOGUE.BIAS_ADD_RELU ? b.makeOutput([2 * co], 'float32') : undefined;
@@ -89,7 +89,7 @@ function directConv2D(
   const at = (t: tf.TensorInfo | undefined) => (t ? f32(b, t).byteOffset : 0);
   if (constants) f32(b, constants).fill(1, 0, co).fill(0, co);
   const job: ConvJob = {
-    x: at(xp), filter: at(filter), y: at(out), bias: at(epilogue.bias), residual: at(epilogue.residual),
+    kind: 'conv', x: at(xp), filter: at(filter), y: at(out), bias: at(epilogue.bias), residual: at(epilogue.residual),
     ones: at(constants), zeros: constants ? at(constants) + co * 4 : 0,
     n, h, w, ci, oh, ow, co, kh, kw, sh, sw, epilogue: epilogue.kind, ...tileLayout(n, oh, ow * co * 4, TILE_BYTES),
   };

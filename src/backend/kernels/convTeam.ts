@@ -4,7 +4,8 @@
  * SIMD loops of conv2d.ts ran on the calling thread alone, so the threaded build left them
  * for XNNPACK. A team adds `threads - 1` helper threads (convWorker.ts, worker_threads), each
  * with the same SIMD module instantiated on the same memory, and splits each convolution's
- * tiles (convTiles.ts) between them and the calling thread.
+ * tiles (convTiles.ts), and those of the zero padding it reads, between them and the calling
+ * thread.
  *
  * Protocol, over a small SharedArrayBuffer of Int32 words (no messages on the hot path):
  *   - the caller writes the job into slot seq % 2, sets DONE = 0, opens CLAIM = (seq, tile 0)
@@ -22,7 +23,7 @@ import { existsSync } from 'node:fs';
 import { sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { JOB_WORDS, readJob, runConvTile, tileCount, writeJob, type ConvJob } from './convTiles.js';
+import { jobTiles, JOB_WORDS, readJob, runTile, writeJob, type TileJob } from './convTiles.js';
 import type { SimdKernels } from './simd.js';
 
 // Control words, then two job slots of JOB_WORDS.
@@ -53,15 +54,16 @@ function claimTiles(control: Int32Array, seq: number, total: number, run: (t: nu
 }
 
 /** A helper thread's life (convWorker.ts): sleep until a job opens, take its tiles, repeat. */
-export function serveConvTiles(control: Int32Array, simd: SimdKernels): never {
+export function serveConvTiles(control: Int32Array, memory: { buffer: ArrayBufferLike }, simd: SimdKernels): never {
   let seen = 0;
   for (;;) {
     Atomics.wait(control, WAKE, seen);
     seen = Atomics.load(control, WAKE);
     // The slot was written before WAKE was stored; if it has been rewritten since, CLAIM's seq says so.
     const job = readJob(slotOf(control, seen));
+    const heap = heapView(memory);
     try {
-      claimTiles(control, seen, tileCount(job.n, job), (t) => runConvTile(simd, job, t));
+      claimTiles(control, seen, jobTiles(job), (t) => runTile(simd, heap, job, t));
     } catch (e) {
       Atomics.store(control, FAILED, 1);
       Atomics.notify(control, DONE);
@@ -76,14 +78,15 @@ export class ConvTeam {
   /** Tiles run so far, and how many of them the calling thread ran (the helpers ran the rest). */
   readonly tiles = { all: 0, caller: 0 };
 
-  constructor(private readonly control: Int32Array) {}
+  constructor(private readonly control: Int32Array, private readonly memory: { buffer: ArrayBufferLike }) {}
 
   /** Runs every tile of `job`, the calling thread with the helpers; returns when all are written. */
-  run(simd: SimdKernels, job: ConvJob): void {
-    const total = tileCount(job.n, job);
+  run(simd: SimdKernels, job: TileJob): void {
+    const total = jobTiles(job);
+    const heap = heapView(this.memory);
     this.tiles.all += total;
     if (this.failed || total > MAX_TEAM_TILES) {
-      for (let t = 0; t < total; t++) runConvTile(simd, job, t);
+      for (let t = 0; t < total; t++) runTile(simd, heap, job, t);
       this.tiles.caller += total;
       return;
     }
@@ -97,7 +100,7 @@ export class ConvTeam {
     Atomics.notify(c, WAKE);
     try {
       claimTiles(c, seq, total, (t) => {
-        runConvTile(simd, job, t);
+        runTile(simd, heap, job, t);
         this.tiles.caller++;
       });
     } catch (e) {
@@ -113,6 +116,15 @@ export class ConvTeam {
       Atomics.wait(c, DONE, done, 1000);
     }
   }
+}
+
+/**
+ * A float32 view of the whole heap, made on first use within a job (padding's tiles use it;
+ * nothing is allocated during a job, so the heap cannot grow under it).
+ */
+function heapView(memory: { buffer: ArrayBufferLike }): () => Float32Array {
+  let view: Float32Array | undefined;
+  return () => (view ??= new Float32Array(memory.buffer));
 }
 
 /** dist/backend/kernels/convWorker.js, also when this module runs from src/ under a TS loader (tests). */
@@ -142,7 +154,7 @@ export function convTeam(memory: object, threads: number): ConvTeam | undefined 
         worker.on('error', () => undefined); // a helper that dies takes no more tiles; the caller does them
         worker.unref();
       }
-      team = new ConvTeam(control);
+      team = new ConvTeam(control, memory as { buffer: ArrayBufferLike });
     }
     teams.set(memory, team);
   }

@@ -3,8 +3,9 @@
  * them: conv2d.ts describes one convolution as a ConvJob (byte offsets on the wasm heap and
  * its geometry, written into an Int32Array), and any thread that has the SIMD module on that
  * heap runs tile t of it with runConvTile (the calling thread, and on the threaded build the
- * helper thread of convTeam.ts, which shares the heap). No tfjs here: the helper thread
- * loads only this file and simd.ts.
+ * helper thread of convTeam.ts, which shares the heap); likewise the zero padding a 'same'
+ * convolution reads, an image a tile (PadJob). No tfjs here: the helper thread loads only
+ * this file and simd.ts.
  *
  * A tile is `images` whole output images or a band of `rows` rows of one (heap.ts rowTiles:
  * about TILE_BYTES of output, so it stays in L1 while its epilogue runs); per tile, one
@@ -27,6 +28,7 @@ export type Epilogue = (typeof EPILOGUE)[keyof typeof EPILOGUE];
  * (ones and zeros: the epilogues' k = 1 and bias 0; 0 where the epilogue does not read them).
  */
 export interface ConvJob {
+  kind: 'conv';
   x: number; filter: number; y: number; bias: number; residual: number; ones: number; zeros: number;
   n: number; h: number; w: number; ci: number; oh: number; ow: number; co: number;
   kh: number; kw: number; sh: number; sw: number;
@@ -35,21 +37,70 @@ export interface ConvJob {
   tileImages: number; tileBands: number;
 }
 
-/** The order of ConvJob's fields in its Int32Array form (offsets above 2 GiB read back with >>> 0). */
-const FIELDS = [
+/**
+ * Zero padding of n NHWC images [n, h, w, c] at byte offset src into [n, top + h + bottom,
+ * left + w + right, c] at dst (the copy a 'same' convolution runs over: padding.ts); a tile
+ * is an image.
+ */
+export interface PadJob {
+  kind: 'pad';
+  src: number; dst: number; n: number; h: number; w: number; c: number;
+  top: number; bottom: number; left: number; right: number;
+}
+
+export type TileJob = ConvJob | PadJob;
+
+/** The order of each job's fields in its Int32Array form, after a first word for its kind (offsets above 2 GiB read back with >>> 0). */
+const CONV_FIELDS = [
   'x', 'filter', 'y', 'bias', 'residual', 'ones', 'zeros', 'n', 'h', 'w', 'ci', 'oh', 'ow', 'co',
   'kh', 'kw', 'sh', 'sw', 'epilogue', 'tileImages', 'tileBands',
 ] as const satisfies ReadonlyArray<keyof ConvJob>;
-export const JOB_WORDS = FIELDS.length;
+const PAD_FIELDS = ['src', 'dst', 'n', 'h', 'w', 'c', 'top', 'bottom', 'left', 'right'] as const satisfies ReadonlyArray<keyof PadJob>;
+const KINDS = ['conv', 'pad'] as const;
+export const JOB_WORDS = 1 + Math.max(CONV_FIELDS.length, PAD_FIELDS.length);
 
-export function writeJob(job: ConvJob, to: Int32Array): void {
-  FIELDS.forEach((f, i) => { to[i] = job[f]; });
+export function writeJob(job: TileJob, to: Int32Array): void {
+  to[0] = KINDS.indexOf(job.kind);
+  const fields: readonly string[] = job.kind === 'conv' ? CONV_FIELDS : PAD_FIELDS;
+  fields.forEach((f, i) => { to[1 + i] = (job as unknown as Record<string, number>)[f]!; });
 }
 
-export function readJob(from: Int32Array): ConvJob {
-  const job = {} as Record<(typeof FIELDS)[number], number>;
-  FIELDS.forEach((f, i) => { job[f] = from[i]! >>> 0; });
-  return job as ConvJob;
+export function readJob(from: Int32Array): TileJob {
+  const kind = KINDS[from[0]!] ?? 'conv';
+  const job: Record<string, number | string> = { kind };
+  (kind === 'conv' ? CONV_FIELDS : PAD_FIELDS).forEach((f, i) => { job[f] = from[1 + i]! >>> 0; });
+  return job as unknown as TileJob;
+}
+
+/** Tiles in a job: a convolution's (below), or a padding's images. */
+export function jobTiles(job: TileJob): number {
+  return job.kind === 'conv' ? tileCount(job.n, job) : job.n;
+}
+
+/**
+ * Runs tile t of a job: `simd` is the SIMD module on the heap, `heap` a float32 view of the
+ * whole heap (padding copies in JS: a tile of it is a few memcpys).
+ */
+export function runTile(simd: SimdKernels, heap: () => Float32Array, job: TileJob, t: number): void {
+  if (job.kind === 'conv') runConvTile(simd, job, t);
+  else padImage(heap(), job, t);
+}
+
+/** Image i of a PadJob: zeros around, x's rows copied into the middle. */
+export function padImage(heap: Float32Array, job: PadJob, i: number): void {
+  const { h, w, c, top, bottom, left, right } = job;
+  const pw = w + left + right;
+  const row = w * c;
+  let src = job.src / 4 + i * h * row;
+  let dst = job.dst / 4 + i * (h + top + bottom) * pw * c;
+  heap.fill(0, dst, dst + top * pw * c + left * c);
+  dst += top * pw * c + left * c;
+  for (let y = 0; y < h; y++, src += row, dst += pw * c) {
+    heap.copyWithin(dst, src, src + row);
+    // This row's right border and the next row's left border (after the last row: its right border).
+    heap.fill(0, dst + row, dst + row + (y < h - 1 ? (right + left) * c : right * c));
+  }
+  heap.fill(0, dst - left * c, dst - left * c + bottom * pw * c);
 }
 
 /** Tiles of `n` images of `rows` rows of `rowBytes` each, at most about `tileBytes` of output a tile (heap.ts rowTiles). */
@@ -72,7 +123,7 @@ export function tileAt(t: number, n: number, rows: number, layout: { tileImages:
   return { image, images: Math.min(tileImages, n - image), row, rows: Math.floor(((band + 1) * rows) / tileBands) - row };
 }
 
-/** Computes tile t of `job`: its output pixels for every channel block, then its epilogue. */
+/** Computes tile t of a convolution: its output pixels for every channel block, then its epilogue. */
 export function runConvTile(simd: SimdKernels, job: ConvJob, t: number): void {
   const { n, h, w, ci, oh, ow, co, kh, kw, sh, sw } = job;
   const { image: i, images, row: y, rows } = tileAt(t, n, oh, job);

@@ -8,7 +8,7 @@ import { serveConvTiles } from './convTeam.js';
 import type { WasmBackendLike } from './heap.js';
 import { simdKernels } from './simd.js';
 
-const { memory, control } = workerData as { memory: object; control: SharedArrayBuffer };
+const { memory, control } = workerData as { memory: { buffer: ArrayBufferLike }; control: SharedArrayBuffer };
 // simdKernels reads the memory where the threaded build keeps it (backend.wasm.wasmMemory).
 const simd = simdKernels({ wasm: { wasmMemory: memory } } as unknown as WasmBackendLike);
-if (simd) serveConvTiles(new Int32Array(control), simd);
+if (simd) serveConvTiles(new Int32Array(control), memory, simd);
