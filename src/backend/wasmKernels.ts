@@ -20,6 +20,7 @@
  * | FusedBatchNorm       | native ~9 ms on layer 1: x*k+a in one SIMD pass, ~1 ms       |
  * | Identity             | native copies (~12 ms a step): share the buffer, like cpu    |
  * | Cast                 | native copies even to the same dtype: share the buffer       |
+ * | Slice                | native copies all of x first: a contiguous slice is one copy from the heap |
  * | SvhnAdamUpdate       | new: Adam's 12 ops per variable in one SIMD pass (train/adam), two replicas' gradients combined in it |
  *
  * SyncBatchNormalization (models/syncBatchNorm.ts) runs its passes through ./kernels/syncBn.ts.
@@ -48,6 +49,7 @@ import { identityConfig } from './kernels/identity.js';
 import { maxPoolGradConfig } from './kernels/maxPoolGrad.js';
 import { oneHotConfig } from './kernels/oneHot.js';
 import { meanConfig, sumConfig } from './kernels/reduce.js';
+import { sliceConfig } from './kernels/slice.js';
 import { tileConfig } from './kernels/tile.js';
 
 export interface WasmKernelOptions {
@@ -61,6 +63,7 @@ const REGISTERED = Symbol.for('svhn.wasmTrainingKernels');
 export const WASM_TRAINING_KERNELS: readonly string[] = [
   tf.Conv2DBackpropFilter, tf.Conv2DBackpropInput, tf.MaxPoolGrad, tf.Sum, tf.Mean,
   tf.OneHot, tf.Tile, tf.BatchMatMul, tf.FusedBatchNorm, tf.Identity, tf.Cast, adamUpdateConfig.kernelName, tf.Conv2D,
+  tf.Slice,
   CONV2D_BIAS_RELU, reluBiasGradConfig.kernelName, tf.FusedConv2D, CONV2D_BIAS_ADD_RELU,
 ];
 
@@ -77,7 +80,7 @@ export function registerWasmTrainingKernels(_opts: WasmKernelOptions): void {
   const configs = [
     conv2DBackpropFilterConfig, conv2DBackpropInputConfig, maxPoolGradConfig, sumConfig, meanConfig,
     oneHotConfig, tileConfig, batchMatMulConfig(), fusedBatchNormConfig(), identityConfig, castConfig, adamUpdateConfig, conv2DConfig(),
-    conv2DBiasReluConfig(), reluBiasGradConfig, fusedConv2DConfig(), conv2DBiasAddReluConfig(),
+    conv2DBiasReluConfig(), reluBiasGradConfig, fusedConv2DConfig(), conv2DBiasAddReluConfig(), sliceConfig(),
   ];
   for (const config of configs) {
     if (tf.getKernel(config.kernelName, 'wasm')) tf.unregisterKernel(config.kernelName, 'wasm');
