@@ -12,7 +12,7 @@
  * Training: batch 64 on fixed random images in [0,1], `warmup` steps, then `reps` timed runs
  * of `steps` steps; images/s is the median. The cpu backend (~2 img/s) gets a short run.
  * Inference: batch 256, predict + dataSync on the model saved and loaded back as `svhn predict`
- * loads it (BatchNorms folded), median of `reps`. --profile prints a per-kernel table
+ * loads it (BatchNorms folded), the batch in one pass as predict runs it, median of `reps`. --profile prints a per-kernel table
  * (tf.profile) of one training step and one inference batch per model. Not a test: nothing
  * here asserts.
  */
@@ -154,10 +154,12 @@ async function runWorker(specText) {
   }
 
   // Inference runs the model as `svhn predict` and `svhn evaluate` do: saved, then loaded by
-  // loadModelDir (BatchNorms folded into the convolutions, models/inference.ts).
+  // loadModelDir (BatchNorms folded into the convolutions, models/inference.ts), the batch in
+  // one pass (wholeBatch).
   const inferModel = doInfer ? await loadAsPredictDoes(model, modelName) : undefined;
+  const { wholeBatch } = await import(join(ROOT, 'dist/models/inference.js'));
   const inferOnce = () => {
-    const p = inferModel.predict(xInfer);
+    const p = inferModel.predict(xInfer, wholeBatch(inferBatch));
     p.dataSync();
     p.dispose();
   };

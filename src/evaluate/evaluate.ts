@@ -20,6 +20,7 @@ import { getLogger } from '../log.js';
 import { classificationReport, type ClassificationReport } from '../metrics/classification.js';
 import { ConfusionAccumulator, type ConfusionMatrix } from '../metrics/confusion.js';
 import { MeanAccumulator } from '../metrics/mean.js';
+import { wholeBatch } from '../models/inference.js';
 import { loadModelDir } from '../models/io.js';
 import type { ModelMetadata } from '../models/modelDir.js';
 import { scalePixels } from '../data/batches.js';
@@ -178,7 +179,7 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluationRe
       // tidy owns the input and every intermediate; probabilities leave as a plain array.
       const probs = tf.tidy(() => {
         const x = tf.tensor4d(xs.subarray(0, n * IMAGE_BYTES), [n, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS]);
-        return (model.predict(x) as tf.Tensor).dataSync() as Float32Array;
+        return (model.predict(x, wholeBatch(n)) as tf.Tensor).dataSync() as Float32Array;
       });
       const predicted = new Uint8Array(n);
       let batchLossSum = 0;

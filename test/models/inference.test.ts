@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { foldBatchNorms } from '../../src/models/inference.js';
+import { foldBatchNorms, wholeBatch } from '../../src/models/inference.js';
 import { loadLayersModel, loadModelDir, saveLayersModel } from '../../src/models/io.js';
 import { buildModel } from '../../src/models/registry.js';
 import { randomValues, relDiff, useBackend } from '../backend/helpers.js';
@@ -111,6 +111,17 @@ describe('folding BatchNorms into convolutions at load', () => {
     x.dispose();
     saved.dispose();
     model.dispose();
+  });
+
+  it('predicts each image bit for bit the same in one batch of 40 as in batches of 32 (wholeBatch)', async () => {
+    await useBackend('wasm');
+    const { model } = await loadModelDir(join(tmp, 'resnet'));
+    const x = images(40, 13);
+    const whole = tf.tidy(() => (model.predict(x, wholeBatch(40)) as tf.Tensor).dataSync());
+    const by32 = tf.tidy(() => (model.predict(x, { batchSize: 32 }) as tf.Tensor).dataSync());
+    x.dispose();
+    model.dispose();
+    expect(Array.from(whole)).toEqual(Array.from(by32));
   });
 
   it('changes no file of the model directory, and leaves no tensor behind', async () => {
