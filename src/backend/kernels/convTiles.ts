@@ -4,8 +4,8 @@
  * its geometry, written into an Int32Array), and any thread that has the SIMD module on that
  * heap runs tile t of it with runConvTile (the calling thread, and on the threaded build the
  * helper thread of convTeam.ts, which shares the heap); likewise the zero padding a 'same'
- * convolution reads, an image a tile (PadJob). No tfjs here: the helper thread loads only
- * this file and simd.ts.
+ * convolution reads, an image a tile (PadJob). No tfjs here: a helper thread loads this
+ * file, convTeam.ts and simd.ts only.
  *
  * A tile is `images` whole output images or a band of `rows` rows of one (heap.ts rowTiles:
  * about TILE_BYTES of output, so it stays in L1 while its epilogue runs); per tile, one
