@@ -11,8 +11,10 @@
  * Each (backend, model) runs in a child process (clean peak RSS, one backend per process).
  * Training: batch 64 on fixed random images in [0,1], `warmup` steps, then `reps` timed runs
  * of `steps` steps; images/s is the median. The cpu backend (~2 img/s) gets a short run.
- * Inference: batch 256, predict + dataSync, median of `reps`. --profile prints a per-kernel
- * table (tf.profile) of one training step per model. Not a test: nothing here asserts.
+ * Inference: batch 256, predict + dataSync on the model saved and loaded back as `svhn predict`
+ * loads it (BatchNorms folded), the batch in one pass as predict runs it, median of `reps`. --profile prints a per-kernel table
+ * (tf.profile) of one training step and one inference batch per model. Not a test: nothing
+ * here asserts.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -89,6 +91,21 @@ async function buildModel(tf, name) {
   return { model: build(name, { seed: 1 }), source: 'registry' };
 }
 
+/** `model` saved to a temporary directory and loaded back through loadModelDir, as predict loads a model. */
+async function loadAsPredictDoes(model, modelName) {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { saveLayersModel, loadModelDir } = await import(join(ROOT, 'dist/models/io.js'));
+  const dir = mkdtempSync(join(tmpdir(), 'svhn-bench-train-'));
+  try {
+    await saveLayersModel(model, dir);
+    writeFileSync(join(dir, 'metadata.json'), JSON.stringify({ name: modelName, architecture: modelName }));
+    return (await loadModelDir(dir)).model;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function runWorker(specText) {
   const [backend, modelName, mode] = specText.split(':'); // mode: both | train | infer
   const spec = parseSpec(backend);
@@ -136,8 +153,13 @@ async function runWorker(specText) {
     leaked = tf.memory().numTensors - startTensors;
   }
 
+  // Inference runs the model as `svhn predict` and `svhn evaluate` do: saved, then loaded by
+  // loadModelDir (BatchNorms folded into the convolutions, models/inference.ts), the batch in
+  // one pass (wholeBatch).
+  const inferModel = doInfer ? await loadAsPredictDoes(model, modelName) : undefined;
+  const { wholeBatch } = await import(join(ROOT, 'dist/models/inference.js'));
   const inferOnce = () => {
-    const p = model.predict(xInfer);
+    const p = inferModel.predict(xInfer, wholeBatch(inferBatch));
     p.dataSync();
     p.dispose();
   };
@@ -150,31 +172,37 @@ async function runWorker(specText) {
     infer.push((inferCalls * inferBatch) / ((performance.now() - t0) / 1000));
   }
 
-  let profile;
-  if (opts.profile && !slow && trainer) {
-    // Three steps, reported per step: one step alone is too noisy on a shared machine.
-    // With replicas this is the main thread's kernels only (its shard of the batch).
-    const info = await tf.profile(async () => {
-      for (let i = 0; i < PROFILE_STEPS; i++) await trainer.step(xs, ys, TRAIN_BATCH);
-    });
-    const byKernel = new Map();
+  // --profile: kernel ms of PROFILE_STEPS training steps and of one inference batch, per step
+  // or batch (one step alone is too noisy on a shared machine). With replicas, training's is
+  // the main thread's kernels only (its shard of the batch).
+  const byKernel = (info, per) => {
+    const rows = new Map();
     for (const k of info.kernels) {
       const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
-      const e = byKernel.get(k.name) ?? { name: k.name, calls: 0, ms: 0 };
-      e.calls += 1 / PROFILE_STEPS;
-      e.ms += ms / PROFILE_STEPS;
-      byKernel.set(k.name, e);
+      const e = rows.get(k.name) ?? { name: k.name, calls: 0, ms: 0 };
+      e.calls += 1 / per;
+      e.ms += ms / per;
+      rows.set(k.name, e);
     }
-    profile = [...byKernel.values()].sort((a, b) => b.ms - a.ms);
+    return [...rows.values()].sort((a, b) => b.ms - a.ms);
+  };
+  let profile;
+  let inferProfile;
+  if (opts.profile && !slow && trainer) {
+    profile = byKernel(await tf.profile(async () => {
+      for (let i = 0; i < PROFILE_STEPS; i++) await trainer.step(xs, ys, TRAIN_BATCH);
+    }), PROFILE_STEPS);
   }
+  if (opts.profile && !slow && inferModel) inferProfile = byKernel(await tf.profile(() => inferOnce()), 1);
 
   await trainer?.close();
+  inferModel?.dispose();
   const threads = Math.max(spec.replicas, buildThreads);
   process.stdout.write(
     `${JSON.stringify({
       backend, model: modelName, source, threads, replicas: spec.replicas, warmup, steps, reps, infer_batch: inferBatch,
       train_img_s: train, train_med: median(train), infer_img_s: infer, infer_med: median(infer),
-      leaked_tensors: leaked, peak_rss_mb: process.resourceUsage().maxRSS / 1024, profile,
+      leaked_tensors: leaked, peak_rss_mb: process.resourceUsage().maxRSS / 1024, profile, infer_profile: inferProfile,
     })}\n`,
   );
 }
@@ -202,7 +230,7 @@ function runChild(backend, model) {
   const t = runOneChild(backend, model, 'train');
   const i = runOneChild(backend, model, 'infer');
   if (t.error || i.error) return t.error ? t : i;
-  return { ...t, infer_img_s: i.infer_img_s, infer_med: i.infer_med, peak_rss_mb: Math.max(t.peak_rss_mb, i.peak_rss_mb), wall_s: t.wall_s + i.wall_s };
+  return { ...t, infer_img_s: i.infer_img_s, infer_med: i.infer_med, infer_profile: i.infer_profile, peak_rss_mb: Math.max(t.peak_rss_mb, i.peak_rss_mb), wall_s: t.wall_s + i.wall_s };
 }
 
 function runOneChild(backend, model, mode) {
@@ -288,10 +316,16 @@ async function main() {
   const widths = header.map((_, i) => Math.max(...table.map((row) => row[i].length)));
   for (const row of table) console.log(row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
 
+  const printProfile = (kernels, title) => {
+    const total = kernels.reduce((s, k) => s + k.ms, 0);
+    console.log(`\nprofile: ${title}; total ${fmt(total)})`);
+    for (const k of kernels.slice(0, 15)) console.log(`  ${k.name.padEnd(24)} ${fmt(k.ms).padStart(7)} ms  ${fmt(k.calls, 0).padStart(4)} calls`);
+  };
   for (const r of rows.filter((x) => x.profile)) {
-    const total = r.profile.reduce((s, k) => s + k.ms, 0);
-    console.log(`\nprofile: ${r.backend} ${r.model}, kernel ms per training step of ${TRAIN_BATCH} (mean of ${PROFILE_STEPS}; total ${fmt(total)})`);
-    for (const k of r.profile.slice(0, 15)) console.log(`  ${k.name.padEnd(24)} ${fmt(k.ms).padStart(7)} ms  ${fmt(k.calls, 0).padStart(4)} calls`);
+    printProfile(r.profile, `${r.backend} ${r.model}, kernel ms per training step of ${TRAIN_BATCH} (mean of ${PROFILE_STEPS}`);
+  }
+  for (const r of rows.filter((x) => x.infer_profile)) {
+    printProfile(r.infer_profile, `${r.backend} ${r.model}, kernel ms per inference batch of ${r.infer_batch} (one batch`);
   }
   // Issue 5's targets: svhn's default here (wasm on all cores, as `svhn train` runs without
   // flags) at least 1.0x PyTorch for training (batch 64) and inference (batch 256).

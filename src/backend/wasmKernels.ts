@@ -6,9 +6,10 @@
  * | -------------------- | ----------------------------------------------------------- |
  * | Conv2DBackpropFilter | missing (tfjs #8474): SIMD loop straight from x and dy (any stride; x zero-padded for 'same'), else im2col^T x dy, one XNNPACK matmul |
  * | Conv2DBackpropInput  | native is a scalar loop: SIMD scatter from dy (valid, or strided), the Conv2D loop with the flipped filter ('same' at stride 1), else XNNPACK convolution (or matmul) |
- * | Conv2D               | valid or 'same', any stride, 1 thread: SIMD loop without repacking W |
+ * | Conv2D               | valid or 'same', any stride: SIMD loop without repacking W (all threads: convTeam.ts) |
  * | SvhnConv2DBiasRelu   | new: relu(conv + bias), the Conv2D loop + a per-tile epilogue (models/fusedConv.ts) |
- * | FusedConv2D          | without bias or activation (the resnet's convolutions): the Conv2D loop; else native |
+ * | FusedConv2D          | bias and ReLU or none (every model's inference; the resnet's training): the Conv2D loop + epilogue; else native |
+ * | SvhnConv2DBiasAddRelu | new: relu(conv + bias + residual), a residual block's end at inference (models/inference.ts) |
  * | SvhnReluBiasGrad     | new: its backward up to the conv: dy * step(y) and the bias sum in one SIMD pass |
  * | MaxPoolGrad          | native routes wrongly when a window's max is <= 0: SIMD     |
  * |                      | after a SvhnConv2DBiasRelu: also ReLU's mask and the bias sums (reluOutputs.ts) |
@@ -19,6 +20,7 @@
  * | FusedBatchNorm       | native ~9 ms on layer 1: x*k+a in one SIMD pass, ~1 ms       |
  * | Identity             | native copies (~12 ms a step): share the buffer, like cpu    |
  * | Cast                 | native copies even to the same dtype: share the buffer       |
+ * | Slice                | native copies all of x first: a contiguous slice is one copy from the heap |
  * | SvhnAdamUpdate       | new: Adam's 12 ops per variable in one SIMD pass (train/adam), two replicas' gradients combined in it |
  *
  * SyncBatchNormalization (models/syncBatchNorm.ts) runs its passes through ./kernels/syncBn.ts.
@@ -31,14 +33,16 @@
  *
  * Each is tested against the cpu backend (test/backend/). Threads: the kernels are the same
  * for the single-threaded and the threaded build (index.ts picks the build; XNNPACK's own
- * convolutions and matmuls use the pool, our JS and SIMD loops stay on the calling thread).
+ * operators use its pool; the forward convolutions' tiles are shared by the calling thread
+ * and helper threads on the same heap, ./kernels/convTeam.ts; our other loops stay on the
+ * calling thread).
  */
 import * as tf from '@tensorflow/tfjs';
 import { adamUpdateConfig } from './kernels/adam.js';
 import { batchMatMulConfig } from './kernels/batchMatMul.js';
 import { fusedBatchNormConfig } from './kernels/batchNorm.js';
 import { castConfig } from './kernels/cast.js';
-import { CONV2D_BIAS_RELU, conv2DBiasReluConfig, conv2DConfig, fusedConv2DConfig } from './kernels/conv2d.js';
+import { CONV2D_BIAS_ADD_RELU, CONV2D_BIAS_RELU, conv2DBiasAddReluConfig, conv2DBiasReluConfig, conv2DConfig, fusedConv2DConfig } from './kernels/conv2d.js';
 import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from './kernels/conv2dBackprop.js';
 import { registerWasmGradients, reluBiasGradConfig } from './kernels/gradients.js';
 import { captureNative } from './kernels/heap.js';
@@ -46,6 +50,7 @@ import { identityConfig } from './kernels/identity.js';
 import { maxPoolGradConfig } from './kernels/maxPoolGrad.js';
 import { oneHotConfig } from './kernels/oneHot.js';
 import { meanConfig, sumConfig } from './kernels/reduce.js';
+import { sliceConfig } from './kernels/slice.js';
 import { tileConfig } from './kernels/tile.js';
 
 export interface WasmKernelOptions {
@@ -59,7 +64,8 @@ const REGISTERED = Symbol.for('svhn.wasmTrainingKernels');
 export const WASM_TRAINING_KERNELS: readonly string[] = [
   tf.Conv2DBackpropFilter, tf.Conv2DBackpropInput, tf.MaxPoolGrad, tf.Sum, tf.Mean,
   tf.OneHot, tf.Tile, tf.BatchMatMul, tf.FusedBatchNorm, tf.Identity, tf.Cast, adamUpdateConfig.kernelName, tf.Conv2D,
-  CONV2D_BIAS_RELU, reluBiasGradConfig.kernelName, tf.FusedConv2D,
+  tf.Slice,
+  CONV2D_BIAS_RELU, reluBiasGradConfig.kernelName, tf.FusedConv2D, CONV2D_BIAS_ADD_RELU,
 ];
 
 /**
@@ -75,7 +81,7 @@ export function registerWasmTrainingKernels(_opts: WasmKernelOptions): void {
   const configs = [
     conv2DBackpropFilterConfig, conv2DBackpropInputConfig, maxPoolGradConfig, sumConfig, meanConfig,
     oneHotConfig, tileConfig, batchMatMulConfig(), fusedBatchNormConfig(), identityConfig, castConfig, adamUpdateConfig, conv2DConfig(),
-    conv2DBiasReluConfig(), reluBiasGradConfig, fusedConv2DConfig(),
+    conv2DBiasReluConfig(), reluBiasGradConfig, fusedConv2DConfig(), conv2DBiasAddReluConfig(), sliceConfig(),
   ];
   for (const config of configs) {
     if (tf.getKernel(config.kernelName, 'wasm')) tf.unregisterKernel(config.kernelName, 'wasm');

@@ -20,6 +20,7 @@ import { getLogger } from '../log.js';
 import { classificationReport, type ClassificationReport } from '../metrics/classification.js';
 import { ConfusionAccumulator, type ConfusionMatrix } from '../metrics/confusion.js';
 import { MeanAccumulator } from '../metrics/mean.js';
+import { wholeBatch } from '../models/inference.js';
 import { loadModelDir } from '../models/io.js';
 import type { ModelMetadata } from '../models/modelDir.js';
 import { scalePixels } from '../data/batches.js';
@@ -157,7 +158,7 @@ async function openEvalData(opts: EvaluateOptions): Promise<OpenedEvalData> {
 /** Evaluates one model directory on a split of the cache or a labelled set. The backend must already be set. */
 export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluationResult> {
   const log = getLogger();
-  const { model, metadata } = await loadModelDir(opts.modelDir);
+  const { model, metadata, params } = await loadModelDir(opts.modelDir);
   try {
     const source = await openEvalData(opts);
     const total = source.data.count;
@@ -178,7 +179,7 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluationRe
       // tidy owns the input and every intermediate; probabilities leave as a plain array.
       const probs = tf.tidy(() => {
         const x = tf.tensor4d(xs.subarray(0, n * IMAGE_BYTES), [n, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS]);
-        return (model.predict(x) as tf.Tensor).dataSync() as Float32Array;
+        return (model.predict(x, wholeBatch(n)) as tf.Tensor).dataSync() as Float32Array;
       });
       const predicted = new Uint8Array(n);
       let batchLossSum = 0;
@@ -217,7 +218,7 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluationRe
         dir: resolve(opts.modelDir),
         name: metadata.name || basename(resolve(opts.modelDir)),
         architecture: String(metadata.architecture ?? 'unknown'),
-        params: metadata.params?.total ?? model.countParams(),
+        params: metadata.params?.total ?? params,
         synthetic: Boolean(metadata.synthetic),
         metadata,
       },

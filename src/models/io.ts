@@ -11,6 +11,7 @@ import { IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from '../confi
 import { SvhnError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { parseJsonFile } from '../util/json.js';
+import { foldBatchNorms } from './inference.js';
 import { METADATA_JSON, MODEL_JSON, WEIGHTS_BIN, type ModelMetadata } from './modelDir.js';
 
 interface ModelJson {
@@ -172,8 +173,11 @@ export async function readModelMetadata(dir: string): Promise<ModelMetadata> {
 }
 
 export interface LoadedModel {
+  /** The model rearranged for inference (BatchNorms folded: inference.ts). */
   model: tf.LayersModel;
   metadata: ModelMetadata;
+  /** Parameters of the model as saved (the folded model in memory holds fewer). */
+  params: number;
 }
 
 /** Fails with one line when --model does not name a directory. */
@@ -186,8 +190,9 @@ export function assertModelDir(dir: string): void {
 }
 
 /**
- * Loads a model directory for inference (evaluate, predict, report) and checks that it takes
- * 32x32x3 images and outputs 10 class probabilities. The caller owns (and disposes) the model.
+ * Loads a model directory for inference (evaluate, predict, report, serve), checks that it
+ * takes 32x32x3 images and outputs 10 class probabilities, and folds its BatchNorms into
+ * its convolutions (inference.ts). The caller owns (and disposes) the model.
  */
 export async function loadModelDir(dir: string): Promise<LoadedModel> {
   assertModelDir(dir);
@@ -206,5 +211,6 @@ export async function loadModelDir(dir: string): Promise<LoadedModel> {
     model.dispose();
     throw new SvhnError('BAD_MODEL', `model in ${dir} outputs [${outShape.slice(1).join(', ')}], expected [${NUM_CLASSES}] class probabilities`);
   }
-  return { model, metadata };
+  const params = model.countParams();
+  return { model: foldBatchNorms(model), metadata, params };
 }

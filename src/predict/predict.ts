@@ -13,6 +13,7 @@ import { IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } f
 import { SvhnError } from '../errors.js';
 import { scalePixels } from '../data/batches.js';
 import { decodeImageFile } from '../data/decode.js';
+import { wholeBatch } from '../models/inference.js';
 import { mapOrdered } from '../util/mapOrdered.js';
 import type { InputItem } from './inputs.js';
 
@@ -76,7 +77,8 @@ async function predictBatch(model: tf.LayersModel, batch: Decoded[], k: number):
     const x = new Float32Array(ok.length * IMAGE_BYTES);
     ok.forEach((d, i) => scalePixels(d.image!, x, i * IMAGE_BYTES)); // training's scaling
     // The input tensor dies with the tidy; the output escapes it and is disposed after reading.
-    const out = tf.tidy(() => model.predict(tf.tensor4d(x, [ok.length, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS])) as tf.Tensor);
+    // The whole batch in one pass (wholeBatch).
+    const out = tf.tidy(() => model.predict(tf.tensor4d(x, [ok.length, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS]), wholeBatch(ok.length)) as tf.Tensor);
     try {
       probs = (await out.data()) as Float32Array;
     } finally {

@@ -336,3 +336,22 @@ describe('Identity', () => {
     v.dispose();
   });
 });
+
+describe('Slice', () => {
+  const cases: Array<{ shape: number[]; begin: number[]; size: number[]; note: string }> = [
+    { shape: [10, 4, 4, 3], begin: [3, 0, 0, 0], size: [4, -1, -1, -1], note: 'a batch range, as model.predict takes them' },
+    { shape: [10, 4, 4, 3], begin: [9, 0, 0, 0], size: [1, 4, 4, 3], note: 'the last image' },
+    { shape: [6, 5], begin: [2, 1], size: [1, 3], note: 'within one row: contiguous' },
+    { shape: [6, 5], begin: [1, 1], size: [3, 2], note: 'a block of columns: native' },
+  ];
+  for (const [i, c] of cases.entries()) {
+    for (const dtype of ['float32', 'int32'] as const) {
+      it(`matches cpu exactly, ${dtype}: ${c.note}`, async () => {
+        const values = randomValues(1600 + i, c.shape.reduce((a, b) => a * b, 1), 100).map(Math.round);
+        const { cpu, wasm } = await onBoth(() => tf.slice(tf.tensor(values, c.shape, dtype), c.begin, c.size));
+        expect(wasm.shape).toEqual(cpu.shape);
+        expect(Array.from(wasm.values)).toEqual(Array.from(cpu.values));
+      });
+    }
+  }
+});

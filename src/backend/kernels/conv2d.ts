@@ -1,20 +1,25 @@
 /**
- * Conv2D on wasm (the models' convolutions while training; the notebook models' inference
- * runs FusedConv2D, which stays native), unpadded or padded ('same': the loop reads a
- * zero-padded copy of x, ./padding.ts), at stride 1 or more (strided: one output row a
- * call): a wasm SIMD loop straight from x in NHWC
- * (simd/conv.c convRows), no im2col and no XNNPACK repacking of a filter that changes every
- * step. Output pixels go in tiles of heap.ts TILE_BYTES (rowTiles), one call per tile and block of 16 (then
- * 4) output channels. In a training step of batch 64 (~32 GFLOP/s on layers 2 and 3):
- * layer 1 ~4.7 -> ~3.9 ms, layer 2 ~13.7 -> ~11.6, layer 3 ~5.7 -> ~4.5.
- * Every other geometry, the threaded build (XNNPACK uses its pool there, these loops would
- * not) and runtimes without the SIMD module run the native kernel.
- *
- * SvhnConv2DBiasRelu is the same loop with the conv layers' bias and ReLU applied per tile
- * (their training forward pass, models/fusedConv.ts); its fallback is the native FusedConv2D.
+ * The forward convolutions on wasm: Conv2D (the notebook models' training forward pass),
+ * FusedConv2D (every model's inference, with its bias and ReLU; plain, the resnet's training
+ * forward pass), SvhnConv2DBiasRelu (the conv layers' bias and ReLU while training,
+ * models/fusedConv.ts) and SvhnConv2DBiasAddRelu (a residual block's end at inference,
+ * models/inference.ts). All run one wasm SIMD loop straight from x in NHWC (simd/conv.c
+ * convRows): no im2col and no XNNPACK repacking of a filter that changes every step;
+ * unpadded or padded ('same': the loop reads a zero-padded copy of x, ./padding.ts), at
+ * stride 1 or more (strided: one output row a call). Output pixels go in tiles of heap.ts
+ * TILE_BYTES, one call per tile and block of 16 (then 4) output channels, then the tile's
+ * epilogue (bias, residual, ReLU) while it is in L1 (convTiles.ts).
+ * In a training step of batch 64 (~32 GFLOP/s on layers 2 and 3): layer 1 ~4.7 -> ~3.9 ms,
+ * layer 2 ~13.7 -> ~11.6, layer 3 ~5.7 -> ~4.5. At inference on one thread the notebook
+ * models ran 1.1-1.35x faster than on XNNPACK's FusedConv2D.
+ * On the threaded build every thread takes tiles: the calling thread and helper threads with
+ * the SIMD module on the same shared heap (convTeam.ts). Every other geometry, and runtimes
+ * without the SIMD module, run the native kernel.
  */
 import * as tf from '@tensorflow/tfjs';
-import { asWasm, captureNative, f32, release, rowTiles, runNative } from './heap.js';
+import { convTeam } from './convTeam.js';
+import { EPILOGUE, runConvTile, tileCount, tileLayout, type ConvJob, type Epilogue } from './convTiles.js';
+import { asWasm, captureNative, f32, release, runNative, TILE_BYTES } from './heap.js';
 import { isPadded, padImages, type Pads } from './padding.js';
 import { markReluOutput } from './reluOutputs.js';
 import { simdKernels } from './simd.js';
@@ -31,18 +36,30 @@ interface Conv2DAttrs {
 function conv2D({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
   const b = asWasm(backend);
   const { x, filter } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
-  return directConv2D(b, x, filter, undefined, attrs as unknown as Conv2DAttrs) ?? runNative(tf.Conv2D, b, inputs, attrs);
+  return directConv2D(b, x, filter, NO_EPILOGUE, attrs as unknown as Conv2DAttrs) ?? runNative(tf.Conv2D, b, inputs, attrs);
 }
+
+/** What the direct convolution does to each tile after writing it (convTiles.ts EPILOGUE). */
+interface ConvEpilogue {
+  kind: Epilogue;
+  /** float32[co] on the heap (BIAS, BIAS_RELU, BIAS_ADD_RELU). */
+  bias?: tf.TensorInfo;
+  /** float32 [n, oh, ow, co] on the heap, added before the ReLU (BIAS_ADD_RELU). */
+  residual?: tf.TensorInfo;
+}
+const NO_EPILOGUE: ConvEpilogue = { kind: EPILOGUE.NONE };
 
 /**
  * The direct SIMD convolution of x by filter into a new [n, oh, ow, co] output, or undefined
  * where the geometry or runtime does not allow it (the caller runs a native kernel then).
- * With `bias` (float32[co] on the heap), each tile of output pixels gets relu(y + bias) in
- * place right after its channel blocks are written (simd/channels.c biasReluRows): the tile is still
- * in L1, so the epilogue costs a fraction of a separate Add and Relu over the whole tensor.
+ * Each tile of output pixels gets its epilogue right after its channel blocks are written:
+ * the tile is still in L1, so adding a bias, a residual and a ReLU costs a fraction of
+ * separate Add and Relu passes over the whole tensor (convTiles.ts). On the threaded build
+ * (a shared heap) the tiles are split between this thread and the team's helpers
+ * (convTeam.ts); without a team there, the native kernel runs (XNNPACK on its pool).
  */
 function directConv2D(
-  b: ReturnType<typeof asWasm>, x: tf.TensorInfo, filter: tf.TensorInfo, bias: tf.TensorInfo | undefined, attrs: Conv2DAttrs,
+  b: ReturnType<typeof asWasm>, x: tf.TensorInfo, filter: tf.TensorInfo, epilogue: ConvEpilogue, attrs: Conv2DAttrs,
 ): tf.TensorInfo | undefined {
   const { strides, pad, dataFormat, dilations, dimRoundingMode } = attrs;
   const simd = simdKernels(b);
@@ -57,44 +74,36 @@ function directConv2D(
   const h = info.inHeight + pads.top + pads.bottom;
   const w = info.inWidth + pads.left + pads.right;
   const { strideHeight: sh, strideWidth: sw } = info;
-  const direct = simd && dataFormat === 'NHWC' && co % 4 === 0 && x.dtype === 'float32'
+  const memory = sharedMemory(b);
+  const team = memory ? convTeam(memory, threadsOf(b)) : undefined;
+  const direct = simd && dataFormat === 'NHWC' && co % 4 === 0 && x.dtype === 'float32' && filter.dtype === 'float32'
     && info.dilationHeight === 1 && info.dilationWidth === 1
     && Math.min(pads.top, pads.bottom, pads.left, pads.right) >= 0 && (oh - 1) * sh + kh <= h && (ow - 1) * sw + kw <= w
-    && !sharedHeap(b);
+    && (!memory || team);
   if (!direct) return undefined;
-  const xp = isPadded(pads) ? padImages(b, x, pads) : x;
+  const xp = isPadded(pads) ? padImages(b, x, pads, team ? { simd, team } : undefined) : x;
   const out = b.makeOutput([n, oh, ow, co], 'float32');
+  // k = 1 and bias 0 for the epilogues that add (convTiles.ts), on the heap beside each other.
+  const constants = epilogue.kind === EPILOGUE.BIAS || epilogue.kind === EPILOGUE.BIAS_ADD_RELU ? b.makeOutput([2 * co], 'float32') : undefined;
   // Views after the last allocation (an allocation may move the heap).
-  const yAt = f32(b, out).byteOffset;
-  const xAt = f32(b, xp).byteOffset;
-  const wAt = f32(b, filter).byteOffset;
-  const biasAt = bias ? f32(b, bias).byteOffset : 0;
-  const rowBytes = ow * co * 4;
-  const xSteps = [ci * 4, w * ci * 4, h * w * ci * 4] as const; // per pixel, row, image
-  for (const { image: i, images, row: y, rows } of rowTiles(n, oh, rowBytes)) {
-    const yTile = yAt + (i * oh + y) * rowBytes;
-    const xTile = xAt + (i * h + y) * w * ci * 4;
-    for (let k = 0; k < co;) {
-      const [width, fn] = co - k >= 16 ? [16, simd.convRows16x2] : [4, simd.convRows4x2];
-      if (sh === 1 && sw === 1) {
-        fn(xTile, wAt + k * 4, yTile + k * 4, kw * ci * 4, co * 4, images, rows, ow, ...xSteps, co * 4, kh);
-      } else {
-        // Strided: the loop's row step is also its filter-row step, so one output row a call,
-        // x stepped by the stride along it.
-        for (let ii = 0; ii < images; ii++) {
-          for (let yy = 0; yy < rows; yy++) {
-            const xRow = xAt + ((i + ii) * h + (y + yy) * sh) * w * ci * 4;
-            const yRow = yTile + (ii * rows + yy) * rowBytes;
-            fn(xRow, wAt + k * 4, yRow + k * 4, kw * ci * 4, co * 4, 1, 1, ow, sw * ci * 4, xSteps[1], xSteps[2], co * 4, kh);
-          }
-        }
-      }
-      k += width;
+  const at = (t: tf.TensorInfo | undefined) => (t ? f32(b, t).byteOffset : 0);
+  if (constants) f32(b, constants).fill(1, 0, co).fill(0, co);
+  const job: ConvJob = {
+    kind: 'conv', x: at(xp), filter: at(filter), y: at(out), bias: at(epilogue.bias), residual: at(epilogue.residual),
+    ones: at(constants), zeros: constants ? at(constants) + co * 4 : 0,
+    n, h, w, ci, oh, ow, co, kh, kw, sh, sw, epilogue: epilogue.kind, ...tileLayout(n, oh, ow * co * 4, TILE_BYTES),
+  };
+  try {
+    if (team) {
+      team.run(simd, job);
+    } else {
+      const tiles = tileCount(n, job);
+      for (let t = 0; t < tiles; t++) runConvTile(simd, job, t);
     }
-    // The tile is images x rows whole output rows, contiguous (whole images, or a band of one).
-    if (bias) simd.biasReluRows(yTile, yTile + images * rows * rowBytes, co * 4, biasAt);
+  } finally {
+    if (xp !== x) release(b, xp);
+    if (constants) release(b, constants);
   }
-  if (xp !== x) release(b, xp);
   return out;
 }
 
@@ -104,7 +113,7 @@ function directConv2D(
  */
 export function directConv2DPadded(b: ReturnType<typeof asWasm>, x: tf.TensorInfo, filter: tf.TensorInfo, p: Pads): tf.TensorInfo | undefined {
   const pad = [[0, 0], [p.top, p.bottom], [p.left, p.right], [0, 0]] as tf.backend_util.ExplicitPadding;
-  return directConv2D(b, x, filter, undefined, { strides: 1, pad, dataFormat: 'NHWC', dilations: 1 });
+  return directConv2D(b, x, filter, NO_EPILOGUE, { strides: 1, pad, dataFormat: 'NHWC', dilations: 1 });
 }
 
 /** Kernel name of relu(conv2d(x, filter) + bias), NHWC, bias [outChannels] (models/fusedConv.ts). */
@@ -124,30 +133,76 @@ function conv2DBiasRelu({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]
   const a = attrs as unknown as Conv2DAttrs;
   const co = filter.shape[3];
   const perChannel = bias.dtype === 'float32' && bias.shape.length === 1 && bias.shape[0] === co;
-  const out = perChannel ? directConv2D(b, x, filter, bias, a) : undefined;
+  const out = perChannel ? directConv2D(b, x, filter, { kind: EPILOGUE.BIAS_RELU, bias }, a) : undefined;
   const y = out ?? runNative(tf.FusedConv2D, b, { x, filter, bias }, { ...attrs, activation: 'relu' });
   markReluOutput(y); // >= 0 or NaN on every path: MaxPoolGrad may apply the ReLU's step (reluOutputs.ts)
   return y;
 }
 
+/** Kernel name of relu(conv2d(x, filter) + bias + residual), NHWC, bias [outChannels] (models/inference.ts). */
+export const CONV2D_BIAS_ADD_RELU = 'SvhnConv2DBiasAddRelu';
+
 /**
- * FusedConv2D without bias or activation (the resnet's convolutions, each followed by a
- * BatchNorm: tfjs-layers calls the fused op, which tfjs-core keeps fused under a gradient tape
- * when the activation is linear) runs the direct loop; everything else, the notebook models'
- * inference among it, the native kernel.
+ * SvhnConv2DBiasAddRelu: y = relu(conv2d(x, filter) + bias + residual) in one kernel, the end
+ * of a residual block at inference once its BatchNorm is folded into the convolution
+ * (models/inference.ts). Inputs x, filter, bias (float32[co]), residual (the output's shape);
+ * attrs as Conv2D's. The direct SIMD loop with its epilogue where it applies, else the native
+ * FusedConv2D, Add and Relu.
+ */
+function conv2DBiasAddRelu({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
+  const b = asWasm(backend);
+  const { x, filter, bias, residual } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo; bias: tf.TensorInfo; residual: tf.TensorInfo };
+  const a = attrs as unknown as Conv2DAttrs;
+  const { outShape } = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number], filter.shape as [number, number, number, number], a.strides, a.dilations, a.pad, a.dimRoundingMode,
+  );
+  if (!tf.util.arraysEqual(outShape, residual.shape)) {
+    throw new Error(`${CONV2D_BIAS_ADD_RELU}: residual shape ${residual.shape} differs from the convolution's ${outShape}`);
+  }
+  const co = filter.shape[3];
+  const fits = bias.dtype === 'float32' && bias.shape.length === 1 && bias.shape[0] === co && residual.dtype === 'float32';
+  const out = fits ? directConv2D(b, x, filter, { kind: EPILOGUE.BIAS_ADD_RELU, bias, residual }, a) : undefined;
+  if (out) return out;
+  const y = runNative(tf.FusedConv2D, b, { x, filter, bias }, { ...attrs, activation: 'linear' });
+  const sum = runNative(tf.Add, b, { a: y, b: residual });
+  release(b, y);
+  const relu = runNative(tf.Relu, b, { x: sum });
+  release(b, sum);
+  return relu;
+}
+
+/**
+ * FusedConv2D: the direct loop, its epilogue adding the bias (per channel) and applying the
+ * ReLU when asked. Without bias or activation it is the resnet's training forward pass (each
+ * convolution followed by a BatchNorm: tfjs-layers calls the fused op, which tfjs-core keeps
+ * fused under a gradient tape when the activation is linear); with them, inference (the
+ * notebook models' conv layers, the resnet's with its BatchNorms folded in: models/inference.ts).
+ * Other activations, PReLU weights and other bias shapes run the native kernel.
  */
 function fusedConv2D({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
   const b = asWasm(backend);
   const { x, filter, bias, preluActivationWeights } = inputs as Record<string, tf.TensorInfo | undefined>;
   const a = attrs as unknown as Conv2DAttrs & { activation?: string };
-  const plain = !bias && !preluActivationWeights && (a.activation ?? 'linear') === 'linear';
-  return (plain ? directConv2D(b, x!, filter!, undefined, a) : undefined) ?? runNative(tf.FusedConv2D, b, inputs, attrs);
+  const activation = a.activation ?? 'linear';
+  const co = filter!.shape[3];
+  const perChannel = bias !== undefined && bias.dtype === 'float32' && bias.shape.length === 1 && bias.shape[0] === co;
+  const epilogue: ConvEpilogue | undefined = preluActivationWeights || (bias && !perChannel) ? undefined
+    : activation === 'linear' ? (bias ? { kind: EPILOGUE.BIAS, bias } : NO_EPILOGUE)
+      : activation === 'relu' && bias ? { kind: EPILOGUE.BIAS_RELU, bias }
+        : undefined;
+  return (epilogue ? directConv2D(b, x!, filter!, epilogue, a) : undefined) ?? runNative(tf.FusedConv2D, b, inputs, attrs);
 }
 
-function sharedHeap(b: ReturnType<typeof asWasm>): boolean {
+/** The threads the backend's build runs (its pool and the calling thread), as getThreadsCount() says. */
+function threadsOf(b: ReturnType<typeof asWasm>): number {
+  return (b.wasm as unknown as { tfjs?: { getThreadsCount?(): number } }).tfjs?.getThreadsCount?.() ?? 1;
+}
+
+/** The threaded build's shared WebAssembly.Memory, or undefined on the single-threaded build. */
+function sharedMemory(b: ReturnType<typeof asWasm>): object | undefined {
   const module = b.wasm as unknown as { asm?: { memory?: { buffer?: unknown } }; wasmMemory?: { buffer?: unknown } };
   const memory = module.asm?.memory ?? module.wasmMemory;
-  return typeof SharedArrayBuffer !== 'undefined' && memory?.buffer instanceof SharedArrayBuffer;
+  return typeof SharedArrayBuffer !== 'undefined' && memory?.buffer instanceof SharedArrayBuffer ? memory : undefined;
 }
 
 /** Built at registration: it falls back to the native kernel, whose setup (cwrap) it must run. */
@@ -160,6 +215,12 @@ export function conv2DConfig(): tf.KernelConfig {
 export function conv2DBiasReluConfig(): tf.KernelConfig {
   const native = captureNative(tf.FusedConv2D);
   return { kernelName: CONV2D_BIAS_RELU, backendName: 'wasm', setupFunc: native?.setupFunc, kernelFunc: conv2DBiasRelu };
+}
+
+/** Built at registration: its fallback is the native FusedConv2D, whose setup it must run. */
+export function conv2DBiasAddReluConfig(): tf.KernelConfig {
+  const native = captureNative(tf.FusedConv2D);
+  return { kernelName: CONV2D_BIAS_ADD_RELU, backendName: 'wasm', setupFunc: native?.setupFunc, kernelFunc: conv2DBiasAddRelu };
 }
 
 /** Built at registration: its fallback is the native FusedConv2D, whose setup it must run. */

@@ -5,6 +5,7 @@
  * every output first, then take views.
  */
 import * as tf from '@tensorflow/tfjs';
+import { tileAt, tileCount, tileLayout } from './convTiles.js';
 
 export interface WasmTensorRecord {
   id: number;
@@ -130,25 +131,16 @@ export function conv2dRaw(b: WasmBackendLike, c: RawConv2D): void {
 /** Bytes of the per-pixel data one tile of output pixels holds: small enough to stay in L1. */
 export const TILE_BYTES = 16 * 1024;
 
-export interface RowTile {
-  image: number; // first image
-  images: number; // whole images in the tile (1 when the tile is a band of rows)
-  row: number; // first row
-  rows: number; // rows per image in the tile
-}
+export type RowTile = ReturnType<typeof tileAt>;
 
 /**
  * The tiles the direct convolution kernels (conv2d.ts, conv2dBackprop.ts) walk: `n` images
  * of `rows` rows of `rowBytes` each, as groups of whole images when several fit in
- * `tileBytes`, else as bands of one image's rows spread evenly (13 rows as 4+3+3+3, not 4+4+4+1).
+ * `tileBytes`, else as bands of one image's rows spread evenly (13 rows as 3+3+3+4, not 4+4+4+1);
+ * numbered so that threads can share them (convTiles.ts).
  */
 export function* rowTiles(n: number, rows: number, rowBytes: number, tileBytes = TILE_BYTES): Generator<RowTile> {
-  const imgs = Math.max(1, Math.floor(tileBytes / (rows * rowBytes)));
-  const bands = imgs > 1 ? 1 : Math.ceil(rows / Math.max(1, Math.floor(tileBytes / rowBytes)));
-  for (let i = 0; i < n; i += imgs) {
-    for (let t = 0; t < bands; t++) {
-      const y = Math.floor((t * rows) / bands);
-      yield { image: i, images: Math.min(imgs, n - i), row: y, rows: Math.floor(((t + 1) * rows) / bands) - y };
-    }
-  }
+  const layout = tileLayout(n, rows, rowBytes, tileBytes);
+  const count = tileCount(n, layout);
+  for (let t = 0; t < count; t++) yield tileAt(t, n, rows, layout);
 }

@@ -11,7 +11,10 @@
  * Each costs one copy of x (or dy), against a convolution that reads it kh*kw times.
  */
 import type * as tf from '@tensorflow/tfjs';
+import type { ConvTeam } from './convTeam.js';
+import { padImage, type PadJob } from './convTiles.js';
 import { f32, type WasmBackendLike } from './heap.js';
+import type { SimdKernels } from './simd.js';
 
 /** Rows and columns of zeros around each image. */
 export interface Pads {
@@ -21,22 +24,21 @@ export interface Pads {
   right: number;
 }
 
-/** A new [n, h + top + bottom, w + left + right, c] tensor: x in the middle, zeros around. */
-export function padImages(b: WasmBackendLike, x: tf.TensorInfo, p: Pads): tf.TensorInfo {
+/**
+ * A new [n, h + top + bottom, w + left + right, c] tensor: x in the middle, zeros around.
+ * With a team (the threaded build: convTeam.ts), its threads pad an image each.
+ */
+export function padImages(b: WasmBackendLike, x: tf.TensorInfo, p: Pads, team?: { simd: SimdKernels; team: ConvTeam }): tf.TensorInfo {
   const [n, h, w, c] = x.shape as [number, number, number, number];
-  const ph = h + p.top + p.bottom;
-  const pw = w + p.left + p.right;
-  const out = b.makeOutput([n, ph, pw, c], 'float32');
+  const out = b.makeOutput([n, h + p.top + p.bottom, w + p.left + p.right, c], 'float32');
   // Views after the allocation (it may move the heap).
   const src = f32(b, x);
-  const dst = f32(b, out);
-  dst.fill(0);
-  const row = w * c;
-  for (let i = 0; i < n; i++) {
-    for (let y = 0; y < h; y++) {
-      const from = (i * h + y) * row;
-      dst.set(src.subarray(from, from + row), ((i * ph + y + p.top) * pw + p.left) * c);
-    }
+  const job: PadJob = { kind: 'pad', src: src.byteOffset, dst: f32(b, out).byteOffset, n, h, w, c, top: p.top, bottom: p.bottom, left: p.left, right: p.right };
+  if (team) {
+    team.team.run(team.simd, job);
+  } else {
+    const heap = new Float32Array(src.buffer);
+    for (let i = 0; i < n; i++) padImage(heap, job, i);
   }
   return out;
 }

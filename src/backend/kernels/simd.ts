@@ -150,22 +150,27 @@ const byBackend = new WeakMap<object, SimdKernels | null>();
 export function simdKernels(b: WasmBackendLike): SimdKernels | undefined {
   let k = byBackend.get(b);
   if (k === undefined) {
-    k = null;
     // The single-threaded build exports its memory; the threaded one creates it (wasmMemory).
     const module = b.wasm as unknown as { asm?: { memory?: unknown }; wasmMemory?: unknown };
-    const memory = module.asm?.memory ?? module.wasmMemory;
-    const shared = typeof SharedArrayBuffer !== 'undefined' && (memory as { buffer?: unknown } | undefined)?.buffer instanceof SharedArrayBuffer;
-    const fmaBytes = useFma() ? moduleBytes(shared, true) : undefined;
-    const bytes = fmaBytes && WA.validate(fmaBytes) ? fmaBytes : moduleBytes(shared, false);
-    if (memory instanceof WA.Memory && WA.validate(bytes)) {
-      try {
-        const instance = new WA.Instance(new WA.Module(bytes), { env: { memory } });
-        k = instance.exports as unknown as SimdKernels;
-      } catch {
-        k = null; // a memory this import does not match: stay in JS
-      }
-    }
+    k = simdKernelsOn(module.asm?.memory ?? module.wasmMemory) ?? null;
     byBackend.set(b, k);
   }
   return k ?? undefined;
+}
+
+/**
+ * The SIMD kernels instantiated on `memory` (a WebAssembly.Memory, shared or not), or
+ * undefined without wasm SIMD or where the module's import does not match it. A convolution
+ * team's helper thread (convWorker.ts) builds its own on the threaded build's shared heap.
+ */
+export function simdKernelsOn(memory: unknown): SimdKernels | undefined {
+  const shared = typeof SharedArrayBuffer !== 'undefined' && (memory as { buffer?: unknown } | undefined)?.buffer instanceof SharedArrayBuffer;
+  const fmaBytes = useFma() ? moduleBytes(shared, true) : undefined;
+  const bytes = fmaBytes && WA.validate(fmaBytes) ? fmaBytes : moduleBytes(shared, false);
+  if (!(memory instanceof WA.Memory) || !WA.validate(bytes)) return undefined;
+  try {
+    return new WA.Instance(new WA.Module(bytes), { env: { memory } }).exports as unknown as SimdKernels;
+  } catch {
+    return undefined; // a memory this import does not match: stay in JS
+  }
 }
