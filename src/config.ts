@@ -126,7 +126,7 @@ export const DEFAULTS = {
     shutdownTimeoutSec: 10, // SIGINT/SIGTERM: requests in flight get this long to finish
   },
   demo: {
-    // npm start: a short schedule so the whole pipeline runs in under a minute on 2 cores (~40 s measured).
+    // npm start: a short schedule so the whole pipeline runs in under a minute on 2 cores (45 s measured in a clean clone, 2026-12-04).
     epochs: 5, // ~30 s for the optimized model on wasm, 2 cores
     limit: 9600, // all of the small synthetic sample's training split (12,000 less the 20% validation)
     valLimit: 1200,
