@@ -109,8 +109,11 @@ function reluBiasGradient(dy: tf.Tensor4D, y: tf.Tensor4D): [tf.Tensor4D, tf.Ten
   }) as [tf.Tensor4D, tf.Tensor1D];
 }
 
-interface ConvInternals {
+/** The parts of a tfjs-layers Conv2D this file and models/inference.ts read (its fields are not in its public type). */
+export interface ConvInternals {
   rank: number;
+  filters: number;
+  kernelSize: number[];
   strides: number[];
   padding: string;
   dataFormat: string;

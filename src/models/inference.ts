@@ -22,6 +22,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { CONV2D_BIAS_ADD_RELU } from '../backend/kernels/conv2d.js';
+import type { ConvInternals } from './fusedConv.js';
 
 type Padding = 'valid' | 'same';
 type Layer = tf.layers.Layer;
@@ -91,18 +92,6 @@ export class ResidualConv2D extends tf.layers.Layer {
   override getConfig(): tf.serialization.ConfigDict {
     return { ...super.getConfig(), filters: this.filters, kernelSize: this.kernelSize, strides: this.strides, padding: this.padding };
   }
-}
-
-interface ConvInternals {
-  rank: number;
-  filters: number;
-  kernelSize: number[];
-  strides: number[];
-  padding: string;
-  dataFormat: string;
-  dilationRate: number | number[];
-  useBias: boolean;
-  activation: { getClassName(): string } | null;
 }
 
 interface BatchNormInternals {
