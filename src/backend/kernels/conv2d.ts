@@ -22,7 +22,7 @@ import { EPILOGUE, runConvTile, tileCount, tileLayout, type ConvJob, type Epilog
 import { asWasm, captureNative, f32, release, runNative, TILE_BYTES } from './heap.js';
 import { isPadded, padImages, type Pads } from './padding.js';
 import { markReluOutput } from './reluOutputs.js';
-import { simdKernels } from './simd.js';
+import { isSharedMemory, simdKernels, wasmMemory } from './simd.js';
 
 interface Conv2DAttrs {
   strides: [number, number] | number;
@@ -132,7 +132,7 @@ function conv2DBiasRelu({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]
   const { x, filter, bias } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo; bias: tf.TensorInfo };
   const a = attrs as unknown as Conv2DAttrs;
   const co = filter.shape[3];
-  const perChannel = bias.dtype === 'float32' && bias.shape.length === 1 && bias.shape[0] === co;
+  const perChannel = isChannelBias(bias, co);
   const out = perChannel ? directConv2D(b, x, filter, { kind: EPILOGUE.BIAS_RELU, bias }, a) : undefined;
   const y = out ?? runNative(tf.FusedConv2D, b, { x, filter, bias }, { ...attrs, activation: 'relu' });
   markReluOutput(y); // >= 0 or NaN on every path: MaxPoolGrad may apply the ReLU's step (reluOutputs.ts)
@@ -160,7 +160,7 @@ function conv2DBiasAddRelu({ inputs, backend, attrs }: Parameters<tf.KernelFunc>
     throw new Error(`${CONV2D_BIAS_ADD_RELU}: residual shape ${residual.shape} differs from the convolution's ${outShape}`);
   }
   const co = filter.shape[3];
-  const fits = bias.dtype === 'float32' && bias.shape.length === 1 && bias.shape[0] === co && residual.dtype === 'float32';
+  const fits = isChannelBias(bias, co) && residual.dtype === 'float32';
   const out = fits ? directConv2D(b, x, filter, { kind: EPILOGUE.BIAS_ADD_RELU, bias, residual }, a) : undefined;
   if (out) return out;
   const y = runNative(tf.FusedConv2D, b, { x, filter, bias }, { ...attrs, activation: 'linear' });
@@ -185,7 +185,7 @@ function fusedConv2D({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): 
   const a = attrs as unknown as Conv2DAttrs & { activation?: string };
   const activation = a.activation ?? 'linear';
   const co = filter!.shape[3];
-  const perChannel = bias !== undefined && bias.dtype === 'float32' && bias.shape.length === 1 && bias.shape[0] === co;
+  const perChannel = bias !== undefined && isChannelBias(bias, co);
   const epilogue: ConvEpilogue | undefined = preluActivationWeights || (bias && !perChannel) ? undefined
     : activation === 'linear' ? (bias ? { kind: EPILOGUE.BIAS, bias } : NO_EPILOGUE)
       : activation === 'relu' && bias ? { kind: EPILOGUE.BIAS_RELU, bias }
@@ -200,9 +200,13 @@ function threadsOf(b: ReturnType<typeof asWasm>): number {
 
 /** The threaded build's shared WebAssembly.Memory, or undefined on the single-threaded build. */
 function sharedMemory(b: ReturnType<typeof asWasm>): object | undefined {
-  const module = b.wasm as unknown as { asm?: { memory?: { buffer?: unknown } }; wasmMemory?: { buffer?: unknown } };
-  const memory = module.asm?.memory ?? module.wasmMemory;
-  return typeof SharedArrayBuffer !== 'undefined' && memory?.buffer instanceof SharedArrayBuffer ? memory : undefined;
+  const memory = wasmMemory(b);
+  return isSharedMemory(memory) ? (memory as object) : undefined;
+}
+
+/** A float32[co] bias, one value per output channel: what the loop's epilogues add. */
+function isChannelBias(bias: tf.TensorInfo, co: number): boolean {
+  return bias.dtype === 'float32' && bias.shape.length === 1 && bias.shape[0] === co;
 }
 
 /** Built at registration: it falls back to the native kernel, whose setup (cwrap) it must run. */

@@ -144,15 +144,24 @@ interface WasmApi {
 }
 const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
+/** The backend's WebAssembly.Memory: the single-threaded build exports it, the threaded one creates it (wasmMemory). */
+export function wasmMemory(b: WasmBackendLike): unknown {
+  const module = b.wasm as unknown as { asm?: { memory?: unknown }; wasmMemory?: unknown };
+  return module.asm?.memory ?? module.wasmMemory;
+}
+
+/** Whether `memory` is shared between threads (the threaded build's heap). */
+export function isSharedMemory(memory: unknown): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && (memory as { buffer?: unknown } | undefined)?.buffer instanceof SharedArrayBuffer;
+}
+
 const byBackend = new WeakMap<object, SimdKernels | null>();
 
 /** The SIMD kernels bound to this backend's heap, or undefined without wasm SIMD. */
 export function simdKernels(b: WasmBackendLike): SimdKernels | undefined {
   let k = byBackend.get(b);
   if (k === undefined) {
-    // The single-threaded build exports its memory; the threaded one creates it (wasmMemory).
-    const module = b.wasm as unknown as { asm?: { memory?: unknown }; wasmMemory?: unknown };
-    k = simdKernelsOn(module.asm?.memory ?? module.wasmMemory) ?? null;
+    k = simdKernelsOn(wasmMemory(b)) ?? null;
     byBackend.set(b, k);
   }
   return k ?? undefined;
@@ -164,7 +173,7 @@ export function simdKernels(b: WasmBackendLike): SimdKernels | undefined {
  * team's helper thread (convWorker.ts) builds its own on the threaded build's shared heap.
  */
 export function simdKernelsOn(memory: unknown): SimdKernels | undefined {
-  const shared = typeof SharedArrayBuffer !== 'undefined' && (memory as { buffer?: unknown } | undefined)?.buffer instanceof SharedArrayBuffer;
+  const shared = isSharedMemory(memory);
   const fmaBytes = useFma() ? moduleBytes(shared, true) : undefined;
   const bytes = fmaBytes && WA.validate(fmaBytes) ? fmaBytes : moduleBytes(shared, false);
   if (!(memory instanceof WA.Memory) || !WA.validate(bytes)) return undefined;
