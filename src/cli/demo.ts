@@ -38,22 +38,17 @@ async function runDemo(flags: DemoFlags): Promise<void> {
 
   log.info(`step 2/3: train the optimized model for ${flags.epochs} epochs on up to ${flags.limit} images`);
   const { trainModel } = await import('../train/loop.js');
-  const recipe = defaultRecipe('optimized', { synthetic: pre.manifest.synthetic }); // the offline sample has its own
   const trained = await trainModel({
+    // train's recipe for this data (the offline sample has its own), on the demo's short schedule
+    ...defaultRecipe('optimized', { synthetic: pre.manifest.synthetic }),
+    epochs: flags.epochs,
     model: 'optimized',
     dataDir: flags.dataDir,
-    epochs: flags.epochs,
     batchSize: DEFAULTS.train.batchSize,
-    lr: recipe.lr,
     seed: flags.seed,
     limit: flags.limit,
     valLimit: flags.valLimit,
     extra: false,
-    patience: recipe.patience,
-    schedule: recipe.schedule,
-    warmupEpochs: recipe.warmupEpochs,
-    weightDecay: recipe.weightDecay,
-    labelSmoothing: recipe.labelSmoothing,
     outDir: flags.out,
     resume: false,
     backend: flags.backend,
