@@ -26,6 +26,7 @@ interface TrainFlags {
   warmupEpochs?: number;
   weightDecay?: number;
   labelSmoothing?: number;
+  recalibrateBn?: boolean;
   augmentStrength?: number;
   out?: string;
   resume: boolean;
@@ -59,7 +60,7 @@ function addTrainOptions(cmd: Command, withModel: boolean): Command {
   if (withModel) cmd.option('--model <name>', `architecture: ${MODEL_NAMES.join(', ')} (default: optimized; with --init, the parent's)`);
   return cmd
     .option('--data-dir <dir>', 'where `svhn preprocess` wrote its cache (<dir>/cache)', DEFAULTS.dataDir)
-    .option('--init <model_dir>', `fine-tune: start from a trained model directory's weights (same architecture); defaults become --lr ${f.lr}, --epochs ${f.epochs}, --patience ${f.patience}, a constant rate, no weight decay or label smoothing`)
+    .option('--init <model_dir>', `fine-tune: start from a trained model directory's weights (same architecture); defaults become --lr ${f.lr}, --epochs ${f.epochs}, --patience ${f.patience}, a constant rate, no weight decay or label smoothing, BatchNorm's statistics measured on your training images at the start`)
     .option('--epochs <n>', `epochs to train (default: ${perModel('epochs')}; ${f.epochs} with --init)`, positiveInt)
     .option('--batch-size <n>', 'images per training step', positiveInt, d.batchSize)
     .option('--lr <rate>', `Adam learning rate, a schedule's peak (default: ${perModel('lr')}; ${f.lr} with --init)`, positiveNumber)
@@ -67,6 +68,8 @@ function addTrainOptions(cmd: Command, withModel: boolean): Command {
     .option('--warmup-epochs <n>', `cosine: epochs of linear warm-up to --lr (default: ${perModel('warmupEpochs')})`, nonNegativeNumber)
     .option('--weight-decay <rate>', `AdamW's decoupled weight decay on the kernels; 0 is Adam (default: ${perModel('weightDecay')})`, nonNegativeNumber)
     .option('--label-smoothing <e>', `train on targets y(1-e) + e/10 (default: ${perModel('labelSmoothing')})`, nonNegativeNumber)
+    .option('--recalibrate-bn', `with --init: start from BatchNorm statistics measured on the training images, not the parent's (default: ${f.recalibrateBn ? 'on' : 'off'} with --init)`)
+    .option('--no-recalibrate-bn', "with --init: start from the parent's BatchNorm statistics")
     .option('--seed <n>', 'seed of initialisers, dropout, shuffling, augmentation and --limit sampling', nonNegativeInt, d.seed)
     .option('--limit <n>', 'train on at most N cached training images, stratified (default: all)', positiveInt)
     .option('--val-limit <n>', 'validate on at most N cached validation images, stratified (default: all)', positiveInt)
@@ -130,6 +133,7 @@ async function runTrain(fixed: string | undefined, flags: TrainFlags): Promise<v
     warmupEpochs: flags.warmupEpochs ?? d.warmupEpochs,
     weightDecay: flags.weightDecay ?? d.weightDecay,
     labelSmoothing: flags.labelSmoothing ?? d.labelSmoothing,
+    recalibrateBn: flags.recalibrateBn ?? d.recalibrateBn,
     augmentStrength: flags.augmentStrength,
     outDir,
     resume: flags.resume,

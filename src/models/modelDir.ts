@@ -54,8 +54,8 @@ export interface ModelMetadata {
   versions: Record<string, string>; // node, tfjs, svhn, ...
   hyperparameters: {
     epochs: number; batchSize: number; lr: number; patience: number; augment: boolean; limit: number | null; valLimit: number | null; extra: boolean;
-    /** The recipe beyond the notebook's (absent in models trained before it: constant, 0, 0, 0, 1). */
-    schedule?: string; warmupEpochs?: number; weightDecay?: number; labelSmoothing?: number; augmentStrength?: number;
+    /** The recipe beyond the notebook's (absent in models trained before it: constant, 0, 0, 0, 1, false). */
+    schedule?: string; warmupEpochs?: number; weightDecay?: number; labelSmoothing?: number; augmentStrength?: number; recalibrateBn?: boolean;
   };
   epochsRun: number;
   bestEpoch: number;

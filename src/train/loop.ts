@@ -42,6 +42,7 @@ import {
   type RunConfig,
 } from './checkpoint.js';
 import { learningRateAt } from './schedule.js';
+import { RECALIBRATE_MAX_IMAGES, recalibrateBatchNorm } from './recalibrate.js';
 import { captureWeights, restoreWeights } from './weights.js';
 import { historyToCsv } from './history.js';
 import { checkResumedParent, copyParentWeights, describeParent } from './init.js';
@@ -71,6 +72,8 @@ export interface TrainOptions {
   labelSmoothing?: number;
   /** Multiplies augment.ts' ranges (shift, scale, rotation, contrast); 1: its defaults. */
   augmentStrength?: number;
+  /** Fine-tune (init): before the first epoch, BatchNorm's moving statistics measured on the training split instead of the parent's (recalibrate.ts); default off. */
+  recalibrateBn?: boolean;
   outDir: string; // the model directory, swapped in whole at the end
   resume: boolean; // continue from <outDir>.checkpoint
   /** Fine-tune: a model directory of the same architecture whose weights the run starts from. */
@@ -135,6 +138,9 @@ function checkOptions(o: TrainOptions): void {
   }
   if (o.schedule !== undefined && !(LR_SCHEDULES as readonly string[]).includes(o.schedule)) {
     throw new SvhnError('BAD_FLAG', `--schedule: expected one of ${LR_SCHEDULES.join(', ')}, got '${o.schedule}'`);
+  }
+  if (o.recalibrateBn && !o.init) {
+    throw new SvhnError('BAD_FLAG', "--recalibrate-bn: it replaces a parent model's BatchNorm statistics, so it needs --init MODEL_DIR");
   }
 }
 
@@ -300,10 +306,10 @@ async function prepareRun(o: TrainOptions): Promise<Run> {
 }
 
 /** The recipe's parts beyond the notebook's. */
-type Recipe = Required<Pick<RunConfig, 'schedule' | 'warmupEpochs' | 'weightDecay' | 'labelSmoothing' | 'augmentStrength'>>;
+type Recipe = Required<Pick<RunConfig, 'schedule' | 'warmupEpochs' | 'weightDecay' | 'labelSmoothing' | 'augmentStrength' | 'recalibrateBn'>>;
 
 /** The notebook's values of those parts: a run without the flags, and a checkpoint written before them. */
-const NOTEBOOK_RECIPE: Recipe = { schedule: 'constant', warmupEpochs: 0, weightDecay: 0, labelSmoothing: 0, augmentStrength: 1 };
+const NOTEBOOK_RECIPE: Recipe = { schedule: 'constant', warmupEpochs: 0, weightDecay: 0, labelSmoothing: 0, augmentStrength: 1, recalibrateBn: false };
 
 function recipeOf(o: TrainOptions): Recipe {
   const n = NOTEBOOK_RECIPE;
@@ -313,6 +319,7 @@ function recipeOf(o: TrainOptions): Recipe {
     weightDecay: o.weightDecay ?? n.weightDecay,
     labelSmoothing: o.labelSmoothing ?? n.labelSmoothing,
     augmentStrength: o.augmentStrength ?? n.augmentStrength,
+    recalibrateBn: o.recalibrateBn ?? n.recalibrateBn,
   };
 }
 
@@ -405,6 +412,11 @@ async function restoreSession(s: Session, ckpt: Checkpoint): Promise<void> {
 /** Epochs from the first not yet done, until --epochs or early stopping; each ends in a checkpoint. */
 async function trainEpochs(s: Session): Promise<void> {
   let stopped = s.ckpt?.state.earlyStopping.stoppedEpoch != null;
+  if (s.config.recalibrateBn && !s.ckpt) {
+    // A fine-tune's start: the parent's moving averages replaced by those of these images (recalibrate.ts).
+    const layers = recalibrateBatchNorm(s.model, s.data.train);
+    if (layers) getLogger().info(`BatchNorm: the moving statistics of ${layers} layer(s) measured on the first ${Math.min(s.data.train.count, RECALIBRATE_MAX_IMAGES)} training images`);
+  }
   for (let epoch = (s.ckpt?.state.epoch ?? 0) + 1; epoch <= s.o.epochs && !stopped; epoch++) {
     const record = await trainEpoch(s, epoch);
     s.history.push(record);
@@ -531,6 +543,7 @@ async function saveModelDir(s: Session): Promise<TrainResult> {
       weightDecay: config.weightDecay,
       labelSmoothing: config.labelSmoothing,
       augmentStrength: config.augmentStrength,
+      recalibrateBn: config.recalibrateBn,
     },
     epochsRun: history.length,
     bestEpoch: keeper.state.bestEpoch,

@@ -38,7 +38,7 @@ describe('svhn train --init', () => {
     const s = JSON.parse(a.stdout);
     const f = DEFAULTS.finetune;
     expect(s.model).toBe('baseline');
-    expect(s.hyperparameters).toMatchObject({ lr: f.lr, epochs: f.epochs, patience: f.patience });
+    expect(s.hyperparameters).toMatchObject({ lr: f.lr, epochs: f.epochs, patience: f.patience, recalibrateBn: f.recalibrateBn });
     expect(s.epochsRun).toBeLessThanOrEqual(f.epochs);
     const parentMeta = JSON.parse(await readFile(join(tmp, 'models/parent/metadata.json'), 'utf8'));
     const meta = JSON.parse(await readFile(join(tmp, 'models/ft-a/metadata.json'), 'utf8'));
@@ -58,9 +58,9 @@ describe('svhn train --init', () => {
     expect((await readFile(join(tmp, 'models/ft-a/weights.bin'))).equals(await readFile(join(tmp, 'models/parent/weights.bin')))).toBe(false);
 
     // A flag given wins over the fine-tuning default.
-    const c = svhn(['train', '--init', 'models/parent', ...TINY, '--epochs', '1', '--lr', '0.002', '--json', '--out', 'models/ft-c']);
+    const c = svhn(['train', '--init', 'models/parent', ...TINY, '--epochs', '1', '--lr', '0.002', '--no-recalibrate-bn', '--json', '--out', 'models/ft-c']);
     expect(c.code, c.stderr).toBe(0);
-    expect(JSON.parse(c.stdout).hyperparameters).toMatchObject({ lr: 0.002, epochs: 1, patience: f.patience });
+    expect(JSON.parse(c.stdout).hyperparameters).toMatchObject({ lr: 0.002, epochs: 1, patience: f.patience, recalibrateBn: false });
   });
 
   it('refuses another architecture (exit 2), a missing parent (exit 1) and the parent as --out, writing nothing', async () => {
@@ -102,5 +102,6 @@ describe('svhn train --init', () => {
     );
     expect(r.stdout.replace(/\s+/g, ' ')).toContain(`cosine for resnet; ${offline.schedule} for optimized on the synthetic sample)`);
     expect(r.stdout.replace(/\s+/g, ' ')).toContain(`; ${f.epochs} with --init)`);
+    expect(r.stdout.replace(/\s+/g, ' ')).toContain("BatchNorm's statistics measured on your training images at the start");
   });
 });

@@ -102,10 +102,24 @@ describe('trainModel with init (fine-tuning)', () => {
     expect(meta.architecture).toBe('tiny');
   });
 
+  it("with recalibrateBn, starts from BatchNorm statistics measured on its own images, not the parent's, and records it", async () => {
+    // A vanishing rate: what training moves is negligible, so the statistics show the start.
+    const kept = await trainModel(base('rc-off', { init: parentDir, epochs: 1, lr: 1e-10 }));
+    const measured = await trainModel(base('rc-on', { init: parentDir, epochs: 1, lr: 1e-10, recalibrateBn: true }));
+    const [p, off, on] = await Promise.all([parentDir, kept.outDir, measured.outDir].map(savedWeights));
+    const mean = 'batch_normalization_1/moving_mean';
+    // Without it, one epoch of 5 steps moves the parent's averages by about 5% of the way.
+    expect(maxDiff(p.get(mean)!, off.get(mean)!)).toBeLessThan(0.3 * maxDiff(p.get(mean)!, on.get(mean)!));
+    expect(measured.metadata.hyperparameters.recalibrateBn).toBe(true);
+    expect(kept.metadata.hyperparameters.recalibrateBn).toBe(false);
+    const alone = await rejection(trainModel(base('rc-scratch', { recalibrateBn: true })));
+    expect([alone.code, alone.message]).toEqual(['BAD_FLAG', "--recalibrate-bn: it replaces a parent model's BatchNorm statistics, so it needs --init MODEL_DIR"]);
+  });
+
   it('resumes a fine-tune stopped after epoch 1 to the uninterrupted bytes; the checkpoint carries the parent', async () => {
-    const full = await trainModel(base('ft-full', { init: parentDir }));
+    const full = await trainModel(base('ft-full', { init: parentDir, recalibrateBn: true }));
     const out = 'ft-resumed';
-    await expect(trainModel(base(out, { init: parentDir, onEpochEnd: (r) => { if (r.epoch === 1) throw new Error('killed'); } }))).rejects.toThrow('killed');
+    await expect(trainModel(base(out, { init: parentDir, recalibrateBn: true, onEpochEnd: (r) => { if (r.epoch === 1) throw new Error('killed'); } }))).rejects.toThrow('killed');
     const state = JSON.parse(await readFile(join(checkpointDirFor(join(root, out)), 'state.json'), 'utf8'));
     expect(state.parent.dir).toBe(parentDir);
     expect(state.config.init).toBe(await sha(join(parentDir, 'weights.bin')));
@@ -114,7 +128,9 @@ describe('trainModel with init (fine-tuning)', () => {
     const without = await rejection(trainModel(base(out, { resume: true })));
     expect(without.message).toBe(`--resume: the checkpoint in ${checkpointDirFor(join(root, out))} fine-tunes ${parentDir}`);
     expect(without.suggestion).toContain(`--init ${parentDir}`);
-    const resumed = await trainModel(base(out, { init: parentDir, resume: true }));
+    const other = await rejection(trainModel(base(out, { init: parentDir, resume: true })));
+    expect(other.message).toBe(`--resume: the checkpoint in ${checkpointDirFor(join(root, out))} was made with recalibrateBn=true, this run has false`);
+    const resumed = await trainModel(base(out, { init: parentDir, recalibrateBn: true, resume: true }));
     expect(resumed.resumedFromEpoch).toBe(1);
     expect((await bytes(resumed.outDir)).equals(await bytes(full.outDir))).toBe(true);
     expect(resumed.metadata.parent?.dir).toBe(parentDir);
