@@ -415,7 +415,7 @@ async function trainEpochs(s: Session): Promise<void> {
   if (s.config.recalibrateBn && !s.ckpt) {
     // A fine-tune's start: the parent's moving averages replaced by those of these images (recalibrate.ts).
     const layers = recalibrateBatchNorm(s.model, s.data.train);
-    if (layers) getLogger().info(`BatchNorm: the moving statistics of ${layers} layer(s) measured on the first ${Math.min(s.data.train.count, RECALIBRATE_MAX_IMAGES)} training images`);
+    if (layers) getLogger().info(`BatchNorm: the moving statistics of ${layers} layer(s) measured on ${Math.min(s.data.train.count, RECALIBRATE_MAX_IMAGES)} training images`);
   }
   for (let epoch = (s.ckpt?.state.epoch ?? 0) + 1; epoch <= s.o.epochs && !stopped; epoch++) {
     const record = await trainEpoch(s, epoch);

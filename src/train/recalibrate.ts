@@ -15,11 +15,15 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH } from '../config.js';
-import { imageRange, sequentialBatches, type ImageSet } from '../data/batches.js';
+import { gatherImages, sequentialBatches, type ImageSet } from '../data/batches.js';
 
 const BATCH = 256;
 
-/** The images measured at most (the first ones of the set): each channel's mean and variance come from 1024 x its H x W values, and each BatchNorm costs a pass over them. */
+/**
+ * The images measured at most, spread evenly over the set (a folder of your digits is cached
+ * digit by digit, so the first ones would be mostly 0s): each channel's mean and variance come
+ * from 1024 x its H x W values, and each BatchNorm costs a pass over them.
+ */
 export const RECALIBRATE_MAX_IMAGES = 1024;
 
 /** A BatchNorm layer's moving statistics, as tfjs-layers names its weights. */
@@ -40,13 +44,13 @@ function batchNorms(model: tf.LayersModel): BatchNormStatistics[] {
 }
 
 /**
- * Sets every BatchNorm's moving mean and variance to those of its input over (up to
- * RECALIBRATE_MAX_IMAGES of) `set`, layer by layer in model order. Returns how many layers it
+ * Sets every BatchNorm's moving mean and variance to those of its input over `set` (at most
+ * RECALIBRATE_MAX_IMAGES of it, evenly spaced), layer by layer in model order. Returns how many layers it
  * set. Sums run in float64; the variance is the population's (what a batch's tf.moments gives).
  */
 export function recalibrateBatchNorm(model: tf.LayersModel, set: ImageSet): number {
   const layers = batchNorms(model);
-  const images = imageRange(set, 0, Math.min(set.count, RECALIBRATE_MAX_IMAGES));
+  const images = set.count <= RECALIBRATE_MAX_IMAGES ? set : gatherImages(set, evenlySpaced(set.count, RECALIBRATE_MAX_IMAGES));
   if (images.count === 0) return 0;
   for (const { layer, mean, variance } of layers) {
     // The model up to this layer's input; it shares the model's layers and owns no tensors.
@@ -75,4 +79,9 @@ export function recalibrateBatchNorm(model: tf.LayersModel, set: ImageSet): numb
     });
   }
   return layers.length;
+}
+
+/** `k` indices spread evenly over 0 .. n-1 (k < n): floor(i * n / k). */
+export function evenlySpaced(n: number, k: number): Uint32Array {
+  return Uint32Array.from({ length: k }, (_, i) => Math.floor((i * n) / k));
 }

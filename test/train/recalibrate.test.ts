@@ -9,7 +9,7 @@ import { initBackend } from '../../src/backend/index.js';
 import { IMAGE_BYTES } from '../../src/config.js';
 import { batchNorm, conv2d, LayerSeeds } from '../../src/models/layers.js';
 import { Rng } from '../../src/util/rng.js';
-import { RECALIBRATE_MAX_IMAGES, recalibrateBatchNorm } from '../../src/train/recalibrate.js';
+import { evenlySpaced, RECALIBRATE_MAX_IMAGES, recalibrateBatchNorm } from '../../src/train/recalibrate.js';
 
 /** Pool, conv, BN, ReLU, conv, BN, a residual add of the two BN outputs' pooled sum, dense: two BatchNorms, one after the other, in a graph model. */
 function smallModel(): tf.LayersModel {
@@ -66,17 +66,29 @@ describe('recalibrateBatchNorm', () => {
     x.dispose();
   });
 
-  it('measures only the first RECALIBRATE_MAX_IMAGES images, and repeats exactly', () => {
+  it('measures at most RECALIBRATE_MAX_IMAGES images, spread evenly over the set, and repeats exactly', () => {
     const model = smallModel();
-    const head = images(RECALIBRATE_MAX_IMAGES, 2, 40);
-    const tail = images(16, 3, 200); // far brighter: it would move every mean if it were read
-    const all = { count: head.count + tail.count, images: new Uint8Array([...head.images, ...tail.images]), labels: new Uint8Array(head.count + tail.count) };
-    recalibrateBatchNorm(model, all);
-    const fromAll = statistics(model);
-    recalibrateBatchNorm(model, head);
-    expect(statistics(model)).toEqual(fromAll);
-    recalibrateBatchNorm(model, tail);
-    expect(maxDiff(statistics(model)[0]!, fromAll[0]!)).toBeGreaterThan(1e-2);
+    const n = RECALIBRATE_MAX_IMAGES;
+    const dim = images(n, 2, 40);
+    const bright = images(n, 3, 200); // far brighter: every mean moves if one of these is read
+    // Twice the cap, dim and bright alternating: the images read are every other one, the dim ones.
+    const interleaved = new Uint8Array(2 * n * IMAGE_BYTES);
+    for (let i = 0; i < n; i++) {
+      interleaved.set(dim.images.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES), 2 * i * IMAGE_BYTES);
+      interleaved.set(bright.images.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES), (2 * i + 1) * IMAGE_BYTES);
+    }
+    recalibrateBatchNorm(model, { count: 2 * n, images: interleaved, labels: new Uint8Array(2 * n) });
+    const fromInterleaved = statistics(model);
+    recalibrateBatchNorm(model, dim);
+    expect(statistics(model)).toEqual(fromInterleaved);
+    // The same images in two blocks, dim then bright (as a folder is cached, digit by digit): the bright half is read too.
+    recalibrateBatchNorm(model, { count: 2 * n, images: new Uint8Array([...dim.images, ...bright.images]), labels: new Uint8Array(2 * n) });
+    expect(maxDiff(statistics(model)[0]!, fromInterleaved[0]!)).toBeGreaterThan(1e-2);
+  });
+
+  it('evenlySpaced spreads k indices over n', () => {
+    expect(Array.from(evenlySpaced(10, 4))).toEqual([0, 2, 5, 7]);
+    expect(Array.from(evenlySpaced(6, 3))).toEqual([0, 2, 4]);
   });
 
   it('leaves a model without BatchNorm as it is', () => {
