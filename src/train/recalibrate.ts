@@ -45,8 +45,9 @@ function batchNorms(model: tf.LayersModel): BatchNormStatistics[] {
 
 /**
  * Sets every BatchNorm's moving mean and variance to those of its input over `set` (at most
- * RECALIBRATE_MAX_IMAGES of it, evenly spaced), layer by layer in model order. Returns how many layers it
- * set. Sums run in float64; the variance is the population's (what a batch's tf.moments gives).
+ * RECALIBRATE_MAX_IMAGES of it, evenly spaced), layer by layer in model order. Returns how
+ * many layers it set. Sums run in float64; the variance is the population's (what a batch's
+ * tf.moments gives).
  */
 export function recalibrateBatchNorm(model: tf.LayersModel, set: ImageSet): number {
   const layers = batchNorms(model);
