@@ -23,6 +23,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { CONV2D_BIAS_ADD_RELU } from '../backend/kernels/conv2d.js';
 import type { ConvInternals } from './fusedConv.js';
+import type { BatchNormInternals } from './syncBatchNorm.js';
 
 type Padding = 'valid' | 'same';
 type Layer = tf.layers.Layer;
@@ -94,15 +95,6 @@ export class ResidualConv2D extends tf.layers.Layer {
   }
 }
 
-interface BatchNormInternals {
-  axis: number;
-  epsilon: number;
-  gamma?: tf.LayerVariable;
-  beta?: tf.LayerVariable;
-  movingMean: tf.LayerVariable;
-  movingVariance: tf.LayerVariable;
-}
-
 /** The layer whose (only) output `t` is, when it was called once. */
 function producer(t: Symbolic): Layer {
   return t.sourceLayer as Layer;
@@ -142,7 +134,7 @@ function foldedWeights(conv: Layer, bn: Layer): [tf.Tensor4D, tf.Tensor1D] {
   const [kernelT, convBiasT] = conv.getWeights();
   const kernel = kernelT!.dataSync();
   const co = c.filters;
-  const values = (v: tf.LayerVariable | undefined, fallback: number) => (v ? Float64Array.from(v.read().dataSync()) : new Float64Array(co).fill(fallback));
+  const values = (v: tf.LayerVariable | null | undefined, fallback: number) => (v ? Float64Array.from(v.read().dataSync()) : new Float64Array(co).fill(fallback));
   const gamma = values(n.gamma, 1);
   const beta = values(n.beta, 0);
   const mean = values(n.movingMean, 0);

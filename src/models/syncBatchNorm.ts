@@ -21,14 +21,15 @@ import * as tf from '@tensorflow/tfjs';
 import { batchNormBackward, channelSums } from '../backend/kernels/syncBn.js';
 import { replicaContext } from './replicaContext.js';
 
-interface BatchNormInternals {
+/** The fields of a tfjs-layers BatchNormalization this file and models/inference.ts read (they are not in its public type). */
+export interface BatchNormInternals {
   axis: number;
   momentum: number;
   epsilon: number;
   center: boolean;
   scale: boolean;
-  gamma: tf.LayerVariable | null;
-  beta: tf.LayerVariable | null;
+  gamma?: tf.LayerVariable | null; // absent without scale
+  beta?: tf.LayerVariable | null; // absent without center
   movingMean: tf.LayerVariable;
   movingVariance: tf.LayerVariable;
 }
