@@ -133,7 +133,7 @@ async function runTrain(fixed: string | undefined, flags: TrainFlags): Promise<v
     warmupEpochs: flags.warmupEpochs ?? d.warmupEpochs,
     weightDecay: flags.weightDecay ?? d.weightDecay,
     labelSmoothing: flags.labelSmoothing ?? d.labelSmoothing,
-    recalibrateBn: flags.recalibrateBn ?? d.recalibrateBn,
+    recalibrateBn: flags.recalibrateBn ?? (flags.init !== undefined && DEFAULTS.finetune.recalibrateBn), // fine-tuning only (trainModel refuses it without --init)
     augmentStrength: flags.augmentStrength,
     outDir,
     resume: flags.resume,

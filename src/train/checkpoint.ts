@@ -51,7 +51,7 @@ export interface RunConfig {
   weightDecay?: number;
   labelSmoothing?: number;
   augmentStrength?: number;
-  /** BatchNorm's statistics measured again each epoch (recalibrate.ts); absent in older checkpoints: false. */
+  /** A fine-tune started from BatchNorm statistics measured on its training images (recalibrate.ts); absent in older checkpoints: false. */
   recalibrateBn?: boolean;
   /** The run's length where a schedule depends on it; null for a constant rate. */
   epochs?: number | null;

@@ -359,6 +359,11 @@ async function startSession(run: Run): Promise<Session> {
       throw e;
     });
     log.info({ parent: parent.dir, weightsSha256: parent.weightsSha256 }, `fine-tuning from ${parent.dir} (${parent.architecture}${parent.synthetic ? ', trained on the SYNTHETIC sample' : ''})`);
+    if (config.recalibrateBn) {
+      // The parent's moving averages replaced by those of this run's images (recalibrate.ts).
+      const layers = recalibrateBatchNorm(model, run.data.train);
+      if (layers) log.info(`BatchNorm: the moving statistics of ${layers} layer(s) measured on ${Math.min(run.data.train.count, RECALIBRATE_MAX_IMAGES)} training images`);
+    }
   }
   const optimizer = new FusedAdamOptimizer(o.lr); // tf.train.adam's arithmetic, fused on wasm
   optimizer.setWeightDecay({ rate: config.weightDecay, variables: decayedVariables(model) });
@@ -412,11 +417,6 @@ async function restoreSession(s: Session, ckpt: Checkpoint): Promise<void> {
 /** Epochs from the first not yet done, until --epochs or early stopping; each ends in a checkpoint. */
 async function trainEpochs(s: Session): Promise<void> {
   let stopped = s.ckpt?.state.earlyStopping.stoppedEpoch != null;
-  if (s.config.recalibrateBn && !s.ckpt) {
-    // A fine-tune's start: the parent's moving averages replaced by those of these images (recalibrate.ts).
-    const layers = recalibrateBatchNorm(s.model, s.data.train);
-    if (layers) getLogger().info(`BatchNorm: the moving statistics of ${layers} layer(s) measured on ${Math.min(s.data.train.count, RECALIBRATE_MAX_IMAGES)} training images`);
-  }
   for (let epoch = (s.ckpt?.state.epoch ?? 0) + 1; epoch <= s.o.epochs && !stopped; epoch++) {
     const record = await trainEpoch(s, epoch);
     s.history.push(record);
