@@ -130,22 +130,28 @@ function assertFiniteWeights(data: ArrayBuffer, specs: tf.io.WeightsManifestEntr
 /**
  * Loads model.json + weights.bin from dir; checks the weights' size against the manifest and
  * every float weight finite. predict, evaluate, report and train --init all load through here.
+ * `files`, when given, receives the bytes the model was built from: model.json and each
+ * weight file, keyed as model.json names them (serve hands the same bytes to the browser).
  */
-export async function loadLayersModel(dir: string): Promise<tf.LayersModel> {
+export async function loadLayersModel(dir: string, files?: Map<string, Buffer>): Promise<tf.LayersModel> {
   const jsonPath = join(dir, MODEL_JSON);
-  const json = parseJsonFile(await readOrFail(jsonPath, 'model'), jsonPath, { code: 'BAD_MODEL' }) as ModelJson | null;
+  const jsonBytes = await readOrFail(jsonPath, 'model');
+  files?.set(MODEL_JSON, jsonBytes);
+  const json = parseJsonFile(jsonBytes, jsonPath, { code: 'BAD_MODEL' }) as ModelJson | null;
   if (!json?.modelTopology || !Array.isArray(json.weightsManifest)) {
     throw new SvhnError('BAD_MODEL', `${jsonPath} is not a tfjs layers model: expected modelTopology and weightsManifest`);
   }
   const specs = json.weightsManifest.flatMap((g) => g.weights);
   const buffers: Buffer[] = [];
-  const files: Array<{ path: string; end: number }> = []; // byte ranges of the concatenated weights, per file
+  const ranges: Array<{ path: string; end: number }> = []; // byte ranges of the concatenated weights, per file
   let end = 0;
   for (const group of json.weightsManifest) {
     for (const p of group.paths) {
       const path = weightsPathIn(dir, p, jsonPath);
-      buffers.push(await readOrFail(path, 'weights'));
-      files.push({ path, end: (end += buffers.at(-1)!.byteLength) });
+      const bytes = await readOrFail(path, 'weights');
+      buffers.push(bytes);
+      files?.set(p, bytes);
+      ranges.push({ path, end: (end += bytes.byteLength) });
     }
   }
   const all = Buffer.concat(buffers);
@@ -154,7 +160,7 @@ export async function loadLayersModel(dir: string): Promise<tf.LayersModel> {
     throw new SvhnError('BAD_MODEL', `weights in ${dir} have ${all.byteLength} bytes, expected ${expected} from ${MODEL_JSON}`);
   }
   const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer;
-  assertFiniteWeights(weightData, specs, files);
+  assertFiniteWeights(weightData, specs, ranges);
   try {
     // Custom layers must be registered before this call: import '../models/registry.js' does that.
     return await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: specs, weightData }));
@@ -178,6 +184,8 @@ export interface LoadedModel {
   metadata: ModelMetadata;
   /** Parameters of the model as saved (the folded model in memory holds fewer). */
   params: number;
+  /** With { keepFiles: true }: model.json and its weight files as read, keyed as model.json names them. */
+  files?: Map<string, Buffer>;
 }
 
 /** Fails with one line when --model does not name a directory. */
@@ -194,12 +202,13 @@ export function assertModelDir(dir: string): void {
  * takes 32x32x3 images and outputs 10 class probabilities, and folds its BatchNorms into
  * its convolutions (inference.ts). The caller owns (and disposes) the model.
  */
-export async function loadModelDir(dir: string): Promise<LoadedModel> {
+export async function loadModelDir(dir: string, opts: { keepFiles?: boolean } = {}): Promise<LoadedModel> {
   assertModelDir(dir);
   // Registers svhn's custom layers (SeededDropout, ...) so saved models that use them rebuild.
   await import('./registry.js');
   const metadata = await readModelMetadata(dir);
-  const model = await loadLayersModel(dir);
+  const files = opts.keepFiles ? new Map<string, Buffer>() : undefined;
+  const model = await loadLayersModel(dir, files);
   const inShape = model.inputs[0]?.shape ?? [];
   const outShape = model.outputs[0]?.shape ?? [];
   const want = [IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS];
@@ -212,5 +221,5 @@ export async function loadModelDir(dir: string): Promise<LoadedModel> {
     throw new SvhnError('BAD_MODEL', `model in ${dir} outputs [${outShape.slice(1).join(', ')}], expected [${NUM_CLASSES}] class probabilities`);
   }
   const params = model.countParams();
-  return { model: foldBatchNorms(model), metadata, params };
+  return { model: foldBatchNorms(model), metadata, params, ...(files ? { files } : {}) };
 }

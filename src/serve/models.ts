@@ -7,7 +7,6 @@
  * a model and a file, never a path.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { SvhnError } from '../errors.js';
 import { loadModelDir } from '../models/io.js';
@@ -31,17 +30,16 @@ function modelName(dir: string, taken: Set<string>): string {
   return name;
 }
 
-/** model.json and the weight files it names, read from dir (loadModelDir has checked they are whole). */
-async function readModelFiles(dir: string): Promise<Map<string, Buffer>> {
-  const json = await readFile(join(dir, MODEL_JSON));
-  const files = new Map<string, Buffer>([[MODEL_JSON, json]]);
-  const manifest = (JSON.parse(json.toString('utf8')) as { weightsManifest: Array<{ paths: string[] }> }).weightsManifest;
-  for (const p of manifest.flatMap((g) => g.paths)) {
-    // A weight path is a bare file name beside model.json (as saveLayersModel writes it); anything else is not served.
-    if (!/^[A-Za-z0-9._-]+$/.test(p) || p.startsWith('.')) {
+/**
+ * The files the page may fetch: the bytes the model was built from (loadModelDir keeps them,
+ * so the browser runs exactly what the server loaded). A weight path must be a bare file name
+ * beside model.json, as saveLayersModel writes it; anything else is not served.
+ */
+function servableFiles(dir: string, files: Map<string, Buffer>): Map<string, Buffer> {
+  for (const p of files.keys()) {
+    if (p !== MODEL_JSON && (!/^[A-Za-z0-9._-]+$/.test(p) || p.startsWith('.'))) {
       throw new SvhnError('BAD_MODEL', `${join(dir, MODEL_JSON)}: expected weight files named beside it, got the path '${p}'`);
     }
-    files.set(p, await readFile(join(dir, p)));
   }
   return files;
 }
@@ -53,10 +51,10 @@ export async function loadServedModels(dirs: string[]): Promise<ServedModel[]> {
   const served: ServedModel[] = [];
   try {
     for (const dir of dirs) {
-      const { model, metadata } = await loadModelDir(dir);
+      const { model, metadata, files } = await loadModelDir(dir, { keepFiles: true });
       const entry: ServedModel = { name: modelName(dir, taken), dir, model, metadata, files: new Map() };
-      served.push(entry); // disposed with the others if reading its files fails
-      entry.files = await readModelFiles(dir);
+      served.push(entry); // disposed with the others if its files cannot be served
+      entry.files = servableFiles(dir, files!);
     }
   } catch (e) {
     disposeModels(served);

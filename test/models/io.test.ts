@@ -64,4 +64,16 @@ describe('loading a model directory', () => {
     await writeFile(join(dir, 'model.json'), JSON.stringify(json));
     (await loadLayersModel(dir)).dispose();
   });
+
+  it('keeps the bytes it built the model from when asked, keyed as model.json names them', async () => {
+    const dir = join(tmp, 'good');
+    const plain = await loadModelDir(dir);
+    expect(plain.files).toBeUndefined();
+    plain.model.dispose();
+    const kept = await loadModelDir(dir, { keepFiles: true });
+    kept.model.dispose();
+    expect([...kept.files!.keys()]).toEqual(['model.json', 'weights.bin']);
+    expect(kept.files!.get('model.json')!.equals(await readFile(join(dir, 'model.json')))).toBe(true);
+    expect(kept.files!.get('weights.bin')!.equals(await readFile(join(dir, 'weights.bin')))).toBe(true);
+  });
 });

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { FastifyInstance } from 'fastify';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -14,6 +14,7 @@ import { initBackend } from '../../src/backend/index.js';
 import { disposeModels, loadServedModels, type ServedModel } from '../../src/serve/models.js';
 import { buildServer, routesOf, type ServerOptions } from '../../src/serve/server.js';
 import { saveColourModel, solidRgb } from '../predict/helpers.js';
+import { rejection } from '../helpers.js';
 import { claimedPng, multipart } from './multipart.js';
 
 let tmp: string;
@@ -111,6 +112,23 @@ describe('svhn serve: routes', () => {
     expect(weights.rawPayload.length).toBe((3 * 10 + 10) * 4);
     const health = (await app.inject({ method: 'GET', url: '/healthz' })).json();
     expect(health).toMatchObject({ status: 'ok', models: 2 });
+  });
+
+  it('serves the bytes the model was built from, and refuses weights it could not serve by name', async () => {
+    expect(models[0]!.files.get('weights.bin')!.equals(await readFile(join(tmp, 'colour', 'weights.bin')))).toBe(true);
+    // A weights file in a subfolder loads for predict, but the page fetches files by bare name.
+    const dir = join(tmp, 'sub');
+    await saveColourModel(dir);
+    await mkdir(join(dir, 'w'));
+    await rename(join(dir, 'weights.bin'), join(dir, 'w', 'weights.bin'));
+    const json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8'));
+    json.weightsManifest[0].paths = ['w/weights.bin'];
+    await writeFile(join(dir, 'model.json'), JSON.stringify(json));
+    const before = tf.memory().numTensors;
+    const e = await rejection(loadServedModels([join(tmp, 'colour'), dir]));
+    expect(e.code).toBe('BAD_MODEL');
+    expect(e.message).toBe(`${join(dir, 'model.json')}: expected weight files named beside it, got the path 'w/weights.bin'`);
+    expect(tf.memory().numTensors).toBe(before); // both models disposed
   });
 });
 
