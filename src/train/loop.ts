@@ -42,7 +42,7 @@ import {
   type RunConfig,
 } from './checkpoint.js';
 import { learningRateAt } from './schedule.js';
-import { RECALIBRATE_MAX_IMAGES, recalibrateBatchNorm } from './recalibrate.js';
+import { recalibrateBatchNorm } from './recalibrate.js';
 import { captureWeights, restoreWeights } from './weights.js';
 import { historyToCsv } from './history.js';
 import { checkResumedParent, copyParentWeights, describeParent } from './init.js';
@@ -361,8 +361,8 @@ async function startSession(run: Run): Promise<Session> {
     log.info({ parent: parent.dir, weightsSha256: parent.weightsSha256 }, `fine-tuning from ${parent.dir} (${parent.architecture}${parent.synthetic ? ', trained on the SYNTHETIC sample' : ''})`);
     if (config.recalibrateBn) {
       // The parent's moving averages replaced by those of this run's images (recalibrate.ts).
-      const layers = recalibrateBatchNorm(model, run.data.train);
-      if (layers) log.info(`BatchNorm: the moving statistics of ${layers} layer(s) measured on ${Math.min(run.data.train.count, RECALIBRATE_MAX_IMAGES)} training images`);
+      const measured = recalibrateBatchNorm(model, run.data.train);
+      if (measured.layers) log.info(`BatchNorm: the moving statistics of ${measured.layers} layer(s) measured on ${measured.images} training images`);
     }
   }
   const optimizer = new FusedAdamOptimizer(o.lr); // tf.train.adam's arithmetic, fused on wasm

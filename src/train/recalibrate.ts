@@ -46,13 +46,13 @@ function batchNorms(model: tf.LayersModel): BatchNormStatistics[] {
 /**
  * Sets every BatchNorm's moving mean and variance to those of its input over `set` (at most
  * RECALIBRATE_MAX_IMAGES of it, evenly spaced), layer by layer in model order. Returns how
- * many layers it set. Sums run in float64; the variance is the population's (what a batch's
- * tf.moments gives).
+ * many layers it set and over how many images (both 0 when it set none). Sums run in float64;
+ * the variance is the population's (what a batch's tf.moments gives).
  */
-export function recalibrateBatchNorm(model: tf.LayersModel, set: ImageSet): number {
+export function recalibrateBatchNorm(model: tf.LayersModel, set: ImageSet): { layers: number; images: number } {
   const layers = batchNorms(model);
+  if (layers.length === 0 || set.count === 0) return { layers: 0, images: 0 };
   const images = set.count <= RECALIBRATE_MAX_IMAGES ? set : gatherImages(set, evenlySpaced(set.count, RECALIBRATE_MAX_IMAGES));
-  if (images.count === 0) return 0;
   for (const { layer, mean, variance } of layers) {
     // The model up to this layer's input; it shares the model's layers and owns no tensors.
     const upTo = tf.model({ inputs: model.inputs, outputs: layer.input as tf.SymbolicTensor });
@@ -79,7 +79,7 @@ export function recalibrateBatchNorm(model: tf.LayersModel, set: ImageSet): numb
       variance.write(tf.tensor1d(v));
     });
   }
-  return layers.length;
+  return { layers: layers.length, images: images.count };
 }
 
 /** `k` indices spread evenly over 0 .. n-1 (k < n): floor(i * n / k). */

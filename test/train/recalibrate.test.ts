@@ -54,7 +54,7 @@ describe('recalibrateBatchNorm', () => {
     const stale = outputs(false);
     const before = tf.memory().numTensors;
 
-    expect(recalibrateBatchNorm(model, set)).toBe(2);
+    expect(recalibrateBatchNorm(model, set)).toEqual({ layers: 2, images: 48 });
     expect(tf.memory().numTensors).toBe(before);
     const inference = outputs(false);
     const training = outputs(true);
@@ -77,7 +77,7 @@ describe('recalibrateBatchNorm', () => {
       interleaved.set(dim.images.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES), 2 * i * IMAGE_BYTES);
       interleaved.set(bright.images.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES), (2 * i + 1) * IMAGE_BYTES);
     }
-    recalibrateBatchNorm(model, { count: 2 * n, images: interleaved, labels: new Uint8Array(2 * n) });
+    expect(recalibrateBatchNorm(model, { count: 2 * n, images: interleaved, labels: new Uint8Array(2 * n) })).toEqual({ layers: 2, images: n });
     const fromInterleaved = statistics(model);
     recalibrateBatchNorm(model, dim);
     expect(statistics(model)).toEqual(fromInterleaved);
@@ -96,7 +96,7 @@ describe('recalibrateBatchNorm', () => {
     const out = tf.layers.dense({ units: 10 }).apply(tf.layers.flatten().apply(input)) as tf.SymbolicTensor;
     const model = tf.model({ inputs: input, outputs: out });
     const w = model.getWeights().map((t) => Array.from(t.dataSync()));
-    expect(recalibrateBatchNorm(model, images(4, 4, 0))).toBe(0);
+    expect(recalibrateBatchNorm(model, images(4, 4, 0))).toEqual({ layers: 0, images: 0 });
     expect(model.getWeights().map((t) => Array.from(t.dataSync()))).toEqual(w);
   });
 });
