@@ -15,30 +15,36 @@
  * report.json, written last, lists the other files with their sizes and sha256, so a reader
  * can tell a whole evaluation. Results on synthetic data say SYNTHETIC in every file.
  */
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { classificationReportDict, formatClassificationReport, formatFixed } from '../metrics/classification.js';
 import { confusionMatrixCsv, formatConfusionMatrix } from '../metrics/confusion.js';
 import type { ModelSummary } from '../metrics/comparison.js';
-import { MODEL_JSON, WEIGHTS_BIN } from '../models/modelDir.js';
+import {
+  CONFUSION_CSV,
+  CONFUSION_PNG,
+  ERRORS_PNG,
+  EVALUATION_DIRS,
+  EVALUATION_FILES,
+  F1_PNG,
+  MODEL_JSON,
+  REPORT_JSON,
+  SAMPLES_PNG,
+  WEIGHTS_BIN,
+} from '../models/modelDir.js';
 import { renderClassScoreBars, renderConfusionHeatmap } from '../report/charts.js';
 import { renderImageGrid } from '../report/grid.js';
 import { SvhnError, ioError } from '../errors.js';
 import { buildDirAtomic, sha256 } from '../util/atomic.js';
+import { firstAndCount, replaceTarget } from '../util/dirs.js';
 import type { EvalSplit, EvaluationResult, SampleSet } from './evaluate.js';
 
-export const REPORT_JSON = 'report.json';
-export const CONFUSION_CSV = 'confusion.csv';
-export const CONFUSION_PNG = 'confusion.png';
-export const F1_PNG = 'f1.png';
-export const SAMPLES_PNG = 'samples.png';
-export const ERRORS_PNG = 'errors.png';
 
 export const SYNTHETIC_NOTE = 'SYNTHETIC: offline sample data, not SVHN; these numbers say nothing about real accuracy';
 
 /** Where a model's evaluation goes unless --out says otherwise. */
 export function defaultEvaluationDir(modelDir: string, split: EvalSplit | 'labelled'): string {
-  return join(modelDir, split === 'test' ? 'evaluation' : split === 'labelled' ? 'evaluation-images' : `evaluation-${split}`);
+  return join(modelDir, EVALUATION_DIRS[split]);
 }
 
 /** What the model was evaluated on, for titles and text: "test split", "images digits/". */
@@ -149,9 +155,6 @@ export async function renderErrorsGrid(r: EvaluationResult): Promise<Buffer | un
   });
 }
 
-/** Every file an evaluation directory may hold. */
-export const EVALUATION_FILES = [REPORT_JSON, CONFUSION_CSV, CONFUSION_PNG, F1_PNG, SAMPLES_PNG, ERRORS_PNG] as const;
-
 /** report.json's record of the other files, so a reader can tell a whole directory from a damaged one. */
 export type EvaluationFileList = Record<string, { bytes: number; sha256: string }>;
 
@@ -194,19 +197,18 @@ export async function writeEvaluationOutputs(r: EvaluationResult, outDir: string
  */
 export async function assertEvaluationDirReplaceable(outDir: string, opts: { fromFlag: boolean }): Promise<void> {
   const named = opts.fromFlag ? `--out ${outDir}` : outDir;
-  let entries: string[];
+  let target;
   try {
-    entries = await readdir(outDir);
+    target = await replaceTarget(outDir);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return;
-    if (code === 'ENOTDIR') throw new SvhnError(opts.fromFlag ? 'BAD_FLAG' : 'BAD_INPUT', `${named}: expected a directory for the evaluation, got a file`);
     throw ioError(outDir, 'read', e);
   }
+  if (target.kind === 'not-dir') throw new SvhnError(opts.fromFlag ? 'BAD_FLAG' : 'BAD_INPUT', `${named}: expected a directory for the evaluation, got a file`);
+  if (target.kind === 'missing') return;
   const known = new Set<string>(EVALUATION_FILES);
-  const other = entries.filter((e) => !known.has(e));
+  const other = target.entries.filter((e) => !known.has(e));
   if (other.length) {
-    throw new SvhnError(opts.fromFlag ? 'BAD_FLAG' : 'BAD_INPUT', `${named}: expected a new directory or an earlier evaluation (it is replaced whole), got one holding ${other[0]}${other.length > 1 ? ` and ${other.length - 1} more` : ''}`, {
+    throw new SvhnError(opts.fromFlag ? 'BAD_FLAG' : 'BAD_INPUT', `${named}: expected a new directory or an earlier evaluation (it is replaced whole), got one holding ${firstAndCount(other)}`, {
       suggestion: opts.fromFlag ? 'pass another --out' : 'move its other files, or pass --out DIR',
     });
   }

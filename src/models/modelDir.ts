@@ -6,6 +6,7 @@
  *   models/<name>/metadata.json   ModelMetadata below
  *   models/<name>/history.json    HistoryRecord[]; history.csv the same as CSV
  *   models/<name>/curves.png      training/validation accuracy and loss per epoch
+ *   models/<name>/evaluation...    what `svhn evaluate` wrote (EVALUATION_DIRS)
  *
  * The whole directory is written atomically (see util/atomic.ts buildDirAtomic).
  */
@@ -17,6 +18,24 @@ export const METADATA_JSON = 'metadata.json';
 export const HISTORY_JSON = 'history.json';
 export const HISTORY_CSV = 'history.csv';
 export const CURVES_PNG = 'curves.png';
+
+/** Every file `svhn train` writes into a model directory. */
+export const MODEL_DIR_FILES = [MODEL_JSON, WEIGHTS_BIN, METADATA_JSON, HISTORY_JSON, HISTORY_CSV, CURVES_PNG] as const;
+
+/**
+ * The folders `svhn evaluate` writes into a model directory by default, per data: the test
+ * split, the validation split, a labelled folder or CSV (--images / --labels).
+ */
+export const EVALUATION_DIRS = { test: 'evaluation', val: 'evaluation-val', labelled: 'evaluation-images' } as const;
+
+/** What an evaluation directory holds (evaluate/outputs.ts writes them). */
+export const REPORT_JSON = 'report.json';
+export const CONFUSION_CSV = 'confusion.csv';
+export const CONFUSION_PNG = 'confusion.png';
+export const F1_PNG = 'f1.png';
+export const SAMPLES_PNG = 'samples.png';
+export const ERRORS_PNG = 'errors.png';
+export const EVALUATION_FILES = [REPORT_JSON, CONFUSION_CSV, CONFUSION_PNG, F1_PNG, SAMPLES_PNG, ERRORS_PNG] as const;
 
 export interface HistoryRecord {
   epoch: number; // 1-based

@@ -13,11 +13,6 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EvalSplit } from '../evaluate/evaluate.js';
 import {
-  CONFUSION_PNG,
-  ERRORS_PNG,
-  F1_PNG,
-  REPORT_JSON,
-  SAMPLES_PNG,
   SYNTHETIC_NOTE,
   defaultEvaluationDir,
   evaluationDirProblem,
@@ -28,7 +23,7 @@ import { SvhnError } from '../errors.js';
 import { getLogger } from '../log.js';
 import { formatFixed } from '../metrics/classification.js';
 import { compareModels, comparisonCells, type Comparison, type ModelSummary } from '../metrics/comparison.js';
-import { CURVES_PNG, HISTORY_JSON, type HistoryRecord, type ModelMetadata } from '../models/modelDir.js';
+import { CONFUSION_PNG, CURVES_PNG, ERRORS_PNG, F1_PNG, HISTORY_JSON, REPORT_JSON, SAMPLES_PNG, type HistoryRecord, type ModelMetadata } from '../models/modelDir.js';
 import { readModelMetadata } from '../models/io.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { parseJsonFile, readJsonFile } from '../util/json.js';

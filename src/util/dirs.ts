@@ -46,3 +46,23 @@ export class VisitedDirs {
     return true;
   }
 }
+
+/** What is at a path that is to be replaced whole by a directory: nothing, a non-directory, or a directory and its entries (sorted). */
+export type ReplaceTarget = { kind: 'missing' } | { kind: 'not-dir' } | { kind: 'dir'; entries: string[] };
+
+/** Looks at dir before it is replaced whole (buildDirAtomic): a failure other than "not there" or "not a folder" throws. */
+export async function replaceTarget(dir: string): Promise<ReplaceTarget> {
+  try {
+    return { kind: 'dir', entries: (await sortedEntries(dir)).map((e) => e.name) };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { kind: 'missing' };
+    if (code === 'ENOTDIR') return { kind: 'not-dir' };
+    throw e;
+  }
+}
+
+/** "keep.png", "keep.png and 5 more": the first of some entries, for messages. */
+export function firstAndCount(names: readonly string[]): string {
+  return `${names[0]}${names.length > 1 ? ` and ${names.length - 1} more` : ''}`;
+}
