@@ -14,6 +14,7 @@ import { nonNegativeInt, oneOf, positiveInt } from './options.js';
 interface DemoFlags {
   dataDir: string;
   out: string;
+  force: boolean;
   epochs: number;
   limit: number;
   valLimit: number;
@@ -24,6 +25,9 @@ interface DemoFlags {
 async function runDemo(flags: DemoFlags): Promise<void> {
   const log = getLogger();
   const t0 = Date.now();
+  // before any work: a folder the model may not replace answers at once
+  const { assertModelOutReplaceable } = await import('../train/outDir.js');
+  await assertModelOutReplaceable(flags.out, { force: flags.force, madeBy: 'demo' });
   const haveReal = ['train', 'test'].every((s) => existsSync(join(flags.dataDir, `${s}_32x32.mat`)));
   if (!haveReal) {
     log.info(`no SVHN files in ${flags.dataDir}/: generating the offline synthetic sample (svhn download --synthetic)`);
@@ -50,6 +54,8 @@ async function runDemo(flags: DemoFlags): Promise<void> {
     valLimit: flags.valLimit,
     extra: false,
     outDir: flags.out,
+    force: flags.force,
+    madeBy: 'demo',
     resume: false,
     backend: flags.backend,
   });
@@ -81,7 +87,8 @@ export function registerDemo(program: Command): void {
     .command('demo')
     .description('the whole pipeline on a short schedule: real SVHN in --data-dir if present, else the offline synthetic sample (npm start)')
     .option('--data-dir <dir>', 'SVHN .mat files and the preprocess cache', DEFAULTS.dataDir)
-    .option('--out <dir>', 'model directory for the demo model', join(DEFAULTS.modelsDir, 'demo'))
+    .option('--out <dir>', 'model directory for the demo model (an earlier demo model there is replaced)', join(DEFAULTS.modelsDir, 'demo'))
+    .option('--force', 'replace a model in --out that `svhn train` made', false)
     .option('--epochs <n>', 'training epochs', positiveInt, d.epochs)
     .option('--limit <n>', 'training images used', positiveInt, d.limit)
     .option('--val-limit <n>', 'validation images used', positiveInt, d.valLimit)

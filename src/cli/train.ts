@@ -29,6 +29,7 @@ interface TrainFlags {
   recalibrateBn?: boolean;
   augmentStrength?: number;
   out?: string;
+  force: boolean;
   resume: boolean;
   init?: string;
   backend: BackendChoice;
@@ -79,6 +80,7 @@ function addTrainOptions(cmd: Command, withModel: boolean): Command {
     .option('--augment-strength <s>', `times the augmentation ranges (1: shifts 2 px, scale 10%, rotation 10 degrees, contrast 20%; at most ${MAX_AUGMENT_STRENGTH}; never flips)`, nonNegativeNumber, d.augmentStrength)
     .option('--patience <n>', `stop after N epochs without a lower val_loss, restoring the best weights (default: ${perModel('patience')}; ${f.patience} with --init)`, positiveInt)
     .option('--out <dir>', `model directory (default: ${DEFAULTS.modelsDir}/<model>; with --init, ${DEFAULTS.modelsDir}/<model>-finetuned)`)
+    .option('--force', 'replace the model already in --out (a folder holding anything else is refused all the same)', false)
     .option('--resume', 'continue the interrupted run from <out>.checkpoint (a fine-tune: with the same --init)', false)
     .option('--backend <name>', `engine: ${BACKEND_CHOICES.join(', ')}`, oneOf(BACKEND_CHOICES), d.backend)
     .option('--threads <n>', TRAIN_THREADS_HELP, threadCount)
@@ -136,6 +138,7 @@ async function runTrain(fixed: string | undefined, flags: TrainFlags): Promise<v
     recalibrateBn: flags.recalibrateBn ?? (flags.init !== undefined && DEFAULTS.finetune.recalibrateBn), // fine-tuning only (trainModel refuses it without --init)
     augmentStrength: flags.augmentStrength,
     outDir,
+    force: flags.force,
     resume: flags.resume,
     init: flags.init ?? null,
     backend: flags.backend,

@@ -14,7 +14,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { access, constants, readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { DEFAULTS, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, LR_SCHEDULES, NUM_CLASSES, type BackendChoice, type LrSchedule } from '../config.js';
 import { SvhnError, ioError } from '../errors.js';
 import { getLogger } from '../log.js';
@@ -47,6 +47,8 @@ import { captureWeights, restoreWeights } from './weights.js';
 import { historyToCsv } from './history.js';
 import { checkResumedParent, copyParentWeights, describeParent } from './init.js';
 import { makeDirs } from '../util/mkdirs.js';
+import { isSameOrInside } from '../util/paths.js';
+import { assertModelOutReplaceable, type MadeBy, type OutDirPolicy } from './outDir.js';
 import { withLock } from '../util/lock.js';
 
 export interface TrainOptions {
@@ -74,7 +76,11 @@ export interface TrainOptions {
   augmentStrength?: number;
   /** Fine-tune (init): before the first epoch, BatchNorm's moving statistics measured on the training split instead of the parent's (recalibrate.ts); default off. */
   recalibrateBn?: boolean;
-  outDir: string; // the model directory, swapped in whole at the end
+  outDir: string; // the model directory, swapped in whole at the end (what it may replace: outDir.ts)
+  /** --force: replace an earlier model at outDir. */
+  force?: boolean;
+  /** The command training (metadata.json `madeBy`); default 'train'. */
+  madeBy?: MadeBy;
   resume: boolean; // continue from <outDir>.checkpoint
   /** Fine-tune: a model directory of the same architecture whose weights the run starts from. */
   init?: string | null;
@@ -98,6 +104,7 @@ export interface TrainResult {
 
 /** Fields metadata.json carries beyond ModelMetadata. */
 export interface TrainExtras {
+  madeBy: MadeBy;
   keptBy: 'val_acc';
   earlyStopping: { monitor: 'val_loss'; patience: number; bestEpoch: number; bestValLoss: number; stoppedEpoch: number | null };
   data: { train: number; val: number; extra: number };
@@ -106,6 +113,10 @@ export interface TrainExtras {
 /** `<out>.checkpoint` beside the model directory, so the final directory is swapped in whole. */
 export function checkpointDirFor(outDir: string): string {
   return join(dirname(outDir), `${basename(outDir)}.checkpoint`);
+}
+
+function outDirPolicy(o: TrainOptions): OutDirPolicy {
+  return { force: o.force ?? false, madeBy: o.madeBy ?? 'train' };
 }
 
 async function packageVersion(): Promise<string> {
@@ -248,6 +259,7 @@ export function lockFileFor(outDir: string): string {
  */
 export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   checkOptions(o);
+  await assertModelOutReplaceable(o.outDir, outDirPolicy(o)); // before any work; again before the swap
   await checkWritable(o.outDir); // the lock goes beside the model directory
   return withLock(lockFileFor(o.outDir), `--out ${o.outDir}`, () => trainLocked(o));
 }
@@ -268,8 +280,9 @@ async function prepareRun(o: TrainOptions): Promise<Run> {
   const log = getLogger();
   const started = Date.now();
   const parent = o.init ? await describeParent(o.init, o.model) : null; // before any work: a wrong --init answers at once
-  if (parent && resolve(o.outDir) === parent.dir) {
-    throw new SvhnError('BAD_FLAG', `--out ${o.outDir}: is the --init model itself; a fine-tune goes to a directory of its own`, { suggestion: 'pass another --out' });
+  if (parent && (await isSameOrInside(o.outDir, parent.dir))) {
+    // compared as real paths: `ln -s par link; --init link --out par` is the parent too
+    throw new SvhnError('BAD_FLAG', `--out ${o.outDir}: is the --init model ${o.init} itself or inside it; a fine-tune goes to a directory of its own`, { suggestion: 'pass another --out' });
   }
   const ckptDir = checkpointDirFor(o.outDir);
   const ckpt = o.resume ? await loadCheckpoint(ckptDir) : undefined;
@@ -552,6 +565,7 @@ async function saveModelDir(s: Session): Promise<TrainResult> {
     wallTimeSec,
     trainImagesPerSec: trainSeconds > 0 ? trainImages / trainSeconds : 0,
     createdAt: new Date().toISOString(),
+    madeBy: o.madeBy ?? 'train',
     keptBy: 'val_acc',
     earlyStopping: {
       monitor: 'val_loss',
@@ -564,6 +578,7 @@ async function saveModelDir(s: Session): Promise<TrainResult> {
     ...(s.parent ? { parent: s.parent } : {}),
   };
 
+  await assertModelOutReplaceable(o.outDir, outDirPolicy(o)); // it may have changed in a long run
   await buildDirAtomic(o.outDir, async (tmp) => {
     await saveLayersModel(model, tmp);
     await writeJsonAtomic(join(tmp, METADATA_JSON), metadata);

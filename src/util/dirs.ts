@@ -57,7 +57,8 @@ export async function replaceTarget(dir: string): Promise<ReplaceTarget> {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { kind: 'missing' };
-    if (code === 'ENOTDIR') return { kind: 'not-dir' };
+    // ENOTDIR: dir is a file, or a parent of it is (then nothing is there: whoever creates it reports the parent)
+    if (code === 'ENOTDIR') return (await stat(dir).then(() => true, () => false)) ? { kind: 'not-dir' } : { kind: 'missing' };
     throw e;
   }
 }

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { availableParallelism, hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -61,6 +61,60 @@ describe('svhn train', () => {
     expect(b.code).toBe(0);
     expect(b.stdout).toContain('best epoch');
     expect((await weights('a')).equals(await weights('b'))).toBe(true);
+  });
+
+  it('never replaces what is not a model of its own, nor a model without --force, nor the --init model by another spelling', async () => {
+    const listing = async (dir: string) => (await readdir(join(tmp, dir), { recursive: true })).sort();
+    const dataBefore = await listing('data');
+    const weightsA = await weights('a');
+    const metaA = await readFile(join(tmp, 'models/a/metadata.json'), 'utf8');
+    await mkdir(join(tmp, 'victim'));
+    await writeFile(join(tmp, 'victim/keep.png'), 'mine');
+    await writeFile(join(tmp, 'afile2'), 'mine');
+    const cases: Array<[string[], RegExp]> = [
+      [['--out', 'data'], /--out data: expected a new directory or an earlier model \(it is replaced whole\), got one holding cache; pass another --out/],
+      [['--out', 'data/cache'], /--out data\/cache: expected a new directory or an earlier model \(it is replaced whole\), got one holding \S+ and \d+ more/],
+      [['--out', 'victim'], /--out victim: expected a new directory or an earlier model \(it is replaced whole\), got one holding keep\.png;/],
+      [['--out', 'victim', '--force'], /--out victim: .*got one holding keep\.png;/],
+      [['--out', 'afile2'], /--out afile2: expected a directory for the model, got a file/],
+      [['--out', 'models/a'], /--out models\/a: holds a trained model, which this run would replace; pass --force to replace it, or another --out/],
+    ];
+    for (const [flags, message] of cases) {
+      const r = svhn([...BASELINE, ...flags]);
+      expect(r.stderr, flags.join(' ')).toMatch(message);
+      expect(r.code, flags.join(' ')).toBe(2);
+      expect(r.stderr.split('\n').filter((l) => /error/i.test(l)), flags.join(' ')).toHaveLength(1);
+    }
+    expect(await listing('data')).toEqual(dataBefore);
+    expect(await readFile(join(tmp, 'victim/keep.png'), 'utf8')).toBe('mine');
+    expect(await readFile(join(tmp, 'afile2'), 'utf8')).toBe('mine');
+    expect(await weights('a')).toEqual(weightsA);
+    expect(await readFile(join(tmp, 'models/a/metadata.json'), 'utf8')).toBe(metaA);
+
+    // The --init model under another spelling (a symlink to it) is the parent all the same.
+    await symlink('a', join(tmp, 'models/a-link'));
+    const spellings: Array<[string, string]> = [['models/a-link', 'models/a'], ['models/a', 'models/a-link/'], [join(tmp, 'models/a-link'), './models/a/']];
+    for (const [init, out] of spellings) {
+      const r = svhn(['train', ...TINY, '--epochs', '1', '--init', init, '--out', out, '--force']);
+      expect(r.stderr, `${init} ${out}`).toContain(`--out ${out}: is the --init model ${init} itself or inside it; a fine-tune goes to a directory of its own`);
+      expect(r.code, `${init} ${out}`).toBe(2);
+    }
+    expect(await weights('a')).toEqual(weightsA);
+
+    // A file of the user's inside an evaluation folder is theirs: refused even with --force.
+    await mkdir(join(tmp, 'models/a/evaluation'));
+    await writeFile(join(tmp, 'models/a/evaluation/notes.txt'), 'mine');
+    const inEval = svhn([...BASELINE, '--out', 'models/a', '--force']);
+    expect(inEval.stderr).toMatch(/--out models\/a: .*got one holding evaluation\/notes\.txt;/);
+    expect(inEval.code).toBe(2);
+    await rm(join(tmp, 'models/a/evaluation'), { recursive: true });
+
+    // --force replaces an earlier model, and nothing else is needed.
+    const forced = svhn([...BASELINE, '--json', '--out', 'models/a', '--force']);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(await weights('a')).toEqual(weightsA); // same flags, same bytes
+    expect(await readFile(join(tmp, 'models/a/metadata.json'), 'utf8')).not.toBe(metaA); // a new run's metadata (createdAt, timings)
+    expect(JSON.parse(await readFile(join(tmp, 'models/a/metadata.json'), 'utf8')).madeBy).toBe('train');
   });
 
   it('survives a SIGKILL mid-run: no model under the final name, and --resume ends with the uninterrupted bytes', async () => {
