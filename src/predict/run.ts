@@ -4,13 +4,15 @@
  * optional grid, and return a summary. Failed inputs are rows with an error, counted in
  * the summary; the CLI turns a non-zero `failed` into exit code 3.
  */
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { IMAGE_BYTES, type BackendChoice } from '../config.js';
 import { SvhnError } from '../errors.js';
 import { getLogger } from '../log.js';
 import { createProgress, type ProgressOptions } from '../progress.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { isSameOrInside } from '../util/paths.js';
+import { CACHE_SUBDIR } from '../data/cacheFormat.js';
 import { countInputs, expandInputs, findInputFile, resolveInputs, type InputSource } from './inputs.js';
 import { openRowSink, type OutputFormat } from './output.js';
 import { assertModelDir, loadModelDir } from '../models/io.js';
@@ -58,14 +60,27 @@ const WARN_FAILURES = 10;
 const RIGHT = '#1a7f37';
 const WRONG = '#cf222e';
 
-/** --out and --grid must be new files, not an input (a finished --out would be renamed over it) nor each other. */
+/**
+ * --out and --grid must be new files, not an input (a finished --out would be renamed over it)
+ * nor each other, and outside the model directory and the preprocess cache (svhn's own files:
+ * `--out M/weights.bin` would replace the weights). Paths are compared with symlinks resolved.
+ */
 async function refuseOverwritingInputs(sources: InputSource[], opts: PredictRunOptions): Promise<void> {
   const targets = [['--out', opts.out], ['--grid', opts.grid]] as const;
+  const ownDirs = [
+    [opts.modelDir, `the model directory ${opts.modelDir}`],
+    [join(opts.dataDir, CACHE_SUBDIR), `the preprocess cache ${join(opts.dataDir, CACHE_SUBDIR)}`],
+  ] as const;
   for (const [flag, path] of targets) {
     if (!path) continue;
     const input = await findInputFile(sources, path, { recursive: opts.recursive, dataDir: opts.dataDir });
     if (input !== undefined) {
       throw new SvhnError('BAD_FLAG', `${flag} ${path}: expected a file that is not an input, got the input ${input}`, { suggestion: `write to another file name` });
+    }
+    for (const [dir, what] of ownDirs) {
+      if (await isSameOrInside(path, dir)) {
+        throw new SvhnError('BAD_FLAG', `${flag} ${path}: expected a file outside ${what}, which holds svhn's own files`, { suggestion: 'write to another folder' });
+      }
     }
   }
   if (opts.out && opts.grid && resolve(opts.out) === resolve(opts.grid)) {

@@ -197,6 +197,36 @@ describe('svhn predict', () => {
     }
   });
 
+  it('refuses an --out or --grid inside the model directory or the preprocess cache, by any spelling, leaving them untouched', async () => {
+    await symlink('model', join(dir, 'model-link'));
+    await mkdir(join(dir, 'data/cache'), { recursive: true });
+    await writeFile(join(dir, 'data/cache/manifest.json'), '{}');
+    const modelFiles = ['model.json', 'weights.bin'];
+    const before = await Promise.all(modelFiles.map((f) => readFile(join(dir, 'model', f))));
+    const cases: [string[], RegExp][] = [
+      [['--out', 'model/weights.bin'], /^svhn: error: --out model\/weights\.bin: expected a file outside the model directory model, which holds svhn's own files; write to another folder$/],
+      [['--out', 'model/model.json'], /--out model\/model\.json: expected a file outside the model directory model/],
+      [['--out', 'model/new.csv'], /--out model\/new\.csv: expected a file outside the model directory model/],
+      [['--grid', 'model/curves.png'], /--grid model\/curves\.png: expected a file outside the model directory model/],
+      [['--out', 'model-link/weights.bin'], /--out model-link\/weights\.bin: expected a file outside the model directory model/],
+      [['--out', join(dir, 'model/./weights.bin')], /expected a file outside the model directory model/],
+      [['--out', 'data/cache/manifest.json'], /--out data\/cache\/manifest\.json: expected a file outside the preprocess cache data\/cache/],
+      [['--grid', 'data/cache/grid.png'], /--grid data\/cache\/grid\.png: expected a file outside the preprocess cache data\/cache/],
+    ];
+    for (const [flags, message] of cases) {
+      const r = svhn(['predict', 'imgs/b.jpg', '--model', 'model', '--backend', 'cpu', ...flags], dir);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.trim()).toMatch(message);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stdout).toBe('');
+    }
+    expect(await Promise.all(modelFiles.map((f) => readFile(join(dir, 'model', f))))).toEqual(before);
+    expect(await readFile(join(dir, 'data/cache/manifest.json'), 'utf8')).toBe('{}');
+    // the same model through the link: fine to read, never to write into
+    const ok = svhn(['predict', 'imgs/b.jpg', '--model', 'model-link', '--backend', 'cpu', '--out', 'ok.csv'], dir);
+    expect(ok.code, ok.stderr).toBe(0);
+  });
+
   it('fails with one clear line on a missing input, a missing model or a bad flag', () => {
     const missing = svhn(['predict', 'nope.png', '--model', 'model'], dir);
     expect(missing.code).not.toBe(0);
