@@ -11,7 +11,8 @@
  * and extra are unseen by train, and the same seed gives the same bytes
  * (for the same font packages: the manifest names the font set).
  */
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULTS, IMAGE_BYTES, NUM_CLASSES, type SourceSplit } from '../config.js';
 import { SvhnError, ioError } from '../errors.js';
@@ -99,8 +100,33 @@ async function* syntheticChunks(rng: Rng, count: number, classCounts: number[]):
   }
 }
 
+/** How every synthetic MAT file's header text starts, whatever its generator version, size or seed. */
+const SYNTHETIC_HEADER_PREFIX = 'MATLAB 5.0 MAT-file, written by svhn: SYNTHETIC';
+
 function matHeaderText(seed: number, size: SyntheticSize, split: string): string {
-  return `MATLAB 5.0 MAT-file, written by svhn: SYNTHETIC offline sample, NOT real SVHN (v${SYNTHETIC_GENERATOR_VERSION} ${size} seed ${seed} ${split})`;
+  return `${SYNTHETIC_HEADER_PREFIX} offline sample, NOT real SVHN (v${SYNTHETIC_GENERATOR_VERSION} ${size} seed ${seed} ${split})`;
+}
+
+/**
+ * What is at path, for a split the sample is about to write: nothing, the synthetic sample
+ * (its MAT header says so, any version), or something else: real SVHN, a user's file, a
+ * FIFO. Only the first two may be replaced.
+ */
+async function existingSplitFile(path: string): Promise<'none' | 'synthetic' | 'other'> {
+  let fh;
+  try {
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK); // a FIFO answers at once
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'none' : 'other';
+  }
+  try {
+    if (!(await fh.stat()).isFile()) return 'other';
+    const head = Buffer.alloc(SYNTHETIC_HEADER_PREFIX.length);
+    const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    return bytesRead === head.length && head.toString('latin1') === SYNTHETIC_HEADER_PREFIX ? 'synthetic' : 'other';
+  } finally {
+    await fh.close();
+  }
 }
 
 async function readManifest(path: string): Promise<SyntheticManifest | undefined> {
@@ -138,6 +164,16 @@ export async function generateSynthetic(opts: GenerateSyntheticOptions): Promise
   const entries = new Map<string, SyntheticManifest['files'][number]>();
   for (const f of previous?.files ?? []) {
     if (!splits.includes(f.split as SourceSplit) && (await fileSize(join(dataDir, f.file))) === f.bytes) entries.set(f.split, f);
+  }
+
+  // Never over a file the sample did not write (a real train_32x32.mat beside a missing test one).
+  for (const split of splits) {
+    const path = join(dataDir, `${split}_32x32.mat`);
+    if ((await existingSplitFile(path)) === 'other') {
+      throw new SvhnError('BAD_INPUT', `${path}: expected no file or the synthetic sample, got another file (real SVHN, or yours), which the synthetic sample would replace`, {
+        suggestion: 'move it, or pass another --data-dir',
+      });
+    }
   }
 
   const files: SyntheticFile[] = [];

@@ -1,11 +1,13 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { cp, mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../src/config.js';
 import { hashFile } from '../../src/util/atomic.js';
 import { Rng } from '../../src/util/rng.js';
+import { rejection } from '../helpers.js';
 import { SYNTHETIC_MARKER_FILE, generateImages, generateSynthetic, splitSeed, type SyntheticManifest } from '../../src/data/synthetic.js';
 
 const IMG = 3072;
@@ -173,6 +175,32 @@ describe('generateSynthetic', () => {
     // The first images are exactly what the generator draws for this split's seed.
     const first = generateImages(new Rng(splitSeed(7, 'test')), 3);
     expect(Buffer.from(m.images.subarray(0, 3 * IMG)).equals(Buffer.from(first.images))).toBe(true);
+  });
+
+  it('never writes over a file it did not make (a real .mat beside a missing split, a FIFO), --force or not; replaces its own of another seed', async () => {
+    const d = join(dir, 'real-beside');
+    await mkdir(d, { recursive: true });
+    const realHeader = Buffer.alloc(200, 0);
+    realHeader.write('MATLAB 5.0 MAT-file, Platform: GLNXA64, Created on: Mon Dec 12 2011', 'latin1');
+    await writeFile(join(d, 'test_32x32.mat'), realHeader);
+    for (const force of [false, true]) {
+      const e = await rejection(generateSynthetic({ dataDir: d, size: 'small', seed: 7, splits: ['train', 'test'], force }));
+      expect(e.code).toBe('BAD_INPUT');
+      expect(e.message).toBe(`${join(d, 'test_32x32.mat')}: expected no file or the synthetic sample, got another file (real SVHN, or yours), which the synthetic sample would replace`);
+    }
+    expect(await readFile(join(d, 'test_32x32.mat'))).toEqual(realHeader);
+    expect(existsSync(join(d, 'train_32x32.mat'))).toBe(false); // refused before any split was written
+    expect(existsSync(join(d, SYNTHETIC_MARKER_FILE))).toBe(false);
+
+    await rm(join(d, 'test_32x32.mat'));
+    execFileSync('mkfifo', [join(d, 'test_32x32.mat')]);
+    await expect(generateSynthetic({ dataDir: d, size: 'small', seed: 7, splits: ['test'] })).rejects.toMatchObject({ code: 'BAD_INPUT' });
+    await rm(join(d, 'test_32x32.mat'));
+
+    // The sample's own file, from another seed, is replaced.
+    await cp(join(dir, 'c', 'test_32x32.mat'), join(d, 'test_32x32.mat'));
+    const own = await generateSynthetic({ dataDir: d, size: 'small', seed: 7, splits: ['test'] });
+    expect(own.files[0]!.sha256).toBe((await hashFile(join(dir, 'a', 'test_32x32.mat'))).sha256);
   });
 
   it('rejects a bad size, seed or split with BAD_FLAG', async () => {
