@@ -259,6 +259,10 @@ export function lockFileFor(outDir: string): string {
  */
 export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   checkOptions(o);
+  if (o.init && (await isSameOrInside(o.outDir, o.init))) {
+    // compared as real paths: `ln -s par link; --init link --out par` is the parent too
+    throw new SvhnError('BAD_FLAG', `--out ${o.outDir}: is the --init model ${o.init} itself or inside it; a fine-tune goes to a directory of its own`, { suggestion: 'pass another --out' });
+  }
   await assertModelOutReplaceable(o.outDir, outDirPolicy(o)); // before any work; again before the swap
   await checkWritable(o.outDir); // the lock goes beside the model directory
   return withLock(lockFileFor(o.outDir), `--out ${o.outDir}`, () => trainLocked(o));
@@ -280,10 +284,6 @@ async function prepareRun(o: TrainOptions): Promise<Run> {
   const log = getLogger();
   const started = Date.now();
   const parent = o.init ? await describeParent(o.init, o.model) : null; // before any work: a wrong --init answers at once
-  if (parent && (await isSameOrInside(o.outDir, parent.dir))) {
-    // compared as real paths: `ln -s par link; --init link --out par` is the parent too
-    throw new SvhnError('BAD_FLAG', `--out ${o.outDir}: is the --init model ${o.init} itself or inside it; a fine-tune goes to a directory of its own`, { suggestion: 'pass another --out' });
-  }
   const ckptDir = checkpointDirFor(o.outDir);
   const ckpt = o.resume ? await loadCheckpoint(ckptDir) : undefined;
   if (o.resume && !ckpt) {

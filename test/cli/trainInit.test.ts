@@ -84,7 +84,7 @@ describe('svhn train --init', () => {
     const before = await sha(join(tmp, 'models/parent/weights.bin'));
     const self = svhn(['train', '--init', 'models/parent', ...TINY, '--epochs', '1', '--out', 'models/parent/']);
     expect(self.code).toBe(2);
-    expect(errorLines(self.stderr)).toEqual(['svhn: error: --out models/parent/: is the --init model itself; a fine-tune goes to a directory of its own; pass another --out']);
+    expect(errorLines(self.stderr)).toEqual(['svhn: error: --out models/parent/: is the --init model models/parent itself or inside it; a fine-tune goes to a directory of its own; pass another --out']);
     const byDefault = svhn(['train', '--init', 'models/parent', ...TINY, '--epochs', '1']);
     expect(byDefault.code, byDefault.stderr).toBe(0);
     expect(existsSync(join(tmp, 'models/baseline-finetuned/weights.bin'))).toBe(true);
