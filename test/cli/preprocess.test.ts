@@ -1,17 +1,26 @@
 import { copyFile, mkdtemp, mkdir, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCache } from '../../src/data/cache.js';
 import type { DatasetManifest } from '../../src/data/cacheFormat.js';
-import { svhnSync } from '../helpers.js';
+import { SVHN_BIN, svhnSync } from '../helpers.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/mat/small_c_u8.mat', import.meta.url));
 
 const svhn = (cwd: string, ...args: string[]) => svhnSync(args, { cwd, timeoutMs: 60_000 });
+
+/**
+ * `svhn ARGS` where every write past 0 bytes fails, as on a full disk: the file-size limit at 0
+ * with SIGXFSZ ignored makes write() fail with EFBIG after open() created the file.
+ */
+function svhnNoSpace(cwd: string, ...args: string[]): { code: number | null; stderr: string } {
+  const r = spawnSync('sh', ['-c', 'trap "" XFSZ; ulimit -f 0; exec "$0" "$@"', process.execPath, SVHN_BIN, ...args], { cwd, encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
+  return { code: r.status, stderr: r.stderr };
+}
 
 describe('svhn preprocess (CLI)', () => {
   let root: string;
@@ -52,6 +61,17 @@ describe('svhn preprocess (CLI)', () => {
     const again = svhn(cwd, 'preprocess');
     expect(again.code, again.stderr).toBe(0);
     expect(existsSync(join(cwd, 'data', 'cache.lock'))).toBe(false);
+  });
+
+  it('writes cache.lock whole or not at all: a write that fails (full disk) leaves no lock, and the next run builds', async () => {
+    const cwd = await fixtureDir('nospace');
+    const r = svhnNoSpace(cwd, 'preprocess');
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^svhn: error: cannot create data\/cache\.lock: .*EFBIG/);
+    expect((await readdir(join(cwd, 'data'))).sort()).toEqual(['test_32x32.mat', 'train_32x32.mat']);
+    const again = svhn(cwd, 'preprocess');
+    expect(again.code, again.stderr).toBe(0);
   });
 
   it('writes the cache, manifest and samples.png, prints the EDA summary, and reuses on a second run', async () => {
