@@ -1,4 +1,4 @@
-import { copyFile, mkdtemp, mkdir, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdtemp, mkdir, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { hostname, tmpdir } from 'node:os';
@@ -20,6 +20,27 @@ const svhn = (cwd: string, ...args: string[]) => svhnSync(args, { cwd, timeoutMs
 function svhnNoSpace(cwd: string, ...args: string[]): { code: number | null; stderr: string } {
   const r = spawnSync('sh', ['-c', 'trap "" XFSZ; ulimit -f 0; exec "$0" "$@"', process.execPath, SVHN_BIN, ...args], { cwd, encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
   return { code: r.status, stderr: r.stderr };
+}
+
+/**
+ * Whether a folder can be made read-only even for root (chmod does not stop root's writes): a
+ * read-only bind mount in a private mount namespace (`unshare -m`), gone when the run exits.
+ */
+const ROOT_READ_ONLY = process.getuid?.() === 0 && spawnSync('unshare', ['-m', 'sh', '-c', 'mount --bind -o ro "$0" "$0"', tmpdir()]).status === 0;
+const CAN_READ_ONLY = process.getuid?.() !== 0 || ROOT_READ_ONLY;
+
+/** `svhn ARGS` with `dir` read-only: as root a read-only bind mount (above), otherwise chmod a-w for the run. */
+async function svhnReadOnly(cwd: string, dir: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  if (ROOT_READ_ONLY) {
+    const r = spawnSync('unshare', ['-m', 'sh', '-c', 'mount --bind -o ro "$0" "$0" && exec "$@"', dir, process.execPath, SVHN_BIN, ...args], { cwd, encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+  await chmod(dir, 0o555);
+  try {
+    return svhn(cwd, ...args);
+  } finally {
+    await chmod(dir, 0o755);
+  }
 }
 
 describe('svhn preprocess (CLI)', () => {
@@ -61,6 +82,33 @@ describe('svhn preprocess (CLI)', () => {
     const again = svhn(cwd, 'preprocess');
     expect(again.code, again.stderr).toBe(0);
     expect(existsSync(join(cwd, 'data', 'cache.lock'))).toBe(false);
+  });
+
+  it('checks --data-dir first: a file there is one line naming the flag, and nothing is written', async () => {
+    const cwd = await fixtureDir('data-dir-file');
+    await writeFile(join(cwd, 'notes.md'), '# notes\n');
+    for (const extra of [[], ['--images', 'data']]) {
+      const r = svhn(cwd, 'preprocess', '--data-dir', 'notes.md', ...extra);
+      expect(r.code, extra.join(' ')).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^svhn: error: --data-dir notes\.md: expected a folder (holding train_32x32\.mat and test_32x32\.mat|for the cache), got a file\n$/);
+    }
+    expect((await readdir(cwd)).sort()).toEqual(['data', 'notes.md']);
+  });
+
+  it.skipIf(!CAN_READ_ONLY)('on a read-only data folder: an up-to-date cache is reported, with no lock to take; a stale one is one line', async () => {
+    const cwd = await fixtureDir('read-only');
+    const dataDir = join(cwd, 'data');
+    expect(svhn(cwd, 'preprocess').code).toBe(0);
+    const r = await svhnReadOnly(cwd, dataDir, 'preprocess');
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Cache is up to date: data\/cache$/m);
+
+    const stale = await svhnReadOnly(cwd, dataDir, 'preprocess', '--limit', '20');
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toMatch(/^svhn: error: cannot create data\/cache\.lock: (read-only file system|permission denied)\n$/m);
+    expect((await readdir(dataDir)).sort()).toEqual(['cache', 'test_32x32.mat', 'train_32x32.mat']);
   });
 
   it('writes cache.lock whole or not at all: a write that fails (full disk) leaves no lock, and the next run builds', async () => {
