@@ -7,7 +7,7 @@ import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IMAGE_BYTES, type CacheSplit } from '../config.js';
 import { SvhnError, ioError } from '../errors.js';
-import { hashFile, sha256 } from '../util/atomic.js';
+import { hashFile, removeStaleTemps, sha256 } from '../util/atomic.js';
 import { parseJsonFile } from '../util/json.js';
 import { CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, type DatasetManifest, type SplitEntry } from './cacheFormat.js';
 
@@ -62,9 +62,13 @@ function checkManifest(m: unknown, path: string): DatasetManifest {
  * Opens <dataDir>/cache: reads manifest.json and checks every split file's size against its
  * count (count*3072 image bytes, count label bytes). `verify` names the splits to check
  * fully before use (true: all of them; see verifySplit): a few seconds for full SVHN.
+ * First it removes the temporary caches of preprocess runs that were killed (SIGKILL, a
+ * crash: up to gigabytes each), so they go with the next command that reads the cache, not
+ * only with the next rebuild.
  */
 export async function openCache(dataDir: string, opts: { verify?: boolean | readonly CacheSplit[] } = {}): Promise<OpenedCache> {
   const dir = join(dataDir, CACHE_SUBDIR);
+  await removeStaleTemps(dir);
   const manifestPath = join(dir, MANIFEST_FILE);
   let bytes: Buffer;
   try {

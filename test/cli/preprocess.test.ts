@@ -142,9 +142,15 @@ describe('svhn preprocess (CLI)', () => {
     }
     expect((await readFile(join(cacheDir, 'samples.png'))).subarray(1, 4).toString()).toBe('PNG');
 
+    // A SIGKILLed run's temporary cache (its pid gone) goes even when the cache is up to date.
+    const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+    const killed = join(cwd, 'data', `.tmp-cache-${dead}-lz1x2`);
+    await mkdir(killed);
+    await copyFile(join(cacheDir, 'train.images.u8'), join(killed, 'train.images.u8'));
     const second = svhn(cwd, 'preprocess', '--json', '--log-format', 'json');
     expect(second.code).toBe(0);
     expect(second.stderr).toMatch(/cache is up to date/);
+    expect(existsSync(killed)).toBe(false);
     const summary = JSON.parse(second.stdout);
     expect(summary).toMatchObject({ reused: true, synthetic: false, key: m.key });
     expect(summary.splits.test.count).toBe(64);
