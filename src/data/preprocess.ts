@@ -22,7 +22,7 @@
  * (buildDirAtomic), manifest.json last, then swapped in as <dataDir>/cache.
  */
 import { existsSync } from 'node:fs';
-import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { open, readFile, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createHash, type Hash } from 'node:crypto';
 import { DEFAULTS, IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES, type CacheSplit, type SourceSplit } from '../config.js';
@@ -35,7 +35,7 @@ import { describeFileKind } from '../util/files.js';
 import { makeDirs } from '../util/mkdirs.js';
 import { Rng } from '../util/rng.js';
 import { openCache } from './cache.js';
-import { CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, type DatasetManifest, type SourceEntry, type SplitEntry } from './cacheFormat.js';
+import { CACHE_FILES, CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, SAMPLES_FILE, type DatasetManifest, type SourceEntry, type SplitEntry } from './cacheFormat.js';
 import type { ImageSet } from './batches.js';
 import { decodeLabelledImages, hashLabelledImages, listLabelledImages, missingDigits, type LabelledListing, type LabelledSource, type SkippedFile } from './labelled.js';
 import { readSvhnMat, readSvhnMatChunks } from './mat.js';
@@ -68,7 +68,6 @@ export interface PreprocessResult {
   seconds: number;
 }
 
-export const SAMPLES_FILE = 'samples.png';
 export const SYNTHETIC_MARKER = 'SYNTHETIC.json';
 const DEFAULT_SAMPLE_COUNT = 25;
 
@@ -290,6 +289,28 @@ function readProgress(file: string, mode: ProgressOptions['mode']): { onProgress
 
 type ResolvedOptions = ReturnType<typeof resolveOptions>;
 
+/**
+ * The cache folder is replaced whole, so it must be absent or a cache of preprocess's own
+ * (only CACHE_FILES): a file of anyone else's is refused, naming it, rather than removed with it.
+ */
+async function assertCacheReplaceable(cacheDir: string): Promise<void> {
+  const refuse = (got: string, several = false) =>
+    new SvhnError('BAD_INPUT', `${cacheDir}: expected a new folder or an earlier cache (it is replaced whole), got ${got}`, {
+      suggestion: `move ${several ? 'them' : 'it'}, or pass another --data-dir`,
+    });
+  let names: string[];
+  try {
+    names = await readdir(cacheDir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code === 'ENOTDIR') throw refuse(describeFileKind(await stat(cacheDir)));
+    throw ioError(cacheDir, 'read', e);
+  }
+  const other = names.filter((n) => !CACHE_FILES.has(n)).sort();
+  if (other.length) throw refuse(`one holding ${other[0]}${other.length > 1 ? ` and ${other.length - 1} more` : ''}`, other.length > 1);
+}
+
 /** The cache key: everything that determines the cache's bytes. */
 export function cacheKey(sources: DatasetManifest['sources'], options: DatasetManifest['options'], sampleCount: number, synthetic: boolean): string {
   const hashes = Object.fromEntries(Object.entries(sources).map(([k, s]) => [k, s!.sha256]));
@@ -393,6 +414,7 @@ async function buildCache(o: ResolvedOptions, plan: CachePlan, t0: number): Prom
   const log = getLogger();
   const { cacheDir, sources, listings, synthetic, manifestOptions, key } = plan;
 
+  await assertCacheReplaceable(cacheDir);
   // buildDirAtomic first removes a killed run's temporary cache (it can be gigabytes).
   log.info({ cacheDir, ...manifestOptions, synthetic }, 'building the cache');
   const manifest = await buildDirAtomic(cacheDir, async (tmp) => {

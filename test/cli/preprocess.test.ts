@@ -161,6 +161,32 @@ describe('svhn preprocess (CLI)', () => {
     expect(JSON.parse(third.stdout)).toMatchObject({ reused: false, splits: { train: { count: 20 }, val: { count: 6 }, test: { count: 64 } } });
   });
 
+  it('replaces only a cache of its own: a folder holding another file is refused with one line naming it, and left as it was', async () => {
+    const cwd = await fixtureDir('foreign');
+    const cacheDir = join(cwd, 'data', 'cache');
+    expect(svhn(cwd, 'preprocess').code).toBe(0);
+    await writeFile(join(cacheDir, 'notes.txt'), 'mine\n');
+    // Up to date: nothing is replaced, so nothing to refuse.
+    expect(svhn(cwd, 'preprocess').code).toBe(0);
+    const before = (await readdir(cacheDir)).sort();
+    const r = svhn(cwd, 'preprocess', '--limit', '20');
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toBe('svhn: error: data/cache: expected a new folder or an earlier cache (it is replaced whole), got one holding notes.txt; move it, or pass another --data-dir\n');
+    await writeFile(join(cacheDir, 'more.txt'), 'mine too\n');
+    expect(svhn(cwd, 'preprocess', '--limit', '20').stderr).toMatch(/got one holding more\.txt and 1 more; move them, or pass another --data-dir\n$/);
+    expect((await readdir(cacheDir)).sort()).toEqual([...before, 'more.txt'].sort());
+    expect((await readdir(join(cwd, 'data'))).sort()).toEqual(['cache', 'test_32x32.mat', 'train_32x32.mat']);
+
+    // A file where the cache goes, likewise.
+    await rm(cacheDir, { recursive: true });
+    await writeFile(cacheDir, 'not a folder\n');
+    const file = svhn(cwd, 'preprocess');
+    expect(file.code).toBe(1);
+    expect(file.stderr).toBe('svhn: error: data/cache: expected a new folder or an earlier cache (it is replaced whole), got a file; move it, or pass another --data-dir\n');
+    expect(await readFile(cacheDir, 'utf8')).toBe('not a folder\n');
+  });
+
   it('detects a corrupted cache file with openCache verify, and rebuilds a truncated one', async () => {
     const cwd = await fixtureDir('corrupt');
     expect(svhn(cwd, 'preprocess', '--log-format', 'json').code).toBe(0);
