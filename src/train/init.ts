@@ -36,7 +36,7 @@ async function hashOf(path: string): Promise<string> {
  */
 export async function describeParent(dir: string, architecture: string): Promise<ParentModel> {
   assertParentDir(dir);
-  const metadata = await readModelMetadata(dir);
+  const metadata = await readModelMetadata(dir, { flag: '--init' });
   if (metadata.architecture !== architecture) {
     throw new SvhnError('BAD_FLAG', `--model ${architecture}: --init ${dir} is a ${metadata.architecture} model, and a fine-tune keeps the architecture`, {
       suggestion: `drop --model (it defaults to the parent's) or pass --model ${metadata.architecture}`,
@@ -74,7 +74,7 @@ export function checkResumedParent(saved: ParentModel | undefined, parent: Paren
 /** The architecture a model directory holds (for --model's default under --init). */
 export async function parentArchitecture(dir: string): Promise<string> {
   assertParentDir(dir);
-  return String((await readModelMetadata(dir)).architecture);
+  return String((await readModelMetadata(dir, { flag: '--init' })).architecture);
 }
 
 /**
@@ -83,7 +83,7 @@ export async function parentArchitecture(dir: string): Promise<string> {
  * naming the first that differs). The parent's tensors are disposed here.
  */
 export async function copyParentWeights(parent: ParentModel, model: tf.LayersModel): Promise<void> {
-  const saved = await loadLayersModel(parent.dir);
+  const saved = await loadLayersModel(parent.dir, { flag: '--init' });
   let snapshot;
   try {
     snapshot = captureWeights(saved); // JS copies: nothing left to dispose once `saved` is
