@@ -84,6 +84,12 @@ function isOwnerLive(owner: LockOwner, me: LockOwner): boolean {
   return isProcessAlive(owner.pid);
 }
 
+/** Whether a live run holds the lock at lockPath (another host's counts as live, as in withLock). */
+export async function isLockHeld(lockPath: string): Promise<boolean> {
+  const owner = await readOwner(lockPath);
+  return owner !== undefined && isOwnerLive(owner, { pid: process.pid, host: hostname(), startedAt: '' });
+}
+
 /**
  * Takes the lock at lockPath for `what` (e.g. "--out models/o"), runs fn, releases it. A live
  * owner on this host is a SvhnError naming its pid; another host's lock (a shared disk) is

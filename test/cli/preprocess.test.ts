@@ -142,11 +142,12 @@ describe('svhn preprocess (CLI)', () => {
     }
     expect((await readFile(join(cacheDir, 'samples.png'))).subarray(1, 4).toString()).toBe('PNG');
 
-    // A SIGKILLed run's temporary cache (its pid gone) goes even when the cache is up to date.
+    // A SIGKILLed run's temporary cache (its pid gone, its lock left too) goes even when the cache is up to date.
     const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
     const killed = join(cwd, 'data', `.tmp-cache-${dead}-lz1x2`);
     await mkdir(killed);
     await copyFile(join(cacheDir, 'train.images.u8'), join(killed, 'train.images.u8'));
+    await writeFile(join(cwd, 'data', 'cache.lock'), JSON.stringify({ pid: dead, host: hostname(), startedAt: new Date().toISOString() }));
     const second = svhn(cwd, 'preprocess', '--json', '--log-format', 'json');
     expect(second.code).toBe(0);
     expect(second.stderr).toMatch(/cache is up to date/);

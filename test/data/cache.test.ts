@@ -83,6 +83,11 @@ describe('cache reader', () => {
     const left = [`.tmp-cache-${dead}-lz1x2`, `.tmp-cache-${dead}-lz1x3-old`];
     const kept = [`.tmp-cache-${process.ppid}-lz1x4`, `.tmp-train_32x32.mat-${dead}-lz1x5`];
     for (const name of [...left, ...kept]) await mkdir(join(dataDir, name, 'x'), { recursive: true });
+    // While a preprocess holds cache.lock (another host's on a shared disk: its pids mean nothing here), they are its.
+    await writeFile(join(dataDir, 'cache.lock'), JSON.stringify({ pid: dead, host: 'elsewhere', startedAt: new Date().toISOString() }));
+    await openCache(dataDir);
+    expect((await readdir(dataDir)).sort()).toEqual(['cache', 'cache.lock', ...left, ...kept].sort());
+    await rm(join(dataDir, 'cache.lock'));
     await openCache(dataDir);
     expect((await readdir(dataDir)).sort()).toEqual(['cache', ...kept].sort());
   });
