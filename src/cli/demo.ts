@@ -41,7 +41,8 @@ async function runDemo(flags: DemoFlags): Promise<void> {
   process.stdout.write(formatPreprocessSummary(pre) + '\n');
 
   log.info(`step 2/3: train the optimized model for ${flags.epochs} epochs on up to ${flags.limit} images`);
-  const { trainModel } = await import('../train/loop.js');
+  const { trainModel, checkpointDirFor } = await import('../train/loop.js');
+  const onInterrupt = await removeCheckpointOnInterrupt(flags.out, checkpointDirFor(flags.out));
   const trained = await trainModel({
     // train's recipe for this data (the offline sample has its own), on the demo's short schedule
     ...defaultRecipe('optimized', { synthetic: pre.manifest.synthetic }),
@@ -57,8 +58,11 @@ async function runDemo(flags: DemoFlags): Promise<void> {
     force: flags.force,
     madeBy: 'demo',
     resume: false,
+    resumeHint: 'the demo does not resume: it starts over',
     backend: flags.backend,
+    onEpochEnd: onInterrupt.checkpointSaved,
   });
+  onInterrupt.done();
   const m = trained.metadata;
   process.stdout.write(
     `\ntrained ${flags.out}: ${m.epochsRun} epochs on ${m.backend}, ${m.trainImagesPerSec.toFixed(0)} images/s, ` +
@@ -79,6 +83,30 @@ async function runDemo(flags: DemoFlags): Promise<void> {
         : '.\n') +
       `next: svhn train --model optimized (full schedule), svhn predict IMAGES --model ${flags.out}, svhn report --model ${flags.out} --out report.html\n`,
   );
+}
+
+/**
+ * Ctrl-C while the demo trains: a short run that starts over rather than resumes, so once its
+ * run has saved a checkpoint, the checkpoint goes with the other temporaries, and the line
+ * says so. A checkpoint that was there before stays until the run replaces it.
+ */
+async function removeCheckpointOnInterrupt(out: string, ckptDir: string): Promise<{ checkpointSaved: () => void; done: () => void }> {
+  const { setInterruptNote, trackTemp } = await import('../util/interrupt.js');
+  let release: (() => void) | undefined;
+  setInterruptNote(() =>
+    release
+      ? `removed the demo's checkpoint ${ckptDir} and wrote nothing to ${out}. Run \`svhn demo\` again to start over`
+      : `nothing was written to ${out}. Run \`svhn demo\` again to start over`,
+  );
+  return {
+    checkpointSaved: () => {
+      release ??= trackTemp(ckptDir);
+    },
+    done: () => {
+      release?.();
+      setInterruptNote(undefined);
+    },
+  };
 }
 
 export function registerDemo(program: Command): void {

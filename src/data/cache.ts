@@ -7,8 +7,9 @@ import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IMAGE_BYTES, type CacheSplit } from '../config.js';
 import { SvhnError, ioError } from '../errors.js';
-import { hashFile, sha256 } from '../util/atomic.js';
+import { hashFile, removeStaleTemps, sha256 } from '../util/atomic.js';
 import { parseJsonFile } from '../util/json.js';
+import { isLockHeld } from '../util/lock.js';
 import { CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, type DatasetManifest, type SplitEntry } from './cacheFormat.js';
 
 export interface OpenedCache {
@@ -62,9 +63,14 @@ function checkManifest(m: unknown, path: string): DatasetManifest {
  * Opens <dataDir>/cache: reads manifest.json and checks every split file's size against its
  * count (count*3072 image bytes, count label bytes). `verify` names the splits to check
  * fully before use (true: all of them; see verifySplit): a few seconds for full SVHN.
+ * First it removes the temporary caches of preprocess runs that were killed (SIGKILL, a
+ * crash: up to gigabytes each), so they go with the next command that reads the cache, not
+ * only with the next rebuild; not while a preprocess holds cache.lock.
  */
 export async function openCache(dataDir: string, opts: { verify?: boolean | readonly CacheSplit[] } = {}): Promise<OpenedCache> {
   const dir = join(dataDir, CACHE_SUBDIR);
+  // While a preprocess holds the lock, temporaries are its to judge (its pids may be another host's).
+  if (!(await isLockHeld(`${dir}.lock`))) await removeStaleTemps(dir);
   const manifestPath = join(dir, MANIFEST_FILE);
   let bytes: Buffer;
   try {

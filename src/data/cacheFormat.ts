@@ -13,12 +13,20 @@
  * (--images DIR / --labels FILE.csv) train and val come from them and test from a second set
  * (--test-images / --test-labels), or there is no test split.
  */
-import type { CacheSplit } from '../config.js';
+import { CACHE_SPLITS, type CacheSplit } from '../config.js';
 
 export const CACHE_FORMAT = 'svhn-cache' as const;
 export const CACHE_VERSION = 1 as const;
 export const CACHE_SUBDIR = 'cache';
 export const MANIFEST_FILE = 'manifest.json';
+export const SAMPLES_FILE = 'samples.png';
+
+/** Every name preprocess writes in the cache folder: a folder holding only these is a cache it may replace. */
+export const CACHE_FILES: ReadonlySet<string> = new Set([
+  MANIFEST_FILE,
+  SAMPLES_FILE,
+  ...CACHE_SPLITS.flatMap((s) => [`${s}.images.u8`, `${s}.labels.u8`]),
+]);
 
 export interface SplitEntry {
   count: number;

@@ -117,6 +117,11 @@ async function listFolder(source: LabelledSource): Promise<LabelledFile[]> {
   for (const d of digitFolders) await visited.enter(d.path);
   const files: LabelledFile[] = [];
   for (const d of digitFolders) await walkClass(source.path, d.path, d.label, files, visited);
+  // Nothing to read: said here, as an empty CSV is, rather than as a set of no images later.
+  if (digitFolders.length === 0) throw inputError(source, 'no digit folders: expected subfolders 0..9 holding the images');
+  if (files.length === 0) {
+    throw inputError(source, `no files in its digit folders (${digitFolders.map((d) => d.label).join(', ')}): expected images in ${join(source.path, '<digit>')}`);
+  }
   return files;
 }
 
@@ -284,7 +289,10 @@ export async function decodeLabelledImages(listing: LabelledListing, opts: Decod
   const classCounts = new Array<number>(NUM_CLASSES).fill(0);
   for (let i = 0; i < count; i++) classCounts[labels[i]!]!++;
   if (opts.requireEveryDigit) checkEveryDigit(listing, classCounts, skipped);
-  else if (count === 0) throw inputError(source, `no readable images (${skipped.length} file(s) skipped, first: ${skipped[0]?.file ?? 'none'}: ${skipped[0]?.reason ?? ''})`);
+  else if (count === 0) {
+    const first = skipped[0]; // listings are never empty (listFolder, listCsv), so every file was skipped
+    throw inputError(source, `no readable images: all ${skipped.length} file(s) were skipped${first ? ` (first ${first.file}: ${first.reason})` : ''}`);
+  }
   return { source, count, images: images.slice(0, count * IMAGE_BYTES), labels: labels.slice(0, count), files, skipped, classCounts };
 }
 

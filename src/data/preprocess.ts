@@ -22,7 +22,7 @@
  * (buildDirAtomic), manifest.json last, then swapped in as <dataDir>/cache.
  */
 import { existsSync } from 'node:fs';
-import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { open, readFile, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createHash, type Hash } from 'node:crypto';
 import { DEFAULTS, IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES, type CacheSplit, type SourceSplit } from '../config.js';
@@ -31,10 +31,11 @@ import { getLogger } from '../log.js';
 import { createProgress, formatBytes, type ProgressOptions } from '../progress.js';
 import { buildDirAtomic, hashFile, sha256, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { withLock } from '../util/lock.js';
+import { describeFileKind } from '../util/files.js';
 import { makeDirs } from '../util/mkdirs.js';
 import { Rng } from '../util/rng.js';
 import { openCache } from './cache.js';
-import { CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, type DatasetManifest, type SourceEntry, type SplitEntry } from './cacheFormat.js';
+import { CACHE_FILES, CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, SAMPLES_FILE, type DatasetManifest, type SourceEntry, type SplitEntry } from './cacheFormat.js';
 import type { ImageSet } from './batches.js';
 import { decodeLabelledImages, hashLabelledImages, listLabelledImages, missingDigits, type LabelledListing, type LabelledSource, type SkippedFile } from './labelled.js';
 import { readSvhnMat, readSvhnMatChunks } from './mat.js';
@@ -67,7 +68,6 @@ export interface PreprocessResult {
   seconds: number;
 }
 
-export const SAMPLES_FILE = 'samples.png';
 export const SYNTHETIC_MARKER = 'SYNTHETIC.json';
 const DEFAULT_SAMPLE_COUNT = 25;
 
@@ -287,6 +287,30 @@ function readProgress(file: string, mode: ProgressOptions['mode']): { onProgress
   };
 }
 
+type ResolvedOptions = ReturnType<typeof resolveOptions>;
+
+/**
+ * The cache folder is replaced whole, so it must be absent or a cache of preprocess's own
+ * (only CACHE_FILES): a file of anyone else's is refused, naming it, rather than removed with it.
+ */
+async function assertCacheReplaceable(cacheDir: string): Promise<void> {
+  const refuse = (got: string, several = false) =>
+    new SvhnError('BAD_INPUT', `${cacheDir}: expected a new folder or an earlier cache (it is replaced whole), got ${got}`, {
+      suggestion: `move ${several ? 'them' : 'it'}, or pass another --data-dir`,
+    });
+  let names: string[];
+  try {
+    names = await readdir(cacheDir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code === 'ENOTDIR') throw refuse(describeFileKind(await stat(cacheDir)));
+    throw ioError(cacheDir, 'read', e);
+  }
+  const other = names.filter((n) => !CACHE_FILES.has(n)).sort();
+  if (other.length) throw refuse(`one holding ${other[0]}${other.length > 1 ? ` and ${other.length - 1} more` : ''}`, other.length > 1);
+}
+
 /** The cache key: everything that determines the cache's bytes. */
 export function cacheKey(sources: DatasetManifest['sources'], options: DatasetManifest['options'], sampleCount: number, synthetic: boolean): string {
   const hashes = Object.fromEntries(Object.entries(sources).map(([k, s]) => [k, s!.sha256]));
@@ -294,28 +318,64 @@ export function cacheKey(sources: DatasetManifest['sources'], options: DatasetMa
 }
 
 /**
- * Builds (or reuses) the cache under <dataDir>/cache.lock: a second preprocess of the same
- * data directory is refused, naming the first's pid, instead of racing it to the same files.
+ * Reuses the cache when it is up to date (reading only: a read-only data folder is fine), else
+ * builds it under <dataDir>/cache.lock: a second preprocess of the same data directory is
+ * refused, naming the first's pid, instead of racing it to the same files.
  */
 export async function preprocess(options: PreprocessOptions): Promise<PreprocessResult> {
   const t0 = Date.now();
   const o = resolveOptions(options);
   const cacheDir = join(o.dataDir, CACHE_SUBDIR);
-  // Without the directory there are no .mat sources to read: say that, with no lock to take.
-  if (!o.images && !existsSync(o.dataDir)) return preprocessLocked(o, t0);
-  await makeDirs(o.dataDir);
-  return withLock(`${cacheDir}.lock`, `the cache ${cacheDir}`, () => preprocessLocked(o, t0), 'wait for it to finish, or pass another --data-dir');
+  await checkDataDir(o);
+  const plan = await planCache(o);
+  const reused = await reuseCache(o, plan, t0);
+  if (reused) return reused;
+  try {
+    await makeDirs(o.dataDir); // --images/--labels: the data directory may be new, the cache its only content
+  } catch (e) {
+    throw ioError(o.dataDir, 'create', e);
+  }
+  return withLock(`${cacheDir}.lock`, `the cache ${cacheDir}`, () => buildCache(o, plan, t0), 'wait for it to finish, or pass another --data-dir');
 }
 
-async function preprocessLocked(o: ReturnType<typeof resolveOptions>, t0: number): Promise<PreprocessResult> {
-  const log = getLogger();
+/**
+ * --data-dir, before anything is read or written: a folder, or absent (the .mat sources then
+ * answer "not found, run `svhn download`"; --images/--labels create it for the cache).
+ */
+async function checkDataDir(o: ResolvedOptions): Promise<void> {
+  let st;
+  try {
+    st = await stat(o.dataDir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw ioError(o.dataDir, 'read', e);
+  }
+  if (!st.isDirectory()) {
+    const expected = o.images ? 'for the cache' : `holding ${sourceFileName('train')} and ${sourceFileName('test')}`;
+    throw new SvhnError('BAD_INPUT', `--data-dir ${o.dataDir}: expected a folder ${expected}, got ${describeFileKind(st)}`);
+  }
+}
+
+/** What this run would cache: its sources described and hashed, and the key they make with the options. */
+interface CachePlan {
+  cacheDir: string;
+  previous: DatasetManifest | undefined;
+  sources: DatasetManifest['sources'];
+  listings: { train?: LabelledListing; test?: LabelledListing };
+  synthetic: boolean;
+  manifestOptions: DatasetManifest['options'];
+  key: string;
+}
+
+/**
+ * Sources: present? hashed (or remembered by size + mtime)? synthetic? Labelled images: listed
+ * (label and duplicate errors here, before any work) and hashed by content. Reads only.
+ */
+async function planCache(o: ResolvedOptions): Promise<CachePlan> {
   const cacheDir = join(o.dataDir, CACHE_SUBDIR);
   const previous = await readPreviousManifest(cacheDir);
-
-  // 1. Sources: present? hashed (or remembered by size + mtime)? synthetic? Labelled images:
-  //    listed (label and duplicate errors here, before any work) and hashed by content.
   const sources: DatasetManifest['sources'] = {};
-  const listings: { train?: LabelledListing; test?: LabelledListing } = {};
+  const listings: CachePlan['listings'] = {};
   if (o.images) {
     listings.train = await listLabelledImages(o.images);
     if (o.testImages) listings.test = await listLabelledImages(o.testImages);
@@ -327,25 +387,35 @@ async function preprocessLocked(o: ReturnType<typeof resolveOptions>, t0: number
   const synthetic = Object.values(sources).some((s) => s!.synthetic);
   const manifestOptions = { valFraction: o.valFraction, seed: o.seed, limit: o.limit, valLimit: o.valLimit, extra: o.extra };
   const key = cacheKey(sources, manifestOptions, o.sampleCount, synthetic);
-  if (synthetic) log.warn({ dataDir: o.dataDir }, 'these are SYNTHETIC images (the offline sample), not SVHN: accuracy on them is not SVHN accuracy');
+  if (synthetic) getLogger().warn({ dataDir: o.dataDir }, 'these are SYNTHETIC images (the offline sample), not SVHN: accuracy on them is not SVHN accuracy');
+  return { cacheDir, previous, sources, listings, synthetic, manifestOptions, key };
+}
 
-  // 2. Up to date? Same key and every file the right size (openCache checks sizes).
-  if (previous?.key === key) {
-    if (o.strict) refuseSkipped(previous.sources ?? {});
-    try {
-      const cache = await openCache(o.dataDir);
-      const samples = cache.manifest.samples ? join(cacheDir, cache.manifest.samples.file) : null;
-      if (!samples || existsSync(samples)) {
-        log.info({ cacheDir }, 'cache is up to date');
-        return { cacheDir, manifest: cache.manifest, manifestSha256: cache.manifestSha256, reused: true, samplesPng: samples, seconds: (Date.now() - t0) / 1000 };
-      }
-    } catch (e) {
-      log.warn({ err: (e as Error).message }, 'existing cache is damaged; rebuilding');
+/** The cache on disk when it is up to date: the same key and every file the right size (openCache checks sizes). */
+async function reuseCache(o: ResolvedOptions, plan: CachePlan, t0: number): Promise<PreprocessResult | undefined> {
+  const { cacheDir, previous, key } = plan;
+  if (previous?.key !== key) return undefined;
+  if (o.strict) refuseSkipped(previous.sources ?? {});
+  try {
+    const cache = await openCache(o.dataDir);
+    const samples = cache.manifest.samples ? join(cacheDir, cache.manifest.samples.file) : null;
+    if (!samples || existsSync(samples)) {
+      getLogger().info({ cacheDir }, 'cache is up to date');
+      return { cacheDir, manifest: cache.manifest, manifestSha256: cache.manifestSha256, reused: true, samplesPng: samples, seconds: (Date.now() - t0) / 1000 };
     }
+  } catch (e) {
+    getLogger().warn({ err: (e as Error).message }, 'existing cache is damaged; rebuilding');
   }
+  return undefined;
+}
 
-  // 3. Build in a temporary directory; swap in only when complete. buildDirAtomic first
-  //    removes a killed run's temporary cache (it can be gigabytes).
+/** Builds the cache (under its lock): in a temporary directory, swapped in only when complete. */
+async function buildCache(o: ResolvedOptions, plan: CachePlan, t0: number): Promise<PreprocessResult> {
+  const log = getLogger();
+  const { cacheDir, sources, listings, synthetic, manifestOptions, key } = plan;
+
+  await assertCacheReplaceable(cacheDir);
+  // buildDirAtomic first removes a killed run's temporary cache (it can be gigabytes).
   log.info({ cacheDir, ...manifestOptions, synthetic }, 'building the cache');
   const manifest = await buildDirAtomic(cacheDir, async (tmp) => {
     const out: DatasetManifest['splits'] = {};
@@ -392,8 +462,6 @@ async function preprocessLocked(o: ReturnType<typeof resolveOptions>, t0: number
   log.info({ cacheDir, seconds: (Date.now() - t0) / 1000 }, 'cache written');
   return { cacheDir, manifest, manifestSha256, reused: false, samplesPng, seconds: (Date.now() - t0) / 1000 };
 }
-
-type ResolvedOptions = ReturnType<typeof resolveOptions>;
 
 /** train_32x32.mat, whole, in memory; the reader already gives digits 0..9 (label 10 -> 0). */
 async function readTrainMat(o: ResolvedOptions): Promise<ImageSet> {

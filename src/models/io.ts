@@ -79,13 +79,20 @@ export async function saveLayersModel(model: tf.LayersModel, dir: string): Promi
   );
 }
 
-async function readOrFail(path: string, what: string): Promise<Buffer> {
+/** The flag that named a model directory (errors name it as typed) and what to do when it is not a whole model. */
+export type ModelDirFlag = '--model' | '--init';
+const INCOMPLETE_SUGGESTION: Record<ModelDirFlag, string> = {
+  '--model': 'train one with `svhn train --model optimized` or pass --model DIR',
+  '--init': 'pass a directory written by `svhn train`, e.g. models/optimized',
+};
+
+async function readOrFail(path: string, what: string, from: { dir: string; flag: ModelDirFlag }): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new SvhnError('BAD_MODEL', `model directory is incomplete: cannot read ${what} ${path} (${code ?? String(e)})`, {
-      suggestion: 'train one with `svhn train --model optimized` or pass --model DIR',
+    throw new SvhnError('BAD_MODEL', `${from.flag} ${from.dir}: model directory is incomplete: cannot read ${what} ${path} (${code ?? String(e)})`, {
+      suggestion: INCOMPLETE_SUGGESTION[from.flag],
       cause: e,
     });
   }
@@ -132,10 +139,13 @@ function assertFiniteWeights(data: ArrayBuffer, specs: tf.io.WeightsManifestEntr
  * every float weight finite. predict, evaluate, report and train --init all load through here.
  * `files`, when given, receives the bytes the model was built from: model.json and each
  * weight file, keyed as model.json names them (serve hands the same bytes to the browser).
+ * `flag` names dir in errors (default --model).
  */
-export async function loadLayersModel(dir: string, files?: Map<string, Buffer>): Promise<tf.LayersModel> {
+export async function loadLayersModel(dir: string, opts: { files?: Map<string, Buffer>; flag?: ModelDirFlag } = {}): Promise<tf.LayersModel> {
+  const { files } = opts;
+  const from = { dir, flag: opts.flag ?? '--model' } as const;
   const jsonPath = join(dir, MODEL_JSON);
-  const jsonBytes = await readOrFail(jsonPath, 'model');
+  const jsonBytes = await readOrFail(jsonPath, 'model', from);
   files?.set(MODEL_JSON, jsonBytes);
   const json = parseJsonFile(jsonBytes, jsonPath, { code: 'BAD_MODEL' }) as ModelJson | null;
   if (!json?.modelTopology || !Array.isArray(json.weightsManifest)) {
@@ -148,7 +158,7 @@ export async function loadLayersModel(dir: string, files?: Map<string, Buffer>):
   for (const group of json.weightsManifest) {
     for (const p of group.paths) {
       const path = weightsPathIn(dir, p, jsonPath);
-      const bytes = await readOrFail(path, 'weights');
+      const bytes = await readOrFail(path, 'weights', from);
       buffers.push(bytes);
       files?.set(p, bytes);
       ranges.push({ path, end: (end += bytes.byteLength) });
@@ -169,9 +179,10 @@ export async function loadLayersModel(dir: string, files?: Map<string, Buffer>):
   }
 }
 
-export async function readModelMetadata(dir: string): Promise<ModelMetadata> {
+/** metadata.json of a model directory; `flag` names dir in errors (default --model). */
+export async function readModelMetadata(dir: string, opts: { flag?: ModelDirFlag } = {}): Promise<ModelMetadata> {
   const path = join(dir, METADATA_JSON);
-  const metadata = parseJsonFile(await readOrFail(path, 'metadata'), path, { code: 'BAD_MODEL' });
+  const metadata = parseJsonFile(await readOrFail(path, 'metadata', { dir, flag: opts.flag ?? '--model' }), path, { code: 'BAD_MODEL' });
   if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
     throw new SvhnError('BAD_MODEL', `cannot read ${path}: expected a JSON object`);
   }
@@ -208,7 +219,7 @@ export async function loadModelDir(dir: string, opts: { keepFiles?: boolean } = 
   await import('./registry.js');
   const metadata = await readModelMetadata(dir);
   const files = opts.keepFiles ? new Map<string, Buffer>() : undefined;
-  const model = await loadLayersModel(dir, files);
+  const model = await loadLayersModel(dir, { files });
   const inShape = model.inputs[0]?.shape ?? [];
   const outShape = model.outputs[0]?.shape ?? [];
   const want = [IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS];

@@ -36,7 +36,7 @@ async function hashOf(path: string): Promise<string> {
  */
 export async function describeParent(dir: string, architecture: string): Promise<ParentModel> {
   assertParentDir(dir);
-  const metadata = await readModelMetadata(dir);
+  const metadata = await readModelMetadata(dir, { flag: '--init' });
   if (metadata.architecture !== architecture) {
     throw new SvhnError('BAD_FLAG', `--model ${architecture}: --init ${dir} is a ${metadata.architecture} model, and a fine-tune keeps the architecture`, {
       suggestion: `drop --model (it defaults to the parent's) or pass --model ${metadata.architecture}`,
@@ -55,7 +55,7 @@ export async function describeParent(dir: string, architecture: string): Promise
 
 /**
  * A resumed run continues the fine-tune its checkpoint started, from the same parent: the
- * same --init, whose weights have not changed since.
+ * same --init (or a copy of it), whose weights have not changed since.
  */
 export function checkResumedParent(saved: ParentModel | undefined, parent: ParentModel | null, ckptDir: string): void {
   if (saved && !parent) {
@@ -63,6 +63,11 @@ export function checkResumedParent(saved: ParentModel | undefined, parent: Paren
   }
   if (!saved && parent) {
     throw new SvhnError('BAD_INPUT', `--resume: the checkpoint in ${ckptDir} trains from scratch, this run has --init ${parent.dir}`, { suggestion: 'drop --init to resume it' });
+  }
+  if (saved && parent && saved.weightsSha256 !== parent.weightsSha256 && saved.dir !== parent.dir) {
+    throw new SvhnError('BAD_INPUT', `--resume: --init ${parent.dir} differs from the parent of the checkpoint in ${ckptDir}, ${saved.dir} (weights.bin sha256 ${parent.weightsSha256.slice(0, 12)}... vs ${saved.weightsSha256.slice(0, 12)}...)`, {
+      suggestion: `pass --init ${saved.dir} to resume it, or train without --resume to fine-tune ${parent.dir}`,
+    });
   }
   if (saved && parent && saved.weightsSha256 !== parent.weightsSha256) {
     throw new SvhnError('BAD_INPUT', `--resume: --init ${parent.dir} has changed since the checkpoint (weights.bin sha256 ${saved.weightsSha256.slice(0, 12)}... then, ${parent.weightsSha256.slice(0, 12)}... now)`, {
@@ -74,7 +79,7 @@ export function checkResumedParent(saved: ParentModel | undefined, parent: Paren
 /** The architecture a model directory holds (for --model's default under --init). */
 export async function parentArchitecture(dir: string): Promise<string> {
   assertParentDir(dir);
-  return String((await readModelMetadata(dir)).architecture);
+  return String((await readModelMetadata(dir, { flag: '--init' })).architecture);
 }
 
 /**
@@ -83,7 +88,7 @@ export async function parentArchitecture(dir: string): Promise<string> {
  * naming the first that differs). The parent's tensors are disposed here.
  */
 export async function copyParentWeights(parent: ParentModel, model: tf.LayersModel): Promise<void> {
-  const saved = await loadLayersModel(parent.dir);
+  const saved = await loadLayersModel(parent.dir, { flag: '--init' });
   let snapshot;
   try {
     snapshot = captureWeights(saved); // JS copies: nothing left to dispose once `saved` is

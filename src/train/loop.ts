@@ -82,6 +82,8 @@ export interface TrainOptions {
   /** The command training (metadata.json `madeBy`); default 'train'. */
   madeBy?: MadeBy;
   resume: boolean; // continue from <outDir>.checkpoint
+  /** How an earlier run's checkpoint, replaced by a new run, could be continued instead (the warning says it); default: pass --resume. */
+  resumeHint?: string;
   /** Fine-tune: a model directory of the same architecture whose weights the run starts from. */
   init?: string | null;
   backend: BackendChoice;
@@ -398,7 +400,7 @@ async function startSession(run: Run): Promise<Session> {
   try {
     if (ckpt) await restoreSession(session, ckpt);
     else if (await access(ckptDir).then(() => true, () => false)) {
-      log.warn(`a checkpoint exists at ${ckptDir}; starting a new run (pass --resume to continue it); it will be replaced`);
+      log.warn(`a checkpoint exists at ${ckptDir}; starting a new run (${o.resumeHint ?? 'pass --resume to continue it'}); it will be replaced`);
     }
   } catch (e) {
     await trainer.close();

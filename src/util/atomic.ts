@@ -26,7 +26,8 @@ export function tempSibling(path: string): { tmp: string; release: () => void } 
  * Removes the temporaries of `path` a killed run left behind (SIGKILL, a crash: no handler
  * ran): siblings named by tempSibling for this very path whose pid is no longer alive.
  * Another live process's are left alone, and so are names of any other shape. Every writer
- * of a final name calls this first, so a leftover lives until that name is next written.
+ * of a final name calls this first, so a leftover lives until that name is next written (the
+ * preprocess cache's, until it is next read: data/cache.ts openCache).
  */
 export async function removeStaleTemps(path: string): Promise<void> {
   const dir = dirname(path);
@@ -41,8 +42,12 @@ export async function removeStaleTemps(path: string): Promise<void> {
     if (!name.startsWith(prefix)) continue;
     const m = /^(\d+)-[0-9a-z]+(-old)?$/.exec(name.slice(prefix.length));
     if (!m || Number(m[1]) === process.pid || isProcessAlive(Number(m[1]))) continue;
-    getLogger().info({ path: join(dir, name) }, `removing ${join(dir, name)}, left by an interrupted run (pid ${m[1]})`);
-    await rm(join(dir, name), { recursive: true, force: true }).catch(() => undefined);
+    try {
+      await rm(join(dir, name), { recursive: true, force: true });
+      getLogger().info({ path: join(dir, name) }, `removed ${join(dir, name)}, left by an interrupted run (pid ${m[1]})`);
+    } catch {
+      // a read-only folder: left for a run that can write there
+    }
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -77,7 +77,15 @@ describe('svhn evaluate --images / --labels', () => {
   it('answers bad input with one line and a non-zero exit', async () => {
     await writeLabelsCsv(join(tmp, 'bad.csv'), [['digits/0/00.png', 0], ['digits/1/00.jpg', 'one']]);
     await writeLabelsCsv(join(tmp, 'twice.csv'), [['digits/0/00.png', 0], ['digits/../digits/0/00.png', 0]]);
+    await mkdir(join(tmp, 'empty'));
+    await mkdir(join(tmp, 'hollow', '3', 'sub'), { recursive: true });
+    await mkdir(join(tmp, 'hollow', '5'));
+    await mkdir(join(tmp, 'unreadable', '4'), { recursive: true });
+    await writeFile(join(tmp, 'unreadable', '4', 'notes.txt'), 'four');
     const cases: Array<[string[], string, number]> = [
+      [['--images', 'empty'], 'svhn: error: --images empty: no digit folders: expected subfolders 0..9 holding the images', 1],
+      [['--images', 'hollow'], 'svhn: error: --images hollow: no files in its digit folders (3, 5): expected images in hollow/<digit>', 1],
+      [['--images', 'unreadable'], 'svhn: error: --images unreadable: no readable images: all 1 file(s) were skipped (first unreadable/4/notes.txt: not an image file name (.txt;', 1],
       [['--images', 'digits', '--strict'], 'svhn: error: digits/2/scan.pdf: not an image file name', 1],
       [['--labels', 'bad.csv'], `svhn: error: bad.csv line 3: label 'one' for digits/1/00.jpg: expected a digit 0..9`, 1],
       [['--labels', 'twice.csv'], 'svhn: error: twice.csv line 3: digits/../digits/0/00.png is listed twice (first on line 2)', 1],

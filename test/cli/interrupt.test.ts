@@ -4,17 +4,18 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTinyCache } from '../train/helpers.js';
-import { SVHN_BIN } from '../helpers.js';
+import { SVHN_BIN, svhnAsync } from '../helpers.js';
 
 let tmp: string;
 
-/** Starts svhn, sends SIGINT once `ready()` holds, and resolves with its exit code and stderr. */
-function interruptWhen(args: string[], ready: (stderr: string) => Promise<boolean>): Promise<{ code: number | null; stderr: string; sent: boolean }> {
+/** Starts svhn, sends SIGINT (or `signal`) once `ready()` holds, and resolves with its exit code and stderr. */
+function interruptWhen(args: string[], ready: (stderr: string) => Promise<boolean>, signal: NodeJS.Signals = 'SIGINT'): Promise<{ code: number | null; stderr: string; sent: boolean }> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, [SVHN_BIN, ...args], { cwd: tmp, env: { ...process.env, NO_COLOR: '1' } });
     let stderr = '';
@@ -26,7 +27,7 @@ function interruptWhen(args: string[], ready: (stderr: string) => Promise<boolea
       if (sent) return;
       if (await ready(stderr)) {
         sent = true;
-        child.kill('SIGINT');
+        child.kill(signal);
       } else if (Date.now() > deadline) {
         child.kill('SIGKILL');
       }
@@ -88,5 +89,34 @@ describe('Ctrl-C', () => {
     expect(r.stderr).toMatch(/svhn: interrupted; nothing was written to .* and no checkpoint was saved yet\. Run the same command again to start over\n$/);
     expect(r.stderr).not.toMatch(/--resume/);
     expect(existsSync(out)).toBe(false);
+  });
+
+  it('during demo: the demo does not resume, so its checkpoint is removed and the line says so; a killed demo\'s is replaced', async () => {
+    // A "real" data folder (the small MAT fixture as both files), so the demo generates nothing.
+    const data = join(tmp, 'demo-data');
+    await mkdir(data);
+    const fixture = fileURLToPath(new URL('../fixtures/mat/small_c_u8.mat', import.meta.url));
+    for (const s of ['train', 'test']) await copyFile(fixture, join(data, `${s}_32x32.mat`));
+    const out = join(tmp, 'models', 'demo');
+    const state = join(`${out}.checkpoint`, 'state.json');
+    const args = ['demo', '--data-dir', data, '--out', out, '--limit', '40', '--val-limit', '10', '--backend', 'wasm'];
+    const r = await interruptWhen([...args, '--epochs', '500'], async () => existsSync(state));
+    expect(r.sent).toBe(true);
+    expect(r.code).toBe(130);
+    expect(r.stderr).toMatch(new RegExp(`svhn: interrupted; removed the demo's checkpoint ${out}\\.checkpoint and wrote nothing to ${out}\\. Run \`svhn demo\` again to start over\n$`));
+    expect(existsSync(`${out}.checkpoint`)).toBe(false);
+    expect(existsSync(out)).toBe(false);
+    expect(await temps(join(tmp, 'models'))).toEqual([]);
+
+    // Killed outright, no handler runs: the next demo says it starts over, and replaces the checkpoint.
+    const killed = await interruptWhen([...args, '--epochs', '500'], async () => existsSync(state), 'SIGKILL');
+    expect(killed.sent).toBe(true);
+    expect(existsSync(state)).toBe(true);
+    const next = await svhnAsync([...args, '--epochs', '1', '--log-format', 'json'], { cwd: tmp });
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.stderr).toContain(`a checkpoint exists at ${out}.checkpoint; starting a new run (the demo does not resume: it starts over); it will be replaced`);
+    expect(next.stderr).not.toMatch(/--resume/);
+    expect(existsSync(`${out}.checkpoint`)).toBe(false);
+    expect(existsSync(join(out, 'weights.bin'))).toBe(true);
   });
 });

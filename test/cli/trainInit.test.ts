@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -77,6 +77,22 @@ describe('svhn train --init', () => {
     const missing = svhn(['train', '--init', 'models/nope', ...TINY, '--out', 'models/x']);
     expect(missing.code).toBe(1);
     expect(errorLines(missing.stderr)).toEqual(['svhn: error: --init models/nope: no such model directory; pass a directory written by `svhn train`, e.g. models/optimized']);
+    // A folder that is not a whole model names --init too, with or without --model.
+    await mkdir(join(tmp, 'models/empty'), { recursive: true });
+    for (const model of [[], ['--model', 'baseline']]) {
+      const empty = svhn(['train', '--init', 'models/empty', ...model, ...TINY, '--out', 'models/x']);
+      expect(empty.code).toBe(1);
+      expect(errorLines(empty.stderr)).toEqual([
+        `svhn: error: --init models/empty: model directory is incomplete: cannot read metadata models/empty/metadata.json (ENOENT); pass a directory written by \`svhn train\`, e.g. models/optimized`,
+      ]);
+    }
+    await cp(join(tmp, 'models/parent'), join(tmp, 'models/no-json'), { recursive: true });
+    await rm(join(tmp, 'models/no-json/model.json'));
+    const noJson = svhn(['train', '--init', 'models/no-json', ...TINY, '--out', 'models/x']);
+    expect(noJson.code).toBe(1);
+    expect(errorLines(noJson.stderr)).toEqual([
+      `svhn: error: --init ${join(tmp, 'models/no-json')}: model directory is incomplete: cannot read model ${join(tmp, 'models/no-json/model.json')} (ENOENT); pass a directory written by \`svhn train\`, e.g. models/optimized`,
+    ]);
     expect(existsSync(join(tmp, 'models/x'))).toBe(false);
     expect(existsSync(join(tmp, 'models/x.checkpoint'))).toBe(false);
 

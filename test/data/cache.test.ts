@@ -1,4 +1,5 @@
-import { mkdtemp, mkdir, rm, stat, utimes, writeFile, readFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, mkdir, readdir, rm, stat, utimes, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -73,6 +74,22 @@ describe('cache reader', () => {
     const joined = Buffer.concat(chunks.map((c) => Buffer.from(c.images)));
     expect(joined.equals(Buffer.from(train.images))).toBe(true);
     expect(Array.from(chunks[2]!.labels)).toEqual(Array.from(train.labels.subarray(20)));
+  });
+
+  it('removes the temporary caches of killed preprocess runs (their pid gone) when it opens the cache, and no one else\'s', async () => {
+    const dataDir = join(root, 'stale');
+    await writeCache(dataDir, { train: fakeSplit(3, 1) });
+    const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+    const left = [`.tmp-cache-${dead}-lz1x2`, `.tmp-cache-${dead}-lz1x3-old`];
+    const kept = [`.tmp-cache-${process.ppid}-lz1x4`, `.tmp-train_32x32.mat-${dead}-lz1x5`];
+    for (const name of [...left, ...kept]) await mkdir(join(dataDir, name, 'x'), { recursive: true });
+    // While a preprocess holds cache.lock (another host's on a shared disk: its pids mean nothing here), they are its.
+    await writeFile(join(dataDir, 'cache.lock'), JSON.stringify({ pid: dead, host: 'elsewhere', startedAt: new Date().toISOString() }));
+    await openCache(dataDir);
+    expect((await readdir(dataDir)).sort()).toEqual(['cache', 'cache.lock', ...left, ...kept].sort());
+    await rm(join(dataDir, 'cache.lock'));
+    await openCache(dataDir);
+    expect((await readdir(dataDir)).sort()).toEqual(['cache', ...kept].sort());
   });
 
   it('says to run preprocess when there is no cache', async () => {

@@ -144,6 +144,10 @@ describe('trainModel with init (fine-tuning)', () => {
     w[0] ^= 0xff;
     await writeFile(join(copy, 'weights.bin'), w);
     expect((await rejection(trainModel(base('ft-x', { init: copy, resume: true })))).message).toMatch(/--resume: --init .*parent-copy has changed since the checkpoint \(weights\.bin sha256 /);
+    // Another --init than the checkpoint's parent is named as such, both models named.
+    const other = await rejection(trainModel(base('ft-x', { init: parentDir, resume: true })));
+    expect(other.message).toMatch(new RegExp(`^--resume: --init ${parentDir} differs from the parent of the checkpoint in \\S+ft-x\\.checkpoint, ${copy} \\(weights\\.bin sha256 [0-9a-f]{12}\\.\\.\\. vs [0-9a-f]{12}\\.\\.\\.\\)$`));
+    expect(other.suggestion).toBe(`pass --init ${copy} to resume it, or train without --resume to fine-tune ${parentDir}`);
 
     await expect(trainModel(base('scratch-x', { onEpochEnd: () => { throw new Error('killed'); } }))).rejects.toThrow('killed');
     expect((await rejection(trainModel(base('scratch-x', { init: parentDir, resume: true })))).message).toMatch(/trains from scratch, this run has --init/);

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -36,11 +36,22 @@ describe('withLock', () => {
     expect(existsSync(lock)).toBe(false);
   });
 
-  it('takes over a lock whose owner is gone, or that was left half-written', async () => {
+  it('takes over a lock whose owner is gone, or that was left empty or half-written', async () => {
     const lock = join(tmp, 'b.lock');
-    for (const content of [JSON.stringify({ pid: deadPid(), host: hostname(), startedAt: new Date().toISOString() }), '{"pi']) {
+    for (const content of [JSON.stringify({ pid: deadPid(), host: hostname(), startedAt: new Date().toISOString() }), '{"pi', '']) {
       await writeFile(lock, content);
       expect(await withLock(lock, '--out b', async () => JSON.parse(await readFile(lock, 'utf8')).pid)).toBe(process.pid);
     }
+  });
+
+  it('removes the temporary lock of a run killed while creating it, and leaves none of its own', async () => {
+    const dir = join(tmp, 'c');
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir);
+    const lock = join(dir, 'c.lock');
+    await writeFile(join(dir, `.tmp-c.lock-${deadPid()}-lz1x2`), '');
+    const seen = await withLock(lock, '--out c', async () => readdir(dir));
+    expect(seen).toEqual(['c.lock']);
+    expect(await readdir(dir)).toEqual([]);
   });
 });
