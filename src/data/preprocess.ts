@@ -22,7 +22,8 @@
  * (buildDirAtomic), manifest.json last, then swapped in as <dataDir>/cache.
  */
 import { existsSync } from 'node:fs';
-import { open, readFile, readdir, stat, type FileHandle } from 'node:fs/promises';
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { firstAndCount, replaceTarget } from '../util/dirs.js';
 import { basename, join } from 'node:path';
 import { createHash, type Hash } from 'node:crypto';
 import { DEFAULTS, IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES, type CacheSplit, type SourceSplit } from '../config.js';
@@ -298,17 +299,16 @@ async function assertCacheReplaceable(cacheDir: string): Promise<void> {
     new SvhnError('BAD_INPUT', `${cacheDir}: expected a new folder or an earlier cache (it is replaced whole), got ${got}`, {
       suggestion: `move ${several ? 'them' : 'it'}, or pass another --data-dir`,
     });
-  let names: string[];
+  let target;
   try {
-    names = await readdir(cacheDir);
+    target = await replaceTarget(cacheDir);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return;
-    if (code === 'ENOTDIR') throw refuse(describeFileKind(await stat(cacheDir)));
     throw ioError(cacheDir, 'read', e);
   }
-  const other = names.filter((n) => !CACHE_FILES.has(n)).sort();
-  if (other.length) throw refuse(`one holding ${other[0]}${other.length > 1 ? ` and ${other.length - 1} more` : ''}`, other.length > 1);
+  if (target.kind === 'missing') return;
+  if (target.kind === 'not-dir') throw refuse(describeFileKind(await stat(cacheDir)));
+  const other = target.entries.filter((n) => !CACHE_FILES.has(n));
+  if (other.length) throw refuse(`one holding ${firstAndCount(other)}`, other.length > 1);
 }
 
 /** The cache key: everything that determines the cache's bytes. */
