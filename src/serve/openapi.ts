@@ -97,7 +97,7 @@ export function openApiDocument(version: string, limits: OpenApiLimits): Record<
           },
           responses: {
             '200': { description: 'one row per file per model', content: { 'application/json': { schema: { $ref: '#/components/schemas/Prediction' } } } },
-            '400': errorResponse('a bad query parameter, or no file in the request'),
+            '400': errorResponse('a bad query parameter, no file in the request, or a malformed multipart body (code BAD_MULTIPART: no boundary, one over 70 characters, or a body that does not use it or ends before the closing one)'),
             '408': { description: 'the request did not arrive in time' },
             '413': errorResponse('over the body limit or the file count'),
             '415': errorResponse('not multipart/form-data, image/* or application/octet-stream'),

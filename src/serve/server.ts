@@ -20,7 +20,9 @@ import * as tf from '@tensorflow/tfjs';
 import { NUM_CLASSES } from '../config.js';
 import { getLogger } from '../log.js';
 import { loadAssets, PAGE_CSP } from './assets.js';
+import { formatBytes, HttpError } from './errors.js';
 import type { ServedModel } from './models.js';
+import { readMultipart } from './multipart.js';
 import { openApiDocument } from './openapi.js';
 import { predictUploads, type Upload } from './predict.js';
 
@@ -37,19 +39,6 @@ export interface ServerOptions {
   keepAliveTimeoutMs: number;
 }
 
-/** A refusal with its status and a code a client can switch on. */
-export class HttpError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const MIB = 1024 * 1024;
-const formatBytes = (n: number) => (n >= MIB ? `${+(n / MIB).toFixed(2)} MiB` : `${n} bytes`);
 /** Raw image bodies: any image/* type, or bytes of unknown type. */
 const RAW_TYPES = /^(?:image\/[\w.+-]+|application\/octet-stream)$/;
 
@@ -99,25 +88,6 @@ function parseFlag(value: string | undefined, name: string): boolean {
   if (value === undefined || value === '' || value === 'false' || value === '0') return false;
   if (value === 'true' || value === '1') return true;
   throw new HttpError(400, 'BAD_QUERY', `${name}: expected true or false, got '${value.slice(0, 20)}'`);
-}
-
-/** The files of a multipart body, counting bytes as they arrive (multipart has no aggregate limit of its own). */
-async function readMultipart(req: FastifyRequest, opts: ServerOptions): Promise<Upload[]> {
-  const uploads: Upload[] = [];
-  let total = 0;
-  const parts = req.parts({ limits: { files: opts.maxFiles, fileSize: opts.bodyLimitBytes, fields: 32, parts: opts.maxFiles + 32, fieldSize: 64 * 1024 } });
-  for await (const part of parts) {
-    if (part.type !== 'file') continue; // form fields are ignored
-    const chunks: Buffer[] = [];
-    for await (const chunk of part.file as AsyncIterable<Buffer>) {
-      total += chunk.length;
-      if (total > opts.bodyLimitBytes) throw new HttpError(413, 'BODY_TOO_LARGE', `request body is over the limit of ${formatBytes(opts.bodyLimitBytes)} (--body-limit)`);
-      chunks.push(chunk);
-    }
-    if (part.file.truncated) throw new HttpError(413, 'BODY_TOO_LARGE', `file ${part.filename} is over the limit of ${formatBytes(opts.bodyLimitBytes)} (--body-limit)`);
-    uploads.push({ name: part.filename || part.fieldname, bytes: Buffer.concat(chunks) });
-  }
-  return uploads;
 }
 
 function registerApi(app: FastifyInstance, opts: ServerOptions): void {

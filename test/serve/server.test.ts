@@ -185,6 +185,30 @@ describe('svhn serve: POST /v1/predict', () => {
     }
   });
 
+  it('refuses a malformed multipart body with 400 naming the problem, and goes on answering', async () => {
+    const part = '--aaa\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\nxyz\r\n';
+    let seed = 1; // fixed "random" bytes: the same body every run
+    const noise = Buffer.from(Array.from({ length: 4096 }, () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) >> 23));
+    const cases: Array<[string, Buffer | string, string, RegExp]> = [
+      ['no boundary', `${part}--aaa--\r\n`, 'multipart/form-data', /^Content-Type multipart\/form-data has no boundary parameter/],
+      ['a boundary the body does not use', `${part}--aaa--\r\n`, 'multipart/form-data; boundary=bbb', /^multipart body: found no complete part with the boundary 'bbb' of its Content-Type$/],
+      ['no closing boundary', part, 'multipart/form-data; boundary=aaa', /^multipart body: ends without its closing boundary '--aaa--'$/],
+      ['random bytes', noise, 'multipart/form-data; boundary=aaa', /^multipart body: found no complete part with the boundary 'aaa' of its Content-Type$/],
+      ['a 300-character boundary', part, `multipart/form-data; boundary=${'b'.repeat(300)}`, /^multipart boundary of 300 characters: expected 1\.\.70 \(RFC 2046\)$/],
+    ];
+    const good = multipart([{ filename: 'ok.png', data: await png(5) }]);
+    for (const [what, body, contentType, message] of cases) {
+      const r = await post(body, contentType);
+      expect(r.status, what).toBe(400);
+      expect(r.body, what).toEqual({ error: expect.stringMatching(message), code: 'BAD_MULTIPART' });
+      const after = await post(good.body, good.contentType, '?model=colour');
+      expect(after.body.models[0].rows[0].predicted, `a good request after: ${what}`).toBe(5);
+    }
+    // A quoted boundary is the same boundary.
+    const quoted = await post(good.body, good.contentType.replace(/boundary=(.*)$/, 'boundary="$1"'), '?model=colour');
+    expect(quoted.body.models[0].rows[0].predicted).toBe(5);
+  });
+
   it('leaks no tensor over many good and bad requests', async () => {
     const before = tf.memory().numTensors;
     const good = await png(6);
