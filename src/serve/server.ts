@@ -90,6 +90,15 @@ function parseFlag(value: string | undefined, name: string): boolean {
   throw new HttpError(400, 'BAD_QUERY', `${name}: expected true or false, got '${value.slice(0, 20)}'`);
 }
 
+/**
+ * A raw image body as RAW_TYPES' parser left it. A POST with neither Content-Type nor body
+ * reaches the route unparsed (fastify skips the parsers when there is nothing to parse).
+ */
+function rawUpload(body: unknown): Upload {
+  if (!Buffer.isBuffer(body)) throw new HttpError(400, 'NO_FILES', 'no image: send multipart files or an image body with Content-Type image/*');
+  return { name: 'body', bytes: body };
+}
+
 function registerApi(app: FastifyInstance, opts: ServerOptions): void {
   const { models } = opts;
   const doc = openApiDocument(opts.version, opts);
@@ -115,7 +124,7 @@ function registerApi(app: FastifyInstance, opts: ServerOptions): void {
     const chosen = selectModels(models, req.query.model);
     const topK = parseTopK(req.query.top_k, opts.topK);
     const withInputs = parseFlag(req.query.inputs, 'inputs');
-    const uploads = req.isMultipart() ? await readMultipart(req, opts) : [{ name: 'body', bytes: req.body as Buffer }];
+    const uploads = req.isMultipart() ? await readMultipart(req, opts) : [rawUpload(req.body)];
     if (uploads.length === 0) throw new HttpError(400, 'NO_FILES', 'expected at least one file part in the multipart body');
     const { response, failed } = await predictUploads(uploads, chosen, { topK, batchSize: opts.batchSize, maxPixels: opts.maxPixels, withInputs });
     if (failed === uploads.length) {

@@ -209,6 +209,15 @@ describe('svhn serve: POST /v1/predict', () => {
     expect(quoted.body.models[0].rows[0].predicted).toBe(5);
   });
 
+  it('refuses a POST with no body and no content type in words (400), and goes on answering', async () => {
+    for (const headers of [{}, { 'content-length': '0' }]) {
+      const res = await app.inject({ method: 'POST', url: '/v1/predict', headers });
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toEqual({ error: 'no image: send multipart files or an image body with Content-Type image/*', code: 'NO_FILES' });
+      expect((await post(await png(8), 'image/png', '?model=colour')).body.models[0].rows[0].predicted).toBe(8);
+    }
+  });
+
   it('leaks no tensor over many good and bad requests', async () => {
     const before = tf.memory().numTensors;
     const good = await png(6);
