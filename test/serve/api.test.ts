@@ -43,6 +43,14 @@ function rawExchange(host: string, port: number, send: (s: Socket) => Promise<vo
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** An HTTP/1.1 response read off a raw socket: its status, headers (lower-case names) and body. */
+function parseResponse(text: string): { status: number; headers: Record<string, string>; body: string } {
+  const [head = '', ...rest] = text.split('\r\n\r\n');
+  const [statusLine = '', ...lines] = head.split('\r\n');
+  const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+  return { status: Number(statusLine.split(' ')[1]), headers, body: rest.join('\r\n\r\n') };
+}
+
 async function postFiles(files: Array<{ name: string; bytes: Buffer }>, query = ''): Promise<{ status: number; body: any }> {
   const form = new FormData();
   for (const f of files) form.append('file', new Blob([f.bytes]), f.name);
@@ -138,6 +146,27 @@ describe('svhn serve (CLI)', () => {
     expect(chunked.text).toMatch(/^HTTP\/1\.1 413/);
     expect(chunked.text).toContain('over the limit of 1 MiB (--body-limit)');
     expect((await fetch(`${server.url}healthz`)).status).toBe(200);
+  });
+
+  it("answers what Node's HTTP parser and timers refuse (400, 431, 408) with the same { error, code } body, and goes on", async () => {
+    const { hostname, port } = new URL(server.url);
+    const cases: Array<[string, (s: Socket) => Promise<void>, number, string, RegExp]> = [
+      ['malformed HTTP', async (s) => void s.write('GARBAGE\r\n\r\n'), 400, 'BAD_HTTP', /^malformed HTTP request: Invalid method encountered$/],
+      ['Content-Length with Transfer-Encoding', async (s) => void s.write('POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n'), 400, 'BAD_HTTP', /^malformed HTTP request: Transfer-Encoding can't be present with Content-Length$/],
+      ['headers too large', async (s) => void s.write(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`), 431, 'HEADERS_TOO_LARGE', /^request headers are over the limit of 16 KiB \(Node's --max-http-header-size\)$/],
+      ['headers too slow', async (s) => void s.write('GET /healthz HTTP/1.1\r\nHost: x\r\n'), 408, 'REQUEST_TIMEOUT', /^request not received whole within 1 s \(--request-timeout\)$/],
+      ['body too slow', async (s) => void s.write('POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 1000\r\n\r\nxx'), 408, 'REQUEST_TIMEOUT', /^request not received whole within 1 s \(--request-timeout\)$/],
+    ];
+    for (const [what, send, status, code, message] of cases) {
+      const exchange = await rawExchange(hostname, Number(port), send, 6000);
+      expect(exchange.closedByServer, what).toBe(true);
+      const res = parseResponse(exchange.text);
+      expect(res.status, what).toBe(status);
+      expect(res.headers['content-type'], what).toMatch(/^application\/json/);
+      expect(Number(res.headers['content-length']), what).toBe(Buffer.byteLength(res.body));
+      expect(JSON.parse(res.body), what).toEqual({ error: expect.stringMatching(message), code });
+      expect((await fetch(`${server.url}healthz`)).status, `a good request after: ${what}`).toBe(200);
+    }
   });
 
   it('stays up and flat through hundreds of hostile requests', async () => {

@@ -101,6 +101,21 @@ describe('svhn serve: routes', () => {
     }
   });
 
+  it('answers URLs the router cannot take (bad percent-encoding, an over-long name) in the same { error, code } body', async () => {
+    const long = 'n'.repeat(150);
+    const cases: Array<[string, number, string, RegExp]> = [
+      ['/assets/%zz', 400, 'BAD_URL', /^URL path '\/assets\/%zz' does not decode \(bad percent-encoding\)$/],
+      ['/v1/models/%E0%A4%A/model.json', 400, 'BAD_URL', /^URL path '\/v1\/models\/%E0%A4%A\/model\.json' does not decode/],
+      [`/v1/models/${long}/model.json`, 414, 'URL_TOO_LONG', /^URL path '\/v1\/models\/n{89}\.\.\.': a segment is over 100 characters$/],
+    ];
+    for (const [url, status, code, message] of cases) {
+      const res = await app.inject({ method: 'GET', url });
+      expect(res.statusCode, url).toBe(status);
+      expect(res.json(), url).toEqual({ error: expect.stringMatching(message), code });
+      expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    }
+  });
+
   it('lists the models with their metadata and serves their files for tfjs', async () => {
     const list = (await app.inject({ method: 'GET', url: '/v1/models' })).json() as { models: Array<{ name: string; metadata: { architecture: string } }> };
     expect(list.models.map((m) => m.name)).toEqual(['colour', 'colour-2']);
