@@ -203,6 +203,33 @@ describe('svhn serve (CLI)', () => {
     expect(noModel.stderr).toMatch(/--model <dir>' not specified/);
   });
 
+  it('refuses a port in use and a host that is not this machine in one line naming the flag', async () => {
+    const { port } = new URL(server.url);
+    const inUse = await svhnAsync(['serve', '--model', 'models/colour', '--port', port, ...BACKEND], { cwd: tmp });
+    expect(inUse.code).toBe(2);
+    const lastLine = (stderr: string) => stderr.trim().split('\n').at(-1);
+    expect(lastLine(inUse.stderr)).toBe(`svhn: error: --port ${port}: already in use on 127.0.0.1; stop the other server, or pick another --port (0: any free port)`);
+    expect(inUse.stderr).not.toMatch(/\n\s+at /); // no stack
+    // TEST-NET-1 (RFC 5737): never an address of this machine; binding fails here, nothing is sent.
+    const notHere = await svhnAsync(['serve', '--model', 'models/colour', '--port', '0', '--host', '192.0.2.1', ...BACKEND], { cwd: tmp });
+    expect(notHere.code).toBe(2);
+    expect(lastLine(notHere.stderr)).toBe('svhn: error: --host 192.0.2.1: not an address of this machine; use 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)');
+    expect((await fetch(`${server.url}healthz`)).status).toBe(200);
+  });
+
+  it('warns in one line on stderr when --host opens the models to the network, and none on loopback', async () => {
+    expect(server.stderr()).not.toMatch(/open to the network/);
+    // Listens on every interface for a moment; the test talks to it on loopback only.
+    const open = await startServe(['--model', 'models/colour', '--host', '0.0.0.0', ...BACKEND], tmp);
+    try {
+      const warnings = open.stderr().trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.level === 40);
+      expect(warnings.map((l) => l.msg)).toEqual(['--host 0.0.0.0: listening on 0.0.0.0, not only loopback: the page, the API and the models are open to the network']);
+      expect((await fetch(`http://127.0.0.1:${new URL(open.url).port}/healthz`)).status).toBe(200);
+    } finally {
+      expect(await open.stop()).toBe(0);
+    }
+  });
+
   it('on SIGTERM finishes the request in flight, then exits 0', async () => {
     const { hostname, port } = new URL(server.url);
     const image = await sharp(solidRgb(4, 32, 32), { raw: { width: 32, height: 32, channels: 3 } }).png().toBuffer();
