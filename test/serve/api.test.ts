@@ -179,6 +179,8 @@ describe('svhn serve (CLI)', () => {
       () => fetch(`${server.url}v1/predict`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' }),
       () => fetch(`${server.url}v1/predict`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: Buffer.alloc(2 * 1024 * 1024) }).catch(() => undefined),
       () => fetch(`${server.url}assets/..%2f..%2fpackage.json`),
+      () => fetch(`${server.url}v1/predict`, { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=aaa' }, body: '--aaa\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\nno closing boundary' }),
+      () => fetch(`${server.url}v1/predict`, { method: 'POST' }), // no body at all
       () => postFiles([{ name: 'ok.png', bytes: good }]),
     ];
     for (let i = 0; i < 60; i++) await Promise.all(hostile.map((f) => f())); // warm: allocators and caches settle
@@ -186,7 +188,7 @@ describe('svhn serve (CLI)', () => {
     for (let i = 0; i < 120; i++) await Promise.all(hostile.map((f) => f()));
     const after = await health();
     expect(after.tensors).toBe(before.tensors);
-    expect(after.rssBytes - before.rssBytes).toBeLessThan(64 * 1024 * 1024); // 720 requests; a per-request leak of 100 KB would show
+    expect(after.rssBytes - before.rssBytes).toBeLessThan(64 * 1024 * 1024); // 960 requests; a per-request leak of 100 KB would show
     const ok = await postFiles([{ name: 'ok.png', bytes: good }], '?model=colour');
     expect(ok.body.models[0].rows[0].predicted).toBe(3);
   }, 180_000);
