@@ -2,7 +2,9 @@
  * GET /openapi.json: the API described for clients and code generators. A test checks that
  * its paths and methods are exactly the server's routes.
  */
+import { maxHeaderSize } from 'node:http';
 import { NUM_CLASSES } from '../config.js';
+import { MAX_PATH_SEGMENT } from './errors.js';
 
 export interface OpenApiLimits {
   bodyLimitBytes: number;
@@ -97,8 +99,8 @@ export function openApiDocument(version: string, limits: OpenApiLimits): Record<
           },
           responses: {
             '200': { description: 'one row per file per model', content: { 'application/json': { schema: { $ref: '#/components/schemas/Prediction' } } } },
-            '400': errorResponse('a bad query parameter, or no file in the request'),
-            '408': { description: 'the request did not arrive in time' },
+            '400': errorResponse('a bad query parameter, no file in the request, or a malformed multipart body (code BAD_MULTIPART: no boundary, one over 70 characters, or a body that does not use it or ends before the closing one)'),
+            '408': errorResponse('the request did not arrive in time (code REQUEST_TIMEOUT; the connection is closed)'),
             '413': errorResponse('over the body limit or the file count'),
             '415': errorResponse('not multipart/form-data, image/* or application/octet-stream'),
             '422': errorResponse('no file in the request could be read as an image'),
@@ -108,7 +110,16 @@ export function openApiDocument(version: string, limits: OpenApiLimits): Record<
     },
     components: {
       schemas: {
-        Error: { type: 'object', required: ['error', 'code'], properties: { error: { type: 'string' }, code: { type: 'string' } } },
+        Error: {
+          type: 'object',
+          description:
+            'Every refusal, on any route. Besides those listed per route, the connection-level ones: 400 BAD_HTTP (the request is not valid HTTP), ' +
+            `400 BAD_URL (the path does not percent-decode), 414 URL_TOO_LONG (a path segment over ${MAX_PATH_SEGMENT} characters), ` +
+            `431 HEADERS_TOO_LARGE (headers over ${maxHeaderSize / 1024} KiB), 408 REQUEST_TIMEOUT; ` +
+            'after BAD_HTTP, HEADERS_TOO_LARGE and REQUEST_TIMEOUT the connection is closed.',
+          required: ['error', 'code'],
+          properties: { error: { type: 'string', description: 'one line naming the problem (and the flag that sets a limit)' }, code: { type: 'string' } },
+        },
         Row: row,
         Prediction: {
           type: 'object',

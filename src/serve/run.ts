@@ -4,10 +4,10 @@
  * Then: stop accepting, let the requests in flight finish for up to shutdownTimeoutMs, close
  * whatever is left, free the models and return.
  */
-import type { AddressInfo } from 'node:net';
 import type { BackendChoice } from '../config.js';
 import { getLogger } from '../log.js';
 import { assertModelDir } from '../models/io.js';
+import { listenOn } from './listen.js';
 import { disposeModels, loadServedModels } from './models.js';
 import { buildServer } from './server.js';
 
@@ -40,12 +40,6 @@ export interface ServeSummary {
   cutOff: boolean;
 }
 
-/** host:port as a URL ([::1] for IPv6). */
-function urlOf(address: AddressInfo): string {
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return `http://${host}:${address.port}/`;
-}
-
 export async function runServe(opts: ServeOptions): Promise<ServeSummary> {
   const log = getLogger();
   for (const dir of opts.modelDirs) assertModelDir(dir); // a typo answers before the backend starts
@@ -62,9 +56,9 @@ export async function runServe(opts: ServeOptions): Promise<ServeSummary> {
     app.addHook('onResponse', async () => {
       requests++;
     });
-    await app.listen({ host: opts.host, port: opts.port });
-    const url = urlOf(app.server.address() as AddressInfo);
+    const { url, exposed } = await listenOn(app, opts.host, opts.port);
     log.info({ url, backend: backend.name, threads: backend.threads }, `listening on ${url} (backend ${backend.name})`);
+    if (exposed.length > 0) log.warn(`--host ${opts.host}: listening on ${exposed.join(', ')}, not only loopback: the page, the API and the models are open to the network`);
     opts.onListening(url);
 
     const reason = await opts.stop;

@@ -8,7 +8,8 @@
  *   GET  /openapi.json            the API described
  *
  * Every refusal is a 4xx JSON body { error, code } with one line naming the problem (and the
- * flag that sets a limit). Limits: a whole request's bytes (Content-Length up front, counted
+ * flag that sets a limit), shaped in errors.ts, whichever layer refuses: a route, fastify's
+ * parsers and router (sendError), or Node's HTTP parser and timers (refuseConnection). Limits: a whole request's bytes (Content-Length up front, counted
  * while a multipart body streams), files per request, pixels per image (from its header,
  * before decoding), and how long a request may take to arrive (Node's own timers, which
  * answer 408 and drop the connection).
@@ -16,11 +17,14 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import { createServer } from 'node:http';
+import type { Socket } from 'node:net';
 import * as tf from '@tensorflow/tfjs';
 import { NUM_CLASSES } from '../config.js';
 import { getLogger } from '../log.js';
 import { loadAssets, PAGE_CSP } from './assets.js';
+import { clientErrorOf, errorBody, formatBytes, HttpError, httpErrorOf, MAX_PATH_SEGMENT, rawErrorResponse, type ConnectionError } from './errors.js';
 import type { ServedModel } from './models.js';
+import { readMultipart } from './multipart.js';
 import { openApiDocument } from './openapi.js';
 import { predictUploads, type Upload } from './predict.js';
 
@@ -37,44 +41,8 @@ export interface ServerOptions {
   keepAliveTimeoutMs: number;
 }
 
-/** A refusal with its status and a code a client can switch on. */
-export class HttpError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const MIB = 1024 * 1024;
-const formatBytes = (n: number) => (n >= MIB ? `${+(n / MIB).toFixed(2)} MiB` : `${n} bytes`);
 /** Raw image bodies: any image/* type, or bytes of unknown type. */
 const RAW_TYPES = /^(?:image\/[\w.+-]+|application\/octet-stream)$/;
-
-/** fastify's and @fastify/multipart's own errors, reworded to name the limit and its flag. */
-function httpErrorOf(e: FastifyError, opts: ServerOptions): HttpError {
-  switch (e.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-    case 'FST_REQ_FILE_TOO_LARGE':
-      return new HttpError(413, 'BODY_TOO_LARGE', `request body is over the limit of ${formatBytes(opts.bodyLimitBytes)} (--body-limit)`);
-    case 'FST_FILES_LIMIT':
-      return new HttpError(413, 'TOO_MANY_FILES', `request has more than ${opts.maxFiles} files (--max-files)`);
-    case 'FST_PARTS_LIMIT':
-    case 'FST_FIELDS_LIMIT':
-      return new HttpError(413, 'TOO_MANY_PARTS', `request has more than ${opts.maxFiles} files or too many form fields (--max-files)`);
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
-      return new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'expected Content-Type multipart/form-data, image/* or application/octet-stream');
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return new HttpError(400, 'BAD_CONTENT_LENGTH', 'Content-Length does not match the body');
-  }
-  const status = e.statusCode && e.statusCode >= 400 && e.statusCode < 500 ? e.statusCode : 500;
-  return status === 500
-    ? new HttpError(500, 'INTERNAL', 'internal error (see the server log)')
-    : new HttpError(status, e.code ?? 'BAD_REQUEST', (e.message.split('\n')[0] ?? e.message).slice(0, 300));
-}
 
 /** ?model=a,b -> those models (in --model order); absent -> all. */
 function selectModels(models: ServedModel[], query: string | undefined): ServedModel[] {
@@ -101,23 +69,13 @@ function parseFlag(value: string | undefined, name: string): boolean {
   throw new HttpError(400, 'BAD_QUERY', `${name}: expected true or false, got '${value.slice(0, 20)}'`);
 }
 
-/** The files of a multipart body, counting bytes as they arrive (multipart has no aggregate limit of its own). */
-async function readMultipart(req: FastifyRequest, opts: ServerOptions): Promise<Upload[]> {
-  const uploads: Upload[] = [];
-  let total = 0;
-  const parts = req.parts({ limits: { files: opts.maxFiles, fileSize: opts.bodyLimitBytes, fields: 32, parts: opts.maxFiles + 32, fieldSize: 64 * 1024 } });
-  for await (const part of parts) {
-    if (part.type !== 'file') continue; // form fields are ignored
-    const chunks: Buffer[] = [];
-    for await (const chunk of part.file as AsyncIterable<Buffer>) {
-      total += chunk.length;
-      if (total > opts.bodyLimitBytes) throw new HttpError(413, 'BODY_TOO_LARGE', `request body is over the limit of ${formatBytes(opts.bodyLimitBytes)} (--body-limit)`);
-      chunks.push(chunk);
-    }
-    if (part.file.truncated) throw new HttpError(413, 'BODY_TOO_LARGE', `file ${part.filename} is over the limit of ${formatBytes(opts.bodyLimitBytes)} (--body-limit)`);
-    uploads.push({ name: part.filename || part.fieldname, bytes: Buffer.concat(chunks) });
-  }
-  return uploads;
+/**
+ * A raw image body as RAW_TYPES' parser left it. A POST with neither Content-Type nor body
+ * reaches the route unparsed (fastify skips the parsers when there is nothing to parse).
+ */
+function rawUpload(body: unknown): Upload {
+  if (!Buffer.isBuffer(body)) throw new HttpError(400, 'NO_FILES', 'no image: send multipart files or an image body with Content-Type image/*');
+  return { name: 'body', bytes: body };
 }
 
 function registerApi(app: FastifyInstance, opts: ServerOptions): void {
@@ -145,7 +103,7 @@ function registerApi(app: FastifyInstance, opts: ServerOptions): void {
     const chosen = selectModels(models, req.query.model);
     const topK = parseTopK(req.query.top_k, opts.topK);
     const withInputs = parseFlag(req.query.inputs, 'inputs');
-    const uploads = req.isMultipart() ? await readMultipart(req, opts) : [{ name: 'body', bytes: req.body as Buffer }];
+    const uploads = req.isMultipart() ? await readMultipart(req, opts) : [rawUpload(req.body)];
     if (uploads.length === 0) throw new HttpError(400, 'NO_FILES', 'expected at least one file part in the multipart body');
     const { response, failed } = await predictUploads(uploads, chosen, { topK, batchSize: opts.batchSize, maxPixels: opts.maxPixels, withInputs });
     if (failed === uploads.length) {
@@ -179,11 +137,32 @@ export function routesOf(app: FastifyInstance): string[] {
 
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const log = getLogger();
+  /** Every refusal fastify has a reply for, from a route, a hook, a body parser or the router. */
+  const sendError = (e: FastifyError | HttpError, req: FastifyRequest, reply: FastifyReply) => {
+    const err = e instanceof HttpError ? e : httpErrorOf(e, opts, req.url);
+    if (err.statusCode >= 500) log.error({ err: e, url: req.url }, `${req.method} ${req.url}: ${e.message}`);
+    // A refused body may be unread: close the connection rather than read the rest of it.
+    if (err.statusCode === 413) reply.header('connection', 'close');
+    return reply.code(err.statusCode).send(errorBody(err));
+  };
+  /** What Node's HTTP server refuses before there is a request (no reply object): written to the socket, which then closes. */
+  const refuseConnection = (e: ConnectionError, socket: Socket) => {
+    if (e.code === 'ECONNRESET' || socket.destroyed) return void socket.destroy(); // the client is gone
+    const err = clientErrorOf(e, opts);
+    log.info({ status: err.statusCode, code: err.code }, `client error ${err.statusCode} ${err.code}: ${err.message}`);
+    // As Node does: answer unless a response on this socket has already begun.
+    const inFlight = (socket as Socket & { _httpMessage?: { headersSent: boolean } })._httpMessage;
+    if (socket.writable && !inFlight?.headersSent) socket.write(rawErrorResponse(err));
+    socket.destroy(e);
+  };
   const app = Fastify({
     logger: false, // one line per request below, through svhn's pino logger
     bodyLimit: opts.bodyLimitBytes,
     exposeHeadRoutes: false,
     return503OnClosing: true, // after SIGINT/SIGTERM: new requests on kept-alive sockets get 503
+    routerOptions: { maxParamLength: MAX_PATH_SEGMENT },
+    frameworkErrors: (e, req, reply) => void sendError(e, req, reply), // a URL that does not decode, a segment too long
+    clientErrorHandler: refuseConnection,
     serverFactory: (handler) =>
       createServer(
         {
@@ -211,14 +190,10 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     const ms = reply.elapsedTime;
     log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: +ms.toFixed(1) }, `${req.method} ${req.url} ${reply.statusCode} ${ms.toFixed(1)} ms`);
   });
-  app.setNotFoundHandler(async (req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}`, code: 'NOT_FOUND' }));
-  app.setErrorHandler(async (e: FastifyError | HttpError, req, reply) => {
-    const err = e instanceof HttpError ? e : httpErrorOf(e, opts);
-    if (err.statusCode >= 500) log.error({ err: e, url: req.url }, `${req.method} ${req.url}: ${e.message}`);
-    // A refused body may be unread: close the connection rather than read the rest of it.
-    if (err.statusCode === 413) reply.header('connection', 'close');
-    return reply.code(err.statusCode).send({ error: err.message, code: err.code });
+  app.setNotFoundHandler(async (req) => {
+    throw new HttpError(404, 'NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}`);
   });
+  app.setErrorHandler(async (e: FastifyError | HttpError, req, reply) => sendError(e, req, reply));
 
   // Bodies: multipart (files) or one raw image; nothing else (fastify's JSON and text parsers go).
   app.removeAllContentTypeParsers();

@@ -43,6 +43,14 @@ function rawExchange(host: string, port: number, send: (s: Socket) => Promise<vo
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** An HTTP/1.1 response read off a raw socket: its status, headers (lower-case names) and body. */
+function parseResponse(text: string): { status: number; headers: Record<string, string>; body: string } {
+  const [head = '', ...rest] = text.split('\r\n\r\n');
+  const [statusLine = '', ...lines] = head.split('\r\n');
+  const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+  return { status: Number(statusLine.split(' ')[1]), headers, body: rest.join('\r\n\r\n') };
+}
+
 async function postFiles(files: Array<{ name: string; bytes: Buffer }>, query = ''): Promise<{ status: number; body: any }> {
   const form = new FormData();
   for (const f of files) form.append('file', new Blob([f.bytes]), f.name);
@@ -140,6 +148,27 @@ describe('svhn serve (CLI)', () => {
     expect((await fetch(`${server.url}healthz`)).status).toBe(200);
   });
 
+  it("answers what Node's HTTP parser and timers refuse (400, 431, 408) with the same { error, code } body, and goes on", async () => {
+    const { hostname, port } = new URL(server.url);
+    const cases: Array<[string, (s: Socket) => Promise<void>, number, string, RegExp]> = [
+      ['malformed HTTP', async (s) => void s.write('GARBAGE\r\n\r\n'), 400, 'BAD_HTTP', /^malformed HTTP request: Invalid method encountered$/],
+      ['Content-Length with Transfer-Encoding', async (s) => void s.write('POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n'), 400, 'BAD_HTTP', /^malformed HTTP request: Transfer-Encoding can't be present with Content-Length$/],
+      ['headers too large', async (s) => void s.write(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`), 431, 'HEADERS_TOO_LARGE', /^request headers are over the limit of 16 KiB \(Node's --max-http-header-size\)$/],
+      ['headers too slow', async (s) => void s.write('GET /healthz HTTP/1.1\r\nHost: x\r\n'), 408, 'REQUEST_TIMEOUT', /^request not received whole within 1 s \(--request-timeout\)$/],
+      ['body too slow', async (s) => void s.write('POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 1000\r\n\r\nxx'), 408, 'REQUEST_TIMEOUT', /^request not received whole within 1 s \(--request-timeout\)$/],
+    ];
+    for (const [what, send, status, code, message] of cases) {
+      const exchange = await rawExchange(hostname, Number(port), send, 6000);
+      expect(exchange.closedByServer, what).toBe(true);
+      const res = parseResponse(exchange.text);
+      expect(res.status, what).toBe(status);
+      expect(res.headers['content-type'], what).toMatch(/^application\/json/);
+      expect(Number(res.headers['content-length']), what).toBe(Buffer.byteLength(res.body));
+      expect(JSON.parse(res.body), what).toEqual({ error: expect.stringMatching(message), code });
+      expect((await fetch(`${server.url}healthz`)).status, `a good request after: ${what}`).toBe(200);
+    }
+  });
+
   it('stays up and flat through hundreds of hostile requests', async () => {
     const health = async () => (await (await fetch(`${server.url}healthz`)).json()) as { tensors: number; rssBytes: number };
     const good = await sharp(solidRgb(3, 32, 32), { raw: { width: 32, height: 32, channels: 3 } }).png().toBuffer();
@@ -150,6 +179,8 @@ describe('svhn serve (CLI)', () => {
       () => fetch(`${server.url}v1/predict`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' }),
       () => fetch(`${server.url}v1/predict`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: Buffer.alloc(2 * 1024 * 1024) }).catch(() => undefined),
       () => fetch(`${server.url}assets/..%2f..%2fpackage.json`),
+      () => fetch(`${server.url}v1/predict`, { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=aaa' }, body: '--aaa\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\nno closing boundary' }),
+      () => fetch(`${server.url}v1/predict`, { method: 'POST' }), // no body at all
       () => postFiles([{ name: 'ok.png', bytes: good }]),
     ];
     for (let i = 0; i < 60; i++) await Promise.all(hostile.map((f) => f())); // warm: allocators and caches settle
@@ -157,7 +188,7 @@ describe('svhn serve (CLI)', () => {
     for (let i = 0; i < 120; i++) await Promise.all(hostile.map((f) => f()));
     const after = await health();
     expect(after.tensors).toBe(before.tensors);
-    expect(after.rssBytes - before.rssBytes).toBeLessThan(64 * 1024 * 1024); // 720 requests; a per-request leak of 100 KB would show
+    expect(after.rssBytes - before.rssBytes).toBeLessThan(64 * 1024 * 1024); // 960 requests; a per-request leak of 100 KB would show
     const ok = await postFiles([{ name: 'ok.png', bytes: good }], '?model=colour');
     expect(ok.body.models[0].rows[0].predicted).toBe(3);
   }, 180_000);
@@ -172,6 +203,33 @@ describe('svhn serve (CLI)', () => {
     const noModel = await svhnAsync(['serve', '--port', '0'], { cwd: tmp });
     expect(noModel.code).toBe(2);
     expect(noModel.stderr).toMatch(/--model <dir>' not specified/);
+  });
+
+  it('refuses a port in use and a host that is not this machine in one line naming the flag', async () => {
+    const { port } = new URL(server.url);
+    const inUse = await svhnAsync(['serve', '--model', 'models/colour', '--port', port, ...BACKEND], { cwd: tmp });
+    expect(inUse.code).toBe(2);
+    const lastLine = (stderr: string) => stderr.trim().split('\n').at(-1);
+    expect(lastLine(inUse.stderr)).toBe(`svhn: error: --port ${port}: already in use on 127.0.0.1; stop the other server, or pick another --port (0: any free port)`);
+    expect(inUse.stderr).not.toMatch(/\n\s+at /); // no stack
+    // TEST-NET-1 (RFC 5737): never an address of this machine; binding fails here, nothing is sent.
+    const notHere = await svhnAsync(['serve', '--model', 'models/colour', '--port', '0', '--host', '192.0.2.1', ...BACKEND], { cwd: tmp });
+    expect(notHere.code).toBe(2);
+    expect(lastLine(notHere.stderr)).toBe('svhn: error: --host 192.0.2.1: not an address of this machine; use 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)');
+    expect((await fetch(`${server.url}healthz`)).status).toBe(200);
+  });
+
+  it('warns in one line on stderr when --host opens the models to the network, and none on loopback', async () => {
+    expect(server.stderr()).not.toMatch(/open to the network/);
+    // Listens on every interface for a moment; the test talks to it on loopback only.
+    const open = await startServe(['--model', 'models/colour', '--host', '0.0.0.0', ...BACKEND], tmp);
+    try {
+      const warnings = open.stderr().trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.level === 40);
+      expect(warnings.map((l) => l.msg)).toEqual(['--host 0.0.0.0: listening on 0.0.0.0, not only loopback: the page, the API and the models are open to the network']);
+      expect((await fetch(`http://127.0.0.1:${new URL(open.url).port}/healthz`)).status).toBe(200);
+    } finally {
+      expect(await open.stop()).toBe(0);
+    }
   });
 
   it('on SIGTERM finishes the request in flight, then exits 0', async () => {

@@ -101,6 +101,21 @@ describe('svhn serve: routes', () => {
     }
   });
 
+  it('answers URLs the router cannot take (bad percent-encoding, an over-long name) in the same { error, code } body', async () => {
+    const long = 'n'.repeat(150);
+    const cases: Array<[string, number, string, RegExp]> = [
+      ['/assets/%zz', 400, 'BAD_URL', /^URL path '\/assets\/%zz' does not decode \(bad percent-encoding\)$/],
+      ['/v1/models/%E0%A4%A/model.json', 400, 'BAD_URL', /^URL path '\/v1\/models\/%E0%A4%A\/model\.json' does not decode/],
+      [`/v1/models/${long}/model.json`, 414, 'URL_TOO_LONG', /^URL path '\/v1\/models\/n{89}\.\.\.': a segment is over 100 characters$/],
+    ];
+    for (const [url, status, code, message] of cases) {
+      const res = await app.inject({ method: 'GET', url });
+      expect(res.statusCode, url).toBe(status);
+      expect(res.json(), url).toEqual({ error: expect.stringMatching(message), code });
+      expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    }
+  });
+
   it('lists the models with their metadata and serves their files for tfjs', async () => {
     const list = (await app.inject({ method: 'GET', url: '/v1/models' })).json() as { models: Array<{ name: string; metadata: { architecture: string } }> };
     expect(list.models.map((m) => m.name)).toEqual(['colour', 'colour-2']);
@@ -182,6 +197,39 @@ describe('svhn serve: POST /v1/predict', () => {
       expect(r.body.error, what).toMatch(message);
       expect(typeof r.body.code, what).toBe('string');
       expect(r.body.error.split('\n'), what).toHaveLength(1);
+    }
+  });
+
+  it('refuses a malformed multipart body with 400 naming the problem, and goes on answering', async () => {
+    const part = '--aaa\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\nxyz\r\n';
+    let seed = 1; // fixed "random" bytes: the same body every run
+    const noise = Buffer.from(Array.from({ length: 4096 }, () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) >> 23));
+    const cases: Array<[string, Buffer | string, string, RegExp]> = [
+      ['no boundary', `${part}--aaa--\r\n`, 'multipart/form-data', /^Content-Type multipart\/form-data has no boundary parameter/],
+      ['a boundary the body does not use', `${part}--aaa--\r\n`, 'multipart/form-data; boundary=bbb', /^multipart body: found no complete part with the boundary 'bbb' of its Content-Type$/],
+      ['no closing boundary', part, 'multipart/form-data; boundary=aaa', /^multipart body: ends without its closing boundary '--aaa--'$/],
+      ['random bytes', noise, 'multipart/form-data; boundary=aaa', /^multipart body: found no complete part with the boundary 'aaa' of its Content-Type$/],
+      ['a 300-character boundary', part, `multipart/form-data; boundary=${'b'.repeat(300)}`, /^multipart boundary of 300 characters: expected 1\.\.70 \(RFC 2046\)$/],
+    ];
+    const good = multipart([{ filename: 'ok.png', data: await png(5) }]);
+    for (const [what, body, contentType, message] of cases) {
+      const r = await post(body, contentType);
+      expect(r.status, what).toBe(400);
+      expect(r.body, what).toEqual({ error: expect.stringMatching(message), code: 'BAD_MULTIPART' });
+      const after = await post(good.body, good.contentType, '?model=colour');
+      expect(after.body.models[0].rows[0].predicted, `a good request after: ${what}`).toBe(5);
+    }
+    // A quoted boundary is the same boundary.
+    const quoted = await post(good.body, good.contentType.replace(/boundary=(.*)$/, 'boundary="$1"'), '?model=colour');
+    expect(quoted.body.models[0].rows[0].predicted).toBe(5);
+  });
+
+  it('refuses a POST with no body and no content type in words (400), and goes on answering', async () => {
+    for (const headers of [{}, { 'content-length': '0' }]) {
+      const res = await app.inject({ method: 'POST', url: '/v1/predict', headers });
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toEqual({ error: 'no image: send multipart files or an image body with Content-Type image/*', code: 'NO_FILES' });
+      expect((await post(await png(8), 'image/png', '?model=colour')).body.models[0].rows[0].predicted).toBe(8);
     }
   });
 
