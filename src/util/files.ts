@@ -1,11 +1,14 @@
 /**
  * Named inputs that are not regular files. Reading a FIFO blocks until a writer comes (and a
- * blocked read on libuv's thread pool keeps the process alive past Ctrl-C); a device never
- * ends. So inputs are checked to be regular files before they are read.
+ * blocked open() or read() on libuv's thread pool keeps the process alive past Ctrl-C and
+ * SIGTERM: process.exit waits for that thread); a device never ends. So every file svhn reads
+ * (a model's, the cache's, a checkpoint, a lock, a source the user names) is opened here:
+ * non-blocking, then checked to be a regular file on the open handle (no race between the
+ * check and the read).
  */
 import type { Stats } from 'node:fs';
 import { constants } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 
 /** What a path is, for messages: "a file" (regular), "a folder", "a FIFO", ... */
 export function describeFileKind(st: Stats): string {
@@ -25,12 +28,21 @@ export function notRegularFileError(st: Stats): NodeJS.ErrnoException {
 }
 
 /**
- * Reads a whole file that must be a regular file. Opened non-blocking, so a FIFO without a
- * writer is refused at once rather than waited on; checked on the open handle (no race
- * between the check and the read). Other failures are the fs errors (ENOENT, EACCES, ...).
+ * Whether e is the refusal of a path that is not a regular file. Readers that take an
+ * unreadable file for a missing one (a stale marker, an optional chart) still report this.
  */
-export async function readRegularFile(path: string): Promise<Buffer> {
-  let fh;
+export function isNotRegularFile(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException | undefined)?.code === 'ENOTREG';
+}
+
+/**
+ * Opens a file that must be a regular file, for reading. Opened non-blocking, so a FIFO
+ * without a writer is refused at once rather than waited on (O_NONBLOCK changes nothing for
+ * a regular file's reads). Other failures are the fs errors (ENOENT, EACCES, ...). The
+ * caller closes the handle.
+ */
+export async function openRegularFile(path: string): Promise<FileHandle> {
+  let fh: FileHandle;
   try {
     fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
@@ -41,6 +53,17 @@ export async function readRegularFile(path: string): Promise<Buffer> {
   try {
     const st = await fh.stat();
     if (!st.isFile()) throw notRegularFileError(st);
+    return fh;
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+}
+
+/** Reads a whole file that must be a regular file (see openRegularFile). */
+export async function readRegularFile(path: string): Promise<Buffer> {
+  const fh = await openRegularFile(path);
+  try {
     return await fh.readFile();
   } finally {
     await fh.close();
