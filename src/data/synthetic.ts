@@ -11,11 +11,11 @@
  * and extra are unseen by train, and the same seed gives the same bytes
  * (for the same font packages: the manifest names the font set).
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULTS, IMAGE_BYTES, NUM_CLASSES, type SourceSplit } from '../config.js';
 import { SvhnError, ioError } from '../errors.js';
 import { fileSize, hashFile, writeJsonAtomic } from '../util/atomic.js';
+import { isNotRegularFile, readRegularFile } from '../util/files.js';
 import { Rng } from '../util/rng.js';
 import { DigitSceneRenderer } from './digitScene.js';
 import { loadFontSet } from './fonts.js';
@@ -105,9 +105,10 @@ function matHeaderText(seed: number, size: SyntheticSize, split: string): string
 
 async function readManifest(path: string): Promise<SyntheticManifest | undefined> {
   try {
-    const m = JSON.parse(await readFile(path, 'utf8')) as SyntheticManifest;
+    const m = JSON.parse((await readRegularFile(path)).toString('utf8')) as SyntheticManifest;
     return m && m.synthetic === true && Array.isArray(m.files) ? m : undefined;
-  } catch {
+  } catch (e) {
+    if (isNotRegularFile(e)) throw ioError(path, 'read', e);
     return undefined;
   }
 }

@@ -4,9 +4,10 @@
  * whose owner is gone (killed with SIGKILL, the machine rebooted) is stale and taken over.
  * Removed when the run ends, and by the interrupt handler on Ctrl-C.
  */
-import { open, readFile, rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { SvhnError, ioError } from '../errors.js';
+import { isNotRegularFile, readRegularFile } from './files.js';
 import { trackTemp } from './interrupt.js';
 import { isProcessAlive } from './process.js';
 
@@ -18,9 +19,10 @@ interface LockOwner {
 
 async function readOwner(path: string): Promise<LockOwner | undefined> {
   try {
-    const owner = JSON.parse(await readFile(path, 'utf8')) as LockOwner;
+    const owner = JSON.parse((await readRegularFile(path)).toString('utf8')) as LockOwner;
     return typeof owner?.pid === 'number' ? owner : undefined;
-  } catch {
+  } catch (e) {
+    if (isNotRegularFile(e)) throw ioError(path, 'read the lock', e); // not a lock svhn wrote: not ours to remove
     return undefined; // gone, or half-written by a run killed mid-write: stale
   }
 }
