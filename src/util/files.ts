@@ -35,18 +35,26 @@ export function isNotRegularFile(e: unknown): boolean {
   return (e as NodeJS.ErrnoException | undefined)?.code === 'ENOTREG';
 }
 
+const OPEN_FLAGS = {
+  r: constants.O_RDONLY,
+  w: constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC,
+  a: constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND,
+} as const;
+
 /**
- * Opens a file that must be a regular file, for reading. Opened non-blocking, so a FIFO
- * without a writer is refused at once rather than waited on (O_NONBLOCK changes nothing for
- * a regular file's reads). Other failures are the fs errors (ENOENT, EACCES, ...). The
+ * Opens a file that must be a regular file: for reading ('r', the default), or for writing
+ * a file svhn keeps under its own name and appends to ('w' truncates or creates, 'a' appends
+ * or creates, e.g. a download's .part). Opened non-blocking, so a FIFO without a writer (or,
+ * to write, without a reader) is refused at once rather than waited on; O_NONBLOCK changes
+ * nothing for a regular file. Other failures are the fs errors (ENOENT, EACCES, ...). The
  * caller closes the handle.
  */
-export async function openRegularFile(path: string): Promise<FileHandle> {
+export async function openRegularFile(path: string, flags: keyof typeof OPEN_FLAGS = 'r'): Promise<FileHandle> {
   let fh: FileHandle;
   try {
-    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    fh = await open(path, OPEN_FLAGS[flags] | constants.O_NONBLOCK);
   } catch (e) {
-    // A socket cannot be opened at all (ENXIO): say what it is.
+    // A socket cannot be opened at all, nor a FIFO for writing with no reader (ENXIO): say what it is.
     if ((e as NodeJS.ErrnoException).code === 'ENXIO') throw notRegularFileError(await stat(path));
     throw e;
   }

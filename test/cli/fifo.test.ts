@@ -8,11 +8,14 @@
  */
 import { execFileSync } from 'node:child_process';
 import { copyFile, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SVHN_SOURCES } from '../../src/data/sources.js';
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from '../../src/train/checkpoint.js';
 import { writeTinyCache } from '../evaluate/fixtures.js';
 import { svhnAsync, svhnSync } from '../helpers.js';
@@ -21,6 +24,9 @@ const MAT = fileURLToPath(new URL('../fixtures/mat/small_c_u8.mat', import.meta.
 
 let root: string;
 let fixture: string;
+/** Answers as if it held test_32x32.mat (its first bytes, then nothing): the download gets as far as opening its .part. */
+let server: http.Server;
+let baseUrl: string;
 
 /**
  * The fixture every case copies: M, a baseline model trained by the CLI (with its evaluation
@@ -40,20 +46,26 @@ beforeAll(async () => {
   await copyFile(MAT, join(fixture, 'src', 'train_32x32.mat'));
   await copyFile(MAT, join(fixture, 'src', 'test_32x32.mat'));
   await sharp(Buffer.alloc(32 * 32 * 3, 90), { raw: { width: 32, height: 32, channels: 3 } }).png().toFile(join(fixture, 'x.png'));
+  server = http.createServer((_req, res) => res.writeHead(200, { 'content-length': SVHN_SOURCES.test!.size }).write(Buffer.alloc(1000)));
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 
 afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((done) => server.close(done));
   await rm(root, { recursive: true, force: true });
 });
 
 interface FifoCase {
-  args: string[];
+  args: string[]; // BASE_URL stands for the loopback server's
   /** Relative to the case's folder: made a FIFO before the run. */
   fifo: string;
   /** Prepares the case's folder first (e.g. a checkpoint to resume). */
   setup?: (dir: string) => Promise<void>;
 }
 
+const BASE_URL = '<base-url>';
 const PREDICT = ['predict', 'x.png', '--model', 'M', '--backend', 'cpu'];
 const PREDICT_CACHE = ['predict', 'cache:test', '--model', 'M', '--data-dir', 'data', '--backend', 'cpu'];
 const EVALUATE = ['evaluate', '--model', 'M', '--data-dir', 'data', '--backend', 'cpu', '--out', 'ev'];
@@ -97,7 +109,10 @@ const CASES: FifoCase[] = [
   { args: REPORT, fifo: 'M/evaluation/confusion.png' },
   { args: REPORT, fifo: 'M/curves.png' },
   { args: SYNTHETIC, fifo: 'src/SYNTHETIC.json' },
+  { args: ['download', '--split', 'test', '--data-dir', 'src', '--base-url', BASE_URL], fifo: 'src/test_32x32.mat.part', setup: async (dir) => rm(join(dir, 'src', 'test_32x32.mat')) },
 ];
+
+const nameOf = ({ args }: FifoCase) => `${args[0]}${args.includes('--init') ? ' --init' : args.includes('--resume') ? ' --resume' : ''}`;
 
 let seq = 0;
 
@@ -112,11 +127,11 @@ async function caseDir(c: FifoCase): Promise<string> {
 }
 
 describe('a FIFO in place of a file svhn reads', () => {
-  it.each(CASES.map((c) => [`${c.args[0]}${c.args.includes('--init') ? ' --init' : c.args.includes('--resume') ? ' --resume' : ''}`, c.fifo, c] as const))(
+  it.each(CASES.map((c) => [nameOf(c), c.fifo, c] as const))(
     '%s: %s is refused with one line, at once',
     async (_name, fifo, c) => {
       const dir = await caseDir(c);
-      const r = await svhnAsync([...c.args, '--log-format', 'json'], { cwd: dir, timeoutMs: 30_000 });
+      const r = await svhnAsync([...c.args.map((a) => (a === BASE_URL ? baseUrl : a)), '--log-format', 'json'], { cwd: dir, timeoutMs: 30_000 });
       const said = r.stderr.split('\n').filter((l) => l.startsWith('svhn:'));
       expect(r.code, `killed after the timeout: ${r.stderr}`).not.toBeNull();
       expect(r.code, r.stderr).not.toBe(0);

@@ -63,6 +63,20 @@ describe('openRegularFile / readRegularFile', () => {
     }
   });
 
+  it('opens for writing too: a FIFO with no reader is refused, not waited on; a regular file is created or appended to', async () => {
+    for (const flags of ['w', 'a'] as const) {
+      const e = await refusal(openRegularFile(join(tmp, 'fifo'), flags));
+      expect([isNotRegularFile(e), e.message]).toEqual([true, 'expected a regular file, got a FIFO']);
+    }
+    const path = join(tmp, 'grown.part');
+    for (const [flags, text] of [['w', 'ab'], ['a', 'cd']] as const) {
+      const fh = await openRegularFile(path, flags);
+      await fh.write(text);
+      await fh.close();
+    }
+    expect((await readRegularFile(path)).toString()).toBe('abcd');
+  });
+
   it('passes other failures through as they are', async () => {
     const e = await refusal(readRegularFile(join(tmp, 'none')));
     expect(e.code).toBe('ENOENT');
