@@ -3,11 +3,12 @@
  * to [0, 1] float32 happens per batch in training, so the whole train split costs 225 MB,
  * not 900 MB (the notebook's float32 copies ran it out of memory).
  */
-import { open, readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IMAGE_BYTES, type CacheSplit } from '../config.js';
 import { SvhnError, ioError } from '../errors.js';
 import { hashFile, removeStaleTemps, sha256 } from '../util/atomic.js';
+import { notRegularFileError, openRegularFile, readRegularFile } from '../util/files.js';
 import { parseJsonFile } from '../util/json.js';
 import { isLockHeld } from '../util/lock.js';
 import { CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, type DatasetManifest, type SplitEntry } from './cacheFormat.js';
@@ -31,14 +32,17 @@ function badCache(message: string): SvhnError {
   return new SvhnError('BAD_CACHE', message, { suggestion: RERUN });
 }
 
-/** Size in bytes, or undefined when the file is missing. */
+/** Size in bytes, or undefined when the file is missing; a FIFO or device (size 0, or endless) is refused. */
 async function sizeOf(path: string): Promise<number | undefined> {
+  let st;
   try {
-    return (await stat(path)).size;
+    st = await stat(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw ioError(path, 'read', e);
   }
+  if (!st.isFile()) throw ioError(path, 'read', notRegularFileError(st));
+  return st.size;
 }
 
 /** Checks a parsed manifest's shape enough that later code can trust its fields. */
@@ -74,7 +78,7 @@ export async function openCache(dataDir: string, opts: { verify?: boolean | read
   const manifestPath = join(dir, MANIFEST_FILE);
   let bytes: Buffer;
   try {
-    bytes = await readFile(manifestPath);
+    bytes = await readRegularFile(manifestPath);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new SvhnError('MISSING_DATA', `${manifestPath} not found: no preprocessed data in ${dataDir}`, {
@@ -122,7 +126,7 @@ async function verifySplit(dir: string, s: SplitEntry): Promise<void> {
   const labelsPath = join(dir, s.labelsFile);
   let labels: Buffer;
   try {
-    labels = await readFile(labelsPath);
+    labels = await readRegularFile(labelsPath);
   } catch (e) {
     throw ioError(labelsPath, 'read', e);
   }
@@ -175,7 +179,7 @@ function splitEntry(cache: OpenedCache, split: CacheSplit): SplitEntry {
 async function readExact(path: string, expected: number): Promise<Uint8Array> {
   let buf: Buffer;
   try {
-    buf = await readFile(path);
+    buf = await readRegularFile(path);
   } catch (e) {
     throw ioError(path, 'read', e);
   }
@@ -206,8 +210,8 @@ export async function* readCacheSplitChunks(
   const labelsPath = join(cache.dir, s.labelsFile);
   let imagesFh, labelsFh;
   try {
-    imagesFh = await open(imagesPath, 'r');
-    labelsFh = await open(labelsPath, 'r');
+    imagesFh = await openRegularFile(imagesPath);
+    labelsFh = await openRegularFile(labelsPath);
   } catch (e) {
     await imagesFh?.close();
     throw ioError(imagesFh ? labelsPath : imagesPath, 'open', e);

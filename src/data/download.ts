@@ -15,7 +15,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { open, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULTS, type SourceSplit } from '../config.js';
@@ -23,6 +23,7 @@ import { SvhnError, ioError } from '../errors.js';
 import { getLogger } from '../log.js';
 import { createProgress, formatBytes, type Progress } from '../progress.js';
 import { fileSize, hashFile } from '../util/atomic.js';
+import { openRegularFile } from '../util/files.js';
 import { SVHN_SOURCES, sourceUrl, type SourceFile, type SourceTable } from './sources.js';
 import { makeDirs } from '../util/mkdirs.js';
 
@@ -219,7 +220,7 @@ async function fetchInto(
   const bodyLength = Number(res.headers['content-length'] ?? NaN);
   let fh;
   try {
-    fh = await open(job.part, start > 0 ? 'a' : 'w');
+    fh = await openRegularFile(job.part, start > 0 ? 'a' : 'w'); // a FIFO there would block the open for good
   } catch (e) {
     res.destroy();
     throw ioError(job.part, 'open', e);

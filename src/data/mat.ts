@@ -17,10 +17,11 @@
  * 3072), each image as 3 channel planes of 32 columns of 32 rows; NHWC wants
  * (h * 32 + w) * 3 + c within the image.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { SvhnError, ioError } from '../errors.js';
 import { MI_COMPRESSED, MI_INT32, MI_INT8, MI_MATRIX, MI_UINT32, MI_UINT8, MI_UTF8, MX_OPAQUE_CLASS, MX_SPARSE_CLASS, MX_UINT8_CLASS } from './matFormat.js';
 import { ByteReader, SourceError, fileRange, inflateRange } from './matStream.js';
+import { openRegularFile } from '../util/files.js';
 
 export interface SvhnMat {
   file: string;
@@ -113,7 +114,7 @@ interface MatFile {
 async function openMat(file: string): Promise<MatFile> {
   let fh: FileHandle;
   try {
-    fh = await open(file, 'r');
+    fh = await openRegularFile(file);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new SvhnError('MISSING_DATA', `${file}: no such file`, { suggestion: 'run `svhn download` first', cause: e });

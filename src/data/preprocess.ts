@@ -22,7 +22,7 @@
  * (buildDirAtomic), manifest.json last, then swapped in as <dataDir>/cache.
  */
 import { existsSync } from 'node:fs';
-import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { firstAndCount, replaceTarget } from '../util/dirs.js';
 import { basename, join } from 'node:path';
 import { createHash, type Hash } from 'node:crypto';
@@ -31,8 +31,8 @@ import { SvhnError, ioError } from '../errors.js';
 import { getLogger } from '../log.js';
 import { createProgress, formatBytes, type ProgressOptions } from '../progress.js';
 import { buildDirAtomic, hashFile, sha256, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { describeFileKind, isNotRegularFile, openRegularFile, readRegularFile } from '../util/files.js';
 import { withLock } from '../util/lock.js';
-import { describeFileKind } from '../util/files.js';
 import { makeDirs } from '../util/mkdirs.js';
 import { Rng } from '../util/rng.js';
 import { openCache } from './cache.js';
@@ -119,9 +119,10 @@ async function listedInMarker(dataDir: string, path: string, size: number): Prom
   const marker = join(dataDir, SYNTHETIC_MARKER);
   if (!existsSync(marker)) return false;
   try {
-    const m = JSON.parse(await readFile(marker, 'utf8')) as { files?: Array<{ file?: string; bytes?: number }> };
+    const m = JSON.parse((await readRegularFile(marker)).toString('utf8')) as { files?: Array<{ file?: string; bytes?: number }> };
     return (m.files ?? []).some((f) => f.file === basename(path) && f.bytes === size);
-  } catch {
+  } catch (e) {
+    if (isNotRegularFile(e)) throw ioError(marker, 'read', e);
     return true; // an unreadable marker: err on the side of calling the data synthetic
   }
 }
@@ -130,7 +131,7 @@ async function isSyntheticSource(dataDir: string, path: string, size: number): P
   if (await listedInMarker(dataDir, path, size)) return true;
   let fh: FileHandle | undefined;
   try {
-    fh = await open(path, 'r');
+    fh = await openRegularFile(path);
     const head = Buffer.alloc(116); // MAT v5 descriptive text
     const { bytesRead } = await fh.read(head, 0, head.length, 0);
     return head.subarray(0, bytesRead).toString('latin1').toUpperCase().includes('SYNTHETIC');
@@ -144,8 +145,9 @@ async function isSyntheticSource(dataDir: string, path: string, size: number): P
 /** The previous manifest, read loosely (only to reuse source hashes and compare keys). */
 async function readPreviousManifest(cacheDir: string): Promise<DatasetManifest | undefined> {
   try {
-    return JSON.parse(await readFile(join(cacheDir, MANIFEST_FILE), 'utf8')) as DatasetManifest;
-  } catch {
+    return JSON.parse((await readRegularFile(join(cacheDir, MANIFEST_FILE))).toString('utf8')) as DatasetManifest;
+  } catch (e) {
+    if (isNotRegularFile(e)) throw ioError(join(cacheDir, MANIFEST_FILE), 'read', e);
     return undefined;
   }
 }
@@ -169,7 +171,7 @@ async function describeSource(
     }
     throw ioError(path, 'read', e);
   }
-  if (!st.isFile()) throw new SvhnError('MISSING_DATA', `${path}: expected a file, got a directory or device`);
+  if (!st.isFile()) throw new SvhnError('MISSING_DATA', `${path}: expected a regular file, got ${describeFileKind(st)}`);
   const synthetic = await isSyntheticSource(dataDir, path, st.size);
   if (previous && previous.file === file && previous.size === st.size && previous.mtimeMs === st.mtimeMs && previous.sha256) {
     return { file, size: st.size, sha256: previous.sha256, synthetic, mtimeMs: st.mtimeMs };

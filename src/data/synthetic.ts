@@ -11,12 +11,11 @@
  * and extra are unseen by train, and the same seed gives the same bytes
  * (for the same font packages: the manifest names the font set).
  */
-import { constants } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULTS, IMAGE_BYTES, NUM_CLASSES, type SourceSplit } from '../config.js';
 import { SvhnError, ioError } from '../errors.js';
 import { fileSize, hashFile, writeJsonAtomic } from '../util/atomic.js';
+import { isNotRegularFile, openRegularFile, readRegularFile } from '../util/files.js';
 import { Rng } from '../util/rng.js';
 import { DigitSceneRenderer } from './digitScene.js';
 import { loadFontSet } from './fonts.js';
@@ -115,12 +114,11 @@ function matHeaderText(seed: number, size: SyntheticSize, split: string): string
 async function existingSplitFile(path: string): Promise<'none' | 'synthetic' | 'other'> {
   let fh;
   try {
-    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK); // a FIFO answers at once
+    fh = await openRegularFile(path); // a FIFO is refused at once, not waited on
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'none' : 'other';
   }
   try {
-    if (!(await fh.stat()).isFile()) return 'other';
     const head = Buffer.alloc(SYNTHETIC_HEADER_PREFIX.length);
     const { bytesRead } = await fh.read(head, 0, head.length, 0);
     return bytesRead === head.length && head.toString('latin1') === SYNTHETIC_HEADER_PREFIX ? 'synthetic' : 'other';
@@ -131,9 +129,10 @@ async function existingSplitFile(path: string): Promise<'none' | 'synthetic' | '
 
 async function readManifest(path: string): Promise<SyntheticManifest | undefined> {
   try {
-    const m = JSON.parse(await readFile(path, 'utf8')) as SyntheticManifest;
+    const m = JSON.parse((await readRegularFile(path)).toString('utf8')) as SyntheticManifest;
     return m && m.synthetic === true && Array.isArray(m.files) ? m : undefined;
-  } catch {
+  } catch (e) {
+    if (isNotRegularFile(e)) throw ioError(path, 'read', e);
     return undefined;
   }
 }

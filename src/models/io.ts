@@ -5,11 +5,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from '../config.js';
 import { SvhnError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { isNotRegularFile, readRegularFile } from '../util/files.js';
 import { parseJsonFile } from '../util/json.js';
 import { foldBatchNorms } from './inference.js';
 import { METADATA_JSON, MODEL_JSON, WEIGHTS_BIN, type ModelMetadata } from './modelDir.js';
@@ -88,8 +88,9 @@ const INCOMPLETE_SUGGESTION: Record<ModelDirFlag, string> = {
 
 async function readOrFail(path: string, what: string, from: { dir: string; flag: ModelDirFlag }): Promise<Buffer> {
   try {
-    return await readFile(path);
+    return await readRegularFile(path);
   } catch (e) {
+    if (isNotRegularFile(e)) throw new SvhnError('BAD_MODEL', `cannot read ${what} ${path}: ${(e as Error).message}`, { cause: e });
     const code = (e as NodeJS.ErrnoException).code;
     throw new SvhnError('BAD_MODEL', `${from.flag} ${from.dir}: model directory is incomplete: cannot read ${what} ${path} (${code ?? String(e)})`, {
       suggestion: INCOMPLETE_SUGGESTION[from.flag],

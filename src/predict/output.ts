@@ -74,29 +74,20 @@ export interface SinkOptions {
   stream?: Writable;
 }
 
-async function writeChunk(stream: Writable, text: string, name: string): Promise<void> {
-  const failed = (stream as Writable & { errored?: Error | null }).errored;
-  if (failed) throw ioError(name, 'write', failed);
-  if (!stream.write(text)) await drained(stream, name);
-}
-
 /**
- * Backpressure: waits for the reader (a pipe, the disk) before more rows are produced. Both
- * listeners go when either fires: one left behind per wait would pile up on the stream
- * (MaxListenersExceededWarning after ten waits).
+ * Writes text; when the stream's buffer is full, waits for the reader (a pipe, the disk)
+ * before more rows are produced. The wait is on the write's own callback (called once the
+ * chunk is handed on, which empties the buffer, or with the error that stopped it, EPIPE for
+ * a reader that went away), not on 'drain' and 'error' listeners: stdout already carries an
+ * 'error' listener per worker thread that pipes into it (tfjs wasm's and the conv helpers),
+ * and one more per wait crossed ten (MaxListenersExceededWarning under `| head -1`).
  */
-function drained(stream: Writable, name: string): Promise<void> {
+function writeChunk(stream: Writable, text: string, name: string): Promise<void> {
+  const failed = (stream as Writable & { errored?: Error | null }).errored;
+  if (failed) return Promise.reject(ioError(name, 'write', failed));
   return new Promise((resolve, reject) => {
-    const onDrain = () => {
-      stream.off('error', onError);
-      resolve();
-    };
-    const onError = (err: Error) => {
-      stream.off('drain', onDrain);
-      reject(ioError(name, 'write', err));
-    };
-    stream.once('drain', onDrain);
-    stream.once('error', onError);
+    const room = stream.write(text, (err) => (err ? reject(ioError(name, 'write', err)) : resolve()));
+    if (room) resolve(); // a later failure shows as stream.errored at the next write
   });
 }
 

@@ -9,7 +9,6 @@
  * stale (other weights, other data, other split) or incomplete (a file its report.json lists is
  * missing or differs) is run again first.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EvalSplit } from '../evaluate/evaluate.js';
 import {
@@ -19,13 +18,14 @@ import {
   modelFingerprint,
   type EvaluationFileList,
 } from '../evaluate/outputs.js';
-import { SvhnError } from '../errors.js';
+import { SvhnError, ioError } from '../errors.js';
 import { getLogger } from '../log.js';
 import { formatFixed } from '../metrics/classification.js';
 import { compareModels, comparisonCells, type Comparison, type ModelSummary } from '../metrics/comparison.js';
 import { CONFUSION_PNG, CURVES_PNG, ERRORS_PNG, F1_PNG, HISTORY_JSON, REPORT_JSON, SAMPLES_PNG, type HistoryRecord, type ModelMetadata } from '../models/modelDir.js';
 import { readModelMetadata } from '../models/io.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { isNotRegularFile, readRegularFile } from '../util/files.js';
 import { parseJsonFile, readJsonFile } from '../util/json.js';
 import { renderHistoryChart } from './charts.js';
 
@@ -88,10 +88,12 @@ export interface BuildReportResult {
   synthetic: boolean;
 }
 
+/** A file of the model's folder, or undefined when it cannot be read (a FIFO or device is refused). */
 async function readIfExists(path: string): Promise<Buffer | undefined> {
   try {
-    return await readFile(path);
-  } catch {
+    return await readRegularFile(path);
+  } catch (e) {
+    if (isNotRegularFile(e)) throw ioError(path, 'read', e);
     return undefined;
   }
 }

@@ -17,11 +17,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
-import { readFile, readdir, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LrSchedule } from '../config.js';
 import { SvhnError, ioError } from '../errors.js';
 import { removeStaleTemps, sha256, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { readRegularFile } from '../util/files.js';
 import { parseJsonFile } from '../util/json.js';
 import type { BestModelState, EarlyStoppingState } from './callbacks.js';
 import type { HistoryRecord, ParentModel } from '../models/modelDir.js';
@@ -182,7 +183,7 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint | undefine
   const statePath = join(dir, STATE_JSON);
   let text: string;
   try {
-    text = await readFile(statePath, 'utf8');
+    text = (await readRegularFile(statePath)).toString('utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw ioError(statePath, 'read', e);
@@ -198,7 +199,7 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint | undefine
   const binPath = join(dir, raw.tensorsFile);
   let buf: Buffer;
   try {
-    buf = await readFile(binPath);
+    buf = await readRegularFile(binPath);
   } catch (e) {
     throw ioError(binPath, 'read', e);
   }

@@ -6,12 +6,12 @@
  * so a resumed fine-tune checks it continues from the same parent.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { SvhnError } from '../errors.js';
+import { SvhnError, ioError } from '../errors.js';
 import { assertModelDir, loadLayersModel, readModelMetadata } from '../models/io.js';
 import { METADATA_JSON, WEIGHTS_BIN, type ParentModel } from '../models/modelDir.js';
 import { sha256 } from '../util/atomic.js';
+import { readRegularFile } from '../util/files.js';
 import { captureWeights, restoreWeights } from './weights.js';
 
 function assertParentDir(dir: string): void {
@@ -24,9 +24,9 @@ function assertParentDir(dir: string): void {
 
 async function hashOf(path: string): Promise<string> {
   try {
-    return sha256(await readFile(path));
+    return sha256(await readRegularFile(path));
   } catch (e) {
-    throw new SvhnError('BAD_MODEL', `--init: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
+    throw new SvhnError('BAD_MODEL', `--init: ${ioError(path, 'read', e).message}`, { cause: e });
   }
 }
 

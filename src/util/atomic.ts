@@ -4,11 +4,11 @@
  * temporary a killed run left behind is removed the next time its final name is written.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ioError } from '../errors.js';
 import { getLogger } from '../log.js';
+import { openRegularFile } from './files.js';
 import { trackTemp } from './interrupt.js';
 import { makeDirs } from './mkdirs.js';
 import { isProcessAlive } from './process.js';
@@ -127,11 +127,14 @@ async function buildDirAtomicAt<T>(finalDir: string, tmp: string, build: (tmpDir
   return result;
 }
 
-/** Streams a file through sha256 (and md5 when asked); hex digests. */
+/** Streams a file (a regular one: util/files.ts) through sha256 (and md5 when asked); hex digests. */
 export async function hashFile(path: string, algorithms: string[] = ['sha256']): Promise<Record<string, string>> {
   const hashes = algorithms.map((a) => createHash(a));
+  const fh = await openRegularFile(path).catch((e: unknown) => {
+    throw ioError(path, 'read', e);
+  });
   await new Promise<void>((resolve, reject) => {
-    const s = createReadStream(path, { highWaterMark: 1 << 20 });
+    const s = fh.createReadStream({ highWaterMark: 1 << 20 }); // closes fh when it ends or fails
     s.on('data', (chunk) => hashes.forEach((h) => h.update(chunk)));
     s.on('error', (e) => reject(ioError(path, 'read', e)));
     s.on('end', () => resolve());

@@ -4,8 +4,8 @@
  * wrong, and never echoes the file's bytes (V8's messages quote them, control characters
  * included).
  */
-import { readFile } from 'node:fs/promises';
 import { SvhnError, ioError, type ErrorCode } from '../errors.js';
+import { readRegularFile } from './files.js';
 
 export interface JsonFileOptions {
   /** The error code for text that is not JSON (BAD_MODEL, BAD_CACHE, ...). */
@@ -41,7 +41,7 @@ export function parseJsonFile(bytes: string | Buffer, path: string, opts: JsonFi
 export async function readJsonFile(path: string, opts: JsonFileOptions): Promise<unknown> {
   let bytes: Buffer;
   try {
-    bytes = await readFile(path);
+    bytes = await readRegularFile(path);
   } catch (e) {
     throw ioError(path, 'read', e);
   }

@@ -9,10 +9,11 @@
  * So a lock that is empty or does not parse was never a live run's: a crash of an older
  * version, or a disk that filled mid-write; it is stale like a dead owner's.
  */
-import { link, open, readFile, rm } from 'node:fs/promises';
+import { link, open, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { SvhnError, ioError } from '../errors.js';
 import { removeStaleTemps, tempSibling } from './atomic.js';
+import { isNotRegularFile, readRegularFile } from './files.js';
 import { trackTemp } from './interrupt.js';
 import { isProcessAlive } from './process.js';
 
@@ -24,9 +25,10 @@ interface LockOwner {
 
 async function readOwner(path: string): Promise<LockOwner | undefined> {
   try {
-    const owner = JSON.parse(await readFile(path, 'utf8')) as LockOwner;
+    const owner = JSON.parse((await readRegularFile(path)).toString('utf8')) as LockOwner;
     return typeof owner?.pid === 'number' ? owner : undefined;
-  } catch {
+  } catch (e) {
+    if (isNotRegularFile(e)) throw ioError(path, 'read the lock', e); // not a lock svhn wrote: not ours to remove
     return undefined; // gone, empty or unparsable: never a live run's (see the header), stale
   }
 }

@@ -1,7 +1,7 @@
 /**
  * `svhn predict` driven through the real CLI (bin/svhn.js runs dist/: build first) in a temp folder.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFile, cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { readFileSync, rmSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOTYPES, saveColourModel, solidRgb, writeBmp } from '../predict/helpers.js';
-import { svhnSync } from '../helpers.js';
+import { SVHN_BIN, svhnSync } from '../helpers.js';
 import { writeSvhnMat } from '../../src/data/matWriter.js';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -225,6 +225,32 @@ describe('svhn predict', () => {
     // the same model through the link: fine to read, never to write into
     const ok = svhn(['predict', 'imgs/b.jpg', '--model', 'model-link', '--backend', 'cpu', '--out', 'ok.csv'], dir);
     expect(ok.code, ok.stderr).toBe(0);
+  });
+
+  it('ends quietly when its reader goes away (`svhn predict ... | head -1`): exit 0, no warning, no error', async () => {
+    // A convolution on wasm starts helper threads; each pipes its stdout into ours and adds an
+    // 'error' listener to it, so a wait for 'drain' that added one more used to cross ten
+    // (MaxListenersExceededWarning) when the write that met the closed pipe returned false.
+    await saveColourModel(join(dir, 'model-conv'), { conv: true });
+    const n = 3000;
+    const digits = Uint8Array.from({ length: n }, (_, i) => i % 10);
+    await writeSvhnMat(join(dir, 'pipe.mat'), { count: n, chunks: [{ images: Buffer.concat(Array.from(digits, (d) => solidRgb(d, 32, 32))), labels: digits }], level: 1 });
+    const args = ['predict', 'pipe.mat', '--model', 'model-conv', '--backend', 'wasm', '--threads', '2', '--batch-size', '100', '--log-format', 'json'];
+    const child = spawn(process.execPath, [SVHN_BIN, ...args], { cwd: dir, env: { ...process.env, NO_COLOR: '1' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      if (stdout.includes('\n')) child.stdout.destroy(); // like head -1: read one line, close the pipe
+    });
+    child.stderr.on('data', (d) => (stderr += d));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const code = await new Promise<number | null>((done) => child.on('close', (c) => done(c)));
+    clearTimeout(killer);
+    expect(stdout.split('\n')[0]).toBe('input,predicted,confidence,top1,top1_prob,top2,top2_prob,top3,top3_prob,label,error');
+    expect(code, stderr).toBe(0);
+    expect(stderr).not.toMatch(/MaxListenersExceededWarning|Warning:/);
+    expect(stderr).not.toMatch(/svhn: error|^\s+at /m);
   });
 
   it('fails with one clear line on a missing input, a missing model or a bad flag', () => {

@@ -26,34 +26,45 @@ export const PROTOTYPES: [number, number, number][] = [
 
 const K = 20;
 
-export function buildColourModel(): tf.LayersModel {
-  const model = tf.sequential({
-    layers: [
-      tf.layers.globalAveragePooling2d({ inputShape: [32, 32, 3] }),
-      tf.layers.dense({ units: 10, activation: 'softmax' }),
-    ],
-  });
+/**
+ * `conv`: a 3x3 convolution in front that passes each pixel through unchanged (the centre tap
+ * is the identity, padding 'same' repeats nothing the mean would notice on a solid image), so
+ * the answers stay the same while the convolution kernels (and wasm's helper threads) run.
+ */
+export function buildColourModel(opts: { conv?: boolean } = {}): tf.LayersModel {
+  const model = tf.sequential();
+  if (opts.conv) model.add(tf.layers.conv2d({ inputShape: [32, 32, 3], filters: 3, kernelSize: 3, padding: 'same' }));
+  model.add(tf.layers.globalAveragePooling2d(opts.conv ? {} : { inputShape: [32, 32, 3] }));
+  model.add(tf.layers.dense({ units: 10, activation: 'softmax' }));
+  if (opts.conv) {
+    const kernel = tf.buffer([3, 3, 3, 3]);
+    for (let c = 0; c < 3; c++) kernel.set(1, 1, 1, c, c);
+    const weights = [kernel.toTensor(), tf.zeros([3])];
+    model.layers[0]!.setWeights(weights);
+    tf.dispose(weights);
+  }
   const p = PROTOTYPES.map((c) => c.map((v) => v / 255));
   const kernel = tf.tensor2d([0, 1, 2].map((ch) => p.map((pd) => 2 * K * pd[ch]!))); // [3, 10]
   const bias = tf.tensor1d(p.map((pd) => -K * pd.reduce((s, v) => s + v * v, 0)));
-  model.layers[1]!.setWeights([kernel, bias]);
+  model.layers[model.layers.length - 1]!.setWeights([kernel, bias]);
   kernel.dispose();
   bias.dispose();
   return model;
 }
 
 /** Writes model.json, weights.bin and a metadata.json into dir. */
-export async function saveColourModel(dir: string): Promise<void> {
+export async function saveColourModel(dir: string, opts: { conv?: boolean } = {}): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const model = buildColourModel();
+  const model = buildColourModel(opts);
   await saveLayersModel(model, dir);
+  const params = model.countParams();
   model.dispose();
   const metadata = {
     name: 'colour-test',
     architecture: 'colour-test',
     inputShape: [32, 32, 3],
     numClasses: 10,
-    params: { total: 40, trainable: 40, nonTrainable: 0 },
+    params: { total: params, trainable: params, nonTrainable: 0 },
     synthetic: false,
     dataManifestSha256: '',
     seed: 0,
