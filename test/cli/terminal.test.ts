@@ -5,12 +5,14 @@
  * errors, logs, progress and summaries. Machine outputs (CSV/JSONL rows to a pipe or file,
  * --json) keep the exact bytes.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { svhnAsync } from '../helpers.js';
-import { writeDigitFolder, writeLabelsCsv } from '../data/labelledHelpers.js';
+import { SVHN_BIN, svhnAsync } from '../helpers.js';
+import { digitImage, writeDigitFolder, writeLabelsCsv } from '../data/labelledHelpers.js';
 import { saveColourModel } from '../predict/helpers.js';
 
 let tmp: string;
@@ -28,6 +30,8 @@ beforeAll(async () => {
   const files = await writeDigitFolder(join(tmp, 'digits'), 3, 5);
   await writeLabelsCsv(join(tmp, 'digits', 'labels.csv'), [...files.map((f) => [f.name, f.label] as [string, number]), [RED, 3], [C1, 5], [LONG, 4]]);
   await saveColourModel(join(tmp, 'model'));
+  await mkdir(join(tmp, 'imgs'));
+  await writeFile(join(tmp, 'imgs', '\x1b[31mRED\x07.png'), await digitImage(2, { width: 20, height: 20, seed: 1 }));
 });
 
 afterAll(async () => {
@@ -71,5 +75,23 @@ describe('user-supplied paths on the terminal', () => {
     expect(flag.code).toBe(2);
     expect(flag.stderr).not.toMatch(RAW_CONTROL);
     expect(flag.stderr).toContain("'\\x1b[2J'");
+  });
+
+  it('predict: rows to a pipe keep the exact name; rows shown on a terminal have it escaped', async () => {
+    const piped = await svhn(['predict', 'imgs', '--model', 'model', '--backend', 'cpu']);
+    expect(piped.code, piped.stderr).toBe(0);
+    expect(piped.stdout.split('\n')[1]).toBe('imgs/\x1b[31mRED\x07.png,2,' + piped.stdout.split('\n')[1]!.split(',').slice(2).join(','));
+    const jsonl = await svhn(['predict', 'imgs', '--model', 'model', '--backend', 'cpu', '--format', 'jsonl']);
+    expect(JSON.parse(jsonl.stdout.split('\n')[0]!).input).toBe('imgs/\x1b[31mRED\x07.png');
+    expect(jsonl.stdout).not.toMatch(RAW_CONTROL); // JSON escapes it (\u001b)
+
+    // A terminal for stdout: util-linux `script` runs the command on a pseudo-terminal.
+    const script = ['/usr/bin/script', '/bin/script'].find((p) => existsSync(p));
+    if (!script) return;
+    const command = `'${process.execPath}' '${SVHN_BIN}' predict imgs --model model --backend cpu 2>/dev/null`;
+    const tty = spawnSync(script, ['-qec', command, '/dev/null'], { cwd: tmp, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NO_COLOR: '1' } });
+    expect(tty.status, tty.stderr).toBe(0);
+    expect(tty.stdout).toContain('imgs/\\x1b[31mRED\\x07.png,2,');
+    expect(tty.stdout).not.toMatch(/[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f]/); // (the terminal turns \n into \r\n)
   });
 });
