@@ -24,6 +24,7 @@ export interface PredictRunOptions {
   format: OutputFormat;
   out?: string; // file written atomically; rows go to `stream` when absent
   stream?: Writable;
+  terminal?: boolean; // `stream` is a terminal: rows are shown (names escaped and cut), not stored
   topK: number;
   recursive: boolean;
   batchSize: number;
@@ -107,7 +108,7 @@ export async function runPredict(opts: PredictRunOptions): Promise<PredictSummar
     log.info({ model: opts.modelDir, architecture: metadata.architecture, inputs: total, backend: backend.name }, `predicting ${total} inputs with ${opts.modelDir}`);
     if (metadata.synthetic) log.warn(`${opts.modelDir} was trained on the synthetic sample: its predictions on real digits mean little`);
 
-    const sink = await openRowSink({ format: opts.format, topK: opts.topK, out: opts.out, stream: opts.stream });
+    const sink = await openRowSink({ format: opts.format, topK: opts.topK, out: opts.out, stream: opts.stream, terminal: opts.terminal });
     const progress = createProgress({ label: 'predict', total, unit: 'img', mode: opts.progress });
     const gridImages = opts.grid ? new Uint8Array(opts.gridCount * IMAGE_BYTES) : undefined;
     const gridRows: PredictionRow[] = [];

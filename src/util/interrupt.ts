@@ -6,6 +6,7 @@
  * Final names are only ever reached by rename, so they hold complete files or nothing.
  */
 import { rmSync } from 'node:fs';
+import { printable } from './text.js';
 
 const temps = new Set<string>();
 type Note = string | (() => string | undefined);
@@ -69,7 +70,7 @@ export function installInterruptHandler(): void {
       if (stopHandler) return stopHandler(signal);
       removeTrackedTemps();
       const text = currentNote();
-      process.stderr.write(`\nsvhn: interrupted${text ? `; ${text}` : ''}\n`);
+      process.stderr.write(`\nsvhn: interrupted${text ? `; ${printable(text)}` : ''}\n`);
       process.exit(code);
     });
   }
