@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SVHN_BIN, svhnAsync } from '../helpers.js';
 import { digitImage, writeDigitFolder, writeLabelsCsv } from '../data/labelledHelpers.js';
 import { saveColourModel } from '../predict/helpers.js';
+import { writeTinyCache } from '../train/helpers.js';
 
 let tmp: string;
 const svhn = (args: string[]) => svhnAsync(args, { cwd: tmp, timeoutMs: 90_000 });
@@ -93,5 +94,16 @@ describe('user-supplied paths on the terminal', () => {
     expect(tty.status, tty.stderr).toBe(0);
     expect(tty.stdout).toContain('imgs/\\x1b[31mRED\\x07.png,2,');
     expect(tty.stdout).not.toMatch(/[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f]/); // (the terminal turns \n into \r\n)
+  });
+
+  it("train: the summary names --out escaped (the model is saved under the exact name)", async () => {
+    await writeTinyCache(join(tmp, 'data'), { train: 20, val: 10 });
+    const out = 'models/\x1b[31mred\x07';
+    const r = await svhn(['train', '--model', 'baseline', '--data-dir', 'data', '--epochs', '1', '--batch-size', '10', '--backend', 'wasm', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('model      models/\\x1b[31mred\\x07 (baseline');
+    expect(r.stdout).not.toMatch(RAW_CONTROL);
+    expect(r.stderr).not.toMatch(RAW_CONTROL);
+    expect(existsSync(join(tmp, out, 'weights.bin'))).toBe(true);
   });
 });
