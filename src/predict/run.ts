@@ -11,7 +11,7 @@ import { SvhnError } from '../errors.js';
 import { getLogger } from '../log.js';
 import { createProgress, type ProgressOptions } from '../progress.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { isSameOrInside } from '../util/paths.js';
+import { assertOutside, type OwnPlace } from '../util/paths.js';
 import { CACHE_SUBDIR } from '../data/cacheFormat.js';
 import { countInputs, expandInputs, findInputFile, resolveInputs, type InputSource } from './inputs.js';
 import { openRowSink, type OutputFormat } from './output.js';
@@ -68,21 +68,18 @@ const WRONG = '#cf222e';
  */
 async function refuseOverwritingInputs(sources: InputSource[], opts: PredictRunOptions): Promise<void> {
   const targets = [['--out', opts.out], ['--grid', opts.grid]] as const;
-  const ownDirs = [
-    [opts.modelDir, `the model directory ${opts.modelDir}`],
-    [join(opts.dataDir, CACHE_SUBDIR), `the preprocess cache ${join(opts.dataDir, CACHE_SUBDIR)}`],
-  ] as const;
+  const cache = join(opts.dataDir, CACHE_SUBDIR);
+  const own: OwnPlace[] = [
+    { path: opts.modelDir, what: `the model directory ${opts.modelDir}, which holds svhn's own files` },
+    { path: cache, what: `the preprocess cache ${cache}, which holds svhn's own files` },
+  ];
   for (const [flag, path] of targets) {
     if (!path) continue;
     const input = await findInputFile(sources, path, { recursive: opts.recursive, dataDir: opts.dataDir });
     if (input !== undefined) {
       throw new SvhnError('BAD_FLAG', `${flag} ${path}: expected a file that is not an input, got the input ${input}`, { suggestion: `write to another file name` });
     }
-    for (const [dir, what] of ownDirs) {
-      if (await isSameOrInside(path, dir)) {
-        throw new SvhnError('BAD_FLAG', `${flag} ${path}: expected a file outside ${what}, which holds svhn's own files`, { suggestion: 'write to another folder' });
-      }
-    }
+    await assertOutside(flag, path, own);
   }
   if (opts.out && opts.grid && resolve(opts.out) === resolve(opts.grid)) {
     throw new SvhnError('BAD_FLAG', `--grid ${opts.grid}: expected a file other than --out ${opts.out}`, { suggestion: 'give the grid its own .png name' });
