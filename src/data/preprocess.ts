@@ -39,7 +39,7 @@ import { openCache } from './cache.js';
 import { CACHE_FILES, CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, SAMPLES_FILE, type DatasetManifest, type SourceEntry, type SplitEntry } from './cacheFormat.js';
 import type { ImageSet } from './batches.js';
 import { decodeLabelledImages, hashLabelledImages, listLabelledImages, missingDigits, type LabelledListing, type LabelledSource, type SkippedFile } from './labelled.js';
-import { readSvhnMat, readSvhnMatChunks } from './mat.js';
+import { readSvhnMat, readSvhnMatChunks } from './mat/mat.js';
 import { classCounts, sampleStratified, splitStratified } from './split.js';
 
 export interface PreprocessOptions {

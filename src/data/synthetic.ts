@@ -19,7 +19,7 @@ import { isNotRegularFile, openRegularFile, readRegularFile } from '../util/file
 import { Rng } from '../util/rng.js';
 import { DigitSceneRenderer } from './digitScene.js';
 import { loadFontSet } from './fonts.js';
-import { writeSvhnMat, type SvhnChunk } from './matWriter.js';
+import { writeSvhnMat, type SvhnChunk } from './mat/matWriter.js';
 import { makeDirs } from '../util/mkdirs.js';
 
 export const SYNTHETIC_GENERATOR_VERSION = 2;

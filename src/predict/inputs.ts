@@ -131,7 +131,7 @@ async function* walkRoot(dir: string, opts: ExpandOptions): AsyncGenerator<Input
 }
 
 async function* matItems(path: string, chunk: number): AsyncGenerator<InputItem> {
-  const { readSvhnMatChunks } = await import('../data/mat.js');
+  const { readSvhnMatChunks } = await import('../data/mat/mat.js');
   for await (const c of readSvhnMatChunks(path, { chunk })) {
     for (let i = 0; i < c.count; i++) {
       // subarray: a view into the chunk's fresh buffer, which lives as long as a view does.
@@ -190,7 +190,7 @@ export async function countInputs(sources: InputSource[], opts: Pick<ExpandOptio
     if (s.kind === 'file') total += 1;
     else if (s.kind === 'dir') total += await countDir(s.path, opts.recursive, await rootVisited(s.path));
     else if (s.kind === 'mat') {
-      const { inspectMat } = await import('../data/mat.js');
+      const { inspectMat } = await import('../data/mat/mat.js');
       const x = (await inspectMat(s.path)).variables.find((v) => v.name === 'X');
       total += x?.dims[3] ?? 0;
     } else {

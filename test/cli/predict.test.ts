@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOTYPES, saveColourModel, solidRgb, writeBmp } from '../predict/helpers.js';
 import { SVHN_BIN, svhnSync } from '../helpers.js';
-import { writeSvhnMat } from '../../src/data/matWriter.js';
+import { writeSvhnMat } from '../../src/data/mat/matWriter.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const MAT = join(ROOT, 'test/fixtures/mat/small_c_u8.mat');

@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCache, readCacheSplit } from '../../src/data/cache.js';
 import { formatPreprocessSummary, preprocess } from '../../src/data/preprocess.js';
-import { readSvhnMat } from '../../src/data/mat.js';
+import { readSvhnMat } from '../../src/data/mat/mat.js';
 import { sha256 } from '../../src/util/atomic.js';
 import { Rng } from '../../src/util/rng.js';
 

@@ -164,8 +164,8 @@ describe('generateSynthetic', () => {
   });
 
   it("reads back through the project's reader with the manifest's class counts", async () => {
-    if (!existsSync(new URL('../../src/data/mat.ts', import.meta.url))) return;
-    const { readSvhnMat } = (await import('../../src/data/mat.js')) as typeof import('../../src/data/mat.js');
+    if (!existsSync(new URL('../../src/data/mat/mat.ts', import.meta.url))) return;
+    const { readSvhnMat } = (await import('../../src/data/mat/mat.js')) as typeof import('../../src/data/mat/mat.js');
     const m = await readSvhnMat(join(dir, 'a', 'test_32x32.mat'));
     expect(m.count).toBe(testCount);
     const counts = new Array<number>(10).fill(0);

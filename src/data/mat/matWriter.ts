@@ -14,12 +14,12 @@ import { once } from 'node:events';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createDeflate, deflateSync, constants as zlibConstants } from 'node:zlib';
-import { IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH } from '../config.js';
-import { SvhnError, ioError } from '../errors.js';
-import { hashFile, removeStaleTemps, tempSibling } from '../util/atomic.js';
+import { IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH } from '../../config.js';
+import { SvhnError, ioError } from '../../errors.js';
+import { hashFile, removeStaleTemps, tempSibling } from '../../util/atomic.js';
 
 import { MAT_HEADER_BYTES, MAT_HEADER_TEXT_BYTES, MI_COMPRESSED, MI_INT32, MI_INT8, MI_MATRIX, MI_UINT32, MI_UINT8, MX_UINT8_CLASS } from './matFormat.js';
-import { makeDirs } from '../util/mkdirs.js';
+import { makeDirs } from '../../util/mkdirs.js';
 export { MI_COMPRESSED, MI_MATRIX, MX_UINT8_CLASS };
 
 /** Header text when the caller gives none; 'SYNTHETIC' is added by the offline sample. */

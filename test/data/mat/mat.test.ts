@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { inspectMat, readSvhnMat, readSvhnMatChunks, transposeImages, transposeImagesBytewise } from '../../src/data/mat.js';
-import { rejection } from '../helpers.js';
+import { inspectMat, readSvhnMat, readSvhnMatChunks, transposeImages, transposeImagesBytewise } from '../../../src/data/mat/mat.js';
+import { rejection } from '../../helpers.js';
 
-const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'mat');
+const FIXTURES = join(import.meta.dirname, '..', '..', 'fixtures', 'mat');
 const fixture = (name: string) => join(FIXTURES, name);
 
 interface Expected {

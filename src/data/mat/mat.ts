@@ -18,10 +18,10 @@
  * (h * 32 + w) * 3 + c within the image.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { SvhnError, ioError } from '../errors.js';
+import { SvhnError, ioError } from '../../errors.js';
 import { MI_COMPRESSED, MI_INT32, MI_INT8, MI_MATRIX, MI_UINT32, MI_UINT8, MI_UTF8, MX_OPAQUE_CLASS, MX_SPARSE_CLASS, MX_UINT8_CLASS } from './matFormat.js';
 import { ByteReader, SourceError, fileRange, inflateRange } from './matStream.js';
-import { openRegularFile } from '../util/files.js';
+import { openRegularFile } from '../../util/files.js';
 
 export interface SvhnMat {
   file: string;

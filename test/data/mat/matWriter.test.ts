@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sha256 } from '../../src/util/atomic.js';
-import { MI_COMPRESSED, MI_MATRIX, MX_UINT8_CLASS, writeSvhnMat, type SvhnChunk } from '../../src/data/matWriter.js';
+import { sha256 } from '../../../src/util/atomic.js';
+import { MI_COMPRESSED, MI_MATRIX, MX_UINT8_CLASS, writeSvhnMat, type SvhnChunk } from '../../../src/data/mat/matWriter.js';
 
 const IMG = 3072;
 let dir: string;
@@ -120,9 +120,9 @@ describe('writeSvhnMat', () => {
   });
 
   it("round-trips through the project's reader (src/data/mat.ts) when it is there", async () => {
-    const readerPath = new URL('../../src/data/mat.ts', import.meta.url);
+    const readerPath = new URL('../../../src/data/mat/mat.ts', import.meta.url);
     if (!existsSync(readerPath)) return;
-    const { readSvhnMat } = (await import('../../src/data/mat.js')) as typeof import('../../src/data/mat.js');
+    const { readSvhnMat } = (await import('../../../src/data/mat/mat.js')) as typeof import('../../../src/data/mat/mat.js');
     const n = 2085; // more than one 2,048-image stage, so the staging seams are crossed
     const s = sample(n, 3);
     const path = join(dir, 'b.mat');
