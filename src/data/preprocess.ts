@@ -38,7 +38,7 @@ import { Rng } from '../util/rng.js';
 import { openCache } from './cache.js';
 import { CACHE_FILES, CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, SAMPLES_FILE, type DatasetManifest, type SourceEntry, type SplitEntry } from './cacheFormat.js';
 import type { ImageSet } from './batches.js';
-import { decodeLabelledImages, hashLabelledImages, listLabelledImages, missingDigits, type LabelledListing, type LabelledSource, type SkippedFile } from './labelled.js';
+import { decodeLabelledImages, hashLabelledImages, listLabelledImages, missingDigits, type LabelledListing, type LabelledSource, type SkippedFile } from './images/labelled.js';
 import { readSvhnMat, readSvhnMatChunks } from './mat/mat.js';
 import { classCounts, sampleStratified, splitStratified } from './split.js';
 

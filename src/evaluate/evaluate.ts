@@ -25,7 +25,7 @@ import { loadModelDir } from '../models/io.js';
 import type { ModelMetadata } from '../models/modelDir.js';
 import { scalePixels } from '../data/batches.js';
 import { openCache, readCacheSplitChunks, staleSourceWarnings } from '../data/cache.js';
-import type { LabelledImages, LabelledKind, SkippedFile } from '../data/labelled.js';
+import type { LabelledImages, LabelledKind, SkippedFile } from '../data/images/labelled.js';
 
 export type EvalSplit = 'test' | 'val';
 

@@ -11,7 +11,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { assertOutside, type OwnPlace } from '../util/paths.js';
 import { CACHE_SUBDIR } from '../data/cacheFormat.js';
 import { getLogger } from '../log.js';
-import type { LabelledImages, LabelledSource } from '../data/labelled.js';
+import type { LabelledImages, LabelledSource } from '../data/images/labelled.js';
 import { evaluateModel, type EvalData, type EvalSplit, type EvaluationResult } from './evaluate.js';
 import { assertEvaluationDirReplaceable, defaultEvaluationDir, renderErrorsGrid, summarize, writeEvaluationOutputs } from './outputs.js';
 
@@ -65,7 +65,7 @@ const WARN_SKIPPED = 10;
 
 /** Lists, hashes and decodes a labelled set once for every model; a set may lack digits (warned). */
 async function readLabelled(source: LabelledSource, strict: boolean, progress: RunEvaluateOptions['progress']): Promise<LabelledImages & { sha256: string }> {
-  const { decodeLabelledImages, hashLabelledImages, listLabelledImages, missingDigits } = await import('../data/labelled.js');
+  const { decodeLabelledImages, hashLabelledImages, listLabelledImages, missingDigits } = await import('../data/images/labelled.js');
   const log = getLogger();
   const listing = await listLabelledImages(source);
   const { sha256 } = await hashLabelledImages(listing, progress);

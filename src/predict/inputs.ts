@@ -19,7 +19,7 @@ import { extname, join } from 'node:path';
 import { CACHE_SUBDIR } from '../data/cacheFormat.js';
 import { CACHE_SPLITS, IMAGE_BYTES, type CacheSplit } from '../config.js';
 import { SvhnError } from '../errors.js';
-import { IMAGE_EXTENSIONS } from '../data/decode.js';
+import { IMAGE_EXTENSIONS } from '../data/images/decode.js';
 import { entryKind, sortedEntries, VisitedDirs } from '../util/dirs.js';
 import { describeFileKind } from '../util/files.js';
 

@@ -13,7 +13,7 @@ import { initBackend } from '../../src/backend/index.js';
 import { svhnAsync } from '../helpers.js';
 import { saveColourModel } from '../predict/helpers.js';
 import { writeTinyModel } from '../evaluate/fixtures.js';
-import { writeDigitFolder, writeLabelsCsv, type FixtureFile } from '../data/labelledHelpers.js';
+import { writeDigitFolder, writeLabelsCsv, type FixtureFile } from '../data/images/labelledHelpers.js';
 
 let tmp: string;
 let files: FixtureFile[];

@@ -12,9 +12,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IMAGE_BYTES } from '../../src/config.js';
 import type { DatasetManifest } from '../../src/data/cacheFormat.js';
-import { decodeImageFile } from '../../src/data/decode.js';
+import { decodeImageFile } from '../../src/data/images/decode.js';
 import { svhnSync } from '../helpers.js';
-import { digitImage, writeDigitFolder, writeLabelsCsv, type FixtureFile } from '../data/labelledHelpers.js';
+import { digitImage, writeDigitFolder, writeLabelsCsv, type FixtureFile } from '../data/images/labelledHelpers.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const REAL = resolve(REPO, '../shared/realsvhn');

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SVHN_BIN, svhnAsync } from '../helpers.js';
-import { digitImage, writeDigitFolder, writeLabelsCsv } from '../data/labelledHelpers.js';
+import { digitImage, writeDigitFolder, writeLabelsCsv } from '../data/images/labelledHelpers.js';
 import { saveColourModel } from '../predict/helpers.js';
 import { writeTinyCache } from '../train/helpers.js';
 

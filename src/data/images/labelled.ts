@@ -21,14 +21,14 @@
 import { stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { IMAGE_BYTES, NUM_CLASSES } from '../config.js';
-import { SvhnError } from '../errors.js';
-import { createProgress, type ProgressOptions } from '../progress.js';
-import { describeFileKind, readRegularFile } from '../util/files.js';
-import { mapOrdered } from '../util/mapOrdered.js';
+import { IMAGE_BYTES, NUM_CLASSES } from '../../config.js';
+import { SvhnError } from '../../errors.js';
+import { createProgress, type ProgressOptions } from '../../progress.js';
+import { describeFileKind, readRegularFile } from '../../util/files.js';
+import { mapOrdered } from '../../util/mapOrdered.js';
 import { decodeImageFile, IMAGE_EXTENSIONS } from './decode.js';
-import type { ImageSet } from './batches.js';
-import { entryKind, sortedEntries, VisitedDirs } from '../util/dirs.js';
+import type { ImageSet } from '../batches.js';
+import { entryKind, sortedEntries, VisitedDirs } from '../../util/dirs.js';
 
 export type LabelledKind = 'folder' | 'csv';
 

@@ -7,8 +7,8 @@
 import sharp from 'sharp';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Rng } from '../../src/util/rng.js';
-import { PROTOTYPES } from '../predict/helpers.js';
+import { Rng } from '../../../src/util/rng.js';
+import { PROTOTYPES } from '../../predict/helpers.js';
 
 export type FixtureFormat = 'png' | 'jpeg' | 'webp';
 

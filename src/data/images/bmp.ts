@@ -10,7 +10,7 @@
  * RLE-compressed and embedded JPEG/PNG BMPs are refused with a message saying so.
  * The result is raw interleaved RGB or RGBA, top row first, for sharp's `raw` input.
  */
-import { SvhnError } from '../errors.js';
+import { SvhnError } from '../../errors.js';
 
 export interface DecodedBmp {
   width: number;

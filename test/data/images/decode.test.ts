@@ -3,8 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeImage, decodeImageFile, padToSquare } from '../../src/data/decode.js';
-import { PROTOTYPES, solidRgb, writeBmp } from '../predict/helpers.js';
+import { decodeImage, decodeImageFile, padToSquare } from '../../../src/data/images/decode.js';
+import { PROTOTYPES, solidRgb, writeBmp } from '../../predict/helpers.js';
 
 /** Pixel (x, y) of a decoded 32x32x3 image. */
 const px = (img: Uint8Array, x: number, y: number) => Array.from(img.subarray((y * 32 + x) * 3, (y * 32 + x) * 3 + 3));

@@ -2,10 +2,10 @@ import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IMAGE_BYTES } from '../../src/config.js';
-import { decodeImageFile } from '../../src/data/decode.js';
-import { decodeLabelledImages, hashLabelledImages, listLabelledImages, parseCsvLine, type LabelledSource } from '../../src/data/labelled.js';
-import { rejection } from '../helpers.js';
+import { IMAGE_BYTES } from '../../../src/config.js';
+import { decodeImageFile } from '../../../src/data/images/decode.js';
+import { decodeLabelledImages, hashLabelledImages, listLabelledImages, parseCsvLine, type LabelledSource } from '../../../src/data/images/labelled.js';
+import { rejection } from '../../helpers.js';
 import { digitImage, writeDigitFolder, writeLabelsCsv } from './labelledHelpers.js';
 
 let tmp: string;

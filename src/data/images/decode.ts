@@ -20,9 +20,9 @@
  * Errors are SvhnError('BAD_INPUT') whose message is the reason alone: the caller names the file.
  */
 import sharp, { type Sharp } from 'sharp';
-import { IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH } from '../config.js';
-import { SvhnError } from '../errors.js';
-import { readRegularFile } from '../util/files.js';
+import { IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH } from '../../config.js';
+import { SvhnError } from '../../errors.js';
+import { readRegularFile } from '../../util/files.js';
 import { decodeBmp, isBmp } from './bmp.js';
 
 /** Extensions taken from folders (files named on the command line are tried whatever their name). */

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeBmp, isBmp } from '../../src/data/bmp.js';
-import { writeBmp } from '../predict/helpers.js';
+import { decodeBmp, isBmp } from '../../../src/data/images/bmp.js';
+import { writeBmp } from '../../predict/helpers.js';
 
-const FIXTURES = join(import.meta.dirname, '../fixtures/bmp');
+const FIXTURES = join(import.meta.dirname, '../../fixtures/bmp');
 // Written and read back by Pillow (make_bmp_fixtures.py): an independent reference.
 const expected = JSON.parse(readFileSync(join(FIXTURES, 'expected.json'), 'utf8')) as Record<string, { width: number; height: number; channels: number; pixels: number[] }>;
 
