@@ -96,7 +96,7 @@ export function registerDownload(program: Command): void {
         return;
       }
 
-      const { downloadSplits, createDownloadReporter } = await import('../data/download.js');
+      const { downloadSplits, createDownloadReporter } = await import('../data/sources/download.js');
       const reporter = createDownloadReporter();
       let results;
       try {

@@ -6,7 +6,7 @@
  * Checksums as published: MD5 from torchvision's datasets/svhn.py, sizes and SHA-256 from
  * tensorflow-datasets' url_checksums for svhn_cropped.
  */
-import type { SourceSplit } from '../config.js';
+import type { SourceSplit } from '../../config.js';
 
 export interface SourceFile {
   file: string; // name under --base-url and under --data-dir, e.g. train_32x32.mat

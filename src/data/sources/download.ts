@@ -18,14 +18,14 @@ import https from 'node:https';
 import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEFAULTS, type SourceSplit } from '../config.js';
-import { SvhnError, ioError } from '../errors.js';
-import { getLogger } from '../log.js';
-import { createProgress, formatBytes, type Progress } from '../progress.js';
-import { fileSize, hashFile } from '../util/atomic.js';
-import { openRegularFile } from '../util/files.js';
+import { DEFAULTS, type SourceSplit } from '../../config.js';
+import { SvhnError, ioError } from '../../errors.js';
+import { getLogger } from '../../log.js';
+import { createProgress, formatBytes, type Progress } from '../../progress.js';
+import { fileSize, hashFile } from '../../util/atomic.js';
+import { openRegularFile } from '../../util/files.js';
 import { SVHN_SOURCES, sourceUrl, type SourceFile, type SourceTable } from './sources.js';
-import { makeDirs } from '../util/mkdirs.js';
+import { makeDirs } from '../../util/mkdirs.js';
 
 export interface DownloadOptions {
   dataDir: string;

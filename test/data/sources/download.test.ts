@@ -12,9 +12,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { downloadSplits, type DownloadEvent } from '../../src/data/download.js';
-import type { SourceTable } from '../../src/data/sources.js';
-import { rejection } from '../helpers.js';
+import { downloadSplits, type DownloadEvent } from '../../../src/data/sources/download.js';
+import type { SourceTable } from '../../../src/data/sources/sources.js';
+import { rejection } from '../../helpers.js';
 
 interface Fault {
   status?: number; // answer with this status (no body) instead of the file
