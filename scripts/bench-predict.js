@@ -50,7 +50,7 @@ async function makeFolder() {
   if (existsSync(DONE)) return;
   const sharp = (await import('sharp')).default;
   const { Rng } = await import(dist('util/rng.js'));
-  const { generateImages } = await import(dist('data/synthetic.js'));
+  const { generateImages } = await import(dist('data/synthetic/synthetic.js'));
   await rm(FOLDER, { recursive: true, force: true });
   mkdirSync(FOLDER, { recursive: true });
   const rng = new Rng(SEED);

@@ -48,7 +48,7 @@ if (!existsSync(dist('cli/main.js'))) {
 async function digitPngs(n) {
   const sharp = (await import('sharp')).default;
   const { Rng } = await import(dist('util/rng.js'));
-  const { generateImages } = await import(dist('data/synthetic.js'));
+  const { generateImages } = await import(dist('data/synthetic/synthetic.js'));
   const { images } = generateImages(new Rng(7), n);
   return Promise.all(Array.from({ length: n }, (_, i) => sharp(images.subarray(i * 3072, (i + 1) * 3072), { raw: { width: 32, height: 32, channels: 3 } }).png().toBuffer()));
 }

@@ -32,7 +32,7 @@ async function runDemo(flags: DemoFlags): Promise<void> {
   const haveReal = ['train', 'test'].every((s) => existsSync(join(flags.dataDir, `${s}_32x32.mat`)));
   if (!haveReal) {
     log.info(`no SVHN files in ${flags.dataDir}/: generating the offline synthetic sample (svhn download --synthetic)`);
-    const { generateSynthetic } = await import('../data/synthetic.js');
+    const { generateSynthetic } = await import('../data/synthetic/synthetic.js');
     await generateSynthetic({ dataDir: flags.dataDir, size: 'small', seed: DEFAULTS.synthetic.seed, splits: ['train', 'test'] });
   }
 

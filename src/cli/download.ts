@@ -64,7 +64,7 @@ export function registerDownload(program: Command): void {
       }
 
       if (opts.synthetic) {
-        const { generateSynthetic, SYNTHETIC_NOTE } = await import('../data/synthetic.js');
+        const { generateSynthetic, SYNTHETIC_NOTE } = await import('../data/synthetic/synthetic.js');
         const { createProgress } = await import('../progress.js');
         let bar: { split: string; progress: Progress } | undefined;
         let files;

@@ -86,7 +86,7 @@ describe('svhn download', () => {
   });
 
   // The offline sample belongs to src/data/synthetic.ts; here only the dispatch and the summary.
-  it.skipIf(!existsSync(join(ROOT, 'dist/data/synthetic.js')))('--synthetic writes the marked offline sample without touching the network', async () => {
+  it.skipIf(!existsSync(join(ROOT, 'dist/data/synthetic/synthetic.js')))('--synthetic writes the marked offline sample without touching the network', async () => {
     requests = [];
     const dataDir = join(tmp, 'synthetic');
     const args = ['download', '--synthetic', '--size', 'small', '--split', 'test', '--seed', '7', '--data-dir', dataDir, '--base-url', `http://127.0.0.1:${port}`, '--json'];

@@ -4,11 +4,11 @@ import { cp, mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULTS } from '../../src/config.js';
-import { hashFile } from '../../src/util/atomic.js';
-import { Rng } from '../../src/util/rng.js';
-import { rejection } from '../helpers.js';
-import { SYNTHETIC_MARKER_FILE, generateImages, generateSynthetic, splitSeed, type SyntheticManifest } from '../../src/data/synthetic.js';
+import { DEFAULTS } from '../../../src/config.js';
+import { hashFile } from '../../../src/util/atomic.js';
+import { Rng } from '../../../src/util/rng.js';
+import { rejection } from '../../helpers.js';
+import { SYNTHETIC_MARKER_FILE, generateImages, generateSynthetic, splitSeed, type SyntheticManifest } from '../../../src/data/synthetic/synthetic.js';
 
 const IMG = 3072;
 let dir: string;
@@ -164,8 +164,8 @@ describe('generateSynthetic', () => {
   });
 
   it("reads back through the project's reader with the manifest's class counts", async () => {
-    if (!existsSync(new URL('../../src/data/mat/mat.ts', import.meta.url))) return;
-    const { readSvhnMat } = (await import('../../src/data/mat/mat.js')) as typeof import('../../src/data/mat/mat.js');
+    if (!existsSync(new URL('../../../src/data/mat/mat.ts', import.meta.url))) return;
+    const { readSvhnMat } = (await import('../../../src/data/mat/mat.js')) as typeof import('../../../src/data/mat/mat.js');
     const m = await readSvhnMat(join(dir, 'a', 'test_32x32.mat'));
     expect(m.count).toBe(testCount);
     const counts = new Array<number>(10).fill(0);

@@ -16,8 +16,8 @@
  * Every range below is a guess checked by eye against real crops and by accuracy on real
  * digits; widening a range is cheaper for the model than missing a look.
  */
-import { IMAGE_WIDTH, NUM_CLASSES } from '../config.js';
-import { Rng } from '../util/rng.js';
+import { IMAGE_WIDTH, NUM_CLASSES } from '../../config.js';
+import { Rng } from '../../util/rng.js';
 import { loadFontSet, type DigitOutline, type FontFace, type FontSet } from './fonts.js';
 import { PolygonRaster, gaussianBlur, resizeBicubic, type Projective } from './raster.js';
 

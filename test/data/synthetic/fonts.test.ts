@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FONT_FAMILIES, loadFontSet } from '../../src/data/fonts.js';
+import { FONT_FAMILIES, loadFontSet } from '../../../src/data/synthetic/fonts.js';
 
 describe('loadFontSet', () => {
   const fonts = loadFontSet();

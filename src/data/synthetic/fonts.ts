@@ -17,7 +17,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import opentype, { type PathCommand } from 'opentype.js';
-import { SvhnError } from '../errors.js';
+import { SvhnError } from '../../errors.js';
 
 /** The @fontsource families (package names without the scope); every one is a dependency. */
 export const FONT_FAMILIES = [

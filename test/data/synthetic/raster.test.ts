@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { PolygonRaster, gaussianBlur, resizeBicubic, type Projective } from '../../src/data/raster.js';
-import { Rng } from '../../src/util/rng.js';
+import { PolygonRaster, gaussianBlur, resizeBicubic, type Projective } from '../../../src/data/synthetic/raster.js';
+import { Rng } from '../../../src/util/rng.js';
 
 const IDENTITY: Projective = [1, 0, 0, 0, 1, 0, 0, 0];
 const sum = (a: Float32Array) => a.reduce((s, v) => s + v, 0);

@@ -12,15 +12,15 @@
  * (for the same font packages: the manifest names the font set).
  */
 import { join } from 'node:path';
-import { DEFAULTS, IMAGE_BYTES, NUM_CLASSES, type SourceSplit } from '../config.js';
-import { SvhnError, ioError } from '../errors.js';
-import { fileSize, hashFile, writeJsonAtomic } from '../util/atomic.js';
-import { isNotRegularFile, openRegularFile, readRegularFile } from '../util/files.js';
-import { Rng } from '../util/rng.js';
+import { DEFAULTS, IMAGE_BYTES, NUM_CLASSES, type SourceSplit } from '../../config.js';
+import { SvhnError, ioError } from '../../errors.js';
+import { fileSize, hashFile, writeJsonAtomic } from '../../util/atomic.js';
+import { isNotRegularFile, openRegularFile, readRegularFile } from '../../util/files.js';
+import { Rng } from '../../util/rng.js';
 import { DigitSceneRenderer } from './digitScene.js';
 import { loadFontSet } from './fonts.js';
-import { writeSvhnMat, type SvhnChunk } from './mat/matWriter.js';
-import { makeDirs } from '../util/mkdirs.js';
+import { writeSvhnMat, type SvhnChunk } from '../mat/matWriter.js';
+import { makeDirs } from '../../util/mkdirs.js';
 
 export const SYNTHETIC_GENERATOR_VERSION = 2;
 export const SYNTHETIC_MARKER_FILE = 'SYNTHETIC.json';
