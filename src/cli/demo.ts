@@ -37,7 +37,7 @@ async function runDemo(flags: DemoFlags): Promise<void> {
   }
 
   log.info('step 1/3: preprocess');
-  const { preprocess, formatPreprocessSummary } = await import('../data/preprocess.js');
+  const { preprocess, formatPreprocessSummary } = await import('../data/cache/preprocess.js');
   const pre = await preprocess({ dataDir: flags.dataDir });
   printText(formatPreprocessSummary(pre) + '\n');
 

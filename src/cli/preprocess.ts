@@ -50,7 +50,7 @@ has 10 outputs); a test set may lack some (warned). The cache records the folder
 file count and a content hash: changed images or labels rebuild it.`,
     )
     .action(async (flags: PreprocessFlags) => {
-      const { preprocess, formatPreprocessSummary } = await import('../data/preprocess.js');
+      const { preprocess, formatPreprocessSummary } = await import('../data/cache/preprocess.js');
       const result = await preprocess({
         dataDir: flags.dataDir,
         valFraction: flags.valFraction,

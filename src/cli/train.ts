@@ -117,7 +117,7 @@ async function runTrain(fixed: string | undefined, flags: TrainFlags): Promise<v
   // The architecture's recipe for this data (config.ts defaultRecipe: the offline sample has its
   // own), or fine-tuning's (DEFAULTS.finetune: a constant rate, nothing else added); a flag
   // given wins either way.
-  const { cacheIsSynthetic } = await import('../data/cache.js');
+  const { cacheIsSynthetic } = await import('../data/cache/cache.js');
   const d: TrainRecipe = flags.init ? DEFAULTS.finetune : defaultRecipe(model, { synthetic: await cacheIsSynthetic(flags.dataDir) });
   const result = await trainModel({
     model,

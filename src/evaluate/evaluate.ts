@@ -23,8 +23,8 @@ import { MeanAccumulator } from '../metrics/mean.js';
 import { wholeBatch } from '../models/inference.js';
 import { loadModelDir } from '../models/io.js';
 import type { ModelMetadata } from '../models/modelDir.js';
-import { scalePixels } from '../data/batches.js';
-import { openCache, readCacheSplitChunks, staleSourceWarnings } from '../data/cache.js';
+import { scalePixels } from '../data/cache/batches.js';
+import { openCache, readCacheSplitChunks, staleSourceWarnings } from '../data/cache/cache.js';
 import type { LabelledImages, LabelledKind, SkippedFile } from '../data/images/labelled.js';
 
 export type EvalSplit = 'test' | 'val';

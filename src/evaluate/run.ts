@@ -9,7 +9,7 @@ import { compareModels, type Comparison } from '../metrics/comparison.js';
 import { createProgress } from '../progress.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { assertOutside, type OwnPlace } from '../util/paths.js';
-import { CACHE_SUBDIR } from '../data/cacheFormat.js';
+import { CACHE_SUBDIR } from '../data/cache/cacheFormat.js';
 import { getLogger } from '../log.js';
 import type { LabelledImages, LabelledSource } from '../data/images/labelled.js';
 import { evaluateModel, type EvalData, type EvalSplit, type EvaluationResult } from './evaluate.js';

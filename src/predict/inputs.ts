@@ -16,7 +16,7 @@
 import type { Dirent } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { CACHE_SUBDIR } from '../data/cacheFormat.js';
+import { CACHE_SUBDIR } from '../data/cache/cacheFormat.js';
 import { CACHE_SPLITS, IMAGE_BYTES, type CacheSplit } from '../config.js';
 import { SvhnError } from '../errors.js';
 import { IMAGE_EXTENSIONS } from '../data/images/decode.js';
@@ -141,7 +141,7 @@ async function* matItems(path: string, chunk: number): AsyncGenerator<InputItem>
 }
 
 async function* cacheItems(split: CacheSplit, dataDir: string, chunk: number): AsyncGenerator<InputItem> {
-  const { openCache, readCacheSplitChunks } = await import('../data/cache.js');
+  const { openCache, readCacheSplitChunks } = await import('../data/cache/cache.js');
   const cache = await openCache(dataDir);
   for await (const c of readCacheSplitChunks(cache, split, chunk)) {
     for (let i = 0; i < c.count; i++) {
@@ -194,7 +194,7 @@ export async function countInputs(sources: InputSource[], opts: Pick<ExpandOptio
       const x = (await inspectMat(s.path)).variables.find((v) => v.name === 'X');
       total += x?.dims[3] ?? 0;
     } else {
-      const { openCache } = await import('../data/cache.js');
+      const { openCache } = await import('../data/cache/cache.js');
       const cache = await openCache(opts.dataDir, { verify: [s.split] }); // labels 0..9 and sha256, as train checks
       const entry = cache.manifest.splits[s.split];
       if (!entry) {

@@ -12,7 +12,7 @@ import { getLogger } from '../log.js';
 import { createProgress, type ProgressOptions } from '../progress.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { assertOutside, type OwnPlace } from '../util/paths.js';
-import { CACHE_SUBDIR } from '../data/cacheFormat.js';
+import { CACHE_SUBDIR } from '../data/cache/cacheFormat.js';
 import { countInputs, expandInputs, findInputFile, resolveInputs, type InputSource } from './inputs.js';
 import { openRowSink, type OutputFormat } from './output.js';
 import { assertModelDir, loadModelDir } from '../models/io.js';

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IMAGE_BYTES } from '../../src/config.js';
-import type { DatasetManifest } from '../../src/data/cacheFormat.js';
+import type { DatasetManifest } from '../../src/data/cache/cacheFormat.js';
 import { decodeImageFile } from '../../src/data/images/decode.js';
 import { svhnSync } from '../helpers.js';
 import { digitImage, writeDigitFolder, writeLabelsCsv, type FixtureFile } from '../data/images/labelledHelpers.js';

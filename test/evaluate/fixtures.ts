@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IMAGE_BYTES } from '../../src/config.js';
-import { CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, type DatasetManifest, type SplitEntry } from '../../src/data/cacheFormat.js';
+import { CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, type DatasetManifest, type SplitEntry } from '../../src/data/cache/cacheFormat.js';
 import { saveLayersModel } from '../../src/models/io.js';
 import { HISTORY_JSON, METADATA_JSON, type HistoryRecord, type ModelMetadata } from '../../src/models/modelDir.js';
 import { sha256 } from '../../src/util/atomic.js';

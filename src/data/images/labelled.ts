@@ -27,7 +27,7 @@ import { createProgress, type ProgressOptions } from '../../progress.js';
 import { describeFileKind, readRegularFile } from '../../util/files.js';
 import { mapOrdered } from '../../util/mapOrdered.js';
 import { decodeImageFile, IMAGE_EXTENSIONS } from './decode.js';
-import type { ImageSet } from '../batches.js';
+import type { ImageSet } from '../cache/batches.js';
 import { entryKind, sortedEntries, VisitedDirs } from '../../util/dirs.js';
 
 export type LabelledKind = 'folder' | 'csv';

@@ -23,23 +23,23 @@
  */
 import { existsSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import { firstAndCount, replaceTarget } from '../util/dirs.js';
+import { firstAndCount, replaceTarget } from '../../util/dirs.js';
 import { basename, join } from 'node:path';
 import { createHash, type Hash } from 'node:crypto';
-import { DEFAULTS, IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES, type CacheSplit, type SourceSplit } from '../config.js';
-import { SvhnError, ioError } from '../errors.js';
-import { getLogger } from '../log.js';
-import { createProgress, formatBytes, type ProgressOptions } from '../progress.js';
-import { buildDirAtomic, hashFile, sha256, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
-import { describeFileKind, isNotRegularFile, openRegularFile, readRegularFile } from '../util/files.js';
-import { withLock } from '../util/lock.js';
-import { makeDirs } from '../util/mkdirs.js';
-import { Rng } from '../util/rng.js';
+import { DEFAULTS, IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES, type CacheSplit, type SourceSplit } from '../../config.js';
+import { SvhnError, ioError } from '../../errors.js';
+import { getLogger } from '../../log.js';
+import { createProgress, formatBytes, type ProgressOptions } from '../../progress.js';
+import { buildDirAtomic, hashFile, sha256, writeFileAtomic, writeJsonAtomic } from '../../util/atomic.js';
+import { describeFileKind, isNotRegularFile, openRegularFile, readRegularFile } from '../../util/files.js';
+import { withLock } from '../../util/lock.js';
+import { makeDirs } from '../../util/mkdirs.js';
+import { Rng } from '../../util/rng.js';
 import { openCache } from './cache.js';
 import { CACHE_FILES, CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, SAMPLES_FILE, type DatasetManifest, type SourceEntry, type SplitEntry } from './cacheFormat.js';
 import type { ImageSet } from './batches.js';
-import { decodeLabelledImages, hashLabelledImages, listLabelledImages, missingDigits, type LabelledListing, type LabelledSource, type SkippedFile } from './images/labelled.js';
-import { readSvhnMat, readSvhnMatChunks } from './mat/mat.js';
+import { decodeLabelledImages, hashLabelledImages, listLabelledImages, missingDigits, type LabelledListing, type LabelledSource, type SkippedFile } from '../images/labelled.js';
+import { readSvhnMat, readSvhnMatChunks } from '../mat/mat.js';
 import { classCounts, sampleStratified, splitStratified } from './split.js';
 
 export interface PreprocessOptions {
@@ -586,7 +586,7 @@ async function renderSamples(images: Uint8Array, labels: Uint8Array, trainIdx: U
     tiles.set(images.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES), j * IMAGE_BYTES);
     captions.push(`label ${labels[i]}`);
   });
-  const { renderImageGrid } = await import('../report/grid.js');
+  const { renderImageGrid } = await import('../../report/grid.js');
   return renderImageGrid({
     images: tiles,
     count: n,

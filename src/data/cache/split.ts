@@ -7,9 +7,9 @@
  * Returned indices are sorted ascending: the cache keeps the source file's order (SVHN's
  * files are not sorted by class) and training shuffles per epoch anyway.
  */
-import { NUM_CLASSES } from '../config.js';
-import { SvhnError } from '../errors.js';
-import { Rng } from '../util/rng.js';
+import { NUM_CLASSES } from '../../config.js';
+import { SvhnError } from '../../errors.js';
+import { Rng } from '../../util/rng.js';
 
 /** Indices of each class, in ascending order. Labels must be digits 0..9. */
 function indicesByClass(labels: Uint8Array): Uint32Array[] {

@@ -3,9 +3,9 @@ import { mkdtemp, mkdir, readdir, rm, stat, utimes, writeFile, readFile } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openCache, readCacheSplit, readCacheSplitChunks, staleSourceWarnings } from '../../src/data/cache.js';
-import { CACHE_FORMAT, CACHE_VERSION, type DatasetManifest, type SplitEntry } from '../../src/data/cacheFormat.js';
-import { sha256 } from '../../src/util/atomic.js';
+import { openCache, readCacheSplit, readCacheSplitChunks, staleSourceWarnings } from '../../../src/data/cache/cache.js';
+import { CACHE_FORMAT, CACHE_VERSION, type DatasetManifest, type SplitEntry } from '../../../src/data/cache/cacheFormat.js';
+import { sha256 } from '../../../src/util/atomic.js';
 
 /** Writes a cache by hand, straight from the documented format (not through preprocess). */
 async function writeCache(dataDir: string, splits: Record<string, { images: Uint8Array; labels: Uint8Array }>): Promise<DatasetManifest> {

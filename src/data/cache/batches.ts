@@ -5,8 +5,8 @@
  * arrays: the training loop turns them into tensors and owns their disposal, which keeps
  * this module backend-neutral and testable without tfjs.
  */
-import { IMAGE_BYTES, NUM_CLASSES } from '../config.js';
-import type { Rng } from '../util/rng.js';
+import { IMAGE_BYTES, NUM_CLASSES } from '../../config.js';
+import type { Rng } from '../../util/rng.js';
 
 /** A set of images in memory: count x 32 x 32 x 3 uint8 NHWC plus digit labels. */
 export interface ImageSet {

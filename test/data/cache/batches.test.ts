@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { IMAGE_BYTES } from '../../src/config.js';
-import { BatchAssembler, epochBatches, gatherImages, sequentialBatches, type Batch, type ImageSet } from '../../src/data/batches.js';
-import { Rng } from '../../src/util/rng.js';
+import { IMAGE_BYTES } from '../../../src/config.js';
+import { BatchAssembler, epochBatches, gatherImages, sequentialBatches, type Batch, type ImageSet } from '../../../src/data/cache/batches.js';
+import { Rng } from '../../../src/util/rng.js';
 
 /** Image i: every byte = i % 256, label i % 10, so a batch row tells which image it came from. */
 function numbered(count: number, offset = 0): ImageSet {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { classCounts, sampleStratified, splitStratified } from '../../src/data/split.js';
-import { Rng } from '../../src/util/rng.js';
+import { classCounts, sampleStratified, splitStratified } from '../../../src/data/cache/split.js';
+import { Rng } from '../../../src/util/rng.js';
 
 /** Imbalanced labels like SVHN's (many 1s, few 0s and 9s), in random order. */
 function makeLabels(n: number, seed: number): Uint8Array {

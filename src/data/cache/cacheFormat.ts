@@ -13,7 +13,7 @@
  * (--images DIR / --labels FILE.csv) train and val come from them and test from a second set
  * (--test-images / --test-labels), or there is no test split.
  */
-import { CACHE_SPLITS, type CacheSplit } from '../config.js';
+import { CACHE_SPLITS, type CacheSplit } from '../../config.js';
 
 export const CACHE_FORMAT = 'svhn-cache' as const;
 export const CACHE_VERSION = 1 as const;

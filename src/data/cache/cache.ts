@@ -5,12 +5,12 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { IMAGE_BYTES, type CacheSplit } from '../config.js';
-import { SvhnError, ioError } from '../errors.js';
-import { hashFile, removeStaleTemps, sha256 } from '../util/atomic.js';
-import { notRegularFileError, openRegularFile, readRegularFile } from '../util/files.js';
-import { parseJsonFile } from '../util/json.js';
-import { isLockHeld } from '../util/lock.js';
+import { IMAGE_BYTES, type CacheSplit } from '../../config.js';
+import { SvhnError, ioError } from '../../errors.js';
+import { hashFile, removeStaleTemps, sha256 } from '../../util/atomic.js';
+import { notRegularFileError, openRegularFile, readRegularFile } from '../../util/files.js';
+import { parseJsonFile } from '../../util/json.js';
+import { isLockHeld } from '../../util/lock.js';
 import { CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, type DatasetManifest, type SplitEntry } from './cacheFormat.js';
 
 export interface OpenedCache {

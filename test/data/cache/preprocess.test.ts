@@ -3,13 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openCache, readCacheSplit } from '../../src/data/cache.js';
-import { formatPreprocessSummary, preprocess } from '../../src/data/preprocess.js';
-import { readSvhnMat } from '../../src/data/mat/mat.js';
-import { sha256 } from '../../src/util/atomic.js';
-import { Rng } from '../../src/util/rng.js';
+import { openCache, readCacheSplit } from '../../../src/data/cache/cache.js';
+import { formatPreprocessSummary, preprocess } from '../../../src/data/cache/preprocess.js';
+import { readSvhnMat } from '../../../src/data/mat/mat.js';
+import { sha256 } from '../../../src/util/atomic.js';
+import { Rng } from '../../../src/util/rng.js';
 
-const FIXTURE = new URL('../fixtures/mat/small_c_u8.mat', import.meta.url);
+const FIXTURE = new URL('../../fixtures/mat/small_c_u8.mat', import.meta.url);
 
 /**
  * A minimal MATLAB v5 writer (uncompressed elements) for SVHN-layout files: X uint8
@@ -212,7 +212,7 @@ describe('preprocess', () => {
       suggestion: expect.stringMatching(/svhn download/),
     });
     await copyFile(FIXTURE, join(dataDir, 'train_32x32.mat'));
-    await copyFile(new URL('../fixtures/mat/bad_truncated.mat', import.meta.url), join(dataDir, 'test_32x32.mat'));
+    await copyFile(new URL('../../fixtures/mat/bad_truncated.mat', import.meta.url), join(dataDir, 'test_32x32.mat'));
     await expect(preprocess({ dataDir, ...noProgress })).rejects.toThrow(/test_32x32\.mat/);
     expect(await readdir(dataDir)).toEqual(['test_32x32.mat', 'train_32x32.mat']); // no cache, no temp dir
 
