@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Data benchmark: our streaming MAT reader (dist/data/mat.js) against scipy.io.loadmat + a
+ * Data benchmark: our streaming MAT reader (dist/data/mat/mat.js) against scipy.io.loadmat + a
  * numpy transpose to contiguous NHWC, on the same train-sized file (73,257 images,
  * compressed, written by scipy) in the same run. Each timed run is a fresh child process, so
  * peak RSS is per run; runs alternate between the two readers so that load from other work

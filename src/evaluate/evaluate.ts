@@ -1,6 +1,6 @@
 /**
  * Evaluating a model directory on a cache split, or on a labelled set of your own images
- * already decoded (data/labelled.ts), batch by batch:
+ * already decoded (data/images/labelled.ts), batch by batch:
  *
  *   <dataDir>/cache/<split>.images.u8 | labelled images
  *     --(chunks of batchSize, uint8)--> / 255 float32
@@ -47,7 +47,7 @@ export type EvaluateOptions = EvalData & {
 export interface LabelledDataSource {
   kind: LabelledKind;
   path: string;
-  sha256: string; // content hash (data/labelled.ts)
+  sha256: string; // content hash (data/images/labelled.ts)
   files: string[]; // per image, in evaluation order
   skipped: SkippedFile[];
 }

@@ -118,7 +118,7 @@ describe('svhn predict', () => {
   });
 
   it('reads a cache split with --data-dir', async () => {
-    // A minimal cache of 3 solid images (format in src/data/cacheFormat.ts).
+    // A minimal cache of 3 solid images (format in src/data/cache/cacheFormat.ts).
     const cacheDir = join(dir, 'data', 'cache');
     await mkdir(cacheDir, { recursive: true });
     const digits = [6, 2, 1];

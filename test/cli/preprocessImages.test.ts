@@ -1,6 +1,6 @@
 /**
  * `svhn preprocess --images DIR / --labels FILE.csv` through the real CLI, on digit folders
- * made here with sharp (test/data/labelledHelpers.ts); and, where ../shared/realsvhn exists,
+ * made here with sharp (test/data/images/labelledHelpers.ts); and, where ../shared/realsvhn exists,
  * on 554 real SVHN digits against the .mat path.
  */
 import { execFileSync } from 'node:child_process';

@@ -1,6 +1,6 @@
 /**
  * Tiny stand-ins for the real pipeline's files: a preprocess cache written by hand per
- * src/data/cacheFormat.ts and a model directory per src/models/modelDir.ts (a small dense
+ * src/data/cache/cacheFormat.ts and a model directory per src/models/modelDir.ts (a small dense
  * network saved with saveLayersModel), so evaluate and report tests need no training.
  */
 import * as tf from '@tensorflow/tfjs';

@@ -1,6 +1,6 @@
 /**
  * Test helpers for the training stage: a tiny preprocess cache written by hand following
- * src/data/cacheFormat.ts, and a tiny architecture (conv + BatchNorm + seeded dropout +
+ * src/data/cache/cacheFormat.ts, and a tiny architecture (conv + BatchNorm + seeded dropout +
  * dense, the same moving parts as the real models) that trains in milliseconds on cpu.
  */
 import * as tf from '@tensorflow/tfjs';

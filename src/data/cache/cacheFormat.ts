@@ -43,7 +43,7 @@ export interface SourceEntry {
   /** Absent in caches from before labelled sources: 'mat'. */
   kind?: 'mat' | 'folder' | 'csv';
   size: number; // bytes (folder / csv: of every listed image file)
-  /** mat: the file's sha256; folder / csv: sha256 over each file's label, name and sha256 (data/labelled.ts). */
+  /** mat: the file's sha256; folder / csv: sha256 over each file's label, name and sha256 (data/images/labelled.ts). */
   sha256: string;
   synthetic: boolean;
   /** Modification time when hashed (optional): an unchanged (size, mtimeMs) lets a re-run skip re-hashing. */

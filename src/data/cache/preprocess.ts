@@ -5,7 +5,7 @@
  *   test_32x32.mat  -> test, with ITS OWN labels (the notebook took y_test from the train file)
  *   extra_32x32.mat -> extra, streamed chunk by chunk straight to its file (--extra)
  *
- * or, from your own labelled images (data/labelled.ts: a folder of digit folders or a CSV):
+ * or, from your own labelled images (data/images/labelled.ts: a folder of digit folders or a CSV):
  *
  *   --images DIR | --labels FILE.csv            -> stratified split -> train + val
  *   --test-images DIR | --test-labels FILE.csv  -> test (no test split without one)

@@ -16,7 +16,7 @@
  *      A square input (such as a 32x32 SVHN crop) is resized only, never padded, and a
  *      32x32 PNG comes out byte for byte as it went in.
  *
- * Scaling to [0, 1] (x / 255, as in training) happens per batch (data/batches.ts scalePixels).
+ * Scaling to [0, 1] (x / 255, as in training) happens per batch (data/cache/batches.ts scalePixels).
  * Errors are SvhnError('BAD_INPUT') whose message is the reason alone: the caller names the file.
  */
 import sharp, { type Sharp } from 'sharp';

@@ -119,7 +119,7 @@ describe('writeSvhnMat', () => {
     expect(await readdir(dir)).toEqual(['a.mat']); // no temp file left behind
   });
 
-  it("round-trips through the project's reader (src/data/mat.ts) when it is there", async () => {
+  it("round-trips through the project's reader (src/data/mat/mat.ts) when it is there", async () => {
     const readerPath = new URL('../../../src/data/mat/mat.ts', import.meta.url);
     if (!existsSync(readerPath)) return;
     const { readSvhnMat } = (await import('../../../src/data/mat/mat.js')) as typeof import('../../../src/data/mat/mat.js');
