@@ -299,10 +299,10 @@ export async function generateSyntheticPhotos(opts: GenerateSyntheticPhotosOptio
   } catch (e) {
     throw ioError(root, 'create', e);
   }
-  const fonts = loadFontSet();
   const markerPath = join(root, SYNTHETIC_MARKER_FILE);
   const previous = await readManifest(markerPath);
   for (const split of splits) await checkOwnSplit(root, split, previous);
+  const fonts = loadFontSet(); // after the checks: parsing ~550 faces takes seconds
 
   const entries = new Map<string, SyntheticPhotosManifest['files'][number]>();
   for (const f of previous?.files ?? []) {
