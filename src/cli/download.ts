@@ -57,7 +57,7 @@ export function registerDownload(program: Command): void {
     .option('--base-url <url>', 'where {train,test,extra}_32x32.mat live (use it for a mirror)', httpUrl, DEFAULTS.baseUrl)
     .option('--force', 'fetch again even when a verified file is present', false)
     .option('--synthetic', 'generate the offline synthetic sample instead (no network; NOT real SVHN)', false)
-    .option('--size <size>', `with --synthetic: full (SVHN's split sizes: ${sizesText('full')}; photos: ${photoSizesText('full')}) or small (${sizesText('small')}; photos: ${photoSizesText('small')}; for demos and tests)`, oneOf(['small', 'full'] as const), DEFAULTS.synthetic.size)
+    .option('--size <size>', `with --synthetic: full (SVHN's split sizes: ${sizesText('full')}) or small (${sizesText('small')}, for demos and tests); with --format full, photos: ${photoSizesText('full')} or ${photoSizesText('small')}`, oneOf(['small', 'full'] as const), DEFAULTS.synthetic.size)
     .option('--seed <n>', 'with --synthetic: generator seed', nonNegativeInt, DEFAULTS.synthetic.seed)
     .addOption(new Option('--format <format>', 'cropped: 32x32 digit crops (.mat); full: whole photos with digit boxes').choices(['cropped', 'full']).default('cropped'))
     .option('--json', 'print a machine-readable summary to stdout', false)

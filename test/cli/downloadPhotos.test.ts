@@ -60,6 +60,12 @@ describe.skipIf(!BUILT)('svhn download --synthetic --format full', () => {
     expect(await readdir(join(dataDir, 'full'))).toEqual(['test.csv']);
   });
 
+  it('shows --format with its choices and default in --help', async () => {
+    const r = await svhn(['download', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.replace(/\s+/g, ' ')).toContain('--format <format> cropped: 32x32 digit crops (.mat); full: whole photos with digit boxes (choices: "cropped", "full", default: "cropped")');
+  });
+
   it.each([
     [['--format', 'photos', '--synthetic'], /--format.*'photos'.*cropped, full/],
     [['--format', 'full'], /--format full: expected --synthetic/],
