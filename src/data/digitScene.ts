@@ -305,9 +305,9 @@ export interface Palette {
   cast: Rgb;
 }
 
-/** Contrast skewed low, either polarity; a plate now and then clearly coloured, everything else mostly grey. */
-export function drawPalette(rng: Rng, plate: boolean): Palette {
-  const contrast = SCENE.contrast[0] + (SCENE.contrast[1] - SCENE.contrast[0]) * rng.next() ** 1.5;
+/** Contrast skewed low within `range`, either polarity; a plate now and then clearly coloured, everything else mostly grey. */
+export function drawPalette(rng: Rng, plate: boolean, range: readonly [number, number] = SCENE.contrast): Palette {
+  const contrast = range[0] + (range[1] - range[0]) * rng.next() ** 1.5;
   const hi = rng.uniform(contrast, 1); // luminance of the lighter of digit and background
   const lo = hi - contrast;
   const darkOnLight = rng.next() < 0.55;

@@ -1,19 +1,21 @@
 /**
  * One synthetic whole photo in the shape of SVHN's "format 1": a house number of 1-5 digits
  * somewhere on a wall, plate or door, with each digit's box. The scene is digitScene.ts's
- * (the same faces, layout, camera pose, palette, layers, lighting, texture and noise); only
- * the frame differs:
+ * (the same faces, layout, camera pose, palette, layers, lighting, texture and noise); the
+ * frame and the camera are the photo's own:
  *
- *   1. the frame: a photo 30-500 px wide, 1.2-4 times as wide as tall (SVHN's median photo is
- *      about 104x47), and the number: its length as SVHN's (mostly 2-3 digits, never a
- *      leading 0), or none at all in about 10% of photos (a wall, an empty plate, clutter,
- *      a few letter-like strokes);
- *   2. the camera: the number posed as a crop's (stretch, shear, rotation, perspective),
- *      scaled so its ink is 15-95% of the photo's height (mostly ~68%, as SVHN's) and no
+ *   1. the number: its length as SVHN's (mostly 2-3 digits, never a leading 0), or none at
+ *      all in about 10% of photos (a wall, an empty plate, clutter, a few letter-like
+ *      strokes); the frame: a photo 30-500 px wide, 1.2-4 times as wide as tall, wider for
+ *      longer numbers (SVHN's median photo is about 104x47);
+ *   2. the pose: the crop's (stretch, a little narrower; shear, rotation, perspective), scaled
+ *      so the number's ink is 15-95% of the photo's height (mostly ~68%, as SVHN's) and no
  *      wider than the photo, and placed anywhere it fits (mostly near the middle, as SVHN's
  *      photos were cut around their numbers);
- *   3. the scene at the photo's own size, then the camera's noise, defocus, a resample that
- *      softens it as a low-resolution street view does, tone curve and noise again;
+ *   3. the scene at the photo's own size, with more clutter than a crop has (a photo shows
+ *      more of the wall) and a higher contrast floor, then the camera: colours washed out,
+ *      noise; the low resolution of a street view (shrunk so the number is 14-50 px tall,
+ *      defocused there, enlarged back); tone curve and noise again;
  *   4. each digit's box: the bounding box of its outline through the camera map, rounded
  *      outwards to whole pixels (SVHN's annotators drew tight boxes around the ink).
  */
@@ -53,15 +55,26 @@ export const PHOTO_SCENE = {
   blank: 0.1, // photos without a number
   width: { median: 104, logSd: 0.55, range: [30, 500] }, // px, log-normal (SVHN's: 5% 49, median 103, 95% 287)
   minHeight: 12, // px: below this no number is legible
-  aspect: { median: 2.2, sd: 0.3, wide: 0.1, range: [1.2, 4] }, // width / height; `wide` of photos uniform over the range
+  // width / height: median 1.8 + 0.22 per digit (SVHN's 256 photos here: 2.02, 2.19, 2.41, 2.82
+  // for 1-4 digits, 10-90% about +-0.27), `wide` of photos uniform over the range.
+  aspect: { base: 1.8, perDigit: 0.22, sd: 0.22, wide: 0.1, range: [1.2, 4] },
   numberHeight: { mean: 0.68, sd: 0.13, any: 0.1, range: [0.15, 0.95] }, // the number's ink height (SVHN's: 5% 0.44, median 0.70, 95% 0.86); `any` uniform over the range
   maxNumberWidth: 0.95, // of the photo's width
-  placement: { sd: 0.12, anywhere: 0.2 }, // offset of the number's centre, as a fraction of the room it has; `anywhere`: uniform
+  // Times the crop's horizontal stretch: SVHN's digit boxes are 0.49 as wide as tall (median;
+  // 0.27-0.73), the crop's stretch alone drew 0.62 (0.35-0.94).
+  narrow: 0.8,
+  placement: { sd: 0.06, anywhere: 0.1 }, // offset of the number's centre, as a fraction of the room it has; `anywhere`: uniform
   plateMargin: [0.05, 1.2], // digit heights: from a tight plate to a door around the number
   perspective: 0.3, // at most, w's change across the number's height
-  blur: { p: 0.7, sigma: [0.3, 1.5] }, // defocus, sigma in px of the (shrunk) photo
-  resample: { p: 0.85, numberHeight: [8, 40] }, // px: the number's height in the low-resolution capture the photo is enlarged from
+  blur: { p: 0.7, sigma: [0.3, 1.2] }, // defocus, sigma in px of the (shrunk) photo
+  // px, log-uniform: the number's height in the low-resolution capture the photo is enlarged
+  // from (8 px, the first try, blurred numbers away on the contact sheet: SVHN's photos are
+  // mostly at the camera's own resolution, their numbers ~33 px tall).
+  resample: { p: 0.85, numberHeight: [14, 50] },
   finalNoise: 5, // sd at most, 0..255 units, after the tone curve
+  // |luminance difference| of digit and background: a crop's floor (0.05) left whole numbers
+  // invisible on the contact sheet, where every real photo's number reads.
+  contrast: [0.25, 0.85],
   clutter: { p: 0.35, lines: 5 }, // more bands across the wall, where the crop's layers drew none
   saturation: [0.35, 1], // the camera's colour: times the scene's saturation (SVHN's photos are mostly washed out)
   strokes: { p: 0.6, count: [2, 4], width: [0.08, 0.2] }, // letter-like strokes in a photo without a number; width in heights
@@ -102,10 +115,10 @@ export class PhotoSceneRenderer {
   }
 
   render(rng: Rng): SyntheticPhoto {
-    const { width, height } = drawFrame(rng);
-    this.reserve(width * height);
     const blank = rng.next() < PHOTO_SCENE.blank;
     const digits = drawDigits(rng); // a blank photo's plate is still cut to a number's size
+    const { width, height } = drawFrame(rng, digits.length);
+    this.reserve(width * height);
     const family = this.fonts.families[rng.int(this.fonts.families.length)]!;
     const face = family[rng.int(family.length)]!;
     const number = layoutDigits(face, digits, drawGap(rng, face.digits[digits[0]!]!));
@@ -116,7 +129,7 @@ export class PhotoSceneRenderer {
       layers.clutter = true;
     }
     if (blank && rng.next() < PHOTO_SCENE.strokes.p) this.fillStrokes(rng, number, m, width, height);
-    const palette = drawPalette(rng, layers.plate);
+    const palette = drawPalette(rng, layers.plate, PHOTO_SCENE.contrast);
     const light = drawLighting(rng, Math.max(width, height));
     lowFrequencyTexture(rng, this.maps.tex, width, height, rng.uniform(0, SCENE.texture));
     composite(this.maps, width, height, layers, palette, light);
@@ -151,7 +164,8 @@ export class PhotoSceneRenderer {
     // (bicubic, averaging), defocus it there and enlarge it back (bicubic, soft with ringing).
     // Blurring at the small size also keeps the blur's kernel short in big photos.
     const { blur, resample } = PHOTO_SCENE;
-    const s = rng.next() < resample.p ? Math.min(1, rng.uniform(resample.numberHeight[0], resample.numberHeight[1]) / unit) : 1;
+    const [lo, hi] = resample.numberHeight;
+    const s = rng.next() < resample.p ? Math.min(1, Math.exp(rng.uniform(Math.log(lo), Math.log(hi))) / unit) : 1;
     const w = Math.max(4, Math.round(width * s));
     const h = Math.max(4, Math.round(height * s));
     const shrunk = w < width && h < height;
@@ -205,11 +219,12 @@ function desaturate(img: Float32Array, pixels: number, saturation: number): void
   }
 }
 
-/** The photo's size: log-normal width, aspect mostly near SVHN's median. */
-function drawFrame(rng: Rng): { width: number; height: number } {
+/** The photo's size for a number of `length` digits: log-normal width, aspect mostly near SVHN's for that length. */
+function drawFrame(rng: Rng, length: number): { width: number; height: number } {
   const { width: w, aspect: a, minHeight } = PHOTO_SCENE;
   const width = Math.round(clamp(w.median * Math.exp(w.logSd * rng.normal()), w.range[0], w.range[1]));
-  const aspect = rng.next() < a.wide ? rng.uniform(a.range[0], a.range[1]) : clamp(a.median + a.sd * rng.normal(), a.range[0], a.range[1]);
+  const median = a.base + a.perDigit * length;
+  const aspect = rng.next() < a.wide ? rng.uniform(a.range[0], a.range[1]) : clamp(median + a.sd * rng.normal(), a.range[0], a.range[1]);
   return { width, height: Math.max(minHeight, Math.round(width / aspect)) };
 }
 
@@ -279,6 +294,7 @@ function digitBox(d: PlacedDigit, m: Projective, width: number, height: number):
  */
 function placeNumber(rng: Rng, number: PlacedDigit[], width: number, height: number): { m: Projective; unit: number } {
   const pose = drawPose(rng);
+  pose.stretch *= PHOTO_SCENE.narrow;
   const { x0, x1, y0, y1 } = emExtent(number);
   const affine = poseAffine(pose, 1 / (y1 - y0), (x0 + x1) / 2, (y0 + y1) / 2); // the number's ink 1 unit tall, centred
   const across = ((x1 - x0) * pose.stretch) / (y1 - y0); // its width in units
