@@ -14,8 +14,8 @@
  * seed gives the same bytes (for the same font packages and sharp: the manifest names both).
  *
  * Written whole or not at all: a split's folder is built under a temporary sibling and
- * renamed into place, its CSV likewise, then the marker; Ctrl-C removes the temporaries. A
- * folder or CSV the sample did not write is never replaced.
+ * renamed into place, its CSV likewise, the marker after each split; Ctrl-C removes the
+ * temporaries. A folder or CSV the sample did not write is never replaced.
  */
 import { lstat, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -26,7 +26,7 @@ import { buildDirAtomic, hashFile, sha256, writeFileAtomic, writeJsonAtomic } fr
 import { isNotRegularFile, openRegularFile, readRegularFile } from '../../util/files.js';
 import { makeDirs } from '../../util/mkdirs.js';
 import { Rng } from '../../util/rng.js';
-import { loadFontSet } from '../fonts.js';
+import { loadFontSet, type FontSet } from '../fonts.js';
 import { formatPhotoLabels, type PhotoLabel } from '../images/photoLabels.js';
 import { SYNTHETIC_MARKER_FILE, splitSeed, type SyntheticSize } from '../synthetic.js';
 import { PhotoSceneRenderer, type SyntheticPhoto } from './photoScene.js';
@@ -89,6 +89,7 @@ export interface SyntheticPhotosManifest {
     size: SyntheticSize;
     splitSeed: number;
     lengths: number[]; // photos by number length, index 0 = no number
+    replaces?: string; // sha256 of the CSV this one replaces, while the new one is being moved into place
   }>;
 }
 
@@ -221,8 +222,8 @@ async function checkOwnSplit(root: string, split: string, previous: SyntheticPho
   }
   const csv = join(root, `${split}.csv`);
   const sha = await csvSha256(csv);
-  const known = previous?.files.find((f) => f.split === split)?.sha256;
-  if (sha !== undefined && sha !== known) {
+  const entry = previous?.files.find((f) => f.split === split);
+  if (sha !== undefined && sha !== entry?.sha256 && sha !== entry?.replaces) {
     throw new SvhnError('BAD_INPUT', `${csv}: expected no file or the synthetic photo sample's labels, got another file (real SVHN labels, or yours), which the sample would replace`, {
       suggestion: 'move it, or pass another --data-dir',
     });
@@ -279,6 +280,29 @@ async function writeSplitPhotos({ dir, split, count, rng, renderer, text, onProg
   return rows;
 }
 
+type ManifestEntry = SyntheticPhotosManifest['files'][number];
+
+/** The marker for the splits in `entries`, in SPLITS order. */
+function manifestOf(entries: Map<string, ManifestEntry>, run: { seed: number; size: SyntheticSize; fonts: FontSet }): SyntheticPhotosManifest {
+  const ordered = SPLITS.filter((s) => entries.has(s)).map((s) => entries.get(s)!);
+  return {
+    synthetic: true,
+    note: SYNTHETIC_PHOTOS_NOTE,
+    generator: {
+      name: 'svhn synthetic photos',
+      version: SYNTHETIC_PHOTOS_VERSION,
+      fontSet: run.fonts.fontSetId,
+      faces: run.fonts.faceCount,
+      sharp: sharpVersion(),
+      png: `every photo carries a tEXt chunk '${PNG_TEXT_KEYWORD}' starting '${PNG_TEXT_PREFIX}'`,
+    },
+    seed: run.seed,
+    size: run.size,
+    counts: Object.fromEntries(ordered.map((f) => [f.split, f.count])),
+    files: ordered,
+  };
+}
+
 /**
  * Writes <dataDir>/full/<split>/ and <split>.csv for each split asked, then
  * <dataDir>/full/SYNTHETIC.json. A split already made with the same seed, size and generator
@@ -304,7 +328,7 @@ export async function generateSyntheticPhotos(opts: GenerateSyntheticPhotosOptio
   for (const split of splits) await checkOwnSplit(root, split, previous);
   const fonts = loadFontSet(); // after the checks: parsing ~550 faces takes seconds
 
-  const entries = new Map<string, SyntheticPhotosManifest['files'][number]>();
+  const entries = new Map<string, ManifestEntry>();
   for (const f of previous?.files ?? []) {
     if (!splits.includes(f.split as SourceSplit) && (await csvSha256(join(root, f.csv))) === f.sha256) entries.set(f.split, f);
   }
@@ -328,31 +352,18 @@ export async function generateSyntheticPhotos(opts: GenerateSyntheticPhotosOptio
       writeSplitPhotos({ dir: tmp, split, count, rng, renderer, text: (i) => pngText(seed, size, split, i), onProgress: (done) => opts.onProgress?.(split, done, count) }),
     );
     const text = formatPhotoLabels(rows);
-    await writeFileAtomic(join(root, csv), text);
     const lengths = new Array<number>(6).fill(0);
     for (const r of rows) lengths[r.number.length]!++;
-    const entry = { split, csv, dir: split, count, bytes: Buffer.byteLength(text), sha256: sha256(text), seed, size, splitSeed: seedOfSplit, lengths };
+    const entry: ManifestEntry = { split, csv, dir: split, count, bytes: Buffer.byteLength(text), sha256: sha256(text), seed, size, splitSeed: seedOfSplit, lengths };
+    // The marker first, naming the CSV still there as the one this replaces: whenever a run
+    // stops, the marker vouches for whichever of the two CSVs is on disk.
+    const replaces = await csvSha256(join(root, csv));
+    entries.set(split, replaces ? { ...entry, replaces } : entry);
+    await writeJsonAtomic(markerPath, manifestOf(entries, { seed, size, fonts }));
+    await writeFileAtomic(join(root, csv), text);
     entries.set(split, entry);
     result.push({ split, csv: join(root, csv), dir: join(root, split), count, withNumber: count - lengths[0]!, sha256: entry.sha256 });
   }
-
-  const ordered = SPLITS.filter((s) => entries.has(s)).map((s) => entries.get(s)!);
-  const manifest: SyntheticPhotosManifest = {
-    synthetic: true,
-    note: SYNTHETIC_PHOTOS_NOTE,
-    generator: {
-      name: 'svhn synthetic photos',
-      version: SYNTHETIC_PHOTOS_VERSION,
-      fontSet: fonts.fontSetId,
-      faces: fonts.faceCount,
-      sharp: sharpVersion(),
-      png: `every photo carries a tEXt chunk '${PNG_TEXT_KEYWORD}' starting '${PNG_TEXT_PREFIX}'`,
-    },
-    seed,
-    size,
-    counts: Object.fromEntries(ordered.map((f) => [f.split, f.count])),
-    files: ordered,
-  };
-  await writeJsonAtomic(markerPath, manifest);
+  await writeJsonAtomic(markerPath, manifestOf(entries, { seed, size, fonts }));
   return { root, splits: result };
 }

@@ -97,6 +97,31 @@ describe('generateSyntheticPhotos', () => {
     expect((await readdir(join(dir, 'a', 'full'))).filter((n) => n.startsWith('.tmp-'))).toEqual([]);
   });
 
+  it('a run stopped in its second split leaves the first one whole, with no temporaries, and the next run goes on from there', async () => {
+    const dataDir = join(dir, 'stopped');
+    const stop = new Error('stopped');
+    const run = generateSyntheticPhotos({
+      dataDir,
+      size: 'small',
+      seed: 5,
+      splits: ['train', 'test'],
+      counts: COUNTS,
+      onProgress: (split, done) => {
+        if (split === 'test' && done === 10) throw stop;
+      },
+    });
+    await expect(run).rejects.toBe(stop);
+    expect((await readdir(join(dataDir, 'full'))).sort()).toEqual(['SYNTHETIC.json', 'train', 'train.csv']);
+    const photo = join(dataDir, 'full', 'train', '1.png');
+    const before = (await stat(photo)).mtimeMs;
+    await generate(dataDir, 5); // the marker vouches for train.csv: kept, not refused
+    expect((await stat(photo)).mtimeMs).toBe(before);
+    const whole = await snapshot(join(dir, 'b', 'full')); // seed 5 made in one go
+    const resumed = await snapshot(join(dataDir, 'full'));
+    expect([...resumed.keys()].sort()).toEqual([...whole.keys()].sort());
+    for (const [name, bytes] of whole) if (name !== 'SYNTHETIC.json') expect(resumed.get(name)!.equals(bytes), name).toBe(true);
+  });
+
   it('refuses a photo folder it did not write, and leaves it as it was', async () => {
     const dataDir = join(dir, 'foreign-dir');
     await mkdir(join(dataDir, 'full', 'train'), { recursive: true });
