@@ -66,7 +66,7 @@ export const PHOTO_SCENE = {
   placement: { sd: 0.06, anywhere: 0.1 }, // offset of the number's centre, as a fraction of the room it has; `anywhere`: uniform
   plateMargin: [0.05, 1.2], // digit heights: from a tight plate to a door around the number
   perspective: 0.3, // at most, w's change across the number's height
-  blur: { p: 0.7, sigma: [0.3, 1.2] }, // defocus, sigma in px of the (shrunk) photo
+  blur: { p: 0.85, sigma: [0.4, 1.3] }, // defocus, sigma in px of the (shrunk) photo
   // px, log-uniform: the number's height in the low-resolution capture the photo is enlarged
   // from (8 px, the first try, blurred numbers away on the contact sheet: SVHN's photos are
   // mostly at the camera's own resolution, their numbers ~33 px tall).
@@ -76,7 +76,7 @@ export const PHOTO_SCENE = {
   // invisible on the contact sheet, where every real photo's number reads.
   contrast: [0.25, 0.85],
   clutter: { p: 0.35, lines: 5 }, // more bands across the wall, where the crop's layers drew none
-  saturation: [0.35, 1], // the camera's colour: times the scene's saturation (SVHN's photos are mostly washed out)
+  saturation: [0.2, 0.8], // the camera's colour: times the scene's saturation (SVHN's photos are mostly washed out)
   strokes: { p: 0.6, count: [2, 4], width: [0.08, 0.2] }, // letter-like strokes in a photo without a number; width in heights
 } as const;
 
