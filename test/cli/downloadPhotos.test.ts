@@ -3,6 +3,7 @@
  * build first): the small photo sample's test split end to end, and its one-line errors.
  * The sample itself is tested in test/data/synthetic/photoSample.test.ts.
  */
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../src/config.js';
 import { parsePhotoLabels } from '../../src/data/images/photoLabels.js';
-import { svhnAsync } from '../helpers.js';
+import { SVHN_BIN, svhnAsync } from '../helpers.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const BUILT = existsSync(join(ROOT, 'dist/data/synthetic/photoSample.js'));
@@ -64,6 +65,27 @@ describe.skipIf(!BUILT)('svhn download --synthetic --format full', () => {
     const r = await svhn(['download', '--help']);
     expect(r.code).toBe(0);
     expect(r.stdout.replace(/\s+/g, ' ')).toContain('--format <format> cropped: 32x32 digit crops (.mat); full: whole photos with digit boxes (choices: "cropped", "full", default: "cropped")');
+  });
+
+  it('Ctrl-C while photos are being written: exit 130, and neither a folder, labels nor a marker left behind', async () => {
+    const dataDir = join(tmp, 'interrupted');
+    const root = join(dataDir, 'full');
+    const child = spawn(process.execPath, [SVHN_BIN, 'download', '--synthetic', '--format', 'full', '--size', 'small', '--split', 'test', '--data-dir', dataDir], { cwd: tmp, env: { ...process.env, NO_COLOR: '1' } });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.resume();
+    // Interrupted once the split's temporary folder holds some photos.
+    const writing = async () => {
+      const temp = existsSync(root) ? (await readdir(root)).find((n) => n.startsWith('.tmp-test-')) : undefined;
+      return temp !== undefined && (await readdir(join(root, temp)).catch(() => [])).length >= 20;
+    };
+    const deadline = Date.now() + 60_000;
+    while (!(await writing()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/svhn: interrupted/);
+    expect(await readdir(root)).toEqual([]);
   });
 
   it.each([

@@ -240,6 +240,8 @@ async function isUpToDate(root: string, entry: SyntheticPhotosManifest['files'][
   return names !== undefined && names.filter((n) => /^\d+\.png$/.test(n)).length === want.count;
 }
 
+type PhotoRow = Pick<PhotoLabel, 'file' | 'number' | 'boxes'>;
+
 interface SplitPhotosJob {
   dir: string; // where the photos go (the split's temporary folder)
   split: string;
@@ -251,14 +253,14 @@ interface SplitPhotosJob {
 }
 
 /** Draws, encodes and writes one split's photos; returns their label rows (files relative to the CSV's folder). */
-async function writeSplitPhotos({ dir, split, count, rng, renderer, text, onProgress }: SplitPhotosJob): Promise<PhotoLabel[]> {
-  const rows: PhotoLabel[] = [];
+async function writeSplitPhotos({ dir, split, count, rng, renderer, text, onProgress }: SplitPhotosJob): Promise<PhotoRow[]> {
+  const rows: PhotoRow[] = [];
   const inFlight = new Set<Promise<void>>();
   let done = 0;
   try {
     for (let i = 1; i <= count; i++) {
       const photo = renderer.render(rng);
-      rows.push({ file: `${split}/${i}.png`, number: photo.number, boxes: photo.boxes, line: i + 1 });
+      rows.push({ file: `${split}/${i}.png`, number: photo.number, boxes: photo.boxes });
       const path = join(dir, `${i}.png`);
       const job: Promise<void> = encodePhoto(photo, text(i))
         .then((png) => writeFile(path, png))
