@@ -77,7 +77,7 @@ export function registerDownload(program: Command): void {
       }
 
       if (opts.synthetic) {
-        const { generateSynthetic, SYNTHETIC_NOTE } = await import('../data/synthetic.js');
+        const { generateSynthetic, SYNTHETIC_NOTE } = await import('../data/synthetic/synthetic.js');
         const { createProgress } = await import('../progress.js');
         let bar: { split: string; progress: Progress } | undefined;
         let files;
@@ -109,7 +109,7 @@ export function registerDownload(program: Command): void {
         return;
       }
 
-      const { downloadSplits, createDownloadReporter } = await import('../data/download.js');
+      const { downloadSplits, createDownloadReporter } = await import('../data/sources/download.js');
       const reporter = createDownloadReporter();
       let results;
       try {

@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOTYPES, saveColourModel, solidRgb, writeBmp } from '../predict/helpers.js';
 import { SVHN_BIN, svhnSync } from '../helpers.js';
-import { writeSvhnMat } from '../../src/data/matWriter.js';
+import { writeSvhnMat } from '../../src/data/mat/matWriter.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const MAT = join(ROOT, 'test/fixtures/mat/small_c_u8.mat');
@@ -118,7 +118,7 @@ describe('svhn predict', () => {
   });
 
   it('reads a cache split with --data-dir', async () => {
-    // A minimal cache of 3 solid images (format in src/data/cacheFormat.ts).
+    // A minimal cache of 3 solid images (format in src/data/cache/cacheFormat.ts).
     const cacheDir = join(dir, 'data', 'cache');
     await mkdir(cacheDir, { recursive: true });
     const digits = [6, 2, 1];
