@@ -26,9 +26,9 @@ import { buildDirAtomic, hashFile, sha256, writeFileAtomic, writeJsonAtomic } fr
 import { isNotRegularFile, openRegularFile, readRegularFile } from '../../util/files.js';
 import { makeDirs } from '../../util/mkdirs.js';
 import { Rng } from '../../util/rng.js';
-import { loadFontSet, type FontSet } from '../fonts.js';
+import { loadFontSet, type FontSet } from './fonts.js';
 import { formatPhotoLabels, type PhotoLabel } from '../images/photoLabels.js';
-import { SYNTHETIC_MARKER_FILE, splitSeed, type SyntheticSize } from '../synthetic.js';
+import { SYNTHETIC_MARKER_FILE, splitSeed, type SyntheticSize } from './synthetic.js';
 import { PhotoSceneRenderer, type SyntheticPhoto } from './photoScene.js';
 
 export const SYNTHETIC_PHOTOS_VERSION = 1;

@@ -42,10 +42,10 @@ import {
   withPerspective,
   type PlacedDigit,
   type SceneMaps,
-} from '../digitScene.js';
-import { loadFontSet, type FontSet } from '../fonts.js';
+} from './digitScene.js';
+import { loadFontSet, type FontSet } from './fonts.js';
 import type { Box } from '../images/photoLabels.js';
-import { PolygonRaster, gaussianBlurRect, resizeBicubicRect, type Projective } from '../raster.js';
+import { PolygonRaster, gaussianBlurRect, resizeBicubicRect, type Projective } from './raster.js';
 
 /** The photo's ranges. Fractions of the photo's height unless they say otherwise. */
 export const PHOTO_SCENE = {
