@@ -15,6 +15,9 @@
  *
  * Every range below is a guess checked by eye against real crops and by accuracy on real
  * digits; widening a range is cheaper for the model than missing a look.
+ *
+ * The scene's pieces (layout, pose, palette, layers, composite, lighting, texture, noise,
+ * tone curve) are exported: photoScene.ts draws whole photos with them, over any width x height.
  */
 import { IMAGE_WIDTH, NUM_CLASSES } from '../../config.js';
 import { Rng } from '../../util/rng.js';
