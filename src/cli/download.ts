@@ -17,6 +17,7 @@ interface DownloadFlags {
   synthetic: boolean;
   size: 'small' | 'full';
   seed: number;
+  format: 'cropped' | 'full';
   json: boolean;
 }
 
@@ -38,6 +39,11 @@ function sizesText(size: 'small' | 'full'): string {
   return Object.entries(DEFAULTS.synthetic.sizes[size]).map(([split, n]) => `${n.toLocaleString('en-US')} ${split}`).join(', ');
 }
 
+/** The same for the synthetic photos (--format full). */
+function photoSizesText(size: 'small' | 'full'): string {
+  return Object.entries(DEFAULTS.synthetic.photoSizes[size]).map(([split, n]) => `${n.toLocaleString('en-US')} ${split}`).join(', ');
+}
+
 export function registerDownload(program: Command): void {
   program
     .command('download')
@@ -51,8 +57,9 @@ export function registerDownload(program: Command): void {
     .option('--base-url <url>', 'where {train,test,extra}_32x32.mat live (use it for a mirror)', httpUrl, DEFAULTS.baseUrl)
     .option('--force', 'fetch again even when a verified file is present', false)
     .option('--synthetic', 'generate the offline synthetic sample instead (no network; NOT real SVHN)', false)
-    .option('--size <size>', `with --synthetic: full (SVHN's split sizes: ${sizesText('full')}) or small (${sizesText('small')}, for demos and tests)`, oneOf(['small', 'full'] as const), DEFAULTS.synthetic.size)
+    .option('--size <size>', `with --synthetic: full (SVHN's split sizes: ${sizesText('full')}) or small (${sizesText('small')}, for demos and tests); with --format full, photos: ${photoSizesText('full')} or ${photoSizesText('small')}`, oneOf(['small', 'full'] as const), DEFAULTS.synthetic.size)
     .option('--seed <n>', 'with --synthetic: generator seed', nonNegativeInt, DEFAULTS.synthetic.seed)
+    .addOption(new Option('--format <format>', 'cropped: 32x32 digit crops (.mat); full: whole photos with digit boxes').choices(['cropped', 'full']).default('cropped'))
     .option('--json', 'print a machine-readable summary to stdout', false)
     .action(async (opts: DownloadFlags, cmd: Command) => {
       if (!opts.synthetic) {
@@ -61,6 +68,12 @@ export function registerDownload(program: Command): void {
             throw new SvhnError('BAD_FLAG', `--${flag} only applies with --synthetic`, { suggestion: `add --synthetic or drop --${flag}` });
           }
         }
+      }
+
+      if (opts.format === 'full') {
+        // The real format-1 archives come in a separate change; until then only the synthetic photos.
+        if (!opts.synthetic) throw new SvhnError('BAD_FLAG', '--format full: expected --synthetic (the real format-1 archives cannot be fetched yet)', { suggestion: 'add --synthetic' });
+        return downloadSyntheticPhotos(opts);
       }
 
       if (opts.synthetic) {
@@ -114,4 +127,38 @@ export function registerDownload(program: Command): void {
         process.stdout.write(JSON.stringify({ synthetic: false, dataDir: opts.dataDir, baseUrl: opts.baseUrl, files: results }, null, 2) + '\n');
       }
     });
+}
+
+/** `download --synthetic --format full`: the synthetic photo sample under <data-dir>/full/ (data/synthetic/photoSample.ts). */
+async function downloadSyntheticPhotos(opts: DownloadFlags): Promise<void> {
+  const { generateSyntheticPhotos, SYNTHETIC_PHOTOS_NOTE } = await import('../data/synthetic/photoSample.js');
+  const { createProgress } = await import('../progress.js');
+  let bar: { split: string; progress: Progress } | undefined;
+  let result;
+  try {
+    result = await generateSyntheticPhotos({
+      dataDir: opts.dataDir,
+      size: opts.size,
+      seed: opts.seed,
+      splits: opts.split,
+      force: opts.force,
+      onProgress: (split, done, total) => {
+        if (bar?.split !== split) {
+          bar?.progress.stop();
+          bar = { split, progress: createProgress({ label: `synthetic photos full/${split}`, total, unit: 'photo' }) };
+        }
+        bar.progress.update(done);
+      },
+    });
+    bar?.progress.stop();
+  } catch (e) {
+    bar?.progress.abort?.();
+    throw e;
+  }
+  const { root, splits } = result;
+  getLogger().warn(`${SYNTHETIC_PHOTOS_NOTE} (${splits.map((s) => `${s.split}: ${s.count} photos, ${s.withNumber} with a number`).join('; ')} in ${root})`);
+  if (opts.json) {
+    const summary = { synthetic: true, format: 'full', note: SYNTHETIC_PHOTOS_NOTE, dataDir: opts.dataDir, root, size: opts.size, seed: opts.seed, splits };
+    process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+  }
 }

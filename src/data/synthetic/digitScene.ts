@@ -15,6 +15,9 @@
  *
  * Every range below is a guess checked by eye against real crops and by accuracy on real
  * digits; widening a range is cheaper for the model than missing a look.
+ *
+ * The scene's pieces (layout, pose, palette, layers, composite, lighting, texture, noise,
+ * tone curve) are exported: photoScene.ts draws whole photos with them, over any width x height.
  */
 import { IMAGE_WIDTH, NUM_CLASSES } from '../../config.js';
 import { Rng } from '../../util/rng.js';
@@ -30,7 +33,7 @@ const CLASS_CDF = (() => {
 })();
 
 /** The scene's ranges. Sizes are fractions of the crop's side unless they say px. */
-const SCENE = {
+export const SCENE = {
   sourceSize: [8, 64], // px: side of the crop in the photo, log-uniform (most SVHN digits were small)
   fill: [0.65, 1.05], // digit's longer side / crop side (boxes are tight on the digit, sometimes cut)
   centreJitter: [0.08, 0.05], // x, y: offset of the digit's centre
@@ -71,7 +74,7 @@ const NOISE = (() => {
 })();
 
 /** Adds sd * N(0, 1) to values[0 .. count), reading the noise table from a random offset. */
-function addNoise(rng: Rng, values: Float32Array, count: number, sd: number): void {
+export function addNoise(rng: Rng, values: Float32Array, count: number, sd: number): void {
   let j = rng.int(NOISE_TABLE_SIZE);
   for (let i = 0; i < count; i++) {
     values[i]! += sd * NOISE[j]!;
@@ -79,16 +82,42 @@ function addNoise(rng: Rng, values: Float32Array, count: number, sd: number): vo
   }
 }
 
+/**
+ * The coverage maps (0..1) and colour buffers a scene is drawn into, row-major at the
+ * photo's size: the number's ink, its drop shadow, the plate, the plate's frame, clutter,
+ * the background texture (0..255 units) and the composited RGB image.
+ */
+export interface SceneMaps {
+  cov: Float32Array;
+  covShadow: Float32Array;
+  covPlate: Float32Array;
+  covFrame: Float32Array;
+  covClutter: Float32Array;
+  tex: Float32Array;
+  img: Float32Array; // RGB, 3 values a pixel
+}
+
+/** Maps for scenes of up to `pixels` pixels. */
+export function sceneMaps(pixels: number): SceneMaps {
+  const map = () => new Float32Array(pixels);
+  return { cov: map(), covShadow: map(), covPlate: map(), covFrame: map(), covClutter: map(), tex: map(), img: new Float32Array(pixels * 3) };
+}
+
+/**
+ * Where a scene is drawn: a width x height frame, and the unit its layer sizes are fractions
+ * of (a crop's side; the number's height in a whole photo).
+ */
+export interface SceneFrame {
+  width: number;
+  height: number;
+  unit: number; // px
+  plateMargin: readonly [number, number]; // the plate's margin around the number's ink, in digit heights
+}
+
 export class DigitSceneRenderer {
   private readonly fonts: FontSet;
   private readonly raster = new PolygonRaster();
-  private readonly cov = new Float32Array(MAX_SOURCE * MAX_SOURCE); // digit coverage
-  private readonly covShadow = new Float32Array(MAX_SOURCE * MAX_SOURCE);
-  private readonly covPlate = new Float32Array(MAX_SOURCE * MAX_SOURCE);
-  private readonly covFrame = new Float32Array(MAX_SOURCE * MAX_SOURCE);
-  private readonly covClutter = new Float32Array(MAX_SOURCE * MAX_SOURCE);
-  private readonly tex = new Float32Array(MAX_SOURCE * MAX_SOURCE); // background texture, 0..255 units
-  private readonly img = new Float32Array(MAX_SOURCE * MAX_SOURCE * 3);
+  private readonly maps = sceneMaps(MAX_SOURCE * MAX_SOURCE);
   private readonly scratch = new Float32Array(MAX_SOURCE * MAX_SOURCE * 3);
   private readonly crop = new Float32Array(OUT * OUT * 3);
 
@@ -102,157 +131,173 @@ export class DigitSceneRenderer {
     const family = this.fonts.families[rng.int(this.fonts.families.length)]!;
     const face = family[rng.int(family.length)]!;
     const size = Math.round(Math.exp(rng.uniform(Math.log(SCENE.sourceSize[0]), Math.log(SCENE.sourceSize[1]))));
-    const layers = this.drawLayers(rng, face, digit, size);
+    const frame: SceneFrame = { width: size, height: size, unit: size, plateMargin: SCENE.plate.margin };
+    const number = layoutNumber(rng, face, digit);
+    const m = cameraMap(rng, face.digits[digit]!, size);
+    const layers = drawLayers(rng, this.raster, this.maps, number, m, frame);
     const palette = drawPalette(rng, layers.plate);
     const light = drawLighting(rng, size);
-    lowFrequencyTexture(rng, this.tex, size, rng.uniform(0, SCENE.texture));
-    this.composite(size, layers, palette, light);
+    lowFrequencyTexture(rng, this.maps.tex, size, size, rng.uniform(0, SCENE.texture));
+    composite(this.maps, size, size, layers, palette, light);
     this.photograph(rng, size, palette.contrast, out, off);
     return digit;
   }
 
-  /** Coverage maps at the photo's size: the number, and the layers this image has (drop shadow, plate and frame, clutter). */
-  private drawLayers(rng: Rng, face: FontFace, digit: number, size: number): Layers {
-    const n = size * size;
-    const number = layoutNumber(rng, face, digit);
-    const m = cameraMap(rng, face.digits[digit]!, size);
-    this.cov.fill(0, 0, n);
-    this.fillText(number, m, this.cov, size);
-
-    const shadow = rng.next() < SCENE.shadow.p;
-    if (shadow) {
-      const r = rng.uniform(SCENE.shadow.offset[0], SCENE.shadow.offset[1]) * size;
-      const a = rng.uniform(0, 2 * Math.PI);
-      this.covShadow.fill(0, 0, n);
-      this.fillText(number, translate(m, r * Math.cos(a), r * Math.sin(a)), this.covShadow, size);
-    }
-    const plate = rng.next() < SCENE.plate.p;
-    const frame = plate && rng.next() < SCENE.plate.frame;
-    if (plate) this.fillPlate(rng, number, m, size, frame);
-    const clutter = rng.next() < SCENE.clutter.p;
-    if (clutter) this.fillClutter(rng, size);
-    return { shadow, plate, frame, clutter };
-  }
-
-  /** The scene in colour at the photo's size: layers painted back to front, then light and texture. */
-  private composite(size: number, layers: Layers, c: Palette, l: Lighting): void {
-    const { img, tex, cov, covShadow, covPlate, covFrame, covClutter } = this;
-    const { shadow, plate, frame, clutter } = layers;
-    const base = plate ? c.wall : c.bg;
-    for (let p = 0; p < size * size; p++) {
-      const x = (p % size) + 0.5 - size / 2;
-      const y = Math.floor(p / size) + 0.5 - size / 2;
-      const light = (1 + l.gx * x + l.gy * y) * (x * l.sx + y * l.sy > l.sd ? l.sf : 1);
-      const t = tex[p]!;
-      for (let ch = 0; ch < 3; ch++) {
-        let v = base[ch]!;
-        if (clutter) v += c.junkAlpha * Math.min(1, covClutter[p]!) * (c.junk[ch]! - v);
-        if (plate) v += Math.min(1, covPlate[p]!) * (c.bg[ch]! - v);
-        if (frame) v += Math.min(1, covFrame[p]!) * (c.fg[ch]! - v);
-        if (shadow) v += Math.min(1, covShadow[p]!) * (c.shade[ch]! - v);
-        v += Math.min(1, cov[p]!) * (c.fg[ch]! - v);
-        img[p * 3 + ch] = (v + t) * light * c.cast[ch]!;
-      }
-    }
-  }
-
   /** The camera: noise and blur at the photo's size, the bicubic resize to 32x32, blur, tone curve, noise, bytes. */
   private photograph(rng: Rng, size: number, contrast: number, out: Uint8Array, off: number): void {
-    const { img, crop, scratch } = this;
+    const { crop, scratch } = this;
+    const { img } = this.maps;
     addNoise(rng, img, size * size * 3, rng.uniform(0, Math.min(SCENE.sourceNoise, 0.25 * 255 * contrast)));
     if (rng.next() < SCENE.sourceBlur.p) gaussianBlur(img, size, rng.uniform(SCENE.sourceBlur.sigma[0], SCENE.sourceBlur.sigma[1]), scratch);
     resizeBicubic(img, size, crop, OUT, scratch);
     if (rng.next() < SCENE.cropBlur.p) gaussianBlur(crop, OUT, rng.uniform(SCENE.cropBlur.sigma[0], SCENE.cropBlur.sigma[1]), scratch);
-    const gamma = rng.uniform(SCENE.gamma[0], SCENE.gamma[1]);
-    for (let i = 0; i < crop.length; i++) crop[i] = crop[i]! <= 0 ? 0 : 255 * (crop[i]! / 255) ** gamma;
+    toneCurve(crop, crop.length, rng.uniform(SCENE.gamma[0], SCENE.gamma[1]));
     addNoise(rng, crop, crop.length, rng.uniform(0, SCENE.cropNoise));
     for (let i = 0; i < crop.length; i++) out[off + i] = clampByte(crop[i]!);
   }
+}
 
-  /** Coverage of every digit of the number through m. */
-  private fillText(number: PlacedDigit[], m: Projective, cov: Float32Array, size: number): void {
-    this.raster.clear();
-    for (const d of number) {
-      const mm = translateSource(m, d.x);
-      for (const c of d.outline.contours) this.raster.addContour(c, mm);
-    }
-    this.raster.fill(cov, size, size);
+/**
+ * Coverage maps for a scene: the number through m (unless `ink` is false: a photo without
+ * one), and the layers this scene has (drop shadow, plate and frame, clutter).
+ */
+export function drawLayers(rng: Rng, raster: PolygonRaster, maps: SceneMaps, number: PlacedDigit[], m: Projective, frame: SceneFrame, ink = true): Layers {
+  const { width, height, unit } = frame;
+  const n = width * height;
+  maps.cov.fill(0, 0, n);
+  if (ink) fillText(raster, number, m, maps.cov, width, height);
+
+  const shadow = ink && rng.next() < SCENE.shadow.p;
+  if (shadow) {
+    const r = rng.uniform(SCENE.shadow.offset[0], SCENE.shadow.offset[1]) * unit;
+    const a = rng.uniform(0, 2 * Math.PI);
+    maps.covShadow.fill(0, 0, n);
+    fillText(raster, number, translate(m, r * Math.cos(a), r * Math.sin(a)), maps.covShadow, width, height);
   }
+  const plate = rng.next() < SCENE.plate.p;
+  const withFrame = plate && rng.next() < SCENE.plate.frame;
+  if (plate) fillPlate(rng, raster, maps, number, m, frame, withFrame);
+  const clutter = rng.next() < SCENE.clutter.p;
+  if (clutter) fillClutter(rng, raster, maps.covClutter, width, height);
+  return { shadow, plate, frame: withFrame, clutter };
+}
 
-  /** A plate behind the number (the same camera map, so it shares the perspective), and maybe a frame line inside its edge. */
-  private fillPlate(rng: Rng, number: PlacedDigit[], m: Projective, size: number, frame: boolean): void {
-    let x0 = Infinity;
-    let x1 = -Infinity;
-    let y0 = Infinity;
-    let y1 = -Infinity;
-    for (const d of number) {
-      x0 = Math.min(x0, d.x + d.outline.xMin);
-      x1 = Math.max(x1, d.x + d.outline.xMax);
-      y0 = Math.min(y0, d.outline.yMin);
-      y1 = Math.max(y1, d.outline.yMax);
+/** The scene in colour at the photo's size: layers painted back to front, then light and texture. */
+export function composite(maps: SceneMaps, width: number, height: number, layers: Layers, c: Palette, l: Lighting): void {
+  const { img, tex, cov, covShadow, covPlate, covFrame, covClutter } = maps;
+  const { shadow, plate, frame, clutter } = layers;
+  const base = plate ? c.wall : c.bg;
+  for (let p = 0; p < width * height; p++) {
+    const x = (p % width) + 0.5 - width / 2;
+    const y = Math.floor(p / width) + 0.5 - height / 2;
+    const light = (1 + l.gx * x + l.gy * y) * (x * l.sx + y * l.sy > l.sd ? l.sf : 1);
+    const t = tex[p]!;
+    for (let ch = 0; ch < 3; ch++) {
+      let v = base[ch]!;
+      if (clutter) v += c.junkAlpha * Math.min(1, covClutter[p]!) * (c.junk[ch]! - v);
+      if (plate) v += Math.min(1, covPlate[p]!) * (c.bg[ch]! - v);
+      if (frame) v += Math.min(1, covFrame[p]!) * (c.fg[ch]! - v);
+      if (shadow) v += Math.min(1, covShadow[p]!) * (c.shade[ch]! - v);
+      v += Math.min(1, cov[p]!) * (c.fg[ch]! - v);
+      img[p * 3 + ch] = (v + t) * light * c.cast[ch]!;
     }
-    const h = y1 - y0;
-    const [lo, hi] = SCENE.plate.margin;
-    const l = x0 - rng.uniform(lo, hi) * h;
-    const r = x1 + rng.uniform(lo, hi) * h;
-    const t = y0 - rng.uniform(lo, hi) * h;
-    const b = y1 + rng.uniform(lo, hi) * h;
-    this.covPlate.fill(0, 0, size * size);
-    this.raster.clear();
-    this.raster.addContour(Float32Array.of(l, t, r, t, r, b, l, b), m);
-    this.raster.fill(this.covPlate, size, size);
-    if (!frame) return;
-    // A frame: the ring between two rectangles a little inside the plate's edge.
-    const inset = rng.uniform(0.03, 0.1) * h;
-    const width = rng.uniform(0.03, 0.08) * h;
-    this.covFrame.fill(0, 0, size * size);
-    this.raster.clear();
-    const a = inset;
-    const c = inset + width;
-    this.raster.addContour(Float32Array.of(l + a, t + a, r - a, t + a, r - a, b - a, l + a, b - a), m);
-    this.raster.addContour(Float32Array.of(l + c, t + c, l + c, b - c, r - c, b - c, r - c, t + c), m); // reversed: a hole
-    this.raster.fill(this.covFrame, size, size);
-  }
-
-  /** A few straight bands across the background: wall joints, wires, door frames, bricks. */
-  private fillClutter(rng: Rng, size: number): void {
-    this.covClutter.fill(0, 0, size * size);
-    this.raster.clear();
-    const lines = 1 + rng.int(SCENE.clutter.lines);
-    for (let i = 0; i < lines; i++) {
-      const a = rng.uniform(0, Math.PI);
-      const ux = Math.cos(a);
-      const uy = Math.sin(a);
-      const d = rng.uniform(-0.5, 0.5) * size; // offset of the band's centre line from the crop's centre
-      const w = rng.uniform(0.02, 0.12) * size;
-      const cx = size / 2 - uy * d;
-      const cy = size / 2 + ux * d;
-      const L = size; // long enough to cross the crop
-      const px = -uy * (w / 2);
-      const py = ux * (w / 2);
-      this.raster.addContour(
-        Float32Array.of(cx - ux * L - px, cy - uy * L - py, cx + ux * L - px, cy + uy * L - py, cx + ux * L + px, cy + uy * L + py, cx - ux * L + px, cy - uy * L + py),
-        IDENTITY,
-      );
-    }
-    this.raster.fill(this.covClutter, size, size);
   }
 }
 
-const IDENTITY: Projective = [1, 0, 0, 0, 1, 0, 0, 0];
+/** The camera's tone curve: 255 * (v / 255) ^ gamma over values[0 .. count), negatives to 0. */
+export function toneCurve(values: Float32Array, count: number, gamma: number): void {
+  for (let i = 0; i < count; i++) values[i] = values[i]! <= 0 ? 0 : 255 * (values[i]! / 255) ** gamma;
+}
+
+/** Adds the coverage of every digit of the number through m to cov (width x height). */
+export function fillText(raster: PolygonRaster, number: PlacedDigit[], m: Projective, cov: Float32Array, width: number, height: number): void {
+  raster.clear();
+  for (const d of number) {
+    const mm = translateSource(m, d.x);
+    for (const c of d.outline.contours) raster.addContour(c, mm);
+  }
+  raster.fill(cov, width, height);
+}
+
+/** A plate behind the number (the same camera map, so it shares the perspective), and maybe a frame line inside its edge. */
+function fillPlate(rng: Rng, raster: PolygonRaster, maps: SceneMaps, number: PlacedDigit[], m: Projective, frame: SceneFrame, withFrame: boolean): void {
+  const { width, height } = frame;
+  let x0 = Infinity;
+  let x1 = -Infinity;
+  let y0 = Infinity;
+  let y1 = -Infinity;
+  for (const d of number) {
+    x0 = Math.min(x0, d.x + d.outline.xMin);
+    x1 = Math.max(x1, d.x + d.outline.xMax);
+    y0 = Math.min(y0, d.outline.yMin);
+    y1 = Math.max(y1, d.outline.yMax);
+  }
+  const h = y1 - y0;
+  const [lo, hi] = frame.plateMargin;
+  const l = x0 - rng.uniform(lo, hi) * h;
+  const r = x1 + rng.uniform(lo, hi) * h;
+  const t = y0 - rng.uniform(lo, hi) * h;
+  const b = y1 + rng.uniform(lo, hi) * h;
+  maps.covPlate.fill(0, 0, width * height);
+  raster.clear();
+  raster.addContour(Float32Array.of(l, t, r, t, r, b, l, b), m);
+  raster.fill(maps.covPlate, width, height);
+  if (!withFrame) return;
+  // A frame: the ring between two rectangles a little inside the plate's edge.
+  const inset = rng.uniform(0.03, 0.1) * h;
+  const ring = rng.uniform(0.03, 0.08) * h;
+  maps.covFrame.fill(0, 0, width * height);
+  raster.clear();
+  const a = inset;
+  const c = inset + ring;
+  raster.addContour(Float32Array.of(l + a, t + a, r - a, t + a, r - a, b - a, l + a, b - a), m);
+  raster.addContour(Float32Array.of(l + c, t + c, l + c, b - c, r - c, b - c, r - c, t + c), m); // reversed: a hole
+  raster.fill(maps.covFrame, width, height);
+}
+
+/**
+ * A few straight bands across the background: wall joints, wires, door frames, bricks.
+ * Offsets and lengths are fractions of the frame's longer side, widths of its shorter one.
+ */
+export function fillClutter(rng: Rng, raster: PolygonRaster, cov: Float32Array, width: number, height: number, maxLines: number = SCENE.clutter.lines): void {
+  cov.fill(0, 0, width * height);
+  raster.clear();
+  const long = Math.max(width, height);
+  const short = Math.min(width, height);
+  const lines = 1 + rng.int(maxLines);
+  for (let i = 0; i < lines; i++) {
+    const a = rng.uniform(0, Math.PI);
+    const ux = Math.cos(a);
+    const uy = Math.sin(a);
+    const d = rng.uniform(-0.5, 0.5) * long; // offset of the band's centre line from the frame's centre
+    const w = rng.uniform(0.02, 0.12) * short;
+    const cx = width / 2 - uy * d;
+    const cy = height / 2 + ux * d;
+    const L = long; // long enough to cross the frame
+    const px = -uy * (w / 2);
+    const py = ux * (w / 2);
+    raster.addContour(
+      Float32Array.of(cx - ux * L - px, cy - uy * L - py, cx + ux * L - px, cy + uy * L - py, cx + ux * L + px, cy + uy * L + py, cx - ux * L + px, cy - uy * L + py),
+      IDENTITY,
+    );
+  }
+  raster.fill(cov, width, height);
+}
+
+export const IDENTITY: Projective = [1, 0, 0, 0, 1, 0, 0, 0];
 
 /** Which layers an image has; their coverage maps are the renderer's. */
-interface Layers {
+export interface Layers {
   shadow: boolean;
   plate: boolean;
   frame: boolean;
   clutter: boolean;
 }
 
-type Rgb = [number, number, number];
+export type Rgb = [number, number, number];
 
 /** Colours 0..255: background (plate, or wall without one), digit, wall around a plate, drop shadow, clutter; white balance gains. */
-interface Palette {
+export interface Palette {
   contrast: number; // luminance difference of digit and background, 0..1
   bg: Rgb;
   fg: Rgb;
@@ -263,9 +308,9 @@ interface Palette {
   cast: Rgb;
 }
 
-/** Contrast skewed low, either polarity; a plate now and then clearly coloured, everything else mostly grey. */
-function drawPalette(rng: Rng, plate: boolean): Palette {
-  const contrast = SCENE.contrast[0] + (SCENE.contrast[1] - SCENE.contrast[0]) * rng.next() ** 1.5;
+/** Contrast skewed low within `range`, either polarity; a plate now and then clearly coloured, everything else mostly grey. */
+export function drawPalette(rng: Rng, plate: boolean, range: readonly [number, number] = SCENE.contrast): Palette {
+  const contrast = range[0] + (range[1] - range[0]) * rng.next() ** 1.5;
   const hi = rng.uniform(contrast, 1); // luminance of the lighter of digit and background
   const lo = hi - contrast;
   const darkOnLight = rng.next() < 0.55;
@@ -281,7 +326,7 @@ function drawPalette(rng: Rng, plate: boolean): Palette {
 }
 
 /** Light over the crop: a multiplicative linear gradient (gx, gy per px), sometimes a cast shadow's half-plane (factor sf beyond distance sd along (sx, sy)). */
-interface Lighting {
+export interface Lighting {
   gx: number;
   gy: number;
   sx: number;
@@ -290,7 +335,7 @@ interface Lighting {
   sf: number;
 }
 
-function drawLighting(rng: Rng, size: number): Lighting {
+export function drawLighting(rng: Rng, size: number): Lighting {
   const l: Lighting = { gx: (rng.normal() * 0.3) / size, gy: (rng.normal() * 0.3) / size, sx: 0, sy: 0, sd: Infinity, sf: 1 };
   if (rng.next() < SCENE.castShadow) {
     const a = rng.uniform(0, 2 * Math.PI);
@@ -302,12 +347,12 @@ function drawLighting(rng: Rng, size: number): Lighting {
   return l;
 }
 
-interface PlacedDigit {
+export interface PlacedDigit {
   outline: DigitOutline;
   x: number; // pen position, em units; the labelled digit is at 0
 }
 
-function drawClass(rng: Rng): number {
+export function drawClass(rng: Rng): number {
   const u = rng.next();
   let digit = 0;
   while (digit < NUM_CLASSES - 1 && u >= CLASS_CDF[digit]!) digit++;
@@ -320,6 +365,16 @@ function neighbourCount(rng: Rng): number {
   return u < p0 ? 0 : u < p0 + p1 ? 1 : 2;
 }
 
+/** The ink-to-ink gap between neighbouring digits, em: a fraction of the digit o's height. */
+export function drawGap(rng: Rng, o: DigitOutline): number {
+  return (o.yMax - o.yMin) * rng.uniform(SCENE.gap[0], SCENE.gap[1]);
+}
+
+/** The pen position that sets o `gap` em right of the ink edge `edge` (em). */
+function penRightOf(edge: number, gap: number, o: DigitOutline): number {
+  return edge + gap - o.xMin;
+}
+
 /**
  * The labelled digit at 0 and its neighbours, set ink to ink: house-number digits nearly
  * touch (in SVHN's boxes the gap between neighbours is 0 +- 0.1 of the digit's height), far
@@ -327,7 +382,7 @@ function neighbourCount(rng: Rng): number {
  */
 function layoutNumber(rng: Rng, face: FontFace, digit: number): PlacedDigit[] {
   const main = face.digits[digit]!;
-  const gap = (main.yMax - main.yMin) * rng.uniform(SCENE.gap[0], SCENE.gap[1]); // em, ink to ink
+  const gap = drawGap(rng, main); // em, ink to ink
   const placed: PlacedDigit[] = [{ outline: main, x: 0 }];
   let edge = main.xMin;
   for (let i = neighbourCount(rng); i > 0; i--) {
@@ -339,11 +394,71 @@ function layoutNumber(rng: Rng, face: FontFace, digit: number): PlacedDigit[] {
   edge = main.xMax;
   for (let i = neighbourCount(rng); i > 0; i--) {
     const o = face.digits[rng.int(NUM_CLASSES)]!;
-    const x = edge + gap - o.xMin;
+    const x = penRightOf(edge, gap, o);
     placed.push({ outline: o, x });
     edge = x + o.xMax;
   }
   return placed;
+}
+
+/** A whole number's digits left to right, set ink to ink `gap` em apart as layoutNumber sets them; the first at pen 0. */
+export function layoutDigits(face: FontFace, digits: readonly number[], gap: number): PlacedDigit[] {
+  const placed: PlacedDigit[] = [];
+  let edge = 0;
+  for (const [i, digit] of digits.entries()) {
+    const o = face.digits[digit]!;
+    const x = i === 0 ? 0 : penRightOf(edge, gap, o);
+    placed.push({ outline: o, x });
+    edge = x + o.xMax;
+  }
+  return placed;
+}
+
+/** How the number is set and held to the camera: horizontal stretch, italic shear, rotation (radians). */
+export interface Pose {
+  stretch: number;
+  shear: number;
+  rot: number;
+}
+
+export function drawPose(rng: Rng): Pose {
+  const stretch = rng.uniform(SCENE.stretch[0], SCENE.stretch[1]);
+  const shear = rng.next() < SCENE.italic.p ? rng.uniform(SCENE.italic.shear[0], SCENE.italic.shear[1]) : 0;
+  const rot = Math.max(-3 * SCENE.rotationSd, Math.min(3 * SCENE.rotationSd, rng.normal() * SCENE.rotationSd));
+  return { stretch, shear, rot };
+}
+
+/** An affine map (a, b, c, d, e, f): x' = a x + b y + c, y' = d x + e y + f. */
+export type Affine = [number, number, number, number, number, number];
+
+/** Em units -> pixels centred on the origin: (cxEm, cyEm) to 0, scaled by k (x also by the stretch), sheared, rotated. */
+export function poseAffine(pose: Pose, k: number, cxEm: number, cyEm: number): Affine {
+  // Centred affine: p = R * [[1, -shear], [0, 1]] * diag(k * stretch, k) * (q - c).
+  const cos = Math.cos(pose.rot);
+  const sin = Math.sin(pose.rot);
+  const sx = k * pose.stretch;
+  const a0 = sx;
+  const b0 = -pose.shear * k;
+  const e0 = k;
+  const a = cos * a0;
+  const b = cos * b0 - sin * e0;
+  const d = sin * a0;
+  const e = sin * b0 + cos * e0;
+  const c = -(a * cxEm + b * cyEm);
+  const f = -(d * cxEm + e * cyEm);
+  return [a, b, c, d, e, f];
+}
+
+/**
+ * The affine map seen in perspective, its origin moved to (ox, oy): w = 1 + gx px + gy py
+ * over the centred pixel coordinates (gx, gy per px), folded into one projective map.
+ */
+export function withPerspective([a, b, c, d, e, f]: Affine, gx: number, gy: number, ox: number, oy: number): Projective {
+  // X = (px + ox * w) / w with w = w0 + wx x + wy y, all divided by w0 so the constant is 1.
+  const w0 = 1 + gx * c + gy * f;
+  const wx = gx * a + gy * d;
+  const wy = gx * b + gy * e;
+  return [(a + ox * wx) / w0, (b + ox * wy) / w0, (c + ox * w0) / w0, (d + oy * wx) / w0, (e + oy * wy) / w0, (f + oy * w0) / w0, wx / w0, wy / w0];
 }
 
 /**
@@ -352,28 +467,12 @@ function layoutNumber(rng: Rng, face: FontFace, digit: number): PlacedDigit[] {
  * perspective (the divisor w), folded into one projective map.
  */
 function cameraMap(rng: Rng, o: DigitOutline, size: number): Projective {
-  const stretch = rng.uniform(SCENE.stretch[0], SCENE.stretch[1]);
-  const shear = rng.next() < SCENE.italic.p ? rng.uniform(SCENE.italic.shear[0], SCENE.italic.shear[1]) : 0;
-  const rot = Math.max(-3 * SCENE.rotationSd, Math.min(3 * SCENE.rotationSd, rng.normal() * SCENE.rotationSd));
+  const pose = drawPose(rng);
   const fill = rng.uniform(SCENE.fill[0], SCENE.fill[1]);
-  const inkW = (o.xMax - o.xMin) * stretch;
+  const inkW = (o.xMax - o.xMin) * pose.stretch;
   const inkH = o.yMax - o.yMin;
   const k = (fill * size) / Math.max(inkW, inkH);
-  const cxEm = (o.xMin + o.xMax) / 2;
-  const cyEm = (o.yMin + o.yMax) / 2;
-  // Centred affine: p = R * [[1, -shear], [0, 1]] * diag(k * stretch, k) * (q - c).
-  const cos = Math.cos(rot);
-  const sin = Math.sin(rot);
-  const sx = k * stretch;
-  const a0 = sx;
-  const b0 = -shear * k;
-  const e0 = k;
-  const a = cos * a0;
-  const b = cos * b0 - sin * e0;
-  const d = sin * a0;
-  const e = sin * b0 + cos * e0;
-  const c = -(a * cxEm + b * cyEm);
-  const f = -(d * cxEm + e * cyEm);
+  const affine = poseAffine(pose, k, (o.xMin + o.xMax) / 2, (o.yMin + o.yMax) / 2);
   // Perspective: w = 1 + (gx px + gy py) / size over the centred pixel coordinates.
   let gx = 0;
   let gy = 0;
@@ -383,22 +482,18 @@ function cameraMap(rng: Rng, o: DigitOutline, size: number): Projective {
   }
   const ox = size / 2 + rng.uniform(-1, 1) * SCENE.centreJitter[0] * size;
   const oy = size / 2 + rng.uniform(-1, 1) * SCENE.centreJitter[1] * size;
-  // X = (px + ox * w) / w with w = w0 + wx x + wy y, all divided by w0 so the constant is 1.
-  const w0 = 1 + gx * c + gy * f;
-  const wx = gx * a + gy * d;
-  const wy = gx * b + gy * e;
-  return [(a + ox * wx) / w0, (b + ox * wy) / w0, (c + ox * w0) / w0, (d + oy * wx) / w0, (e + oy * wy) / w0, (f + oy * w0) / w0, wx / w0, wy / w0];
+  return withPerspective(affine, gx, gy, ox, oy);
 }
 
 /** m applied after moving the source by dx em (a digit's pen position). */
-function translateSource(m: Projective, dx: number): Projective {
+export function translateSource(m: Projective, dx: number): Projective {
   // Substituting x + dx for x: constants gain dx times the x coefficients (w's constant too).
   const w = 1 + m[6] * dx;
   return [m[0] / w, m[1] / w, (m[2] + m[0] * dx) / w, m[3] / w, m[4] / w, (m[5] + m[3] * dx) / w, m[6] / w, m[7] / w];
 }
 
 /** m followed by a shift of (dx, dy) pixels. */
-function translate(m: Projective, dx: number, dy: number): Projective {
+export function translate(m: Projective, dx: number, dy: number): Projective {
   return [m[0] + dx * m[6], m[1] + dx * m[7], m[2] + dx, m[3] + dy * m[6], m[4] + dy * m[7], m[5] + dy, m[6], m[7]];
 }
 
@@ -420,26 +515,26 @@ function colour(rng: Rng, l: number, s: number): Rgb {
   return [255 * (l + s * Math.cos(h)), 255 * (l + s * Math.cos(h - third)), 255 * (l + s * Math.cos(h + third))];
 }
 
-/** Low-frequency texture: a 5x5 grid of N(0, amplitude) values, bilinear over size x size. */
-function lowFrequencyTexture(rng: Rng, tex: Float32Array, size: number, amplitude: number): void {
+/** Low-frequency texture: a 5x5 grid of N(0, amplitude) values, bilinear over width x height. */
+export function lowFrequencyTexture(rng: Rng, tex: Float32Array, width: number, height: number, amplitude: number): void {
   const G = 5;
   const grid = new Float64Array(G * G);
   for (let i = 0; i < grid.length; i++) grid[i] = rng.normal() * amplitude;
-  for (let y = 0; y < size; y++) {
-    const gy = (y * (G - 1)) / Math.max(1, size - 1);
+  for (let y = 0; y < height; y++) {
+    const gy = (y * (G - 1)) / Math.max(1, height - 1);
     const iy = Math.min(G - 2, Math.floor(gy));
     const fy = gy - iy;
-    for (let x = 0; x < size; x++) {
-      const gx = (x * (G - 1)) / Math.max(1, size - 1);
+    for (let x = 0; x < width; x++) {
+      const gx = (x * (G - 1)) / Math.max(1, width - 1);
       const ix = Math.min(G - 2, Math.floor(gx));
       const fx = gx - ix;
       const top = grid[iy * G + ix]! + (grid[iy * G + ix + 1]! - grid[iy * G + ix]!) * fx;
       const bottom = grid[(iy + 1) * G + ix]! + (grid[(iy + 1) * G + ix + 1]! - grid[(iy + 1) * G + ix]!) * fx;
-      tex[y * size + x] = top + (bottom - top) * fy;
+      tex[y * width + x] = top + (bottom - top) * fy;
     }
   }
 }
 
-function clampByte(v: number): number {
+export function clampByte(v: number): number {
   return v <= 0 ? 0 : v >= 255 ? 255 : (v + 0.5) | 0;
 }

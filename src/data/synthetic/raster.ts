@@ -265,10 +265,24 @@ export function resizeBicubic(src: Float32Array, size: number, out: Float32Array
   filterPass(scratch, outSize, size, out, 'y', k);
 }
 
+/**
+ * Bicubic resize of a float RGB image (width x height) to out (outWidth x outHeight), edges
+ * clamped; scratch holds height x outWidth pixels. Taps are not cached: whole photos come in
+ * too many sizes for the crops' cache.
+ */
+export function resizeBicubicRect(src: Float32Array, width: number, height: number, out: Float32Array, outWidth: number, outHeight: number, scratch: Float32Array): void {
+  filterPass(src, width, height, scratch, 'x', cubicTaps(width, outWidth)); // height rows x outWidth columns
+  filterPass(scratch, outWidth, height, out, 'y', cubicTaps(height, outHeight));
+}
+
 /** Separable Gaussian blur (sigma in pixels) of a square float RGB image, in place; scratch holds one image. */
 export function gaussianBlur(img: Float32Array, size: number, sigma: number, scratch: Float32Array): void {
+  gaussianBlurRect(img, size, size, sigma, scratch);
+}
+
+/** Separable Gaussian blur (sigma in pixels) of a width x height float RGB image, in place; scratch holds one image. */
+export function gaussianBlurRect(img: Float32Array, width: number, height: number, sigma: number, scratch: Float32Array): void {
   if (sigma <= 0) return;
-  const k = gaussianTaps(size, sigma);
-  filterPass(img, size, size, scratch, 'x', k);
-  filterPass(scratch, size, size, img, 'y', k);
+  filterPass(img, width, height, scratch, 'x', gaussianTaps(width, sigma));
+  filterPass(scratch, width, height, img, 'y', gaussianTaps(height, sigma));
 }
