@@ -10,9 +10,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import v8 from 'node:v8';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SimdKernels } from '../../src/backend/kernels/simd.js';
+import { enableRelaxedSimd, type SimdKernels } from '../../src/backend/kernels/simd.js';
 // @ts-expect-error: a plain JS script, no declarations
 import { buildKernels, CLANG, CLANG_VERSION, installedClangVersion, VARIANTS, WASM_LD } from '../../scripts/build-kernels.js';
 
@@ -29,7 +28,7 @@ type Variant = { file: string; fma: boolean; shared: boolean };
 const variants = VARIANTS as Variant[];
 
 describe('the committed wasm kernels', () => {
-  v8.setFlagsFromString('--experimental-wasm-relaxed-simd'); // as simd.ts does before its first module
+  enableRelaxedSimd(); // as simd.ts does before its first module
 
   it.each(variants)('$file imports the backend memory (shared: $shared) and exports every loop of SimdKernels', ({ file, shared }) => {
     const module = new WebAssembly.Module(readFileSync(join(MODULE_DIR, file)));

@@ -62,6 +62,11 @@ const RELAXED_SIMD_PROBE = Uint8Array.from([
  */
 function useFma(): boolean {
   if (process.env['SVHN_WASM_FMA'] === '0') return false;
+  return enableRelaxedSimd();
+}
+
+/** Turns relaxed SIMD on where this V8 has it behind a flag; true when modules may use it. */
+export function enableRelaxedSimd(): boolean {
   if (wasmValidates(RELAXED_SIMD_PROBE)) return true;
   v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
   return wasmValidates(RELAXED_SIMD_PROBE);

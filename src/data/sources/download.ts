@@ -217,33 +217,72 @@ async function fetchInto(
     throw new SvhnError('NETWORK', what, { suggestion: 'check --base-url' });
   }
 
+  const received = await writeBody(res, job.part, start > 0 ? 'a' : 'w', (n) => onBytes(start + n));
   const bodyLength = Number(res.headers['content-length'] ?? NaN);
-  let fh;
-  try {
-    fh = await openRegularFile(job.part, start > 0 ? 'a' : 'w'); // a FIFO there would block the open for good
-  } catch (e) {
-    res.destroy();
-    throw ioError(job.part, 'open', e);
+  if (Number.isFinite(bodyLength) && received < bodyLength) {
+    throw netError('ESHORT_BODY', `connection closed after ${received} of ${bodyLength} bytes`);
   }
+  return received;
+}
+
+/** Chunks waiting for the disk before the response is paused (backpressure). */
+const MAX_QUEUED_CHUNKS = 16;
+
+/**
+ * Streams a response body into `part` and resolves with the bytes written once it ended;
+ * rejects when the connection drops, after writing every byte that arrived before the drop
+ * (so the next attempt resumes from there). The body is listened to at once, while the file
+ * opens: a short body and its connection's reset can both arrive before the open is done,
+ * and a stream destroyed by the reset drops what it buffered (Node 24 does so before a
+ * for-await loop sees the first chunk).
+ */
+async function writeBody(res: http.IncomingMessage, part: string, mode: 'w' | 'a', onWritten: (received: number) => void): Promise<number> {
+  const opened = openRegularFile(part, mode).catch((e: unknown) => {
+    res.destroy();
+    throw ioError(part, 'open', e); // a FIFO there would block the open for good: refused
+  });
   let received = 0;
+  let queued = 0;
+  let failure: unknown;
+  let writes: Promise<unknown> = opened;
+  const ended = new Promise<void>((resolve, reject) => {
+    let done = false;
+    res.on('data', (chunk: Buffer) => {
+      if (++queued >= MAX_QUEUED_CHUNKS) res.pause();
+      writes = writes.then(async () => {
+        if (failure === undefined) {
+          try {
+            await (await opened).write(chunk);
+            received += chunk.length;
+            onWritten(received);
+          } catch (e) {
+            failure ??= e instanceof SvhnError ? e : ioError(part, 'write', e);
+            res.destroy();
+          }
+        }
+        if (--queued < MAX_QUEUED_CHUNKS / 2 && res.isPaused()) res.resume();
+      });
+    });
+    res.on('end', () => {
+      done = true;
+      resolve();
+    });
+    res.on('error', reject);
+    res.on('close', () => {
+      if (!done) reject(netError('ECONNRESET', 'the connection closed before the body ended'));
+    });
+  });
+  const outcome = await ended.then(() => undefined, (e: unknown) => e);
+  await writes.catch(() => undefined); // every chunk that arrived is on disk (or failed) before the verdict
+  let openFailure: unknown;
+  const fh = await opened.catch((e: unknown) => void (openFailure = e));
   try {
-    // for-await gives backpressure for free and throws if the connection drops mid-body.
-    for await (const chunk of res as AsyncIterable<Buffer>) {
-      try {
-        await fh.write(chunk);
-      } catch (e) {
-        res.destroy();
-        throw ioError(job.part, 'write', e);
-      }
-      received += chunk.length;
-      onBytes(start + received);
-    }
-    if (Number.isFinite(bodyLength) && received < bodyLength) {
-      throw netError('ESHORT_BODY', `connection closed after ${received} of ${bodyLength} bytes`);
-    }
-    await fh.sync();
+    if (openFailure !== undefined) throw openFailure;
+    if (failure !== undefined) throw failure;
+    if (outcome !== undefined) throw outcome;
+    await fh!.sync();
   } finally {
-    await fh.close().catch(() => undefined);
+    await fh?.close().catch(() => undefined);
   }
   return received;
 }
