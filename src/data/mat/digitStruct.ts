@@ -88,13 +88,14 @@ function hdf5Reason(e: unknown): string {
 
 /**
  * Reads every photo's name, digits and boxes from a digitStruct.mat at `path`. Errors are one
- * line naming the file (and the photo, 1-based as in digitStruct): not HDF5, no
+ * line naming the file (as `opts.name` calls it, else its path) (and the photo, 1-based as in digitStruct): not HDF5, no
  * /digitStruct/name or bbox, name and bbox counts that differ, a reference that does not
  * resolve, a label outside 1..10, a field count that differs from the label count.
  */
-export async function readDigitStruct(path: string): Promise<DigitStructEntry[]> {
+export async function readDigitStruct(path: string, opts: { name?: string } = {}): Promise<DigitStructEntry[]> {
+  const label = opts.name ?? path; // what messages call the file (extraction: the archive and the entry)
   if (!(await hasHdf5Signature(path))) {
-    throw new SvhnError('BAD_MAT', `${path}: not an HDF5 file (MATLAB v7.3): expected the HDF5 signature at byte 0 or 512`, {
+    throw new SvhnError('BAD_MAT', `${label}: not an HDF5 file (MATLAB v7.3): expected the HDF5 signature at byte 0 or 512`, {
       suggestion: 'digitStruct.mat comes from SVHN\'s format-1 archives ({train,test,extra}.tar.gz)',
     });
   }
@@ -103,10 +104,10 @@ export async function readDigitStruct(path: string): Promise<DigitStructEntry[]>
   try {
     file = new h5.File(path, 'r');
   } catch (e) {
-    throw new SvhnError('BAD_MAT', `${path}: HDF5 cannot open it (${hdf5Reason(e)})`);
+    throw new SvhnError('BAD_MAT', `${label}: HDF5 cannot open it (${hdf5Reason(e)})`);
   }
   try {
-    return readEntries(h5, file, path);
+    return readEntries(h5, file, label);
   } finally {
     file.close();
   }
