@@ -1,6 +1,7 @@
 /**
  * `svhn download`: fetch SVHN's .mat files (resumable, checksum-verified), or with
- * --synthetic generate the offline sample under the same file names. Flags -> one stage call.
+ * --format full the format-1 archives, extracted into <data-dir>/full/; or with --synthetic
+ * generate the offline sample under the cropped file names. Flags -> one stage call.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULTS, SPLITS, type SourceSplit } from '../config.js';
@@ -18,6 +19,8 @@ interface DownloadFlags {
   size: 'small' | 'full';
   seed: number;
   json: boolean;
+  format: 'cropped' | 'full';
+  sources?: string;
 }
 
 function httpUrl(value: string): string {
@@ -47,14 +50,23 @@ export function registerDownload(program: Command): void {
         .argParser(listOf(SPLITS))
         .default([...DEFAULTS.downloadSplits], DEFAULTS.downloadSplits.join(',')),
     )
-    .option('--data-dir <dir>', 'where the .mat files go', DEFAULTS.dataDir)
-    .option('--base-url <url>', 'where {train,test,extra}_32x32.mat live (use it for a mirror)', httpUrl, DEFAULTS.baseUrl)
+    .option('--format <format>', 'cropped: the 32x32 digits ({split}_32x32.mat); full: the whole photos with digit boxes ({split}.tar.gz: train 404 MB, test 277 MB, extra 2 GB; extracted into <data-dir>/full/)', oneOf(['cropped', 'full'] as const), 'cropped')
+    .option('--data-dir <dir>', 'where the .mat files (and full/) go', DEFAULTS.dataDir)
+    .option('--base-url <url>', 'where {train,test,extra}_32x32.mat and {train,test,extra}.tar.gz live (use it for a mirror)', httpUrl, DEFAULTS.baseUrl)
+    .option('--sources <file.json>', "a mirror's own files and checksums instead of SVHN's: {\"train\": {\"file\", \"size\", \"md5\", \"sha256\"}, \"test\": ..., \"extra\": ...} (sha256 may be left out with --format full)")
     .option('--force', 'fetch again even when a verified file is present', false)
     .option('--synthetic', 'generate the offline synthetic sample instead (no network; NOT real SVHN)', false)
     .option('--size <size>', `with --synthetic: full (SVHN's split sizes: ${sizesText('full')}) or small (${sizesText('small')}, for demos and tests)`, oneOf(['small', 'full'] as const), DEFAULTS.synthetic.size)
     .option('--seed <n>', 'with --synthetic: generator seed', nonNegativeInt, DEFAULTS.synthetic.seed)
     .option('--json', 'print a machine-readable summary to stdout', false)
     .action(async (opts: DownloadFlags, cmd: Command) => {
+      if (opts.synthetic) {
+        for (const flag of ['format', 'sources'] as const) {
+          if (cmd.getOptionValueSource(flag) === 'cli') {
+            throw new SvhnError('BAD_FLAG', `--${flag} does not apply with --synthetic (the offline sample is made in the cropped format, not fetched)`, { suggestion: `drop --${flag} or --synthetic` });
+          }
+        }
+      }
       if (!opts.synthetic) {
         for (const flag of ['size', 'seed'] as const) {
           if (cmd.getOptionValueSource(flag) === 'cli') {
@@ -96,6 +108,23 @@ export function registerDownload(program: Command): void {
         return;
       }
 
+      const { readSourceTable } = await import('../data/sources.js');
+      const sources = opts.sources === undefined ? undefined : await readSourceTable(opts.sources, opts.format === 'cropped');
+      if (opts.format === 'full') {
+        const { downloadFull, createFullReporter } = await import('../data/sources/downloadFull.js');
+        const reporter = createFullReporter();
+        let results;
+        try {
+          results = await downloadFull({ dataDir: opts.dataDir, baseUrl: opts.baseUrl, splits: opts.split, force: opts.force, sources, onProgress: reporter.onProgress });
+        } finally {
+          reporter.close();
+        }
+        if (opts.json) {
+          process.stdout.write(JSON.stringify({ synthetic: false, format: 'full', dataDir: opts.dataDir, baseUrl: opts.baseUrl, splits: results }, null, 2) + '\n');
+        }
+        return;
+      }
+
       const { downloadSplits, createDownloadReporter } = await import('../data/download.js');
       const reporter = createDownloadReporter();
       let results;
@@ -105,6 +134,7 @@ export function registerDownload(program: Command): void {
           baseUrl: opts.baseUrl,
           splits: opts.split,
           force: opts.force,
+          sources,
           onProgress: reporter.onProgress,
         });
       } finally {

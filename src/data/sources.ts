@@ -66,7 +66,7 @@ export async function readSourceTable(path: string, requireSha256: boolean): Pro
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    throw ioError(path, 'read', e);
+    throw new SvhnError('BAD_FLAG', `--sources ${path}: ${ioError(path, 'read', e).message}`);
   }
   let value: unknown;
   try {

@@ -38,8 +38,14 @@ export interface ExtractOptions {
   split: SourceSplit;
   outDir: string; // <data-dir>/full: gets <split>/ and <split>.csv
   force?: boolean; // extract again even when the folder is complete
-  onProgress?: (done: number, total: number) => void; // compressed bytes read of the archive
+  onEvent?: (event: ExtractEvent) => void;
 }
+
+export type ExtractEvent =
+  | { type: 'extract-start'; split: SourceSplit; archive: string; dir: string; size: number } // size: the archive's bytes
+  | { type: 'extract-bytes'; split: SourceSplit; archive: string; done: number; total: number } // compressed bytes read
+  | { type: 'extract-label'; split: SourceSplit; archive: string } // the archive is read: now digitStruct.mat
+  | { type: 'extract-done' | 'extract-skip'; split: SourceSplit; archive: string; result: ExtractResult };
 
 export interface ExtractResult {
   split: SourceSplit;
@@ -64,7 +70,11 @@ export async function extractArchive(opts: ExtractOptions): Promise<ExtractResul
   const csv = join(opts.outDir, `${opts.split}.csv`);
   if (!opts.force) {
     const rows = await completeRows(dir, csv, opts.split);
-    if (rows) return { split: opts.split, dir, csv, photos: rows.length, digits: countDigits(rows), clipped: 0, status: 'skipped' };
+    if (rows) {
+      const result: ExtractResult = { split: opts.split, dir, csv, photos: rows.length, digits: countDigits(rows), clipped: 0, status: 'skipped' };
+      opts.onEvent?.({ type: 'extract-skip', split: opts.split, archive: opts.archive, result });
+      return result;
+    }
   }
   try {
     await makeDirs(opts.outDir);
@@ -72,7 +82,11 @@ export async function extractArchive(opts: ExtractOptions): Promise<ExtractResul
     throw ioError(opts.outDir, 'create', e);
   }
   const built = await buildDirAtomic(dir, async (tmp) => {
-    const labelled = await labelPhotos(opts, await unpackArchive(opts, tmp));
+    const size = (await fileSize(opts.archive)) ?? 0;
+    opts.onEvent?.({ type: 'extract-start', split: opts.split, archive: opts.archive, dir, size });
+    const unpacked = await unpackArchive(opts, tmp);
+    opts.onEvent?.({ type: 'extract-label', split: opts.split, archive: opts.archive });
+    const labelled = await labelPhotos(opts, unpacked);
     // All went well: the old CSV goes just before the folders are swapped, so from here until
     // the new CSV is written the folder counts as unfinished (a failure before this point
     // leaves an earlier folder and its CSV as they were).
@@ -82,7 +96,9 @@ export async function extractArchive(opts: ExtractOptions): Promise<ExtractResul
     return labelled;
   });
   await writeFileAtomic(csv, formatPhotoLabels(built.rows));
-  return { split: opts.split, dir, csv, photos: built.rows.length, digits: countDigits(built.rows), clipped: built.clipped, status: 'extracted' };
+  const result: ExtractResult = { split: opts.split, dir, csv, photos: built.rows.length, digits: countDigits(built.rows), clipped: built.clipped, status: 'extracted' };
+  opts.onEvent?.({ type: 'extract-done', split: opts.split, archive: opts.archive, result });
+  return result;
 }
 
 function countDigits(rows: ReadonlyArray<Pick<PhotoLabel, 'number'>>): number {
@@ -184,7 +200,7 @@ async function unpackArchive(opts: ExtractOptions, tmp: string): Promise<Unpacke
   let read = 0;
   input.on('data', (chunk) => {
     read += chunk.length;
-    opts.onProgress?.(read, total);
+    opts.onEvent?.({ type: 'extract-bytes', split, archive, done: read, total });
   });
   const tar = tarExtract();
   let feedError: unknown;
