@@ -133,40 +133,73 @@ function readEntries(h5: H5, file: H5File, path: string): DigitStructEntry[] {
   if (names.refs.length !== boxes.refs.length) {
     throw new SvhnError('BAD_MAT', `${path}: /digitStruct/name lists ${names.refs.length} photos but /digitStruct/bbox ${boxes.refs.length}: expected one bbox per name`);
   }
+  const resolve = referenceResolver(h5, file);
   const entries: DigitStructEntry[] = [];
   for (let i = 0; i < names.refs.length; i++) {
     const at = `${path}: photo ${i + 1}`;
-    const nameTarget = deref(names.dataset, names.refs[i]!, `${at}: its name reference`);
+    const nameTarget = resolve(names.refs[i]!, `${at}: its name reference`);
     if (!(nameTarget instanceof h5.Dataset)) throw new SvhnError('BAD_MAT', `${at}: its name reference leads to a group, expected a char array`);
     const name = decodeChars(nameTarget, at);
-    const boxGroup = deref(boxes.dataset, boxes.refs[i]!, `${at} (${name}): its bbox reference`);
+    const boxGroup = resolve(boxes.refs[i]!, `${at} (${name}): its bbox reference`);
     if (!(boxGroup instanceof h5.Group)) throw new SvhnError('BAD_MAT', `${at} (${name}): its bbox reference leads to a dataset, expected a group of height, label, left, top, width`);
-    entries.push(readBoxes(h5, boxGroup, `${at} (${name})`, name));
+    entries.push(readBoxes(h5, resolve, boxGroup, `${at} (${name})`, name));
   }
   return entries;
 }
 
 /** A (N,1) or (1,N) reference dataset's references. */
-function referencesOf(h5: H5, ds: H5Dataset, at: string): { dataset: H5Dataset; refs: unknown[] } {
+function referencesOf(h5: H5, ds: H5Dataset, at: string): { refs: unknown[] } {
   const shape = ds.shape ?? [];
-  if (shape.length !== 2 || Math.min(shape[0]!, shape[1]!) !== 1) throw new SvhnError('BAD_MAT', `${at}: expected shape (N,1), got (${shape.join(',')})`);
+  if (shape.length !== 2 || (shape[0] !== 1 && shape[1] !== 1)) throw new SvhnError('BAD_MAT', `${at}: expected shape (N,1), got (${shape.join(',')})`);
   const value = ds.value;
   if (!Array.isArray(value) || !value.every((r) => r instanceof h5.Reference)) {
     throw new SvhnError('BAD_MAT', `${at}: expected object references, got ${ds.dtype}`);
   }
-  return { dataset: ds, refs: value };
+  return { refs: value };
 }
 
 /** The object a reference points at; a broken one is an error naming `what`. */
-function deref(holder: H5Dataset | H5Group, ref: unknown, what: string): H5Dataset | H5Group {
-  let got: unknown;
-  try {
-    got = holder.dereference(ref as InstanceType<H5['Reference']>);
-  } catch (e) {
-    throw new SvhnError('BAD_MAT', `${what} does not resolve (${hdf5Reason(e)})`);
+type Resolve = (ref: unknown, what: string) => H5Dataset | H5Group;
+
+/** An object reference's 8 bytes: the object header's address in the file. */
+function addressOf(refData: ArrayLike<number>): number {
+  let address = 0;
+  for (let i = 7; i >= 0; i--) address = address * 256 + (refData[i] ?? 0); // little-endian; HDF5 addresses stay far below 2^53
+  return address;
+}
+
+/**
+ * Resolves references through an index of MATLAB's `/#refs#` group (address -> name), built in
+ * one pass. h5wasm's own dereference asks HDF5 for the object's path (H5Iget_name), which
+ * searches the whole file on every call: quadratic, hours for a train-size digitStruct. Creating
+ * a reference from each `/#refs#` name reads the address by lookup instead. A reference that is
+ * not in the index (an object elsewhere, or a broken one) goes through h5wasm's dereference,
+ * whose error is the message.
+ */
+function referenceResolver(h5: H5, file: H5File): Resolve {
+  const index = new Map<number, string>();
+  const refsGroup = file.get('/#refs#');
+  if (refsGroup instanceof h5.Group) {
+    for (const name of refsGroup.keys()) {
+      const path = `/#refs#/${name}`;
+      try {
+        index.set(addressOf(h5.Module.create_object_reference(file.file_id, path)), path);
+      } catch {
+        // not referenceable (a broken link): any reference to it fails below, naming the photo
+      }
+    }
   }
-  if (!got) throw new SvhnError('BAD_MAT', `${what} does not resolve`);
-  return got as H5Dataset | H5Group;
+  return (ref, what) => {
+    let got: unknown;
+    try {
+      const path = index.get(addressOf((ref as InstanceType<H5['Reference']>).ref_data));
+      got = path !== undefined ? file.get(path) : file.dereference(ref as InstanceType<H5['Reference']>);
+    } catch (e) {
+      throw new SvhnError('BAD_MAT', `${what} does not resolve (${hdf5Reason(e)})`);
+    }
+    if (!(got instanceof h5.Dataset || got instanceof h5.Group)) throw new SvhnError('BAD_MAT', `${what} does not resolve`);
+    return got;
+  };
 }
 
 /** A uint16 char array (MATLAB's char) as text. */
@@ -180,14 +213,14 @@ function decodeChars(ds: H5Dataset, at: string): string {
 }
 
 /** One field's k values: doubles stored directly (k = 1) or references to (1,1) doubles (k > 1). */
-function readField(h5: H5, group: H5Group, field: string, at: string): number[] {
+function readField(h5: H5, resolve: Resolve, group: H5Group, field: string, at: string): number[] {
   const ds = group.get(field);
   if (!(ds instanceof h5.Dataset)) throw new SvhnError('BAD_MAT', `${at}: its bbox has no '${field}' dataset`);
   const value = ds.value;
   if (value instanceof Float64Array) return Array.from(value);
   if (Array.isArray(value) && value.every((r) => r instanceof h5.Reference)) {
     return value.map((ref, j) => {
-      const target = deref(ds, ref, `${at}: bbox ${field} ${j + 1}'s reference`);
+      const target = resolve(ref, `${at}: bbox ${field} ${j + 1}'s reference`);
       const v = target instanceof h5.Dataset ? target.value : undefined;
       if (!(v instanceof Float64Array) || v.length !== 1) throw new SvhnError('BAD_MAT', `${at}: bbox ${field} ${j + 1}: expected a (1,1) double`);
       return v[0]!;
@@ -196,8 +229,8 @@ function readField(h5: H5, group: H5Group, field: string, at: string): number[] 
   throw new SvhnError('BAD_MAT', `${at}: bbox ${field}: expected doubles or references to doubles, got ${ds.dtype}`);
 }
 
-function readBoxes(h5: H5, group: H5Group, at: string, name: string): DigitStructEntry {
-  const [label, left, top, width, height] = BOX_FIELDS.map((f) => readField(h5, group, f, at)) as [number[], number[], number[], number[], number[]];
+function readBoxes(h5: H5, resolve: Resolve, group: H5Group, at: string, name: string): DigitStructEntry {
+  const [label, left, top, width, height] = BOX_FIELDS.map((f) => readField(h5, resolve, group, f, at)) as [number[], number[], number[], number[], number[]];
   for (const [f, values] of [['left', left], ['top', top], ['width', width], ['height', height]] as const) {
     if (values.length !== label.length) throw new SvhnError('BAD_MAT', `${at}: bbox has ${label.length} labels but ${values.length} ${f} values: expected one per digit`);
     if (!values.every(Number.isFinite)) throw new SvhnError('BAD_MAT', `${at}: bbox ${f} holds a value that is not a finite number`);
