@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Data benchmark: our streaming MAT reader (dist/data/mat.js) against scipy.io.loadmat + a
+ * Data benchmark: our streaming MAT reader (dist/data/mat/mat.js) against scipy.io.loadmat + a
  * numpy transpose to contiguous NHWC, on the same train-sized file (73,257 images,
  * compressed, written by scipy) in the same run. Each timed run is a fresh child process, so
  * peak RSS is per run; runs alternate between the two readers so that load from other work
@@ -34,7 +34,7 @@ const GB = 1024 ** 3;
 
 /** One timed read in this (fresh) process; prints one JSON line on stdout. */
 async function childNode(file, mode) {
-  const { readSvhnMat, readSvhnMatChunks } = await import(join(ROOT, 'dist', 'data', 'mat.js'));
+  const { readSvhnMat, readSvhnMatChunks } = await import(join(ROOT, 'dist', 'data', 'mat', 'mat.js'));
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let count = 0;
@@ -175,7 +175,7 @@ async function main() {
   const runsAt = args.indexOf('--runs');
   const runs = runsAt >= 0 ? Number(args[runsAt + 1]) : 3;
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs takes a positive whole number, got ${args[runsAt + 1]}`);
-  if (!existsSync(join(ROOT, 'dist', 'data', 'mat.js'))) throw new Error('dist/data/mat.js is missing: run `npm run build` first');
+  if (!existsSync(join(ROOT, 'dist', 'data', 'mat', 'mat.js'))) throw new Error('dist/data/mat/mat.js is missing: run `npm run build` first');
 
   const expected = ensureTrainFile();
   console.log(`file: ${BIG} (${expected.n} images, compressed, written by scipy.io.savemat)`);

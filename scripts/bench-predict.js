@@ -9,7 +9,7 @@
  *   npm run bench:predict -- --count 2000 --batch-size 128 --concurrency 8
  *
  * The folder is made once under bench-out/predict-png-<count>/ (a DONE marker file says it is
- * complete): synthetic digits (dist/data/synthetic.js, the offline sample's renderer) upscaled
+ * complete): synthetic digits (dist/data/synthetic/synthetic.js, the offline sample's renderer) upscaled
  * with sharp to a random size each. The model is models/optimized when it exists, otherwise a
  * freshly initialised `optimized` network saved under bench-out/ (same speed, random answers).
  * Needs `npm run build` first (it imports ../dist).
@@ -50,7 +50,7 @@ async function makeFolder() {
   if (existsSync(DONE)) return;
   const sharp = (await import('sharp')).default;
   const { Rng } = await import(dist('util/rng.js'));
-  const { generateImages } = await import(dist('data/synthetic.js'));
+  const { generateImages } = await import(dist('data/synthetic/synthetic.js'));
   await rm(FOLDER, { recursive: true, force: true });
   mkdirSync(FOLDER, { recursive: true });
   const rng = new Rng(SEED);

@@ -73,7 +73,7 @@ if (FOLDS < 2) fail('--folds: expected at least 2 (one held out, the others to l
 if (!existsSync(join(REAL, 'labels.csv'))) {
   fail(`${REAL}/labels.csv not found: this benchmark reads the real SVHN digits in ../shared/realsvhn (or --real DIR)`);
 }
-if (!existsSync(join(ROOT, 'dist', 'data', 'labelled.js'))) fail('dist/ is missing or old; run `npm run build` first');
+if (!existsSync(join(ROOT, 'dist', 'data', 'images', 'labelled.js'))) fail('dist/ is missing or old; run `npm run build` first');
 if (!existsSync(join(OFFLINE, 'metadata.json'))) {
   fail(
     `no offline model at ${OFFLINE}; build one with \`svhn download --synthetic && svhn preprocess && svhn train --model optimized\`` +
@@ -81,7 +81,7 @@ if (!existsSync(join(OFFLINE, 'metadata.json'))) {
   );
 }
 
-const { listLabelledImages } = await import(join(ROOT, 'dist', 'data', 'labelled.js'));
+const { listLabelledImages } = await import(join(ROOT, 'dist', 'data', 'images', 'labelled.js'));
 const { Rng } = await import(join(ROOT, 'dist', 'util', 'rng.js'));
 const { readModelMetadata } = await import(join(ROOT, 'dist', 'models', 'io.js'));
 const { csvCell } = await import(join(ROOT, 'dist', 'predict', 'output.js'));

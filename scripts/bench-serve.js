@@ -8,7 +8,7 @@
  * For a single 32x32 PNG (a raw image/png body) and a batch of 100 (multipart), at 1, 8 and
  * 64 connections: requests/s and p50 / p99 latency. Then the server's RSS (from /healthz)
  * before and after --soak single-PNG requests at 8 connections, and its tensor count (flat
- * when nothing leaks). Images: synthetic digits (dist/data/synthetic.js). The model is
+ * when nothing leaks). Images: synthetic digits (dist/data/synthetic/synthetic.js). The model is
  * models/optimized when it exists, else a freshly initialised `optimized` network saved under
  * bench-out/ (same speed, random answers). Needs `npm run build` first (it runs dist/).
  */
@@ -48,7 +48,7 @@ if (!existsSync(dist('cli/main.js'))) {
 async function digitPngs(n) {
   const sharp = (await import('sharp')).default;
   const { Rng } = await import(dist('util/rng.js'));
-  const { generateImages } = await import(dist('data/synthetic.js'));
+  const { generateImages } = await import(dist('data/synthetic/synthetic.js'));
   const { images } = generateImages(new Rng(7), n);
   return Promise.all(Array.from({ length: n }, (_, i) => sharp(images.subarray(i * 3072, (i + 1) * 3072), { raw: { width: 32, height: 32, channels: 3 } }).png().toBuffer()));
 }

@@ -65,6 +65,13 @@ export const DEFAULTS = {
       small: { train: 12_000, test: 2000, extra: 2000 },
       full: { train: 73_257, test: 26_032, extra: 531_131 },
     },
+    // `download --synthetic --format full`: whole photos with digit boxes (SVHN's format 1).
+    // 'full' has the photo counts of SVHN's format-1 archives; 'small' is for demos and tests,
+    // seconds to make.
+    photoSizes: {
+      small: { train: 2000, test: 500, extra: 500 },
+      full: { train: 33_402, test: 13_068, extra: 202_353 },
+    },
   },
   preprocess: {
     valFraction: 0.2, // the notebook's 80/20 stratified split

@@ -1,3 +1,5 @@
+import { printable } from './util/text.js';
+
 /**
  * Domain errors: a code, a one-line message naming the file or flag and what was expected,
  * and an optional suggestion. The CLI's single top-level handler prints them without a stack
@@ -34,11 +36,14 @@ export function isSvhnError(e: unknown): e is SvhnError {
   return e instanceof SvhnError;
 }
 
-/** One line for humans: "message (suggestion)". */
+/**
+ * One line for humans: "message; suggestion". Printable (util/text.ts): a path in it with
+ * control characters shows them escaped, and a very long one is cut in the middle.
+ */
 export function formatError(e: unknown): string {
-  if (isSvhnError(e)) return e.suggestion ? `${e.message}; ${e.suggestion}` : e.message;
-  if (e instanceof Error) return e.message.split('\n')[0] ?? String(e);
-  return String(e);
+  if (isSvhnError(e)) return printable(e.suggestion ? `${e.message}; ${e.suggestion}` : e.message);
+  if (e instanceof Error) return printable(e.message.split('\n')[0] ?? String(e));
+  return printable(String(e));
 }
 
 /** Turns a Node fs error into a SvhnError naming the path. */

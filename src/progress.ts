@@ -3,6 +3,7 @@
  * (CI logs, pipes). Always on stderr so stdout stays clean for data.
  */
 import cliProgress from 'cli-progress';
+import { printable } from './util/text.js';
 
 export interface ProgressOptions {
   label: string; // e.g. "download train_32x32.mat", "epoch 3/15"
@@ -47,7 +48,8 @@ function fieldText(fields?: Record<string, string | number>): string {
     .join('  ');
 }
 
-export function createProgress(opts: ProgressOptions): Progress {
+export function createProgress(options: ProgressOptions): Progress {
+  const opts = { ...options, label: printable(options.label) }; // labels name user files
   const mode = opts.mode ?? (process.stderr.isTTY ? 'bar' : 'plain');
   const fmt = opts.format ?? fmtDefault;
   const start = Date.now();

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { BackendChoice } from '../config.js';
 import { SvhnError } from '../errors.js';
 import { getLogger } from '../log.js';
+import { wasmValidates } from './kernels/simd.js';
 
 export type BackendName = Exclude<BackendChoice, 'auto'>;
 
@@ -40,8 +41,7 @@ const SHARED_MEMORY_PROBE = new Uint8Array([
 /** Why the threaded wasm build cannot start in this process, or undefined when it can. */
 export function threadedWasmProblem(): string | undefined {
   if (typeof SharedArrayBuffer === 'undefined' || typeof Atomics === 'undefined') return 'this runtime has no SharedArrayBuffer';
-  const wa = (globalThis as unknown as { WebAssembly: { validate(b: Uint8Array): boolean } }).WebAssembly;
-  if (!wa.validate(SHARED_MEMORY_PROBE)) return 'this runtime has no WebAssembly threads';
+  if (!wasmValidates(SHARED_MEMORY_PROBE)) return 'this runtime has no WebAssembly threads';
   const worker = fileURLToPath(new URL('./wasmThreadWorker.js', import.meta.url));
   if (!existsSync(worker)) return `${worker} is missing (run npm run build)`;
   return undefined;

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { BACKEND_CHOICES, DEFAULTS, defaultRecipe, type BackendChoice } from '../config.js';
 import { getLogger } from '../log.js';
 import { nonNegativeInt, oneOf, positiveInt } from './options.js';
+import { printText } from './output.js';
 
 interface DemoFlags {
   dataDir: string;
@@ -31,14 +32,14 @@ async function runDemo(flags: DemoFlags): Promise<void> {
   const haveReal = ['train', 'test'].every((s) => existsSync(join(flags.dataDir, `${s}_32x32.mat`)));
   if (!haveReal) {
     log.info(`no SVHN files in ${flags.dataDir}/: generating the offline synthetic sample (svhn download --synthetic)`);
-    const { generateSynthetic } = await import('../data/synthetic.js');
+    const { generateSynthetic } = await import('../data/synthetic/synthetic.js');
     await generateSynthetic({ dataDir: flags.dataDir, size: 'small', seed: DEFAULTS.synthetic.seed, splits: ['train', 'test'] });
   }
 
   log.info('step 1/3: preprocess');
-  const { preprocess, formatPreprocessSummary } = await import('../data/preprocess.js');
+  const { preprocess, formatPreprocessSummary } = await import('../data/cache/preprocess.js');
   const pre = await preprocess({ dataDir: flags.dataDir });
-  process.stdout.write(formatPreprocessSummary(pre) + '\n');
+  printText(formatPreprocessSummary(pre) + '\n');
 
   log.info(`step 2/3: train the optimized model for ${flags.epochs} epochs on up to ${flags.limit} images`);
   const { trainModel, checkpointDirFor } = await import('../train/loop.js');
@@ -64,7 +65,7 @@ async function runDemo(flags: DemoFlags): Promise<void> {
   });
   onInterrupt.done();
   const m = trained.metadata;
-  process.stdout.write(
+  printText(
     `\ntrained ${flags.out}: ${m.epochsRun} epochs on ${m.backend}, ${m.trainImagesPerSec.toFixed(0)} images/s, ` +
       `val accuracy ${(100 * m.validation.acc).toFixed(2)}%\n\n`,
   );
@@ -73,10 +74,10 @@ async function runDemo(flags: DemoFlags): Promise<void> {
   const { runEvaluate } = await import('../evaluate/run.js');
   const { formatEvaluationText } = await import('../evaluate/outputs.js');
   const evaluated = await runEvaluate({ modelDirs: [flags.out], dataDir: flags.dataDir, split: 'test', batchSize: DEFAULTS.evaluate.batchSize });
-  for (const e of evaluated.models) process.stdout.write(formatEvaluationText(e.result, e.outDir));
+  for (const e of evaluated.models) printText(formatEvaluationText(e.result, e.outDir));
 
   const synthetic = pre.manifest.synthetic;
-  process.stdout.write(
+  printText(
     `\ndemo done in ${((Date.now() - t0) / 1000).toFixed(0)} s` +
       (synthetic
         ? ': SYNTHETIC offline sample, so this accuracy says nothing about SVHN. Put the real files in data/ (svhn download) and run again.\n'

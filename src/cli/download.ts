@@ -1,7 +1,7 @@
 /**
  * `svhn download`: fetch SVHN's .mat files (resumable, checksum-verified), or with
- * --format full the format-1 archives, extracted into <data-dir>/full/; or with --synthetic
- * generate the offline sample under the cropped file names. Flags -> one stage call.
+ * --format full the format-1 archives, extracted into <data-dir>/full/; with --synthetic
+ * generate the offline sample in either format instead. Flags -> one stage call.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULTS, SPLITS, type SourceSplit } from '../config.js';
@@ -18,8 +18,8 @@ interface DownloadFlags {
   synthetic: boolean;
   size: 'small' | 'full';
   seed: number;
-  json: boolean;
   format: 'cropped' | 'full';
+  json: boolean;
   sources?: string;
 }
 
@@ -41,6 +41,11 @@ function sizesText(size: 'small' | 'full'): string {
   return Object.entries(DEFAULTS.synthetic.sizes[size]).map(([split, n]) => `${n.toLocaleString('en-US')} ${split}`).join(', ');
 }
 
+/** The same for the synthetic photos (--format full). */
+function photoSizesText(size: 'small' | 'full'): string {
+  return Object.entries(DEFAULTS.synthetic.photoSizes[size]).map(([split, n]) => `${n.toLocaleString('en-US')} ${split}`).join(', ');
+}
+
 export function registerDownload(program: Command): void {
   program
     .command('download')
@@ -50,22 +55,18 @@ export function registerDownload(program: Command): void {
         .argParser(listOf(SPLITS))
         .default([...DEFAULTS.downloadSplits], DEFAULTS.downloadSplits.join(',')),
     )
-    .option('--format <format>', 'cropped: the 32x32 digits ({split}_32x32.mat); full: the whole photos with digit boxes ({split}.tar.gz: train 404 MB, test 277 MB, extra 2 GB; extracted into <data-dir>/full/)', oneOf(['cropped', 'full'] as const), 'cropped')
-    .option('--data-dir <dir>', 'where the .mat files (and full/) go', DEFAULTS.dataDir)
-    .option('--base-url <url>', 'where {train,test,extra}_32x32.mat and {train,test,extra}.tar.gz live (use it for a mirror)', httpUrl, DEFAULTS.baseUrl)
+    .option('--data-dir <dir>', 'where the .mat files (and, with --format full, full/) go', DEFAULTS.dataDir)
+    .option('--base-url <url>', 'where {train,test,extra}_32x32.mat and, for --format full, {train,test,extra}.tar.gz (404 MB, 277 MB, 2 GB) live (use it for a mirror)', httpUrl, DEFAULTS.baseUrl)
     .option('--sources <file.json>', "a mirror's own files and checksums instead of SVHN's: {\"train\": {\"file\", \"size\", \"md5\", \"sha256\"}, \"test\": ..., \"extra\": ...} (sha256 may be left out with --format full)")
     .option('--force', 'fetch again even when a verified file is present', false)
     .option('--synthetic', 'generate the offline synthetic sample instead (no network; NOT real SVHN)', false)
-    .option('--size <size>', `with --synthetic: full (SVHN's split sizes: ${sizesText('full')}) or small (${sizesText('small')}, for demos and tests)`, oneOf(['small', 'full'] as const), DEFAULTS.synthetic.size)
+    .option('--size <size>', `with --synthetic: full (SVHN's split sizes: ${sizesText('full')}) or small (${sizesText('small')}, for demos and tests); with --format full, photos: ${photoSizesText('full')} or ${photoSizesText('small')}`, oneOf(['small', 'full'] as const), DEFAULTS.synthetic.size)
     .option('--seed <n>', 'with --synthetic: generator seed', nonNegativeInt, DEFAULTS.synthetic.seed)
+    .addOption(new Option('--format <format>', 'cropped: 32x32 digit crops (.mat); full: whole photos with digit boxes').choices(['cropped', 'full']).default('cropped'))
     .option('--json', 'print a machine-readable summary to stdout', false)
     .action(async (opts: DownloadFlags, cmd: Command) => {
-      if (opts.synthetic) {
-        for (const flag of ['format', 'sources'] as const) {
-          if (cmd.getOptionValueSource(flag) === 'cli') {
-            throw new SvhnError('BAD_FLAG', `--${flag} does not apply with --synthetic (the offline sample is made in the cropped format, not fetched)`, { suggestion: `drop --${flag} or --synthetic` });
-          }
-        }
+      if (opts.synthetic && opts.sources !== undefined) {
+        throw new SvhnError('BAD_FLAG', '--sources does not apply with --synthetic (the offline sample is generated, not fetched)', { suggestion: 'drop --sources or --synthetic' });
       }
       if (!opts.synthetic) {
         for (const flag of ['size', 'seed'] as const) {
@@ -75,8 +76,10 @@ export function registerDownload(program: Command): void {
         }
       }
 
+      if (opts.format === 'full' && opts.synthetic) return downloadSyntheticPhotos(opts);
+
       if (opts.synthetic) {
-        const { generateSynthetic, SYNTHETIC_NOTE } = await import('../data/synthetic.js');
+        const { generateSynthetic, SYNTHETIC_NOTE } = await import('../data/synthetic/synthetic.js');
         const { createProgress } = await import('../progress.js');
         let bar: { split: string; progress: Progress } | undefined;
         let files;
@@ -108,7 +111,7 @@ export function registerDownload(program: Command): void {
         return;
       }
 
-      const { readSourceTable } = await import('../data/sources.js');
+      const { readSourceTable } = await import('../data/sources/sources.js');
       const sources = opts.sources === undefined ? undefined : await readSourceTable(opts.sources, opts.format === 'cropped');
       if (opts.format === 'full') {
         const { downloadFull, createFullReporter } = await import('../data/sources/downloadFull.js');
@@ -125,7 +128,7 @@ export function registerDownload(program: Command): void {
         return;
       }
 
-      const { downloadSplits, createDownloadReporter } = await import('../data/download.js');
+      const { downloadSplits, createDownloadReporter } = await import('../data/sources/download.js');
       const reporter = createDownloadReporter();
       let results;
       try {
@@ -144,4 +147,38 @@ export function registerDownload(program: Command): void {
         process.stdout.write(JSON.stringify({ synthetic: false, dataDir: opts.dataDir, baseUrl: opts.baseUrl, files: results }, null, 2) + '\n');
       }
     });
+}
+
+/** `download --synthetic --format full`: the synthetic photo sample under <data-dir>/full/ (data/synthetic/photoSample.ts). */
+async function downloadSyntheticPhotos(opts: DownloadFlags): Promise<void> {
+  const { generateSyntheticPhotos, SYNTHETIC_PHOTOS_NOTE } = await import('../data/synthetic/photoSample.js');
+  const { createProgress } = await import('../progress.js');
+  let bar: { split: string; progress: Progress } | undefined;
+  let result;
+  try {
+    result = await generateSyntheticPhotos({
+      dataDir: opts.dataDir,
+      size: opts.size,
+      seed: opts.seed,
+      splits: opts.split,
+      force: opts.force,
+      onProgress: (split, done, total) => {
+        if (bar?.split !== split) {
+          bar?.progress.stop();
+          bar = { split, progress: createProgress({ label: `synthetic photos full/${split}`, total, unit: 'photo' }) };
+        }
+        bar.progress.update(done);
+      },
+    });
+    bar?.progress.stop();
+  } catch (e) {
+    bar?.progress.abort?.();
+    throw e;
+  }
+  const { root, splits } = result;
+  getLogger().warn(`${SYNTHETIC_PHOTOS_NOTE} (${splits.map((s) => `${s.split}: ${s.count} photos, ${s.withNumber} with a number`).join('; ')} in ${root})`);
+  if (opts.json) {
+    const summary = { synthetic: true, format: 'full', note: SYNTHETIC_PHOTOS_NOTE, dataDir: opts.dataDir, root, size: opts.size, seed: opts.seed, splits };
+    process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+  }
 }

@@ -8,6 +8,7 @@ import { Option, type Command } from 'commander';
 import { BACKEND_CHOICES, DEFAULTS, type BackendChoice } from '../config.js';
 import { SvhnError } from '../errors.js';
 import { collect, LABELLED_HELP, labelledSource, oneOf, positiveInt, THREADS_HELP, threadCount } from './options.js';
+import { printText } from './output.js';
 
 interface EvaluateFlags {
   model?: string[];
@@ -98,6 +99,6 @@ A labelled set may lack some digits (warned); their rows of the report are empty
       if (run.comparison) {
         parts.push(`comparison on ${images ? images.path : `the ${opts.split} split`}${synthetic ? ' (SYNTHETIC data)' : ''}\n` + formatComparison(run.comparison));
       }
-      process.stdout.write(parts.join('\n'));
+      printText(parts.join('\n'));
     });
 }

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { formatError, isSvhnError } from '../errors.js';
 import { createLogger, type LogFormat } from '../log.js';
 import { installInterruptHandler } from '../util/interrupt.js';
+import { printableLines } from '../util/text.js';
 import { registerDownload } from './download.js';
 import { registerPreprocess } from './preprocess.js';
 import { registerTrain } from './train.js';
@@ -32,8 +33,8 @@ export function buildProgram(): Command {
     .option('--verbose', 'debug logging and stack traces on errors', false)
     .option('--log-format <format>', 'log format: pretty or json (default: pretty on a TTY, json otherwise)', oneOf(['pretty', 'json'] as const))
     .configureHelp({ showGlobalOptions: true })
-    // commander's own flag errors: one line, prefixed like ours (inherited by subcommands).
-    .configureOutput({ outputError: (str, write) => write(`svhn: ${str.trimEnd()}\n`) })
+    // commander's own flag errors: one line, prefixed like ours (inherited by subcommands); they quote the flag's value.
+    .configureOutput({ outputError: (str, write) => write(`svhn: ${printableLines(str.trimEnd())}\n`) })
     .exitOverride();
 
   program.hook('preAction', async (_cmd, action) => {
@@ -79,7 +80,7 @@ export async function main(argv: string[]): Promise<number> {
     // One line; an unexpected (non-domain) error says where to get the stack.
     const hint = !verbose && !isSvhnError(e) ? ' (run with --verbose for the stack trace)' : '';
     process.stderr.write(`svhn: error: ${formatError(e)}${hint}\n`);
-    if (verbose && e instanceof Error && e.stack) process.stderr.write(e.stack + '\n');
+    if (verbose && e instanceof Error && e.stack) process.stderr.write(printableLines(e.stack) + '\n');
     return isSvhnError(e) ? e.exitCode : 1;
   }
 }

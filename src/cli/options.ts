@@ -4,7 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError } from 'commander';
-import type { LabelledSource } from '../data/labelled.js';
+import type { LabelledSource } from '../data/images/labelled.js';
 
 export function positiveInt(value: string): number {
   const n = Number(value);

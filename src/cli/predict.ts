@@ -63,6 +63,7 @@ Exit code ${EXIT_SOME_FAILED}: some inputs could not be read (their rows carry a
         format: flags.format,
         out: flags.out,
         stream: process.stdout,
+        terminal: process.stdout.isTTY === true,
         topK: flags.topK,
         recursive: flags.recursive,
         batchSize: flags.batchSize,

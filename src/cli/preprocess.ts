@@ -6,6 +6,7 @@
 import { Option, type Command } from 'commander';
 import { DEFAULTS } from '../config.js';
 import { fraction, LABELLED_HELP, labelledSource, nonNegativeInt, positiveInt } from './options.js';
+import { printText } from './output.js';
 
 interface PreprocessFlags {
   dataDir: string;
@@ -49,7 +50,7 @@ has 10 outputs); a test set may lack some (warned). The cache records the folder
 file count and a content hash: changed images or labels rebuild it.`,
     )
     .action(async (flags: PreprocessFlags) => {
-      const { preprocess, formatPreprocessSummary } = await import('../data/preprocess.js');
+      const { preprocess, formatPreprocessSummary } = await import('../data/cache/preprocess.js');
       const result = await preprocess({
         dataDir: flags.dataDir,
         valFraction: flags.valFraction,
@@ -78,7 +79,7 @@ file count and a content hash: changed images or labels rebuild it.`,
         };
         process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
       } else {
-        process.stdout.write(formatPreprocessSummary(result));
+        printText(formatPreprocessSummary(result));
       }
     });
 }

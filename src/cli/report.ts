@@ -7,6 +7,7 @@ import { Option, type Command } from 'commander';
 import { BACKEND_CHOICES, DEFAULTS, type BackendChoice } from '../config.js';
 import { SvhnError } from '../errors.js';
 import { collect, oneOf, positiveInt, THREADS_HELP, threadCount } from './options.js';
+import { printText } from './output.js';
 
 const DEFAULT_OUT = 'report.html';
 
@@ -56,6 +57,6 @@ export function registerReport(program: Command): void {
         },
       });
       if (opts.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-      else process.stdout.write(`wrote ${result.outFile} (${(result.bytes / 1024).toFixed(0)} kB, ${opts.model.length} model${opts.model.length > 1 ? 's' : ''})${result.synthetic ? ' SYNTHETIC data' : ''}\n`);
+      else printText(`wrote ${result.outFile} (${(result.bytes / 1024).toFixed(0)} kB, ${opts.model.length} model${opts.model.length > 1 ? 's' : ''})${result.synthetic ? ' SYNTHETIC data' : ''}\n`);
     });
 }

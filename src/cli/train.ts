@@ -117,7 +117,7 @@ async function runTrain(fixed: string | undefined, flags: TrainFlags): Promise<v
   // The architecture's recipe for this data (config.ts defaultRecipe: the offline sample has its
   // own), or fine-tuning's (DEFAULTS.finetune: a constant rate, nothing else added); a flag
   // given wins either way.
-  const { cacheIsSynthetic } = await import('../data/cache.js');
+  const { cacheIsSynthetic } = await import('../data/cache/cache.js');
   const d: TrainRecipe = flags.init ? DEFAULTS.finetune : defaultRecipe(model, { synthetic: await cacheIsSynthetic(flags.dataDir) });
   const result = await trainModel({
     model,
@@ -166,7 +166,8 @@ async function runTrain(fixed: string | undefined, flags: TrainFlags): Promise<v
     };
     process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
   } else {
-    process.stdout.write(
+    const { printText } = await import('./output.js'); // --out and the parent's path are the user's: printable
+    printText(
       [
         `model      ${result.outDir} (${m.architecture}, ${m.params.total.toLocaleString('en-US')} parameters)${m.synthetic ? '  SYNTHETIC data: not SVHN accuracy' : ''}`,
         ...(m.parent ? [`fine-tuned from ${m.parent.dir} (lr ${m.hyperparameters.lr}, weights sha256 ${m.parent.weightsSha256.slice(0, 12)})`] : []),

@@ -1,6 +1,6 @@
 /**
  * Evaluating a model directory on a cache split, or on a labelled set of your own images
- * already decoded (data/labelled.ts), batch by batch:
+ * already decoded (data/images/labelled.ts), batch by batch:
  *
  *   <dataDir>/cache/<split>.images.u8 | labelled images
  *     --(chunks of batchSize, uint8)--> / 255 float32
@@ -23,9 +23,9 @@ import { MeanAccumulator } from '../metrics/mean.js';
 import { wholeBatch } from '../models/inference.js';
 import { loadModelDir } from '../models/io.js';
 import type { ModelMetadata } from '../models/modelDir.js';
-import { scalePixels } from '../data/batches.js';
-import { openCache, readCacheSplitChunks, staleSourceWarnings } from '../data/cache.js';
-import type { LabelledImages, LabelledKind, SkippedFile } from '../data/labelled.js';
+import { scalePixels } from '../data/cache/batches.js';
+import { openCache, readCacheSplitChunks, staleSourceWarnings } from '../data/cache/cache.js';
+import type { LabelledImages, LabelledKind, SkippedFile } from '../data/images/labelled.js';
 
 export type EvalSplit = 'test' | 'val';
 
@@ -47,7 +47,7 @@ export type EvaluateOptions = EvalData & {
 export interface LabelledDataSource {
   kind: LabelledKind;
   path: string;
-  sha256: string; // content hash (data/labelled.ts)
+  sha256: string; // content hash (data/images/labelled.ts)
   files: string[]; // per image, in evaluation order
   skipped: SkippedFile[];
 }

@@ -8,8 +8,10 @@ import { DEFAULTS } from '../config.js';
 import { compareModels, type Comparison } from '../metrics/comparison.js';
 import { createProgress } from '../progress.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { assertOutside, type OwnPlace } from '../util/paths.js';
+import { CACHE_SUBDIR } from '../data/cache/cacheFormat.js';
 import { getLogger } from '../log.js';
-import type { LabelledImages, LabelledSource } from '../data/labelled.js';
+import type { LabelledImages, LabelledSource } from '../data/images/labelled.js';
 import { evaluateModel, type EvalData, type EvalSplit, type EvaluationResult } from './evaluate.js';
 import { assertEvaluationDirReplaceable, defaultEvaluationDir, renderErrorsGrid, summarize, writeEvaluationOutputs } from './outputs.js';
 
@@ -63,7 +65,7 @@ const WARN_SKIPPED = 10;
 
 /** Lists, hashes and decodes a labelled set once for every model; a set may lack digits (warned). */
 async function readLabelled(source: LabelledSource, strict: boolean, progress: RunEvaluateOptions['progress']): Promise<LabelledImages & { sha256: string }> {
-  const { decodeLabelledImages, hashLabelledImages, listLabelledImages, missingDigits } = await import('../data/labelled.js');
+  const { decodeLabelledImages, hashLabelledImages, listLabelledImages, missingDigits } = await import('../data/images/labelled.js');
   const log = getLogger();
   const listing = await listLabelledImages(source);
   const { sha256 } = await hashLabelledImages(listing, progress);
@@ -82,11 +84,32 @@ async function readLabelled(source: LabelledSource, strict: boolean, progress: R
   return { ...set, sha256 };
 }
 
+/**
+ * --errors must not land on what the run reads or svhn keeps: a model directory, the cache,
+ * the labelled images (inside a --images folder; a --labels CSV itself or a file it lists).
+ * Its siblings FILE-<name>.png (several models) share its folder, so the folders cover them.
+ */
+async function refuseErrorsOverInputs(opts: RunEvaluateOptions, labelled?: LabelledImages): Promise<void> {
+  if (!opts.errorsPng) return;
+  const places: OwnPlace[] = opts.modelDirs.map((dir) => ({ path: dir, what: `the model directory ${dir}` }));
+  if ('images' in opts) {
+    const src = opts.images;
+    places.push({ path: src.path, what: src.kind === 'folder' ? `the images of ${src.flag} ${src.path}` : `${src.flag} ${src.path}` });
+    for (const file of [...(labelled?.files ?? []), ...(labelled?.skipped.map((s) => s.file) ?? [])]) places.push({ path: file, what: `the images of ${src.flag} ${src.path} (it lists ${file})` });
+  } else {
+    const cache = join(opts.dataDir, CACHE_SUBDIR);
+    places.push({ path: cache, what: `the preprocess cache ${cache}` });
+  }
+  await assertOutside('--errors', opts.errorsPng, places);
+}
+
 export async function runEvaluate(opts: RunEvaluateOptions): Promise<RunEvaluateResult> {
   const dirs = outDirs(opts);
   for (const dir of dirs) await assertEvaluationDirReplaceable(dir, { fromFlag: opts.outDir !== undefined }); // before any work: each is replaced whole
+  await refuseErrorsOverInputs(opts); // folders before any work; a CSV's files once it is listed
   const gridCount = opts.gridCount ?? DEFAULTS.predict.gridCount;
   const data: EvalData = 'images' in opts ? { labelled: await readLabelled(opts.images, opts.strict ?? false, opts.progress) } : { dataDir: opts.dataDir, split: opts.split };
+  if ('labelled' in data) await refuseErrorsOverInputs(opts, data.labelled);
   const label = 'labelled' in data ? data.labelled.source.path : data.split;
   const models: EvaluatedModel[] = [];
   for (const [i, modelDir] of opts.modelDirs.entries()) {

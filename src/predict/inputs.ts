@@ -16,10 +16,10 @@
 import type { Dirent } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { CACHE_SUBDIR } from '../data/cacheFormat.js';
+import { CACHE_SUBDIR } from '../data/cache/cacheFormat.js';
 import { CACHE_SPLITS, IMAGE_BYTES, type CacheSplit } from '../config.js';
 import { SvhnError } from '../errors.js';
-import { IMAGE_EXTENSIONS } from '../data/decode.js';
+import { IMAGE_EXTENSIONS } from '../data/images/decode.js';
 import { entryKind, sortedEntries, VisitedDirs } from '../util/dirs.js';
 import { describeFileKind } from '../util/files.js';
 
@@ -131,7 +131,7 @@ async function* walkRoot(dir: string, opts: ExpandOptions): AsyncGenerator<Input
 }
 
 async function* matItems(path: string, chunk: number): AsyncGenerator<InputItem> {
-  const { readSvhnMatChunks } = await import('../data/mat.js');
+  const { readSvhnMatChunks } = await import('../data/mat/mat.js');
   for await (const c of readSvhnMatChunks(path, { chunk })) {
     for (let i = 0; i < c.count; i++) {
       // subarray: a view into the chunk's fresh buffer, which lives as long as a view does.
@@ -141,7 +141,7 @@ async function* matItems(path: string, chunk: number): AsyncGenerator<InputItem>
 }
 
 async function* cacheItems(split: CacheSplit, dataDir: string, chunk: number): AsyncGenerator<InputItem> {
-  const { openCache, readCacheSplitChunks } = await import('../data/cache.js');
+  const { openCache, readCacheSplitChunks } = await import('../data/cache/cache.js');
   const cache = await openCache(dataDir);
   for await (const c of readCacheSplitChunks(cache, split, chunk)) {
     for (let i = 0; i < c.count; i++) {
@@ -190,11 +190,11 @@ export async function countInputs(sources: InputSource[], opts: Pick<ExpandOptio
     if (s.kind === 'file') total += 1;
     else if (s.kind === 'dir') total += await countDir(s.path, opts.recursive, await rootVisited(s.path));
     else if (s.kind === 'mat') {
-      const { inspectMat } = await import('../data/mat.js');
+      const { inspectMat } = await import('../data/mat/mat.js');
       const x = (await inspectMat(s.path)).variables.find((v) => v.name === 'X');
       total += x?.dims[3] ?? 0;
     } else {
-      const { openCache } = await import('../data/cache.js');
+      const { openCache } = await import('../data/cache/cache.js');
       const cache = await openCache(opts.dataDir, { verify: [s.split] }); // labels 0..9 and sha256, as train checks
       const entry = cache.manifest.splits[s.split];
       if (!entry) {

@@ -8,6 +8,9 @@
  * JSONL, one object per line:
  *   {"input":"a.png","predicted":3,"confidence":0.91,"top":[{"digit":3,"prob":0.91},...],"label":null,"error":null}
  * Probabilities carry 6 decimals.
+ * Rows keep the exact input names (CSV quoting, JSON escaping), except on a terminal, where
+ * they are shown rather than stored: there a name's control characters are escaped and a very
+ * long one is cut (util/text.ts), so a file called `<ESC>[2J.png` cannot clear the screen.
  */
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
@@ -16,6 +19,7 @@ import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { SvhnError, ioError } from '../errors.js';
 import { removeStaleTemps, tempSibling } from '../util/atomic.js';
+import { elideLong, printable } from '../util/text.js';
 import type { PredictionRow } from './predict.js';
 import { makeDirs } from '../util/mkdirs.js';
 
@@ -32,13 +36,15 @@ export function csvHeader(topK: number): string {
   return ['input', 'predicted', 'confidence', ...tops, 'label', 'error'].join(',') + '\n';
 }
 
-export function formatCsvRow(row: PredictionRow, topK: number): string {
-  const cells = [csvCell(row.input), row.predicted === null ? '' : String(row.predicted), row.confidence === null ? '' : row.confidence.toFixed(6)];
+/** `terminal`: the row is shown to a person, not stored (see the top of this file). */
+export function formatCsvRow(row: PredictionRow, topK: number, terminal = false): string {
+  const text = terminal ? printable : (s: string) => s;
+  const cells = [csvCell(text(row.input)), row.predicted === null ? '' : String(row.predicted), row.confidence === null ? '' : row.confidence.toFixed(6)];
   for (let i = 0; i < topK; i++) {
     const t = row.top[i];
     cells.push(t ? String(t.digit) : '', t ? t.prob.toFixed(6) : '');
   }
-  cells.push(row.label === null ? '' : String(row.label), row.error === null ? '' : csvCell(row.error));
+  cells.push(row.label === null ? '' : String(row.label), row.error === null ? '' : csvCell(text(row.error)));
   return cells.join(',') + '\n';
 }
 
@@ -54,8 +60,14 @@ export function jsonRow(row: PredictionRow) {
   };
 }
 
-export function formatJsonlRow(row: PredictionRow): string {
-  return JSON.stringify(jsonRow(row)) + '\n';
+/**
+ * JSON escapes control characters but DEL and C1 (U+0080..U+009F); on a terminal those get
+ * \u escapes too (the same JSON value) and long names are cut.
+ */
+export function formatJsonlRow(row: PredictionRow, terminal = false): string {
+  if (!terminal) return JSON.stringify(jsonRow(row)) + '\n';
+  const shown = { ...row, input: elideLong(row.input), error: row.error === null ? null : elideLong(row.error) };
+  return JSON.stringify(jsonRow(shown)).replace(/[\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) + '\n';
 }
 
 export interface RowSink {
@@ -72,6 +84,8 @@ export interface SinkOptions {
   /** File to write atomically; when absent rows go to `stream`. */
   out?: string;
   stream?: Writable;
+  /** `stream` is a terminal: rows are shown, not stored (names escaped and cut). */
+  terminal?: boolean;
 }
 
 /**
@@ -93,7 +107,8 @@ function writeChunk(stream: Writable, text: string, name: string): Promise<void>
 
 export async function openRowSink(opts: SinkOptions): Promise<RowSink> {
   const header = opts.format === 'csv' ? csvHeader(opts.topK) : '';
-  const format = (row: PredictionRow) => (opts.format === 'csv' ? formatCsvRow(row, opts.topK) : formatJsonlRow(row));
+  const terminal = !opts.out && opts.terminal === true;
+  const format = (row: PredictionRow) => (opts.format === 'csv' ? formatCsvRow(row, opts.topK, terminal) : formatJsonlRow(row, terminal));
 
   if (!opts.out) {
     const stream = opts.stream;

@@ -11,8 +11,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from '../config.js';
 import { SvhnError } from '../errors.js';
-import { scalePixels } from '../data/batches.js';
-import { decodeImageFile } from '../data/decode.js';
+import { scalePixels } from '../data/cache/batches.js';
+import { decodeImageFile } from '../data/images/decode.js';
 import { wholeBatch } from '../models/inference.js';
 import { mapOrdered } from '../util/mapOrdered.js';
 import type { InputItem } from './inputs.js';

@@ -11,8 +11,8 @@ import { SvhnError } from '../errors.js';
 import { getLogger } from '../log.js';
 import { createProgress, type ProgressOptions } from '../progress.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { isSameOrInside } from '../util/paths.js';
-import { CACHE_SUBDIR } from '../data/cacheFormat.js';
+import { assertOutside, type OwnPlace } from '../util/paths.js';
+import { CACHE_SUBDIR } from '../data/cache/cacheFormat.js';
 import { countInputs, expandInputs, findInputFile, resolveInputs, type InputSource } from './inputs.js';
 import { openRowSink, type OutputFormat } from './output.js';
 import { assertModelDir, loadModelDir } from '../models/io.js';
@@ -24,6 +24,7 @@ export interface PredictRunOptions {
   format: OutputFormat;
   out?: string; // file written atomically; rows go to `stream` when absent
   stream?: Writable;
+  terminal?: boolean; // `stream` is a terminal: rows are shown (names escaped and cut), not stored
   topK: number;
   recursive: boolean;
   batchSize: number;
@@ -67,21 +68,18 @@ const WRONG = '#cf222e';
  */
 async function refuseOverwritingInputs(sources: InputSource[], opts: PredictRunOptions): Promise<void> {
   const targets = [['--out', opts.out], ['--grid', opts.grid]] as const;
-  const ownDirs = [
-    [opts.modelDir, `the model directory ${opts.modelDir}`],
-    [join(opts.dataDir, CACHE_SUBDIR), `the preprocess cache ${join(opts.dataDir, CACHE_SUBDIR)}`],
-  ] as const;
+  const cache = join(opts.dataDir, CACHE_SUBDIR);
+  const own: OwnPlace[] = [
+    { path: opts.modelDir, what: `the model directory ${opts.modelDir}, which holds svhn's own files` },
+    { path: cache, what: `the preprocess cache ${cache}, which holds svhn's own files` },
+  ];
   for (const [flag, path] of targets) {
     if (!path) continue;
     const input = await findInputFile(sources, path, { recursive: opts.recursive, dataDir: opts.dataDir });
     if (input !== undefined) {
       throw new SvhnError('BAD_FLAG', `${flag} ${path}: expected a file that is not an input, got the input ${input}`, { suggestion: `write to another file name` });
     }
-    for (const [dir, what] of ownDirs) {
-      if (await isSameOrInside(path, dir)) {
-        throw new SvhnError('BAD_FLAG', `${flag} ${path}: expected a file outside ${what}, which holds svhn's own files`, { suggestion: 'write to another folder' });
-      }
-    }
+    await assertOutside(flag, path, own);
   }
   if (opts.out && opts.grid && resolve(opts.out) === resolve(opts.grid)) {
     throw new SvhnError('BAD_FLAG', `--grid ${opts.grid}: expected a file other than --out ${opts.out}`, { suggestion: 'give the grid its own .png name' });
@@ -107,7 +105,7 @@ export async function runPredict(opts: PredictRunOptions): Promise<PredictSummar
     log.info({ model: opts.modelDir, architecture: metadata.architecture, inputs: total, backend: backend.name }, `predicting ${total} inputs with ${opts.modelDir}`);
     if (metadata.synthetic) log.warn(`${opts.modelDir} was trained on the synthetic sample: its predictions on real digits mean little`);
 
-    const sink = await openRowSink({ format: opts.format, topK: opts.topK, out: opts.out, stream: opts.stream });
+    const sink = await openRowSink({ format: opts.format, topK: opts.topK, out: opts.out, stream: opts.stream, terminal: opts.terminal });
     const progress = createProgress({ label: 'predict', total, unit: 'img', mode: opts.progress });
     const gridImages = opts.grid ? new Uint8Array(opts.gridCount * IMAGE_BYTES) : undefined;
     const gridRows: PredictionRow[] = [];

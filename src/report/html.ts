@@ -111,7 +111,7 @@ async function freshEvaluation(modelDir: string, dataDir: string, split: EvalSpl
   }
   if (ev.data?.split !== split || ev.model?.fingerprint !== (await modelFingerprint(modelDir))) return undefined;
   try {
-    const { openCache } = await import('../data/cache.js');
+    const { openCache } = await import('../data/cache/cache.js');
     const cache = await openCache(dataDir);
     if (cache.manifestSha256 !== ev.data.manifestSha256) return undefined;
   } catch (e) {

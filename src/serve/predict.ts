@@ -8,7 +8,7 @@
  */
 import sharp from 'sharp';
 import { IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH } from '../config.js';
-import { decodeImage } from '../data/decode.js';
+import { decodeImage } from '../data/images/decode.js';
 import type { InputItem } from '../predict/inputs.js';
 import { jsonRow } from '../predict/output.js';
 import { DECODE_CONCURRENCY, predictItems } from '../predict/predict.js';

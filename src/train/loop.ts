@@ -21,7 +21,7 @@ import { getLogger } from '../log.js';
 import { createProgress } from '../progress.js';
 import { buildDirAtomic, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { Rng } from '../util/rng.js';
-import { epochBatches, epochImageCount, gatherImages, type ChunkedSource, type ImageSet } from '../data/batches.js';
+import { epochBatches, epochImageCount, gatherImages, type ChunkedSource, type ImageSet } from '../data/cache/batches.js';
 import { CURVES_PNG, HISTORY_CSV, HISTORY_JSON, METADATA_JSON, type HistoryRecord, type ModelMetadata, type ParentModel } from '../models/modelDir.js';
 import { saveLayersModel } from '../models/io.js';
 import { buildModel, countParams } from '../models/registry.js';
@@ -177,8 +177,8 @@ interface LoadedData {
 }
 
 async function loadData(o: TrainOptions): Promise<LoadedData> {
-  const { openCache, readCacheSplit, readCacheSplitChunks, staleSourceWarnings } = await import('../data/cache.js');
-  const { sampleStratified } = await import('../data/split.js');
+  const { openCache, readCacheSplit, readCacheSplitChunks, staleSourceWarnings } = await import('../data/cache/cache.js');
+  const { sampleStratified } = await import('../data/cache/split.js');
   const cache = await openCache(o.dataDir, { verify: true });
   for (const warning of await staleSourceWarnings(o.dataDir, cache)) getLogger().warn(warning);
   const subsample = (set: ImageSet, n: number | null): ImageSet =>

@@ -15,7 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH } from '../config.js';
-import { gatherImages, sequentialBatches, type ImageSet } from '../data/batches.js';
+import { gatherImages, sequentialBatches, type ImageSet } from '../data/cache/batches.js';
 
 const BATCH = 256;
 

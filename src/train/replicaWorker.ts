@@ -11,7 +11,7 @@ import { buildModel } from '../models/registry.js';
 import type { FromWorker, ReplicaWorkerData, ToWorker } from './replicas.js';
 import { setReplicaContext } from '../models/replicaContext.js';
 import { SharedAllReduce } from './allReduce.js';
-import { imageRange, type ImageSet } from '../data/batches.js';
+import { imageRange, type ImageSet } from '../data/cache/batches.js';
 import { assignFrom, evaluateSums, packInto, shardGradients, statisticVariables, trainableSize, trainableVariables } from './step.js';
 
 async function main(port: NonNullable<typeof parentPort>, data: ReplicaWorkerData): Promise<void> {

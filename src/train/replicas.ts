@@ -31,7 +31,7 @@ import { SvhnError } from '../errors.js';
 import type { BackendName } from '../backend/index.js';
 import { setReplicaContext } from '../models/replicaContext.js';
 import { SharedAllReduce } from './allReduce.js';
-import { imageRange, type ImageSet } from '../data/batches.js';
+import { imageRange, type ImageSet } from '../data/cache/batches.js';
 import { evaluateSums, packInto, shardGradients, sizeOf, statisticVariables, tensorFrom, trainableSize, trainableVariables, unpack, valuesOf } from './step.js';
 import { combinesShards } from './adam.js';
 

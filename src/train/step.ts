@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from '../config.js';
-import { sequentialBatches, type ImageSet } from '../data/batches.js';
+import { sequentialBatches, type ImageSet } from '../data/cache/batches.js';
 import { asWasm } from '../backend/kernels/heap.js';
 
 const EVAL_BATCH = 256; // validation batch: no gradients, so larger is cheaper per image

@@ -27,7 +27,7 @@ export function tempSibling(path: string): { tmp: string; release: () => void } 
  * ran): siblings named by tempSibling for this very path whose pid is no longer alive.
  * Another live process's are left alone, and so are names of any other shape. Every writer
  * of a final name calls this first, so a leftover lives until that name is next written (the
- * preprocess cache's, until it is next read: data/cache.ts openCache).
+ * preprocess cache's, until it is next read: data/cache/cache.ts openCache).
  */
 export async function removeStaleTemps(path: string): Promise<void> {
   const dir = dirname(path);

@@ -1,5 +1,5 @@
 /**
- * Folder walking shared by predict (./predict/inputs.ts) and labelled sets (./data/labelled.ts):
+ * Folder walking shared by predict (./predict/inputs.ts) and labelled sets (./data/images/labelled.ts):
  * sorted listings, symlink-resolving entry kinds, and a record of folders already walked so
  * that a symlink loop (`ln -s . self`) or a second link to the same folder is walked once.
  */

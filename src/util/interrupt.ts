@@ -6,6 +6,7 @@
  * Final names are only ever reached by rename, so they hold complete files or nothing.
  */
 import { rmSync } from 'node:fs';
+import { printable } from './text.js';
 
 const temps = new Set<string>();
 type Note = string | (() => string | undefined);
@@ -64,13 +65,19 @@ let installed = false;
 export function installInterruptHandler(): void {
   if (installed) return;
   installed = true;
+  const listeners = new Map<NodeJS.Signals, () => void>();
   for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-    process.on(signal, () => {
+    const listener = () => {
       if (stopHandler) return stopHandler(signal);
       removeTrackedTemps();
       const text = currentNote();
-      process.stderr.write(`\nsvhn: interrupted${text ? `; ${text}` : ''}\n`);
+      process.stderr.write(`\nsvhn: interrupted${text ? `; ${printable(text)}` : ''}\n`);
+      // A second signal takes the default action and ends the process at once, should exit
+      // itself wait (process.exit waits for libuv's threads; one blocked in a read would hold it).
+      for (const [s, l] of listeners) process.off(s, l);
       process.exit(code);
-    });
+    };
+    listeners.set(signal, listener);
+    process.on(signal, listener);
   }
 }

@@ -5,6 +5,7 @@
  */
 import { realpath } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
+import { SvhnError } from '../errors.js';
 
 /** The absolute path with every symlink in its existing part resolved. */
 export async function realPath(path: string): Promise<string> {
@@ -22,4 +23,23 @@ export async function realPath(path: string): Promise<string> {
 export async function isSameOrInside(path: string, dir: string): Promise<boolean> {
   const [p, d] = await Promise.all([realPath(path), realPath(dir)]);
   return p === d || p.startsWith(d.endsWith(sep) ? d : d + sep);
+}
+
+/** A place an output may not be written into: a folder (or a file) and what it is, for the message. */
+export interface OwnPlace {
+  path: string;
+  what: string;
+}
+
+/**
+ * Refuses an output `flag PATH` that is, or lies inside, one of `places` (a model directory,
+ * the preprocess cache, an input): writing there would replace what the run reads or what
+ * svhn keeps. Compared with symlinks resolved.
+ */
+export async function assertOutside(flag: string, path: string, places: readonly OwnPlace[]): Promise<void> {
+  for (const place of places) {
+    if (await isSameOrInside(path, place.path)) {
+      throw new SvhnError('BAD_FLAG', `${flag} ${path}: expected a file outside ${place.what}`, { suggestion: 'write to another folder' });
+    }
+  }
 }

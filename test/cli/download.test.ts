@@ -1,7 +1,7 @@
 /**
  * `svhn download` through the real CLI (node bin/svhn.js, which runs dist/: `npm test` builds
  * it first). The CLI verifies against SVHN's real table, so served bytes can never verify
- * here: transfer faults are covered by test/data/download.test.ts; this checks the command's
+ * here: transfer faults are covered by test/data/sources/download.test.ts; this checks the command's
  * flags, its one-line errors and exit codes against a loopback server. No internet.
  */
 import { existsSync } from 'node:fs';
@@ -85,8 +85,8 @@ describe('svhn download', () => {
     expect(await readdir(dataDir)).toEqual([]);
   });
 
-  // The offline sample belongs to src/data/synthetic.ts; here only the dispatch and the summary.
-  it.skipIf(!existsSync(join(ROOT, 'dist/data/synthetic.js')))('--synthetic writes the marked offline sample without touching the network', async () => {
+  // The offline sample belongs to src/data/synthetic/synthetic.ts; here only the dispatch and the summary.
+  it.skipIf(!existsSync(join(ROOT, 'dist/data/synthetic/synthetic.js')))('--synthetic writes the marked offline sample without touching the network', async () => {
     requests = [];
     const dataDir = join(tmp, 'synthetic');
     const args = ['download', '--synthetic', '--size', 'small', '--split', 'test', '--seed', '7', '--data-dir', dataDir, '--base-url', `http://127.0.0.1:${port}`, '--json'];

@@ -13,7 +13,7 @@ import { initBackend } from '../../src/backend/index.js';
 import { svhnAsync } from '../helpers.js';
 import { saveColourModel } from '../predict/helpers.js';
 import { writeTinyModel } from '../evaluate/fixtures.js';
-import { writeDigitFolder, writeLabelsCsv, type FixtureFile } from '../data/labelledHelpers.js';
+import { writeDigitFolder, writeLabelsCsv, type FixtureFile } from '../data/images/labelledHelpers.js';
 
 let tmp: string;
 let files: FixtureFile[];
@@ -124,5 +124,27 @@ describe('svhn evaluate --images / --labels', () => {
     });
     expect(existsSync(join(tmp, 'never-fifo'))).toBe(false);
     await rm(join(tmp, 'digits', '1', 'pipe.png'));
+  });
+  it('refuses an --errors file over the images it reads, a model\'s own files, or a file its CSV lists, leaving them alone', async () => {
+    const image = join(tmp, 'digits', files[0]!.name);
+    const before = await readFile(image);
+    const curves = await readFile(join(tmp, 'models/colour/model.json'));
+    await writeLabelsCsv(join(tmp, 'listed.csv'), [['digits/0/00.png', 0], ['elsewhere.png', 1]]);
+    await writeFile(join(tmp, 'elsewhere.png'), before);
+    const cases: Array<[string[], string]> = [
+      [['--images', 'digits', '--errors', `digits/${files[0]!.name}`], `--errors digits/${files[0]!.name}: expected a file outside the images of --images digits; write to another folder`],
+      [['--images', 'digits', '--errors', 'digits/new.png'], '--errors digits/new.png: expected a file outside the images of --images digits; write to another folder'],
+      [['--images', 'digits', '--errors', 'models/colour/model.png'], '--errors models/colour/model.png: expected a file outside the model directory models/colour; write to another folder'],
+      [['--labels', 'listed.csv', '--errors', 'elsewhere.png'], '--errors elsewhere.png: expected a file outside the images of --labels listed.csv (it lists '],
+    ];
+    for (const [flags, message] of cases) {
+      const r = await svhn(['evaluate', '--model', 'models/colour', ...flags]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(errorLines(r.stderr), flags.join(' ')).toHaveLength(1);
+      expect(errorLines(r.stderr)[0], flags.join(' ')).toContain(`svhn: error: ${message}`);
+    }
+    expect(await readFile(image)).toEqual(before);
+    expect(await readFile(join(tmp, 'elsewhere.png'))).toEqual(before);
+    expect(await readFile(join(tmp, 'models/colour/model.json'))).toEqual(curves);
   });
 });

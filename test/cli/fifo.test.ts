@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SVHN_SOURCES } from '../../src/data/sources.js';
+import { SVHN_SOURCES } from '../../src/data/sources/sources.js';
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from '../../src/train/checkpoint.js';
 import { writeTinyCache } from '../evaluate/fixtures.js';
 import { svhnAsync, svhnSync } from '../helpers.js';

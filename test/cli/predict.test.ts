@@ -10,14 +10,15 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOTYPES, saveColourModel, solidRgb, writeBmp } from '../predict/helpers.js';
-import { SVHN_BIN, svhnSync } from '../helpers.js';
-import { writeSvhnMat } from '../../src/data/matWriter.js';
+import { SVHN_BIN, svhnAsync, svhnSync } from '../helpers.js';
+import { writeSvhnMat } from '../../src/data/mat/matWriter.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const MAT = join(ROOT, 'test/fixtures/mat/small_c_u8.mat');
 const matExpected = (JSON.parse(readFileSync(join(ROOT, 'test/fixtures/mat/expected.json'), 'utf8')) as Record<string, { n: number; first_digits: number[] }>)['small_c_u8.mat']!;
 
-const svhn = (args: string[], cwd: string) => svhnSync(args, { cwd, timeoutMs: 60_000 });
+/** Async, so the vitest worker's event loop keeps answering its RPCs while a run takes its time (a blocked worker under load times out). */
+const svhn = (args: string[], cwd: string) => svhnAsync(args, { cwd, timeoutMs: 60_000 });
 
 /** Splits CSV text into rows of cells (RFC 4180 quotes). */
 function parseCsv(text: string): string[][] {
@@ -72,8 +73,8 @@ describe('svhn predict', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('writes clean CSV to stdout with error rows for bad files, and exits 3', () => {
-    const r = svhn(['predict', 'imgs', '--model', 'model', '--backend', 'cpu', '--log-format', 'json'], dir);
+  it('writes clean CSV to stdout with error rows for bad files, and exits 3', async () => {
+    const r = await svhn(['predict', 'imgs', '--model', 'model', '--backend', 'cpu', '--log-format', 'json'], dir);
     expect(r.code, r.stderr).toBe(3);
     const rows = parseCsv(r.stdout);
     expect(rows[0]).toEqual(['input', 'predicted', 'confidence', 'top1', 'top1_prob', 'top2', 'top2_prob', 'top3', 'top3_prob', 'label', 'error']);
@@ -93,7 +94,7 @@ describe('svhn predict', () => {
   });
 
   it('writes JSON lines to --out (stdout stays empty), recursing into subfolders', async () => {
-    const r = svhn(['predict', 'imgs/sub', 'imgs/b.jpg', '--model', 'model', '--format', 'jsonl', '--out', 'out/rows.jsonl', '--top-k', '2', '--backend', 'cpu'], dir);
+    const r = await svhn(['predict', 'imgs/sub', 'imgs/b.jpg', '--model', 'model', '--format', 'jsonl', '--out', 'out/rows.jsonl', '--top-k', '2', '--backend', 'cpu'], dir);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('');
     const lines = (await readFile(join(dir, 'out/rows.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
@@ -101,12 +102,12 @@ describe('svhn predict', () => {
     expect(lines[0]).toMatchObject({ input: 'imgs/sub/z.png', predicted: 0, label: null, error: null });
     expect(lines[0].top).toHaveLength(2);
     expect(lines[1]).toMatchObject({ input: 'imgs/b.jpg', predicted: 4 });
-    const rec = svhn(['predict', 'imgs', '--recursive', '--model', 'model', '--format', 'jsonl', '--backend', 'cpu'], dir);
+    const rec = await svhn(['predict', 'imgs', '--recursive', '--model', 'model', '--format', 'jsonl', '--backend', 'cpu'], dir);
     expect(rec.stdout.trim().split('\n').map((l) => JSON.parse(l).input)).toContain('imgs/sub/z.png');
   });
 
   it('predicts a .mat file with true labels and draws a --grid', async () => {
-    const r = svhn(['predict', MAT, '--model', 'model', '--grid', 'grid.png', '--grid-count', '12', '--backend', 'cpu'], dir);
+    const r = await svhn(['predict', MAT, '--model', 'model', '--grid', 'grid.png', '--grid-count', '12', '--backend', 'cpu'], dir);
     expect(r.code, r.stderr).toBe(0);
     const rows = parseCsv(r.stdout).slice(1);
     expect(rows).toHaveLength(matExpected.n);
@@ -118,7 +119,7 @@ describe('svhn predict', () => {
   });
 
   it('reads a cache split with --data-dir', async () => {
-    // A minimal cache of 3 solid images (format in src/data/cacheFormat.ts).
+    // A minimal cache of 3 solid images (format in src/data/cache/cacheFormat.ts).
     const cacheDir = join(dir, 'data', 'cache');
     await mkdir(cacheDir, { recursive: true });
     const digits = [6, 2, 1];
@@ -130,7 +131,7 @@ describe('svhn predict', () => {
     const split = { count: 3, shape: [3, 32, 32, 3], imagesFile: 'test.images.u8', labelsFile: 'test.labels.u8', classCounts: [0, 1, 1, 0, 0, 0, 1, 0, 0, 0], sha256: { images: sha(imagesU8), labels: sha(labels) } };
     const manifest = { format: 'svhn-cache', version: 1, createdAt: new Date().toISOString(), synthetic: true, key: 'test', options: { valFraction: 0.2, seed: 42, limit: null, valLimit: null, extra: false }, sources: {}, splits: { test: split } };
     await writeFile(join(cacheDir, 'manifest.json'), JSON.stringify(manifest));
-    const r = svhn(['predict', 'cache:test', '--data-dir', 'data', '--model', 'model', '--format', 'jsonl', '--backend', 'cpu'], dir);
+    const r = await svhn(['predict', 'cache:test', '--data-dir', 'data', '--model', 'model', '--format', 'jsonl', '--backend', 'cpu'], dir);
     expect(r.code, r.stderr).toBe(0);
     const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(rows.map((x) => [x.input, x.predicted, x.label])).toEqual(digits.map((d, i) => [`cache:test#${i}`, d, d]));
@@ -145,13 +146,13 @@ describe('svhn predict', () => {
       const flipped = Buffer.from(images);
       flipped[5000]! ^= 1;
       await writeFile(imagesPath, flipped);
-      const r = svhn(['predict', 'cache:test', '--data-dir', 'data', '--model', 'model', '--backend', 'cpu'], dir);
+      const r = await svhn(['predict', 'cache:test', '--data-dir', 'data', '--model', 'model', '--backend', 'cpu'], dir);
       expect(r.code).toBe(1);
       expect(r.stdout).toBe('');
       expect(r.stderr).toMatch(/(^|\n)svhn: error: data\/cache\/test\.images\.u8: sha256 differs from manifest\.json \(expected [0-9a-f]{12}\.\.\., got [0-9a-f]{12}\.\.\.\); re-run `svhn preprocess`\n$/);
       await writeFile(imagesPath, images);
       await writeFile(labelsPath, Buffer.from([6, 12, 1]));
-      const l = svhn(['predict', 'cache:test', '--data-dir', 'data', '--model', 'model', '--backend', 'cpu'], dir);
+      const l = await svhn(['predict', 'cache:test', '--data-dir', 'data', '--model', 'model', '--backend', 'cpu'], dir);
       expect(l.code).toBe(1);
       expect(l.stdout).toBe('');
       expect(l.stderr).toMatch(/(^|\n)svhn: error: data\/cache\/test\.labels\.u8: expected digits 0\.\.9, got label 12 for image 1; re-run `svhn preprocess`\n$/);
@@ -167,7 +168,7 @@ describe('svhn predict', () => {
     const digits = Uint8Array.from({ length: n }, (_, i) => i % 10);
     const images = Buffer.concat(Array.from(digits, (d) => solidRgb(d, 32, 32)));
     await writeSvhnMat(join(dir, 'many.mat'), { count: n, chunks: [{ images, labels: digits }], level: 1 });
-    const r = svhn(['predict', 'many.mat', '--model', 'model', '--out', 'many.csv', '--backend', 'cpu', '--batch-size', '1000'], dir);
+    const r = await svhn(['predict', 'many.mat', '--model', 'model', '--out', 'many.csv', '--backend', 'cpu', '--batch-size', '1000'], dir);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).not.toMatch(/MaxListenersExceededWarning/);
     const rows = parseCsv(await readFile(join(dir, 'many.csv'), 'utf8')).slice(1);
@@ -188,7 +189,7 @@ describe('svhn predict', () => {
       [['own/v.jpg', '--out', 'same.png', '--grid', './same.png'], /--grid \.\/same\.png: expected a file other than --out same\.png/],
     ];
     for (const [args, message] of cases) {
-      const r = svhn(['predict', ...args, '--model', 'model', '--backend', 'cpu'], dir);
+      const r = await svhn(['predict', ...args, '--model', 'model', '--backend', 'cpu'], dir);
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr).toMatch(message);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
@@ -214,7 +215,7 @@ describe('svhn predict', () => {
       [['--grid', 'data/cache/grid.png'], /--grid data\/cache\/grid\.png: expected a file outside the preprocess cache data\/cache/],
     ];
     for (const [flags, message] of cases) {
-      const r = svhn(['predict', 'imgs/b.jpg', '--model', 'model', '--backend', 'cpu', ...flags], dir);
+      const r = await svhn(['predict', 'imgs/b.jpg', '--model', 'model', '--backend', 'cpu', ...flags], dir);
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr.trim()).toMatch(message);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
@@ -223,7 +224,7 @@ describe('svhn predict', () => {
     expect(await Promise.all(modelFiles.map((f) => readFile(join(dir, 'model', f))))).toEqual(before);
     expect(await readFile(join(dir, 'data/cache/manifest.json'), 'utf8')).toBe('{}');
     // the same model through the link: fine to read, never to write into
-    const ok = svhn(['predict', 'imgs/b.jpg', '--model', 'model-link', '--backend', 'cpu', '--out', 'ok.csv'], dir);
+    const ok = await svhn(['predict', 'imgs/b.jpg', '--model', 'model-link', '--backend', 'cpu', '--out', 'ok.csv'], dir);
     expect(ok.code, ok.stderr).toBe(0);
   });
 
@@ -253,19 +254,19 @@ describe('svhn predict', () => {
     expect(stderr).not.toMatch(/svhn: error|^\s+at /m);
   });
 
-  it('fails with one clear line on a missing input, a missing model or a bad flag', () => {
-    const missing = svhn(['predict', 'nope.png', '--model', 'model'], dir);
+  it('fails with one clear line on a missing input, a missing model or a bad flag', async () => {
+    const missing = await svhn(['predict', 'nope.png', '--model', 'model'], dir);
     expect(missing.code).not.toBe(0);
     expect(missing.stderr.trim()).toMatch(/^svhn: error: INPUT nope\.png: no such file or directory/);
     expect(missing.stderr.trim().split('\n')).toHaveLength(1);
-    const noModel = svhn(['predict', 'imgs', '--model', 'models/none'], dir);
+    const noModel = await svhn(['predict', 'imgs', '--model', 'models/none'], dir);
     expect(noModel.code).not.toBe(0);
     expect(noModel.stderr).toMatch(/--model models\/none: no such model directory/);
     expect(noModel.stdout).toBe('');
-    const badK = svhn(['predict', 'imgs', '--model', 'model', '--top-k', '11'], dir);
+    const badK = await svhn(['predict', 'imgs', '--model', 'model', '--top-k', '11'], dir);
     expect(badK.code).toBe(2);
     const cores = availableParallelism();
-    const threads = svhn(['predict', 'imgs', '--model', 'model', '--threads', String(cores + 1)], dir);
+    const threads = await svhn(['predict', 'imgs', '--model', 'model', '--threads', String(cores + 1)], dir);
     expect(threads.code).toBe(2);
     expect(threads.stderr.trim()).toMatch(new RegExp(`^svhn: error: .*--threads.*expected at most ${cores} \\(the cores here\\), got ${cores + 1}`));
   });
@@ -274,13 +275,13 @@ describe('svhn predict', () => {
     await cp(join(dir, 'model'), join(dir, 'model-nan'), { recursive: true });
     const size = (await readFile(join(dir, 'model-nan/weights.bin'))).byteLength;
     await writeFile(join(dir, 'model-nan/weights.bin'), Buffer.from(new Float32Array(size / 4).fill(NaN).buffer));
-    const r = svhn(['predict', 'imgs/b.jpg', '--model', 'model-nan', '--backend', 'cpu'], dir);
+    const r = await svhn(['predict', 'imgs/b.jpg', '--model', 'model-nan', '--backend', 'cpu'], dir);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/(^|\n)svhn: error: model-nan\/weights\.bin: weight \S+ holds NaN at element 0 of \d+; expected finite numbers; the model is damaged: train it again or restore its files\n$/);
   });
 
-  it('refuses a named input that is not a regular file (a FIFO) up front instead of blocking on it', () => {
+  it('refuses a named input that is not a regular file (a FIFO) up front instead of blocking on it', async () => {
     execFileSync('mkfifo', [join(dir, 'f.png')]);
     try {
       const r = svhnSync(['predict', 'f.png', '--model', 'model'], { cwd: dir, timeoutMs: 20_000 });

@@ -5,8 +5,8 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openCache } from '../../src/data/cache.js';
-import type { DatasetManifest } from '../../src/data/cacheFormat.js';
+import { openCache } from '../../src/data/cache/cache.js';
+import type { DatasetManifest } from '../../src/data/cache/cacheFormat.js';
 import { SVHN_BIN, svhnSync } from '../helpers.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/mat/small_c_u8.mat', import.meta.url));

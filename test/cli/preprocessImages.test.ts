@@ -1,6 +1,6 @@
 /**
  * `svhn preprocess --images DIR / --labels FILE.csv` through the real CLI, on digit folders
- * made here with sharp (test/data/labelledHelpers.ts); and, where ../shared/realsvhn exists,
+ * made here with sharp (test/data/images/labelledHelpers.ts); and, where ../shared/realsvhn exists,
  * on 554 real SVHN digits against the .mat path.
  */
 import { execFileSync } from 'node:child_process';
@@ -11,10 +11,10 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IMAGE_BYTES } from '../../src/config.js';
-import type { DatasetManifest } from '../../src/data/cacheFormat.js';
-import { decodeImageFile } from '../../src/data/decode.js';
+import type { DatasetManifest } from '../../src/data/cache/cacheFormat.js';
+import { decodeImageFile } from '../../src/data/images/decode.js';
 import { svhnSync } from '../helpers.js';
-import { digitImage, writeDigitFolder, writeLabelsCsv, type FixtureFile } from '../data/labelledHelpers.js';
+import { digitImage, writeDigitFolder, writeLabelsCsv, type FixtureFile } from '../data/images/labelledHelpers.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const REAL = resolve(REPO, '../shared/realsvhn');

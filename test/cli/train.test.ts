@@ -11,11 +11,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../src/config.js';
 import { writeTinyCache } from '../train/helpers.js';
-import { svhnSync, SVHN_BIN } from '../helpers.js';
+import { svhnAsync, SVHN_BIN } from '../helpers.js';
 
 let tmp: string;
 
-const svhn = (args: string[]) => svhnSync(args, { cwd: tmp });
+/** Async, so the vitest worker's event loop keeps answering its RPCs while a run takes its time (a blocked worker under load times out). */
+const svhn = (args: string[]) => svhnAsync(args, { cwd: tmp });
 
 const TINY = ['--data-dir', 'data', '--limit', '20', '--val-limit', '10', '--batch-size', '10', '--backend', 'wasm'];
 /** Enough epochs (each a few ms here) that a kill lands mid-run; patience high so none stops early. */
@@ -36,7 +37,7 @@ afterAll(async () => {
 
 describe('svhn train', () => {
   it('trains, writes the model directory, prints a --json summary, and repeats bit for bit', async () => {
-    const a = svhn([...BASELINE, '--json', '--out', 'models/a']);
+    const a = await svhn([...BASELINE, '--json', '--out', 'models/a']);
     expect(a.stderr).toMatch(/backend: wasm|"backend":"wasm"/);
     expect(a.stderr).toContain('SYNTHETIC');
     expect(a.stderr).toMatch(/epoch 6\/6 \[wasm, \d+ threads?\]/);
@@ -57,7 +58,7 @@ describe('svhn train', () => {
     expect(existsSync(join(tmp, 'models/a.checkpoint'))).toBe(false);
 
     // The alias, same flags: the same bytes.
-    const b = svhn(['train-baseline', ...BASELINE.slice(3), '--out', 'models/b']);
+    const b = await svhn(['train-baseline', ...BASELINE.slice(3), '--out', 'models/b']);
     expect(b.code).toBe(0);
     expect(b.stdout).toContain('best epoch');
     expect((await weights('a')).equals(await weights('b'))).toBe(true);
@@ -80,7 +81,7 @@ describe('svhn train', () => {
       [['--out', 'models/a'], /--out models\/a: holds a trained model, which this run would replace; pass --force to replace it, or another --out/],
     ];
     for (const [flags, message] of cases) {
-      const r = svhn([...BASELINE, ...flags]);
+      const r = await svhn([...BASELINE, ...flags]);
       expect(r.stderr, flags.join(' ')).toMatch(message);
       expect(r.code, flags.join(' ')).toBe(2);
       expect(r.stderr.split('\n').filter((l) => /error/i.test(l)), flags.join(' ')).toHaveLength(1);
@@ -95,7 +96,7 @@ describe('svhn train', () => {
     await symlink('a', join(tmp, 'models/a-link'));
     const spellings: Array<[string, string]> = [['models/a-link', 'models/a'], ['models/a', 'models/a-link/'], [join(tmp, 'models/a-link'), './models/a/']];
     for (const [init, out] of spellings) {
-      const r = svhn(['train', ...TINY, '--epochs', '1', '--init', init, '--out', out, '--force']);
+      const r = await svhn(['train', ...TINY, '--epochs', '1', '--init', init, '--out', out, '--force']);
       expect(r.stderr, `${init} ${out}`).toContain(`--out ${out}: is the --init model ${init} itself or inside it; a fine-tune goes to a directory of its own`);
       expect(r.code, `${init} ${out}`).toBe(2);
     }
@@ -104,13 +105,13 @@ describe('svhn train', () => {
     // A file of the user's inside an evaluation folder is theirs: refused even with --force.
     await mkdir(join(tmp, 'models/a/evaluation'));
     await writeFile(join(tmp, 'models/a/evaluation/notes.txt'), 'mine');
-    const inEval = svhn([...BASELINE, '--out', 'models/a', '--force']);
+    const inEval = await svhn([...BASELINE, '--out', 'models/a', '--force']);
     expect(inEval.stderr).toMatch(/--out models\/a: .*got one holding evaluation\/notes\.txt;/);
     expect(inEval.code).toBe(2);
     await rm(join(tmp, 'models/a/evaluation'), { recursive: true });
 
     // --force replaces an earlier model, and nothing else is needed.
-    const forced = svhn([...BASELINE, '--json', '--out', 'models/a', '--force']);
+    const forced = await svhn([...BASELINE, '--json', '--out', 'models/a', '--force']);
     expect(forced.code, forced.stderr).toBe(0);
     expect(await weights('a')).toEqual(weightsA); // same flags, same bytes
     expect(await readFile(join(tmp, 'models/a/metadata.json'), 'utf8')).not.toBe(metaA); // a new run's metadata (createdAt, timings)
@@ -128,7 +129,7 @@ describe('svhn train', () => {
     expect(done).toBeLessThan(6);
     expect(existsSync(join(tmp, 'models/k'))).toBe(false);
 
-    const resumed = svhn([...BASELINE, '--out', 'models/k', '--resume', '--json']);
+    const resumed = await svhn([...BASELINE, '--out', 'models/k', '--resume', '--json']);
     expect(resumed.code).toBe(0);
     const summary = JSON.parse(resumed.stdout);
     expect(summary.resumedFromEpoch).toBeGreaterThanOrEqual(done);
@@ -139,7 +140,7 @@ describe('svhn train', () => {
   });
 
   it('trains the optimized model through its alias, augmenting the synthetic sample unless --no-augment, under the sample\'s own recipe', async () => {
-    const r = svhn(['train-optimized', ...TINY, '--epochs', '1', '--json', '--out', 'models/o']);
+    const r = await svhn(['train-optimized', ...TINY, '--epochs', '1', '--json', '--out', 'models/o']);
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout);
     expect(s.params).toEqual({ total: 161_098, trainable: 160_650, nonTrainable: 448 });
@@ -153,12 +154,12 @@ describe('svhn train', () => {
 
     // Data that is not the offline sample keeps the notebook's recipe.
     await writeTinyCache(join(tmp, 'real'), { train: 40, val: 20 }, { synthetic: false });
-    const n = svhn(['train-optimized', ...TINY, '--data-dir', 'real', '--epochs', '1', '--json', '--out', 'models/o-real']);
+    const n = await svhn(['train-optimized', ...TINY, '--data-dir', 'real', '--epochs', '1', '--json', '--out', 'models/o-real']);
     expect(n.code, n.stderr).toBe(0);
     const nb = DEFAULTS.train.recipes.optimized;
     expect(JSON.parse(n.stdout).hyperparameters).toMatchObject({ lr: nb.lr, schedule: nb.schedule, warmupEpochs: nb.warmupEpochs, patience: nb.patience, augment: false });
 
-    const plain = svhn(['train-optimized', ...TINY, '--epochs', '1', '--no-augment', '--out', 'models/o-plain']);
+    const plain = await svhn(['train-optimized', ...TINY, '--epochs', '1', '--no-augment', '--out', 'models/o-plain']);
     expect(plain.code).toBe(0);
     const plainMeta = JSON.parse(await readFile(join(tmp, 'models/o-plain/metadata.json'), 'utf8'));
     expect(plainMeta.hyperparameters.augment).toBe(false);
@@ -166,22 +167,22 @@ describe('svhn train', () => {
   });
 
   it('trains the resnet with its own recipe, and its model predicts and evaluates like the others', async () => {
-    const r = svhn(['train-resnet', ...TINY, '--epochs', '2', '--json', '--out', 'models/rn']);
+    const r = await svhn(['train-resnet', ...TINY, '--epochs', '2', '--json', '--out', 'models/rn']);
     expect(r.code, r.stderr).toBe(0);
     const summary = JSON.parse(r.stdout);
     expect(summary).toMatchObject({ model: 'resnet', epochsRun: 2 });
     expect(summary.params).toEqual({ total: 274_042, trainable: 272_474, nonTrainable: 1568 });
     // config.ts' resnet recipe, --epochs given on the command line.
     expect(summary.hyperparameters).toMatchObject({ epochs: 2, lr: 0.002, schedule: 'cosine', warmupEpochs: 1, weightDecay: 0.05, labelSmoothing: 0.1, patience: 8 });
-    const p = svhn(['predict', 'cache:val', '--model', 'models/rn', '--format', 'jsonl']);
+    const p = await svhn(['predict', 'cache:val', '--model', 'models/rn', '--format', 'jsonl']);
     expect(p.code, p.stderr).toBe(0);
     const rows = p.stdout.trim().split('\n').map((l) => JSON.parse(l) as { predicted: number; confidence: number });
     expect(rows).toHaveLength(20);
     expect(rows.every((row) => row.predicted >= 0 && row.predicted <= 9 && row.confidence > 0 && row.confidence <= 1)).toBe(true);
-    const e = svhn(['evaluate', '--model', 'models/rn', '--split', 'val', '--data-dir', 'data']);
+    const e = await svhn(['evaluate', '--model', 'models/rn', '--split', 'val', '--data-dir', 'data']);
     expect(e.code, e.stderr).toBe(0);
     // A flag overrides the recipe: a constant rate without decay or smoothing.
-    const c = svhn(['train', '--model', 'resnet', ...TINY, '--epochs', '1', '--schedule', 'constant', '--weight-decay', '0', '--label-smoothing', '0', '--json', '--out', 'models/rn-plain']);
+    const c = await svhn(['train', '--model', 'resnet', ...TINY, '--epochs', '1', '--schedule', 'constant', '--weight-decay', '0', '--label-smoothing', '0', '--json', '--out', 'models/rn-plain']);
     expect(c.code, c.stderr).toBe(0);
     expect(JSON.parse(c.stdout).hyperparameters).toMatchObject({ schedule: 'constant', weightDecay: 0, labelSmoothing: 0 });
   });
@@ -203,7 +204,7 @@ describe('svhn train', () => {
     ];
     await writeFile(join(tmp, 'afile'), 'not a directory');
     for (const [args, message, code] of cases) {
-      const r = svhn(args);
+      const r = await svhn(args);
       expect(r.stderr, args.join(' ')).toMatch(message);
       expect(r.code, args.join(' ')).toBe(code);
       expect(r.stderr.split('\n').filter((l) => /error/i.test(l)), args.join(' ')).toHaveLength(1);
@@ -212,7 +213,7 @@ describe('svhn train', () => {
 
     // Another run holds --out (this test process stands in for it): refused, naming its pid.
     await writeFile(join(tmp, 'models/held.lock'), JSON.stringify({ pid: process.pid, host: hostname(), startedAt: '2026-01-01T00:00:00.000Z' }));
-    const held = svhn(['train', ...TINY, '--out', 'models/held']);
+    const held = await svhn(['train', ...TINY, '--out', 'models/held']);
     expect(held.code).toBe(1);
     expect(held.stderr).toMatch(new RegExp(`(^|\\n)svhn: error: --out models/held: another svhn run \\(pid ${process.pid}, since 2026-01-01T00:00:00.000Z\\) is writing it; its lock is models/held\\.lock; wait for it to finish, or pass another --out\\n$`));
     expect(existsSync(join(tmp, 'models/held'))).toBe(false);
@@ -224,7 +225,7 @@ describe('svhn train', () => {
     const imgs = await readFile(join(corrupt, 'cache/train.images.u8'));
     imgs[100] ^= 0xff;
     await writeFile(join(corrupt, 'cache/train.images.u8'), imgs);
-    const r = svhn(['train', '--data-dir', 'bad', '--backend', 'wasm', '--out', 'models/y']);
+    const r = await svhn(['train', '--data-dir', 'bad', '--backend', 'wasm', '--out', 'models/y']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/sha256 differs/);
     expect(existsSync(join(tmp, 'models/y'))).toBe(false);

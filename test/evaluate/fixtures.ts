@@ -1,13 +1,13 @@
 /**
  * Tiny stand-ins for the real pipeline's files: a preprocess cache written by hand per
- * src/data/cacheFormat.ts and a model directory per src/models/modelDir.ts (a small dense
+ * src/data/cache/cacheFormat.ts and a model directory per src/models/modelDir.ts (a small dense
  * network saved with saveLayersModel), so evaluate and report tests need no training.
  */
 import * as tf from '@tensorflow/tfjs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IMAGE_BYTES } from '../../src/config.js';
-import { CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, type DatasetManifest, type SplitEntry } from '../../src/data/cacheFormat.js';
+import { CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, type DatasetManifest, type SplitEntry } from '../../src/data/cache/cacheFormat.js';
 import { saveLayersModel } from '../../src/models/io.js';
 import { HISTORY_JSON, METADATA_JSON, type HistoryRecord, type ModelMetadata } from '../../src/models/modelDir.js';
 import { sha256 } from '../../src/util/atomic.js';

@@ -1,6 +1,7 @@
 /**
  * predict's row sink (src/predict/output.ts) on a stream: backpressure without listeners left
- * on the stream, and a stream that fails or closes ends the writes instead of hanging them.
+ * on the stream, a stream that fails or closes ends the writes instead of hanging them, and
+ * rows shown on a terminal have their names escaped while rows to a pipe keep them exact.
  */
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -58,4 +59,38 @@ describe('openRowSink on a stream', () => {
     const sink2 = await openRowSink({ format: 'jsonl', topK: 1, stream: closed });
     await expect(sink2.write(row(0))).rejects.toThrow(/cannot write stdout/);
   }, 10_000);
+});
+
+describe('openRowSink on a terminal', () => {
+  const named = (input: string, error: string | null = null): PredictionRow => ({ ...row(3), input, ...(error ? { predicted: null, confidence: null, top: [], error } : {}) });
+  const rowsOf = async (format: 'csv' | 'jsonl', terminal: boolean, rows: PredictionRow[]) => {
+    const chunks: string[] = [];
+    const stream = slowStream(chunks);
+    const sink = await openRowSink({ format, topK: 1, stream, terminal });
+    for (const r of rows) await sink.write(r);
+    await sink.close();
+    await new Promise<void>((done) => stream.end(done));
+    return chunks.join('').trim().split('\n');
+  };
+  const RED = '3/\x1b[31mRED\x07.png';
+  const LONG = `4/${'x'.repeat(100_000)}.png`;
+
+  it('CSV: escapes control characters and cuts long names in the cells of user text', async () => {
+    const [, red, long, failed] = await rowsOf('csv', true, [named(RED), named(LONG), named('a\x9b.png', 'cannot read a\x9b.png')]);
+    expect(red).toBe('3/\\x1b[31mRED\\x07.png,3,0.500000,3,0.500000,,');
+    expect(long).toMatch(/^"4\/x+…\[99,\d{3} characters elided\]…x+\.png",3,/); // quoted: the count has a comma
+    expect(failed).toBe('a\\x9b.png,,,,,,cannot read a\\x9b.png');
+  });
+
+  it('JSONL: JSON escapes every control character (DEL and C1 too) and long names are cut', async () => {
+    const [red, long] = await rowsOf('jsonl', true, [named('a\x1b\x9b\x7f.png'), named(LONG)]);
+    expect(red).toContain('"input":"a\\u001b\\u009b\\u007f.png"');
+    expect(JSON.parse(red!).input).toBe('a\x1b\x9b\x7f.png'); // the same value
+    expect(JSON.parse(long!).input).toMatch(/^4\/x+…\[99,\d{3} characters elided\]…x+\.png$/);
+  });
+
+  it('to a pipe or file the rows keep the exact names', async () => {
+    expect((await rowsOf('csv', false, [named(RED)]))[1]).toBe(`${RED},3,0.500000,3,0.500000,,`);
+    expect(JSON.parse((await rowsOf('jsonl', false, [named(LONG)]))[0]!).input).toBe(LONG);
+  });
 });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readSvhnMat } from '../../src/data/mat.js';
+import { readSvhnMat } from '../../src/data/mat/mat.js';
 import type { InputItem } from '../../src/predict/inputs.js';
 import { csvHeader, formatCsvRow, formatJsonlRow, openRowSink } from '../../src/predict/output.js';
 import { mapOrdered } from '../../src/util/mapOrdered.js';

@@ -1,6 +1,6 @@
 /**
  * Test helpers for the training stage: a tiny preprocess cache written by hand following
- * src/data/cacheFormat.ts, and a tiny architecture (conv + BatchNorm + seeded dropout +
+ * src/data/cache/cacheFormat.ts, and a tiny architecture (conv + BatchNorm + seeded dropout +
  * dense, the same moving parts as the real models) that trains in milliseconds on cpu.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IMAGE_BYTES } from '../../src/config.js';
-import { CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, type DatasetManifest, type SplitEntry } from '../../src/data/cacheFormat.js';
+import { CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, type DatasetManifest, type SplitEntry } from '../../src/data/cache/cacheFormat.js';
 import { batchNorm, conv2d, dense, LayerSeeds, SeededDropout } from '../../src/models/layers.js';
 import { MODEL_BUILDERS } from '../../src/models/registry.js';
 import { Rng } from '../../src/util/rng.js';

@@ -37,15 +37,34 @@ import v8 from 'node:v8';
 import { ioError } from '../../errors.js';
 import type { WasmBackendLike } from './heap.js';
 
+/** WebAssembly.validate (the global, which the ES2022 lib this project compiles with does not declare). */
+export function wasmValidates(bytes: Uint8Array): boolean {
+  return (globalThis as unknown as { WebAssembly: { validate(b: Uint8Array): boolean } }).WebAssembly.validate(bytes);
+}
+
 /**
- * Fused multiply-add for the convolution and matrix loops: relaxed SIMD's f32x4.relaxed_madd,
- * behind a flag in Node 20's V8 (on by default from V8 11.4), set here before the module
- * compiles. SVHN_WASM_FMA=0 keeps a separate multiply and add.
+ * A module of one function, f32x4.relaxed_madd of its three v128 parameters: it validates
+ * where the V8 running us has relaxed SIMD on.
+ */
+const RELAXED_SIMD_PROBE = Uint8Array.from([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // \0asm, version 1
+  0x01, 0x08, 0x01, 0x60, 0x03, 0x7b, 0x7b, 0x7b, 0x01, 0x7b, // types: (v128, v128, v128) -> v128
+  0x03, 0x02, 0x01, 0x00, // one function of that type
+  0x0a, 0x0d, 0x01, 0x0b, 0x00, 0x20, 0x00, 0x20, 0x01, 0x20, 0x02, 0xfd, 0x85, 0x02, 0x0b, // local.get 0 1 2, f32x4.relaxed_madd, end
+]);
+
+/**
+ * Fused multiply-add for the convolution and matrix loops: relaxed SIMD's f32x4.relaxed_madd.
+ * Node 20's V8 (11.3) has it behind a flag, set here before the module compiles; Node 22's
+ * and 24's ship it on and print an error for the flag, so it is set only where the probe
+ * does not validate without it. A V8 without relaxed SIMD at all keeps a separate multiply
+ * and add, as SVHN_WASM_FMA=0 does.
  */
 function useFma(): boolean {
   if (process.env['SVHN_WASM_FMA'] === '0') return false;
+  if (wasmValidates(RELAXED_SIMD_PROBE)) return true;
   v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-  return true;
+  return wasmValidates(RELAXED_SIMD_PROBE);
 }
 
 /** The modules' folder: the same from src/backend/kernels (tests) and dist/backend/kernels (the CLI). */

@@ -22,7 +22,7 @@
  * is clipped to the photo, and one mostly outside is an error.
  */
 import { SvhnError } from '../../errors.js';
-import { parseCsvLine } from '../labelled.js';
+import { parseCsvLine } from './labelled.js';
 
 /** One digit's box in photo pixels: [left, top, right, bottom), right and bottom exclusive. */
 export type Box = [number, number, number, number];

@@ -7,7 +7,7 @@
  * these, so they are verified on size and MD5 (sources.ts: sha256 is optional for this table
  * only; the cropped table's type still requires one).
  */
-import type { SourceTable } from '../sources.js';
+import type { SourceTable } from './sources.js';
 
 export const SVHN_ARCHIVES: SourceTable = {
   train: { file: 'train.tar.gz', size: 404_141_560, md5: 'a649f4cb15c35520e8a8c342d4c0005a' },

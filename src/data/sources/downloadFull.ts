@@ -8,8 +8,8 @@
 import { join } from 'node:path';
 import { getLogger } from '../../log.js';
 import { createProgress, formatBytes, type Progress } from '../../progress.js';
-import { createDownloadReporter, downloadSplits, type DownloadEvent, type DownloadOptions, type DownloadResult } from '../download.js';
-import type { SourceTable } from '../sources.js';
+import { createDownloadReporter, downloadSplits, type DownloadEvent, type DownloadOptions, type DownloadResult } from './download.js';
+import type { SourceTable } from './sources.js';
 import { SVHN_ARCHIVES } from './archives.js';
 import { extractArchive, type ExtractEvent, type ExtractResult } from './extractArchive.js';
 

@@ -29,9 +29,11 @@ import type { SourceSplit } from '../../config.js';
 import { SvhnError, ioError } from '../../errors.js';
 import { getLogger } from '../../log.js';
 import { buildDirAtomic, fileSize, writeFileAtomic } from '../../util/atomic.js';
+import { openRegularFile } from '../../util/files.js';
 import { makeDirs } from '../../util/mkdirs.js';
 import { MAX_DIGITS, fitBoxes, formatPhotoLabels, parsePhotoLabels, type Box, type PhotoLabel } from '../images/photoLabels.js';
 import { readDigitStruct } from '../mat/digitStruct.js';
+import { hasSyntheticMark } from '../synthetic/photoSample.js';
 
 export interface ExtractOptions {
   archive: string; // the verified <split>.tar.gz
@@ -68,6 +70,7 @@ const PNG_HEAD = 24; // signature (8) + IHDR length and type (8) + width and hei
 export async function extractArchive(opts: ExtractOptions): Promise<ExtractResult> {
   const dir = join(opts.outDir, opts.split);
   const csv = join(opts.outDir, `${opts.split}.csv`);
+  await refuseSyntheticSample(dir);
   if (!opts.force) {
     const rows = await completeRows(dir, csv, opts.split);
     if (rows) {
@@ -99,6 +102,32 @@ export async function extractArchive(opts: ExtractOptions): Promise<ExtractResul
   const result: ExtractResult = { split: opts.split, dir, csv, photos: built.rows.length, digits: countDigits(built.rows), clipped: built.clipped, status: 'extracted' };
   opts.onEvent?.({ type: 'extract-done', split: opts.split, archive: opts.archive, result });
   return result;
+}
+
+/**
+ * The offline photo sample (`download --synthetic --format full`) writes the same folders; it
+ * refuses to replace SVHN's photos, and SVHN's photos do not replace it either (nor take its
+ * folder for their own): its photos carry a tEXt mark.
+ */
+async function refuseSyntheticSample(dir: string): Promise<void> {
+  let head: Buffer;
+  try {
+    const fh = await openRegularFile(join(dir, '1.png'));
+    try {
+      head = Buffer.alloc(128);
+      const { bytesRead } = await fh.read(head, 0, head.length, 0);
+      head = head.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return; // no photo 1 there: not the sample's
+  }
+  if (hasSyntheticMark(head)) {
+    throw new SvhnError('BAD_INPUT', `${dir}/: holds the synthetic photo sample, which SVHN's photos would replace`, {
+      suggestion: 'move it, or pass another --data-dir',
+    });
+  }
 }
 
 function countDigits(rows: ReadonlyArray<Pick<PhotoLabel, 'number'>>): number {

@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parsePhotoLabels } from '../../../src/data/images/photoLabels.js';
 import { extractArchive } from '../../../src/data/sources/extractArchive.js';
+import { withPngText } from '../../../src/data/synthetic/photoSample.js';
 import { rejection } from '../../helpers.js';
 
 const FIXTURES = resolve(import.meta.dirname, '../../fixtures/full');
@@ -67,6 +68,15 @@ describe('extractArchive', () => {
     expect(e.message).not.toContain('\n');
     expect(await readdir(out)).toEqual([]);
     await expect(stat('/tmp/evil.png')).rejects.toThrow();
+  });
+
+  it('refuses to replace (or take as its own) the synthetic photo sample', async () => {
+    await extractArchive({ archive: fixture('train.tar.gz'), split: 'train', outDir: out });
+    const png = await readFile(join(out, 'train', '1.png'));
+    await writeFile(join(out, 'train', '1.png'), withPngText(png, 'Comment', 'SYNTHETIC photo sample'));
+    const e = await rejection(extractArchive({ archive: fixture('train.tar.gz'), split: 'train', outDir: out }));
+    expect(e.message).toMatch(/train\/: holds the synthetic photo sample, which SVHN's photos would replace$/);
+    expect(e.suggestion).toContain('another --data-dir');
   });
 
   it('a failed run leaves an earlier folder and its CSV as they were', async () => {
