@@ -1,6 +1,7 @@
 /**
  * `svhn download`: fetch SVHN's .mat files (resumable, checksum-verified), or with
- * --synthetic generate the offline sample under the same file names. Flags -> one stage call.
+ * --format full the format-1 archives, extracted into <data-dir>/full/; with --synthetic
+ * generate the offline sample in either format instead. Flags -> one stage call.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULTS, SPLITS, type SourceSplit } from '../config.js';
@@ -19,6 +20,7 @@ interface DownloadFlags {
   seed: number;
   format: 'cropped' | 'full';
   json: boolean;
+  sources?: string;
 }
 
 function httpUrl(value: string): string {
@@ -53,8 +55,9 @@ export function registerDownload(program: Command): void {
         .argParser(listOf(SPLITS))
         .default([...DEFAULTS.downloadSplits], DEFAULTS.downloadSplits.join(',')),
     )
-    .option('--data-dir <dir>', 'where the .mat files go', DEFAULTS.dataDir)
-    .option('--base-url <url>', 'where {train,test,extra}_32x32.mat live (use it for a mirror)', httpUrl, DEFAULTS.baseUrl)
+    .option('--data-dir <dir>', 'where the .mat files (and, with --format full, full/) go', DEFAULTS.dataDir)
+    .option('--base-url <url>', 'where {train,test,extra}_32x32.mat and, for --format full, {train,test,extra}.tar.gz (404 MB, 277 MB, 2 GB) live (use it for a mirror)', httpUrl, DEFAULTS.baseUrl)
+    .option('--sources <file.json>', "a mirror's own files and checksums instead of SVHN's: {\"train\": {\"file\", \"size\", \"md5\", \"sha256\"}, \"test\": ..., \"extra\": ...} (sha256 may be left out with --format full)")
     .option('--force', 'fetch again even when a verified file is present', false)
     .option('--synthetic', 'generate the offline synthetic sample instead (no network; NOT real SVHN)', false)
     .option('--size <size>', `with --synthetic: full (SVHN's split sizes: ${sizesText('full')}) or small (${sizesText('small')}, for demos and tests); with --format full, photos: ${photoSizesText('full')} or ${photoSizesText('small')}`, oneOf(['small', 'full'] as const), DEFAULTS.synthetic.size)
@@ -62,6 +65,9 @@ export function registerDownload(program: Command): void {
     .addOption(new Option('--format <format>', 'cropped: 32x32 digit crops (.mat); full: whole photos with digit boxes').choices(['cropped', 'full']).default('cropped'))
     .option('--json', 'print a machine-readable summary to stdout', false)
     .action(async (opts: DownloadFlags, cmd: Command) => {
+      if (opts.synthetic && opts.sources !== undefined) {
+        throw new SvhnError('BAD_FLAG', '--sources does not apply with --synthetic (the offline sample is generated, not fetched)', { suggestion: 'drop --sources or --synthetic' });
+      }
       if (!opts.synthetic) {
         for (const flag of ['size', 'seed'] as const) {
           if (cmd.getOptionValueSource(flag) === 'cli') {
@@ -70,11 +76,7 @@ export function registerDownload(program: Command): void {
         }
       }
 
-      if (opts.format === 'full') {
-        // The real format-1 archives come in a separate change; until then only the synthetic photos.
-        if (!opts.synthetic) throw new SvhnError('BAD_FLAG', '--format full: expected --synthetic (the real format-1 archives cannot be fetched yet)', { suggestion: 'add --synthetic' });
-        return downloadSyntheticPhotos(opts);
-      }
+      if (opts.format === 'full' && opts.synthetic) return downloadSyntheticPhotos(opts);
 
       if (opts.synthetic) {
         const { generateSynthetic, SYNTHETIC_NOTE } = await import('../data/synthetic/synthetic.js');
@@ -109,6 +111,23 @@ export function registerDownload(program: Command): void {
         return;
       }
 
+      const { readSourceTable } = await import('../data/sources/sources.js');
+      const sources = opts.sources === undefined ? undefined : await readSourceTable(opts.sources, opts.format === 'cropped');
+      if (opts.format === 'full') {
+        const { downloadFull, createFullReporter } = await import('../data/sources/downloadFull.js');
+        const reporter = createFullReporter();
+        let results;
+        try {
+          results = await downloadFull({ dataDir: opts.dataDir, baseUrl: opts.baseUrl, splits: opts.split, force: opts.force, sources, onProgress: reporter.onProgress });
+        } finally {
+          reporter.close();
+        }
+        if (opts.json) {
+          process.stdout.write(JSON.stringify({ synthetic: false, format: 'full', dataDir: opts.dataDir, baseUrl: opts.baseUrl, splits: results }, null, 2) + '\n');
+        }
+        return;
+      }
+
       const { downloadSplits, createDownloadReporter } = await import('../data/sources/download.js');
       const reporter = createDownloadReporter();
       let results;
@@ -118,6 +137,7 @@ export function registerDownload(program: Command): void {
           baseUrl: opts.baseUrl,
           splits: opts.split,
           force: opts.force,
+          sources,
           onProgress: reporter.onProgress,
         });
       } finally {

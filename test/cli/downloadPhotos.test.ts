@@ -90,7 +90,7 @@ describe.skipIf(!BUILT)('svhn download --synthetic --format full', () => {
 
   it.each([
     [['--format', 'photos', '--synthetic'], /--format.*'photos'.*cropped, full/],
-    [['--format', 'full'], /--format full: expected --synthetic/],
+    [['--format', 'full', '--sources', 'x.json', '--synthetic'], /--sources does not apply with --synthetic/], // without --synthetic, --format full fetches SVHN's archives: downloadFull.test.ts
   ])('rejects %j with one line and exit 2, writing nothing', async (args, message) => {
     const dataDir = join(tmp, 'bad');
     const r = await svhn(['download', '--data-dir', dataDir, '--base-url', 'http://127.0.0.1:9', ...args]);

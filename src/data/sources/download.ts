@@ -1,11 +1,12 @@
 /**
- * The download stage: fetches SVHN's .mat files over HTTP(S) with node:http/https only.
+ * The download stage: fetches SVHN's files (the cropped .mat files, or the format-1 archives:
+ * downloadFull.ts) over HTTP(S) with node:http/https only.
  *
  * Per file, against a SourceTable (sources.ts):
  *   - present under its final name with the right size, sha256 and md5 -> skipped (no request);
  *   - otherwise bytes stream to `<file>.part`; a partial .part resumes with `Range: bytes=N-`
  *     (206 appends; a 200 that ignores the Range restarts from byte 0);
- *   - the .part is renamed into place only after size, sha256 and md5 verify; a mismatch
+ *   - the .part is renamed into place only after size, sha256 (where the table has one) and md5 verify; a mismatch
  *     deletes it and says expected vs got;
  *   - transient failures (reset, hang-up, idle timeout, 5xx) retry with exponential backoff and
  *     resume from what arrived; 404 and checksum mismatches do not retry;
@@ -24,7 +25,7 @@ import { getLogger } from '../../log.js';
 import { createProgress, formatBytes, type Progress } from '../../progress.js';
 import { fileSize, hashFile } from '../../util/atomic.js';
 import { openRegularFile } from '../../util/files.js';
-import { SVHN_SOURCES, sourceUrl, type SourceFile, type SourceTable } from './sources.js';
+import { SVHN_SOURCES, checksOf, sourceUrl, type SourceFile, type SourceTable } from './sources.js';
 import { makeDirs } from '../../util/mkdirs.js';
 
 export interface DownloadOptions {
@@ -44,7 +45,7 @@ export type DownloadEvent =
   | { type: 'start'; split: SourceSplit; file: string; url: string; size: number; offset: number }
   | { type: 'bytes'; split: SourceSplit; file: string; done: number; total: number } // done: bytes in the .part
   | { type: 'retry'; split: SourceSplit; file: string; attempt: number; delayMs: number; reason: string }
-  | { type: 'verify'; split: SourceSplit; file: string; size: number }
+  | { type: 'verify'; split: SourceSplit; file: string; size: number; checks: string } // checks: 'size, sha256 and md5' (checksOf)
   | { type: 'done'; split: SourceSplit; file: string; size: number; path: string };
 
 export interface DownloadResult {
@@ -149,6 +150,7 @@ async function get(url: URL, headers: Record<string, string>, timeoutMs: number,
 }
 
 interface Job {
+  names: string; // every file of the table, for a 404's hint
   split: SourceSplit;
   source: SourceFile;
   url: string;
@@ -181,7 +183,7 @@ async function fetchInto(
   const expected = job.source.size;
   const sizeMismatch = (got: number) =>
     new SvhnError('CHECKSUM', `${url.href}: the server has ${got} bytes, expected ${expected} for ${job.source.file}`, {
-      suggestion: 'check that --base-url points at the SVHN .mat files (or pass your own sources table)',
+      suggestion: 'check that --base-url points at the SVHN files (or pass your own sources table)',
     });
 
   let start: number;
@@ -211,7 +213,7 @@ async function fetchInto(
     if (status >= 500 || status === 408 || status === 429) throw new TransferFailure('transient', what);
     if (status === 404 || status === 410) {
       throw new SvhnError('NETWORK', `${what}: no ${job.source.file} there`, {
-        suggestion: 'check --base-url (it should hold train_32x32.mat, test_32x32.mat, extra_32x32.mat)',
+        suggestion: `check --base-url (it should hold ${job.names})`,
       });
     }
     throw new SvhnError('NETWORK', what, { suggestion: 'check --base-url' });
@@ -291,12 +293,15 @@ async function removePart(part: string): Promise<void> {
   await rm(part, { force: true }).catch(() => undefined);
 }
 
-/** Size, sha256 and md5 of `path` against the table; the first mismatch, if any, as text. */
+/**
+ * Size, sha256 and md5 of `path` against the table; the first mismatch, if any, as text. A
+ * source without a sha256 (none published: the format-1 archives) is checked on size and md5.
+ */
 async function verify(path: string, source: SourceFile): Promise<{ problem?: string; sha256: string; md5: string }> {
   const size = (await fileSize(path)) ?? 0;
   if (size !== source.size) return { problem: `size expected ${source.size} bytes, got ${size}`, sha256: '', md5: '' };
   const { sha256, md5 } = (await hashFile(path, ['sha256', 'md5'])) as { sha256: string; md5: string };
-  if (sha256 !== source.sha256.toLowerCase()) return { problem: `sha256 expected ${source.sha256}, got ${sha256}`, sha256, md5 };
+  if (source.sha256 !== undefined && sha256 !== source.sha256.toLowerCase()) return { problem: `sha256 expected ${source.sha256}, got ${sha256}`, sha256, md5 };
   if (md5 !== source.md5.toLowerCase()) return { problem: `md5 expected ${source.md5}, got ${md5}`, sha256, md5 };
   return { sha256, md5 };
 }
@@ -327,10 +332,11 @@ export async function downloadSplits(opts: DownloadOptions): Promise<DownloadRes
     if (!source) throw new SvhnError('BAD_INPUT', `no source for split '${split}' in the sources table`);
     const t0 = performance.now();
     const path = join(opts.dataDir, source.file);
-    const job: Job = { split, source, url: sourceUrl(opts.baseUrl, source), path, part: `${path}.part` };
+    const names = Object.values(sources).map((s) => s.file).join(', ');
+    const job: Job = { names, split, source, url: sourceUrl(opts.baseUrl, source), path, part: `${path}.part` };
 
     if (!opts.force && (await fileSize(path)) !== undefined) {
-      emit({ type: 'verify', split, file: source.file, size: source.size });
+      emit({ type: 'verify', split, file: source.file, size: source.size, checks: checksOf(source) });
       const present = await verify(path, source);
       if (!present.problem) {
         emit({ type: 'skip', split, file: source.file, size: source.size });
@@ -401,7 +407,7 @@ export async function downloadSplits(opts: DownloadOptions): Promise<DownloadRes
       }
     }
 
-    emit({ type: 'verify', split, file: source.file, size: source.size });
+    emit({ type: 'verify', split, file: source.file, size: source.size, checks: checksOf(source) });
     const got = await verify(job.part, source);
     if (got.problem) {
       await removePart(job.part);
@@ -459,7 +465,7 @@ export function createDownloadReporter(mode?: 'bar' | 'plain' | 'silent'): { onP
         break;
       case 'verify':
         stop();
-        log.info(`${e.file}: verifying size, sha256 and md5`);
+        log.info(`${e.file}: verifying ${e.checks}`);
         break;
       case 'done':
         log.info(`${e.file}: verified, saved as ${e.path}`);
