@@ -5,11 +5,13 @@
  *
  *   report.json     everything: metrics, confusion matrix, sklearn-style report (dict and
  *                   text), timing, and one prediction per image with its confidence
- *   confusion.csv   rows true digit, columns predicted
+ *   confusion.csv   rows true digit, columns predicted: a header row and 10 rows, nothing else
  *   confusion.png   annotated heatmap (counts in each cell)
  *   f1.png          per-digit F1 bars
  *   samples.png     the first images with prediction and confidence
  *   errors.png      misclassified images, true -> predicted (when there are any)
+ *   SYNTHETIC.txt   the SYNTHETIC note, on synthetic data only: where someone looking at the
+ *                   folder sees it, and not inside the CSV, where readers take a comment as a row
  *
  * The directory is written whole or not at all (built beside it, renamed into place), and
  * report.json, written last, lists the other files with their sizes and sha256, so a reader
@@ -30,6 +32,7 @@ import {
   MODEL_JSON,
   REPORT_JSON,
   SAMPLES_PNG,
+  SYNTHETIC_TXT,
   WEIGHTS_BIN,
 } from '../models/modelDir.js';
 import { renderClassScoreBars, renderConfusionHeatmap } from '../report/charts.js';
@@ -178,14 +181,14 @@ export type EvaluationFileList = Record<string, { bytes: number; sha256: string 
 export async function writeEvaluationOutputs(r: EvaluationResult, outDir: string): Promise<string[]> {
   const json = await evaluationJson(r); // before the build: it reads the model's files
   const tag = syntheticTag(r);
-  const csvHead = r.synthetic ? `# ${SYNTHETIC_NOTE}\n` : '';
   const outputs: Array<[string, string | Uint8Array | undefined]> = [
-    [CONFUSION_CSV, csvHead + confusionMatrixCsv(r.confusion)],
+    [CONFUSION_CSV, confusionMatrixCsv(r.confusion)],
     [CONFUSION_PNG, await renderConfusionHeatmap(r.confusion, { title: `${r.model.name}: confusion matrix, ${dataLabel(r.data)} (${r.data.count} images)${tag}` })],
     [F1_PNG, await renderClassScoreBars(r.report.perClass.map((c) => c.f1), { title: `${r.model.name}: F1 per digit, ${dataLabel(r.data)}${tag}` })],
     // A grid with nothing to show is left out (the old directory goes as a whole).
     [SAMPLES_PNG, await renderSamplesGrid(r)],
     [ERRORS_PNG, await renderErrorsGrid(r)],
+    [SYNTHETIC_TXT, r.synthetic ? `${SYNTHETIC_NOTE}\n` : undefined],
   ];
   const names = await buildDirAtomic(outDir, async (tmp) => {
     const files: EvaluationFileList = {};
