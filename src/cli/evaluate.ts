@@ -67,7 +67,7 @@ A labelled set may lack some digits (warned); their rows of the report are empty
         outDir: opts.out,
         errorsPng: opts.errors,
       });
-      const synthetic = run.models.some((m) => m.result.synthetic);
+      const synthetic = run.models.some((m) => m.result.synthetic); // the data evaluated, not the models' training data
 
       if (opts.json) {
         const summary = {
@@ -97,6 +97,7 @@ A labelled set may lack some digits (warned); their rows of the report are empty
       const parts = run.models.map((m) => formatEvaluationText(m.result, m.outDir));
       if (opts.errors && run.models.every((m) => m.result.errors.count === 0)) parts.push(`no misclassified images: ${opts.errors} not written\n`);
       if (run.comparison) {
+        // A model trained on the sample says so in its row; the heading is about the data.
         parts.push(`comparison on ${images ? images.path : `the ${opts.split} split`}${synthetic ? ' (SYNTHETIC data)' : ''}\n` + formatComparison(run.comparison));
       }
       printText(parts.join('\n'));

@@ -73,7 +73,11 @@ export interface EvaluationResult {
   };
   /** split 'labelled': a folder or CSV (`source`), no cache (dataDir is the folder or the CSV's, manifestSha256 null). */
   data: { dataDir: string; split: EvalSplit | 'labelled'; count: number; synthetic: boolean; manifestSha256: string | null; source?: LabelledDataSource };
-  /** True when the model or the data come from the offline synthetic sample: not SVHN numbers. */
+  /**
+   * True when the data evaluated comes from the offline synthetic sample: not SVHN numbers.
+   * The mark follows the data: a model trained on the sample (model.synthetic) evaluated on
+   * real SVHN or your own images gives real numbers on that data.
+   */
   synthetic: boolean;
   backend: string;
   accuracy: number;
@@ -212,7 +216,6 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluationRe
     const matrix = confusion.result();
     const report = classificationReport(matrix);
     for (const w of report.warnings) log.warn(`${metadata.name ?? basename(opts.modelDir)}: ${w}`);
-    const dataSynthetic = source.data.synthetic;
     return {
       model: {
         dir: resolve(opts.modelDir),
@@ -223,7 +226,7 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluationRe
         metadata,
       },
       data: source.data,
-      synthetic: Boolean(metadata.synthetic) || dataSynthetic,
+      synthetic: source.data.synthetic,
       backend: tf.getBackend(),
       accuracy: report.accuracy,
       loss: loss.result(),

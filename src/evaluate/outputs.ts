@@ -82,12 +82,23 @@ export function summarize(r: EvaluationResult): ModelSummary {
     params: r.model.params,
     imagesPerSec: r.imagesPerSec,
     synthetic: r.synthetic,
+    modelSynthetic: r.model.synthetic,
   };
 }
 
-/** The title suffix every chart of a synthetic run carries. */
-export function syntheticTag(r: { synthetic: boolean }): string {
-  return r.synthetic ? ' (SYNTHETIC data)' : '';
+/**
+ * The title suffix of every chart: the data evaluated decides; a model trained on the sample
+ * but evaluated on other data (SVHN, your own images) is named as such.
+ */
+export function syntheticTag(r: Pick<EvaluationResult, 'synthetic'> & { model: { synthetic: boolean } }): string {
+  if (r.synthetic) return ' (SYNTHETIC data)';
+  return r.model.synthetic ? ' (model trained on SYNTHETIC data)' : '';
+}
+
+/** The line above the text summary of a model trained on the sample, evaluated on other data. */
+function trainedOnSyntheticNote(r: EvaluationResult): string {
+  const on = r.data.source ? 'your images' : `the ${r.data.split} split`;
+  return `note: model trained on SYNTHETIC data (svhn's offline sample), evaluated on ${on}: these are its numbers on that data`;
 }
 
 /** report.json's content. */
@@ -246,7 +257,7 @@ export async function evaluationDirProblem(dir: string, files: EvaluationFileLis
 /** The human-readable summary `svhn evaluate` prints for one model. */
 export function formatEvaluationText(r: EvaluationResult, outDir?: string): string {
   const lines = [
-    ...(r.synthetic ? [`*** ${SYNTHETIC_NOTE} ***`] : []),
+    ...(r.synthetic ? [`*** ${SYNTHETIC_NOTE} ***`] : r.model.synthetic ? [trainedOnSyntheticNote(r)] : []),
     `model ${r.model.name} (${r.model.architecture}, ${r.model.params.toLocaleString('en-US')} parameters) from ${r.model.dir}`,
     r.data.source
       ? `labelled ${r.data.source.kind} ${r.data.source.path}: ${r.data.count} images${r.data.source.skipped.length ? `, ${r.data.source.skipped.length} file${r.data.source.skipped.length === 1 ? '' : 's'} skipped (listed in ${REPORT_JSON})` : ''}`

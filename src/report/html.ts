@@ -31,8 +31,8 @@ import { renderHistoryChart } from './charts.js';
 
 /** The parts of report.json (evaluate/outputs.ts evaluationJson) the page uses. */
 export interface EvaluationJson {
-  synthetic: boolean;
-  model: { name: string; dir: string; architecture: string; params: number; fingerprint: string };
+  synthetic: boolean; // the data evaluated (before issue 24: the data or the model)
+  model: { name: string; dir: string; architecture: string; params: number; fingerprint: string; synthetic?: boolean };
   data: { dataDir: string; split: EvalSplit; count: number; synthetic: boolean; manifestSha256: string };
   backend: string;
   accuracy: number;
@@ -165,7 +165,7 @@ export async function buildReport(opts: BuildReportOptions): Promise<BuildReport
       dir: modelDir,
       metadata,
       evaluation: ev,
-      curves: await curvesFor(modelDir, ev.model.name, ev.synthetic),
+      curves: await curvesFor(modelDir, ev.model.name, Boolean(metadata.synthetic)), // the training data's mark
       confusion: await readIfExists(join(evalDir, CONFUSION_PNG)),
       f1: await readIfExists(join(evalDir, F1_PNG)),
       samples: await readIfExists(join(evalDir, SAMPLES_PNG)),
@@ -181,6 +181,7 @@ export async function buildReport(opts: BuildReportOptions): Promise<BuildReport
     params: s.evaluation.model.params,
     imagesPerSec: s.evaluation.imagesPerSec,
     synthetic: s.evaluation.synthetic,
+    modelSynthetic: Boolean(s.evaluation.model.synthetic),
   }));
   const html = renderReportHtml({
     title: `SVHN digit classifiers: ${sections.map((s) => s.name).join(' vs ')}`,
@@ -247,7 +248,7 @@ function modelSection(s: ModelSection): string {
   const warnings = ev.warnings.length ? `<ul class="warnings">${ev.warnings.map((w) => `<li>${escapeHtml(w)}</li>`).join('')}</ul>` : '';
   return `
 <section class="model" id="model-${escapeHtml(s.name)}">
-<h2>${escapeHtml(s.name)}${ev.synthetic ? ' <span class="badge">SYNTHETIC</span>' : ''}</h2>
+<h2>${escapeHtml(s.name)}${ev.synthetic ? ' <span class="badge">SYNTHETIC</span>' : ev.model.synthetic ? ' <span class="badge">trained on SYNTHETIC data</span>' : ''}</h2>
 <p class="path">${escapeHtml(s.dir)}</p>
 <table class="facts">${facts.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>
 <h3>Training curves</h3>

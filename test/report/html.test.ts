@@ -61,6 +61,18 @@ describe('renderReportHtml', () => {
     expect(html).toContain('tiny (SYNTHETIC)');
   });
 
+  it('marks a model trained on the sample but evaluated on real data as such, with no SYNTHETIC banner', () => {
+    const s = section('offline', 0.7, false, {});
+    s.evaluation.model.synthetic = true;
+    const html = renderReportHtml({
+      title: 'T', createdAt: 'now', split: 'test', models: [s],
+      comparison: compareModels([{ ...s.evaluation, name: 'offline', params: 1, synthetic: false, modelSynthetic: true }]),
+    });
+    expect(html).not.toContain('class="banner"');
+    expect(html).toContain('<span class="badge">trained on SYNTHETIC data</span>');
+    expect(html).toContain('offline (trained on SYNTHETIC)');
+  });
+
   it('escapes HTML', () => {
     expect(escapeHtml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
   });
