@@ -225,7 +225,9 @@ function comparisonTable(c: Comparison): string {
     })
     .join('\n');
   const note = several ? '<p class="note">Bold: best in its column (lowest for loss and parameters). Highlighted row: best accuracy.</p>' : '';
-  return `<table class="comparison">\n${head}\n${body}\n</table>\n${note}`;
+  // In a box of its own that scrolls sideways: on a phone the table is wider than the screen,
+  // and the page itself must not scroll sideways.
+  return `<div class="table-scroll">\n<table class="comparison">\n${head}\n${body}\n</table>\n</div>\n${note}`;
 }
 
 function modelSection(s: ModelSection): string {
@@ -268,7 +270,7 @@ ${s.errors ? img(s.errors, `${s.name} misclassified images`) : '<p>No misclassif
 }
 
 const CSS = `
-body { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; margin: 24px auto; max-width: 1280px; padding: 0 16px; color: #1f2328; background: #fff; }
+body { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; margin: 24px auto; max-width: 1280px; padding: 0 16px; color: #1f2328; background: #fff; overflow-wrap: anywhere; }
 h1 { font-size: 26px; margin-bottom: 4px; }
 h2 { border-bottom: 2px solid #d0d7de; padding-bottom: 4px; margin-top: 40px; }
 h3 { margin-top: 24px; font-size: 17px; }
@@ -276,7 +278,9 @@ h3 { margin-top: 24px; font-size: 17px; }
 .banner { background: #fff8c5; border: 1px solid #d4a72c; padding: 10px 14px; border-radius: 6px; font-weight: bold; }
 .badge { background: #d4a72c; color: #fff; font-size: 13px; padding: 2px 8px; border-radius: 10px; vertical-align: middle; }
 table { border-collapse: collapse; }
-table.comparison th, table.comparison td { border: 1px solid #d0d7de; padding: 6px 12px; }
+.table-scroll { max-width: 100%; overflow-x: auto; }
+table.comparison th, table.comparison td { border: 1px solid #d0d7de; padding: 6px 12px; overflow-wrap: normal; }
+table.comparison th, table.comparison td.num { white-space: nowrap; }
 table.comparison th { background: #f6f8fa; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.best { font-weight: bold; }
