@@ -37,7 +37,7 @@ export function registerEvaluate(program: Command): void {
     .addOption(new Option('--labels <file.csv>', 'evaluate on the images a CSV of path,label rows lists').conflicts('split'))
     .option('--strict', 'with --images/--labels: a file that does not decode is an error, not skipped', false)
     .option('--out <dir>', 'output directory, written whole (an earlier evaluation there is replaced; one holding other files is refused); several models: one subdirectory each (default: <model>/evaluation, <model>/evaluation-val, or <model>/evaluation-images with --images/--labels)')
-    .option('--errors <file.png>', 'also draw the misclassified images, true -> predicted (several models: FILE-<name>.png)')
+    .option('--errors <file.png>', 'also draw the misclassified images, most confident first, true -> predicted (several models: FILE-<name>.png)')
     .option('--batch-size <n>', 'images per prediction batch (bounds memory)', positiveInt, DEFAULTS.evaluate.batchSize)
     .option('--backend <name>', `tfjs backend: ${BACKEND_CHOICES.join(', ')}`, oneOf(BACKEND_CHOICES), DEFAULTS.train.backend)
     .option('--threads <n>', THREADS_HELP, threadCount)

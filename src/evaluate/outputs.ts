@@ -9,7 +9,7 @@
  *   confusion.png   annotated heatmap (counts in each cell)
  *   f1.png          per-digit F1 bars
  *   samples.png     the first images with prediction and confidence
- *   errors.png      misclassified images, true -> predicted (when there are any)
+ *   errors.png      the most confident mistakes first, true -> predicted (when there are any)
  *   SYNTHETIC.txt   the SYNTHETIC note, on synthetic data only: where someone looking at the
  *                   folder sees it, and not inside the CSV, where readers take a comment as a row
  *
@@ -101,6 +101,9 @@ function trainedOnSyntheticNote(r: EvaluationResult): string {
   return `note: model trained on SYNTHETIC data (svhn's offline sample), evaluated on ${on}: these are its numbers on that data`;
 }
 
+/** How errors.png is ordered; report.json says so, and `svhn report` redoes an evaluation without it (index order, before). */
+export const ERRORS_ORDER = 'confidence';
+
 /** report.json's content. */
 export async function evaluationJson(r: EvaluationResult): Promise<Record<string, unknown>> {
   const n = r.data.count;
@@ -128,6 +131,7 @@ export async function evaluationJson(r: EvaluationResult): Promise<Record<string
     classificationReport: classificationReportDict(r.report),
     classificationReportText: formatClassificationReport(r.report),
     warnings: r.report.warnings,
+    errorsOrder: ERRORS_ORDER, // the most confident mistakes first, ties by index
     createdAt: new Date().toISOString(),
     predictions: Array.from({ length: n }, (_, i) => ({
       index: i,
@@ -166,7 +170,7 @@ export async function renderSamplesGrid(r: EvaluationResult): Promise<Buffer | u
   });
 }
 
-/** Grid of misclassified images: true -> predicted (confidence). */
+/** Grid of the most confident mistakes, most confident first: true -> predicted (confidence). */
 export async function renderErrorsGrid(r: EvaluationResult): Promise<Buffer | undefined> {
   if (r.errors.count === 0) return undefined;
   const e = r.errors;
@@ -176,7 +180,7 @@ export async function renderErrorsGrid(r: EvaluationResult): Promise<Buffer | un
     captions: e.predicted.map((p, i) => `${e.labels[i]} → ${p} (${Math.round(100 * e.confidence[i]!)}%)`),
     captionColors: e.predicted.map(() => '#cf222e'),
     scale: 4,
-    title: `${r.model.name}: misclassified, true → predicted${syntheticTag(r)}`,
+    title: `${r.model.name}: misclassified, most confident first, true → predicted${syntheticTag(r)}`,
   });
 }
 

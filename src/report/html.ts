@@ -12,6 +12,7 @@
 import { join } from 'node:path';
 import type { EvalSplit } from '../evaluate/evaluate.js';
 import {
+  ERRORS_ORDER,
   SYNTHETIC_NOTE,
   defaultEvaluationDir,
   evaluationDirProblem,
@@ -42,6 +43,8 @@ export interface EvaluationJson {
   imagesPerSec: number;
   classificationReportText: string;
   warnings: string[];
+  /** 'confidence': errors.png shows the most confident mistakes first (absent: index order, an older svhn). */
+  errorsOrder?: string;
   createdAt: string;
   /** The other files of the directory (absent in evaluations from before it was written whole). */
   files?: EvaluationFileList;
@@ -117,6 +120,10 @@ async function freshEvaluation(modelDir: string, dataDir: string, split: EvalSpl
   } catch (e) {
     // No cache to compare with: the evaluation on disk is the best there is.
     if (!(e instanceof SvhnError && e.code === 'MISSING_DATA')) throw e;
+  }
+  if (ev.errorsOrder !== ERRORS_ORDER) {
+    getLogger().info({ model: modelDir }, `the evaluation in ${evalDir} draws its errors grid in index order (an older svhn); evaluating again`);
+    return undefined;
   }
   const problem = await evaluationDirProblem(evalDir, ev.files);
   if (problem) {

@@ -64,6 +64,19 @@ describe('evaluateModel', () => {
     }
   });
 
+  it('keeps the most confident mistakes for the errors grid, most confident first, ties by index', async () => {
+    const r = await evaluateModel({ modelDir: join(tmp, 'model'), dataDir: join(tmp, 'data'), split: 'test', batchSize: 8, keepSamples: 0, keepErrors: 4 });
+    const { labels, predicted, confidence } = r.predictions;
+    const wrong = [...labels.keys()].filter((i) => labels[i] !== predicted[i]);
+    expect(wrong.length).toBeGreaterThan(4); // so there is a choice to make
+    const expected = wrong.sort((a, b) => confidence[b]! - confidence[a]! || a - b).slice(0, 4);
+    expect(r.errors.indices).toEqual(expected);
+    expect(r.errors.confidence).toEqual(expected.map((i) => confidence[i]));
+    const images = new Uint8Array(await readFile(join(tmp, 'data/cache/test.images.u8')));
+    r.errors.indices.forEach((i, e) => expect(r.errors.images.subarray(e * IMAGE_BYTES, (e + 1) * IMAGE_BYTES)).toEqual(images.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES)));
+    expect(r.errors.indices).not.toEqual(wrong.slice().sort((a, b) => a - b).slice(0, 4)); // not the first four in index order
+  });
+
   it('writes report.json, confusion.csv and the PNGs, marked SYNTHETIC', async () => {
     const r = await evaluateModel({ modelDir: join(tmp, 'model'), dataDir: join(tmp, 'data'), split: 'val', batchSize: 256, keepSamples: 6, keepErrors: 6 });
     const out = join(tmp, 'out');
