@@ -12,6 +12,12 @@ import { getLogger } from '../log.js';
 import { nonNegativeInt, oneOf, positiveInt } from './options.js';
 import { printText } from './output.js';
 
+/**
+ * The command as the demo's reader can run it: the demo is `npm start` right after `npm install`,
+ * which puts no `svhn` on the PATH; `npx svhn` finds bin/svhn.js in the checkout (README).
+ */
+const SVHN = 'npx svhn';
+
 interface DemoFlags {
   dataDir: string;
   out: string;
@@ -31,7 +37,7 @@ async function runDemo(flags: DemoFlags): Promise<void> {
   await assertModelOutReplaceable(flags.out, { force: flags.force, madeBy: 'demo' });
   const haveReal = ['train', 'test'].every((s) => existsSync(join(flags.dataDir, `${s}_32x32.mat`)));
   if (!haveReal) {
-    log.info(`no SVHN files in ${flags.dataDir}/: generating the offline synthetic sample (svhn download --synthetic)`);
+    log.info(`no SVHN files in ${flags.dataDir}/: generating the offline synthetic sample (${SVHN} download --synthetic)`);
     const { generateSynthetic } = await import('../data/synthetic/synthetic.js');
     await generateSynthetic({ dataDir: flags.dataDir, size: 'small', seed: DEFAULTS.synthetic.seed, splits: ['train', 'test'] });
   }
@@ -77,12 +83,16 @@ async function runDemo(flags: DemoFlags): Promise<void> {
   for (const e of evaluated.models) printText(formatEvaluationText(e.result, e.outDir));
 
   const synthetic = pre.manifest.synthetic;
+  const dataFlag = flags.dataDir === DEFAULTS.dataDir ? '' : ` --data-dir ${flags.dataDir}`;
   printText(
     `\ndemo done in ${((Date.now() - t0) / 1000).toFixed(0)} s` +
       (synthetic
-        ? ': SYNTHETIC offline sample, so this accuracy says nothing about SVHN. Put the real files in data/ (svhn download) and run again.\n'
+        ? `: SYNTHETIC offline sample, so this accuracy says nothing about SVHN. Put the real files in ${flags.dataDir}/ (${SVHN} download${dataFlag}) and run again.\n`
         : '.\n') +
-      `next: svhn train --model optimized (full schedule), svhn predict IMAGES --model ${flags.out}, svhn report --model ${flags.out} --out report.html\n`,
+      'next:\n' +
+      `  ${SVHN} train --model optimized${dataFlag}  (the full schedule)\n` +
+      `  ${SVHN} predict IMAGES --model ${flags.out}\n` +
+      `  ${SVHN} report --model ${flags.out}${dataFlag} --out report.html\n`,
   );
 }
 
@@ -96,8 +106,8 @@ async function removeCheckpointOnInterrupt(out: string, ckptDir: string): Promis
   let release: (() => void) | undefined;
   setInterruptNote(() =>
     release
-      ? `removed the demo's checkpoint ${ckptDir} and wrote nothing to ${out}. Run \`svhn demo\` again to start over`
-      : `nothing was written to ${out}. Run \`svhn demo\` again to start over`,
+      ? `removed the demo's checkpoint ${ckptDir} and wrote nothing to ${out}. Run \`${SVHN} demo\` again to start over`
+      : `nothing was written to ${out}. Run \`${SVHN} demo\` again to start over`,
   );
   return {
     checkpointSaved: () => {

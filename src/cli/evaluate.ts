@@ -37,7 +37,7 @@ export function registerEvaluate(program: Command): void {
     .addOption(new Option('--labels <file.csv>', 'evaluate on the images a CSV of path,label rows lists').conflicts('split'))
     .option('--strict', 'with --images/--labels: a file that does not decode is an error, not skipped', false)
     .option('--out <dir>', 'output directory, written whole (an earlier evaluation there is replaced; one holding other files is refused); several models: one subdirectory each (default: <model>/evaluation, <model>/evaluation-val, or <model>/evaluation-images with --images/--labels)')
-    .option('--errors <file.png>', 'also draw the misclassified images, true -> predicted (several models: FILE-<name>.png)')
+    .option('--errors <file.png>', 'also draw the misclassified images, most confident first, true -> predicted (several models: FILE-<name>.png)')
     .option('--batch-size <n>', 'images per prediction batch (bounds memory)', positiveInt, DEFAULTS.evaluate.batchSize)
     .option('--backend <name>', `tfjs backend: ${BACKEND_CHOICES.join(', ')}`, oneOf(BACKEND_CHOICES), DEFAULTS.train.backend)
     .option('--threads <n>', THREADS_HELP, threadCount)
@@ -67,7 +67,7 @@ A labelled set may lack some digits (warned); their rows of the report are empty
         outDir: opts.out,
         errorsPng: opts.errors,
       });
-      const synthetic = run.models.some((m) => m.result.synthetic);
+      const synthetic = run.models.some((m) => m.result.synthetic); // the data evaluated, not the models' training data
 
       if (opts.json) {
         const summary = {
@@ -97,6 +97,7 @@ A labelled set may lack some digits (warned); their rows of the report are empty
       const parts = run.models.map((m) => formatEvaluationText(m.result, m.outDir));
       if (opts.errors && run.models.every((m) => m.result.errors.count === 0)) parts.push(`no misclassified images: ${opts.errors} not written\n`);
       if (run.comparison) {
+        // A model trained on the sample says so in its row; the heading is about the data.
         parts.push(`comparison on ${images ? images.path : `the ${opts.split} split`}${synthetic ? ' (SYNTHETIC data)' : ''}\n` + formatComparison(run.comparison));
       }
       printText(parts.join('\n'));

@@ -42,7 +42,7 @@ export function registerPredict(program: Command): void {
     .option('--top-k <k>', `digits listed per input with their probabilities (1..${NUM_CLASSES})`, topK, DEFAULTS.predict.topK)
     .option('--recursive', 'walk subfolders of folder inputs', false)
     .option('--batch-size <n>', 'images per prediction batch', positiveInt, DEFAULTS.predict.batchSize)
-    .option('--grid <file.png>', 'also draw the first inputs with prediction and confidence (and true label when known)')
+    .option('--grid <file.png>', 'also draw the first inputs with prediction, confidence (and true label when known) and file name')
     .option('--grid-count <n>', 'inputs in the --grid image', positiveInt, DEFAULTS.predict.gridCount)
     .option('--data-dir <dir>', 'where cache:SPLIT inputs are read from (<dir>/cache)', DEFAULTS.dataDir)
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_CHOICES).default(DEFAULTS.train.backend))

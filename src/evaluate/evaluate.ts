@@ -37,7 +37,7 @@ export type EvaluateOptions = EvalData & {
   batchSize: number; // images per predict call; bounds memory
   /** How many first images to keep pixels of (sample-prediction grid). */
   keepSamples?: number;
-  /** How many misclassified images to keep pixels of (errors grid). */
+  /** How many misclassified images to keep pixels of (errors grid): the most confident ones. */
   keepErrors?: number;
   /** Called after each batch with images done so far. */
   onProgress?: (done: number, total: number) => void;
@@ -73,7 +73,11 @@ export interface EvaluationResult {
   };
   /** split 'labelled': a folder or CSV (`source`), no cache (dataDir is the folder or the CSV's, manifestSha256 null). */
   data: { dataDir: string; split: EvalSplit | 'labelled'; count: number; synthetic: boolean; manifestSha256: string | null; source?: LabelledDataSource };
-  /** True when the model or the data come from the offline synthetic sample: not SVHN numbers. */
+  /**
+   * True when the data evaluated comes from the offline synthetic sample: not SVHN numbers.
+   * The mark follows the data: a model trained on the sample (model.synthetic) evaluated on
+   * real SVHN or your own images gives real numbers on that data.
+   */
   synthetic: boolean;
   backend: string;
   accuracy: number;
@@ -84,8 +88,8 @@ export interface EvaluationResult {
   imagesPerSec: number;
   /** Per image, in split order. */
   predictions: { labels: Uint8Array; predicted: Uint8Array; confidence: Float32Array };
-  samples: SampleSet;
-  errors: SampleSet;
+  samples: SampleSet; // the first images, in split order
+  errors: SampleSet; // the most confident mistakes, most confident first (ties by index)
 }
 
 /** Keras' epsilon: probabilities are clipped to [eps, 1 - eps] before the log, as in training's loss. */
@@ -104,6 +108,37 @@ function keepSample(set: SampleSet & { capacity: number }, images: Uint8Array, i
   set.predicted.push(pred);
   set.confidence.push(conf);
   set.count++;
+}
+
+/**
+ * Keeps the `capacity` most confident mistakes seen so far: when full, a new one replaces the
+ * least confident kept (the later index of a tie), if it is more confident. Ties keep the
+ * earlier index, since images arrive in index order. O(capacity) a mistake; capacity is a grid's.
+ */
+function keepConfidentError(set: SampleSet & { capacity: number }, images: Uint8Array, i: number, index: number, label: number, pred: number, conf: number): void {
+  if (set.count < set.capacity) return keepSample(set, images, i, index, label, pred, conf);
+  if (set.capacity === 0) return;
+  let worst = 0;
+  for (let k = 1; k < set.count; k++) {
+    const c = set.confidence[k]!;
+    const w = set.confidence[worst]!;
+    if (c < w || (c === w && set.indices[k]! > set.indices[worst]!)) worst = k;
+  }
+  if (conf <= set.confidence[worst]!) return;
+  set.images.set(images.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES), worst * IMAGE_BYTES);
+  set.indices[worst] = index;
+  set.labels[worst] = label;
+  set.predicted[worst] = pred;
+  set.confidence[worst] = conf;
+}
+
+/** The set reordered most confident first, ties by index (what people look for in an errors grid). */
+function byConfidence(set: SampleSet): SampleSet {
+  const order = [...set.indices.keys()].sort((a, b) => set.confidence[b]! - set.confidence[a]! || set.indices[a]! - set.indices[b]!);
+  const images = new Uint8Array(set.count * IMAGE_BYTES);
+  order.forEach((k, e) => images.set(set.images.subarray(k * IMAGE_BYTES, (k + 1) * IMAGE_BYTES), e * IMAGE_BYTES));
+  const pick = <T>(a: T[]) => order.map((k) => a[k]!);
+  return { count: set.count, images, indices: pick(set.indices), labels: pick(set.labels), predicted: pick(set.predicted), confidence: pick(set.confidence) };
 }
 
 function trimSamples(set: SampleSet & { capacity: number }): SampleSet {
@@ -201,7 +236,7 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluationRe
         predictedAll[index] = best;
         confidenceAll[index] = row[best]!;
         keepSample(samples, chunk.images, i, index, label, best, row[best]!);
-        if (best !== label) keepSample(errors, chunk.images, i, index, label, best, row[best]!);
+        if (best !== label) keepConfidentError(errors, chunk.images, i, index, label, best, row[best]!);
       }
       // Weighted by batch size, so the short last batch counts for its n images only.
       loss.addSum(batchLossSum, n);
@@ -212,7 +247,6 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluationRe
     const matrix = confusion.result();
     const report = classificationReport(matrix);
     for (const w of report.warnings) log.warn(`${metadata.name ?? basename(opts.modelDir)}: ${w}`);
-    const dataSynthetic = source.data.synthetic;
     return {
       model: {
         dir: resolve(opts.modelDir),
@@ -223,7 +257,7 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluationRe
         metadata,
       },
       data: source.data,
-      synthetic: Boolean(metadata.synthetic) || dataSynthetic,
+      synthetic: source.data.synthetic,
       backend: tf.getBackend(),
       accuracy: report.accuracy,
       loss: loss.result(),
@@ -233,7 +267,7 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluationRe
       imagesPerSec: seconds > 0 ? total / seconds : 0,
       predictions: { labels: labelsAll, predicted: predictedAll, confidence: confidenceAll },
       samples: trimSamples(samples),
-      errors: trimSamples(errors),
+      errors: byConfidence(trimSamples(errors)),
     };
   } finally {
     model.dispose(); // its weights are tensors too

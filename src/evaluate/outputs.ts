@@ -5,11 +5,13 @@
  *
  *   report.json     everything: metrics, confusion matrix, sklearn-style report (dict and
  *                   text), timing, and one prediction per image with its confidence
- *   confusion.csv   rows true digit, columns predicted
+ *   confusion.csv   rows true digit, columns predicted: a header row and 10 rows, nothing else
  *   confusion.png   annotated heatmap (counts in each cell)
  *   f1.png          per-digit F1 bars
  *   samples.png     the first images with prediction and confidence
- *   errors.png      misclassified images, true -> predicted (when there are any)
+ *   errors.png      the most confident mistakes first, true -> predicted (when there are any)
+ *   SYNTHETIC.txt   the SYNTHETIC note, on synthetic data only: where someone looking at the
+ *                   folder sees it, and not inside the CSV, where readers take a comment as a row
  *
  * The directory is written whole or not at all (built beside it, renamed into place), and
  * report.json, written last, lists the other files with their sizes and sha256, so a reader
@@ -30,6 +32,7 @@ import {
   MODEL_JSON,
   REPORT_JSON,
   SAMPLES_PNG,
+  SYNTHETIC_TXT,
   WEIGHTS_BIN,
 } from '../models/modelDir.js';
 import { renderClassScoreBars, renderConfusionHeatmap } from '../report/charts.js';
@@ -79,13 +82,27 @@ export function summarize(r: EvaluationResult): ModelSummary {
     params: r.model.params,
     imagesPerSec: r.imagesPerSec,
     synthetic: r.synthetic,
+    modelSynthetic: r.model.synthetic,
   };
 }
 
-/** The title suffix every chart of a synthetic run carries. */
-export function syntheticTag(r: { synthetic: boolean }): string {
-  return r.synthetic ? ' (SYNTHETIC data)' : '';
+/**
+ * The title suffix of every chart: the data evaluated decides; a model trained on the sample
+ * but evaluated on other data (SVHN, your own images) is named as such.
+ */
+export function syntheticTag(r: Pick<EvaluationResult, 'synthetic'> & { model: { synthetic: boolean } }): string {
+  if (r.synthetic) return ' (SYNTHETIC data)';
+  return r.model.synthetic ? ' (model trained on SYNTHETIC data)' : '';
 }
+
+/** The line above the text summary of a model trained on the sample, evaluated on other data. */
+function trainedOnSyntheticNote(r: EvaluationResult): string {
+  const on = r.data.source ? 'your images' : `the ${r.data.split} split`;
+  return `note: model trained on SYNTHETIC data (svhn's offline sample), evaluated on ${on}: these are its numbers on that data`;
+}
+
+/** How errors.png is ordered; report.json says so, and `svhn report` redoes an evaluation without it (index order, before). */
+export const ERRORS_ORDER = 'confidence';
 
 /** report.json's content. */
 export async function evaluationJson(r: EvaluationResult): Promise<Record<string, unknown>> {
@@ -114,6 +131,7 @@ export async function evaluationJson(r: EvaluationResult): Promise<Record<string
     classificationReport: classificationReportDict(r.report),
     classificationReportText: formatClassificationReport(r.report),
     warnings: r.report.warnings,
+    errorsOrder: ERRORS_ORDER, // the most confident mistakes first, ties by index
     createdAt: new Date().toISOString(),
     predictions: Array.from({ length: n }, (_, i) => ({
       index: i,
@@ -152,7 +170,7 @@ export async function renderSamplesGrid(r: EvaluationResult): Promise<Buffer | u
   });
 }
 
-/** Grid of misclassified images: true -> predicted (confidence). */
+/** Grid of the most confident mistakes, most confident first: true -> predicted (confidence). */
 export async function renderErrorsGrid(r: EvaluationResult): Promise<Buffer | undefined> {
   if (r.errors.count === 0) return undefined;
   const e = r.errors;
@@ -162,7 +180,7 @@ export async function renderErrorsGrid(r: EvaluationResult): Promise<Buffer | un
     captions: e.predicted.map((p, i) => `${e.labels[i]} → ${p} (${Math.round(100 * e.confidence[i]!)}%)`),
     captionColors: e.predicted.map(() => '#cf222e'),
     scale: 4,
-    title: `${r.model.name}: misclassified, true → predicted${syntheticTag(r)}`,
+    title: `${r.model.name}: misclassified, most confident first, true → predicted${syntheticTag(r)}`,
   });
 }
 
@@ -178,14 +196,14 @@ export type EvaluationFileList = Record<string, { bytes: number; sha256: string 
 export async function writeEvaluationOutputs(r: EvaluationResult, outDir: string): Promise<string[]> {
   const json = await evaluationJson(r); // before the build: it reads the model's files
   const tag = syntheticTag(r);
-  const csvHead = r.synthetic ? `# ${SYNTHETIC_NOTE}\n` : '';
   const outputs: Array<[string, string | Uint8Array | undefined]> = [
-    [CONFUSION_CSV, csvHead + confusionMatrixCsv(r.confusion)],
+    [CONFUSION_CSV, confusionMatrixCsv(r.confusion)],
     [CONFUSION_PNG, await renderConfusionHeatmap(r.confusion, { title: `${r.model.name}: confusion matrix, ${dataLabel(r.data)} (${r.data.count} images)${tag}` })],
     [F1_PNG, await renderClassScoreBars(r.report.perClass.map((c) => c.f1), { title: `${r.model.name}: F1 per digit, ${dataLabel(r.data)}${tag}` })],
     // A grid with nothing to show is left out (the old directory goes as a whole).
     [SAMPLES_PNG, await renderSamplesGrid(r)],
     [ERRORS_PNG, await renderErrorsGrid(r)],
+    [SYNTHETIC_TXT, r.synthetic ? `${SYNTHETIC_NOTE}\n` : undefined],
   ];
   const names = await buildDirAtomic(outDir, async (tmp) => {
     const files: EvaluationFileList = {};
@@ -243,7 +261,7 @@ export async function evaluationDirProblem(dir: string, files: EvaluationFileLis
 /** The human-readable summary `svhn evaluate` prints for one model. */
 export function formatEvaluationText(r: EvaluationResult, outDir?: string): string {
   const lines = [
-    ...(r.synthetic ? [`*** ${SYNTHETIC_NOTE} ***`] : []),
+    ...(r.synthetic ? [`*** ${SYNTHETIC_NOTE} ***`] : r.model.synthetic ? [trainedOnSyntheticNote(r)] : []),
     `model ${r.model.name} (${r.model.architecture}, ${r.model.params.toLocaleString('en-US')} parameters) from ${r.model.dir}`,
     r.data.source
       ? `labelled ${r.data.source.kind} ${r.data.source.path}: ${r.data.count} images${r.data.source.skipped.length ? `, ${r.data.source.skipped.length} file${r.data.source.skipped.length === 1 ? '' : 's'} skipped (listed in ${REPORT_JSON})` : ''}`

@@ -1,7 +1,8 @@
 /**
  * sklearn.metrics.classification_report(y_true, y_pred, labels=range(10)), computed from the
- * confusion matrix: the same definitions, the same zero_division="warn" behaviour, the same
- * floating-point operations in the same order, and the same text layout.
+ * confusion matrix: the same definitions, the same values as zero_division="warn" (its
+ * warnings in svhn's own words), the same floating-point operations in the same order, and
+ * the same text layout.
  *
  *   precision_c = tp_c / predicted_c      0 with a warning when digit c is never predicted
  *   recall_c    = tp_c / support_c        0 with a warning when digit c has no true samples
@@ -34,7 +35,7 @@ export interface ClassificationReport {
   macroAvg: AverageScores;
   weightedAvg: AverageScores;
   total: number;
-  /** sklearn's UndefinedMetricWarning texts, naming the digits concerned. */
+  /** Where sklearn raises UndefinedMetricWarning: one line a metric, naming the digits and the 0.0 reported. */
   warnings: string[];
 }
 
@@ -62,8 +63,15 @@ export function numpySum(a: ArrayLike<number>, start = 0, n = a.length - start):
   return numpySum(a, start, n2) + numpySum(a, start + n2, n - n2);
 }
 
-function undefinedWarning(metric: string, which: string, labels: number[]): string {
-  return `${metric} is ill-defined and being set to 0.0 in labels with no ${which} samples: ${labels.join(', ')}. Use \`zero_division\` parameter to control this behavior.`;
+/**
+ * What svhn does where a score is ill-defined (sklearn's UndefinedMetricWarning, without its
+ * advice to pass `zero_division`, which svhn has no flag for): the score is reported as 0.0,
+ * as sklearn's default does, and the averages take it as 0.0.
+ */
+function undefinedWarning(metric: string, why: string, labels: number[]): string {
+  const which = labels.length === 1 ? `digit ${labels[0]}` : `digits ${labels.join(', ')}`;
+  const them = labels.length === 1 ? String(labels[0]) : 'any of them';
+  return `${metric} of ${which} is ill-defined: no image ${why} ${them}; reported as 0.0`;
 }
 
 export interface ReportOptions {
@@ -100,9 +108,9 @@ export function classificationReport(m: ConfusionMatrix, opts: ReportOptions = {
   if (opts.f1Form === 'ratio') f1 = precision.map((p, c) => (2 * p * recall[c]!) / (p + recall[c]! === 0 ? 1 : p + recall[c]!));
 
   const warnings: string[] = [];
-  if (noPred.length) warnings.push(undefinedWarning('Precision', 'predicted', noPred));
-  if (noTrue.length) warnings.push(undefinedWarning('Recall', 'true', noTrue));
-  if (neither.length) warnings.push(undefinedWarning('F-score', 'true nor predicted', neither));
+  if (noPred.length) warnings.push(undefinedWarning('precision', 'was predicted as', noPred));
+  if (noTrue.length) warnings.push(undefinedWarning('recall', 'is labelled as', noTrue));
+  if (neither.length) warnings.push(undefinedWarning('f1-score', 'is labelled or predicted as', neither));
 
   const total = numpySum(support);
   const correct = numpySum(tp);

@@ -12,7 +12,9 @@ export interface ModelSummary {
   loss: number;
   params: number;
   imagesPerSec: number;
-  synthetic: boolean;
+  synthetic: boolean; // evaluated on synthetic data
+  /** Trained on the synthetic sample, evaluated on other data (absent: false). */
+  modelSynthetic?: boolean;
 }
 
 export type ComparedColumn = 'accuracy' | 'macroF1' | 'weightedF1' | 'loss' | 'params' | 'imagesPerSec';
@@ -51,7 +53,7 @@ export function compareModels(rows: ModelSummary[]): Comparison {
 export function comparisonCells(c: Comparison): { headers: string[]; cells: string[][] } {
   const headers = ['model', 'accuracy', 'macro F1', 'weighted F1', 'loss', 'parameters', 'images/s'];
   const cells = c.rows.map((r) => [
-    r.name + (r.synthetic ? ' (SYNTHETIC)' : ''),
+    r.name + (r.synthetic ? ' (SYNTHETIC)' : r.modelSynthetic ? ' (trained on SYNTHETIC)' : ''),
     formatFixed(r.accuracy, 4),
     formatFixed(r.macroF1, 4),
     formatFixed(r.weightedF1, 4),

@@ -35,7 +35,9 @@ export const CONFUSION_PNG = 'confusion.png';
 export const F1_PNG = 'f1.png';
 export const SAMPLES_PNG = 'samples.png';
 export const ERRORS_PNG = 'errors.png';
-export const EVALUATION_FILES = [REPORT_JSON, CONFUSION_CSV, CONFUSION_PNG, F1_PNG, SAMPLES_PNG, ERRORS_PNG] as const;
+/** Beside the others when the evaluation is of synthetic data (the CSV itself stays a plain table). */
+export const SYNTHETIC_TXT = 'SYNTHETIC.txt';
+export const EVALUATION_FILES = [REPORT_JSON, CONFUSION_CSV, CONFUSION_PNG, F1_PNG, SAMPLES_PNG, ERRORS_PNG, SYNTHETIC_TXT] as const;
 
 export interface HistoryRecord {
   epoch: number; // 1-based

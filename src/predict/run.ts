@@ -4,7 +4,7 @@
  * optional grid, and return a summary. Failed inputs are rows with an error, counted in
  * the summary; the CLI turns a non-zero `failed` into exit code 3.
  */
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { IMAGE_BYTES, type BackendChoice } from '../config.js';
 import { SvhnError } from '../errors.js';
@@ -54,6 +54,16 @@ export interface PredictSummary {
 export function gridCaption(row: PredictionRow): string {
   const base = `${row.predicted} ${Math.round((row.confidence ?? 0) * 100)}%`;
   return row.label === null ? base : `${base} (true ${row.label})`;
+}
+
+/** A tile's second line: the input's base name (`a.png`, `test_32x32.mat#3`); the grid cuts it to fit. */
+export function gridFileName(input: string): string {
+  return basename(input);
+}
+
+/** The grid's title: the model, and the SYNTHETIC mark when it was trained on the offline sample. */
+export function gridTitle(modelName: string, trainedOnSynthetic: boolean): string {
+  return `SVHN model predictions (${modelName})${trainedOnSynthetic ? ', model trained on SYNTHETIC data' : ''}`;
 }
 
 /** Failures logged one by one; after that only the output's error column lists them (a folder of 100,000 bad files should not flood stderr). */
@@ -158,8 +168,9 @@ export async function runPredict(opts: PredictRunOptions): Promise<PredictSummar
           count: gridRows.length,
           captions: gridRows.map(gridCaption),
           captionColors: gridRows.map((r) => (r.label === null ? '#111' : r.label === r.predicted ? RIGHT : WRONG)),
+          subcaptions: gridRows.map((r) => gridFileName(r.input)),
           scale: 4,
-          title: `SVHN model predictions (${metadata.name ?? opts.modelDir})`,
+          title: gridTitle(metadata.name ?? opts.modelDir, Boolean(metadata.synthetic)),
         });
         await writeFileAtomic(opts.grid, png);
         summary.grid = opts.grid;

@@ -12,6 +12,7 @@
 import { join } from 'node:path';
 import type { EvalSplit } from '../evaluate/evaluate.js';
 import {
+  ERRORS_ORDER,
   SYNTHETIC_NOTE,
   defaultEvaluationDir,
   evaluationDirProblem,
@@ -31,8 +32,8 @@ import { renderHistoryChart } from './charts.js';
 
 /** The parts of report.json (evaluate/outputs.ts evaluationJson) the page uses. */
 export interface EvaluationJson {
-  synthetic: boolean;
-  model: { name: string; dir: string; architecture: string; params: number; fingerprint: string };
+  synthetic: boolean; // the data evaluated (before issue 24: the data or the model)
+  model: { name: string; dir: string; architecture: string; params: number; fingerprint: string; synthetic?: boolean };
   data: { dataDir: string; split: EvalSplit; count: number; synthetic: boolean; manifestSha256: string };
   backend: string;
   accuracy: number;
@@ -42,6 +43,8 @@ export interface EvaluationJson {
   imagesPerSec: number;
   classificationReportText: string;
   warnings: string[];
+  /** 'confidence': errors.png shows the most confident mistakes first (absent: index order, an older svhn). */
+  errorsOrder?: string;
   createdAt: string;
   /** The other files of the directory (absent in evaluations from before it was written whole). */
   files?: EvaluationFileList;
@@ -118,6 +121,10 @@ async function freshEvaluation(modelDir: string, dataDir: string, split: EvalSpl
     // No cache to compare with: the evaluation on disk is the best there is.
     if (!(e instanceof SvhnError && e.code === 'MISSING_DATA')) throw e;
   }
+  if (ev.errorsOrder !== ERRORS_ORDER) {
+    getLogger().info({ model: modelDir }, `the evaluation in ${evalDir} draws its errors grid in index order (an older svhn); evaluating again`);
+    return undefined;
+  }
   const problem = await evaluationDirProblem(evalDir, ev.files);
   if (problem) {
     getLogger().warn({ model: modelDir }, `the evaluation in ${evalDir} is incomplete (${problem}); evaluating again`);
@@ -165,7 +172,7 @@ export async function buildReport(opts: BuildReportOptions): Promise<BuildReport
       dir: modelDir,
       metadata,
       evaluation: ev,
-      curves: await curvesFor(modelDir, ev.model.name, ev.synthetic),
+      curves: await curvesFor(modelDir, ev.model.name, Boolean(metadata.synthetic)), // the training data's mark
       confusion: await readIfExists(join(evalDir, CONFUSION_PNG)),
       f1: await readIfExists(join(evalDir, F1_PNG)),
       samples: await readIfExists(join(evalDir, SAMPLES_PNG)),
@@ -181,6 +188,7 @@ export async function buildReport(opts: BuildReportOptions): Promise<BuildReport
     params: s.evaluation.model.params,
     imagesPerSec: s.evaluation.imagesPerSec,
     synthetic: s.evaluation.synthetic,
+    modelSynthetic: Boolean(s.evaluation.model.synthetic),
   }));
   const html = renderReportHtml({
     title: `SVHN digit classifiers: ${sections.map((s) => s.name).join(' vs ')}`,
@@ -224,7 +232,9 @@ function comparisonTable(c: Comparison): string {
     })
     .join('\n');
   const note = several ? '<p class="note">Bold: best in its column (lowest for loss and parameters). Highlighted row: best accuracy.</p>' : '';
-  return `<table class="comparison">\n${head}\n${body}\n</table>\n${note}`;
+  // In a box of its own that scrolls sideways: on a phone the table is wider than the screen,
+  // and the page itself must not scroll sideways.
+  return `<div class="table-scroll">\n<table class="comparison">\n${head}\n${body}\n</table>\n</div>\n${note}`;
 }
 
 function modelSection(s: ModelSection): string {
@@ -247,7 +257,7 @@ function modelSection(s: ModelSection): string {
   const warnings = ev.warnings.length ? `<ul class="warnings">${ev.warnings.map((w) => `<li>${escapeHtml(w)}</li>`).join('')}</ul>` : '';
   return `
 <section class="model" id="model-${escapeHtml(s.name)}">
-<h2>${escapeHtml(s.name)}${ev.synthetic ? ' <span class="badge">SYNTHETIC</span>' : ''}</h2>
+<h2>${escapeHtml(s.name)}${ev.synthetic ? ' <span class="badge">SYNTHETIC</span>' : ev.model.synthetic ? ' <span class="badge">trained on SYNTHETIC data</span>' : ''}</h2>
 <p class="path">${escapeHtml(s.dir)}</p>
 <table class="facts">${facts.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>
 <h3>Training curves</h3>
@@ -267,7 +277,7 @@ ${s.errors ? img(s.errors, `${s.name} misclassified images`) : '<p>No misclassif
 }
 
 const CSS = `
-body { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; margin: 24px auto; max-width: 1280px; padding: 0 16px; color: #1f2328; background: #fff; }
+body { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; margin: 24px auto; max-width: 1280px; padding: 0 16px; color: #1f2328; background: #fff; overflow-wrap: anywhere; }
 h1 { font-size: 26px; margin-bottom: 4px; }
 h2 { border-bottom: 2px solid #d0d7de; padding-bottom: 4px; margin-top: 40px; }
 h3 { margin-top: 24px; font-size: 17px; }
@@ -275,7 +285,9 @@ h3 { margin-top: 24px; font-size: 17px; }
 .banner { background: #fff8c5; border: 1px solid #d4a72c; padding: 10px 14px; border-radius: 6px; font-weight: bold; }
 .badge { background: #d4a72c; color: #fff; font-size: 13px; padding: 2px 8px; border-radius: 10px; vertical-align: middle; }
 table { border-collapse: collapse; }
-table.comparison th, table.comparison td { border: 1px solid #d0d7de; padding: 6px 12px; }
+.table-scroll { max-width: 100%; overflow-x: auto; }
+table.comparison th, table.comparison td { border: 1px solid #d0d7de; padding: 6px 12px; overflow-wrap: normal; }
+table.comparison th, table.comparison td.num { white-space: nowrap; }
 table.comparison th { background: #f6f8fa; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.best { font-weight: bold; }

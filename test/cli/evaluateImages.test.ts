@@ -74,6 +74,25 @@ describe('svhn evaluate --images / --labels', () => {
     for (const name of ['colour', 'tiny']) expect(existsSync(join(tmp, 'ev', name, 'report.json')), name).toBe(true);
   });
 
+  it("marks the user's folder as theirs, not SYNTHETIC, even for a model trained on the synthetic sample", async () => {
+    await writeTinyModel(join(tmp, 'models/synth'), { name: 'synth', seed: 5, synthetic: true });
+    const r = await svhn(['evaluate', '--model', 'models/colour', '--model', 'models/synth', '--images', 'digits', '--out', 'ev-mine']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^comparison on digits\n/m); // was "comparison on digits (SYNTHETIC data)"
+    expect(r.stdout).not.toContain('SYNTHETIC data)');
+    expect(r.stdout).not.toMatch(/\*\*\* SYNTHETIC/);
+    expect(r.stdout).toMatch(/^synth \(trained on SYNTHETIC\) /m); // its comparison row
+    expect(r.stdout).toContain('model trained on SYNTHETIC data (svhn\'s offline sample), evaluated on your images');
+    const report = JSON.parse(await readFile(join(tmp, 'ev-mine/synth/report.json'), 'utf8'));
+    expect(report).toMatchObject({ synthetic: false, model: { synthetic: true } });
+    expect(report.SYNTHETIC).toBeUndefined();
+    expect(existsSync(join(tmp, 'ev-mine/synth/SYNTHETIC.txt'))).toBe(false);
+    const json = JSON.parse((await svhn(['evaluate', '--model', 'models/synth', '--images', 'digits', '--json', '--out', 'ev-mine-json'])).stdout);
+    expect(json.synthetic).toBe(false);
+    expect(json.SYNTHETIC).toBeUndefined();
+    expect(json.models[0]).toMatchObject({ synthetic: false, modelSynthetic: true });
+  });
+
   it('answers bad input with one line and a non-zero exit', async () => {
     await writeLabelsCsv(join(tmp, 'bad.csv'), [['digits/0/00.png', 0], ['digits/1/00.jpg', 'one']]);
     await writeLabelsCsv(join(tmp, 'twice.csv'), [['digits/0/00.png', 0], ['digits/../digits/0/00.png', 0]]);

@@ -103,7 +103,7 @@ describe('Ctrl-C', () => {
     const r = await interruptWhen([...args, '--epochs', '500'], async () => existsSync(state));
     expect(r.sent).toBe(true);
     expect(r.code).toBe(130);
-    expect(r.stderr).toMatch(new RegExp(`svhn: interrupted; removed the demo's checkpoint ${out}\\.checkpoint and wrote nothing to ${out}\\. Run \`svhn demo\` again to start over\n$`));
+    expect(r.stderr).toMatch(new RegExp(`svhn: interrupted; removed the demo's checkpoint ${out}\\.checkpoint and wrote nothing to ${out}\\. Run \`npx svhn demo\` again to start over\n$`));
     expect(existsSync(`${out}.checkpoint`)).toBe(false);
     expect(existsSync(out)).toBe(false);
     expect(await temps(join(tmp, 'models'))).toEqual([]);
@@ -118,5 +118,11 @@ describe('Ctrl-C', () => {
     expect(next.stderr).not.toMatch(/--resume/);
     expect(existsSync(`${out}.checkpoint`)).toBe(false);
     expect(existsSync(join(out, 'weights.bin'))).toBe(true);
+    // What to run next, as `npm install` leaves it: svhn is not on the PATH, npx finds it (README).
+    const hints = next.stdout.slice(next.stdout.indexOf('next:')).split('\n').slice(1, 4).map((l) => l.trim());
+    expect(hints[0]!.startsWith(`npx svhn train --model optimized --data-dir ${data}  `), hints[0]).toBe(true);
+    expect(hints[1]).toBe(`npx svhn predict IMAGES --model ${out}`);
+    expect(hints[2]).toBe(`npx svhn report --model ${out} --data-dir ${data} --out report.html`);
+    expect(next.stdout).not.toMatch(/(^|[^x] )svhn (train|predict|report|download|demo)/m);
   });
 });

@@ -93,6 +93,16 @@ describe('svhn report', () => {
     expect(r.stderr).toMatch(/the evaluation in models\/baseline\/evaluation is incomplete \(f1\.png is missing\); evaluating again/);
     expect(JSON.parse(r.stdout).evaluated).toEqual(['models/baseline']);
     expect(existsSync(join(tmp, 'models/baseline/evaluation/f1.png'))).toBe(true);
+
+    // One from before the errors grid showed the most confident mistakes first: evaluated again.
+    const json = join(tmp, 'models/baseline/evaluation/report.json');
+    const { errorsOrder, ...older } = JSON.parse(await readFile(json, 'utf8'));
+    expect(errorsOrder).toBe('confidence');
+    await writeFile(json, JSON.stringify(older));
+    const again = await svhn(args);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/the evaluation in models\/baseline\/evaluation draws its errors grid in index order \(an older svhn\); evaluating again/);
+    expect(JSON.parse(again.stdout).evaluated).toEqual(['models/baseline']);
   });
 
   it('fails with one line on a missing model', async () => {

@@ -64,6 +64,19 @@ describe('evaluateModel', () => {
     }
   });
 
+  it('keeps the most confident mistakes for the errors grid, most confident first, ties by index', async () => {
+    const r = await evaluateModel({ modelDir: join(tmp, 'model'), dataDir: join(tmp, 'data'), split: 'test', batchSize: 8, keepSamples: 0, keepErrors: 4 });
+    const { labels, predicted, confidence } = r.predictions;
+    const wrong = [...labels.keys()].filter((i) => labels[i] !== predicted[i]);
+    expect(wrong.length).toBeGreaterThan(4); // so there is a choice to make
+    const expected = wrong.sort((a, b) => confidence[b]! - confidence[a]! || a - b).slice(0, 4);
+    expect(r.errors.indices).toEqual(expected);
+    expect(r.errors.confidence).toEqual(expected.map((i) => confidence[i]));
+    const images = new Uint8Array(await readFile(join(tmp, 'data/cache/test.images.u8')));
+    r.errors.indices.forEach((i, e) => expect(r.errors.images.subarray(e * IMAGE_BYTES, (e + 1) * IMAGE_BYTES)).toEqual(images.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES)));
+    expect(r.errors.indices).not.toEqual(wrong.slice().sort((a, b) => a - b).slice(0, 4)); // not the first four in index order
+  });
+
   it('writes report.json, confusion.csv and the PNGs, marked SYNTHETIC', async () => {
     const r = await evaluateModel({ modelDir: join(tmp, 'model'), dataDir: join(tmp, 'data'), split: 'val', batchSize: 256, keepSamples: 6, keepErrors: 6 });
     const out = join(tmp, 'out');
@@ -76,10 +89,15 @@ describe('evaluateModel', () => {
     expect(json.classificationReport['macro avg']['f1-score']).toBe(r.report.macroAvg.f1);
     expect(json.classificationReportText).toContain('weighted avg');
     expect(json.model.fingerprint).toMatch(/^[0-9a-f]{64}$/);
+    // A clean CSV (header + 10 rows, as pandas.read_csv and Excel expect); the mark is a sibling file.
     const csv = (await readFile(join(out, 'confusion.csv'), 'utf8')).split('\n');
-    expect(csv[0]).toMatch(/^# SYNTHETIC/);
-    expect(csv[1]).toBe('true,' + Array.from({ length: 10 }, (_, p) => `pred_${p}`).join(','));
-    expect(csv[2]).toBe('0,' + r.confusion[0]!.join(','));
+    expect(csv).toHaveLength(12); // ends in a newline
+    expect(csv[0]).toBe('true,' + Array.from({ length: 10 }, (_, p) => `pred_${p}`).join(','));
+    expect(csv[1]).toBe('0,' + r.confusion[0]!.join(','));
+    expect(csv.join('\n')).not.toMatch(/SYNTHETIC|#/);
+    expect(await readFile(join(out, 'SYNTHETIC.txt'), 'utf8')).toMatch(/^SYNTHETIC: offline sample data, not SVHN/);
+    expect(json.files['SYNTHETIC.txt']).toBeDefined();
+    expect(written).toContain(join(out, 'SYNTHETIC.txt'));
     for (const png of ['confusion.png', 'f1.png', 'samples.png']) {
       const meta = await sharp(join(out, png)).metadata();
       expect(meta.format, png).toBe('png');
@@ -98,7 +116,7 @@ describe('evaluateModel', () => {
 
     await writeEvaluationOutputs(r, out);
     const json = JSON.parse(await readFile(join(out, 'report.json'), 'utf8'));
-    expect(Object.keys(json.files).sort()).toEqual(['confusion.csv', 'confusion.png', 'errors.png', 'f1.png', 'samples.png']);
+    expect(Object.keys(json.files).sort()).toEqual(['SYNTHETIC.txt', 'confusion.csv', 'confusion.png', 'errors.png', 'f1.png', 'samples.png']);
     expect(await evaluationDirProblem(out, json.files)).toBeUndefined();
     await unlink(join(out, 'samples.png'));
     expect(await evaluationDirProblem(out, json.files)).toBe('samples.png is missing');
@@ -115,7 +133,7 @@ describe('evaluateModel', () => {
     await mkdir(mine);
     await writeFile(join(mine, 'notes.txt'), 'keep me');
     await expect(assertEvaluationDirReplaceable(mine, { fromFlag: true })).rejects.toThrow(/^--out .*mine: expected a new directory or an earlier evaluation \(it is replaced whole\), got one holding notes\.txt$/);
-    await expect(assertEvaluationDirReplaceable(join(tmp, 'whole'), { fromFlag: true })).resolves.toBeUndefined();
+    await expect(assertEvaluationDirReplaceable(join(tmp, 'whole'), { fromFlag: true })).resolves.toBeUndefined(); // SYNTHETIC.txt included
     await expect(assertEvaluationDirReplaceable(join(tmp, 'absent'), { fromFlag: true })).resolves.toBeUndefined();
   });
 

@@ -10,7 +10,7 @@ import type { InputItem } from '../../src/predict/inputs.js';
 import { csvHeader, formatCsvRow, formatJsonlRow, openRowSink } from '../../src/predict/output.js';
 import { mapOrdered } from '../../src/util/mapOrdered.js';
 import { predictItems, topK, type PredictedItem, type PredictionRow } from '../../src/predict/predict.js';
-import { gridCaption, runPredict } from '../../src/predict/run.js';
+import { gridCaption, gridFileName, gridTitle, runPredict } from '../../src/predict/run.js';
 import { PROTOTYPES, buildColourModel, saveColourModel, solidRgb } from './helpers.js';
 
 const MAT = join(import.meta.dirname, '../fixtures/mat/small_c_u8.mat');
@@ -176,6 +176,17 @@ describe('gridCaption', () => {
     const base: PredictionRow = { input: 'a.png', predicted: 3, confidence: 0.974, top: [], label: null, error: null };
     expect(gridCaption(base)).toBe('3 97%');
     expect(gridCaption({ ...base, label: 5 })).toBe('3 97% (true 5)');
+  });
+
+  it("names each tile by its file's base name (the grid cuts it to fit)", () => {
+    expect(gridFileName('photos/2024/house 12.png')).toBe('house 12.png');
+    expect(gridFileName('data/test_32x32.mat#3')).toBe('test_32x32.mat#3');
+    expect(gridFileName('cache:test#5')).toBe('cache:test#5');
+  });
+
+  it('titles the grid with the model, and marks a model trained on the synthetic sample', () => {
+    expect(gridTitle('optimized', false)).toBe('SVHN model predictions (optimized)');
+    expect(gridTitle('demo', true)).toBe('SVHN model predictions (demo), model trained on SYNTHETIC data');
   });
 });
 

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { escapeXml, renderImageGrid } from '../../src/report/grid.js';
+import { escapeXml, fitText, gridSvg, renderImageGrid } from '../../src/report/grid.js';
 
 /** n solid-colour 32x32 tiles: tile i is (i*40, 255 - i*40, 128). */
 function solidTiles(n: number): Uint8Array {
@@ -62,6 +62,35 @@ describe('renderImageGrid', () => {
     const titled = await decode(await renderImageGrid({ images: solidTiles(2), count: 2, captions: ['<7> & "x"', 'b'], title: 'T & <t>' }));
     expect(titled.info.height).toBeGreaterThan(plain.info.height);
     expect(escapeXml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&apos;&amp;&apos;&lt;/a&gt;');
+  });
+
+  it('draws a second, smaller line under each tile (file names), escaped, control characters shown, cut in the middle to fit', async () => {
+    const long = 'a-very-long-photo-name-from-the-camera_0042.png';
+    const names = [long, '<b>&"x".png', 'b\x07\nn.png'];
+    const plain = gridSvg({ count: 3, captions: ['1', '2', '3'], scale: 4 });
+    const named = gridSvg({ count: 3, captions: ['1', '2', '3'], subcaptions: names, scale: 4 });
+    expect(named.height).toBeGreaterThan(plain.height);
+    const lines = [...named.svg.matchAll(/<text[^>]*class="sub"[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]!);
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(/^a-very-[^…]*…[^…]*0042\.png$/); // start and end kept
+    expect([...lines[0]!].length).toBeLessThan(long.length);
+    expect(lines[1]).toBe('&lt;b&gt;&amp;&quot;x&quot;.png');
+    expect(lines[2]).toBe('b\\x07\\nn.png');
+    // Each line fits its tile at the font's widest usual advance (0.62 em).
+    const font = Number(/class="sub"[^>]*font-size="(\d+)"/.exec(named.svg)![1]);
+    for (const name of names) expect([...fitText(name, 4 * 32, font)].length * font * 0.62).toBeLessThanOrEqual(4 * 32);
+    expect(fitText('short.png', 128, 12)).toBe('short.png');
+  });
+
+  it('wraps a title wider than the grid over several lines instead of cutting it off', async () => {
+    const title = 'SVHN model predictions (demo), model trained on SYNTHETIC data';
+    const one = gridSvg({ count: 1, captions: ['1'], scale: 4, title });
+    const titleLines = [...one.svg.matchAll(/<text[^>]*class="title"[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]!);
+    expect(titleLines.length).toBeGreaterThan(1);
+    expect(titleLines.join(' ')).toBe(title);
+    const wide = gridSvg({ count: 10, columns: 10, captions: [], scale: 4, title });
+    expect([...wide.svg.matchAll(/class="title"/g)]).toHaveLength(1);
+    expect(one.height).toBeGreaterThan(gridSvg({ count: 1, captions: ['1'], scale: 4, title: 'T' }).height);
   });
 
   it('rejects too few bytes and a zero count', async () => {

@@ -1,7 +1,11 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { compareModels } from '../../src/metrics/comparison.js';
 import { escapeHtml, renderReportHtml, type ModelSection } from '../../src/report/html.js';
+import { CHROMIUM, CHROMIUM_FLAGS } from '../helpers.js';
 
 async function png(color: string): Promise<Buffer> {
   return sharp({ create: { width: 40, height: 20, channels: 3, background: color } }).png().toBuffer();
@@ -61,7 +65,74 @@ describe('renderReportHtml', () => {
     expect(html).toContain('tiny (SYNTHETIC)');
   });
 
+  it('marks a model trained on the sample but evaluated on real data as such, with no SYNTHETIC banner', () => {
+    const s = section('offline', 0.7, false, {});
+    s.evaluation.model.synthetic = true;
+    const html = renderReportHtml({
+      title: 'T', createdAt: 'now', split: 'test', models: [s],
+      comparison: compareModels([{ ...s.evaluation, name: 'offline', params: 1, synthetic: false, modelSynthetic: true }]),
+    });
+    expect(html).not.toContain('class="banner"');
+    expect(html).toContain('<span class="badge">trained on SYNTHETIC data</span>');
+    expect(html).toContain('offline (trained on SYNTHETIC)');
+  });
+
   it('escapes HTML', () => {
     expect(escapeHtml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
   });
+
+  it.skipIf(!CHROMIUM)('fits a 420 px wide phone screen: the comparison table scrolls sideways in its own box, the page does not', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'svhn-report-narrow-'));
+    const shots = process.env.SVHN_TEST_SHOTS ?? dir; // set it to look at the screenshot
+    const puppeteer = (await import('puppeteer-core')).default;
+    const browser = await puppeteer.launch({ executablePath: CHROMIUM!, headless: true, userDataDir: join(dir, 'profile'), args: CHROMIUM_FLAGS });
+    try {
+      const models = [section('optimized-finetuned-on-my-house-numbers', 0.91, false, { f1: await png('green') }), section('baseline', 0.8, false, {})];
+      const file = join(dir, 'report.html');
+      await writeFile(
+        file,
+        renderReportHtml({
+          title: `SVHN digit classifiers: ${models.map((m) => m.name).join(' vs ')}`,
+          createdAt: 'now',
+          split: 'test',
+          models,
+          comparison: compareModels(models.map((s) => ({ ...s.evaluation, name: s.name, params: 1_234_567, synthetic: false }))),
+        }),
+      );
+      const page = await browser.newPage();
+      await page.setViewport({ width: 420, height: 900 });
+      await page.goto(`file://${file}`);
+      const before = await page.evaluate(() => {
+        const table = document.querySelector('table.comparison')!;
+        const box = table.parentElement!;
+        return {
+          pageWidth: document.documentElement.scrollWidth,
+          viewport: window.innerWidth,
+          boxOverflow: getComputedStyle(box).overflowX,
+          boxRight: box.getBoundingClientRect().right,
+          tableWider: table.scrollWidth > box.clientWidth,
+        };
+      });
+      await page.screenshot({ path: join(shots, 'report-420px.png') });
+      expect(before.viewport).toBe(420);
+      expect(before.pageWidth).toBeLessThanOrEqual(420); // no sideways scrolling of the page
+      expect(before.boxOverflow).toBe('auto');
+      expect(before.boxRight).toBeLessThanOrEqual(420);
+      expect(before.tableWider).toBe(true); // this table does not fit: the box scrolls
+      // Scrolled to its end, the table's right edge (the images/s column) is on screen.
+      const after = await page.evaluate(() => {
+        const table = document.querySelector('table.comparison')!;
+        const box = table.parentElement!;
+        box.scrollLeft = box.scrollWidth;
+        const lastCell = table.querySelector('tr:last-child td:last-child')!.getBoundingClientRect();
+        return { tableRight: table.getBoundingClientRect().right, lastCellRight: lastCell.right, lastCellLeft: lastCell.left };
+      });
+      await page.screenshot({ path: join(shots, 'report-420px-scrolled.png') });
+      expect(after.tableRight).toBeLessThanOrEqual(420);
+      expect(after.lastCellLeft).toBeGreaterThanOrEqual(0);
+    } finally {
+      await browser.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
