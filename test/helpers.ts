@@ -52,6 +52,40 @@ export function svhnAsync(args: string[], opts: CliOptions): Promise<CliRun> {
   });
 }
 
+export interface InterruptOptions {
+  cwd: string;
+  /** The signal sent once `ready` holds (default SIGINT). */
+  signal?: NodeJS.Signals;
+  /** How often `ready` is asked, ms (default 20). */
+  pollMs?: number;
+  /** SIGKILL after this long without `ready` holding, ms (default 90 s), so a hang fails the test instead of stalling the suite. */
+  deadlineMs?: number;
+}
+
+/** Starts `svhn ARGS`, sends a signal once `ready(stderr so far)` holds, and resolves with its exit code, stderr and whether the signal was sent. */
+export function interruptWhen(args: string[], ready: (stderr: string) => boolean | Promise<boolean>, opts: InterruptOptions): Promise<{ code: number | null; stderr: string; sent: boolean }> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [SVHN_BIN, ...args], { cwd: opts.cwd, env: cliEnv() });
+    let stderr = '';
+    let sent = false;
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.resume();
+    const deadline = Date.now() + (opts.deadlineMs ?? 90_000);
+    const poll = setInterval(async () => {
+      if (sent) return;
+      if (await ready(stderr)) {
+        sent = true;
+        child.kill(opts.signal ?? 'SIGINT');
+      } else if (Date.now() > deadline) child.kill('SIGKILL');
+    }, opts.pollMs ?? 20);
+    child.on('error', fail);
+    child.on('exit', (code) => {
+      clearInterval(poll);
+      done({ code, stderr, sent });
+    });
+  });
+}
+
 /** Debian's Chromium for the page tests, or undefined (those tests skip). */
 export const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 

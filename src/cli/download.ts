@@ -80,29 +80,10 @@ export function registerDownload(program: Command): void {
 
       if (opts.synthetic) {
         const { generateSynthetic, SYNTHETIC_NOTE } = await import('../data/synthetic/synthetic.js');
-        const { createProgress } = await import('../progress.js');
-        let bar: { split: string; progress: Progress } | undefined;
-        let files;
-        try {
-          ({ files } = await generateSynthetic({
-            dataDir: opts.dataDir,
-            size: opts.size,
-            seed: opts.seed,
-            splits: opts.split,
-            force: opts.force,
-            onProgress: (split, done, total) => {
-              if (bar?.split !== split) {
-                bar?.progress.stop();
-                bar = { split, progress: createProgress({ label: `synthetic ${split}_32x32.mat`, total, unit: 'img' }) };
-              }
-              bar.progress.update(done);
-            },
-          }));
-          bar?.progress.stop();
-        } catch (e) {
-          bar?.progress.abort?.();
-          throw e;
-        }
+        const { files } = await withSplitBars(
+          (split) => ({ label: `synthetic ${split}_32x32.mat`, unit: 'img' }),
+          (onProgress) => generateSynthetic({ dataDir: opts.dataDir, size: opts.size, seed: opts.seed, splits: opts.split, force: opts.force, onProgress }),
+        );
         getLogger().warn(`${SYNTHETIC_NOTE} (${files.map((f) => `${f.split}: ${f.count} images`).join(', ')} in ${opts.dataDir})`);
         if (opts.json) {
           const summary = { synthetic: true, note: SYNTHETIC_NOTE, dataDir: opts.dataDir, size: opts.size, seed: opts.seed, files };
@@ -152,33 +133,36 @@ export function registerDownload(program: Command): void {
 /** `download --synthetic --format full`: the synthetic photo sample under <data-dir>/full/ (data/synthetic/photoSample.ts). */
 async function downloadSyntheticPhotos(opts: DownloadFlags): Promise<void> {
   const { generateSyntheticPhotos, SYNTHETIC_PHOTOS_NOTE } = await import('../data/synthetic/photoSample.js');
-  const { createProgress } = await import('../progress.js');
-  let bar: { split: string; progress: Progress } | undefined;
-  let result;
-  try {
-    result = await generateSyntheticPhotos({
-      dataDir: opts.dataDir,
-      size: opts.size,
-      seed: opts.seed,
-      splits: opts.split,
-      force: opts.force,
-      onProgress: (split, done, total) => {
-        if (bar?.split !== split) {
-          bar?.progress.stop();
-          bar = { split, progress: createProgress({ label: `synthetic photos full/${split}`, total, unit: 'photo' }) };
-        }
-        bar.progress.update(done);
-      },
-    });
-    bar?.progress.stop();
-  } catch (e) {
-    bar?.progress.abort?.();
-    throw e;
-  }
+  const result = await withSplitBars(
+    (split) => ({ label: `synthetic photos full/${split}`, unit: 'photo' }),
+    (onProgress) => generateSyntheticPhotos({ dataDir: opts.dataDir, size: opts.size, seed: opts.seed, splits: opts.split, force: opts.force, onProgress }),
+  );
   const { root, splits } = result;
   getLogger().warn(`${SYNTHETIC_PHOTOS_NOTE} (${splits.map((s) => `${s.split}: ${s.count} photos, ${s.withNumber} with a number`).join('; ')} in ${root})`);
   if (opts.json) {
     const summary = { synthetic: true, format: 'full', note: SYNTHETIC_PHOTOS_NOTE, dataDir: opts.dataDir, root, size: opts.size, seed: opts.seed, splits };
     process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+  }
+}
+
+type SplitProgress = (split: string, done: number, total: number) => void;
+
+/** Runs a generator that reports (split, done, total), with one progress bar per split: stopped when it ends, aborted when it throws. */
+async function withSplitBars<T>(barOf: (split: string) => { label: string; unit: string }, run: (onProgress: SplitProgress) => Promise<T>): Promise<T> {
+  const { createProgress } = await import('../progress.js');
+  let bar: { split: string; progress: Progress } | undefined;
+  try {
+    const result = await run((split, done, total) => {
+      if (bar?.split !== split) {
+        bar?.progress.stop();
+        bar = { split, progress: createProgress({ ...barOf(split), total }) };
+      }
+      bar.progress.update(done);
+    });
+    bar?.progress.stop();
+    return result;
+  } catch (e) {
+    bar?.progress.abort?.();
+    throw e;
   }
 }

@@ -5,7 +5,6 @@
  * MD5s. A good run and a re-run that is a no-op, resume, a checksum failure, Ctrl-C while
  * fetching and while extracting, bad archives and bad flags. No internet.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -14,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { SVHN_BIN, svhnAsync, type CliRun } from '../helpers.js';
+import { interruptWhen, svhnAsync, type CliRun } from '../helpers.js';
 
 const FIXTURES = resolve(import.meta.dirname, '../fixtures/full');
 const SPLITS = ['train', 'test', 'extra'] as const;
@@ -105,30 +104,6 @@ async function mtimes(dir: string): Promise<Record<string, number>> {
   return out;
 }
 
-/** Starts svhn, sends SIGINT once `ready()` holds (polled every 10 ms), resolves when it exits. */
-function interruptWhen(args: string[], ready: (stderr: string) => boolean | Promise<boolean>): Promise<{ code: number | null; stderr: string; sent: boolean }> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [SVHN_BIN, ...args], { cwd: tmp, env: { ...process.env, NO_COLOR: '1' } });
-    let stderr = '';
-    let sent = false;
-    child.stderr.on('data', (d) => (stderr += d));
-    child.stdout.resume();
-    const deadline = Date.now() + 60_000;
-    const poll = setInterval(async () => {
-      if (sent) return;
-      if (await ready(stderr)) {
-        sent = true;
-        child.kill('SIGINT');
-      } else if (Date.now() > deadline) child.kill('SIGKILL');
-    }, 10);
-    child.on('error', fail);
-    child.on('exit', (code) => {
-      clearInterval(poll);
-      done({ code, stderr, sent });
-    });
-  });
-}
-
 describe('svhn download --format full', () => {
   it('--help shows --format with its default and --sources', async () => {
     const r = await svhn(['download', '--help']);
@@ -201,7 +176,7 @@ describe('svhn download --format full', () => {
   it('Ctrl-C while fetching: exit 130, no archive and no photos under their final names; the next run resumes', async () => {
     const dataDir = join(tmp, 'int-fetch');
     faults['train.tar.gz'] = [{ stallAfter: 2000 }];
-    const r = await interruptWhen(fullArgs(dataDir, '--split', 'train'), async () => ((await stat(join(dataDir, 'train.tar.gz.part')).catch(() => undefined))?.size ?? 0) >= 2000);
+    const r = await interruptWhen(fullArgs(dataDir, '--split', 'train'), async () => ((await stat(join(dataDir, 'train.tar.gz.part')).catch(() => undefined))?.size ?? 0) >= 2000, { cwd: tmp, pollMs: 10, deadlineMs: 60_000 }); // KBs of archive: ask often, to land mid-way
     expect(r.sent).toBe(true);
     expect(r.code).toBe(130);
     expect(r.stderr).toMatch(/svhn: interrupted/);
@@ -215,7 +190,7 @@ describe('svhn download --format full', () => {
 
   it('Ctrl-C while extracting: exit 130, no folder, no CSV, no temporary; the next run extracts without a request', async () => {
     const dataDir = join(tmp, 'int-extract');
-    const r = await interruptWhen(fullArgs(dataDir, '--split', 'train'), (stderr) => stderr.includes('extracting into'));
+    const r = await interruptWhen(fullArgs(dataDir, '--split', 'train'), (stderr) => stderr.includes('extracting into'), { cwd: tmp, pollMs: 10, deadlineMs: 60_000 }); // KBs of archive: ask often, to land mid-way
     expect(r.sent).toBe(true);
     expect(r.code).toBe(130);
     expect(await tree(join(dataDir, 'full'))).toEqual([]);

@@ -2,7 +2,6 @@
  * Ctrl-C through the real CLI: the process exits 130 with one line, removes its temporary
  * files, and leaves nothing under a final name (util/interrupt.ts + util/atomic.ts).
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -10,35 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTinyCache } from '../train/helpers.js';
-import { SVHN_BIN, svhnAsync } from '../helpers.js';
+import { interruptWhen, svhnAsync } from '../helpers.js';
 
 let tmp: string;
-
-/** Starts svhn, sends SIGINT (or `signal`) once `ready()` holds, and resolves with its exit code and stderr. */
-function interruptWhen(args: string[], ready: (stderr: string) => Promise<boolean>, signal: NodeJS.Signals = 'SIGINT'): Promise<{ code: number | null; stderr: string; sent: boolean }> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [SVHN_BIN, ...args], { cwd: tmp, env: { ...process.env, NO_COLOR: '1' } });
-    let stderr = '';
-    let sent = false;
-    child.stderr.on('data', (d) => (stderr += d));
-    child.stdout.resume();
-    const deadline = Date.now() + 90_000;
-    const poll = setInterval(async () => {
-      if (sent) return;
-      if (await ready(stderr)) {
-        sent = true;
-        child.kill(signal);
-      } else if (Date.now() > deadline) {
-        child.kill('SIGKILL');
-      }
-    }, 50);
-    child.on('error', fail);
-    child.on('exit', (code) => {
-      clearInterval(poll);
-      done({ code, stderr, sent });
-    });
-  });
-}
 
 const temps = async (dir: string) => (existsSync(dir) ? (await readdir(dir)).filter((n) => n.startsWith('.tmp-')) : []);
 
@@ -54,7 +27,7 @@ describe('Ctrl-C', () => {
   it('during download --synthetic: exit 130, no temporary file, no file under the final name', async () => {
     const dir = join(tmp, 'synth');
     // The full-size extra split takes a minute or more; it is interrupted while its temp file grows.
-    const r = await interruptWhen(['download', '--synthetic', '--size', 'full', '--split', 'extra', '--data-dir', dir], async () => (await temps(dir)).length > 0);
+    const r = await interruptWhen(['download', '--synthetic', '--size', 'full', '--split', 'extra', '--data-dir', dir], async () => (await temps(dir)).length > 0, { cwd: tmp, pollMs: 50 });
     expect(r.sent).toBe(true);
     expect(r.code).toBe(130);
     expect(r.stderr).toMatch(/svhn: interrupted/);
@@ -66,7 +39,7 @@ describe('Ctrl-C', () => {
     await writeTinyCache(join(tmp, 'data'), { train: 40, val: 20 });
     const out = join(tmp, 'models', 'm');
     const args = ['train', '--model', 'baseline', '--data-dir', 'data', '--batch-size', '10', '--epochs', '200', '--patience', '500', '--backend', 'wasm', '--out', out];
-    const r = await interruptWhen(args, async () => existsSync(join(`${out}.checkpoint`, 'state.json')));
+    const r = await interruptWhen(args, async () => existsSync(join(`${out}.checkpoint`, 'state.json')), { cwd: tmp, pollMs: 50 });
     expect(r.sent).toBe(true);
     expect(r.code).toBe(130);
     expect(r.stderr).toMatch(/svhn: interrupted; nothing was written to .*--resume/);
@@ -82,7 +55,7 @@ describe('Ctrl-C', () => {
     const state = join(`${out}.checkpoint`, 'state.json');
     const args = ['train', '--model', 'baseline', '--data-dir', 'data-big', '--batch-size', '10', '--epochs', '5', '--backend', 'cpu', '--out', out];
     // Once it has logged anything, the handler is installed.
-    const r = await interruptWhen(args, async (stderr) => stderr.length > 0 && !existsSync(state));
+    const r = await interruptWhen(args, async (stderr) => stderr.length > 0 && !existsSync(state), { cwd: tmp, pollMs: 50 });
     expect(r.sent).toBe(true);
     expect(r.code).toBe(130);
     expect(existsSync(state)).toBe(false);
@@ -100,7 +73,7 @@ describe('Ctrl-C', () => {
     const out = join(tmp, 'models', 'demo');
     const state = join(`${out}.checkpoint`, 'state.json');
     const args = ['demo', '--data-dir', data, '--out', out, '--limit', '40', '--val-limit', '10', '--backend', 'wasm'];
-    const r = await interruptWhen([...args, '--epochs', '500'], async () => existsSync(state));
+    const r = await interruptWhen([...args, '--epochs', '500'], async () => existsSync(state), { cwd: tmp, pollMs: 50 });
     expect(r.sent).toBe(true);
     expect(r.code).toBe(130);
     expect(r.stderr).toMatch(new RegExp(`svhn: interrupted; removed the demo's checkpoint ${out}\\.checkpoint and wrote nothing to ${out}\\. Run \`npx svhn demo\` again to start over\n$`));
@@ -109,7 +82,7 @@ describe('Ctrl-C', () => {
     expect(await temps(join(tmp, 'models'))).toEqual([]);
 
     // Killed outright, no handler runs: the next demo says it starts over, and replaces the checkpoint.
-    const killed = await interruptWhen([...args, '--epochs', '500'], async () => existsSync(state), 'SIGKILL');
+    const killed = await interruptWhen([...args, '--epochs', '500'], async () => existsSync(state), { cwd: tmp, pollMs: 50, signal: 'SIGKILL' });
     expect(killed.sent).toBe(true);
     expect(existsSync(state)).toBe(true);
     const next = await svhnAsync([...args, '--epochs', '1', '--log-format', 'json'], { cwd: tmp });
