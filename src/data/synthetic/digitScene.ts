@@ -219,9 +219,8 @@ export function fillText(raster: PolygonRaster, number: PlacedDigit[], m: Projec
   raster.fill(cov, width, height);
 }
 
-/** A plate behind the number (the same camera map, so it shares the perspective), and maybe a frame line inside its edge. */
-function fillPlate(rng: Rng, raster: PolygonRaster, maps: SceneMaps, number: PlacedDigit[], m: Projective, frame: SceneFrame, withFrame: boolean): void {
-  const { width, height } = frame;
+/** The ink extent of a laid-out number, em units. */
+export function emExtent(number: PlacedDigit[]): { x0: number; x1: number; y0: number; y1: number } {
   let x0 = Infinity;
   let x1 = -Infinity;
   let y0 = Infinity;
@@ -232,6 +231,13 @@ function fillPlate(rng: Rng, raster: PolygonRaster, maps: SceneMaps, number: Pla
     y0 = Math.min(y0, d.outline.yMin);
     y1 = Math.max(y1, d.outline.yMax);
   }
+  return { x0, x1, y0, y1 };
+}
+
+/** A plate behind the number (the same camera map, so it shares the perspective), and maybe a frame line inside its edge. */
+function fillPlate(rng: Rng, raster: PolygonRaster, maps: SceneMaps, number: PlacedDigit[], m: Projective, frame: SceneFrame, withFrame: boolean): void {
+  const { width, height } = frame;
+  const { x0, x1, y0, y1 } = emExtent(number);
   const h = y1 - y0;
   const [lo, hi] = frame.plateMargin;
   const l = x0 - rng.uniform(lo, hi) * h;

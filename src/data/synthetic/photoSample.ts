@@ -23,12 +23,12 @@ import sharp from 'sharp';
 import { DEFAULTS, SPLITS, type SourceSplit } from '../../config.js';
 import { SvhnError, ioError } from '../../errors.js';
 import { buildDirAtomic, hashFile, sha256, writeFileAtomic, writeJsonAtomic } from '../../util/atomic.js';
-import { isNotRegularFile, openRegularFile, readRegularFile } from '../../util/files.js';
+import { openRegularFile } from '../../util/files.js';
 import { makeDirs } from '../../util/mkdirs.js';
 import { Rng } from '../../util/rng.js';
 import { loadFontSet, type FontSet } from './fonts.js';
 import { formatPhotoLabels, type PhotoLabel } from '../images/photoLabels.js';
-import { SYNTHETIC_MARKER_FILE, splitSeed, type SyntheticSize } from './synthetic.js';
+import { readSyntheticManifest, SYNTHETIC_MARKER_FILE, splitSeed, type SyntheticSize } from './synthetic.js';
 import { PhotoSceneRenderer, type SyntheticPhoto } from './photoScene.js';
 
 export const SYNTHETIC_PHOTOS_VERSION = 1;
@@ -177,16 +177,6 @@ async function listDir(path: string): Promise<string[] | undefined> {
   }
 }
 
-async function readManifest(path: string): Promise<SyntheticPhotosManifest | undefined> {
-  try {
-    const m = JSON.parse((await readRegularFile(path)).toString('utf8')) as SyntheticPhotosManifest;
-    return m && m.synthetic === true && Array.isArray(m.files) ? m : undefined;
-  } catch (e) {
-    if (isNotRegularFile(e)) throw ioError(path, 'read', e);
-    return undefined;
-  }
-}
-
 /** The sha256 of a CSV; undefined when there is none, '(unreadable)' for what cannot be hashed (a folder, a FIFO). */
 async function csvSha256(path: string): Promise<string | undefined> {
   if ((await fileKind(path)) === 'none') return undefined;
@@ -326,7 +316,7 @@ export async function generateSyntheticPhotos(opts: GenerateSyntheticPhotosOptio
     throw ioError(root, 'create', e);
   }
   const markerPath = join(root, SYNTHETIC_MARKER_FILE);
-  const previous = await readManifest(markerPath);
+  const previous = await readSyntheticManifest<SyntheticPhotosManifest>(markerPath);
   for (const split of splits) await checkOwnSplit(root, split, previous);
   const fonts = loadFontSet(); // after the checks: parsing ~550 faces takes seconds
 

@@ -31,6 +31,7 @@ import {
   drawLighting,
   drawPalette,
   drawPose,
+  emExtent,
   fillClutter,
   layoutDigits,
   lowFrequencyTexture,
@@ -239,21 +240,6 @@ function drawDigits(rng: Rng): number[] {
     if (d !== 0 || digits.length > 0) digits.push(d);
   }
   return digits;
-}
-
-/** The ink extent of the laid-out number, em units. */
-function emExtent(number: PlacedDigit[]): { x0: number; x1: number; y0: number; y1: number } {
-  let x0 = Infinity;
-  let x1 = -Infinity;
-  let y0 = Infinity;
-  let y1 = -Infinity;
-  for (const d of number) {
-    x0 = Math.min(x0, d.x + d.outline.xMin);
-    x1 = Math.max(x1, d.x + d.outline.xMax);
-    y0 = Math.min(y0, d.outline.yMin);
-    y1 = Math.max(y1, d.outline.yMax);
-  }
-  return { x0, x1, y0, y1 };
 }
 
 /** The extent [left, top, right, bottom] of the digits' outlines through m: exact, as a projective map keeps lines straight. */

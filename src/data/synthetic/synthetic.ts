@@ -127,9 +127,13 @@ async function existingSplitFile(path: string): Promise<'none' | 'synthetic' | '
   }
 }
 
-async function readManifest(path: string): Promise<SyntheticManifest | undefined> {
+/**
+ * A sample's SYNTHETIC.json (the crops' or the photos'), or undefined when there is none or it
+ * is not one (damaged, or another shape): the sample is then made again. A FIFO is refused.
+ */
+export async function readSyntheticManifest<M extends { synthetic: true; files: unknown[] }>(path: string): Promise<M | undefined> {
   try {
-    const m = JSON.parse((await readRegularFile(path)).toString('utf8')) as SyntheticManifest;
+    const m = JSON.parse((await readRegularFile(path)).toString('utf8')) as M;
     return m && m.synthetic === true && Array.isArray(m.files) ? m : undefined;
   } catch (e) {
     if (isNotRegularFile(e)) throw ioError(path, 'read', e);
@@ -159,7 +163,7 @@ export async function generateSynthetic(opts: GenerateSyntheticOptions): Promise
   }
   const fonts = loadFontSet();
   const markerPath = join(dataDir, SYNTHETIC_MARKER_FILE);
-  const previous = await readManifest(markerPath);
+  const previous = await readSyntheticManifest<SyntheticManifest>(markerPath);
   const entries = new Map<string, SyntheticManifest['files'][number]>();
   for (const f of previous?.files ?? []) {
     if (!splits.includes(f.split as SourceSplit) && (await fileSize(join(dataDir, f.file))) === f.bytes) entries.set(f.split, f);
