@@ -6,6 +6,7 @@
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { BACKEND_CHOICES, DEFAULTS, NUM_CLASSES } from '../config.js';
+import { parseShard, type Shard } from '../predict/inputs.js';
 import { positiveInt, THREADS_HELP, threadCount } from './options.js';
 
 /** Exit code when some inputs could not be read or decoded. */
@@ -23,6 +24,13 @@ interface PredictFlags {
   dataDir: string;
   backend: (typeof BACKEND_CHOICES)[number];
   threads?: number;
+  shard?: Shard;
+}
+
+function shard(value: string): Shard {
+  const s = parseShard(value);
+  if (typeof s === 'string') throw new InvalidArgumentError(s);
+  return s;
 }
 
 function topK(value: string): number {
@@ -47,12 +55,15 @@ export function registerPredict(program: Command): void {
     .option('--data-dir <dir>', 'where cache:SPLIT inputs are read from (<dir>/cache)', DEFAULTS.dataDir)
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_CHOICES).default(DEFAULTS.train.backend))
     .option('--threads <n>', THREADS_HELP, threadCount)
+    .option('--shard <I/N>', 'only the I-th of N contiguous blocks of the sorted inputs, I from 0 to N-1 (0/4 .. 3/4), for job arrays; the N outputs concatenated in order are one run\'s rows', shard)
     .addHelpText(
       'after',
       `
 Images are resized to fit 32x32 keeping their aspect ratio and padded to a square with their
 edge pixels (SVHN's crops are square windows around each digit); alpha is flattened on white.
-Exit code ${EXIT_SOME_FAILED}: some inputs could not be read (their rows carry an error).`,
+Exit code ${EXIT_SOME_FAILED}: some inputs could not be read (their rows carry an error).
+--shard I/N counts I from 0, as Kubernetes' JOB_COMPLETION_INDEX does (--shard $JOB_COMPLETION_INDEX/4);
+a shard with no inputs (more shards than inputs) writes an empty output and exits 0.`,
     )
     .action(async (inputs: string[], flags: PredictFlags) => {
       const { runPredict } = await import('../predict/run.js');
@@ -72,11 +83,12 @@ Exit code ${EXIT_SOME_FAILED}: some inputs could not be read (their rows carry a
         threads: flags.threads,
         grid: flags.grid,
         gridCount: flags.gridCount,
+        shard: flags.shard,
       });
       const acc = summary.labelled > 0 ? `, accuracy ${(summary.correct / summary.labelled).toFixed(4)} on ${summary.labelled} labelled` : '';
       getLogger().info(
         { ...summary },
-        `predicted ${summary.predicted} of ${summary.total} inputs in ${summary.seconds.toFixed(1)} s (${summary.imagesPerSec.toFixed(0)} img/s, ${summary.backend})${acc}` +
+        `predicted ${summary.predicted} of ${summary.total} inputs${summary.shard ? ` (shard ${summary.shard.index}/${summary.shard.count} of ${summary.shard.inputs})` : ''} in ${summary.seconds.toFixed(1)} s (${summary.imagesPerSec.toFixed(0)} img/s, ${summary.backend})${acc}` +
           (summary.failed > 0 ? `; ${summary.failed} failed` : '') +
           (flags.out ? `; wrote ${flags.out}` : '') +
           (summary.grid ? `; grid ${summary.grid}` : ''),

@@ -242,3 +242,45 @@ export async function findInputFile(sources: InputSource[], target: string, opts
   }
   return undefined;
 }
+
+/**
+ * One of N shards of the input list (`--shard I/N`, I counted from 0 like Kubernetes'
+ * JOB_COMPLETION_INDEX): a contiguous block of the items in expandInputs' order, so the N
+ * shards' rows, concatenated in shard order, are one run's rows.
+ */
+export interface Shard {
+  index: number; // 0..count-1
+  count: number;
+}
+
+/** `I/N` -> a shard, or a message saying what was expected (for the flag's one-line error). */
+export function parseShard(value: string): Shard | string {
+  const m = /^(\d+)\/(\d+)$/.exec(value.trim());
+  const expected = `expected I/N, the I-th of N shards with I counted from 0 (0/3, 1/3, 2/3)`;
+  if (!m) return `${expected}, got '${value}'`;
+  const index = Number(m[1]);
+  const count = Number(m[2]);
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(count) || count < 1) return `${expected}, with N >= 1, got '${value}'`;
+  if (index >= count) return `${expected}, with I < N (the last of ${count} shards is ${count - 1}/${count}), got '${value}'`;
+  return { index, count };
+}
+
+/** The items [start, end) of `total` that shard I/N handles: floor(total*I/N) to floor(total*(I+1)/N). */
+export function shardRange(total: number, shard: Shard): { start: number; end: number } {
+  // BigInt: total*I may pass 2^53 for huge inputs; exact either way.
+  const at = (i: number) => Number((BigInt(total) * BigInt(i)) / BigInt(shard.count));
+  return { start: at(shard.index), end: at(shard.index + 1) };
+}
+
+/**
+ * Items [start, end) of a stream. The ones before are passed over as they come (a file item
+ * is a name, decoded only later, so skipped files are never read); the stream is closed at `end`.
+ */
+export async function* sliceItems(items: AsyncIterable<InputItem>, start: number, end: number): AsyncGenerator<InputItem> {
+  if (end <= start) return;
+  let i = 0;
+  for await (const item of items) {
+    if (i >= start) yield item;
+    if (++i >= end) return;
+  }
+}

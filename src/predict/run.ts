@@ -13,7 +13,7 @@ import { createProgress, type ProgressOptions } from '../progress.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { assertOutside, type OwnPlace } from '../util/paths.js';
 import { CACHE_SUBDIR } from '../data/cache/cacheFormat.js';
-import { countInputs, expandInputs, findInputFile, resolveInputs, type InputSource } from './inputs.js';
+import { countInputs, expandInputs, findInputFile, parseShard, resolveInputs, shardRange, sliceItems, type InputSource, type Shard } from './inputs.js';
 import { openRowSink, type OutputFormat } from './output.js';
 import { assertModelDir, loadModelDir } from '../models/io.js';
 import { predictItems, type PredictionRow } from './predict.js';
@@ -35,10 +35,12 @@ export interface PredictRunOptions {
   gridCount: number;
   decodeConcurrency?: number;
   progress?: ProgressOptions['mode'];
+  /** Only this shard's block of the sorted inputs (see inputs.ts shardRange); all of them when absent. */
+  shard?: Shard;
 }
 
 export interface PredictSummary {
-  total: number; // rows written
+  total: number; // rows written (this shard's, with a shard)
   predicted: number;
   failed: number;
   /** Inputs with a known true label (MAT, cache) and how many of them were predicted right. */
@@ -48,6 +50,8 @@ export interface PredictSummary {
   seconds: number;
   imagesPerSec: number; // predicted images / wall time, decoding included
   grid?: string;
+  /** With --shard: which shard, and its items [start, end) of all `inputs`. */
+  shard?: Shard & { start: number; end: number; inputs: number };
 }
 
 /** "3 97%", plus " (true 5)" when the label is known. */
@@ -99,6 +103,10 @@ async function refuseOverwritingInputs(sources: InputSource[], opts: PredictRunO
 export async function runPredict(opts: PredictRunOptions): Promise<PredictSummary> {
   const log = getLogger();
   if (!Number.isSafeInteger(opts.gridCount) || opts.gridCount < 1) throw new SvhnError('BAD_FLAG', `--grid-count: expected a positive integer, got ${opts.gridCount}`);
+  if (opts.shard) {
+    const checked = parseShard(`${opts.shard.index}/${opts.shard.count}`);
+    if (typeof checked === 'string') throw new SvhnError('BAD_FLAG', `--shard: ${checked}`);
+  }
   const sources = await resolveInputs(opts.inputs);
   await refuseOverwritingInputs(sources, opts);
   assertModelDir(opts.modelDir); // before the backend starts: a typo answers at once
@@ -106,28 +114,39 @@ export async function runPredict(opts: PredictRunOptions): Promise<PredictSummar
   const backend = await initBackend(opts.backend, { threads: opts.threads }); // first, so the weights live on it
   const { model, metadata } = await loadModelDir(opts.modelDir);
   try {
-    const total = await countInputs(sources, { recursive: opts.recursive, dataDir: opts.dataDir });
-    if (total === 0) {
+    const inputs = await countInputs(sources, { recursive: opts.recursive, dataDir: opts.dataDir });
+    if (inputs === 0) {
       throw new SvhnError('BAD_INPUT', `no images found in ${opts.inputs.join(' ')}`, {
         suggestion: `folders are read for ${'.png .jpg .jpeg .webp .gif .bmp .tif .tiff'} files${opts.recursive ? '' : '; add --recursive for subfolders'}`,
       });
     }
-    log.info({ model: opts.modelDir, architecture: metadata.architecture, inputs: total, backend: backend.name }, `predicting ${total} inputs with ${opts.modelDir}`);
+    const { start, end } = opts.shard ? shardRange(inputs, opts.shard) : { start: 0, end: inputs };
+    const total = end - start;
+    const shard = opts.shard ? { ...opts.shard, start, end, inputs } : undefined;
+    const shardName = shard ? `shard ${shard.index}/${shard.count}` : '';
+    if (shard && total === 0) {
+      log.info({ shard }, `${shardName} is empty: only ${inputs} inputs for ${shard.count} shards; writing an empty output`);
+    } else if (shard) {
+      log.info({ model: opts.modelDir, architecture: metadata.architecture, inputs: total, shard, backend: backend.name }, `predicting ${total} inputs (${shardName}: inputs ${start}..${end - 1} of ${inputs}, counted from 0) with ${opts.modelDir}`);
+    } else {
+      log.info({ model: opts.modelDir, architecture: metadata.architecture, inputs: total, backend: backend.name }, `predicting ${total} inputs with ${opts.modelDir}`);
+    }
     if (metadata.synthetic) log.warn(`${opts.modelDir} was trained on the synthetic sample: its predictions on real digits mean little`);
 
     const sink = await openRowSink({ format: opts.format, topK: opts.topK, out: opts.out, stream: opts.stream, terminal: opts.terminal });
     const progress = createProgress({ label: 'predict', total, unit: 'img', mode: opts.progress });
     const gridImages = opts.grid ? new Uint8Array(opts.gridCount * IMAGE_BYTES) : undefined;
     const gridRows: PredictionRow[] = [];
-    const summary: PredictSummary = { total: 0, predicted: 0, failed: 0, labelled: 0, correct: 0, backend: backend.name, seconds: 0, imagesPerSec: 0 };
-    const start = performance.now();
+    const summary: PredictSummary = { total: 0, predicted: 0, failed: 0, labelled: 0, correct: 0, backend: backend.name, seconds: 0, imagesPerSec: 0, ...(shard ? { shard } : {}) };
+    const startedAt = performance.now();
     try {
-      const items = expandInputs(sources, {
+      const all = expandInputs(sources, {
         recursive: opts.recursive,
         dataDir: opts.dataDir,
         onSkipped: (dir, n) => log.debug({ dir, skipped: n }, `skipped ${n} entries of ${dir} (not image files${opts.recursive ? '' : ', or subfolders'})`),
         onRevisit: (dir) => log.warn({ dir }, `skipped folder ${dir}: already walked (a symlink loop, or a second link to the same folder)`),
       });
+      const items = shard ? sliceItems(all, start, end) : all;
       for await (const { row, image } of predictItems(items, { model, batchSize: opts.batchSize, topK: opts.topK, decodeConcurrency: opts.decodeConcurrency })) {
         await sink.write(row);
         summary.total++;
@@ -155,7 +174,7 @@ export async function runPredict(opts: PredictRunOptions): Promise<PredictSummar
     } finally {
       progress.stop({ failed: summary.failed });
     }
-    summary.seconds = (performance.now() - start) / 1000;
+    summary.seconds = (performance.now() - startedAt) / 1000;
     summary.imagesPerSec = summary.seconds > 0 ? summary.predicted / summary.seconds : 0;
 
     if (opts.grid && gridImages) {
