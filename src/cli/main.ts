@@ -17,6 +17,7 @@ import { registerPredict } from './predict.js';
 import { registerReport } from './report.js';
 import { registerDemo } from './demo.js';
 import { registerServe } from './serve.js';
+import { registerInfo } from './info.js';
 import { oneOf } from './options.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -42,7 +43,7 @@ export function buildProgram(): Command {
     await createLogger({ format: g.logFormat, level: g.verbose ? 'debug' : 'info' });
   });
 
-  for (const register of [registerDownload, registerPreprocess, registerTrain, registerEvaluate, registerPredict, registerReport, registerServe, registerDemo]) {
+  for (const register of [registerDownload, registerPreprocess, registerTrain, registerEvaluate, registerPredict, registerReport, registerInfo, registerServe, registerDemo]) {
     register(program);
   }
   // Subcommands inherit exitOverride so flag errors reach our handler instead of process.exit.
