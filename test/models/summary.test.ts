@@ -59,6 +59,26 @@ describe('summarizeArchitecture', () => {
     model.dispose();
   });
 
+  it('baseline and resnet: FLOPs per image equal the multiply-adds counted from their doc comments', () => {
+    // baseline: 30x30x32 conv of 3x3x3, 13x13x64 of 3x3x32, dense 2304->128, 128->10
+    const baseline = 30 * 30 * 32 * 27 + 13 * 13 * 64 * 288 + 2304 * 128 + 128 * 10;
+    // resnet (ResNet-20, ~41 M multiply-adds as He et al. count it): stem, then per stage 6 3x3 convs
+    // (the first of stages 2 and 3 strided, from half the filters) and a 1x1 shortcut there; dense 64->10
+    const conv = (hw: number, out: number, k: number, inC: number) => hw * hw * out * k * k * inC;
+    const resnet =
+      conv(32, 16, 3, 3) +
+      6 * conv(32, 16, 3, 16) +
+      conv(16, 32, 3, 16) + 5 * conv(16, 32, 3, 32) + conv(16, 32, 1, 16) +
+      conv(8, 64, 3, 32) + 5 * conv(8, 64, 3, 64) + conv(8, 64, 1, 32) +
+      64 * 10;
+    for (const [name, macs] of [['baseline', baseline], ['resnet', resnet]] as const) {
+      const model = buildModel(name, { seed: 1 });
+      expect(summarizeArchitecture(model).flopsPerImage, name).toBe(2 * macs);
+      model.dispose();
+    }
+    expect(2 * resnet).toBe(81_626_368);
+  });
+
   it('counts a one-conv, one-dense model by hand: 2 FLOPs per multiply-add, nothing for bias, relu or flatten', () => {
     const model = tf.sequential({
       layers: [
