@@ -80,10 +80,11 @@ export async function saveLayersModel(model: tf.LayersModel, dir: string): Promi
 }
 
 /** The flag that named a model directory (errors name it as typed) and what to do when it is not a whole model. */
-export type ModelDirFlag = '--model' | '--init';
+export type ModelDirFlag = '--model' | '--init' | 'svhn info';
 const INCOMPLETE_SUGGESTION: Record<ModelDirFlag, string> = {
   '--model': 'train one with `svhn train --model optimized` or pass --model DIR',
   '--init': 'pass a directory written by `svhn train`, e.g. models/optimized',
+  'svhn info': 'pass a directory written by `svhn train`, e.g. models/optimized',
 };
 
 async function readOrFail(path: string, what: string, from: { dir: string; flag: ModelDirFlag }): Promise<Buffer> {
@@ -200,10 +201,10 @@ export interface LoadedModel {
   files?: Map<string, Buffer>;
 }
 
-/** Fails with one line when --model does not name a directory. */
-export function assertModelDir(dir: string): void {
+/** Fails with one line when --model (or what `flag` names) does not name a directory. */
+export function assertModelDir(dir: string, flag: ModelDirFlag = '--model'): void {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new SvhnError('BAD_MODEL', `--model ${dir}: no such model directory`, {
+    throw new SvhnError('BAD_MODEL', `${flag} ${dir}: no such model directory`, {
       suggestion: 'train one with `svhn train --model optimized` (it writes models/optimized)',
     });
   }

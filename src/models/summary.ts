@@ -143,11 +143,13 @@ function imagesOf(m: MetadataExtras): ModelInfo['data']['images'] {
  * Needs a tfjs backend set (the CLI uses cpu: nothing here trains or predicts).
  */
 export async function summarizeModelDir(dir: string): Promise<ModelInfo> {
-  assertModelDir(dir);
+  // Errors name the directory as typed after the command: `svhn info DIR: ...`.
+  const flag = 'svhn info';
+  assertModelDir(dir, flag);
   // Registers svhn's custom layers so models that use them rebuild.
   await import('./registry.js');
-  const metadata: ModelMetadata & MetadataExtras = await readModelMetadata(dir);
-  const model = await loadLayersModel(dir);
+  const metadata: ModelMetadata & MetadataExtras = await readModelMetadata(dir, { flag });
+  const model = await loadLayersModel(dir, { flag });
   try {
     const arch = summarizeArchitecture(model);
     return {

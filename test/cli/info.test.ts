@@ -72,7 +72,7 @@ describe('svhn info', () => {
     const missing = await svhn(['info', 'models/none']);
     expect(missing.code).toBe(1);
     expect(missing.stdout).toBe('');
-    expect(said(missing)).toEqual(['svhn: error: --model models/none: no such model directory; train one with `svhn train --model optimized` (it writes models/optimized)']);
+    expect(said(missing)).toEqual(['svhn: error: svhn info models/none: no such model directory; train one with `svhn train --model optimized` (it writes models/optimized)']);
 
     await mkdir(join(tmp, 'models/empty'), { recursive: true });
     await writeFile(join(tmp, 'models/empty/metadata.json'), '{}');
@@ -80,7 +80,7 @@ describe('svhn info', () => {
     expect(empty.code).toBe(1);
     const lines = said(empty);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toContain('cannot read model models/empty/model.json (ENOENT)');
+    expect(lines[0]).toBe('svhn: error: svhn info models/empty: model directory is incomplete: cannot read model models/empty/model.json (ENOENT); pass a directory written by `svhn train`, e.g. models/optimized');
   });
 
   it('a damaged model.json: one line naming the file, exit 1', async () => {

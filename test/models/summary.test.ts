@@ -120,7 +120,7 @@ describe('summarizeModelDir', () => {
   });
 
   it('fails with one line naming the folder or file', async () => {
-    expect((await rejection(summarizeModelDir(join(tmp, 'absent')))).message).toBe(`--model ${join(tmp, 'absent')}: no such model directory`);
+    expect((await rejection(summarizeModelDir(join(tmp, 'absent')))).message).toBe(`svhn info ${join(tmp, 'absent')}: no such model directory`);
     const dir = join(tmp, 'damaged');
     await writeTinyModel(dir);
     await writeFile(join(dir, 'model.json'), '{"modelTopology": ');
