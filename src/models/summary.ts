@@ -85,7 +85,7 @@ function layerMacs(layer: tf.layers.Layer): number {
 /** The layer table, parameter totals and FLOPs of a built or loaded model. */
 export function summarizeArchitecture(model: tf.LayersModel): ArchitectureSummary {
   const layers = model.layers.map((layer): LayerSummary => {
-    const trainableParams = size2(layer.trainableWeights);
+    const trainableParams = weightCount(layer.trainableWeights);
     return {
       name: layer.name,
       type: layer.getClassName(),
@@ -95,8 +95,8 @@ export function summarizeArchitecture(model: tf.LayersModel): ArchitectureSummar
       flops: 2 * layerMacs(layer),
     };
   });
-  const trainable = size2(model.trainableWeights);
-  const nonTrainable = size2(model.nonTrainableWeights);
+  const trainable = weightCount(model.trainableWeights);
+  const nonTrainable = weightCount(model.nonTrainableWeights);
   return {
     layers,
     params: { total: trainable + nonTrainable, trainable, nonTrainable },
@@ -104,7 +104,7 @@ export function summarizeArchitecture(model: tf.LayersModel): ArchitectureSummar
   };
 }
 
-function size2(ws: tf.LayerVariable[]): number {
+function weightCount(ws: tf.LayerVariable[]): number {
   return ws.reduce((s, w) => s + size(w.shape as number[]), 0);
 }
 
@@ -115,8 +115,8 @@ async function readTestEvaluation(dir: string): Promise<ModelInfo['metrics']['te
   try {
     bytes = await readRegularFile(file);
   } catch (e) {
-    if (isNotRegularFile(e)) throw new SvhnError('BAD_MODEL', `cannot read ${file}: ${(e as Error).message}`, { cause: e });
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    // Absent: not evaluated yet. Anything else (a folder in its place, no permission) is said.
+    if (!isNotRegularFile(e) && (e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw new SvhnError('BAD_MODEL', `cannot read ${file}: ${(e as Error).message}`, { cause: e });
   }
   const r = parseJsonFile(bytes, file, { code: 'BAD_MODEL' }) as { accuracy?: unknown; loss?: unknown; synthetic?: unknown } | null;
@@ -180,7 +180,7 @@ const shapeText = (s: Array<number | null>) => `(${s.map((d) => (d === null ? 'N
 const int = (n: number) => n.toLocaleString('en-US');
 const fixed = (n: number | undefined, digits: number) => (typeof n === 'number' && Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 
-/** Megas / gigas for the FLOPs line. */
+/** 10,278,144 -> '10.28 M' for the FLOPs line. */
 function scaled(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(2)} G`;
   if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
