@@ -7,6 +7,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { BACKEND_CHOICES, DEFAULTS, NUM_CLASSES } from '../config.js';
 import { parseShard, type Shard } from '../predict/inputs.js';
+import { parseMinConfidence } from '../predict/predict.js';
 import { positiveInt, THREADS_HELP, threadCount } from './options.js';
 
 /** Exit code when some inputs could not be read or decoded. */
@@ -25,6 +26,13 @@ interface PredictFlags {
   backend: (typeof BACKEND_CHOICES)[number];
   threads?: number;
   shard?: Shard;
+  minConfidence: number;
+}
+
+function minConfidence(value: string): number {
+  const p = parseMinConfidence(value);
+  if (typeof p === 'string') throw new InvalidArgumentError(p);
+  return p;
 }
 
 function shard(value: string): Shard {
@@ -48,6 +56,7 @@ export function registerPredict(program: Command): void {
     .addOption(new Option('--format <format>', 'output format: csv or jsonl').choices(['csv', 'jsonl']).default(DEFAULTS.predict.format))
     .option('--out <file>', 'write rows to FILE (atomically) instead of stdout')
     .option('--top-k <k>', `digits listed per input with their probabilities (1..${NUM_CLASSES})`, topK, DEFAULTS.predict.topK)
+    .option('--min-confidence <p>', 'abstain below this top probability (0..1): the row\'s predicted is empty, abstained true, best still the likeliest digit', minConfidence, 0)
     .option('--recursive', 'walk subfolders of folder inputs', false)
     .option('--batch-size <n>', 'images per prediction batch', positiveInt, DEFAULTS.predict.batchSize)
     .option('--grid <file.png>', 'also draw the first inputs with prediction, confidence (and true label when known) and file name')
@@ -62,6 +71,8 @@ export function registerPredict(program: Command): void {
 Images are resized to fit 32x32 keeping their aspect ratio and padded to a square with their
 edge pixels (SVHN's crops are square windows around each digit); alpha is flattened on white.
 Exit code ${EXIT_SOME_FAILED}: some inputs could not be read (their rows carry an error).
+--min-confidence 0.6: a row whose top probability is under 60% abstains (predicted empty,
+abstained true, best and confidence still given); abstaining is not a failure (exit 0).
 --shard I/N counts I from 0, as Kubernetes' JOB_COMPLETION_INDEX does (--shard $JOB_COMPLETION_INDEX/4);
 a shard with no inputs (more shards than inputs) writes an empty output and exits 0.`,
     )
@@ -84,11 +95,14 @@ a shard with no inputs (more shards than inputs) writes an empty output and exit
         grid: flags.grid,
         gridCount: flags.gridCount,
         shard: flags.shard,
+        minConfidence: flags.minConfidence,
       });
-      const acc = summary.labelled > 0 ? `, accuracy ${(summary.correct / summary.labelled).toFixed(4)} on ${summary.labelled} labelled` : '';
+      const answered = summary.abstained > 0 ? ' answered' : '';
+      const acc = summary.labelled > 0 ? `, accuracy ${(summary.correct / summary.labelled).toFixed(4)} on ${summary.labelled} labelled${answered}` : '';
       getLogger().info(
         { ...summary },
         `predicted ${summary.predicted} of ${summary.total} inputs${summary.shard ? ` (shard ${summary.shard.index}/${summary.shard.count} of ${summary.shard.inputs})` : ''} in ${summary.seconds.toFixed(1)} s (${summary.imagesPerSec.toFixed(0)} img/s, ${summary.backend})${acc}` +
+          (flags.minConfidence > 0 ? `; ${summary.abstained} abstained (below --min-confidence ${flags.minConfidence})` : '') +
           (summary.failed > 0 ? `; ${summary.failed} failed` : '') +
           (flags.out ? `; wrote ${flags.out}` : '') +
           (summary.grid ? `; grid ${summary.grid}` : ''),

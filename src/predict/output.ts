@@ -3,10 +3,13 @@
  * appears under its final name only when complete (temp sibling, fsync, rename).
  *
  * CSV (RFC 4180 quoting), one header line, then per input:
- *   input,predicted,confidence,top1,top1_prob,...,topK,topK_prob,label,error
- * Empty cells where a value does not apply (no label known; no prediction for a failed input).
+ *   input,predicted,confidence,top1,top1_prob,...,topK,topK_prob,label,error,best,abstained
+ * Empty cells where a value does not apply (no label known; no prediction for a failed input;
+ * `predicted` of a row that abstained, below --min-confidence). `best` is the most probable
+ * digit, abstained or not; `abstained` is true or false (false for a failed input). The two
+ * came last so that every older column kept its index.
  * JSONL, one object per line:
- *   {"input":"a.png","predicted":3,"confidence":0.91,"top":[{"digit":3,"prob":0.91},...],"label":null,"error":null}
+ *   {"input":"a.png","predicted":3,"confidence":0.91,"top":[{"digit":3,"prob":0.91},...],"label":null,"error":null,"best":3,"abstained":false}
  * Probabilities carry 6 decimals.
  * Rows keep the exact input names (CSV quoting, JSON escaping), except on a terminal, where
  * they are shown rather than stored: there a name's control characters are escaped and a very
@@ -33,7 +36,7 @@ export function csvCell(value: string): string {
 
 export function csvHeader(topK: number): string {
   const tops = Array.from({ length: topK }, (_, i) => `top${i + 1},top${i + 1}_prob`);
-  return ['input', 'predicted', 'confidence', ...tops, 'label', 'error'].join(',') + '\n';
+  return ['input', 'predicted', 'confidence', ...tops, 'label', 'error', 'best', 'abstained'].join(',') + '\n';
 }
 
 /** `terminal`: the row is shown to a person, not stored (see the top of this file). */
@@ -45,6 +48,7 @@ export function formatCsvRow(row: PredictionRow, topK: number, terminal = false)
     cells.push(t ? String(t.digit) : '', t ? t.prob.toFixed(6) : '');
   }
   cells.push(row.label === null ? '' : String(row.label), row.error === null ? '' : csvCell(text(row.error)));
+  cells.push(row.best === null ? '' : String(row.best), String(row.abstained));
   return cells.join(',') + '\n';
 }
 
@@ -57,6 +61,8 @@ export function jsonRow(row: PredictionRow) {
     top: row.top.map((t) => ({ digit: t.digit, prob: round6(t.prob) })),
     label: row.label,
     error: row.error,
+    best: row.best,
+    abstained: row.abstained,
   };
 }
 

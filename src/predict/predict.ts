@@ -32,11 +32,15 @@ export interface TopEntry {
 
 export interface PredictionRow {
   input: string; // file path, or file.mat#i / cache:split#i
-  predicted: number | null; // null when the input failed
-  confidence: number | null; // probability of `predicted`
+  predicted: number | null; // null when the input failed or the model abstained
+  confidence: number | null; // probability of `best` (null when the input failed)
   top: TopEntry[]; // top-k digits, most probable first (ties: lower digit first)
   label: number | null; // true digit when known (MAT files, cache splits)
   error: string | null; // why the input could not be predicted
+  /** The most probable digit, given even when the row abstains (null when the input failed). */
+  best: number | null;
+  /** `confidence` is below the run's minimum confidence: no digit in `predicted` (false for failed inputs). */
+  abstained: boolean;
 }
 
 /** A row plus the 32x32x3 image the model saw (null for failed inputs), for grids. */
@@ -51,8 +55,24 @@ export interface PredictOptions {
   topK: number;
   /** Image files decoded at once (libvips works on libuv's thread pool). Default DECODE_CONCURRENCY. */
   decodeConcurrency?: number;
+  /**
+   * Rows whose top probability is below this abstain (`predicted` null, `best` still given);
+   * 0..1, default 0: never.
+   */
+  minConfidence?: number;
   /** Replaces decodeImageFile (tests). */
   decode?: (path: string) => Promise<Uint8Array>;
+}
+
+export function isMinConfidence(p: number): boolean {
+  return Number.isFinite(p) && p >= 0 && p <= 1;
+}
+
+/** `--min-confidence` / `min_confidence`: a decimal number 0..1, or a one-line reason. */
+export function parseMinConfidence(value: string): number | string {
+  const n = /^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(value) ? Number(value) : NaN;
+  if (!isMinConfidence(n)) return `expected a number from 0 to 1 (0.5 abstains below 50%), got '${value.slice(0, 20)}'`;
+  return n;
 }
 
 /** Top k of one probability row; ties go to the lower digit. */
@@ -70,7 +90,7 @@ interface Decoded {
 }
 
 /** Predicts one batch of decoded items (some may be failures) and returns their rows in order. */
-async function predictBatch(model: tf.LayersModel, batch: Decoded[], k: number): Promise<PredictedItem[]> {
+async function predictBatch(model: tf.LayersModel, batch: Decoded[], k: number, minConfidence: number): Promise<PredictedItem[]> {
   const ok = batch.filter((d) => d.image !== null);
   let probs: Float32Array | undefined;
   if (ok.length > 0) {
@@ -88,12 +108,14 @@ async function predictBatch(model: tf.LayersModel, batch: Decoded[], k: number):
   let next = 0;
   return batch.map((d) => {
     if (d.image === null) {
-      return { row: { input: d.item.id, predicted: null, confidence: null, top: [], label: d.label, error: d.error }, image: null };
+      return { row: { input: d.item.id, predicted: null, confidence: null, top: [], label: d.label, error: d.error, best: null, abstained: false }, image: null };
     }
     const p = probs!.subarray(next * NUM_CLASSES, (next + 1) * NUM_CLASSES);
     next++;
     const top = topK(p, k);
-    return { row: { input: d.item.id, predicted: top[0]!.digit, confidence: top[0]!.prob, top, label: d.label, error: null }, image: d.image };
+    const best = top[0]!;
+    const abstained = best.prob < minConfidence;
+    return { row: { input: d.item.id, predicted: abstained ? null : best.digit, confidence: best.prob, top, label: d.label, error: null, best: best.digit, abstained }, image: d.image };
   });
 }
 
@@ -103,6 +125,8 @@ export async function* predictItems(items: AsyncIterable<InputItem> | Iterable<I
   if (!Number.isSafeInteger(opts.topK) || opts.topK < 1 || opts.topK > NUM_CLASSES) {
     throw new SvhnError('BAD_FLAG', `--top-k: expected 1..${NUM_CLASSES}, got ${opts.topK}`);
   }
+  const minConfidence = opts.minConfidence ?? 0;
+  if (!isMinConfidence(minConfidence)) throw new SvhnError('BAD_FLAG', `--min-confidence: expected a number from 0 to 1, got ${minConfidence}`);
   const decode = opts.decode ?? decodeImageFile;
   const decodeOne = async (item: InputItem): Promise<Decoded> => {
     if (item.kind === 'pixels') return { item, image: item.image, label: item.label, error: null };
@@ -119,9 +143,9 @@ export async function* predictItems(items: AsyncIterable<InputItem> | Iterable<I
     // Failed items ride along in the batch (as rows without a prediction) so rows stay in input order.
     batch.push(d);
     if (batch.length >= opts.batchSize) {
-      yield* await predictBatch(opts.model, batch, opts.topK);
+      yield* await predictBatch(opts.model, batch, opts.topK, minConfidence);
       batch = [];
     }
   }
-  if (batch.length > 0) yield* await predictBatch(opts.model, batch, opts.topK);
+  if (batch.length > 0) yield* await predictBatch(opts.model, batch, opts.topK, minConfidence);
 }

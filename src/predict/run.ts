@@ -35,15 +35,19 @@ export interface PredictRunOptions {
   gridCount: number;
   decodeConcurrency?: number;
   progress?: ProgressOptions['mode'];
+  /** Rows whose top probability is below this abstain (0..1, default 0: never). */
+  minConfidence?: number;
   /** Only this shard's block of the sorted inputs (see inputs.ts shardRange); all of them when absent. */
   shard?: Shard;
 }
 
 export interface PredictSummary {
   total: number; // rows written (this shard's, with a shard)
-  predicted: number;
+  predicted: number; // rows the model answered for, abstained ones included
   failed: number;
-  /** Inputs with a known true label (MAT, cache) and how many of them were predicted right. */
+  /** Rows below --min-confidence: no digit given (counted in `predicted` too). */
+  abstained: number;
+  /** Inputs with a known true label (MAT, cache) and a digit given (not abstained), and how many of them were right. */
   labelled: number;
   correct: number;
   backend: string;
@@ -54,9 +58,10 @@ export interface PredictSummary {
   shard?: Shard & { start: number; end: number; inputs: number };
 }
 
-/** "3 97%", plus " (true 5)" when the label is known. */
+/** "3 97%", or "unsure (3 17%)" for a row that abstained, plus " (true 5)" when the label is known. */
 export function gridCaption(row: PredictionRow): string {
-  const base = `${row.predicted} ${Math.round((row.confidence ?? 0) * 100)}%`;
+  const guess = `${row.best ?? row.predicted} ${Math.round((row.confidence ?? 0) * 100)}%`;
+  const base = row.abstained ? `unsure (${guess})` : guess;
   return row.label === null ? base : `${base} (true ${row.label})`;
 }
 
@@ -74,6 +79,7 @@ export function gridTitle(modelName: string, trainedOnSynthetic: boolean): strin
 const WARN_FAILURES = 10;
 const RIGHT = '#1a7f37';
 const WRONG = '#cf222e';
+const UNSURE = '#6e7781';
 
 /**
  * --out and --grid must be new files, not an input (a finished --out would be renamed over it)
@@ -137,7 +143,7 @@ export async function runPredict(opts: PredictRunOptions): Promise<PredictSummar
     const progress = createProgress({ label: 'predict', total, unit: 'img', mode: opts.progress });
     const gridImages = opts.grid ? new Uint8Array(opts.gridCount * IMAGE_BYTES) : undefined;
     const gridRows: PredictionRow[] = [];
-    const summary: PredictSummary = { total: 0, predicted: 0, failed: 0, labelled: 0, correct: 0, backend: backend.name, seconds: 0, imagesPerSec: 0, ...(shard ? { shard } : {}) };
+    const summary: PredictSummary = { total: 0, predicted: 0, failed: 0, abstained: 0, labelled: 0, correct: 0, backend: backend.name, seconds: 0, imagesPerSec: 0, ...(shard ? { shard } : {}) };
     const startedAt = performance.now();
     try {
       const all = expandInputs(sources, {
@@ -147,7 +153,7 @@ export async function runPredict(opts: PredictRunOptions): Promise<PredictSummar
         onRevisit: (dir) => log.warn({ dir }, `skipped folder ${dir}: already walked (a symlink loop, or a second link to the same folder)`),
       });
       const items = shard ? sliceItems(all, start, end) : all;
-      for await (const { row, image } of predictItems(items, { model, batchSize: opts.batchSize, topK: opts.topK, decodeConcurrency: opts.decodeConcurrency })) {
+      for await (const { row, image } of predictItems(items, { model, batchSize: opts.batchSize, topK: opts.topK, minConfidence: opts.minConfidence, decodeConcurrency: opts.decodeConcurrency })) {
         await sink.write(row);
         summary.total++;
         if (row.error !== null) {
@@ -156,7 +162,8 @@ export async function runPredict(opts: PredictRunOptions): Promise<PredictSummar
           if (summary.failed === WARN_FAILURES + 1) log.warn(`more inputs failed: see the error column of the output (the count is in the summary)`);
         } else {
           summary.predicted++;
-          if (row.label !== null) {
+          if (row.abstained) summary.abstained++;
+          else if (row.label !== null) {
             summary.labelled++;
             if (row.label === row.predicted) summary.correct++;
           }
@@ -186,7 +193,7 @@ export async function runPredict(opts: PredictRunOptions): Promise<PredictSummar
           images: gridImages,
           count: gridRows.length,
           captions: gridRows.map(gridCaption),
-          captionColors: gridRows.map((r) => (r.label === null ? '#111' : r.label === r.predicted ? RIGHT : WRONG)),
+          captionColors: gridRows.map((r) => (r.abstained ? UNSURE : r.label === null ? '#111' : r.label === r.predicted ? RIGHT : WRONG)),
           subcaptions: gridRows.map((r) => gridFileName(r.input)),
           scale: 4,
           title: gridTitle(metadata.name ?? opts.modelDir, Boolean(metadata.synthetic)),

@@ -18,14 +18,16 @@ const errorResponse = (description: string) => ({ description, content: { 'appli
 export function openApiDocument(version: string, limits: OpenApiLimits): Record<string, unknown> {
   const row = {
     type: 'object',
-    required: ['input', 'predicted', 'confidence', 'top', 'label', 'error'],
+    required: ['input', 'predicted', 'confidence', 'top', 'label', 'error', 'best', 'abstained'],
     properties: {
       input: { type: 'string', description: 'the uploaded file name ("body" for a raw image body)' },
-      predicted: { type: ['integer', 'null'], minimum: 0, maximum: 9 },
-      confidence: { type: ['number', 'null'], description: 'probability of `predicted`, 6 decimals' },
+      predicted: { type: ['integer', 'null'], minimum: 0, maximum: 9, description: 'null when the file could not be read or the row abstained (below min_confidence)' },
+      confidence: { type: ['number', 'null'], description: 'probability of `best`, 6 decimals' },
       top: { type: 'array', items: { type: 'object', properties: { digit: { type: 'integer' }, prob: { type: 'number' } } } },
       label: { type: 'null', description: 'always null here (a true label is known only for MAT and cache inputs of `svhn predict`)' },
       error: { type: ['string', 'null'], description: 'why this file could not be predicted' },
+      best: { type: ['integer', 'null'], minimum: 0, maximum: 9, description: 'the most probable digit, given even when the row abstained (null when the file could not be read)' },
+      abstained: { type: 'boolean', description: 'true when `confidence` is below min_confidence: `predicted` is then null' },
     },
   };
   return {
@@ -87,6 +89,7 @@ export function openApiDocument(version: string, limits: OpenApiLimits): Record<
           parameters: [
             { name: 'model', in: 'query', description: 'model names, comma-separated (default: every model)', schema: { type: 'string' } },
             { name: 'top_k', in: 'query', schema: { type: 'integer', minimum: 1, maximum: NUM_CLASSES, default: limits.topK } },
+            { name: 'min_confidence', in: 'query', description: 'rows whose top probability is below this abstain (`predicted` null, `abstained` true, `best` still given); 0: never', schema: { type: 'number', minimum: 0, maximum: 1, default: 0 } },
             { name: 'inputs', in: 'query', description: 'true: also return the 32x32 image the model saw, as PNG data URLs', schema: { type: 'boolean', default: false } },
           ],
           requestBody: {

@@ -22,6 +22,8 @@ export interface Upload {
 
 export interface UploadPredictOptions {
   topK: number;
+  /** Rows under this top probability abstain (`predicted` null, `best` kept); 0: never. */
+  minConfidence?: number;
   batchSize: number;
   maxPixels: number;
   /** Also return each decoded 32x32 input as a PNG data URL (the page shows what the model saw). */
@@ -60,7 +62,7 @@ export async function predictUploads(uploads: Upload[], models: ServedModel[], o
   const response: PredictResponse = { models: [] };
   for (const m of models) {
     const rows: JsonRow[] = [];
-    for await (const { row } of predictItems(items, { model: m.model, batchSize: opts.batchSize, topK: opts.topK })) rows.push(jsonRow(row));
+    for await (const { row } of predictItems(items, { model: m.model, batchSize: opts.batchSize, topK: opts.topK, minConfidence: opts.minConfidence })) rows.push(jsonRow(row));
     response.models.push({ model: m.name, rows });
   }
   if (opts.withInputs) response.inputs = await Promise.all(items.map((it) => (it.kind === 'pixels' ? pngDataUrl(it.image) : null)));

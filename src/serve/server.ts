@@ -27,6 +27,7 @@ import type { ServedModel } from './models.js';
 import { readMultipart } from './multipart.js';
 import { openApiDocument } from './openapi.js';
 import { predictUploads, type Upload } from './predict.js';
+import { parseMinConfidence } from '../predict/predict.js';
 
 export interface ServerOptions {
   models: ServedModel[];
@@ -61,6 +62,14 @@ function parseTopK(value: string | undefined, fallback: number): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < 1 || n > NUM_CLASSES) throw new HttpError(400, 'BAD_TOP_K', `top_k: expected 1..${NUM_CLASSES}, got '${value.slice(0, 20)}'`);
   return n;
+}
+
+/** ?min_confidence=P: 0..1, default 0 (never abstain), as `svhn predict --min-confidence`. */
+function parseMinConfidenceQuery(value: string | undefined): number {
+  if (value === undefined) return 0;
+  const p = parseMinConfidence(value);
+  if (typeof p === 'string') throw new HttpError(400, 'BAD_MIN_CONFIDENCE', `min_confidence: ${p}`);
+  return p;
 }
 
 function parseFlag(value: string | undefined, name: string): boolean {
@@ -103,9 +112,10 @@ function registerApi(app: FastifyInstance, opts: ServerOptions): void {
     const chosen = selectModels(models, req.query.model);
     const topK = parseTopK(req.query.top_k, opts.topK);
     const withInputs = parseFlag(req.query.inputs, 'inputs');
+    const minConfidence = parseMinConfidenceQuery(req.query.min_confidence);
     const uploads = req.isMultipart() ? await readMultipart(req, opts) : [rawUpload(req.body)];
     if (uploads.length === 0) throw new HttpError(400, 'NO_FILES', 'expected at least one file part in the multipart body');
-    const { response, failed } = await predictUploads(uploads, chosen, { topK, batchSize: opts.batchSize, maxPixels: opts.maxPixels, withInputs });
+    const { response, failed } = await predictUploads(uploads, chosen, { topK, minConfidence, batchSize: opts.batchSize, maxPixels: opts.maxPixels, withInputs });
     if (failed === uploads.length) {
       const first = response.models[0]!.rows[0]!;
       const more = uploads.length > 1 ? ` (and ${uploads.length - 1} more; see rows)` : '';

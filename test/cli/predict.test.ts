@@ -77,8 +77,9 @@ describe('svhn predict', () => {
     const r = await svhn(['predict', 'imgs', '--model', 'model', '--backend', 'cpu', '--log-format', 'json'], dir);
     expect(r.code, r.stderr).toBe(3);
     const rows = parseCsv(r.stdout);
-    expect(rows[0]).toEqual(['input', 'predicted', 'confidence', 'top1', 'top1_prob', 'top2', 'top2_prob', 'top3', 'top3_prob', 'label', 'error']);
-    expect(rows.every((row) => row.length === 11)).toBe(true); // nothing but CSV on stdout
+    // The columns of before issue 24 keep their places; best and abstained come last.
+    expect(rows[0]).toEqual(['input', 'predicted', 'confidence', 'top1', 'top1_prob', 'top2', 'top2_prob', 'top3', 'top3_prob', 'label', 'error', 'best', 'abstained']);
+    expect(rows.every((row) => row.length === 13)).toBe(true); // nothing but CSV on stdout
     const body = rows.slice(1);
     expect(body.map((row) => row[0])).toEqual([...Object.keys(images).sort(), 'x_corrupt.png', 'y_zero.png'].map((n) => join('imgs', n)));
     for (const row of body.slice(0, -2)) {
@@ -86,8 +87,11 @@ describe('svhn predict', () => {
       expect([name, Number(row[1])]).toEqual([name, images[name]]);
       expect(Number(row[2])).toBeGreaterThan(0.5);
       expect(row[10]).toBe('');
+      expect(row.slice(11)).toEqual([row[1], 'false']); // no --min-confidence: never abstains
     }
     expect(body.at(-2)![1]).toBe('');
+    expect(body.at(-2)!.slice(11)).toEqual(['', 'false']);
+    expect(r.stderr).not.toMatch(/ abstained/); // the summary line says nothing of it without the flag
     expect(body.at(-2)![10]).toMatch(/not a readable image/);
     expect(body.at(-1)![10]).toBe('empty file (0 bytes)');
     expect(r.stderr).toMatch(/2 failed/);
@@ -116,6 +120,66 @@ describe('svhn predict', () => {
     const meta = await sharp(join(dir, 'grid.png')).metadata();
     expect(meta.format).toBe('png');
     expect(meta.width! * meta.height!).toBeGreaterThan(12 * 128 * 128);
+  });
+
+  it('--min-confidence P: rows below P abstain (predicted empty, best kept), at or above P answer; the exit code is unchanged; the summary counts them', async () => {
+    await mkdir(join(dir, 'unsure'), { recursive: true });
+    // Left half red, right half green: the mean colour sits between prototypes, so the top probability is split.
+    const split = Buffer.alloc(32 * 32 * 3);
+    for (let i = 0; i < 32 * 32; i++) split.set(i % 32 < 16 ? PROTOTYPES[2]! : PROTOTYPES[3]!, i * 3);
+    await writeFile(join(dir, 'unsure', 'a_split.png'), await sharp(split, { raw: { width: 32, height: 32, channels: 3 } }).png().toBuffer());
+    await writeFile(join(dir, 'unsure', 'b_blue.png'), await sharp(solidRgb(4, 32, 32), { raw: { width: 32, height: 32, channels: 3 } }).png().toBuffer());
+    await writeFile(join(dir, 'unsure', 'c_empty.png'), '');
+    const run = (extra: string[]) => svhn(['predict', 'unsure', '--model', 'model', '--backend', 'cpu', '--format', 'jsonl', '--log-format', 'json', ...extra], dir);
+    const jsonl = (text: string) => text.trim().split('\n').map((l) => JSON.parse(l));
+    const plain = await run([]);
+    expect(plain.code, plain.stderr).toBe(3); // the empty file
+    const [split0, blue, empty] = jsonl(plain.stdout);
+    expect(split0).toMatchObject({ input: 'unsure/a_split.png', abstained: false, error: null });
+    expect(split0.best).toBe(split0.predicted);
+    expect(blue).toMatchObject({ predicted: 4, best: 4, abstained: false });
+    expect(empty).toMatchObject({ predicted: null, best: null, abstained: false, error: 'empty file (0 bytes)' });
+    const p = split0.confidence as number; // 6 decimals, like P given on the command line
+    expect(p).toBeLessThan(0.6);
+    expect(blue.confidence).toBeGreaterThan(0.9);
+
+    // Just above the split row's confidence: it abstains, the blue one does not.
+    const above = (p + 0.000001).toFixed(6);
+    for (const format of ['jsonl', 'csv']) {
+      const r = await svhn(['predict', 'unsure', '--model', 'model', '--backend', 'cpu', '--format', format, '--log-format', 'json', '--min-confidence', above, ...(format === 'csv' ? ['--grid', 'unsure.png'] : [])], dir);
+      expect(r.code, r.stderr).toBe(3); // still only the empty file's failure: abstaining is not one
+      if (format === 'jsonl') {
+        expect(jsonl(r.stdout)).toEqual([{ ...split0, predicted: null, abstained: true }, blue, empty]);
+      } else {
+        const rows = parseCsv(r.stdout);
+        expect(rows[1]).toEqual(['unsure/a_split.png', '', p.toFixed(6), String(split0.best), p.toFixed(6), ...rows[1]!.slice(5, 9), '', '', String(split0.best), 'true']);
+        expect(rows[2]!.slice(0, 2)).toEqual(['unsure/b_blue.png', '4']);
+        expect(rows[2]!.slice(11)).toEqual(['4', 'false']);
+      }
+      const summary = JSON.parse(r.stderr.trim().split('\n').find((l) => l.includes('"abstained"'))!);
+      expect(summary).toMatchObject({ predicted: 2, abstained: 1, failed: 1 });
+      expect(summary.msg).toMatch(new RegExp(`; 1 abstained \\(below --min-confidence ${Number(above)}\\); 1 failed`));
+    }
+    expect((await sharp(join(dir, 'unsure.png')).metadata()).format).toBe('png');
+    // Just below the row's confidence it answers: the row is the plain one (the exact boundary, P itself, is in test/predict).
+    const at = await run(['--min-confidence', (p - 0.000001).toFixed(6)]);
+    expect(jsonl(at.stdout)).toEqual([split0, blue, empty]);
+    // 1: every prediction abstains (a softmax of this model stays under 1); 0 is the default.
+    expect(jsonl((await run(['--min-confidence', '1'])).stdout).map((x) => x.abstained)).toEqual([true, true, false]);
+    expect((await run(['--min-confidence', '0'])).stdout).toBe(plain.stdout);
+    const onlyUnsure = await svhn(['predict', 'unsure/a_split.png', '--model', 'model', '--backend', 'cpu', '--min-confidence', '0.99'], dir);
+    expect(onlyUnsure.code, onlyUnsure.stderr).toBe(0); // abstaining is not a failure
+    expect(parseCsv(onlyUnsure.stdout)[1]!.slice(11)).toEqual([String(split0.best), 'true']);
+  });
+
+  it('--min-confidence: a value outside 0..1 or not a number is one line naming the flag, exit 2', async () => {
+    for (const bad of ['1.5', '-0.1', 'abc', '']) {
+      const r = await svhn(['predict', 'imgs/b.jpg', '--model', 'model', '--backend', 'cpu', '--min-confidence', bad], dir);
+      expect(r.code, `${bad}: ${r.stderr}`).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(new RegExp(`^svhn: error: option '--min-confidence <p>' argument '${bad.replace('.', '\\.')}' is invalid\\. expected a number from 0 to 1`));
+    }
   });
 
   it('reads a cache split with --data-dir', async () => {
@@ -248,7 +312,7 @@ describe('svhn predict', () => {
     const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     const code = await new Promise<number | null>((done) => child.on('close', (c) => done(c)));
     clearTimeout(killer);
-    expect(stdout.split('\n')[0]).toBe('input,predicted,confidence,top1,top1_prob,top2,top2_prob,top3,top3_prob,label,error');
+    expect(stdout.split('\n')[0]).toBe('input,predicted,confidence,top1,top1_prob,top2,top2_prob,top3,top3_prob,label,error,best,abstained');
     expect(code, stderr).toBe(0);
     expect(stderr).not.toMatch(/MaxListenersExceededWarning|Warning:/);
     expect(stderr).not.toMatch(/svhn: error|^\s+at /m);

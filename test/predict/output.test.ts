@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { openRowSink } from '../../src/predict/output.js';
 import type { PredictionRow } from '../../src/predict/predict.js';
 
-const row = (i: number): PredictionRow => ({ input: `img-${i}.png`, predicted: i % 10, confidence: 0.5, top: [{ digit: i % 10, prob: 0.5 }], label: null, error: null });
+const row = (i: number): PredictionRow => ({ input: `img-${i}.png`, predicted: i % 10, confidence: 0.5, top: [{ digit: i % 10, prob: 0.5 }], label: null, error: null, best: i % 10, abstained: false });
 
 /** A slow reader: each chunk is taken a tick later, so the 64-byte buffer fills and writes wait. */
 function slowStream(chunks: string[], fail?: (n: number) => Error | undefined): Writable {
@@ -41,7 +41,7 @@ describe('openRowSink on a stream', () => {
     await new Promise<void>((done) => stream.end(done));
     const lines = chunks.join('').trim().split('\n');
     expect(lines).toHaveLength(201);
-    expect(lines[200]).toBe('img-199.png,9,0.500000,9,0.500000,,');
+    expect(lines[200]).toBe('img-199.png,9,0.500000,9,0.500000,,,9,false');
   });
 
   it('rejects, rather than hangs, once the reader is gone (EPIPE) or the stream is closed', async () => {
@@ -62,7 +62,7 @@ describe('openRowSink on a stream', () => {
 });
 
 describe('openRowSink on a terminal', () => {
-  const named = (input: string, error: string | null = null): PredictionRow => ({ ...row(3), input, ...(error ? { predicted: null, confidence: null, top: [], error } : {}) });
+  const named = (input: string, error: string | null = null): PredictionRow => ({ ...row(3), input, ...(error ? { predicted: null, confidence: null, top: [], error, best: null } : {}) });
   const rowsOf = async (format: 'csv' | 'jsonl', terminal: boolean, rows: PredictionRow[]) => {
     const chunks: string[] = [];
     const stream = slowStream(chunks);
@@ -77,9 +77,9 @@ describe('openRowSink on a terminal', () => {
 
   it('CSV: escapes control characters and cuts long names in the cells of user text', async () => {
     const [, red, long, failed] = await rowsOf('csv', true, [named(RED), named(LONG), named('a\x9b.png', 'cannot read a\x9b.png')]);
-    expect(red).toBe('3/\\x1b[31mRED\\x07.png,3,0.500000,3,0.500000,,');
+    expect(red).toBe('3/\\x1b[31mRED\\x07.png,3,0.500000,3,0.500000,,,3,false');
     expect(long).toMatch(/^"4\/x+…\[99,\d{3} characters elided\]…x+\.png",3,/); // quoted: the count has a comma
-    expect(failed).toBe('a\\x9b.png,,,,,,cannot read a\\x9b.png');
+    expect(failed).toBe('a\\x9b.png,,,,,,cannot read a\\x9b.png,,false');
   });
 
   it('JSONL: JSON escapes every control character (DEL and C1 too) and long names are cut', async () => {
@@ -90,7 +90,7 @@ describe('openRowSink on a terminal', () => {
   });
 
   it('to a pipe or file the rows keep the exact names', async () => {
-    expect((await rowsOf('csv', false, [named(RED)]))[1]).toBe(`${RED},3,0.500000,3,0.500000,,`);
+    expect((await rowsOf('csv', false, [named(RED)]))[1]).toBe(`${RED},3,0.500000,3,0.500000,,,3,false`);
     expect(JSON.parse((await rowsOf('jsonl', false, [named(LONG)]))[0]!).input).toBe(LONG);
   });
 });

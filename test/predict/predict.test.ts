@@ -9,7 +9,7 @@ import { readSvhnMat } from '../../src/data/mat/mat.js';
 import type { InputItem } from '../../src/predict/inputs.js';
 import { csvHeader, formatCsvRow, formatJsonlRow, openRowSink } from '../../src/predict/output.js';
 import { mapOrdered } from '../../src/util/mapOrdered.js';
-import { predictItems, topK, type PredictedItem, type PredictionRow } from '../../src/predict/predict.js';
+import { parseMinConfidence, predictItems, topK, type PredictedItem, type PredictionRow } from '../../src/predict/predict.js';
 import { gridCaption, gridFileName, gridTitle, runPredict } from '../../src/predict/run.js';
 import { PROTOTYPES, buildColourModel, saveColourModel, solidRgb } from './helpers.js';
 
@@ -61,6 +61,13 @@ describe('topK', () => {
   });
 });
 
+describe('parseMinConfidence', () => {
+  it('takes decimals 0..1 and gives a reason for anything else', () => {
+    expect(['0', '1', '0.5', '.25', '1.0', '0.999999'].map(parseMinConfidence)).toEqual([0, 1, 0.5, 0.25, 1, 0.999999]);
+    for (const bad of ['1.5', '-0.1', 'abc', '', '1e-1', '0x1', 'NaN', 'Infinity', '0.5x']) expect(parseMinConfidence(bad), bad).toMatch(/expected a number from 0 to 1/);
+  });
+});
+
 describe('predictItems', () => {
   const model = buildColourModel();
   afterAll(() => model.dispose());
@@ -92,6 +99,32 @@ describe('predictItems', () => {
         expect(r.top[0]!.prob).toBeGreaterThanOrEqual(r.top[1]!.prob);
       }
     }
+  });
+
+  it('abstains exactly below --min-confidence, not at it or above, and keeps the best digit', async () => {
+    // Solid colours are near-certain; a red/green split averages to (0.5, 0.5, 0), between several prototypes.
+    const split = new Uint8Array(32 * 32 * 3);
+    for (let i = 0; i < 32 * 32; i++) split.set(i % 32 < 16 ? PROTOTYPES[2]! : PROTOTYPES[3]!, i * 3);
+    const items: InputItem[] = [
+      { kind: 'pixels', id: 'red', image: new Uint8Array(solidRgb(2, 32, 32)), label: 2 },
+      { kind: 'pixels', id: 'split', image: split, label: 2 },
+      { kind: 'error', id: 'gone', error: 'ENOENT' },
+    ];
+    const run = async (minConfidence?: number) => (await collect(predictItems(from(items), { model, batchSize: 2, topK: 3, minConfidence }))).map((r) => r.row);
+    const plain = await run();
+    expect(plain.map((r) => r.abstained)).toEqual([false, false, false]);
+    expect(plain.map((r) => r.best)).toEqual([2, plain[1]!.top[0]!.digit, null]);
+    const p = plain[1]!.confidence!;
+    expect(p).toBeLessThan(0.6); // really split
+    expect(plain[0]!.confidence!).toBeGreaterThan(0.9);
+    const at = await run(p);
+    expect(at).toEqual(plain); // at P: no abstention
+    const above = await run(p + Number.EPSILON);
+    expect(above[0]).toEqual(plain[0]);
+    expect(above[1]).toEqual({ ...plain[1], predicted: null, abstained: true }); // best, confidence, top unchanged
+    expect(above[2]).toEqual(plain[2]); // a failed input does not abstain
+    expect((await run(1)).map((r) => r.abstained)).toEqual([true, true, false]); // softmax never reaches exactly 1 here
+    for (const bad of [-0.1, 1.5, Number.NaN]) await expect(run(bad)).rejects.toThrow(/--min-confidence: expected a number from 0 to 1/);
   });
 
   it('predicts a .mat file with its labels, matching an independent computation', async () => {
@@ -128,13 +161,17 @@ describe('output formats', () => {
     ],
     label: 5,
     error: null,
+    best: 3,
+    abstained: false,
   };
-  const failed: PredictionRow = { input: 'bad.png', predicted: null, confidence: null, top: [], label: null, error: 'empty file (0 bytes)' };
+  const failed: PredictionRow = { input: 'bad.png', predicted: null, confidence: null, top: [], label: null, error: 'empty file (0 bytes)', best: null, abstained: false };
+  const unsure: PredictionRow = { ...row, predicted: null, abstained: true };
 
   it('writes CSV with a header, quoting, empty cells where nothing applies', () => {
-    expect(csvHeader(2)).toBe('input,predicted,confidence,top1,top1_prob,top2,top2_prob,label,error\n');
-    expect(formatCsvRow(row, 2)).toBe('"dir/with, comma ""q"".png",3,0.912346,3,0.912346,8,0.050000,5,\n');
-    expect(formatCsvRow(failed, 2)).toBe('bad.png,,,,,,,,empty file (0 bytes)\n');
+    expect(csvHeader(2)).toBe('input,predicted,confidence,top1,top1_prob,top2,top2_prob,label,error,best,abstained\n');
+    expect(formatCsvRow(row, 2)).toBe('"dir/with, comma ""q"".png",3,0.912346,3,0.912346,8,0.050000,5,,3,false\n');
+    expect(formatCsvRow(failed, 2)).toBe('bad.png,,,,,,,,empty file (0 bytes),,false\n');
+    expect(formatCsvRow(unsure, 2)).toBe('"dir/with, comma ""q"".png",,0.912346,3,0.912346,8,0.050000,5,,3,true\n');
   });
 
   it('writes one JSON object per line', () => {
@@ -148,8 +185,11 @@ describe('output formats', () => {
       ],
       label: 5,
       error: null,
+      best: 3,
+      abstained: false,
     });
     expect(formatJsonlRow(failed).endsWith('}\n')).toBe(true);
+    expect(JSON.parse(formatJsonlRow(unsure))).toMatchObject({ predicted: null, confidence: 0.912346, best: 3, abstained: true });
   });
 
   it('writes --out only under its final name when complete, and leaves nothing on abort', async () => {
@@ -173,9 +213,12 @@ describe('output formats', () => {
 
 describe('gridCaption', () => {
   it('shows prediction and confidence, and the true label when known', () => {
-    const base: PredictionRow = { input: 'a.png', predicted: 3, confidence: 0.974, top: [], label: null, error: null };
+    const base: PredictionRow = { input: 'a.png', predicted: 3, confidence: 0.974, top: [], label: null, error: null, best: 3, abstained: false };
     expect(gridCaption(base)).toBe('3 97%');
     expect(gridCaption({ ...base, label: 5 })).toBe('3 97% (true 5)');
+    const unsure = { ...base, predicted: null, confidence: 0.17, abstained: true };
+    expect(gridCaption(unsure)).toBe('unsure (3 17%)');
+    expect(gridCaption({ ...unsure, label: 5 })).toBe('unsure (3 17%) (true 5)');
   });
 
   it("names each tile by its file's base name (the grid cuts it to fit)", () => {

@@ -109,6 +109,22 @@ describe('svhn serve (CLI)', () => {
     expect(colour).toEqual([2, 4, 3, 7, 5, expect.any(Number), 6, null]);
   });
 
+  it('answers with min_confidence exactly what `svhn predict --min-confidence` writes', async () => {
+    const files = await Promise.all(imageNames.map(async (name) => ({ name, bytes: await readFile(join(tmp, 'imgs', name)) })));
+    const api = await postFiles(files, '?min_confidence=0.9');
+    expect(api.status).toBe(200);
+    let abstained = 0;
+    for (const model of ['optimized', 'colour']) {
+      const cli = await svhnAsync(['predict', 'imgs', '--model', `models/${model}`, '--format', 'jsonl', '--min-confidence', '0.9', ...BACKEND], { cwd: tmp });
+      expect(cli.code, cli.stderr).toBe(3);
+      const expected = cli.stdout.trim().split('\n').map((line) => ({ ...JSON.parse(line), input: basename(JSON.parse(line).input) }));
+      const rows = api.body.models.find((m: any) => m.model === model).rows;
+      expect(rows).toEqual(expected);
+      abstained += rows.filter((r: any) => r.abstained).length;
+    }
+    expect(abstained).toBeGreaterThan(0); // the synthetic-trained model is unsure of some
+  });
+
   it('logs one line per request with its status and time', async () => {
     await fetch(`${server.url}healthz`);
     // The line is written once the response has gone out, and reaches us through a pipe: wait for it.

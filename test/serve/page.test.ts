@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM, CHROMIUM_FLAGS } from '../helpers.js';
-import { solidRgb } from '../predict/helpers.js';
+import { PROTOTYPES, solidRgb } from '../predict/helpers.js';
 import { startServe, writeServeModels, type RunningServer } from './helpers.js';
 import { writeDigitVideo } from './y4m.js';
 
@@ -84,6 +84,9 @@ beforeAll(async () => {
   // 2 s of a red 2, then 2 s of a yellow 5, at 10 frames/s, looped by Chromium.
   await writeDigitVideo(join(tmp, 'digits.y4m'), { width: 320, height: 240, fps: 10, digits: [2, 5], framesEach: 20 });
   await mkdir(join(tmp, 'upload'));
+  const split = Buffer.alloc(32 * 32 * 3);
+  for (let i = 0; i < 32 * 32; i++) split.set(i % 32 < 16 ? PROTOTYPES[2]! : PROTOTYPES[3]!, i * 3);
+  await writeFile(join(tmp, 'upload', 'split.png'), await sharp(split, { raw: { width: 32, height: 32, channels: 3 } }).png().toBuffer());
   await writeFile(join(tmp, 'upload', 'seven.png'), await sharp(solidRgb(7, 48, 30), { raw: { width: 48, height: 30, channels: 3 } }).png().toBuffer());
   server = await startServe(['--model', 'models/colour', '--model', 'models/optimized', '--backend', 'wasm', '--threads', '1'], tmp);
 });
@@ -107,6 +110,13 @@ describe.skipIf(!CHROMIUM)('svhn serve: the page in headless Chromium', () => {
         name: document.querySelector('.result .name')?.textContent,
       }));
       expect(shown).toEqual({ digit: '7', models: ['colour', 'optimized'], input: 32, name: 'seven.png' });
+      // "unsure below 60%": a red/green split (about 50% for the colour model) says unsure instead of a digit; the seven still says 7.
+      await page.$eval('#min-confidence', (e) => ((e as HTMLInputElement).value = '60'));
+      await input!.uploadFile(join(tmp, 'upload', 'split.png'), join(tmp, 'upload', 'seven.png'));
+      await page.waitForFunction(() => document.querySelectorAll('.result').length === 3, { timeout: 30_000 });
+      const colourDigits = await page.evaluate(() => [...document.querySelectorAll('.result .answer[data-model="colour"] .digit')].map((d) => [d.textContent, (d as HTMLElement).title]));
+      // newest first: seven, split, then the first upload
+      expect(colourDigits).toEqual([['7', ''], ['unsure', expect.stringMatching(/^best guess \d at (4\d|5\d)\.\d%$/)], ['7', '']]);
       const png = await page.screenshot({ path: join(shots(), 'serve-upload.png') });
       expect((await sharp(png).stats()).channels[0]!.stdev).toBeGreaterThan(20); // not blank
       expect(errors).toEqual([]);

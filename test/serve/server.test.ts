@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import { disposeModels, loadServedModels, type ServedModel } from '../../src/serve/models.js';
 import { buildServer, routesOf, type ServerOptions } from '../../src/serve/server.js';
-import { saveColourModel, solidRgb } from '../predict/helpers.js';
+import { PROTOTYPES, saveColourModel, solidRgb } from '../predict/helpers.js';
 import { rejection } from '../helpers.js';
 import { claimedPng, multipart } from './multipart.js';
 
@@ -176,10 +176,31 @@ describe('svhn serve: POST /v1/predict', () => {
     expect((await post(await png(5), 'application/octet-stream')).body.models[0].rows[0].predicted).toBe(5);
   });
 
+  it('?min_confidence=P: rows under P abstain (predicted null, best kept), others and error rows do not', async () => {
+    const split = Buffer.alloc(32 * 32 * 3);
+    for (let i = 0; i < 32 * 32; i++) split.set(i % 32 < 16 ? PROTOTYPES[2]! : PROTOTYPES[3]!, i * 3);
+    const { body, contentType } = multipart([
+      { filename: 'split.png', type: 'image/png', data: await sharp(split, { raw: { width: 32, height: 32, channels: 3 } }).png().toBuffer() },
+      { filename: 'blue.png', type: 'image/png', data: await png(4) },
+      { filename: 'notes.txt', type: 'text/plain', data: 'not an image' },
+    ]);
+    const plain = await post(body, contentType, '?model=colour');
+    const [split0, blue, notes] = plain.body.models[0].rows;
+    expect([split0.abstained, blue.abstained, notes.abstained]).toEqual([false, false, false]);
+    expect(split0.confidence).toBeLessThan(0.6);
+    const r = await post(body, contentType, `?model=colour&min_confidence=${split0.confidence + 0.000001}`);
+    expect(r.status).toBe(200);
+    expect(r.body.models[0].rows).toEqual([{ ...split0, predicted: null, abstained: true }, blue, notes]);
+    expect((await post(body, contentType, '?model=colour&min_confidence=0')).body).toEqual(plain.body);
+  });
+
   it('refuses bad requests with a 4xx JSON error naming the problem', async () => {
     const cases: Array<[string, Promise<{ status: number; body: Record<string, any> }>, number, RegExp]> = [
       ['unknown model', post(await png(1), 'image/png', '?model=nope'), 400, /model 'nope': expected one of colour, colour-2/],
       ['bad top_k', post(await png(1), 'image/png', '?top_k=11'), 400, /top_k: expected 1\.\.10, got '11'/],
+      ['min_confidence over 1', post(await png(1), 'image/png', '?min_confidence=1.5'), 400, /^min_confidence: expected a number from 0 to 1 .*got '1\.5'$/],
+      ['negative min_confidence', post(await png(1), 'image/png', '?min_confidence=-0.1'), 400, /^min_confidence: expected a number from 0 to 1 .*got '-0\.1'$/],
+      ['min_confidence not a number', post(await png(1), 'image/png', '?min_confidence=abc'), 400, /^min_confidence: expected a number from 0 to 1 .*got 'abc'$/],
       ['wrong content type', post('{"a":1}', 'application/json'), 415, /expected Content-Type multipart\/form-data, image\/\* or application\/octet-stream/],
       ['no content type', post('hello', undefined), 415, /expected Content-Type/],
       ['not an image', post('hello', 'image/png'), 422, /^body: not a readable image/],

@@ -24,6 +24,12 @@ function setStatus(node, text, isError = false) {
   node.classList.toggle('error', isError);
 }
 
+/** The page's "unsure below N%" control as a probability (0: always show the digit). */
+function minConfidence() {
+  const n = Number($('min-confidence').value);
+  return Number.isFinite(n) ? Math.min(Math.max(n, 0), 100) / 100 : 0;
+}
+
 /** One model's answer: name, digit, top-k bars (probabilities drawn as widths: CSSOM, allowed by the CSP). */
 function answerView(modelName, row) {
   const box = el('div', 'answer');
@@ -33,7 +39,14 @@ function answerView(modelName, row) {
     box.append(el('div', 'digit', '–'), el('div', 'error', row.error));
     return box;
   }
-  box.append(el('div', 'digit', String(row.predicted)));
+  if (row.abstained || row.confidence < minConfidence()) {
+    // A guess under the threshold is not shown as an answer (issue 24): "unsure", the bars still show the best.
+    const unsure = el('div', 'digit unsure', 'unsure');
+    unsure.title = `best guess ${row.top[0].digit} at ${(row.confidence * 100).toFixed(1)}%`;
+    box.append(unsure);
+  } else {
+    box.append(el('div', 'digit', String(row.top[0].digit)));
+  }
   const bars = el('div', 'bars');
   row.top.forEach((t, i) => {
     const bar = el('span', 'bar');
