@@ -89,7 +89,7 @@ A labelled set may lack some digits (warned); their rows of the report are empty
             outDir,
             files: written,
           })),
-          ...(run.comparison ? { best: run.comparison.rows[run.comparison.best]!.name } : {}),
+          ...(run.comparison ? { best: run.comparison.rows[run.comparison.best]!.name, mcnemar: run.comparison.pairs ?? [] } : {}),
         };
         process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
         return;

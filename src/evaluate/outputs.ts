@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { classificationReportDict, formatClassificationReport, formatFixed } from '../metrics/classification.js';
 import { confusionMatrixCsv, formatConfusionMatrix } from '../metrics/confusion.js';
 import type { ModelSummary } from '../metrics/comparison.js';
+import { accuracyInterval, formatInterval, type AccuracyInterval } from '../metrics/intervals.js';
 import {
   CONFUSION_CSV,
   CONFUSION_PNG,
@@ -72,10 +73,18 @@ export async function modelFingerprint(modelDir: string): Promise<string> {
   return sha256(Buffer.concat(parts));
 }
 
+/** Wilson 95% interval of the accuracy, from the confusion matrix's diagonal and total. */
+export function evaluationInterval(r: Pick<EvaluationResult, 'confusion'>): AccuracyInterval {
+  const correct = r.confusion.reduce((s, row, i) => s + row[i]!, 0);
+  const n = r.confusion.reduce((s, row) => s + row.reduce((x, y) => x + y, 0), 0);
+  return accuracyInterval(correct, n);
+}
+
 export function summarize(r: EvaluationResult): ModelSummary {
   return {
     name: r.model.name,
     accuracy: r.accuracy,
+    accuracyInterval: evaluationInterval(r),
     macroF1: r.report.macroAvg.f1,
     weightedF1: r.report.weightedAvg.f1,
     loss: r.loss,
@@ -122,6 +131,7 @@ export async function evaluationJson(r: EvaluationResult): Promise<Record<string
     data: withoutFiles(r.data), // the files are listed per prediction below
     backend: r.backend,
     accuracy: r.accuracy,
+    accuracyInterval: evaluationInterval(r),
     loss: r.loss,
     macroF1: r.report.macroAvg.f1,
     weightedF1: r.report.weightedAvg.f1,
@@ -266,7 +276,7 @@ export function formatEvaluationText(r: EvaluationResult, outDir?: string): stri
     r.data.source
       ? `labelled ${r.data.source.kind} ${r.data.source.path}: ${r.data.count} images${r.data.source.skipped.length ? `, ${r.data.source.skipped.length} file${r.data.source.skipped.length === 1 ? '' : 's'} skipped (listed in ${REPORT_JSON})` : ''}`
       : `${r.data.split} split: ${r.data.count} images from ${r.data.dataDir}`,
-    `accuracy ${formatFixed(r.accuracy, 4)}  loss ${formatFixed(r.loss, 4)}  macro F1 ${formatFixed(r.report.macroAvg.f1, 4)}  weighted F1 ${formatFixed(r.report.weightedAvg.f1, 4)}`,
+    `accuracy ${formatFixed(r.accuracy, 4)} (95% CI ${formatInterval(evaluationInterval(r))}, Wilson, n=${r.data.count})  loss ${formatFixed(r.loss, 4)}  macro F1 ${formatFixed(r.report.macroAvg.f1, 4)}  weighted F1 ${formatFixed(r.report.weightedAvg.f1, 4)}`,
     `${formatFixed(r.imagesPerSec, 0)} images/s on ${r.backend} (${r.seconds.toFixed(1)} s)`,
     '',
     'confusion matrix (rows: true digit, columns: predicted digit)',

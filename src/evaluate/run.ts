@@ -5,7 +5,7 @@
  */
 import { basename, extname, join } from 'node:path';
 import { DEFAULTS } from '../config.js';
-import { compareModels, type Comparison } from '../metrics/comparison.js';
+import { compareModels, mcnemarPairs, type Comparison } from '../metrics/comparison.js';
 import { createProgress } from '../progress.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { assertOutside, type OwnPlace } from '../util/paths.js';
@@ -137,5 +137,10 @@ export async function runEvaluate(opts: RunEvaluateOptions): Promise<RunEvaluate
     }
     models.push({ result, outDir: dirs[i]!, written });
   }
-  return { models, comparison: models.length > 1 ? compareModels(models.map((m) => summarize(m.result))) : undefined };
+  if (models.length < 2) return { models };
+  // Every model saw the same images in the same order (one split or one decoded set), so the
+  // per-image predictions pair up for McNemar's test.
+  const labels = models[0]!.result.predictions.labels;
+  const pairs = mcnemarPairs(models.map((m) => ({ name: m.result.model.name, predicted: m.result.predictions.predicted })), labels);
+  return { models, comparison: compareModels(models.map((m) => summarize(m.result)), pairs) };
 }

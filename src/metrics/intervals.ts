@@ -91,3 +91,18 @@ function bd0(x: number, np: number): number {
   }
   return x * Math.log(x / np) + np - x;
 }
+
+/** An accuracy's interval as report.json and --json carry it. */
+export interface AccuracyInterval extends Interval {
+  method: 'wilson';
+  level: 0.95;
+}
+
+export function accuracyInterval(correct: number, n: number): AccuracyInterval {
+  return { ...wilsonInterval(correct, n), method: 'wilson', level: 0.95 };
+}
+
+/** "0.806-0.868": three decimals, enough for an interval's ends. */
+export function formatInterval(i: Interval): string {
+  return `${i.low.toFixed(3)}-${i.high.toFixed(3)}`;
+}

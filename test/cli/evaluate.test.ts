@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
+import { mcnemarExact, wilsonInterval } from '../../src/metrics/intervals.js';
 import { writeTinyCache, writeTinyModel } from '../evaluate/fixtures.js';
 import { SVHN_BIN, svhnAsync } from '../helpers.js';
 
@@ -45,7 +46,30 @@ describe('svhn evaluate', () => {
       expect(m.confusionMatrix.flat().reduce((x: number, y: number) => x + y, 0)).toBe(120);
       for (const f of ['confusion.csv', 'confusion.png', 'f1.png']) expect(existsSync(join(tmp, 'ev', m.name, f)), f).toBe(true);
       if (m.accuracy < 1) expect(existsSync(join(tmp, `wrong-${m.name}.png`))).toBe(true);
+      const correct = report.predictions.filter((p: { true: number; predicted: number }) => p.true === p.predicted).length;
+      expect(report.accuracyInterval).toEqual({ ...wilsonInterval(correct, 120), method: 'wilson', level: 0.95 });
+      expect(m.accuracyInterval).toEqual(report.accuracyInterval);
     }
+    // McNemar from the two report.json's per-image predictions
+    const [pa, pb] = await Promise.all(['a', 'b'].map(async (n) => JSON.parse(await readFile(join(tmp, 'ev', n, 'report.json'), 'utf8')).predictions as { true: number; predicted: number }[]));
+    let b = 0;
+    let c = 0;
+    pa!.forEach((x, i) => {
+      const aRight = x.predicted === x.true;
+      const bRight = pb![i]!.predicted === pb![i]!.true;
+      if (aRight && !bRight) b++;
+      if (bRight && !aRight) c++;
+    });
+    expect(s.mcnemar).toEqual([{ a: 'a', b: 'b', aRightBWrong: b, aWrongBRight: c, p: mcnemarExact(b, c) }]);
+  });
+
+  it('prints the comparison with intervals and the McNemar p-value of the pair', async () => {
+    const r = await svhn(['evaluate', '--model', 'models/a', '--model', 'models/b', '--data-dir', 'data', '--backend', 'cpu', '--out', 'ev-text']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/\naccuracy \d\.\d{4} \(95% CI \d\.\d{3}-\d\.\d{3}, Wilson, n=120\) {2}loss /);
+    expect(r.stdout).toMatch(/\nmodel +accuracy \(95% CI\) +macro F1/);
+    expect(r.stdout).toMatch(/\na \(SYNTHETIC\) +\d\.\d{4} \(\d\.\d{3}-\d\.\d{3}\)/);
+    expect(r.stdout).toMatch(/\na vs b: \d+ only a right, \d+ only b right, McNemar exact p [=<] \S+\n/);
   });
 
   it('prints the tables for one model and writes to <model>/evaluation by default', async () => {

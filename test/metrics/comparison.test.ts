@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { compareModels, formatComparison, type ModelSummary } from '../../src/metrics/comparison.js';
+import { compareModels, formatComparison, mcnemarPairs, type ModelSummary } from '../../src/metrics/comparison.js';
+import { accuracyInterval, mcnemarExact } from '../../src/metrics/intervals.js';
 import { MeanAccumulator } from '../../src/metrics/mean.js';
 
 const row = (name: string, over: Partial<ModelSummary>): ModelSummary => ({
@@ -33,6 +34,35 @@ describe('compareModels', () => {
   it('breaks an accuracy tie by lower loss', () => {
     const c = compareModels([row('a', { loss: 0.5 }), row('b', { loss: 0.2 })]);
     expect(c.best).toBe(1);
+  });
+});
+
+describe('intervals and McNemar pairs in the comparison', () => {
+  it('shows each accuracy with its Wilson interval and lists the pairs below the table', () => {
+    const labels = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+    const models = [
+      { name: 'a', predicted: [0, 1, 2, 3, 4, 5, 6, 7, 8, 0] }, // 9 right
+      { name: 'b', predicted: [0, 1, 2, 3, 4, 0, 0, 0, 0, 9] }, // 6 right
+      { name: 'c', predicted: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] }, // 10 right
+    ];
+    const pairs = mcnemarPairs(models, labels);
+    expect(pairs.map((p) => [p.a, p.b, p.aRightBWrong, p.aWrongBRight])).toEqual([
+      ['a', 'b', 4, 1],
+      ['a', 'c', 0, 1],
+      ['b', 'c', 0, 4],
+    ]);
+    expect(pairs[0]!.p).toBe(mcnemarExact(4, 1));
+    expect(pairs[2]!.p).toBeCloseTo(2 / 16, 15);
+    const c = compareModels(
+      [row('a', { accuracy: 0.9, accuracyInterval: accuracyInterval(9, 10) }), row('b', { accuracy: 0.6, accuracyInterval: accuracyInterval(6, 10) }), row('c', { accuracy: 1, accuracyInterval: accuracyInterval(10, 10) })],
+      pairs,
+    );
+    const text = formatComparison(c);
+    expect(text).toMatch(/^model\s+accuracy \(95% CI\)\s+macro F1/);
+    expect(text).toMatch(/\na\s+0\.9000 \(0\.596-0\.982\)/);
+    expect(text).toMatch(/\nc\s+1\.0000 \(0\.722-1\.000\)\*/);
+    expect(text).toContain('95% CI: Wilson interval of the accuracy\n');
+    expect(text).toContain('\nb vs c: 0 only b right, 4 only c right, McNemar exact p = 0.1250\n');
   });
 });
 
