@@ -23,6 +23,7 @@ import { SvhnError, ioError } from '../errors.js';
 import { getLogger } from '../log.js';
 import { formatFixed } from '../metrics/classification.js';
 import { compareModels, comparisonCells, type Comparison, type ModelSummary } from '../metrics/comparison.js';
+import { accuracyInterval, type AccuracyInterval } from '../metrics/intervals.js';
 import { CONFUSION_PNG, CURVES_PNG, ERRORS_PNG, F1_PNG, HISTORY_JSON, REPORT_JSON, SAMPLES_PNG, type HistoryRecord, type ModelMetadata } from '../models/modelDir.js';
 import { readModelMetadata } from '../models/io.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -37,6 +38,8 @@ export interface EvaluationJson {
   data: { dataDir: string; split: EvalSplit; count: number; synthetic: boolean; manifestSha256: string };
   backend: string;
   accuracy: number;
+  /** Wilson 95% interval (absent before issue 24: worked out from accuracy and count). */
+  accuracyInterval?: AccuracyInterval;
   loss: number;
   macroF1: number;
   weightedF1: number;
@@ -182,6 +185,7 @@ export async function buildReport(opts: BuildReportOptions): Promise<BuildReport
   const summaries: ModelSummary[] = sections.map((s) => ({
     name: s.name,
     accuracy: s.evaluation.accuracy,
+    accuracyInterval: s.evaluation.accuracyInterval ?? accuracyInterval(Math.round(s.evaluation.accuracy * s.evaluation.data.count), s.evaluation.data.count),
     macroF1: s.evaluation.macroF1,
     weightedF1: s.evaluation.weightedF1,
     loss: s.evaluation.loss,
@@ -217,7 +221,7 @@ function img(png: Buffer | undefined, alt: string, density = 1): string {
 }
 
 function comparisonTable(c: Comparison): string {
-  const { headers, cells } = comparisonCells(c);
+  const { headers, cells, intervals } = comparisonCells(c);
   const cols = ['accuracy', 'macroF1', 'weightedF1', 'loss', 'params', 'imagesPerSec'] as const;
   const several = c.rows.length > 1;
   const head = `<tr>${headers.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr>`;
@@ -225,13 +229,16 @@ function comparisonTable(c: Comparison): string {
     .map((row, i) => {
       const tds = row.map((cell, j) => {
         const best = several && j > 0 && c.bestByColumn[cols[j - 1]!] === i;
-        return `<td${j > 0 ? ' class="num' + (best ? ' best' : '') + '"' : ''}>${escapeHtml(cell)}</td>`;
+        // The interval goes under the accuracy, small, so the table grows no wider.
+        const ci = j === 1 && intervals[i] ? `<span class="ci" title="95% Wilson interval">${escapeHtml(intervals[i]!)}</span>` : '';
+        return `<td${j > 0 ? ' class="num' + (best ? ' best' : '') + '"' : ''}>${escapeHtml(cell)}${ci}</td>`;
       });
       const mark = several && i === c.best ? ' class="winner"' : '';
       return `<tr${mark}>${tds.join('')}</tr>`;
     })
     .join('\n');
-  const note = several ? '<p class="note">Bold: best in its column (lowest for loss and parameters). Highlighted row: best accuracy.</p>' : '';
+  const ciNote = intervals.some((x) => x) ? ' Under each accuracy: its 95% Wilson interval.' : '';
+  const note = several ? `<p class="note">Bold: best in its column (lowest for loss and parameters). Highlighted row: best accuracy.${ciNote}</p>` : ciNote ? `<p class="note">${ciNote.trim()}</p>` : '';
   // In a box of its own that scrolls sideways: on a phone the table is wider than the screen,
   // and the page itself must not scroll sideways.
   return `<div class="table-scroll">\n<table class="comparison">\n${head}\n${body}\n</table>\n</div>\n${note}`;
@@ -291,6 +298,7 @@ table.comparison th, table.comparison td.num { white-space: nowrap; }
 table.comparison th { background: #f6f8fa; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.best { font-weight: bold; }
+td .ci { display: block; font-size: 11px; font-weight: normal; color: #59636e; }
 tr.winner td { background: #dafbe1; }
 table.facts th { text-align: left; padding: 2px 16px 2px 0; color: #59636e; font-weight: normal; }
 pre { background: #f6f8fa; padding: 12px; border-radius: 6px; font-family: "DejaVu Sans Mono", "Liberation Mono", monospace; font-size: 13px; overflow-x: auto; }
