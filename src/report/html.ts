@@ -23,7 +23,7 @@ import { SvhnError, ioError } from '../errors.js';
 import { getLogger } from '../log.js';
 import { formatFixed } from '../metrics/classification.js';
 import { compareModels, comparisonCells, type Comparison, type ModelSummary } from '../metrics/comparison.js';
-import { accuracyInterval, type AccuracyInterval } from '../metrics/intervals.js';
+import { accuracyInterval, formatInterval, type AccuracyInterval } from '../metrics/intervals.js';
 import { CONFUSION_PNG, CURVES_PNG, ERRORS_PNG, F1_PNG, HISTORY_JSON, REPORT_JSON, SAMPLES_PNG, type HistoryRecord, type ModelMetadata } from '../models/modelDir.js';
 import { readModelMetadata } from '../models/io.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -185,7 +185,7 @@ export async function buildReport(opts: BuildReportOptions): Promise<BuildReport
   const summaries: ModelSummary[] = sections.map((s) => ({
     name: s.name,
     accuracy: s.evaluation.accuracy,
-    accuracyInterval: s.evaluation.accuracyInterval ?? accuracyInterval(Math.round(s.evaluation.accuracy * s.evaluation.data.count), s.evaluation.data.count),
+    accuracyInterval: intervalOf(s.evaluation),
     macroF1: s.evaluation.macroF1,
     weightedF1: s.evaluation.weightedF1,
     loss: s.evaluation.loss,
@@ -203,6 +203,11 @@ export async function buildReport(opts: BuildReportOptions): Promise<BuildReport
   });
   await writeFileAtomic(opts.outFile, html);
   return { outFile: opts.outFile, bytes: Buffer.byteLength(html), evaluated, synthetic: summaries.some((s) => s.synthetic) };
+}
+
+/** The Wilson interval report.json records, or (older report.json) one worked out from accuracy and count. */
+function intervalOf(ev: EvaluationJson): AccuracyInterval {
+  return ev.accuracyInterval ?? accuracyInterval(Math.round(ev.accuracy * ev.data.count), ev.data.count);
 }
 
 export function escapeHtml(s: string): string {
@@ -257,7 +262,7 @@ function modelSection(s: ModelSection): string {
       : []),
     ...(md?.validation ? ([['validation', `accuracy ${formatFixed(md.validation.acc, 4)}, loss ${formatFixed(md.validation.loss, 4)}`]] as [string, string][]) : []),
     ['evaluated on', `${ev.data.split} split, ${ev.data.count.toLocaleString('en-US')} images (${ev.backend}, ${formatFixed(ev.imagesPerSec, 0)} images/s)`],
-    ['accuracy', formatFixed(ev.accuracy, 4)],
+    ['accuracy', `${formatFixed(ev.accuracy, 4)} (95% CI ${formatInterval(intervalOf(ev))}, Wilson)`],
     ['loss', formatFixed(ev.loss, 4)],
     ['macro / weighted F1', `${formatFixed(ev.macroF1, 4)} / ${formatFixed(ev.weightedF1, 4)}`],
   ];

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { compareModels } from '../../src/metrics/comparison.js';
+import { accuracyInterval } from '../../src/metrics/intervals.js';
 import { escapeHtml, renderReportHtml, type ModelSection } from '../../src/report/html.js';
 import { CHROMIUM, CHROMIUM_FLAGS } from '../helpers.js';
 
@@ -21,6 +22,7 @@ function section(name: string, accuracy: number, synthetic: boolean, images: Par
       data: { dataDir: 'data', split: 'test', count: 100, synthetic, manifestSha256: 'm' },
       backend: 'cpu',
       accuracy,
+      accuracyInterval: accuracyInterval(Math.round(accuracy * 100), 100),
       loss: 0.5,
       macroF1: accuracy - 0.01,
       weightedF1: accuracy,
@@ -55,6 +57,10 @@ describe('renderReportHtml', () => {
     expect(html).toMatch(/<tr class="winner"><td>opt&lt;imized&gt;<\/td>/); // best accuracy
     expect(html).toContain('(baseline confusion matrix: not available)'.replace('baseline', 'opt&lt;imized&gt;'));
     expect(html).not.toContain('SYNTHETIC');
+    // each accuracy with its Wilson interval, small under the value
+    expect(html).toMatch(/<td class="num">0\.8000<span class="ci" title="95% Wilson interval">0\.711-0\.867<\/span><\/td>/);
+    expect(html).toContain('Under each accuracy: its 95% Wilson interval.');
+    expect(html).toContain('<td>0.8000 (95% CI 0.711-0.867, Wilson)</td>'); // the model's own facts
   });
 
   it('says SYNTHETIC in a banner and on each synthetic model', () => {
@@ -111,6 +117,8 @@ describe('renderReportHtml', () => {
           boxOverflow: getComputedStyle(box).overflowX,
           boxRight: box.getBoundingClientRect().right,
           tableWider: table.scrollWidth > box.clientWidth,
+          accuracyCellWidth: table.querySelector('tr:last-child td:nth-child(2)')!.getBoundingClientRect().width,
+          intervalShown: table.querySelectorAll('span.ci').length,
         };
       });
       await page.screenshot({ path: join(shots, 'report-420px.png') });
@@ -119,6 +127,8 @@ describe('renderReportHtml', () => {
       expect(before.boxOverflow).toBe('auto');
       expect(before.boxRight).toBeLessThanOrEqual(420);
       expect(before.tableWider).toBe(true); // this table does not fit: the box scrolls
+      expect(before.intervalShown).toBe(2);
+      expect(before.accuracyCellWidth).toBeLessThanOrEqual(110); // the interval sits under the value, not beside it
       // Scrolled to its end, the table's right edge (the images/s column) is on screen.
       const after = await page.evaluate(() => {
         const table = document.querySelector('table.comparison')!;
