@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { SvhnError } from '../errors.js';
 import { isNotRegularFile, readRegularFile } from '../util/files.js';
 import { parseJsonFile } from '../util/json.js';
+import { formatInterval, type Interval } from '../metrics/intervals.js';
 import { assertModelDir, loadLayersModel, readModelMetadata } from './io.js';
 import { EVALUATION_DIRS, REPORT_JSON, type ModelMetadata, type ParentModel } from './modelDir.js';
 
@@ -63,7 +64,7 @@ export interface ModelInfo extends ArchitectureSummary {
   metrics: {
     validation: { acc: number; loss: number };
     /** From <dir>/evaluation/report.json when `svhn evaluate` wrote one. */
-    test: { accuracy: number; loss: number; synthetic: boolean; file: string } | null;
+    test: { accuracy: number; loss: number; synthetic: boolean; file: string; accuracyInterval?: Interval } | null;
   };
 }
 
@@ -119,13 +120,15 @@ async function readTestEvaluation(dir: string): Promise<ModelInfo['metrics']['te
     if (!isNotRegularFile(e) && (e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw new SvhnError('BAD_MODEL', `cannot read ${file}: ${(e as Error).message}`, { cause: e });
   }
-  const r = parseJsonFile(bytes, file, { code: 'BAD_MODEL' }) as { accuracy?: unknown; loss?: unknown; synthetic?: unknown } | null;
+  const r = parseJsonFile(bytes, file, { code: 'BAD_MODEL' }) as { accuracy?: unknown; loss?: unknown; synthetic?: unknown; accuracyInterval?: { low?: unknown; high?: unknown } } | null;
   if (typeof r?.accuracy !== 'number' || typeof r.loss !== 'number') {
     throw new SvhnError('BAD_MODEL', `${file}: expected numbers accuracy and loss, got ${JSON.stringify(r?.accuracy)} and ${JSON.stringify(r?.loss)}`, {
       suggestion: 'run `svhn evaluate --model DIR` again',
     });
   }
-  return { accuracy: r.accuracy, loss: r.loss, synthetic: r.synthetic === true, file };
+  const ci = r.accuracyInterval; // Wilson 95%, in evaluations since issue 24
+  const interval = typeof ci?.low === 'number' && typeof ci.high === 'number' ? { accuracyInterval: { low: ci.low, high: ci.high } } : {};
+  return { accuracy: r.accuracy, loss: r.loss, synthetic: r.synthetic === true, file, ...interval };
 }
 
 /** Fields training writes beside ModelMetadata (train/loop.ts TrainExtras); absent in older models. */
@@ -218,7 +221,7 @@ export function formatModelInfo(info: ModelInfo): string {
     `Fine-tuned from: ${d.parent ? `${d.parent.name} (${d.parent.architecture}) at ${d.parent.dir}; its data ${d.parent.dataManifestSha256}${d.parent.synthetic ? ' (SYNTHETIC)' : ''}` : 'none (trained from scratch)'}`,
     `Made by: ${d.madeBy ? `svhn ${d.madeBy}` : 'not recorded'}`,
     `Validation: accuracy ${fixed(info.metrics.validation.acc, 4)}, loss ${fixed(info.metrics.validation.loss, 4)}`,
-    `Test: ${test ? `accuracy ${fixed(test.accuracy, 4)}, loss ${fixed(test.loss, 4)}${test.synthetic ? ' (SYNTHETIC data)' : ''} (${test.file})` : 'not evaluated (run `svhn evaluate --model DIR`)'}`,
+    `Test: ${test ? `accuracy ${fixed(test.accuracy, 4)}${test.accuracyInterval ? ` (95% CI ${formatInterval(test.accuracyInterval)}, Wilson)` : ''}, loss ${fixed(test.loss, 4)}${test.synthetic ? ' (SYNTHETIC data)' : ''} (${test.file})` : 'not evaluated (run `svhn evaluate --model DIR`)'}`,
   ];
   return out.join('\n') + '\n';
 }

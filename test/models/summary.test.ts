@@ -116,7 +116,13 @@ describe('summarizeModelDir', () => {
     expect(after.metrics.test).toEqual({ accuracy: 0.625, loss: 1.25, synthetic: true, file: join(dir, EVALUATION_DIRS.test, REPORT_JSON) });
     const text = formatModelInfo(after);
     expect(text).toContain('Total params: 30,730');
-    expect(text).toContain('Test: accuracy 0.6250, loss 1.2500 (SYNTHETIC data)');
+    expect(text).toContain('Test: accuracy 0.6250, loss 1.2500 (SYNTHETIC data)'); // an evaluation from before issue 24: no interval
+
+    const accuracyInterval = { low: 0.3057, high: 0.8632, method: 'wilson', level: 0.95 };
+    await writeFile(join(dir, EVALUATION_DIRS.test, REPORT_JSON), JSON.stringify({ synthetic: true, accuracy: 0.625, loss: 1.25, accuracyInterval }));
+    const withCi = await summarizeModelDir(dir);
+    expect(withCi.metrics.test?.accuracyInterval).toEqual({ low: 0.3057, high: 0.8632 });
+    expect(formatModelInfo(withCi)).toContain('Test: accuracy 0.6250 (95% CI 0.306-0.863, Wilson), loss 1.2500 (SYNTHETIC data)');
   });
 
   it('fails with one line naming the folder or file', async () => {
