@@ -98,7 +98,9 @@ a shard with no inputs (more shards than inputs) writes an empty output and exit
         minConfidence: flags.minConfidence,
       });
       const answered = summary.abstained > 0 ? ' answered' : '';
-      const acc = summary.labelled > 0 ? `, accuracy ${(summary.correct / summary.labelled).toFixed(4)} on ${summary.labelled} labelled${answered}` : '';
+      const { formatInterval, wilsonInterval } = await import('../metrics/intervals.js');
+      const ci = summary.labelled > 0 ? ` (95% CI ${formatInterval(wilsonInterval(summary.correct, summary.labelled))}, Wilson)` : '';
+      const acc = summary.labelled > 0 ? `, accuracy ${(summary.correct / summary.labelled).toFixed(4)}${ci} on ${summary.labelled} labelled${answered}` : '';
       getLogger().info(
         { ...summary },
         `predicted ${summary.predicted} of ${summary.total} inputs${summary.shard ? ` (shard ${summary.shard.index}/${summary.shard.count} of ${summary.shard.inputs})` : ''} in ${summary.seconds.toFixed(1)} s (${summary.imagesPerSec.toFixed(0)} img/s, ${summary.backend})${acc}` +

@@ -117,6 +117,7 @@ describe('svhn predict', () => {
     expect(rows).toHaveLength(matExpected.n);
     expect(rows.slice(0, matExpected.first_digits.length).map((row) => Number(row[9]))).toEqual(matExpected.first_digits);
     expect(rows[3]![0]).toBe(`${MAT}#3`);
+    expect(r.stderr).toMatch(/, accuracy \d\.\d{4} \(95% CI \d\.\d{3}-\d\.\d{3}, Wilson\) on \d+ labelled/);
     const meta = await sharp(join(dir, 'grid.png')).metadata();
     expect(meta.format).toBe('png');
     expect(meta.width! * meta.height!).toBeGreaterThan(12 * 128 * 128);
