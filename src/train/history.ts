@@ -3,10 +3,11 @@ import type { HistoryRecord } from '../models/modelDir.js';
 
 export type { HistoryRecord };
 
-export const HISTORY_COLUMNS = ['epoch', 'loss', 'acc', 'val_loss', 'val_acc', 'seconds', 'imagesPerSec'] as const;
+/** lr trails: a reader of the older seven columns still finds them where they were. */
+export const HISTORY_COLUMNS = ['epoch', 'loss', 'acc', 'val_loss', 'val_acc', 'seconds', 'imagesPerSec', 'lr'] as const;
 
-/** CSV with a header row; numbers at full precision so the file round-trips. */
+/** CSV with a header row; numbers at full precision so the file round-trips; a field a record lacks (lr, before it was recorded) is empty. */
 export function historyToCsv(history: HistoryRecord[]): string {
-  const rows = history.map((r) => HISTORY_COLUMNS.map((c) => String(r[c])).join(','));
+  const rows = history.map((r) => HISTORY_COLUMNS.map((c) => (r[c] === undefined ? '' : String(r[c]))).join(','));
   return [HISTORY_COLUMNS.join(','), ...rows].join('\n') + '\n';
 }

@@ -465,11 +465,13 @@ async function trainEpoch(s: Session, epoch: number): Promise<HistoryRecord> {
   let lossSum = 0;
   let accSum = 0;
   let batches = 0;
+  let lr = NaN; // the rate of the epoch's last step, as history records it
   for await (const b of epochBatches({ train: data.train, extra: data.extra, batchSize: o.batchSize, rng: s.rng.shuffle })) {
     if (config.augment) augmentBatch(b.xs, b.size, s.rng.augment, augmentOptions);
     if (config.labelSmoothing) smoothLabels(b.ys, b.size, config.labelSmoothing);
     const step = (epoch - 1) * stepsPerEpoch + batches;
-    s.optimizer.setLearningRate(learningRateAt(schedule, step, o.epochs * stepsPerEpoch, stepsPerEpoch));
+    lr = learningRateAt(schedule, step, o.epochs * stepsPerEpoch, stepsPerEpoch);
+    s.optimizer.setLearningRate(lr);
     const { loss, acc } = await s.trainer.step(b.xs, b.ys, b.size); // batch means
     seen += b.size;
     lossSum += loss * b.size;
@@ -488,6 +490,7 @@ async function trainEpoch(s: Session, epoch: number): Promise<HistoryRecord> {
     val_acc: val.acc,
     seconds,
     imagesPerSec: seconds > 0 ? seen / seconds : 0,
+    lr,
   };
   getLogger().debug({ ...record }, `epoch ${epoch} done`);
   return record;
