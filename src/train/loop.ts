@@ -590,8 +590,8 @@ async function saveModelDir(s: Session): Promise<TrainResult> {
     await writeJsonAtomic(join(tmp, HISTORY_JSON), history);
     await writeFileAtomic(join(tmp, HISTORY_CSV), historyToCsv(history));
     try {
-      const { renderHistoryChart } = await import('../report/charts.js');
-      const png = await renderHistoryChart(history, { title: `${o.model}${data.synthetic ? ' (SYNTHETIC data)' : ''}` });
+      const { historyChartTitle, renderHistoryChart } = await import('../report/charts.js');
+      const png = await renderHistoryChart(history, { title: historyChartTitle(metadata.name, data.synthetic) });
       await writeFileAtomic(join(tmp, CURVES_PNG), png);
     } catch (e) {
       log.warn({ err: e }, `could not draw ${CURVES_PNG}: ${(e as Error).message}; the model is saved without it`);
