@@ -15,12 +15,24 @@ export interface ProgressOptions {
   mode?: 'bar' | 'plain' | 'silent';
   /** Formats value/total for display (bytes as MB, etc.). */
   format?: (n: number) => string;
+  /** When the work started (Date.now()); default: now. The rate shown is done / the seconds since. */
+  startedAt?: number;
+}
+
+/** Units per second: the one definition of a rate, the progress display's and training's (train/history.ts). */
+export function ratePerSec(done: number, seconds: number): number {
+  return seconds > 0 ? done / seconds : 0;
+}
+
+/** How a display ends: `rate` replaces the measured one (the work's own figure, e.g. one that leaves out a later phase). */
+export interface ProgressEnd {
+  rate?: number;
 }
 
 export interface Progress {
   /** Sets the absolute amount done; `fields` fill extra columns (loss, acc, img/s...). */
   update(done: number, fields?: Record<string, string | number>): void;
-  stop(finalFields?: Record<string, string | number>): void;
+  stop(finalFields?: Record<string, string | number>, end?: ProgressEnd): void;
   /** Ends the display where it stands, without claiming completion (work failed or was cut short). */
   abort?(): void;
 }
@@ -52,7 +64,7 @@ export function createProgress(options: ProgressOptions): Progress {
   const opts = { ...options, label: printable(options.label) }; // labels name user files
   const mode = opts.mode ?? (process.stderr.isTTY ? 'bar' : 'plain');
   const fmt = opts.format ?? fmtDefault;
-  const start = Date.now();
+  const start = opts.startedAt ?? Date.now();
   if (mode === 'silent') return { update() {}, stop() {}, abort() {} };
 
   if (mode === 'bar') {
@@ -67,9 +79,8 @@ export function createProgress(options: ProgressOptions): Progress {
       },
       cliProgress.Presets.shades_classic,
     );
-    const payload = (done: number, fields?: Record<string, string | number>) => {
-      const elapsed = (Date.now() - start) / 1000;
-      const rate = elapsed > 0 ? done / elapsed : 0;
+    const payload = (done: number, fields?: Record<string, string | number>, end?: ProgressEnd) => {
+      const rate = end?.rate ?? ratePerSec(done, (Date.now() - start) / 1000);
       return {
         doneText: fmt(done),
         totalText: fmt(opts.total),
@@ -83,8 +94,8 @@ export function createProgress(options: ProgressOptions): Progress {
       update(done, fields) {
         bar.update(done, payload(done, fields));
       },
-      stop(finalFields) {
-        bar.update(opts.total, payload(opts.total, finalFields));
+      stop(finalFields, end) {
+        bar.update(opts.total, payload(opts.total, finalFields, end));
         bar.stop();
       },
       abort() {
@@ -95,9 +106,8 @@ export function createProgress(options: ProgressOptions): Progress {
 
   const every = (opts.plainEverySec ?? 10) * 1000;
   let last = start;
-  const line = (done: number, fields?: Record<string, string | number>) => {
-    const elapsed = (Date.now() - start) / 1000;
-    const rate = elapsed > 0 ? done / elapsed : 0;
+  const line = (done: number, fields?: Record<string, string | number>, end?: ProgressEnd) => {
+    const rate = end?.rate ?? ratePerSec(done, (Date.now() - start) / 1000);
     const pct = opts.total > 0 ? ((100 * done) / opts.total).toFixed(0) : '100';
     const extra = fieldText(fields);
     process.stderr.write(
@@ -112,8 +122,8 @@ export function createProgress(options: ProgressOptions): Progress {
         line(done, fields);
       }
     },
-    stop(finalFields) {
-      line(opts.total, finalFields);
+    stop(finalFields, end) {
+      line(opts.total, finalFields, end);
     },
     abort() {},
   };

@@ -44,7 +44,7 @@ import {
 import { learningRateAt } from './schedule.js';
 import { recalibrateBatchNorm } from './recalibrate.js';
 import { captureWeights, restoreWeights } from './weights.js';
-import { historyToCsv } from './history.js';
+import { historyToCsv, imagesPerSec, runImagesPerSec } from './history.js';
 import { checkResumedParent, copyParentWeights, describeParent } from './init.js';
 import { makeDirs } from '../util/mkdirs.js';
 import { isSameOrInside } from '../util/paths.js';
@@ -453,14 +453,15 @@ async function trainEpoch(s: Session, epoch: number): Promise<HistoryRecord> {
   const stepsPerEpoch = Math.ceil(perEpoch / o.batchSize);
   const schedule = { schedule: config.schedule, lr: o.lr, warmupEpochs: config.warmupEpochs };
   const augmentOptions = scaleAugment(config.augmentStrength);
+  const t0 = Date.now(); // the display's rate and history's count from the same start
   const progress = createProgress({
     label: `epoch ${epoch}/${o.epochs} [${s.backend}, ${threadsLabel(s.trainer.replicas)}]`,
     total: perEpoch,
     unit: 'img',
     mode: o.progress,
     plainEverySec: Infinity, // off a TTY: one line per epoch, at its end
+    startedAt: t0,
   });
-  const t0 = Date.now();
   let seen = 0;
   let lossSum = 0;
   let accSum = 0;
@@ -481,7 +482,6 @@ async function trainEpoch(s: Session, epoch: number): Promise<HistoryRecord> {
   }
   const seconds = (Date.now() - t0) / 1000;
   const val = await s.trainer.evaluate(data.val); // split over the replicas too
-  progress.stop({ loss: lossSum / seen, acc: accSum / seen, val_loss: val.loss, val_acc: val.acc });
   const record: HistoryRecord = {
     epoch,
     loss: lossSum / seen,
@@ -489,9 +489,11 @@ async function trainEpoch(s: Session, epoch: number): Promise<HistoryRecord> {
     val_loss: val.loss,
     val_acc: val.acc,
     seconds,
-    imagesPerSec: seconds > 0 ? seen / seconds : 0,
+    imagesPerSec: imagesPerSec(seen, seconds),
     lr,
   };
+  // the epoch's line shows history's figure, not one that counts the validation pass's time
+  progress.stop({ loss: record.loss, acc: record.acc, val_loss: val.loss, val_acc: val.acc }, { rate: record.imagesPerSec });
   getLogger().debug({ ...record }, `epoch ${epoch} done`);
   return record;
 }
@@ -532,8 +534,6 @@ async function saveModelDir(s: Session): Promise<TrainResult> {
 
   const perEpoch = epochImageCount(data);
   const wallTimeSec = s.wallBefore + (Date.now() - s.started) / 1000;
-  const trainSeconds = history.reduce((sum, r) => sum + r.seconds, 0);
-  const trainImages = history.length * perEpoch;
   const bestRecord = history.find((r) => r.epoch === keeper.state.bestEpoch)!;
   const metadata: ModelMetadata & TrainExtras = {
     name: basename(o.outDir),
@@ -568,7 +568,7 @@ async function saveModelDir(s: Session): Promise<TrainResult> {
     stoppedEarly: early.state.stoppedEpoch !== null,
     validation: { loss: bestRecord.val_loss, acc: bestRecord.val_acc },
     wallTimeSec,
-    trainImagesPerSec: trainSeconds > 0 ? trainImages / trainSeconds : 0,
+    trainImagesPerSec: runImagesPerSec(history, perEpoch),
     createdAt: new Date().toISOString(),
     madeBy: o.madeBy ?? 'train',
     keptBy: 'val_acc',
