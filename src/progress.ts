@@ -33,6 +33,8 @@ export interface Progress {
   /** Sets the absolute amount done; `fields` fill extra columns (loss, acc, img/s...). */
   update(done: number, fields?: Record<string, string | number>): void;
   stop(finalFields?: Record<string, string | number>, end?: ProgressEnd): void;
+  /** A later phase of the same work, after `done` reached the total (train: "validating 1,200 images"); `end.rate` holds the rate the first phase ended on. */
+  phase?(text: string, end?: ProgressEnd): void;
   /** Ends the display where it stands, without claiming completion (work failed or was cut short). */
   abort?(): void;
 }
@@ -65,7 +67,7 @@ export function createProgress(options: ProgressOptions): Progress {
   const mode = opts.mode ?? (process.stderr.isTTY ? 'bar' : 'plain');
   const fmt = opts.format ?? fmtDefault;
   const start = opts.startedAt ?? Date.now();
-  if (mode === 'silent') return { update() {}, stop() {}, abort() {} };
+  if (mode === 'silent') return { update() {}, stop() {}, abort() {}, phase() {} };
 
   if (mode === 'bar') {
     const bar = new cliProgress.SingleBar(
@@ -101,6 +103,9 @@ export function createProgress(options: ProgressOptions): Progress {
       abort() {
         bar.stop(); // restores the cursor; the bar stays at its last value
       },
+      phase(text, end) {
+        bar.update(opts.total, { ...payload(opts.total, undefined, end), fieldsText: printable(text) });
+      },
     };
   }
 
@@ -126,5 +131,8 @@ export function createProgress(options: ProgressOptions): Progress {
       line(opts.total, finalFields, end);
     },
     abort() {},
+    phase(text) {
+      process.stderr.write(`${opts.label}: ${printable(text)}\n`);
+    },
   };
 }

@@ -481,7 +481,10 @@ async function trainEpoch(s: Session, epoch: number): Promise<HistoryRecord> {
     progress.update(seen, { batch: `${batches}/${stepsPerEpoch}`, loss: lossSum / seen, acc: accSum / seen });
   }
   const seconds = (Date.now() - t0) / 1000;
+  progress.phase?.(`validating ${data.val.count.toLocaleString('en-US')} images`, { rate: imagesPerSec(seen, seconds) });
+  const tVal = Date.now();
   const val = await s.trainer.evaluate(data.val); // split over the replicas too
+  const valSeconds = (Date.now() - tVal) / 1000;
   const record: HistoryRecord = {
     epoch,
     loss: lossSum / seen,
@@ -493,9 +496,18 @@ async function trainEpoch(s: Session, epoch: number): Promise<HistoryRecord> {
     lr,
   };
   // the epoch's line shows history's figure, not one that counts the validation pass's time
-  progress.stop({ loss: record.loss, acc: record.acc, val_loss: val.loss, val_acc: val.acc }, { rate: record.imagesPerSec });
+  // ... and the epoch's time (its training pass, then validation's) and learning rate (history's lr)
+  progress.stop(
+    { loss: record.loss, acc: record.acc, val_loss: val.loss, val_acc: val.acc, time: `${seconds.toFixed(1)}s + ${valSeconds.toFixed(1)}s val`, lr: formatLr(lr) },
+    { rate: record.imagesPerSec },
+  );
   getLogger().debug({ ...record }, `epoch ${epoch} done`);
   return record;
+}
+
+/** A learning rate in three significant digits: 0.001, 0.000225, 3e-7 (not toFixed's 0.0000). */
+function formatLr(lr: number): string {
+  return String(Number(lr.toPrecision(3)));
 }
 
 /** The whole training state after `epoch`, written atomically (./checkpoint.ts). */
