@@ -15,12 +15,26 @@ export interface ProgressOptions {
   mode?: 'bar' | 'plain' | 'silent';
   /** Formats value/total for display (bytes as MB, etc.). */
   format?: (n: number) => string;
+  /** When the work started (Date.now()); default: now. The rate shown is done / the seconds since. */
+  startedAt?: number;
+}
+
+/** Units per second: the one definition of a rate, the progress display's and training's (train/history.ts). */
+export function ratePerSec(done: number, seconds: number): number {
+  return seconds > 0 ? done / seconds : 0;
+}
+
+/** How a display ends: `rate` replaces the measured one (the work's own figure, e.g. one that leaves out a later phase). */
+export interface ProgressEnd {
+  rate?: number;
 }
 
 export interface Progress {
   /** Sets the absolute amount done; `fields` fill extra columns (loss, acc, img/s...). */
   update(done: number, fields?: Record<string, string | number>): void;
-  stop(finalFields?: Record<string, string | number>): void;
+  stop(finalFields?: Record<string, string | number>, end?: ProgressEnd): void;
+  /** A later phase of the same work, after `done` reached the total (train: "validating 1,200 images"); `end.rate` holds the rate the first phase ended on. */
+  phase?(text: string, end?: ProgressEnd): void;
   /** Ends the display where it stands, without claiming completion (work failed or was cut short). */
   abort?(): void;
 }
@@ -52,8 +66,8 @@ export function createProgress(options: ProgressOptions): Progress {
   const opts = { ...options, label: printable(options.label) }; // labels name user files
   const mode = opts.mode ?? (process.stderr.isTTY ? 'bar' : 'plain');
   const fmt = opts.format ?? fmtDefault;
-  const start = Date.now();
-  if (mode === 'silent') return { update() {}, stop() {}, abort() {} };
+  const start = opts.startedAt ?? Date.now();
+  if (mode === 'silent') return { update() {}, stop() {}, abort() {}, phase() {} };
 
   if (mode === 'bar') {
     const bar = new cliProgress.SingleBar(
@@ -67,9 +81,8 @@ export function createProgress(options: ProgressOptions): Progress {
       },
       cliProgress.Presets.shades_classic,
     );
-    const payload = (done: number, fields?: Record<string, string | number>) => {
-      const elapsed = (Date.now() - start) / 1000;
-      const rate = elapsed > 0 ? done / elapsed : 0;
+    const payload = (done: number, fields?: Record<string, string | number>, end?: ProgressEnd) => {
+      const rate = end?.rate ?? ratePerSec(done, (Date.now() - start) / 1000);
       return {
         doneText: fmt(done),
         totalText: fmt(opts.total),
@@ -83,21 +96,23 @@ export function createProgress(options: ProgressOptions): Progress {
       update(done, fields) {
         bar.update(done, payload(done, fields));
       },
-      stop(finalFields) {
-        bar.update(opts.total, payload(opts.total, finalFields));
+      stop(finalFields, end) {
+        bar.update(opts.total, payload(opts.total, finalFields, end));
         bar.stop();
       },
       abort() {
         bar.stop(); // restores the cursor; the bar stays at its last value
+      },
+      phase(text, end) {
+        bar.update(opts.total, { ...payload(opts.total, undefined, end), fieldsText: printable(text) });
       },
     };
   }
 
   const every = (opts.plainEverySec ?? 10) * 1000;
   let last = start;
-  const line = (done: number, fields?: Record<string, string | number>) => {
-    const elapsed = (Date.now() - start) / 1000;
-    const rate = elapsed > 0 ? done / elapsed : 0;
+  const line = (done: number, fields?: Record<string, string | number>, end?: ProgressEnd) => {
+    const rate = end?.rate ?? ratePerSec(done, (Date.now() - start) / 1000);
     const pct = opts.total > 0 ? ((100 * done) / opts.total).toFixed(0) : '100';
     const extra = fieldText(fields);
     process.stderr.write(
@@ -112,9 +127,12 @@ export function createProgress(options: ProgressOptions): Progress {
         line(done, fields);
       }
     },
-    stop(finalFields) {
-      line(opts.total, finalFields);
+    stop(finalFields, end) {
+      line(opts.total, finalFields, end);
     },
     abort() {},
+    phase(text) {
+      process.stderr.write(`${opts.label}: ${printable(text)}\n`);
+    },
   };
 }

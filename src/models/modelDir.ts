@@ -4,7 +4,7 @@
  *   models/<name>/model.json      tfjs layers format (modelTopology + weightsManifest)
  *   models/<name>/weights.bin     all weights, float32, in weightsManifest order
  *   models/<name>/metadata.json   ModelMetadata below
- *   models/<name>/history.json    HistoryRecord[]; history.csv the same as CSV
+ *   models/<name>/history.json    HistoryRecord[]; history.csv the same as CSV (lr: empty in older models)
  *   models/<name>/curves.png      training/validation accuracy and loss per epoch
  *   models/<name>/evaluation...    what `svhn evaluate` wrote (EVALUATION_DIRS)
  *
@@ -45,8 +45,10 @@ export interface HistoryRecord {
   acc: number;
   val_loss: number;
   val_acc: number;
-  seconds: number;
-  imagesPerSec: number;
+  seconds: number; // the epoch's training pass, validation excluded
+  imagesPerSec: number; // training images / seconds (train/history.ts imagesPerSec)
+  /** The learning rate the schedule gave the epoch's last step; absent in models trained before it was recorded. */
+  lr?: number;
 }
 
 /** The parent of a fine-tune (train --init), as metadata.json and the checkpoint record it. */

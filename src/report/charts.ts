@@ -55,6 +55,20 @@ export interface HistoryChartOptions {
  * two colored series, like the notebook's two-panel matplotlib figure.
  */
 export async function renderHistoryChart(history: HistoryRecord[], opts: HistoryChartOptions): Promise<Buffer> {
+  return renderVegaLitePng(historyChartSpec(history, opts));
+}
+
+/**
+ * A model's curves are titled by its name (the model directory's, metadata.name), not its
+ * architecture, so two runs of one architecture are told apart; train's curves.png and the
+ * report's both.
+ */
+export function historyChartTitle(name: string, synthetic: boolean): string {
+  return `${name}: training curves${synthetic ? ' (SYNTHETIC data)' : ''}`;
+}
+
+/** The vega-lite spec renderHistoryChart draws. */
+export function historyChartSpec(history: HistoryRecord[], opts: HistoryChartOptions): TopLevelSpec {
   // Long format: one row per (epoch, metric, series) so one spec draws both panels.
   const rows = history.flatMap((h) => [
     { epoch: h.epoch, metric: 'Accuracy', series: 'training', value: h.acc },
@@ -94,7 +108,7 @@ export async function renderHistoryChart(history: HistoryRecord[], opts: History
     hconcat: [panel('Accuracy'), panel('Loss')],
     resolve: { scale: { y: 'independent' } },
   } as TopLevelSpec;
-  return renderVegaLitePng(spec);
+  return spec;
 }
 
 export interface MatrixChartOptions {

@@ -4,7 +4,8 @@
  * predictions and errors. Every image is inlined as a data: URI and the page has no script
  * and no external reference, so it opens offline, from e-mail, anywhere.
  *
- * Inputs are the files earlier stages wrote: <model>/curves.png (or history.json, re-drawn),
+ * Inputs are the files earlier stages wrote: <model>/history.json (drawn, titled by the model's
+ * name; curves.png where there is none),
  * <model>/metadata.json, and `svhn evaluate`'s output directory. An evaluation that is missing,
  * stale (other weights, other data, other split) or incomplete (a file its report.json lists is
  * missing or differs) is run again first.
@@ -29,7 +30,7 @@ import { readModelMetadata } from '../models/io.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { isNotRegularFile, readRegularFile } from '../util/files.js';
 import { parseJsonFile, readJsonFile } from '../util/json.js';
-import { renderHistoryChart } from './charts.js';
+import { historyChartTitle, renderHistoryChart } from './charts.js';
 
 /** The parts of report.json (evaluate/outputs.ts evaluationJson) the page uses. */
 export interface EvaluationJson {
@@ -136,15 +137,18 @@ async function freshEvaluation(modelDir: string, dataDir: string, split: EvalSpl
   return ev;
 }
 
-async function curvesFor(modelDir: string, name: string, synthetic: boolean): Promise<Buffer | undefined> {
-  const png = await readIfExists(join(modelDir, CURVES_PNG));
-  if (png) return png;
+/**
+ * A model's curves, drawn from its history.json and titled by its name (older models' curves.png
+ * carry their architecture's, which two runs of one architecture share); curves.png as it is
+ * where there is no history.json. Older history.json (without lr) draw the same.
+ */
+export async function curvesFor(modelDir: string, name: string, synthetic: boolean): Promise<Buffer | undefined> {
   const history = await readIfExists(join(modelDir, HISTORY_JSON));
-  if (!history) return undefined;
+  if (!history) return readIfExists(join(modelDir, CURVES_PNG));
   const historyPath = join(modelDir, HISTORY_JSON);
   const records = parseJsonFile(history, historyPath, { code: 'BAD_MODEL' });
   if (!Array.isArray(records)) throw new SvhnError('BAD_MODEL', `cannot read ${historyPath}: expected a JSON array of epoch records`);
-  return renderHistoryChart(records as HistoryRecord[], { title: `${name}: training curves${synthetic ? ' (SYNTHETIC data)' : ''}` });
+  return renderHistoryChart(records as HistoryRecord[], { title: historyChartTitle(name, synthetic) });
 }
 
 /** Gathers (evaluating where needed), renders and writes the report. */

@@ -44,7 +44,7 @@ import {
 import { learningRateAt } from './schedule.js';
 import { recalibrateBatchNorm } from './recalibrate.js';
 import { captureWeights, restoreWeights } from './weights.js';
-import { historyToCsv } from './history.js';
+import { historyToCsv, imagesPerSec, runImagesPerSec } from './history.js';
 import { checkResumedParent, copyParentWeights, describeParent } from './init.js';
 import { makeDirs } from '../util/mkdirs.js';
 import { isSameOrInside } from '../util/paths.js';
@@ -453,23 +453,26 @@ async function trainEpoch(s: Session, epoch: number): Promise<HistoryRecord> {
   const stepsPerEpoch = Math.ceil(perEpoch / o.batchSize);
   const schedule = { schedule: config.schedule, lr: o.lr, warmupEpochs: config.warmupEpochs };
   const augmentOptions = scaleAugment(config.augmentStrength);
+  const t0 = Date.now(); // the display's rate and history's count from the same start
   const progress = createProgress({
     label: `epoch ${epoch}/${o.epochs} [${s.backend}, ${threadsLabel(s.trainer.replicas)}]`,
     total: perEpoch,
     unit: 'img',
     mode: o.progress,
     plainEverySec: Infinity, // off a TTY: one line per epoch, at its end
+    startedAt: t0,
   });
-  const t0 = Date.now();
   let seen = 0;
   let lossSum = 0;
   let accSum = 0;
   let batches = 0;
+  let lr = NaN; // the rate of the epoch's last step, as history records it
   for await (const b of epochBatches({ train: data.train, extra: data.extra, batchSize: o.batchSize, rng: s.rng.shuffle })) {
     if (config.augment) augmentBatch(b.xs, b.size, s.rng.augment, augmentOptions);
     if (config.labelSmoothing) smoothLabels(b.ys, b.size, config.labelSmoothing);
     const step = (epoch - 1) * stepsPerEpoch + batches;
-    s.optimizer.setLearningRate(learningRateAt(schedule, step, o.epochs * stepsPerEpoch, stepsPerEpoch));
+    lr = learningRateAt(schedule, step, o.epochs * stepsPerEpoch, stepsPerEpoch);
+    s.optimizer.setLearningRate(lr);
     const { loss, acc } = await s.trainer.step(b.xs, b.ys, b.size); // batch means
     seen += b.size;
     lossSum += loss * b.size;
@@ -478,8 +481,10 @@ async function trainEpoch(s: Session, epoch: number): Promise<HistoryRecord> {
     progress.update(seen, { batch: `${batches}/${stepsPerEpoch}`, loss: lossSum / seen, acc: accSum / seen });
   }
   const seconds = (Date.now() - t0) / 1000;
+  progress.phase?.(`validating ${data.val.count.toLocaleString('en-US')} images`, { rate: imagesPerSec(seen, seconds) });
+  const tVal = Date.now();
   const val = await s.trainer.evaluate(data.val); // split over the replicas too
-  progress.stop({ loss: lossSum / seen, acc: accSum / seen, val_loss: val.loss, val_acc: val.acc });
+  const valSeconds = (Date.now() - tVal) / 1000;
   const record: HistoryRecord = {
     epoch,
     loss: lossSum / seen,
@@ -487,10 +492,22 @@ async function trainEpoch(s: Session, epoch: number): Promise<HistoryRecord> {
     val_loss: val.loss,
     val_acc: val.acc,
     seconds,
-    imagesPerSec: seconds > 0 ? seen / seconds : 0,
+    imagesPerSec: imagesPerSec(seen, seconds),
+    lr,
   };
+  // the epoch's line shows history's figure, not one that counts the validation pass's time
+  // ... and the epoch's time (its training pass, then validation's) and learning rate (history's lr)
+  progress.stop(
+    { loss: record.loss, acc: record.acc, val_loss: val.loss, val_acc: val.acc, time: `${seconds.toFixed(1)}s + ${valSeconds.toFixed(1)}s val`, lr: formatLr(lr) },
+    { rate: record.imagesPerSec },
+  );
   getLogger().debug({ ...record }, `epoch ${epoch} done`);
   return record;
+}
+
+/** A learning rate in three significant digits: 0.001, 0.000225, 3e-7 (not toFixed's 0.0000). */
+function formatLr(lr: number): string {
+  return String(Number(lr.toPrecision(3)));
 }
 
 /** The whole training state after `epoch`, written atomically (./checkpoint.ts). */
@@ -529,8 +546,6 @@ async function saveModelDir(s: Session): Promise<TrainResult> {
 
   const perEpoch = epochImageCount(data);
   const wallTimeSec = s.wallBefore + (Date.now() - s.started) / 1000;
-  const trainSeconds = history.reduce((sum, r) => sum + r.seconds, 0);
-  const trainImages = history.length * perEpoch;
   const bestRecord = history.find((r) => r.epoch === keeper.state.bestEpoch)!;
   const metadata: ModelMetadata & TrainExtras = {
     name: basename(o.outDir),
@@ -565,7 +580,7 @@ async function saveModelDir(s: Session): Promise<TrainResult> {
     stoppedEarly: early.state.stoppedEpoch !== null,
     validation: { loss: bestRecord.val_loss, acc: bestRecord.val_acc },
     wallTimeSec,
-    trainImagesPerSec: trainSeconds > 0 ? trainImages / trainSeconds : 0,
+    trainImagesPerSec: runImagesPerSec(history, perEpoch),
     createdAt: new Date().toISOString(),
     madeBy: o.madeBy ?? 'train',
     keptBy: 'val_acc',
@@ -587,8 +602,8 @@ async function saveModelDir(s: Session): Promise<TrainResult> {
     await writeJsonAtomic(join(tmp, HISTORY_JSON), history);
     await writeFileAtomic(join(tmp, HISTORY_CSV), historyToCsv(history));
     try {
-      const { renderHistoryChart } = await import('../report/charts.js');
-      const png = await renderHistoryChart(history, { title: `${o.model}${data.synthetic ? ' (SYNTHETIC data)' : ''}` });
+      const { historyChartTitle, renderHistoryChart } = await import('../report/charts.js');
+      const png = await renderHistoryChart(history, { title: historyChartTitle(metadata.name, data.synthetic) });
       await writeFileAtomic(join(tmp, CURVES_PNG), png);
     } catch (e) {
       log.warn({ err: e }, `could not draw ${CURVES_PNG}: ${(e as Error).message}; the model is saved without it`);

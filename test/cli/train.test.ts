@@ -57,11 +57,26 @@ describe('svhn train', () => {
     expect(png.subarray(1, 4).toString()).toBe('PNG');
     expect(existsSync(join(tmp, 'models/a.checkpoint'))).toBe(false);
 
-    // The alias, same flags: the same bytes.
+    // One throughput (training images / training seconds, validation excluded): the summary's is
+    // metadata's, which is history's over the whole run, and each epoch's line shows history's.
+    const meta = JSON.parse(await readFile(join(tmp, 'models/a/metadata.json'), 'utf8'));
+    const history: Array<Record<string, number>> = JSON.parse(await readFile(join(tmp, 'models/a/history.json'), 'utf8'));
+    expect(summary.trainImagesPerSec).toBe(meta.trainImagesPerSec);
+    expect(meta.trainImagesPerSec).toBeGreaterThan(0);
+    const seconds = history.reduce((t, r) => t + r.seconds!, 0);
+    expect(meta.trainImagesPerSec).toBe((6 * 20) / seconds); // --limit 20 images an epoch
+    expect(meta.trainImagesPerSec).toBeCloseTo(history.reduce((t, r) => t + r.imagesPerSec! * r.seconds!, 0) / seconds, 6);
+    for (const r of history) expect(r.imagesPerSec).toBe(20 / r.seconds!);
+    const lines = a.stderr.split('\n').filter((l) => /^epoch \d\/6 .*: 20\/20 \(100%\)/.test(l));
+    expect(lines.map((l) => Number(/ (\d+)\/s /.exec(l)![1]))).toEqual(history.map((r) => Math.round(r.imagesPerSec!)));
+
+    // The alias, same flags: the same bytes; its text summary gives metadata's figure.
     const b = await svhn(['train-baseline', ...BASELINE.slice(3), '--out', 'models/b']);
     expect(b.code).toBe(0);
     expect(b.stdout).toContain('best epoch');
     expect((await weights('a')).equals(await weights('b'))).toBe(true);
+    const metaB = JSON.parse(await readFile(join(tmp, 'models/b/metadata.json'), 'utf8'));
+    expect(b.stdout).toContain(`, ${metaB.trainImagesPerSec.toFixed(1)} images/s training`);
   });
 
   it('never replaces what is not a model of its own, nor a model without --force, nor the --init model by another spelling', async () => {

@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import type { HistoryRecord } from '../../src/models/modelDir.js';
-import { renderHistoryChart, renderVegaLiteSvg } from '../../src/report/charts.js';
+import { historyChartSpec, historyChartTitle, renderHistoryChart, renderVegaLiteSvg } from '../../src/report/charts.js';
 
 const history: HistoryRecord[] = Array.from({ length: 5 }, (_, i) => ({
   epoch: i + 1,
@@ -43,5 +43,15 @@ describe('renderHistoryChart', () => {
     expect((await sharp(one).metadata()).format).toBe('png');
     const none = await renderHistoryChart([], { title: 'no epochs' });
     expect((await sharp(none).metadata()).format).toBe('png');
+  });
+});
+
+describe('historyChartTitle', () => {
+  it("names the model, not its architecture, and keeps the SYNTHETIC mark", async () => {
+    expect(historyChartTitle('optimized-lr3', true)).toBe('optimized-lr3: training curves (SYNTHETIC data)');
+    expect(historyChartTitle('optimized-lr3', false)).toBe('optimized-lr3: training curves');
+    const spec = historyChartSpec(history, { title: historyChartTitle('run-b', false) });
+    expect(spec.title).toBe('run-b: training curves');
+    expect(await renderVegaLiteSvg(spec)).toContain('run-b: training curves');
   });
 });

@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { compareModels } from '../../src/metrics/comparison.js';
 import { accuracyInterval } from '../../src/metrics/intervals.js';
-import { escapeHtml, renderReportHtml, type ModelSection } from '../../src/report/html.js';
+import { curvesFor, escapeHtml, renderReportHtml, type ModelSection } from '../../src/report/html.js';
 import { CHROMIUM, CHROMIUM_FLAGS } from '../helpers.js';
 
 async function png(color: string): Promise<Buffer> {
@@ -145,4 +145,26 @@ describe('renderReportHtml', () => {
       await rm(dir, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+describe('curvesFor', () => {
+  it("draws an older model's history.json (no lr) titled by its name, not its curves.png; curves.png where there is no history", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'svhn-curves-'));
+    try {
+      const red = await png('red');
+      await writeFile(join(dir, 'curves.png'), red); // as an older train wrote it, titled by the architecture
+      const older = [1, 2].map((epoch) => ({ epoch, loss: 1 / epoch, acc: 0.5 * epoch, val_loss: 1.2 / epoch, val_acc: 0.4 * epoch, seconds: 1, imagesPerSec: 10 }));
+      await writeFile(join(dir, 'history.json'), JSON.stringify(older));
+      const drawn = await curvesFor(dir, 'run-a', true);
+      expect(drawn).toBeDefined();
+      expect(drawn!.equals(red)).toBe(false);
+      const meta = await sharp(drawn!).metadata();
+      expect(meta.format).toBe('png');
+      expect(meta.width!).toBeGreaterThan(meta.height!);
+      await rm(join(dir, 'history.json'));
+      expect((await curvesFor(dir, 'run-a', true))!.equals(red)).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -3,10 +3,11 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import type { HistoryRecord } from '../../src/models/modelDir.js';
 import { checkpointDirFor, trainModel, type TrainOptions } from '../../src/train/loop.js';
+import { learningRateAt } from '../../src/train/schedule.js';
 import { registerTinyModel, writeTinyCache } from './helpers.js';
 
 let root: string;
@@ -75,8 +76,12 @@ describe('trainModel', () => {
     const best = a.history.reduce((m, r) => (r.val_acc > m.val_acc ? r : m));
     expect(meta.bestEpoch).toBe(best.epoch);
     const csv = (await readFile(join(a.outDir, 'history.csv'), 'utf8')).trim().split('\n');
-    expect(csv[0]).toBe('epoch,loss,acc,val_loss,val_acc,seconds,imagesPerSec');
+    expect(csv[0]).toBe('epoch,loss,acc,val_loss,val_acc,seconds,imagesPerSec,lr');
     expect(csv).toHaveLength(4);
+    // constant schedule: every epoch's last step ran at --lr; the CSV's trailing column says so
+    expect(a.history.map((r) => r.lr)).toEqual([1e-2, 1e-2, 1e-2]);
+    expect(csv.slice(1).map((l) => l.split(',').at(-1))).toEqual(['0.01', '0.01', '0.01']);
+    expect(JSON.parse(await readFile(join(a.outDir, 'history.json'), 'utf8')).map((r: HistoryRecord) => r.lr)).toEqual([1e-2, 1e-2, 1e-2]);
   });
 
   it('gives different weights for a different seed', async () => {
@@ -130,6 +135,36 @@ describe('trainModel', () => {
     expect(resumed.resumedFromEpoch).toBe(2);
     expect(last['resumed']).toBe(last['full']);
     expect(metrics(resumed.history)).toEqual(metrics(full.history));
+    // history's lr: the schedule's rate at each epoch's last step, resumed or not
+    const steps = Math.ceil(full.metadata.data.train / 8);
+    const spec = { schedule: 'cosine' as const, lr: 1e-2, warmupEpochs: 1 };
+    const expected = [1, 2, 3].map((e) => learningRateAt(spec, e * steps - 1, 3 * steps, steps));
+    expect(full.history.map((r) => r.lr)).toEqual(expected);
+    expect(resumed.history.map((r) => r.lr)).toEqual(expected);
+    expect(new Set(expected).size).toBe(3);
+  });
+
+  it("shows validation as its own phase, and each epoch's line its time, learning rate and history's images/s", async () => {
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => (written.push(String(chunk)), true));
+    let r;
+    try {
+      r = await trainModel(base('phases', { epochs: 2, schedule: 'cosine', progress: 'plain' }));
+    } finally {
+      spy.mockRestore();
+    }
+    const lines = written.join('').split('\n').filter((l) => l.startsWith('epoch '));
+    expect(lines).toHaveLength(4);
+    r.history.forEach((h, i) => {
+      expect(lines[2 * i]).toMatch(new RegExp(`^epoch ${i + 1}/2 \\[cpu, \\d+ threads?\\]: validating 20 images$`));
+      const end = lines[2 * i + 1]!;
+      expect(end).toContain(`: 40/40 (100%) ${Math.round(h.imagesPerSec)}/s `);
+      expect(end).toContain(`  time ${h.seconds.toFixed(1)}s + `);
+      expect(end).toMatch(/ \d+\.\ds val  lr /);
+      expect(end.endsWith(`  lr ${Number(h.lr!.toPrecision(3))}`)).toBe(true);
+    });
+    expect(lines[1]).toMatch(/  lr 0\.00587$/); // epoch 1's last step: cosine half-way down from 0.01
+    expect(lines[3]).toMatch(/  lr 0$/); // the run's last step: cosine's end
   });
 
   it('stops early on val_loss and keeps the best val_acc epoch', async () => {
