@@ -40,7 +40,10 @@ function currentNote(): string | undefined {
 export function removeTrackedTemps(): void {
   for (const p of temps) {
     try {
-      rmSync(p, { recursive: true, force: true });
+      // Retried: a write in flight on libuv's pool (a photo, a weight file) can add an entry
+      // after the listing, and the folder's removal then fails with ENOTEMPTY; a retry after a
+      // short wait finds the write done, and a write landing later fails, its folder gone.
+      rmSync(p, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
     } catch {
       // best effort: a leftover .tmp-* name is never taken for a finished file
     }
