@@ -28,7 +28,7 @@ import { makeDirs } from '../../util/mkdirs.js';
 import { Rng } from '../../util/rng.js';
 import { loadFontSet, type FontSet } from './fonts.js';
 import { formatPhotoLabels, type PhotoLabel } from '../images/photoLabels.js';
-import { readSyntheticManifest, SYNTHETIC_MARKER_FILE, splitSeed, type SyntheticSize } from './synthetic.js';
+import { checkSampleOptions, readSyntheticManifest, SYNTHETIC_MARKER_FILE, splitSeed, type SyntheticSize } from './synthetic.js';
 import { PhotoSceneRenderer, type SyntheticPhoto } from './photoScene.js';
 
 export const SYNTHETIC_PHOTOS_VERSION = 1;
@@ -302,13 +302,7 @@ function manifestOf(entries: Map<string, ManifestEntry>, run: { seed: number; si
  */
 export async function generateSyntheticPhotos(opts: GenerateSyntheticPhotosOptions): Promise<{ root: string; splits: SyntheticPhotoSplit[] }> {
   const { dataDir, size, seed } = opts;
-  if (size !== 'small' && size !== 'full') throw new SvhnError('BAD_FLAG', `--size: expected small or full, got ${JSON.stringify(size)}`);
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new SvhnError('BAD_FLAG', `--seed: expected a non-negative integer, got ${JSON.stringify(seed)}`);
-  const splits = [...new Set(opts.splits)];
-  if (splits.length === 0) throw new SvhnError('BAD_FLAG', '--split: expected one or more of train,test,extra, got none');
-  for (const s of splits) {
-    if (!SPLITS.includes(s)) throw new SvhnError('BAD_FLAG', `--split: expected train, test or extra, got ${JSON.stringify(s)}`);
-  }
+  const splits = checkSampleOptions(opts);
   const root = join(dataDir, PHOTOS_DIR);
   try {
     await makeDirs(root);

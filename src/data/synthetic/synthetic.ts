@@ -141,6 +141,19 @@ export async function readSyntheticManifest<M extends { synthetic: true; files: 
   }
 }
 
+/** --size, --seed and --split of either synthetic sample, checked; the splits asked, each once. */
+export function checkSampleOptions(opts: { size: string; seed: number; splits: readonly SourceSplit[] }): SourceSplit[] {
+  const { size, seed } = opts;
+  if (size !== 'small' && size !== 'full') throw new SvhnError('BAD_FLAG', `--size: expected small or full, got ${JSON.stringify(size)}`);
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new SvhnError('BAD_FLAG', `--seed: expected a non-negative integer, got ${JSON.stringify(seed)}`);
+  const splits = [...new Set(opts.splits)];
+  if (splits.length === 0) throw new SvhnError('BAD_FLAG', '--split: expected one or more of train,test,extra, got none');
+  for (const s of splits) {
+    if (!SPLITS.includes(s)) throw new SvhnError('BAD_FLAG', `--split: expected train, test or extra, got ${JSON.stringify(s)}`);
+  }
+  return splits;
+}
+
 /**
  * Writes <dataDir>/{split}_32x32.mat for each split asked, then <dataDir>/SYNTHETIC.json.
  * A file already made with the same seed, size and generator version (sha256 checked) is
@@ -149,13 +162,7 @@ export async function readSyntheticManifest<M extends { synthetic: true; files: 
  */
 export async function generateSynthetic(opts: GenerateSyntheticOptions): Promise<{ files: SyntheticFile[] }> {
   const { dataDir, size, seed } = opts;
-  if (size !== 'small' && size !== 'full') throw new SvhnError('BAD_FLAG', `--size: expected small or full, got ${JSON.stringify(size)}`);
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new SvhnError('BAD_FLAG', `--seed: expected a non-negative integer, got ${JSON.stringify(seed)}`);
-  const splits = [...new Set(opts.splits)];
-  if (splits.length === 0) throw new SvhnError('BAD_FLAG', '--split: expected one or more of train,test,extra, got none');
-  for (const s of splits) {
-    if (!SPLITS.includes(s)) throw new SvhnError('BAD_FLAG', `--split: expected train, test or extra, got ${JSON.stringify(s)}`);
-  }
+  const splits = checkSampleOptions(opts);
   try {
     await makeDirs(dataDir);
   } catch (e) {
