@@ -8,9 +8,10 @@ import { join } from 'node:path';
 import { IMAGE_BYTES, type CacheSplit } from '../../config.js';
 import { SvhnError, ioError } from '../../errors.js';
 import { hashFile, removeStaleTemps, sha256 } from '../../util/atomic.js';
-import { notRegularFileError, openRegularFile, readRegularFile } from '../../util/files.js';
+import { openRegularFile, readRegularFile } from '../../util/files.js';
 import { parseJsonFile } from '../../util/json.js';
 import { isLockHeld } from '../../util/lock.js';
+import { cacheFileSize, readExact } from './cacheFiles.js';
 import { CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, type DatasetManifest, type SplitEntry } from './cacheFormat.js';
 
 export interface OpenedCache {
@@ -30,19 +31,6 @@ const RERUN = 're-run `svhn preprocess`';
 
 function badCache(message: string): SvhnError {
   return new SvhnError('BAD_CACHE', message, { suggestion: RERUN });
-}
-
-/** Size in bytes, or undefined when the file is missing; a FIFO or device (size 0, or endless) is refused. */
-async function sizeOf(path: string): Promise<number | undefined> {
-  let st;
-  try {
-    st = await stat(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw ioError(path, 'read', e);
-  }
-  if (!st.isFile()) throw ioError(path, 'read', notRegularFileError(st));
-  return st.size;
 }
 
 /** Checks a parsed manifest's shape enough that later code can trust its fields. */
@@ -96,7 +84,7 @@ export async function openCache(dataDir: string, opts: { verify?: boolean | read
       [s.labelsFile, s.count],
     ];
     for (const [file, expected] of files) {
-      const size = await sizeOf(join(dir, file));
+      const size = await cacheFileSize(join(dir, file));
       if (size === undefined) throw badCache(`${join(dir, file)} (split '${name}') is missing`);
       if (size !== expected) throw badCache(`${join(dir, file)}: expected ${expected} bytes for ${s.count} images, got ${size}`);
     }
@@ -176,22 +164,11 @@ function splitEntry(cache: OpenedCache, split: CacheSplit): SplitEntry {
   return entry;
 }
 
-async function readExact(path: string, expected: number): Promise<Uint8Array> {
-  let buf: Buffer;
-  try {
-    buf = await readRegularFile(path);
-  } catch (e) {
-    throw ioError(path, 'read', e);
-  }
-  if (buf.length !== expected) throw badCache(`${path}: expected ${expected} bytes, got ${buf.length}`);
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
-}
-
 /** A whole split in memory, uint8 (train: 225 MB for full SVHN). */
 export async function readCacheSplit(cache: OpenedCache, split: CacheSplit): Promise<CacheSplitData> {
   const s = splitEntry(cache, split);
-  const images = await readExact(join(cache.dir, s.imagesFile), s.count * IMAGE_BYTES);
-  const labels = await readExact(join(cache.dir, s.labelsFile), s.count);
+  const images = await readExact(join(cache.dir, s.imagesFile), s.count * IMAGE_BYTES, badCache);
+  const labels = await readExact(join(cache.dir, s.labelsFile), s.count, badCache);
   return { split, count: s.count, images, labels };
 }
 

@@ -22,10 +22,8 @@
  * (buildDirAtomic), manifest.json last, then swapped in as <dataDir>/cache.
  */
 import { existsSync } from 'node:fs';
-import { open, stat, type FileHandle } from 'node:fs/promises';
-import { firstAndCount, replaceTarget } from '../../util/dirs.js';
+import { stat, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { createHash, type Hash } from 'node:crypto';
 import { DEFAULTS, IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES, type CacheSplit, type SourceSplit } from '../../config.js';
 import { SvhnError, ioError } from '../../errors.js';
 import { getLogger } from '../../log.js';
@@ -36,6 +34,7 @@ import { withLock } from '../../util/lock.js';
 import { makeDirs } from '../../util/mkdirs.js';
 import { Rng } from '../../util/rng.js';
 import { openCache } from './cache.js';
+import { assertReplaceable, HashedFileWriter } from './cacheFiles.js';
 import { CACHE_FILES, CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, SAMPLES_FILE, type DatasetManifest, type SourceEntry, type SplitEntry } from './cacheFormat.js';
 import type { ImageSet } from './batches.js';
 import { decodeLabelledImages, hashLabelledImages, listLabelledImages, missingDigits, type LabelledListing, type LabelledSource, type SkippedFile } from '../images/labelled.js';
@@ -187,27 +186,20 @@ async function describeSource(
 class SplitWriter {
   private count = 0;
   private readonly counts = new Array<number>(NUM_CLASSES).fill(0);
-  private readonly imagesHash: Hash = createHash('sha256');
-  private readonly labelsHash: Hash = createHash('sha256');
 
   private constructor(
-    private readonly dir: string,
     readonly split: CacheSplit,
-    private readonly images: FileHandle,
-    private readonly labels: FileHandle,
+    private readonly images: HashedFileWriter,
+    private readonly labels: HashedFileWriter,
   ) {}
 
   static async create(dir: string, split: CacheSplit): Promise<SplitWriter> {
-    const ip = join(dir, `${split}.images.u8`);
-    const lp = join(dir, `${split}.labels.u8`);
-    let images: FileHandle | undefined;
+    const images = await HashedFileWriter.create(join(dir, `${split}.images.u8`));
     try {
-      images = await open(ip, 'w');
-      const labels = await open(lp, 'w');
-      return new SplitWriter(dir, split, images, labels);
+      return new SplitWriter(split, images, await HashedFileWriter.create(join(dir, `${split}.labels.u8`)));
     } catch (e) {
-      await images?.close();
-      throw ioError(images ? lp : ip, 'create', e);
+      await images.abort();
+      throw e;
     }
   }
 
@@ -216,38 +208,33 @@ class SplitWriter {
       throw new Error(`internal: ${labels.length} labels but ${images.length / IMAGE_BYTES} images for ${this.split}`);
     }
     classCounts(labels, this.counts);
-    this.imagesHash.update(images);
-    this.labelsHash.update(labels);
-    try {
-      await this.images.write(images);
-      await this.labels.write(labels);
-    } catch (e) {
-      throw ioError(join(this.dir, `${this.split}.images.u8`), 'write', e);
-    }
+    await this.images.append(images);
+    await this.labels.append(labels);
     this.count += labels.length;
   }
 
   async finish(): Promise<SplitEntry> {
+    let imagesSha: string;
     try {
-      await this.images.sync();
-      await this.labels.sync();
-    } finally {
-      await this.images.close();
-      await this.labels.close();
+      imagesSha = await this.images.finish();
+    } catch (e) {
+      await this.labels.abort();
+      throw e;
     }
+    const labelsSha = await this.labels.finish();
     return {
       count: this.count,
       shape: [this.count, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS],
       imagesFile: `${this.split}.images.u8`,
       labelsFile: `${this.split}.labels.u8`,
       classCounts: this.counts,
-      sha256: { images: this.imagesHash.digest('hex'), labels: this.labelsHash.digest('hex') },
+      sha256: { images: imagesSha, labels: labelsSha },
     };
   }
 
   async abort(): Promise<void> {
-    await this.images.close().catch(() => undefined);
-    await this.labels.close().catch(() => undefined);
+    await this.images.abort();
+    await this.labels.abort();
   }
 }
 
@@ -291,27 +278,6 @@ function readProgress(file: string, mode: ProgressOptions['mode']): { onProgress
 }
 
 type ResolvedOptions = ReturnType<typeof resolveOptions>;
-
-/**
- * The cache folder is replaced whole, so it must be absent or a cache of preprocess's own
- * (only CACHE_FILES): a file of anyone else's is refused, naming it, rather than removed with it.
- */
-async function assertCacheReplaceable(cacheDir: string): Promise<void> {
-  const refuse = (got: string, several = false) =>
-    new SvhnError('BAD_INPUT', `${cacheDir}: expected a new folder or an earlier cache (it is replaced whole), got ${got}`, {
-      suggestion: `move ${several ? 'them' : 'it'}, or pass another --data-dir`,
-    });
-  let target;
-  try {
-    target = await replaceTarget(cacheDir);
-  } catch (e) {
-    throw ioError(cacheDir, 'read', e);
-  }
-  if (target.kind === 'missing') return;
-  if (target.kind === 'not-dir') throw refuse(describeFileKind(await stat(cacheDir)));
-  const other = target.entries.filter((n) => !CACHE_FILES.has(n));
-  if (other.length) throw refuse(`one holding ${firstAndCount(other)}`, other.length > 1);
-}
 
 /** The cache key: everything that determines the cache's bytes. */
 export function cacheKey(sources: DatasetManifest['sources'], options: DatasetManifest['options'], sampleCount: number, synthetic: boolean): string {
@@ -416,7 +382,7 @@ async function buildCache(o: ResolvedOptions, plan: CachePlan, t0: number): Prom
   const log = getLogger();
   const { cacheDir, sources, listings, synthetic, manifestOptions, key } = plan;
 
-  await assertCacheReplaceable(cacheDir);
+  await assertReplaceable(cacheDir, CACHE_FILES);
   // buildDirAtomic first removes a killed run's temporary cache (it can be gigabytes).
   log.info({ cacheDir, ...manifestOptions, synthetic }, 'building the cache');
   const manifest = await buildDirAtomic(cacheDir, async (tmp) => {

@@ -29,9 +29,10 @@ import { decodeBmp, isBmp } from './bmp.js';
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.gif', '.bmp', '.tif', '.tiff'] as const;
 
 /** White: what transparent pixels become. */
-const FLATTEN_BACKGROUND = { r: 255, g: 255, b: 255 };
+export const FLATTEN_BACKGROUND = { r: 255, g: 255, b: 255 };
 
-function reason(e: unknown): string {
+/** A decoder's failure as one line ("image has corrupt header"), for a message that names the file. */
+export function reason(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
   return (msg.split('\n')[0] ?? msg).replace(/^Input (buffer|file) /, 'image ');
 }
@@ -77,16 +78,23 @@ async function pixelLimitReason(bytes: Uint8Array, maxPixels: number): Promise<s
 /** Decodes image bytes (any supported format) to 32x32x3 uint8. */
 export async function decodeImage(bytes: Uint8Array, opts: DecodeOptions = {}): Promise<Uint8Array> {
   if (bytes.length === 0) throw new SvhnError('BAD_INPUT', 'empty file (0 bytes)');
+  return retryUnknownErrors(() => decodeOnce(bytes, opts));
+}
+
+/**
+ * Runs a decode, and again alone after an "Unknown error": libvips keeps one error buffer for
+ * its threads, so a failure among concurrent decodes can find it emptied by another. Decoding
+ * again alone reads the real reason, so the same damaged file gets the same message wherever
+ * it fails (the digit decoder above and the photo decoder, photo.ts).
+ */
+export async function retryUnknownErrors<T>(decode: () => Promise<T>): Promise<T> {
   try {
-    return await decodeOnce(bytes, opts);
+    return await decode();
   } catch (e) {
-    // libvips keeps one error buffer for its threads: a failure among concurrent decodes can
-    // find it emptied by another ("Unknown error"). Decoding again alone reads the real reason,
-    // so the same damaged file gets the same message wherever it fails.
     let last = e;
     for (let attempt = 0; attempt < RETRIES_ALONE && isUnknown(last); attempt++) {
       try {
-        return await alone(() => decodeOnce(bytes, opts));
+        return await alone(decode);
       } catch (again) {
         last = again;
       }
@@ -135,15 +143,18 @@ async function decodeOnce(bytes: Uint8Array, opts: DecodeOptions): Promise<Uint8
   }
 }
 
-/** Reads and decodes one image file; an unreadable file is a BAD_INPUT error like a bad image. */
-export async function decodeImageFile(path: string): Promise<Uint8Array> {
-  let bytes: Buffer;
+/** An image file's bytes; an unreadable file is a BAD_INPUT error like a bad image (the reason alone: the caller names the file). */
+export async function readImageFile(path: string): Promise<Buffer> {
   try {
-    bytes = await readRegularFile(path);
+    return await readRegularFile(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : reason(e);
     throw new SvhnError('BAD_INPUT', `cannot read: ${why}`, { cause: e });
   }
-  return decodeImage(bytes);
+}
+
+/** Reads and decodes one image file; an unreadable file is a BAD_INPUT error like a bad image. */
+export async function decodeImageFile(path: string): Promise<Uint8Array> {
+  return decodeImage(await readImageFile(path));
 }
