@@ -5,6 +5,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { open, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
 import { SvhnError, ioError } from '../../errors.js';
 import { firstAndCount, replaceTarget } from '../../util/dirs.js';
 import { describeFileKind, notRegularFileError, readRegularFile } from '../../util/files.js';
@@ -58,7 +59,6 @@ export async function assertReplaceable(dir: string, ownFiles: ReadonlySet<strin
 /** A new file written by appending, hashed (sha256) as it goes: a cache split's images or labels. */
 export class HashedFileWriter {
   private readonly hash: Hash = createHash('sha256');
-  bytes = 0;
 
   private constructor(
     readonly path: string,
@@ -80,7 +80,6 @@ export class HashedFileWriter {
     } catch (e) {
       throw ioError(this.path, 'write', e);
     }
-    this.bytes += data.length;
   }
 
   /** Synced and closed; the file's sha256 (hex). */
@@ -97,5 +96,49 @@ export class HashedFileWriter {
 
   async abort(): Promise<void> {
     await this.fh.close().catch(() => undefined);
+  }
+}
+
+/** A split's two files, `<split>.images.u8` and `<split>.labels.u8` (names relative to the cache folder), appended together. */
+export class SplitFiles {
+  private constructor(
+    readonly imagesFile: string,
+    readonly labelsFile: string,
+    private readonly images: HashedFileWriter,
+    private readonly labels: HashedFileWriter,
+  ) {}
+
+  static async create(dir: string, split: string): Promise<SplitFiles> {
+    const imagesFile = `${split}.images.u8`;
+    const labelsFile = `${split}.labels.u8`;
+    const images = await HashedFileWriter.create(join(dir, imagesFile));
+    try {
+      return new SplitFiles(imagesFile, labelsFile, images, await HashedFileWriter.create(join(dir, labelsFile)));
+    } catch (e) {
+      await images.abort();
+      throw e;
+    }
+  }
+
+  async append(images: Uint8Array, labels: Uint8Array): Promise<void> {
+    await this.images.append(images);
+    await this.labels.append(labels);
+  }
+
+  /** Both synced and closed; their sha256. */
+  async finish(): Promise<{ images: string; labels: string }> {
+    let images: string;
+    try {
+      images = await this.images.finish();
+    } catch (e) {
+      await this.labels.abort();
+      throw e;
+    }
+    return { images, labels: await this.labels.finish() };
+  }
+
+  async abort(): Promise<void> {
+    await this.images.abort();
+    await this.labels.abort();
   }
 }

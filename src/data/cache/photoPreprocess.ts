@@ -38,7 +38,7 @@ import { decodeLetterboxed } from '../images/photo.js';
 import { fitBoxes, parsePhotoLabels, type Box, type PhotoLabel } from '../images/photoLabels.js';
 import { PHOTOS_DIR, hasSyntheticMark, type SyntheticPhotosManifest } from '../synthetic/photoSample.js';
 import { readSyntheticManifest, SYNTHETIC_MARKER_FILE } from '../synthetic/synthetic.js';
-import { assertReplaceable, HashedFileWriter } from './cacheFiles.js';
+import { assertReplaceable, SplitFiles } from './cacheFiles.js';
 import {
   PHOTO_CACHE_FILES,
   PHOTO_CACHE_FORMAT,
@@ -236,18 +236,11 @@ class PhotoSplitWriter {
   private constructor(
     private readonly dir: string,
     readonly split: PhotoSplit,
-    private readonly images: HashedFileWriter,
-    private readonly labels: HashedFileWriter,
+    private readonly files: SplitFiles,
   ) {}
 
   static async create(dir: string, split: PhotoSplit): Promise<PhotoSplitWriter> {
-    const images = await HashedFileWriter.create(join(dir, `${split}.images.u8`));
-    try {
-      return new PhotoSplitWriter(dir, split, images, await HashedFileWriter.create(join(dir, `${split}.labels.u8`)));
-    } catch (e) {
-      await images.abort();
-      throw e;
-    }
+    return new PhotoSplitWriter(dir, split, await SplitFiles.create(dir, split));
   }
 
   get count(): number {
@@ -264,39 +257,30 @@ class PhotoSplitWriter {
 
   private async flush(): Promise<void> {
     if (this.pendingImages.length === 0) return;
-    await this.images.append(Buffer.concat(this.pendingImages));
-    await this.labels.append(Buffer.concat(this.pendingLabels));
+    await this.files.append(Buffer.concat(this.pendingImages), Buffer.concat(this.pendingLabels));
     this.pendingImages = [];
     this.pendingLabels = [];
   }
 
   async finish(): Promise<PhotoSplitEntry> {
     await this.flush();
-    let imagesSha: string;
-    try {
-      imagesSha = await this.images.finish();
-    } catch (e) {
-      await this.labels.abort();
-      throw e;
-    }
-    const labelsSha = await this.labels.finish();
+    const { images, labels } = await this.files.finish();
     // One photo a line: diffable, and still one JSON array.
     const photosText = `[\n${this.photos.map((p) => JSON.stringify(p)).join(',\n')}\n]\n`;
     const photosFile = `${this.split}.photos.json`;
     await writeFileAtomic(join(this.dir, photosFile), photosText);
     return {
       count: this.count,
-      imagesFile: `${this.split}.images.u8`,
-      labelsFile: `${this.split}.labels.u8`,
+      imagesFile: this.files.imagesFile,
+      labelsFile: this.files.labelsFile,
       photosFile,
       digitsHistogram: this.histogram,
-      sha256: { images: imagesSha, labels: labelsSha, photos: sha256(photosText) },
+      sha256: { images, labels, photos: sha256(photosText) },
     };
   }
 
   async abort(): Promise<void> {
-    await this.images.abort();
-    await this.labels.abort();
+    await this.files.abort();
   }
 }
 

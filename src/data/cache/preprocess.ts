@@ -34,7 +34,7 @@ import { withLock } from '../../util/lock.js';
 import { makeDirs } from '../../util/mkdirs.js';
 import { Rng } from '../../util/rng.js';
 import { openCache } from './cache.js';
-import { assertReplaceable, HashedFileWriter } from './cacheFiles.js';
+import { assertReplaceable, SplitFiles } from './cacheFiles.js';
 import { CACHE_FILES, CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, SAMPLES_FILE, type DatasetManifest, type SourceEntry, type SplitEntry } from './cacheFormat.js';
 import type { ImageSet } from './batches.js';
 import { decodeLabelledImages, hashLabelledImages, listLabelledImages, missingDigits, type LabelledListing, type LabelledSource, type SkippedFile } from '../images/labelled.js';
@@ -189,18 +189,11 @@ class SplitWriter {
 
   private constructor(
     readonly split: CacheSplit,
-    private readonly images: HashedFileWriter,
-    private readonly labels: HashedFileWriter,
+    private readonly files: SplitFiles,
   ) {}
 
   static async create(dir: string, split: CacheSplit): Promise<SplitWriter> {
-    const images = await HashedFileWriter.create(join(dir, `${split}.images.u8`));
-    try {
-      return new SplitWriter(split, images, await HashedFileWriter.create(join(dir, `${split}.labels.u8`)));
-    } catch (e) {
-      await images.abort();
-      throw e;
-    }
+    return new SplitWriter(split, await SplitFiles.create(dir, split));
   }
 
   async append(images: Uint8Array, labels: Uint8Array): Promise<void> {
@@ -208,33 +201,24 @@ class SplitWriter {
       throw new Error(`internal: ${labels.length} labels but ${images.length / IMAGE_BYTES} images for ${this.split}`);
     }
     classCounts(labels, this.counts);
-    await this.images.append(images);
-    await this.labels.append(labels);
+    await this.files.append(images, labels);
     this.count += labels.length;
   }
 
   async finish(): Promise<SplitEntry> {
-    let imagesSha: string;
-    try {
-      imagesSha = await this.images.finish();
-    } catch (e) {
-      await this.labels.abort();
-      throw e;
-    }
-    const labelsSha = await this.labels.finish();
+    const sha256 = await this.files.finish();
     return {
       count: this.count,
       shape: [this.count, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS],
-      imagesFile: `${this.split}.images.u8`,
-      labelsFile: `${this.split}.labels.u8`,
+      imagesFile: this.files.imagesFile,
+      labelsFile: this.files.labelsFile,
       classCounts: this.counts,
-      sha256: { images: imagesSha, labels: labelsSha },
+      sha256,
     };
   }
 
   async abort(): Promise<void> {
-    await this.images.abort();
-    await this.labels.abort();
+    await this.files.abort();
   }
 }
 
