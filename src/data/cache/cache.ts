@@ -9,9 +9,8 @@ import { IMAGE_BYTES, type CacheSplit } from '../../config.js';
 import { SvhnError, ioError } from '../../errors.js';
 import { hashFile, removeStaleTemps, sha256 } from '../../util/atomic.js';
 import { openRegularFile, readRegularFile } from '../../util/files.js';
-import { parseJsonFile } from '../../util/json.js';
 import { isLockHeld } from '../../util/lock.js';
-import { cacheFileSize, readExact } from './cacheFiles.js';
+import { cacheFileSize, readExact, readManifestFile } from './cacheFiles.js';
 import { CACHE_FORMAT, CACHE_SUBDIR, CACHE_VERSION, MANIFEST_FILE, type DatasetManifest, type SplitEntry } from './cacheFormat.js';
 
 export interface OpenedCache {
@@ -64,18 +63,8 @@ export async function openCache(dataDir: string, opts: { verify?: boolean | read
   // While a preprocess holds the lock, temporaries are its to judge (its pids may be another host's).
   if (!(await isLockHeld(`${dir}.lock`))) await removeStaleTemps(dir);
   const manifestPath = join(dir, MANIFEST_FILE);
-  let bytes: Buffer;
-  try {
-    bytes = await readRegularFile(manifestPath);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new SvhnError('MISSING_DATA', `${manifestPath} not found: no preprocessed data in ${dataDir}`, {
-        suggestion: 'run `svhn preprocess` first',
-      });
-    }
-    throw ioError(manifestPath, 'read', e);
-  }
-  const parsed = parseJsonFile(bytes, manifestPath, { code: 'BAD_CACHE', suggestion: RERUN });
+  const missing = () => new SvhnError('MISSING_DATA', `${manifestPath} not found: no preprocessed data in ${dataDir}`, { suggestion: 'run `svhn preprocess` first' });
+  const { bytes, parsed } = await readManifestFile(manifestPath, missing, RERUN);
   const manifest = checkManifest(parsed, manifestPath);
 
   for (const [name, s] of Object.entries(manifest.splits) as [CacheSplit, SplitEntry][]) {

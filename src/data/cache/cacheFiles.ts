@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { SvhnError, ioError } from '../../errors.js';
 import { firstAndCount, replaceTarget } from '../../util/dirs.js';
 import { describeFileKind, notRegularFileError, readRegularFile } from '../../util/files.js';
+import { parseJsonFile } from '../../util/json.js';
 
 /** Size in bytes, or undefined when the file is missing; a FIFO or device (size 0, or endless) is refused. */
 export async function cacheFileSize(path: string): Promise<number | undefined> {
@@ -21,6 +22,21 @@ export async function cacheFileSize(path: string): Promise<number | undefined> {
   }
   if (!st.isFile()) throw ioError(path, 'read', notRegularFileError(st));
   return st.size;
+}
+
+/**
+ * A cache's manifest.json: its bytes (their sha256 names the data a model learned from) and
+ * its parsed JSON, unchecked. Missing: `missing()`; not JSON: BAD_CACHE with `rerun`.
+ */
+export async function readManifestFile(path: string, missing: () => SvhnError, rerun: string): Promise<{ bytes: Buffer; parsed: unknown }> {
+  let bytes: Buffer;
+  try {
+    bytes = await readRegularFile(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw missing();
+    throw ioError(path, 'read', e);
+  }
+  return { bytes, parsed: parseJsonFile(bytes, path, { code: 'BAD_CACHE', suggestion: rerun }) };
 }
 
 /** A whole cache file that must hold exactly `expected` bytes; `bad` makes the error for another size. */

@@ -14,13 +14,12 @@
  * numpy.fromfile(path, np.uint8).reshape(-1, 48, 96, 3).
  */
 import { join } from 'node:path';
-import { SvhnError, ioError } from '../../errors.js';
+import { SvhnError } from '../../errors.js';
 import { hashFile, removeStaleTemps, sha256 } from '../../util/atomic.js';
-import { readRegularFile } from '../../util/files.js';
-import { parseJsonFile } from '../../util/json.js';
+import { readJsonFile } from '../../util/json.js';
 import { isLockHeld } from '../../util/lock.js';
 import { LABEL_BYTES, LETTERBOX_FILL, MAX_DIGITS, READER_IMAGE_BYTES, READER_INPUT } from '../../tasks/read/format.js';
-import { cacheFileSize, readExact } from './cacheFiles.js';
+import { cacheFileSize, readExact, readManifestFile } from './cacheFiles.js';
 
 export const PHOTO_CACHE_FORMAT = 'svhn-photo-cache' as const;
 export const PHOTO_CACHE_VERSION = 1 as const;
@@ -177,16 +176,9 @@ export async function openPhotoCache(dataDir: string, opts: { verify?: boolean }
   const dir = join(dataDir, PHOTO_CACHE_SUBDIR);
   if (!(await isLockHeld(`${dir}.lock`))) await removeStaleTemps(dir);
   const manifestPath = join(dir, PHOTO_MANIFEST_FILE);
-  let bytes: Buffer;
-  try {
-    bytes = await readRegularFile(manifestPath);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new SvhnError('MISSING_DATA', `${manifestPath} not found: no preprocessed photos in ${dataDir}`, { suggestion: `${RERUN} first` });
-    }
-    throw ioError(manifestPath, 'read', e);
-  }
-  const manifest = checkManifest(parseJsonFile(bytes, manifestPath, { code: 'BAD_CACHE', suggestion: RERUN }), manifestPath);
+  const missing = () => new SvhnError('MISSING_DATA', `${manifestPath} not found: no preprocessed photos in ${dataDir}`, { suggestion: `${RERUN} first` });
+  const { bytes, parsed } = await readManifestFile(manifestPath, missing, RERUN);
+  const manifest = checkManifest(parsed, manifestPath);
   for (const [name, s] of Object.entries(manifest.splits) as [PhotoSplit, PhotoSplitEntry][]) {
     const files: [string, number | undefined, string][] = [
       [s.imagesFile, s.count * READER_IMAGE_BYTES, 'images'],
@@ -206,13 +198,7 @@ export async function openPhotoCache(dataDir: string, opts: { verify?: boolean }
 
 /** The photos list of a split: `count` entries of { file, number, width, height }. */
 async function readPhotoInfos(path: string, count: number): Promise<PhotoInfo[]> {
-  let bytes: Buffer;
-  try {
-    bytes = await readRegularFile(path);
-  } catch (e) {
-    throw ioError(path, 'read', e);
-  }
-  const photos = parseJsonFile(bytes, path, { code: 'BAD_CACHE', suggestion: RERUN }) as PhotoInfo[];
+  const photos = (await readJsonFile(path, { code: 'BAD_CACHE', suggestion: RERUN })) as PhotoInfo[];
   if (!Array.isArray(photos) || photos.length !== count) {
     throw badCache(`${path}: expected a list of ${count} photos, got ${Array.isArray(photos) ? `${photos.length}` : typeof photos}`);
   }
