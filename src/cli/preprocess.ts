@@ -33,7 +33,7 @@ export function registerPreprocess(program: Command): void {
   const d = DEFAULTS.preprocess;
   program
     .command('preprocess')
-    .description('turn the .mat files (or your own labelled images) into the training cache (<data-dir>/cache): NHWC uint8, stratified train/val split, EDA summary, samples.png')
+    .description('turn the .mat files (or your own labelled images) into the training cache (<data-dir>/cache): NHWC uint8, stratified train/val split, EDA summary, samples.png; with --format full, whole photos with digit boxes into <data-dir>/cache-full for the reader')
     .option('--data-dir <dir>', 'where the .mat files are; the cache goes to <dir>/cache (with --images/--labels too)', DEFAULTS.dataDir)
     .option('--val-fraction <f>', 'share of the training source (train_32x32.mat, --images or --labels) held out for validation, stratified', fraction, d.valFraction)
     .option('--seed <n>', 'seed of the split and of --limit sampling', nonNegativeInt, d.seed)

@@ -176,7 +176,7 @@ export async function openPhotoCache(dataDir: string, opts: { verify?: boolean }
   const dir = join(dataDir, PHOTO_CACHE_SUBDIR);
   if (!(await isLockHeld(`${dir}.lock`))) await removeStaleTemps(dir);
   const manifestPath = join(dir, PHOTO_MANIFEST_FILE);
-  const missing = () => new SvhnError('MISSING_DATA', `${manifestPath} not found: no preprocessed photos in ${dataDir}`, { suggestion: `${RERUN} first` });
+  const missing = () => new SvhnError('MISSING_DATA', `${manifestPath} not found: no preprocessed photos in ${dataDir}`, { suggestion: RERUN });
   const { bytes, parsed } = await readManifestFile(manifestPath, missing, RERUN);
   const manifest = checkManifest(parsed, manifestPath);
   for (const [name, s] of Object.entries(manifest.splits) as [PhotoSplit, PhotoSplitEntry][]) {

@@ -167,7 +167,7 @@ describe('openPhotoCache refuses a damaged cache, naming the file', () => {
   it('a missing cache, a short file, a changed byte (with verify)', async () => {
     const missing = await rejection(openPhotoCache(join(root, 'none')));
     expect(missing.code).toBe('MISSING_DATA');
-    expect(missing.suggestion).toContain('svhn preprocess --format full');
+    expect(missing.suggestion).toBe('run `svhn preprocess --format full`');
 
     await build('damaged');
     const dir = join(root, 'damaged', 'cache-full');
