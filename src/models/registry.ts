@@ -8,6 +8,9 @@ import { SvhnError } from '../errors.js';
 import { buildBaseline } from './baseline.js';
 import { buildOptimized } from './optimized.js';
 import { buildResnet } from './resnet.js';
+import { buildDetector } from '../tasks/read/detector.js';
+import { TASKS, type Task } from '../tasks/task.js';
+import type { TaskName } from '../tasks/layout.js';
 import './layers.js';
 
 export type ModelBuilder = (opts: { seed: number }) => tf.LayersModel;
@@ -16,10 +19,24 @@ export const MODEL_BUILDERS: Record<string, ModelBuilder> = {
   baseline: buildBaseline,
   optimized: buildOptimized,
   resnet: buildResnet,
+  reader: buildDetector,
 };
 
-export function listModels(): string[] {
-  return Object.keys(MODEL_BUILDERS);
+/** What each architecture is for (tasks/task.ts); a name not listed is a digit classifier. */
+const MODEL_TASKS: Record<string, TaskName> = { reader: 'read' };
+
+/** Registry names, all of them or those of one task. */
+export function listModels(task?: TaskName): string[] {
+  return Object.keys(MODEL_BUILDERS).filter((name) => task === undefined || taskNameOf(name) === task);
+}
+
+export function taskNameOf(name: string): TaskName {
+  return Object.hasOwn(MODEL_TASKS, name) ? MODEL_TASKS[name]! : 'classify';
+}
+
+/** The task an architecture trains for: its example layout, loss and accuracy. */
+export function taskOf(name: string): Task {
+  return TASKS[taskNameOf(name)];
 }
 
 export function buildModel(name: string, opts: { seed: number }): tf.LayersModel {

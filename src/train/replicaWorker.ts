@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { initWorkerBackend } from '../backend/index.js';
 import { seededDropoutLayers } from '../models/layers.js';
-import { buildModel } from '../models/registry.js';
+import { buildModel, taskOf } from '../models/registry.js';
 import type { FromWorker, ReplicaWorkerData, ToWorker } from './replicas.js';
 import { setReplicaContext } from '../models/replicaContext.js';
 import { SharedAllReduce } from './allReduce.js';
@@ -19,6 +19,7 @@ async function main(port: NonNullable<typeof parentPort>, data: ReplicaWorkerDat
   const postRng = () => post({ type: 'rng', states: dropout.map((d) => d.rngState) });
   await initWorkerBackend(data.backend);
   const model = buildModel(data.modelName, { seed: data.modelSeed });
+  const task = taskOf(data.modelName);
   // Built from the main model's seed: the same dropout streams, which every replica draws alike.
   const dropout = seededDropoutLayers(model);
   const vars = trainableVariables(model);
@@ -38,7 +39,7 @@ async function main(port: NonNullable<typeof parentPort>, data: ReplicaWorkerDat
         setReplicaContext({ offset: m.offset, size: m.size, total: m.total, allReduce: (v) => sums.allReduce(v) });
         let r: ReturnType<typeof shardGradients>;
         try {
-          r = shardGradients(model, xs, ys, m.size);
+          r = shardGradients(model, xs, ys, m.size, task);
         } catch (e) {
           sums.abort(); // the main thread may be waiting on this replica's sums
           throw e;
@@ -58,7 +59,7 @@ async function main(port: NonNullable<typeof parentPort>, data: ReplicaWorkerDat
         if (!evalSet) throw new Error('eval before evalSet');
         assignFrom(vars, weights);
         assignFrom(stats, statistics);
-        post({ type: 'evaluated', ...evaluateSums(model, imageRange(evalSet, m.from, m.to)) });
+        post({ type: 'evaluated', ...evaluateSums(model, imageRange(evalSet, m.from, m.to, task.layout), task) });
       } else {
         if (m.type === 'skip') for (const d of dropout) d.skipStep();
         if (m.type === 'setRng') dropout.forEach((d, i) => (d.rngState = m.states[i] ?? d.rngState));

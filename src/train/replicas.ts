@@ -26,12 +26,12 @@ import { existsSync } from 'node:fs';
 import { sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { IMAGE_BYTES, NUM_CLASSES } from '../config.js';
 import { SvhnError } from '../errors.js';
 import type { BackendName } from '../backend/index.js';
 import { setReplicaContext } from '../models/replicaContext.js';
 import { SharedAllReduce } from './allReduce.js';
 import { imageRange, type ImageSet } from '../data/cache/batches.js';
+import { taskOf } from '../models/registry.js';
 import { evaluateSums, packInto, shardGradients, sizeOf, statisticVariables, tensorFrom, trainableSize, trainableVariables, unpack, valuesOf } from './step.js';
 import { combinesShards } from './adam.js';
 
@@ -217,6 +217,7 @@ interface SharedState {
 
 async function startWorkers(o: TrainerOptions, params: number, shared: SharedState): Promise<WorkerReplica[]> {
   const maxShard = Math.ceil(o.maxBatch / o.replicas);
+  const layout = taskOf(o.modelName).layout;
   const file = workerFile();
   const replicas: WorkerReplica[] = [];
   try {
@@ -229,8 +230,8 @@ async function startWorkers(o: TrainerOptions, params: number, shared: SharedSta
         replicas: o.replicas,
         ...shared,
         grads: new SharedArrayBuffer(params * 4),
-        xs: new SharedArrayBuffer(maxShard * IMAGE_BYTES * 4),
-        ys: new SharedArrayBuffer(maxShard * NUM_CLASSES * 4),
+        xs: new SharedArrayBuffer(maxShard * layout.imageBytes * 4),
+        ys: new SharedArrayBuffer(maxShard * layout.targetLength * 4),
       };
       const r = new WorkerReplica(k, new Worker(file, { workerData: data }), data);
       replicas.push(r);
@@ -256,6 +257,8 @@ function maxSumValues(model: tf.LayersModel): number {
 }
 
 export async function createTrainer(o: TrainerOptions): Promise<Trainer> {
+  const task = taskOf(o.modelName); // its layout sizes the shards, its loss the step
+  const { imageBytes, targetLength } = task.layout;
   const vars = trainableVariables(o.model);
   const params = trainableSize(o.model);
   const parallel = o.replicas > 1;
@@ -280,8 +283,8 @@ export async function createTrainer(o: TrainerOptions): Promise<Trainer> {
     }
     const replies = busy.map((w) => {
       const n = sizes[w.index]!;
-      w.xs.set(xs.subarray(offset * IMAGE_BYTES, (offset + n) * IMAGE_BYTES));
-      w.ys.set(ys.subarray(offset * NUM_CLASSES, (offset + n) * NUM_CLASSES));
+      w.xs.set(xs.subarray(offset * imageBytes, (offset + n) * imageBytes));
+      w.ys.set(ys.subarray(offset * targetLength, (offset + n) * targetLength));
       const reply = w.request({ type: 'step', offset, size: n, total: size });
       offset += n;
       return reply;
@@ -293,7 +296,7 @@ export async function createTrainer(o: TrainerOptions): Promise<Trainer> {
     let mine: ReturnType<typeof shardGradients>;
     setReplicaContext(busy.length ? { offset: 0, size: sizes[0]!, total: size, allReduce: (v) => sums.allReduce(v) } : undefined);
     try {
-      mine = shardGradients(o.model, xs, ys, sizes[0]!);
+      mine = shardGradients(o.model, xs, ys, sizes[0]!, task);
     } catch (e) {
       sums.abort(); // workers waiting on this thread's sums fail instead of hanging
       throw await firstFailure(replies, e);
@@ -369,7 +372,7 @@ export async function createTrainer(o: TrainerOptions): Promise<Trainer> {
       return reply;
     });
     replies.forEach((p) => p.catch(() => undefined));
-    const mine = evaluateSums(o.model, imageRange(set, 0, parts[0]!));
+    const mine = evaluateSums(o.model, imageRange(set, 0, parts[0]!, task.layout), task);
     let { lossSum, correct } = mine;
     for (const m of await Promise.all(replies)) {
       if (m.type !== 'evaluated') throw new Error(`replica: unexpected ${m.type}`);

@@ -1,11 +1,12 @@
 /**
  * One training step's gradients, as Keras' train_on_batch computes them: the model in
  * training mode (dropout on, BatchNorm on batch statistics and updating its moving ones),
- * categorical cross-entropy averaged over the batch, gradients of every trainable weight.
+ * the task's loss (categorical cross-entropy for digits) averaged over the batch, gradients of
+ * every trainable weight.
  * The main thread and each data-parallel replica (replicas.ts) run this same function.
  */
 import * as tf from '@tensorflow/tfjs';
-import { IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from '../config.js';
+import { CLASSIFY_TASK, type Task } from '../tasks/task.js';
 import { sequentialBatches, type ImageSet } from '../data/cache/batches.js';
 import { asWasm } from '../backend/kernels/heap.js';
 
@@ -38,20 +39,20 @@ export function sizeOf(tensors: tf.Tensor[]): number {
 }
 
 /**
- * Forward and backward pass over `size` images (xs NHWC float32 in [0,1], ys one-hot).
- * Returns the gradient tensors (the caller owns and disposes them) in variable order.
+ * Forward and backward pass over `size` images (xs NHWC float32 in [0,1], ys the task's
+ * targets: one-hot for digits). Returns the gradient tensors (the caller owns and disposes
+ * them) in variable order.
  */
-export function shardGradients(model: tf.LayersModel, xs: Float32Array, ys: Float32Array, size: number): ShardResult & { grads: tf.Tensor[] } {
+export function shardGradients(model: tf.LayersModel, xs: Float32Array, ys: Float32Array, size: number, task: Task = CLASSIFY_TASK): ShardResult & { grads: tf.Tensor[] } {
   const vars = trainableVariables(model);
   let correct = 0;
-  const x = tf.tensor4d(xs.subarray(0, size * IMAGE_HEIGHT * IMAGE_WIDTH * IMAGE_CHANNELS), [size, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS]);
-  const y = tf.tensor2d(ys.subarray(0, size * NUM_CLASSES), [size, NUM_CLASSES]);
+  const { x, y } = batchTensors(task, xs, ys, size);
   try {
     // The tape's intermediates die inside variableGrads; loss and grads come out.
     const { value, grads } = tf.variableGrads(() => {
       const p = model.apply(x, { training: true }) as tf.Tensor;
-      correct = tf.tidy(() => tf.equal(p.argMax(-1), y.argMax(-1)).sum().dataSync()[0]!);
-      return tf.mean(tf.metrics.categoricalCrossentropy(y, p)) as tf.Scalar;
+      correct = task.countCorrect(y, p);
+      return tf.mean(task.exampleLosses(y, p)) as tf.Scalar;
     }, vars);
     const loss = value.dataSync()[0]!;
     value.dispose();
@@ -107,22 +108,27 @@ export function assignFrom(vars: tf.Variable[], flat: Float32Array): void {
   tf.tidy(() => unpack(vars, flat).forEach((t, i) => vars[i]!.assign(t)));
 }
 
-/** Summed cross-entropy and correct top-1 predictions over a set, in inference mode. */
-export function evaluateSums(model: tf.LayersModel, set: ImageSet): { lossSum: number; correct: number } {
+/** The task's summed loss and examples answered right over a set (cross-entropy and correct top-1 for digits), in inference mode. */
+export function evaluateSums(model: tf.LayersModel, set: ImageSet, task: Task = CLASSIFY_TASK): { lossSum: number; correct: number } {
   let lossSum = 0;
   let correct = 0;
-  for (const b of sequentialBatches(set, EVAL_BATCH)) {
+  for (const b of sequentialBatches(set, EVAL_BATCH, task.layout)) {
     // All of this batch's tensors die in the tidy; two numbers come out.
     const [l, c] = tf.tidy(() => {
-      const x = tf.tensor4d(b.xs, [b.size, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS]);
-      const y = tf.tensor2d(b.ys, [b.size, NUM_CLASSES]);
+      const { x, y } = batchTensors(task, b.xs, b.ys, b.size);
       const p = model.predict(x) as tf.Tensor;
-      const loss = tf.metrics.categoricalCrossentropy(y, p).sum();
-      const hits = tf.equal(p.argMax(-1), y.argMax(-1)).sum();
-      return [loss.dataSync()[0]!, hits.dataSync()[0]!];
+      const loss = task.exampleLosses(y, p).sum();
+      return [loss.dataSync()[0]!, task.countCorrect(y, p)];
     });
     lossSum += l;
     correct += c;
   }
   return { lossSum, correct };
+}
+
+/** A batch's input [size, h, w, c] and targets [size, targetLength] as new tensors (the caller owns them). */
+function batchTensors(task: Task, xs: Float32Array, ys: Float32Array, size: number): { x: tf.Tensor4D; y: tf.Tensor2D } {
+  const [h, w, c] = task.layout.inputShape;
+  const t = task.layout.targetLength;
+  return { x: tf.tensor4d(xs.subarray(0, size * h * w * c), [size, h, w, c]), y: tf.tensor2d(ys.subarray(0, size * t), [size, t]) };
 }

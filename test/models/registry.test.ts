@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import { loadLayersModel, saveLayersModel } from '../../src/models/io.js';
 import { SeededDropout } from '../../src/models/layers.js';
-import { buildModel, countParams, listModels } from '../../src/models/registry.js';
+import { buildModel, countParams, listModels, taskOf } from '../../src/models/registry.js';
 
 beforeAll(async () => {
   await initBackend('cpu');
@@ -31,9 +31,13 @@ function summary(model: tf.LayersModel): Array<[string, (number | null)[]]> {
 }
 
 describe('model registry', () => {
-  it('lists baseline, optimized and resnet, and rejects an unknown name with the valid ones', () => {
-    expect(listModels()).toEqual(['baseline', 'optimized', 'resnet']);
-    expect(() => buildModel('resnet50', { seed: 1 })).toThrow("--model: expected one of baseline, optimized, resnet, got 'resnet50'");
+  it('lists the digit models and the reader, each under its task, and rejects an unknown name with the valid ones', () => {
+    expect(listModels()).toEqual(['baseline', 'optimized', 'resnet', 'reader']);
+    expect(listModels('classify')).toEqual(['baseline', 'optimized', 'resnet']);
+    expect(listModels('read')).toEqual(['reader']);
+    expect(taskOf('reader').layout.inputShape).toEqual([48, 96, 3]);
+    expect(taskOf('optimized').layout.inputShape).toEqual([32, 32, 3]);
+    expect(() => buildModel('resnet50', { seed: 1 })).toThrow("--model: expected one of baseline, optimized, resnet, reader, got 'resnet50'");
   });
 
   it('builds the resnet as ResNet-20: 19 convolutions, 3 stages, 272,474 trainable parameters', () => {

@@ -5,10 +5,13 @@
  * arrays: the training loop turns them into tensors and owns their disposal, which keeps
  * this module backend-neutral and testable without tfjs.
  */
-import { IMAGE_BYTES, NUM_CLASSES } from '../../config.js';
+import { CLASSIFY_LAYOUT, type ExampleLayout } from '../../tasks/layout.js';
 import type { Rng } from '../../util/rng.js';
 
-/** A set of images in memory: count x 32 x 32 x 3 uint8 NHWC plus digit labels. */
+/**
+ * A set of images in memory: count x 32 x 32 x 3 uint8 NHWC plus digit labels; for another
+ * task, its layout's image and label record sizes (tasks/layout.ts).
+ */
 export interface ImageSet {
   count: number;
   images: Uint8Array;
@@ -16,16 +19,17 @@ export interface ImageSet {
 }
 
 /** Images [from, to) of a set, sharing its memory (no copy: gatherImages copies). */
-export function imageRange(set: ImageSet, from: number, to: number): ImageSet {
-  return { count: to - from, images: set.images.subarray(from * IMAGE_BYTES, to * IMAGE_BYTES), labels: set.labels.subarray(from, to) };
+export function imageRange(set: ImageSet, from: number, to: number, layout: ExampleLayout = CLASSIFY_LAYOUT): ImageSet {
+  const { imageBytes: ib, labelBytes: lb } = layout;
+  return { count: to - from, images: set.images.subarray(from * ib, to * ib), labels: set.labels.subarray(from * lb, to * lb) };
 }
 
-/** One batch, ready for tf.tensor4d(xs, [size, 32, 32, 3]) / tf.tensor2d(ys, [size, 10]). */
+/** One batch, ready for tf.tensor4d(xs, [size, 32, 32, 3]) / tf.tensor2d(ys, [size, 10]) (another task: its layout's shapes). */
 export interface Batch {
   size: number;
   xs: Float32Array; // size x 3072, pixels / 255
   ys: Float32Array; // size x 10, one-hot
-  labels: Uint8Array; // size digits
+  labels: Uint8Array; // size digits (size label records)
 }
 
 /** A streamed split (extra): its size, and a fresh pass over it in chunks. */
@@ -46,13 +50,14 @@ export function scalePixels(pixels: Uint8Array, out: Float32Array, offset = 0): 
 }
 
 /** The images of `set` at `indices`, gathered into a new (smaller) uint8 set. */
-export function gatherImages(set: ImageSet, indices: ArrayLike<number>): ImageSet {
-  const images = new Uint8Array(indices.length * IMAGE_BYTES);
-  const labels = new Uint8Array(indices.length);
+export function gatherImages(set: ImageSet, indices: ArrayLike<number>, layout: ExampleLayout = CLASSIFY_LAYOUT): ImageSet {
+  const { imageBytes: ib, labelBytes: lb } = layout;
+  const images = new Uint8Array(indices.length * ib);
+  const labels = new Uint8Array(indices.length * lb);
   for (let i = 0; i < indices.length; i++) {
     const j = indices[i]!;
-    images.set(set.images.subarray(j * IMAGE_BYTES, (j + 1) * IMAGE_BYTES), i * IMAGE_BYTES);
-    labels[i] = set.labels[j]!;
+    images.set(set.images.subarray(j * ib, (j + 1) * ib), i * ib);
+    labels.set(set.labels.subarray(j * lb, (j + 1) * lb), i * lb);
   }
   return { count: indices.length, images, labels };
 }
@@ -68,20 +73,22 @@ export class BatchAssembler {
   private labels: Uint8Array;
   private n = 0;
 
-  constructor(readonly batchSize: number) {
-    this.xs = new Float32Array(batchSize * IMAGE_BYTES);
-    this.ys = new Float32Array(batchSize * NUM_CLASSES);
-    this.labels = new Uint8Array(batchSize);
+  constructor(
+    readonly batchSize: number,
+    private readonly layout: ExampleLayout = CLASSIFY_LAYOUT,
+  ) {
+    this.xs = new Float32Array(batchSize * layout.imageBytes);
+    this.ys = new Float32Array(batchSize * layout.targetLength);
+    this.labels = new Uint8Array(batchSize * layout.labelBytes);
   }
 
   /** Adds image `index` of `set`; returns a full batch when this one completes it. */
   push(set: ImageSet, index: number): Batch | undefined {
-    const src = index * IMAGE_BYTES;
-    const dst = this.n * IMAGE_BYTES;
-    scalePixels(set.images.subarray(src, src + IMAGE_BYTES), this.xs, dst);
-    const y = set.labels[index]!;
-    this.ys[this.n * NUM_CLASSES + y] = 1;
-    this.labels[this.n] = y;
+    const { imageBytes: ib, labelBytes: lb, targetLength: tl } = this.layout;
+    const src = index * ib;
+    scalePixels(set.images.subarray(src, src + ib), this.xs, this.n * ib);
+    this.layout.encodeTarget(set.labels, index, this.ys, this.n * tl);
+    this.labels.set(set.labels.subarray(index * lb, (index + 1) * lb), this.n * lb);
     this.n++;
     return this.n === this.batchSize ? this.take() : undefined;
   }
@@ -93,16 +100,17 @@ export class BatchAssembler {
 
   private take(): Batch {
     const size = this.n;
+    const { imageBytes: ib, labelBytes: lb, targetLength: tl } = this.layout;
     // Hand the filled buffers to the caller and start fresh ones: a consumer may keep a batch.
     const batch: Batch = {
       size,
-      xs: size === this.batchSize ? this.xs : this.xs.slice(0, size * IMAGE_BYTES),
-      ys: size === this.batchSize ? this.ys : this.ys.slice(0, size * NUM_CLASSES),
-      labels: size === this.batchSize ? this.labels : this.labels.slice(0, size),
+      xs: size === this.batchSize ? this.xs : this.xs.slice(0, size * ib),
+      ys: size === this.batchSize ? this.ys : this.ys.slice(0, size * tl),
+      labels: size === this.batchSize ? this.labels : this.labels.slice(0, size * lb),
     };
-    this.xs = new Float32Array(this.batchSize * IMAGE_BYTES);
-    this.ys = new Float32Array(this.batchSize * NUM_CLASSES);
-    this.labels = new Uint8Array(this.batchSize);
+    this.xs = new Float32Array(this.batchSize * ib);
+    this.ys = new Float32Array(this.batchSize * tl);
+    this.labels = new Uint8Array(this.batchSize * lb);
     this.n = 0;
     return batch;
   }
@@ -114,8 +122,8 @@ export function range(n: number): Uint32Array {
 }
 
 /** Validation/evaluation batches, in order, no shuffling. */
-export function* sequentialBatches(set: ImageSet, batchSize: number): Generator<Batch> {
-  const asm = new BatchAssembler(batchSize);
+export function* sequentialBatches(set: ImageSet, batchSize: number, layout: ExampleLayout = CLASSIFY_LAYOUT): Generator<Batch> {
+  const asm = new BatchAssembler(batchSize, layout);
   for (let i = 0; i < set.count; i++) {
     const b = asm.push(set, i);
     if (b) yield b;
@@ -131,6 +139,8 @@ export interface EpochBatchOptions {
   rng: Rng;
   /** --extra: streamed in chunks, each mixed with an equal share of the train split. */
   extra?: ChunkedSource;
+  /** The task's example layout; default the classifier's. */
+  layout?: ExampleLayout;
 }
 
 /** Images one epoch yields (train + extra). */
@@ -149,7 +159,7 @@ export function epochImageCount(opts: Pick<EpochBatchOptions, 'train' | 'extra'>
  */
 export async function* epochBatches(opts: EpochBatchOptions): AsyncGenerator<Batch> {
   const { train, batchSize, rng, extra } = opts;
-  const asm = new BatchAssembler(batchSize);
+  const asm = new BatchAssembler(batchSize, opts.layout);
   const trainOrder = rng.shuffle(range(train.count));
   if (!extra || extra.count === 0) {
     for (const i of trainOrder) {

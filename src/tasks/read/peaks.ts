@@ -1,0 +1,88 @@
+/**
+ * From the detector's output to digit boxes: the cells whose centre chance is at least a
+ * threshold and the highest of their 3 x 3 neighbourhood (CenterNet's max-pool NMS), each with
+ * the box its offset and size give, in input pixels; then boxes that overlap a better one by
+ * more than half are dropped. Pure arithmetic on one photo's output, so the CLI, serve and the
+ * training loop's metric share it (the page has the same steps in its script).
+ */
+import type { Box } from '../../data/images/photoLabels.js';
+import { DETECTOR_STRIDE, GRID_HEIGHT, GRID_WIDTH, HEAD_CHANNELS } from './format.js';
+
+export interface Detection {
+  /** sigmoid of the centre logit: the chance this is a digit's centre. */
+  score: number;
+  /** In input pixels, [left, top, right, bottom), fractional. */
+  box: Box;
+  cell: { x: number; y: number };
+}
+
+/** A centre needs this chance to count as a digit (chosen on the synthetic validation photos). */
+export const DEFAULT_CENTRE_THRESHOLD = 0.3;
+const OVERLAP_DROP = 0.5;
+
+const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+
+/** Detections in one photo's output (GRID_HEIGHT x GRID_WIDTH x HEAD_CHANNELS floats at `offset`), best first. */
+export function findDigits(out: Float32Array, offset = 0, threshold = DEFAULT_CENTRE_THRESHOLD): Detection[] {
+  const logitAt = (x: number, y: number) => out[offset + (y * GRID_WIDTH + x) * HEAD_CHANNELS]!;
+  const found: Detection[] = [];
+  for (let y = 0; y < GRID_HEIGHT; y++) {
+    for (let x = 0; x < GRID_WIDTH; x++) {
+      const z = logitAt(x, y);
+      const score = sigmoid(z);
+      if (score < threshold) continue;
+      let isPeak = true;
+      for (let dy = -1; dy <= 1 && isPeak; dy++) {
+        for (let dx = -1; dx <= 1; dx++) {
+          const nx = x + dx;
+          const ny = y + dy;
+          if ((dx || dy) && nx >= 0 && ny >= 0 && nx < GRID_WIDTH && ny < GRID_HEIGHT) {
+            const nz = logitAt(nx, ny);
+            // ties go to the first cell in reading order, so a flat top gives one peak
+            if (nz > z || (nz === z && (dy < 0 || (dy === 0 && dx < 0)))) {
+              isPeak = false;
+              break;
+            }
+          }
+        }
+      }
+      if (!isPeak) continue;
+      const c = offset + (y * GRID_WIDTH + x) * HEAD_CHANNELS;
+      const cx = (x + out[c + 1]!) * DETECTOR_STRIDE;
+      const cy = (y + out[c + 2]!) * DETECTOR_STRIDE;
+      const w = Math.exp(Math.min(out[c + 3]!, 6)) * DETECTOR_STRIDE;
+      const h = Math.exp(Math.min(out[c + 4]!, 6)) * DETECTOR_STRIDE;
+      found.push({ score, box: [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], cell: { x, y } });
+    }
+  }
+  found.sort((a, b) => b.score - a.score);
+  const kept: Detection[] = [];
+  for (const d of found) if (kept.every((k) => overlap(k.box, d.box) <= OVERLAP_DROP)) kept.push(d);
+  return kept;
+}
+
+/** Intersection over the smaller box's area (a digit inside another's box is a duplicate). */
+function overlap(a: Box, b: Box): number {
+  const w = Math.min(a[2], b[2]) - Math.max(a[0], b[0]);
+  const h = Math.min(a[3], b[3]) - Math.max(a[1], b[1]);
+  if (w <= 0 || h <= 0) return 0;
+  const area = (r: Box) => Math.max(1e-9, (r[2] - r[0]) * (r[3] - r[1]));
+  return (w * h) / Math.min(area(a), area(b));
+}
+
+/** Detections in reading order: left to right by box centre. */
+export function readingOrder(ds: Detection[]): Detection[] {
+  return [...ds].sort((a, b) => a.box[0] + a.box[2] - (b.box[0] + b.box[2]));
+}
+
+/**
+ * Whether a photo's detections find exactly its digits: as many as it has, and each true
+ * centre cell (in reading order: targets.ts trueCentres) matched one-to-one, in reading order,
+ * by a detection at most one cell away. The training loop's accuracy for the reader (val_acc),
+ * before any digit is classified.
+ */
+export function detectionsMatch(ds: Detection[], centres: Array<{ x: number; y: number }>): boolean {
+  if (ds.length !== centres.length) return false;
+  const found = readingOrder(ds);
+  return centres.every((t, i) => Math.abs(found[i]!.cell.x - t.x) <= 1 && Math.abs(found[i]!.cell.y - t.y) <= 1);
+}
