@@ -10,7 +10,8 @@ export type SourceSplit = (typeof SPLITS)[number];
 export const CACHE_SPLITS = ['train', 'val', 'test', 'extra'] as const;
 export type CacheSplit = (typeof CACHE_SPLITS)[number];
 
-export const MODEL_NAMES = ['baseline', 'optimized', 'resnet'] as const;
+/** Digit classifiers, and the reader of whole photos (tasks/read/): its detector, with a classifier for each box. */
+export const MODEL_NAMES = ['baseline', 'optimized', 'resnet', 'reader'] as const;
 export type ModelName = (typeof MODEL_NAMES)[number];
 
 /** Learning rate over a run (train/schedule.ts). */
@@ -93,6 +94,9 @@ export const DEFAULTS = {
       // tuned for a constant rate; a cosine's average is half its peak), decay 0.05 (AdamW's
       // usual range for convnets), smoothing 0.1 (Szegedy et al. 2016).
       resnet: { epochs: 8, lr: 2e-3, patience: 8, schedule: 'cosine', warmupEpochs: 1, weightDecay: 0.05, labelSmoothing: 0.1 },
+      // The reader's detector (tasks/read/detector.ts) on whole photos: a cosine schedule as the
+      // resnet's, no early stop; photos carry no class to smooth.
+      reader: { epochs: 12, lr: 2e-3, patience: 12, schedule: 'cosine', warmupEpochs: 1, weightDecay: 0, labelSmoothing: 0 },
     } satisfies Record<ModelName, TrainRecipe>,
     // On the offline sample the optimized model trains under a cosine schedule instead: the
     // sample's hard, varied images keep teaching after the constant rate's plateau (full sample,

@@ -8,10 +8,12 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { BACKEND_CHOICES, DEFAULTS, defaultRecipe, LR_SCHEDULES, MODEL_NAMES, type BackendChoice, type LrSchedule, type TrainRecipe } from '../config.js';
 import { MAX_AUGMENT_STRENGTH } from '../train/augment.js';
+import { READER_CLASSIFIER_DIR } from '../models/modelDir.js';
 import { nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber, TRAIN_THREADS_HELP, threadCount } from './options.js';
 
 interface TrainFlags {
   model?: string;
+  classifier?: string;
   dataDir: string;
   epochs?: number;
   batchSize: number;
@@ -61,6 +63,7 @@ function addTrainOptions(cmd: Command, withModel: boolean): Command {
   if (withModel) cmd.option('--model <name>', `architecture: ${MODEL_NAMES.join(', ')} (default: optimized; with --init, the parent's)`);
   return cmd
     .option('--data-dir <dir>', 'where `svhn preprocess` wrote its cache (<dir>/cache)', DEFAULTS.dataDir)
+    .option('--classifier <model_dir>', `--model reader: the digit model that reads each box the reader finds, copied into the reader (default: ${DEFAULTS.modelsDir}/optimized; with --init, the parent reader's)`)
     .option('--init <model_dir>', `fine-tune: start from a trained model directory's weights (same architecture); defaults become --lr ${f.lr}, --epochs ${f.epochs}, --patience ${f.patience}, a constant rate, no weight decay or label smoothing, BatchNorm's statistics measured on your training images at the start`)
     .option('--epochs <n>', `epochs to train (default: ${perModel('epochs')}; ${f.epochs} with --init)`, positiveInt)
     .option('--batch-size <n>', 'images per training step', positiveInt, d.batchSize)
@@ -118,7 +121,11 @@ async function runTrain(fixed: string | undefined, flags: TrainFlags): Promise<v
   // own), or fine-tuning's (DEFAULTS.finetune: a constant rate, nothing else added); a flag
   // given wins either way.
   const { cacheIsSynthetic } = await import('../data/cache/cache.js');
-  const d: TrainRecipe = flags.init ? DEFAULTS.finetune : defaultRecipe(model, { synthetic: await cacheIsSynthetic(flags.dataDir) });
+  const { taskNameOf } = await import('../models/registry.js');
+  const reader = taskNameOf(model) === 'read';
+  // a reader trains on the photo cache, whose recipe does not depend on the digit cache's data
+  const d: TrainRecipe = flags.init ? DEFAULTS.finetune : defaultRecipe(model, { synthetic: reader || (await cacheIsSynthetic(flags.dataDir)) });
+  const classifier = reader ? (flags.classifier ?? (flags.init ? join(flags.init, READER_CLASSIFIER_DIR) : join(DEFAULTS.modelsDir, 'optimized'))) : null;
   const result = await trainModel({
     model,
     dataDir: flags.dataDir,
@@ -141,6 +148,7 @@ async function runTrain(fixed: string | undefined, flags: TrainFlags): Promise<v
     force: flags.force,
     resume: flags.resume,
     init: flags.init ?? null,
+    classifier,
     backend: flags.backend,
     threads: flags.threads,
   });

@@ -80,10 +80,11 @@ export async function saveLayersModel(model: tf.LayersModel, dir: string): Promi
 }
 
 /** The flag that named a model directory (errors name it as typed) and what to do when it is not a whole model. */
-export type ModelDirFlag = '--model' | '--init' | 'svhn info';
+export type ModelDirFlag = '--model' | '--init' | '--classifier' | 'svhn info';
 const INCOMPLETE_SUGGESTION: Record<ModelDirFlag, string> = {
   '--model': 'train one with `svhn train --model optimized` or pass --model DIR',
   '--init': 'pass a directory written by `svhn train`, e.g. models/optimized',
+  '--classifier': 'pass a digit model directory written by `svhn train`, e.g. models/optimized',
   'svhn info': 'pass a directory written by `svhn train`, e.g. models/optimized',
 };
 
@@ -220,6 +221,9 @@ export async function loadModelDir(dir: string, opts: { keepFiles?: boolean } = 
   // Registers svhn's custom layers (SeededDropout, ...) so saved models that use them rebuild.
   await import('./registry.js');
   const metadata = await readModelMetadata(dir);
+  if (metadata.task === 'read') {
+    throw new SvhnError('BAD_MODEL', `--model ${dir}: is a reader of whole photos, not a digit model`, { suggestion: `use \`svhn read PHOTO --model ${dir}\`` });
+  }
   const files = opts.keepFiles ? new Map<string, Buffer>() : undefined;
   const model = await loadLayersModel(dir, { files });
   const inShape = model.inputs[0]?.shape ?? [];

@@ -21,6 +21,8 @@ export const CURVES_PNG = 'curves.png';
 
 /** Every file `svhn train` writes into a model directory. */
 export const MODEL_DIR_FILES = [MODEL_JSON, WEIGHTS_BIN, METADATA_JSON, HISTORY_JSON, HISTORY_CSV, CURVES_PNG] as const;
+/** A reader's copy of the digit classifier that reads its boxes (tasks/read/modelDir.ts): a model directory inside it. */
+export const READER_CLASSIFIER_DIR = 'classifier';
 
 /**
  * The folders `svhn evaluate` writes into a model directory by default, per data: the test
@@ -66,6 +68,8 @@ export interface ParentModel {
 export interface ModelMetadata {
   name: string; // directory name
   architecture: ModelName | string;
+  /** What the model is for (tasks/task.ts); absent in models from before readers: 'classify'. */
+  task?: 'classify' | 'read';
   inputShape: [number, number, number]; // [32, 32, 3]
   numClasses: number;
   params: { total: number; trainable: number; nonTrainable: number };

@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { access, constants, readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { DEFAULTS, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, LR_SCHEDULES, NUM_CLASSES, type BackendChoice, type LrSchedule } from '../config.js';
+import { DEFAULTS, LR_SCHEDULES, NUM_CLASSES, type BackendChoice, type LrSchedule } from '../config.js';
 import { SvhnError, ioError } from '../errors.js';
 import { getLogger } from '../log.js';
 import { createProgress } from '../progress.js';
@@ -24,7 +24,9 @@ import { Rng } from '../util/rng.js';
 import { epochBatches, epochImageCount, gatherImages, type ChunkedSource, type ImageSet } from '../data/cache/batches.js';
 import { CURVES_PNG, HISTORY_CSV, HISTORY_JSON, METADATA_JSON, type HistoryRecord, type ModelMetadata, type ParentModel } from '../models/modelDir.js';
 import { saveLayersModel } from '../models/io.js';
-import { buildModel, countParams } from '../models/registry.js';
+import { buildModel, countParams, taskOf } from '../models/registry.js';
+import type { Task } from '../tasks/task.js';
+import type { ClassifierFiles } from '../tasks/read/modelDir.js';
 import { seededDropoutLayers, type SeededDropout } from '../models/layers.js';
 import type { BackendName } from '../backend/index.js';
 import { FusedAdamOptimizer } from './adam.js';
@@ -86,6 +88,8 @@ export interface TrainOptions {
   resumeHint?: string;
   /** Fine-tune: a model directory of the same architecture whose weights the run starts from. */
   init?: string | null;
+  /** A reader (--model reader): the digit model directory that reads the boxes it finds, copied into the reader's directory. */
+  classifier?: string | null;
   backend: BackendChoice;
   /** Data-parallel replicas (replicas.ts); default: all cores. */
   threads?: number;
@@ -152,6 +156,19 @@ function checkOptions(o: TrainOptions): void {
   if (o.schedule !== undefined && !(LR_SCHEDULES as readonly string[]).includes(o.schedule)) {
     throw new SvhnError('BAD_FLAG', `--schedule: expected one of ${LR_SCHEDULES.join(', ')}, got '${o.schedule}'`);
   }
+  if (taskOf(o.model).name === 'read') {
+    // A reader learns from whole photos: the digit crops' augmentation, smoothing and extra split do not apply.
+    const digitOnly: Array<[string, boolean]> = [
+      ['--extra', o.extra],
+      ['--augment', o.augment === true],
+      ['--label-smoothing', (o.labelSmoothing ?? 0) > 0],
+      ['--recalibrate-bn', o.recalibrateBn === true],
+    ];
+    for (const [flag, given] of digitOnly) {
+      if (given) throw new SvhnError('BAD_FLAG', `${flag}: applies to digit models; --model reader trains on whole photos (svhn preprocess --format full)`);
+    }
+    if (!o.classifier) throw new SvhnError('BAD_FLAG', '--classifier: a reader needs the digit model that reads its boxes, e.g. --classifier models/optimized');
+  }
   if (o.recalibrateBn && !o.init) {
     throw new SvhnError('BAD_FLAG', "--recalibrate-bn: it replaces a parent model's BatchNorm statistics, so it needs --init MODEL_DIR");
   }
@@ -169,6 +186,7 @@ async function checkWritable(outDir: string): Promise<void> {
 }
 
 interface LoadedData {
+  task: Task;
   train: ImageSet;
   val: ImageSet;
   extra?: ChunkedSource;
@@ -177,6 +195,11 @@ interface LoadedData {
 }
 
 async function loadData(o: TrainOptions): Promise<LoadedData> {
+  const task = taskOf(o.model);
+  if (task.name === 'read') {
+    const { loadPhotoTrainingData } = await import('../tasks/read/data.js');
+    return { task, ...(await loadPhotoTrainingData(o)) };
+  }
   const { openCache, readCacheSplit, readCacheSplitChunks, staleSourceWarnings } = await import('../data/cache/cache.js');
   const { sampleStratified } = await import('../data/cache/split.js');
   const cache = await openCache(o.dataDir, { verify: true });
@@ -196,7 +219,7 @@ async function loadData(o: TrainOptions): Promise<LoadedData> {
     const chunk = o.extraChunk ?? 10_000;
     extra = { count: entry.count, chunks: () => readCacheSplitChunks(cache, 'extra', chunk) };
   }
-  return { train, val, extra, manifestSha256: cache.manifestSha256, synthetic: cache.manifest.synthetic };
+  return { task, train, val, extra, manifestSha256: cache.manifestSha256, synthetic: cache.manifest.synthetic };
 }
 
 function threadsLabel(n: number): string {
@@ -230,6 +253,8 @@ interface Run {
   ckptDir: string;
   ckpt: Checkpoint | undefined;
   data: LoadedData;
+  /** A reader's digit model, read before any training. */
+  classifier: ClassifierFiles | null;
   backend: BackendName;
   /** A fresh run's config: the recipe is always there (only older checkpoints lack it). */
   config: RunConfig & Recipe;
@@ -286,6 +311,7 @@ async function prepareRun(o: TrainOptions): Promise<Run> {
   const log = getLogger();
   const started = Date.now();
   const parent = o.init ? await describeParent(o.init, o.model) : null; // before any work: a wrong --init answers at once
+  const classifier = o.classifier && taskOf(o.model).name === 'read' ? await (await import('../tasks/read/modelDir.js')).readClassifierFiles(o.classifier) : null;
   const ckptDir = checkpointDirFor(o.outDir);
   const ckpt = o.resume ? await loadCheckpoint(ckptDir) : undefined;
   if (o.resume && !ckpt) {
@@ -309,7 +335,7 @@ async function prepareRun(o: TrainOptions): Promise<Run> {
     limit: o.limit,
     valLimit: o.valLimit,
     extra: o.extra,
-    augment: o.augment ?? DEFAULTS.train.augment[data.synthetic ? 'synthetic' : 'other'],
+    augment: data.task.name === 'read' ? false : (o.augment ?? DEFAULTS.train.augment[data.synthetic ? 'synthetic' : 'other']),
     dataManifestSha256: data.manifestSha256,
     init: parent?.weightsSha256 ?? null,
     ...recipe,
@@ -317,7 +343,7 @@ async function prepareRun(o: TrainOptions): Promise<Run> {
     epochs: recipe.schedule === 'constant' ? null : o.epochs,
   };
   if (ckpt) checkResumable(ckpt, config, parent, backend, ckptDir);
-  return { o, started, parent, ckptDir, ckpt, data, backend, config };
+  return { o, started, parent, ckptDir, ckpt, data, classifier, backend, config };
 }
 
 /** The recipe's parts beyond the notebook's. */
@@ -467,7 +493,7 @@ async function trainEpoch(s: Session, epoch: number): Promise<HistoryRecord> {
   let accSum = 0;
   let batches = 0;
   let lr = NaN; // the rate of the epoch's last step, as history records it
-  for await (const b of epochBatches({ train: data.train, extra: data.extra, batchSize: o.batchSize, rng: s.rng.shuffle })) {
+  for await (const b of epochBatches({ train: data.train, extra: data.extra, batchSize: o.batchSize, rng: s.rng.shuffle, layout: data.task.layout })) {
     if (config.augment) augmentBatch(b.xs, b.size, s.rng.augment, augmentOptions);
     if (config.labelSmoothing) smoothLabels(b.ys, b.size, config.labelSmoothing);
     const step = (epoch - 1) * stepsPerEpoch + batches;
@@ -550,8 +576,10 @@ async function saveModelDir(s: Session): Promise<TrainResult> {
   const metadata: ModelMetadata & TrainExtras = {
     name: basename(o.outDir),
     architecture: o.model,
-    inputShape: [IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS],
+    ...(data.task.name === 'classify' ? {} : { task: data.task.name }),
+    inputShape: data.task.layout.inputShape,
     numClasses: NUM_CLASSES,
+    ...(s.classifier ? { classifier: s.classifier.record } : {}),
     params: countParams(model),
     synthetic: data.synthetic,
     dataManifestSha256: data.manifestSha256,
@@ -598,6 +626,7 @@ async function saveModelDir(s: Session): Promise<TrainResult> {
   await assertModelOutReplaceable(o.outDir, outDirPolicy(o)); // it may have changed in a long run
   await buildDirAtomic(o.outDir, async (tmp) => {
     await saveLayersModel(model, tmp);
+    if (s.classifier) await (await import('../tasks/read/modelDir.js')).writeClassifierCopy(tmp, s.classifier);
     await writeJsonAtomic(join(tmp, METADATA_JSON), metadata);
     await writeJsonAtomic(join(tmp, HISTORY_JSON), history);
     await writeFileAtomic(join(tmp, HISTORY_CSV), historyToCsv(history));

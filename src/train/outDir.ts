@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path';
 import { SvhnError, ioError } from '../errors.js';
-import { EVALUATION_DIRS, EVALUATION_FILES, METADATA_JSON, MODEL_DIR_FILES, MODEL_JSON, WEIGHTS_BIN } from '../models/modelDir.js';
+import { EVALUATION_DIRS, EVALUATION_FILES, METADATA_JSON, MODEL_DIR_FILES, MODEL_JSON, READER_CLASSIFIER_DIR, WEIGHTS_BIN } from '../models/modelDir.js';
 import { firstAndCount, replaceTarget } from '../util/dirs.js';
 import { readJsonFile } from '../util/json.js';
 
@@ -39,6 +39,13 @@ async function foreignEntries(dir: string, entries: string[]): Promise<string[]>
   const foreign: string[] = [];
   for (const name of entries) {
     if (modelFiles.has(name)) continue;
+    if (name === READER_CLASSIFIER_DIR) {
+      // a reader's copy of its digit classifier: model files only
+      const inner = await entriesOf(join(dir, name));
+      if (inner === 'not-dir') foreign.push(name);
+      else if (inner !== 'missing') foreign.push(...inner.filter((f) => !modelFiles.has(f)).map((f) => `${name}/${f}`));
+      continue;
+    }
     if (evaluationDirs.has(name)) {
       const inner = await entriesOf(join(dir, name));
       if (inner === 'not-dir') foreign.push(name);

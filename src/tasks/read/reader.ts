@@ -1,0 +1,106 @@
+/**
+ * A trained reader, loaded for use: the detector finds the digits' boxes in the letterboxed
+ * photo (detector.ts, peaks.ts), each box goes back to the photo's own pixels and is cut as
+ * SVHN cut its digits (letterbox.ts cropDigit), and the digit classifier in the reader's
+ * `classifier/` folder names it. `svhn read`, serve and bench:read read through here.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { join } from 'node:path';
+import { IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from '../../config.js';
+import { SvhnError } from '../../errors.js';
+import { scalePixels } from '../../data/cache/batches.js';
+import { assertModelDir, loadLayersModel, loadModelDir, readModelMetadata, type ModelDirFlag } from '../../models/io.js';
+import { foldBatchNorms, wholeBatch } from '../../models/inference.js';
+import { READER_CLASSIFIER_DIR, type ModelMetadata } from '../../models/modelDir.js';
+import { boxToPhoto, READER_IMAGE_BYTES, READER_INPUT } from './format.js';
+import { cropDigit, letterboxPhoto } from './letterbox.js';
+import { DEFAULT_CENTRE_THRESHOLD, findDigits, readingOrder } from './peaks.js';
+import type { DigitReading, Reading, RgbPhoto } from './reading.js';
+
+export interface Reader {
+  /** The model directory's basename. */
+  name: string;
+  metadata: ModelMetadata & { synthetic: boolean };
+  /** The digit model that names each box. */
+  classifierMetadata: ModelMetadata;
+  read(photo: RgbPhoto): Promise<Reading>;
+  dispose(): void;
+}
+
+export interface ReaderOptions {
+  flag?: ModelDirFlag;
+  /** A centre needs this chance to count as a digit (peaks.ts). */
+  centreThreshold?: number;
+}
+
+/** Loads a reader's directory (svhn train --model reader); anything else is refused in one line. */
+export async function loadReader(dir: string, opts: ReaderOptions = {}): Promise<Reader> {
+  const flag = opts.flag ?? '--model';
+  assertModelDir(dir, flag);
+  await import('../../models/registry.js'); // custom layers registered before any load
+  const metadata = await readModelMetadata(dir, { flag });
+  if (metadata.task !== 'read') {
+    throw new SvhnError('BAD_MODEL', `${flag} ${dir}: is a digit model (${metadata.architecture}), not a reader; expected a directory from \`svhn train --model reader\``, {
+      suggestion: 'use `svhn predict` for digit crops, or train a reader',
+    });
+  }
+  const detector = foldBatchNorms(await loadLayersModel(dir, { flag }));
+  const inShape = detector.inputs[0]?.shape.slice(1) ?? [];
+  const want = [READER_INPUT.height, READER_INPUT.width, READER_INPUT.channels];
+  if (inShape.join('x') !== want.join('x')) {
+    detector.dispose();
+    throw new SvhnError('BAD_MODEL', `${flag} ${dir}: the detector takes [${inShape.join(', ')}], expected [${want.join(', ')}]`);
+  }
+  let classifier;
+  try {
+    classifier = await loadModelDir(join(dir, READER_CLASSIFIER_DIR));
+  } catch (e) {
+    detector.dispose();
+    throw e;
+  }
+  const centreThreshold = opts.centreThreshold ?? DEFAULT_CENTRE_THRESHOLD;
+  const name = dir.replace(/\/+$/, '').split('/').pop() ?? dir;
+
+  const read = async (photo: RgbPhoto): Promise<Reading> => {
+    const { pixels, letterbox } = await letterboxPhoto(photo);
+    const input = new Float32Array(READER_IMAGE_BYTES);
+    scalePixels(pixels, input);
+    // The output's values come out; its tensors die in the tidy.
+    const out = tf.tidy(() => {
+      const x = tf.tensor4d(input, [1, READER_INPUT.height, READER_INPUT.width, READER_INPUT.channels]);
+      return (detector.predict(x) as tf.Tensor).dataSync() as Float32Array;
+    });
+    const found = readingOrder(findDigits(out, 0, centreThreshold));
+    if (!found.length) {
+      let best = 0;
+      for (const d of findDigits(out, 0, 0)) best = Math.max(best, d.score);
+      return { number: '', confidence: 1 - best, digits: [] };
+    }
+    const boxes = found.map((d) => boxToPhoto(d.box, letterbox, photo.width, photo.height));
+    const crops = new Float32Array(boxes.length * IMAGE_BYTES);
+    for (let i = 0; i < boxes.length; i++) scalePixels(await cropDigit(photo, boxes[i]!), crops, i * IMAGE_BYTES);
+    const probs = tf.tidy(() => {
+      const x = tf.tensor4d(crops, [boxes.length, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS]);
+      return (classifier.model.predict(x, wholeBatch(boxes.length)) as tf.Tensor).dataSync() as Float32Array;
+    });
+    const digits: DigitReading[] = found.map((d, i) => {
+      const p = probs.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES);
+      let digit = 0;
+      for (let k = 1; k < NUM_CLASSES; k++) if (p[k]! > p[digit]!) digit = k;
+      const clip = (b: number[]) => [Math.max(0, b[0]!), Math.max(0, b[1]!), Math.min(photo.width, b[2]!), Math.min(photo.height, b[3]!)] as DigitReading['box'];
+      return { digit, confidence: p[digit]! * d.score, box: clip(boxes[i]!) };
+    });
+    return { number: digits.map((d) => d.digit).join(''), confidence: digits.reduce((c, d) => c * d.confidence, 1), digits };
+  };
+
+  return {
+    name,
+    metadata: { ...metadata, synthetic: Boolean(metadata.synthetic) },
+    classifierMetadata: classifier.metadata,
+    read,
+    dispose() {
+      detector.dispose();
+      classifier.model.dispose();
+    },
+  };
+}
