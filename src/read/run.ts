@@ -93,7 +93,7 @@ async function refuseOverwritingInputs(sources: InputSource[], opts: ReadRunOpti
   }
   if (opts.draw) {
     const inputPlaces: OwnPlace[] = sources.flatMap((s) => (s.kind === 'dir' ? [{ path: s.path, what: `the input folder ${s.path}` }] : s.kind === 'file' ? [{ path: s.path, what: `the input ${s.path}` }] : []));
-    await assertOutside('--draw', opts.draw, [...own, ...inputPlaces]);
+    await assertOutside('--draw', opts.draw, [...own, ...inputPlaces], 'a folder');
     const drawDir = await realPath(opts.draw);
     for (const s of sources) {
       if (s.kind === 'file' && (await realPath(dirname(s.path))) === drawDir) {
@@ -137,7 +137,7 @@ export async function runRead(opts: ReadRunOptions): Promise<ReadSummary> {
   if (!isMinConfidence(minConfidence)) throw new SvhnError('BAD_FLAG', `--min-confidence: expected a number from 0 to 1, got ${minConfidence}`);
   if (!opts.reader && !opts.model) throw new SvhnError('BAD_FLAG', '--model: expected the directory of a reader model', { suggestion: 'train one with `svhn train --model reader`' });
   refuseCropInputs(opts.inputs);
-  const sources = await resolveInputs(opts.inputs);
+  const sources = await resolveInputs(opts.inputs, { suggestion: SUGGEST_INPUTS });
   refuseCropInputs([], sources);
   await refuseOverwritingInputs(sources, opts);
 

@@ -106,8 +106,8 @@ describe('runRead (test double reader)', () => {
     await writeFile(join(dir, 'crops.mat'), 'x');
     expect((await rejection(runRead(opts({ reader, inputs: [join(dir, 'crops.mat')] })))).message).toMatch(/not a \.mat file of 32x32 digit crops/);
     const inModel = await rejection(runRead(opts({ reader, model: join(dir, 'model'), draw: join(dir, 'model', 'drawn') })));
-    expect(inModel.message).toMatch(/^--draw .*: expected a file outside the model directory/);
-    expect((await rejection(runRead(opts({ reader, draw: join(dir, 'photos') })))).message).toMatch(/^--draw .*: expected a file outside the input folder/);
+    expect(inModel.message).toMatch(/^--draw .*: expected a folder outside the model directory/);
+    expect((await rejection(runRead(opts({ reader, draw: join(dir, 'photos') })))).message).toMatch(/^--draw .*: expected a folder outside the input folder/);
     const fileInput = await rejection(runRead(opts({ reader, inputs: [join(dir, 'photos', 'a.png')], draw: join(dir, 'photos') })));
     expect(fileInput.message).toMatch(/expected a folder other than the one holding the input .*a\.png/);
     const out = await rejection(runRead(opts({ reader, out: join(dir, 'photos', 'a.png') })));
