@@ -64,17 +64,19 @@ export interface ReadSummary {
 const WARN_FAILURES = 10;
 const SUGGEST_INPUTS = 'pass photo files or folders of them';
 
-/** cache:SPLIT and .mat inputs hold 32x32 digit crops, not photos: refused before anything runs. */
-function refuseCropInputs(args: string[], sources?: InputSource[]): void {
-  for (const arg of args) {
-    if (arg.startsWith(CACHE_PREFIX)) {
-      throw new SvhnError('BAD_FLAG', `INPUT ${arg}: svhn read takes photos, not the preprocess cache's 32x32 digit crops`, { suggestion: `${SUGGEST_INPUTS}; svhn predict reads ${arg}` });
-    }
+/** cache:SPLIT inputs hold 32x32 digit crops, not photos: refused before any path is looked at. */
+function refuseCacheInputs(args: string[]): void {
+  const cache = args.find((arg) => arg.startsWith(CACHE_PREFIX));
+  if (cache !== undefined) {
+    throw new SvhnError('BAD_FLAG', `INPUT ${cache}: svhn read takes photos, not the preprocess cache's 32x32 digit crops`, { suggestion: `${SUGGEST_INPUTS}; svhn predict reads ${cache}` });
   }
-  for (const s of sources ?? []) {
-    if (s.kind === 'mat') {
-      throw new SvhnError('BAD_FLAG', `INPUT ${s.path}: svhn read takes photos, not a .mat file of 32x32 digit crops`, { suggestion: `${SUGGEST_INPUTS}; svhn predict reads .mat files` });
-    }
+}
+
+/** .mat inputs (SVHN's 32x32 crops) neither. */
+function refuseMatInputs(sources: InputSource[]): void {
+  const mat = sources.find((s) => s.kind === 'mat');
+  if (mat) {
+    throw new SvhnError('BAD_FLAG', `INPUT ${mat.path}: svhn read takes photos, not a .mat file of 32x32 digit crops`, { suggestion: `${SUGGEST_INPUTS}; svhn predict reads .mat files` });
   }
 }
 
@@ -136,9 +138,9 @@ export async function runRead(opts: ReadRunOptions): Promise<ReadSummary> {
   const minConfidence = opts.minConfidence ?? 0;
   if (!isMinConfidence(minConfidence)) throw new SvhnError('BAD_FLAG', `--min-confidence: expected a number from 0 to 1, got ${minConfidence}`);
   if (!opts.reader && !opts.model) throw new SvhnError('BAD_FLAG', '--model: expected the directory of a reader model', { suggestion: 'train one with `svhn train --model reader`' });
-  refuseCropInputs(opts.inputs);
+  refuseCacheInputs(opts.inputs);
   const sources = await resolveInputs(opts.inputs, { suggestion: SUGGEST_INPUTS });
-  refuseCropInputs([], sources);
+  refuseMatInputs(sources);
   await refuseOverwritingInputs(sources, opts);
 
   const { reader, owned, backend } = await openReader(opts);
