@@ -63,6 +63,8 @@ export interface ReadSummary {
 /** Failures logged one by one; after that only the error column lists them (as predict). */
 const WARN_FAILURES = 10;
 const SUGGEST_INPUTS = 'pass photo files or folders of them';
+/** The input walkers' dataDir: only cache:SPLIT inputs read it, and read refuses them. */
+const NO_DATA_DIR = '.';
 
 /** cache:SPLIT inputs hold 32x32 digit crops, not photos: refused before any path is looked at. */
 function refuseCacheInputs(args: string[]): void {
@@ -89,7 +91,7 @@ function refuseMatInputs(sources: InputSource[]): void {
 async function refuseOverwritingInputs(sources: InputSource[], opts: ReadRunOptions): Promise<void> {
   const own: OwnPlace[] = opts.model ? [{ path: opts.model, what: `the model directory ${opts.model}, which holds svhn's own files` }] : [];
   if (opts.out) {
-    const input = await findInputFile(sources, opts.out, { recursive: opts.recursive, dataDir: '.' });
+    const input = await findInputFile(sources, opts.out, { recursive: opts.recursive, dataDir: NO_DATA_DIR });
     if (input !== undefined) throw new SvhnError('BAD_FLAG', `--out ${opts.out}: expected a file that is not an input, got the input ${input}`, { suggestion: 'write to another file name' });
     await assertOutside('--out', opts.out, own);
   }
@@ -145,7 +147,7 @@ export async function runRead(opts: ReadRunOptions): Promise<ReadSummary> {
 
   const { reader, owned, backend } = await openReader(opts);
   try {
-    const total = await countInputs(sources, { recursive: opts.recursive, dataDir: '.' });
+    const total = await countInputs(sources, { recursive: opts.recursive, dataDir: NO_DATA_DIR });
     if (total === 0) {
       throw new SvhnError('BAD_INPUT', `no photos found in ${opts.inputs.join(' ')}`, {
         suggestion: `folders are read for ${IMAGE_EXTENSIONS.join(' ')} files${opts.recursive ? '' : '; add --recursive for subfolders'}`,
@@ -162,7 +164,7 @@ export async function runRead(opts: ReadRunOptions): Promise<ReadSummary> {
     try {
       const items = expandInputs(sources, {
         recursive: opts.recursive,
-        dataDir: '.',
+        dataDir: NO_DATA_DIR,
         onSkipped: (dir, n) => log.debug({ dir, skipped: n }, `skipped ${n} entries of ${dir} (not image files${opts.recursive ? '' : ', or subfolders'})`),
         onRevisit: (dir) => log.warn({ dir }, `skipped folder ${dir}: already walked (a symlink loop, or a second link to the same folder)`),
       });
