@@ -129,6 +129,7 @@ export const DEFAULTS = {
   } satisfies TrainRecipe & { recalibrateBn: boolean },
   evaluate: { split: 'test' as 'test' | 'val', batchSize: 256 },
   predict: { topK: 3, batchSize: 256, format: 'csv' as 'csv' | 'jsonl', gridCount: 25 },
+  read: { format: 'csv' as 'csv' | 'jsonl', minConfidence: 0 }, // 0: never abstain
   serve: {
     host: '127.0.0.1', // loopback only: --host 0.0.0.0 opens it to the network
     port: 8080,

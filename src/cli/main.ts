@@ -14,6 +14,7 @@ import { registerPreprocess } from './preprocess.js';
 import { registerTrain } from './train.js';
 import { registerEvaluate } from './evaluate.js';
 import { registerPredict } from './predict.js';
+import { registerRead } from './read.js';
 import { registerReport } from './report.js';
 import { registerDemo } from './demo.js';
 import { registerServe } from './serve.js';
@@ -43,7 +44,7 @@ export function buildProgram(): Command {
     await createLogger({ format: g.logFormat, level: g.verbose ? 'debug' : 'info' });
   });
 
-  for (const register of [registerDownload, registerPreprocess, registerTrain, registerEvaluate, registerPredict, registerReport, registerInfo, registerServe, registerDemo]) {
+  for (const register of [registerDownload, registerPreprocess, registerTrain, registerEvaluate, registerPredict, registerRead, registerReport, registerInfo, registerServe, registerDemo]) {
     register(program);
   }
   // Subcommands inherit exitOverride so flag errors reach our handler instead of process.exit.

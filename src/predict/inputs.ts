@@ -57,9 +57,10 @@ function isImageName(name: string): boolean {
 
 /**
  * Checks every INPUT exists and says what it is. A missing path or an unknown cache split is
- * a SvhnError before any work starts.
+ * a SvhnError before any work starts (`suggestion`: what the command takes, for those errors).
  */
-export async function resolveInputs(args: string[]): Promise<InputSource[]> {
+export async function resolveInputs(args: string[], opts: { suggestion?: string } = {}): Promise<InputSource[]> {
+  const suggestion = opts.suggestion ?? 'pass image files, folders, a .mat file or cache:test';
   if (args.length === 0) throw new SvhnError('BAD_FLAG', 'INPUT: expected at least one image, folder, .mat file or cache:SPLIT');
   const sources: InputSource[] = [];
   for (const arg of args) {
@@ -77,14 +78,14 @@ export async function resolveInputs(args: string[]): Promise<InputSource[]> {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       throw new SvhnError('BAD_INPUT', `INPUT ${arg}: ${code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : String((e as Error).message)}`, {
-        suggestion: 'pass image files, folders, a .mat file or cache:test',
+        suggestion,
         cause: e,
       });
     }
     if (!st.isDirectory() && !st.isFile()) {
       // A FIFO or device would block the read (and Ctrl-C) forever: refuse it before any work.
       throw new SvhnError('BAD_INPUT', `INPUT ${arg}: expected a regular file or a folder, got ${describeFileKind(st)}`, {
-        suggestion: 'pass image files, folders, a .mat file or cache:test',
+        suggestion,
       });
     }
     if (st.isDirectory()) sources.push({ kind: 'dir', path: arg });

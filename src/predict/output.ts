@@ -14,6 +14,8 @@
  * Rows keep the exact input names (CSV quoting, JSON escaping), except on a terminal, where
  * they are shown rather than stored: there a name's control characters are escaped and a very
  * long one is cut (util/text.ts), so a file called `<ESC>[2J.png` cannot clear the screen.
+ * The sink itself (openLineSink: atomic file or stream, back-pressure, terminal showing) takes
+ * any kind of row through a RowFormatter; `svhn read` writes its own rows with it (read/rows.ts).
  */
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
@@ -73,25 +75,47 @@ export function jsonRow(row: PredictionRow) {
 export function formatJsonlRow(row: PredictionRow, terminal = false): string {
   if (!terminal) return JSON.stringify(jsonRow(row)) + '\n';
   const shown = { ...row, input: elideLong(row.input), error: row.error === null ? null : elideLong(row.error) };
-  return JSON.stringify(jsonRow(shown)).replace(/[\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) + '\n';
+  return jsonLine(jsonRow(shown), true);
 }
 
-export interface RowSink {
-  write(row: PredictionRow): Promise<void>;
+/** One JSON line; `terminal`: DEL and C1 as \u escapes too (the caller has cut long names already). */
+export function jsonLine(value: unknown, terminal: boolean): string {
+  const text = JSON.stringify(value);
+  return (terminal ? text.replace(/[\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : text) + '\n';
+}
+
+/** How one kind of row is written (predict's rows, read's): the CSV header line, and a row as CSV or as a JSON line. */
+export interface RowFormatter<R> {
+  csvHeader: string;
+  /** `terminal`: the row is shown to a person, not stored (see the top of this file). */
+  csvRow(row: R, terminal: boolean): string;
+  jsonlRow(row: R, terminal: boolean): string;
+}
+
+/** Predict's rows with `topK` digits each. */
+export function predictionRows(topK: number): RowFormatter<PredictionRow> {
+  return { csvHeader: csvHeader(topK), csvRow: (row, terminal) => formatCsvRow(row, topK, terminal), jsonlRow: formatJsonlRow };
+}
+
+export interface RowSink<R = PredictionRow> {
+  write(row: R): Promise<void>;
   /** Flushes; with a file, moves it into place. */
   close(): Promise<void>;
   /** Drops a half-written file (the stream is left open). */
   abort(): Promise<void>;
 }
 
-export interface SinkOptions {
+export interface LineSinkOptions {
   format: OutputFormat;
-  topK: number;
   /** File to write atomically; when absent rows go to `stream`. */
   out?: string;
   stream?: Writable;
   /** `stream` is a terminal: rows are shown, not stored (names escaped and cut). */
   terminal?: boolean;
+}
+
+export interface SinkOptions extends LineSinkOptions {
+  topK: number;
 }
 
 /**
@@ -111,14 +135,20 @@ function writeChunk(stream: Writable, text: string, name: string): Promise<void>
   });
 }
 
+/** Predict's rows (openLineSink with predictionRows). */
 export async function openRowSink(opts: SinkOptions): Promise<RowSink> {
-  const header = opts.format === 'csv' ? csvHeader(opts.topK) : '';
+  return openLineSink(opts, predictionRows(opts.topK));
+}
+
+/** A sink for any kind of row: CSV (header first) or JSON lines, to `out` atomically or to `stream`. */
+export async function openLineSink<R>(opts: LineSinkOptions, rows: RowFormatter<R>): Promise<RowSink<R>> {
+  const header = opts.format === 'csv' ? rows.csvHeader : '';
   const terminal = !opts.out && opts.terminal === true;
-  const format = (row: PredictionRow) => (opts.format === 'csv' ? formatCsvRow(row, opts.topK, terminal) : formatJsonlRow(row, terminal));
+  const format = (row: R) => (opts.format === 'csv' ? rows.csvRow(row, terminal) : rows.jsonlRow(row, terminal));
 
   if (!opts.out) {
     const stream = opts.stream;
-    if (!stream) throw new SvhnError('BAD_FLAG', 'predict output: expected --out FILE or a stream');
+    if (!stream) throw new SvhnError('BAD_FLAG', 'output: expected --out FILE or a stream');
     let started = false;
     return {
       async write(row) {

@@ -34,12 +34,12 @@ export interface OwnPlace {
 /**
  * Refuses an output `flag PATH` that is, or lies inside, one of `places` (a model directory,
  * the preprocess cache, an input): writing there would replace what the run reads or what
- * svhn keeps. Compared with symlinks resolved.
+ * svhn keeps. Compared with symlinks resolved. `kind` names what the flag takes, for the message.
  */
-export async function assertOutside(flag: string, path: string, places: readonly OwnPlace[]): Promise<void> {
+export async function assertOutside(flag: string, path: string, places: readonly OwnPlace[], kind: 'a file' | 'a folder' = 'a file'): Promise<void> {
   for (const place of places) {
     if (await isSameOrInside(path, place.path)) {
-      throw new SvhnError('BAD_FLAG', `${flag} ${path}: expected a file outside ${place.what}`, { suggestion: 'write to another folder' });
+      throw new SvhnError('BAD_FLAG', `${flag} ${path}: expected ${kind} outside ${place.what}`, { suggestion: 'write to another folder' });
     }
   }
 }

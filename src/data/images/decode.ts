@@ -16,6 +16,7 @@
  *      A square input (such as a 32x32 SVHN crop) is resized only, never padded, and a
  *      32x32 PNG comes out byte for byte as it went in.
  *
+ * Steps 1-3 are decodeWith, shared with whole photos at their own size (./photo.ts, `svhn read`).
  * Scaling to [0, 1] (x / 255, as in training) happens per batch (data/cache/batches.ts scalePixels).
  * Errors are SvhnError('BAD_INPUT') whose message is the reason alone: the caller names the file.
  */
@@ -29,10 +30,9 @@ import { decodeBmp, isBmp } from './bmp.js';
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.gif', '.bmp', '.tif', '.tiff'] as const;
 
 /** White: what transparent pixels become. */
-export const FLATTEN_BACKGROUND = { r: 255, g: 255, b: 255 };
+const FLATTEN_BACKGROUND = { r: 255, g: 255, b: 255 };
 
-/** A decoder's failure as one line ("image has corrupt header"), for a message that names the file. */
-export function reason(e: unknown): string {
+function reason(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
   return (msg.split('\n')[0] ?? msg).replace(/^Input (buffer|file) /, 'image ');
 }
@@ -77,24 +77,36 @@ async function pixelLimitReason(bytes: Uint8Array, maxPixels: number): Promise<s
 
 /** Decodes image bytes (any supported format) to 32x32x3 uint8. */
 export async function decodeImage(bytes: Uint8Array, opts: DecodeOptions = {}): Promise<Uint8Array> {
-  if (bytes.length === 0) throw new SvhnError('BAD_INPUT', 'empty file (0 bytes)');
-  return retryUnknownErrors(() => decodeOnce(bytes, opts));
+  return decodeWith(bytes, opts, async (pipeline) => {
+    const { data, info } = await pipeline
+      .resize(IMAGE_WIDTH, IMAGE_HEIGHT, { fit: 'inside' })
+      .removeAlpha()
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== IMAGE_CHANNELS || info.width > IMAGE_WIDTH || info.height > IMAGE_HEIGHT) {
+      throw new SvhnError('BAD_INPUT', `decoder returned ${info.width}x${info.height}x${info.channels}, expected at most 32x32x3`);
+    }
+    return padToSquare(new Uint8Array(data.buffer, data.byteOffset, data.length), info.width, info.height);
+  });
 }
 
 /**
- * Runs a decode, and again alone after an "Unknown error": libvips keeps one error buffer for
- * its threads, so a failure among concurrent decodes can find it emptied by another. Decoding
- * again alone reads the real reason, so the same damaged file gets the same message wherever
- * it fails (the digit decoder above and the photo decoder, photo.ts).
+ * Steps 1-3 for any caller's size step (`finish`: 32x32 here, a whole photo in ./photo.ts):
+ * `finish` gets the pipeline decoded, oriented, flattened and in sRGB, and ends it. Every
+ * failure becomes a SvhnError('BAD_INPUT') with the reason alone; empty bytes fail first.
  */
-export async function retryUnknownErrors<T>(decode: () => Promise<T>): Promise<T> {
+export async function decodeWith<T>(bytes: Uint8Array, opts: DecodeOptions, finish: (pipeline: Sharp) => Promise<T>): Promise<T> {
+  if (bytes.length === 0) throw new SvhnError('BAD_INPUT', 'empty file (0 bytes)');
   try {
-    return await decode();
+    return await decodeOnce(bytes, opts, finish);
   } catch (e) {
+    // libvips keeps one error buffer for its threads: a failure among concurrent decodes can
+    // find it emptied by another ("Unknown error"). Decoding again alone reads the real reason,
+    // so the same damaged file gets the same message wherever it fails.
     let last = e;
     for (let attempt = 0; attempt < RETRIES_ALONE && isUnknown(last); attempt++) {
       try {
-        return await alone(decode);
+        return await alone(() => decodeOnce(bytes, opts, finish));
       } catch (again) {
         last = again;
       }
@@ -115,9 +127,9 @@ function alone<T>(run: () => Promise<T>): Promise<T> {
   return next;
 }
 
-async function decodeOnce(bytes: Uint8Array, opts: DecodeOptions): Promise<Uint8Array> {
-  let pipeline: Sharp;
+async function decodeOnce<T>(bytes: Uint8Array, opts: DecodeOptions, finish: (pipeline: Sharp) => Promise<T>): Promise<T> {
   try {
+    let pipeline: Sharp;
     if (isBmp(bytes)) {
       const bmp = decodeBmp(bytes, opts.maxPixels);
       pipeline = sharp(bmp.data, { raw: { width: bmp.width, height: bmp.height, channels: bmp.channels } });
@@ -125,17 +137,7 @@ async function decodeOnce(bytes: Uint8Array, opts: DecodeOptions): Promise<Uint8
       // failOn 'error': a truncated file fails instead of decoding half grey; pages 1: first frame.
       pipeline = sharp(bytes, { failOn: 'error', pages: 1, ...(opts.maxPixels ? { limitInputPixels: opts.maxPixels } : {}) }).autoOrient();
     }
-    const { data, info } = await pipeline
-      .flatten({ background: FLATTEN_BACKGROUND })
-      .toColourspace('srgb')
-      .resize(IMAGE_WIDTH, IMAGE_HEIGHT, { fit: 'inside' })
-      .removeAlpha()
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
-    if (info.channels !== IMAGE_CHANNELS || info.width > IMAGE_WIDTH || info.height > IMAGE_HEIGHT) {
-      throw new SvhnError('BAD_INPUT', `decoder returned ${info.width}x${info.height}x${info.channels}, expected at most 32x32x3`);
-    }
-    return padToSquare(new Uint8Array(data.buffer, data.byteOffset, data.length), info.width, info.height);
+    return await finish(pipeline.flatten({ background: FLATTEN_BACKGROUND }).toColourspace('srgb'));
   } catch (e) {
     if (e instanceof SvhnError) throw e;
     if (opts.maxPixels && /exceeds pixel limit/.test(reason(e))) throw new SvhnError('BAD_INPUT', await pixelLimitReason(bytes, opts.maxPixels), { cause: e });
@@ -143,7 +145,7 @@ async function decodeOnce(bytes: Uint8Array, opts: DecodeOptions): Promise<Uint8
   }
 }
 
-/** An image file's bytes; an unreadable file is a BAD_INPUT error like a bad image (the reason alone: the caller names the file). */
+/** Reads one image file's bytes; an unreadable file is a BAD_INPUT error like a bad image. */
 export async function readImageFile(path: string): Promise<Buffer> {
   try {
     return await readRegularFile(path);

@@ -40,9 +40,7 @@ export async function loadReader(dir: string, opts: ReaderOptions = {}): Promise
   await import('../../models/registry.js'); // custom layers registered before any load
   const metadata = await readModelMetadata(dir, { flag });
   if (metadata.task !== 'read') {
-    throw new SvhnError('BAD_MODEL', `${flag} ${dir}: is a digit model (${metadata.architecture}), not a reader; expected a directory from \`svhn train --model reader\``, {
-      suggestion: 'use `svhn predict` for digit crops, or train a reader',
-    });
+    throw new SvhnError('BAD_MODEL', `${flag} ${dir}: expected a reader model, got a digit classifier; train one with \`svhn train --model reader\``);
   }
   const detector = foldBatchNorms(await loadLayersModel(dir, { flag }));
   const inShape = detector.inputs[0]?.shape.slice(1) ?? [];
