@@ -162,7 +162,6 @@ function checkOptions(o: TrainOptions): void {
       ['--extra', o.extra],
       ['--augment', o.augment === true],
       ['--label-smoothing', (o.labelSmoothing ?? 0) > 0],
-      ['--recalibrate-bn', o.recalibrateBn === true],
     ];
     for (const [flag, given] of digitOnly) {
       if (given) throw new SvhnError('BAD_FLAG', `${flag}: applies to digit models; --model reader trains on whole photos (svhn preprocess --format full)`);
@@ -402,7 +401,7 @@ async function startSession(run: Run): Promise<Session> {
     log.info({ parent: parent.dir, weightsSha256: parent.weightsSha256 }, `fine-tuning from ${parent.dir} (${parent.architecture}${parent.synthetic ? ', trained on the SYNTHETIC sample' : ''})`);
     if (config.recalibrateBn) {
       // The parent's moving averages replaced by those of this run's images (recalibrate.ts).
-      const measured = recalibrateBatchNorm(model, run.data.train);
+      const measured = recalibrateBatchNorm(model, run.data.train, run.data.task.layout);
       if (measured.layers) log.info(`BatchNorm: the moving statistics of ${measured.layers} layer(s) measured on ${measured.images} training images`);
     }
   }

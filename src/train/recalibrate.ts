@@ -14,7 +14,7 @@
  * the model predicts. Deterministic (no augmentation, images in stored order).
  */
 import * as tf from '@tensorflow/tfjs';
-import { IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH } from '../config.js';
+import { CLASSIFY_LAYOUT, type ExampleLayout } from '../tasks/layout.js';
 import { gatherImages, sequentialBatches, type ImageSet } from '../data/cache/batches.js';
 
 const BATCH = 256;
@@ -49,10 +49,10 @@ function batchNorms(model: tf.LayersModel): BatchNormStatistics[] {
  * many layers it set and over how many images (both 0 when it set none). Sums run in float64;
  * the variance is the population's (what a batch's tf.moments gives).
  */
-export function recalibrateBatchNorm(model: tf.LayersModel, set: ImageSet): { layers: number; images: number } {
+export function recalibrateBatchNorm(model: tf.LayersModel, set: ImageSet, layout: ExampleLayout = CLASSIFY_LAYOUT): { layers: number; images: number } {
   const layers = batchNorms(model);
   if (layers.length === 0 || set.count === 0) return { layers: 0, images: 0 };
-  const images = set.count <= RECALIBRATE_MAX_IMAGES ? set : gatherImages(set, evenlySpaced(set.count, RECALIBRATE_MAX_IMAGES));
+  const images = set.count <= RECALIBRATE_MAX_IMAGES ? set : gatherImages(set, evenlySpaced(set.count, RECALIBRATE_MAX_IMAGES), layout);
   for (const { layer, mean, variance } of layers) {
     // The model up to this layer's input; it shares the model's layers and owns no tensors.
     const upTo = tf.model({ inputs: model.inputs, outputs: layer.input as tf.SymbolicTensor });
@@ -60,9 +60,9 @@ export function recalibrateBatchNorm(model: tf.LayersModel, set: ImageSet): { la
     const sum = new Float64Array(channels);
     const squares = new Float64Array(channels);
     let count = 0;
-    for (const b of sequentialBatches(images, BATCH)) {
+    for (const b of sequentialBatches(images, BATCH, layout)) {
       // The activations leave the tidy as a tensor: a typed array returned from it would be walked value by value.
-      const t = tf.tidy(() => upTo.predict(tf.tensor4d(b.xs, [b.size, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS])) as tf.Tensor);
+      const t = tf.tidy(() => upTo.predict(tf.tensor4d(b.xs, [b.size, ...layout.inputShape])) as tf.Tensor);
       const a = t.dataSync() as Float32Array;
       t.dispose();
       for (let i = 0; i < a.length; i++) {
