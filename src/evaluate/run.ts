@@ -3,7 +3,7 @@
  * labelled folder / CSV, decoded once, no cache), write each one's outputs, and compare them
  * when there are several. Typed options in, typed result out; printing is the CLI's job.
  */
-import { basename, extname, join } from 'node:path';
+import { basename, extname, join, resolve } from 'node:path';
 import { DEFAULTS } from '../config.js';
 import { compareModels, mcnemarPairs, type Comparison } from '../metrics/comparison.js';
 import { createProgress } from '../progress.js';
@@ -135,6 +135,10 @@ export async function runEvaluate(opts: RunEvaluateOptions): Promise<RunEvaluate
         written.push(path);
       }
     }
+    if (!('labelled' in data) && data.split === 'test' && resolve(dirs[i]!) === resolve(defaultEvaluationDir(modelDir, 'test'))) {
+      // The model's own test evaluation: its card gains the test figures (models/card.ts).
+      written.push(await refreshModelCard(modelDir, result));
+    }
     models.push({ result, outDir: dirs[i]!, written });
   }
   if (models.length < 2) return { models };
@@ -143,4 +147,13 @@ export async function runEvaluate(opts: RunEvaluateOptions): Promise<RunEvaluate
   const labels = models[0]!.result.predictions.labels;
   const pairs = mcnemarPairs(models.map((m) => ({ name: m.result.model.name, predicted: m.result.predictions.predicted })), labels);
   return { models, comparison: compareModels(models.map((m) => summarize(m.result)), pairs) };
+}
+
+/** Writes <modelDir>/MODEL_CARD.md again with the test split's figures. */
+async function refreshModelCard(modelDir: string, result: Awaited<ReturnType<typeof evaluateModel>>): Promise<string> {
+  const { MODEL_CARD_MD, renderModelCard } = await import('../models/card.js');
+  const path = join(modelDir, MODEL_CARD_MD);
+  const test = { accuracy: result.accuracy, loss: result.loss, count: result.data.count, synthetic: result.data.synthetic };
+  await writeFileAtomic(path, renderModelCard(result.model.metadata, test));
+  return path;
 }

@@ -20,7 +20,8 @@ export const HISTORY_CSV = 'history.csv';
 export const CURVES_PNG = 'curves.png';
 
 /** Every file `svhn train` writes into a model directory. */
-export const MODEL_DIR_FILES = [MODEL_JSON, WEIGHTS_BIN, METADATA_JSON, HISTORY_JSON, HISTORY_CSV, CURVES_PNG] as const;
+export const MODEL_CARD_FILE = 'MODEL_CARD.md'; // models/card.ts
+export const MODEL_DIR_FILES = [MODEL_JSON, WEIGHTS_BIN, METADATA_JSON, HISTORY_JSON, HISTORY_CSV, CURVES_PNG, MODEL_CARD_FILE] as const;
 /** A reader's copy of the digit classifier that reads its boxes (tasks/read/modelDir.ts): a model directory inside it. */
 export const READER_CLASSIFIER_DIR = 'classifier';
 

@@ -629,6 +629,8 @@ async function saveModelDir(s: Session): Promise<TrainResult> {
     await writeJsonAtomic(join(tmp, METADATA_JSON), metadata);
     await writeJsonAtomic(join(tmp, HISTORY_JSON), history);
     await writeFileAtomic(join(tmp, HISTORY_CSV), historyToCsv(history));
+    const { MODEL_CARD_MD, renderModelCard } = await import('../models/card.js');
+    await writeFileAtomic(join(tmp, MODEL_CARD_MD), renderModelCard(metadata));
     try {
       const { historyChartTitle, renderHistoryChart } = await import('../report/charts.js');
       const png = await renderHistoryChart(history, { title: historyChartTitle(metadata.name, data.synthetic) });

@@ -14,7 +14,7 @@ import { foldBatchNorms, wholeBatch } from '../../models/inference.js';
 import { READER_CLASSIFIER_DIR, type ModelMetadata } from '../../models/modelDir.js';
 import { boxToPhoto, READER_IMAGE_BYTES, READER_INPUT } from './format.js';
 import { cropDigit, letterboxPhoto } from './letterbox.js';
-import { DEFAULT_CENTRE_THRESHOLD, findDigits, readingOrder } from './peaks.js';
+import { DEFAULT_CENTRE_THRESHOLD, findDigits, numberRow } from './peaks.js';
 import type { DigitReading, Reading, RgbPhoto } from './reading.js';
 
 export interface Reader {
@@ -68,7 +68,7 @@ export async function loadReader(dir: string, opts: ReaderOptions = {}): Promise
       const x = tf.tensor4d(input, [1, READER_INPUT.height, READER_INPUT.width, READER_INPUT.channels]);
       return (detector.predict(x) as tf.Tensor).dataSync() as Float32Array;
     });
-    const found = readingOrder(findDigits(out, 0, centreThreshold));
+    const found = numberRow(findDigits(out, 0, centreThreshold));
     if (!found.length) {
       let best = 0;
       for (const d of findDigits(out, 0, 0)) best = Math.max(best, d.score);
