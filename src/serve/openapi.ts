@@ -4,6 +4,7 @@
  */
 import { maxHeaderSize } from 'node:http';
 import { NUM_CLASSES } from '../config.js';
+import { PAGE_ASSET_FILES } from './assets.js';
 import { MAX_PATH_SEGMENT } from './errors.js';
 
 export interface OpenApiLimits {
@@ -76,7 +77,7 @@ export function openApiDocument(version: string, limits: OpenApiLimits): Record<
       '/assets/{file}': {
         get: {
           summary: "the page's script, style and the tfjs bundle (a fixed list)",
-          parameters: [{ name: 'file', in: 'path', required: true, schema: { type: 'string', enum: ['app.js', 'style.css', 'tf.es2017.min.js'] } }],
+          parameters: [{ name: 'file', in: 'path', required: true, schema: { type: 'string', enum: PAGE_ASSET_FILES } }],
           responses: { '200': { description: 'the file' }, '404': errorResponse('not one of the page assets') },
         },
       },
