@@ -40,6 +40,8 @@ import { numberFrame, writeRgbVideo } from './y4m.js';
 
 let tmp: string;
 let server: RunningServer;
+/** Screenshots go here when set (to look at them), else into the temporary folder. */
+const shots = () => process.env.SVHN_TEST_SHOTS ?? tmp;
 
 type Browser = import('puppeteer-core').Browser;
 type Page = import('puppeteer-core').Page;
@@ -214,6 +216,7 @@ describe.skipIf(!CHROMIUM)('svhn serve: the page reads whole house numbers in he
         for (let i = 3; i < px.length; i += 4) if (px[i]! > 0) drawn++;
         return { source: live.dataset.source, number: live.dataset.number, reading: JSON.parse(live.dataset.reading!), size: [overlay.width, overlay.height], drawn, box: getComputedStyle(document.querySelector('.cam .box')!).display };
       });
+      await page.screenshot({ path: join(shots(), 'serve-read-webcam.png') });
       expect(shown).toMatchObject({ source: 'browser', size: [320, 240], box: 'none' });
       expect(shown.reading.digits.length).toBeGreaterThan(0);
       expect(shown.number).toBe(shown.reading.number); // the control is at 0: never unsure
@@ -288,6 +291,7 @@ describe.skipIf(!CHROMIUM)('svhn serve: the page reads whole house numbers in he
       await input!.uploadFile(join(tmp, 'photo.png'));
       await page.waitForFunction(() => document.querySelectorAll('.reading').length === 4, { timeout: 30_000 });
       expect((await cards()).slice(0, 2).map((c) => c.number)).toEqual(['no number', 'unsure']);
+      await page.screenshot({ path: join(shots(), 'serve-read-upload.png') });
       expect(errors).toEqual([]);
     } finally {
       await browser.close();
