@@ -54,8 +54,8 @@ async function untilSignal(): Promise<string> {
 export function registerServe(program: Command): void {
   program
     .command('serve')
-    .description('serve models as a local web page (upload, webcam) and HTTP API (POST /v1/predict)')
-    .requiredOption('--model <dir>', 'model directory written by `svhn train`; repeat for several, answered side by side (required)', collect)
+    .description('serve models as a local web page (upload, webcam) and HTTP API (POST /v1/predict, POST /v1/read)')
+    .requiredOption('--model <dir>', 'model directory written by `svhn train` (a digit model, or a reader from `--model reader`); repeat for several, answered side by side (required)', collect)
     .option('--host <host>', 'address to listen on (0.0.0.0: every interface, reachable from the network)', S.host)
     .option('--port <n>', 'port (0: any free port; the printed URL says which)', port, S.port)
     .option('--body-limit <MiB>', 'largest request body, in MiB', positiveNumber, S.bodyLimitMiB)
@@ -70,9 +70,11 @@ export function registerServe(program: Command): void {
       'after',
       `
 The page (GET /): drop, pick or paste images, or read digits live from the webcam (in the
-browser with tfjs, or on the server). Everything it needs is served from here: it works offline.
-API: POST /v1/predict (multipart files, or one image body), GET /v1/models, GET /healthz,
-GET /openapi.json. Answers are the rows of \`svhn predict --format jsonl\` for the same images.
+browser with tfjs, or on the server); a reader reads whole photos and whole webcam frames.
+Everything it needs is served from here: it works offline.
+API: POST /v1/predict (digit models), POST /v1/read (readers; multipart files, or one image
+body each), GET /v1/models, GET /healthz, GET /openapi.json. Answers are the rows of
+\`svhn predict --format jsonl\` and \`svhn read --format jsonl\` for the same images.
 SIGINT/SIGTERM: requests in flight get ${S.shutdownTimeoutSec} s to finish, then exit 0.`,
     )
     .action(async (flags: ServeFlags) => {

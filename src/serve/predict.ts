@@ -13,7 +13,7 @@ import type { InputItem } from '../predict/inputs.js';
 import { jsonRow } from '../predict/output.js';
 import { DECODE_CONCURRENCY, predictItems } from '../predict/predict.js';
 import { mapOrdered } from '../util/mapOrdered.js';
-import type { ServedModel } from './models.js';
+import type { ServedClassifier } from './models.js';
 
 export interface Upload {
   name: string; // the multipart file name, or "body" for a raw image body
@@ -48,7 +48,7 @@ async function pngDataUrl(image: Uint8Array): Promise<string> {
   return `data:image/png;base64,${png.toString('base64')}`;
 }
 
-export async function predictUploads(uploads: Upload[], models: ServedModel[], opts: UploadPredictOptions): Promise<UploadPrediction> {
+export async function predictUploads(uploads: Upload[], models: ServedClassifier[], opts: UploadPredictOptions): Promise<UploadPrediction> {
   const decodeOne = async (u: Upload): Promise<InputItem> => {
     try {
       return { kind: 'pixels', id: u.name, image: await decodeImage(u.bytes, { maxPixels: opts.maxPixels }), label: null };

@@ -48,8 +48,8 @@ export async function runServe(opts: ServeOptions): Promise<ServeSummary> {
   const models = await loadServedModels(opts.modelDirs);
   try {
     for (const m of models) {
-      log.info({ model: m.name, dir: m.dir, architecture: m.metadata.architecture }, `serving ${m.dir} as ${m.name} (${m.metadata.architecture})`);
-      if (m.metadata.synthetic) log.warn(`${m.dir} was trained on the synthetic sample: its predictions on real digits mean little`);
+      log.info({ model: m.name, dir: m.dir, task: m.task, architecture: m.metadata.architecture }, `serving ${m.dir} as ${m.name} (${m.task === 'read' ? 'a reader: POST /v1/read' : m.metadata.architecture})`);
+      if (m.metadata.synthetic) log.warn(`${m.dir} was trained on the synthetic sample: its ${m.task === 'read' ? 'readings of real photos' : 'predictions on real digits'} mean little`);
     }
     const app = await buildServer({ ...opts, models });
     let requests = 0;

@@ -4,8 +4,9 @@
  *
  *   GET  /                        the page          GET  /v1/models              metadata
  *   GET  /assets/:file            page assets       GET  /v1/models/:name/:file  model.json, weights
- *   GET  /healthz                 liveness          POST /v1/predict             images -> rows
- *   GET  /openapi.json            the API described
+ *   GET  /healthz                 liveness          GET  /v1/models/:name/classifier/:file  a reader's digit model
+ *   GET  /openapi.json            the API described POST /v1/predict             images -> rows (digit models)
+ *                                                   POST /v1/read                photos -> numbers (readers)
  *
  * Every refusal is a 4xx JSON body { error, code } with one line naming the problem (and the
  * flag that sets a limit), shaped in errors.ts, whichever layer refuses: a route, fastify's
@@ -27,6 +28,7 @@ import type { ServedModel } from './models.js';
 import { readMultipart } from './multipart.js';
 import { openApiDocument } from './openapi.js';
 import { predictUploads, type Upload } from './predict.js';
+import { readUploads } from './read.js';
 import { parseMinConfidence } from '../predict/predict.js';
 
 export interface ServerOptions {
@@ -45,16 +47,43 @@ export interface ServerOptions {
 /** Raw image bodies: any image/* type, or bytes of unknown type. */
 const RAW_TYPES = /^(?:image\/[\w.+-]+|application\/octet-stream)$/;
 
-/** ?model=a,b -> those models (in --model order); absent -> all. */
-function selectModels(models: ServedModel[], query: string | undefined): ServedModel[] {
-  if (query === undefined || query === '') return models;
+/** What each task's route is for, in the refusals. */
+const TASK_ROUTES = {
+  classify: { route: '/v1/predict', what: 'a digit model (32x32 digit crops)' },
+  read: { route: '/v1/read', what: 'a reader (whole photos)' },
+} as const;
+
+/** ?model=a,b -> those models (in --model order), each of `task`; absent -> every model of `task`. */
+function selectModels<T extends ServedModel['task']>(models: ServedModel[], query: string | undefined, task: T): Array<Extract<ServedModel, { task: T }>> {
+  const ofTask = models.filter((m): m is Extract<ServedModel, { task: T }> => m.task === task);
+  const { route, what } = TASK_ROUTES[task];
+  if (query === undefined || query === '') {
+    if (ofTask.length === 0) {
+      const other = models[0]!;
+      throw new HttpError(400, 'WRONG_TASK', `${route} needs ${what}; this server has none (${models.map((m) => m.name).join(', ')}: POST to ${TASK_ROUTES[other.task].route})`);
+    }
+    return ofTask;
+  }
   const wanted = query.split(',').map((s) => s.trim());
   for (const name of wanted) {
-    if (!models.some((m) => m.name === name)) {
-      throw new HttpError(400, 'UNKNOWN_MODEL', `model '${name.slice(0, 100)}': expected one of ${models.map((m) => m.name).join(', ')}`);
-    }
+    const m = models.find((m) => m.name === name);
+    if (!m) throw new HttpError(400, 'UNKNOWN_MODEL', `model '${name.slice(0, 100)}': expected one of ${models.map((m) => m.name).join(', ')}`);
+    if (m.task !== task) throw new HttpError(400, 'WRONG_TASK', `model '${m.name}' is ${TASK_ROUTES[m.task].what}, not ${what}: POST to ${TASK_ROUTES[m.task].route}`);
   }
-  return models.filter((m) => wanted.includes(m.name));
+  return ofTask.filter((m) => wanted.includes(m.name));
+}
+
+/** A request's files: multipart parts, or one raw image body; at least one. */
+async function uploadsOf(req: FastifyRequest, opts: ServerOptions): Promise<Upload[]> {
+  const uploads = req.isMultipart() ? await readMultipart(req, opts) : [rawUpload(req.body)];
+  if (uploads.length === 0) throw new HttpError(400, 'NO_FILES', 'expected at least one file part in the multipart body');
+  return uploads;
+}
+
+/** 422 when no file could be read: the first one's error, and the rows. */
+function noneRead<R extends { input: string; error: string | null }>(rows: R[], count: number): string {
+  const first = rows[0]!;
+  return `${first.input}: ${first.error}${count > 1 ? ` (and ${count - 1} more; see rows)` : ''}`;
 }
 
 function parseTopK(value: string | undefined, fallback: number): number {
@@ -100,27 +129,39 @@ function registerApi(app: FastifyInstance, opts: ServerOptions): void {
     uptimeSec: (Date.now() - started) / 1000,
   }));
   app.get('/openapi.json', async () => doc);
-  app.get('/v1/models', async () => ({ models: models.map((m) => ({ name: m.name, metadata: m.metadata })) }));
+  app.get('/v1/models', async () => ({ models: models.map((m) => ({ name: m.name, task: m.task, metadata: m.metadata })) }));
+  const sendFile = (reply: FastifyReply, file: string, bytes: Buffer | undefined, what: string) => {
+    if (!bytes) throw new HttpError(404, 'NOT_FOUND', `no file ${file.slice(0, 100)} in ${what}`);
+    reply.header('cache-control', 'no-cache').type(file.endsWith('.json') ? 'application/json' : 'application/octet-stream');
+    return bytes;
+  };
   app.get<{ Params: { name: string; file: string } }>('/v1/models/:name/:file', async (req, reply) => {
-    const file = models.find((m) => m.name === req.params.name)?.files.get(req.params.file);
-    if (!file) throw new HttpError(404, 'NOT_FOUND', `no file ${req.params.file.slice(0, 100)} in model ${req.params.name.slice(0, 100)}`);
-    reply.header('cache-control', 'no-cache').type(req.params.file.endsWith('.json') ? 'application/json' : 'application/octet-stream');
-    return file;
+    const { name, file } = req.params;
+    return sendFile(reply, file, models.find((m) => m.name === name)?.files.get(file), `model ${name.slice(0, 100)}`);
+  });
+  app.get<{ Params: { name: string; file: string } }>('/v1/models/:name/classifier/:file', async (req, reply) => {
+    const { name, file } = req.params;
+    const m = models.find((m) => m.name === name);
+    return sendFile(reply, file, m?.task === 'read' ? m.classifierFiles.get(file) : undefined, `the classifier of reader ${name.slice(0, 100)}`);
   });
 
   app.post<{ Querystring: Record<string, string | undefined> }>('/v1/predict', async (req, reply) => {
-    const chosen = selectModels(models, req.query.model);
+    const chosen = selectModels(models, req.query.model, 'classify');
     const topK = parseTopK(req.query.top_k, opts.topK);
     const withInputs = parseFlag(req.query.inputs, 'inputs');
     const minConfidence = parseMinConfidenceQuery(req.query.min_confidence);
-    const uploads = req.isMultipart() ? await readMultipart(req, opts) : [rawUpload(req.body)];
-    if (uploads.length === 0) throw new HttpError(400, 'NO_FILES', 'expected at least one file part in the multipart body');
+    const uploads = await uploadsOf(req, opts);
     const { response, failed } = await predictUploads(uploads, chosen, { topK, minConfidence, batchSize: opts.batchSize, maxPixels: opts.maxPixels, withInputs });
-    if (failed === uploads.length) {
-      const first = response.models[0]!.rows[0]!;
-      const more = uploads.length > 1 ? ` (and ${uploads.length - 1} more; see rows)` : '';
-      return reply.code(422).send({ error: `${first.input}: ${first.error}${more}`, code: 'BAD_IMAGE', ...response });
-    }
+    if (failed === uploads.length) return reply.code(422).send({ error: noneRead(response.models[0]!.rows, uploads.length), code: 'BAD_IMAGE', ...response });
+    return response;
+  });
+
+  app.post<{ Querystring: Record<string, string | undefined> }>('/v1/read', async (req, reply) => {
+    const chosen = selectModels(models, req.query.model, 'read');
+    const minConfidence = parseMinConfidenceQuery(req.query.min_confidence);
+    const uploads = await uploadsOf(req, opts);
+    const { response, failed } = await readUploads(uploads, chosen, { minConfidence, maxPixels: opts.maxPixels });
+    if (failed === uploads.length) return reply.code(422).send({ error: noneRead(response.models[0]!.rows, uploads.length), code: 'BAD_IMAGE', ...response });
     return response;
   });
 }

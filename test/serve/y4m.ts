@@ -83,6 +83,35 @@ function toI420(rgb: Buffer, width: number, height: number): Buffer {
   return out;
 }
 
+/** One RGB frame: `number`'s glyphs in white, side by side, filling half the height, on dark blue (a house number). */
+export function numberFrame(number: string, width: number, height: number): Buffer {
+  const rgb = Buffer.alloc(width * height * 3);
+  for (let i = 0; i < width * height; i++) rgb.set([30, 50, 110], i * 3);
+  const cell = Math.floor(height / 2 / 7);
+  const gap = cell * 2;
+  const total = number.length * 5 * cell + (number.length - 1) * gap;
+  const top = Math.floor((height - 7 * cell) / 2);
+  [...number].forEach((ch, k) => {
+    const bits = GLYPHS[Number(ch)]!;
+    const left = Math.floor((width - total) / 2) + k * (5 * cell + gap);
+    for (let gy = 0; gy < 7; gy++) {
+      for (let gx = 0; gx < 5; gx++) {
+        if (bits[gy * 5 + gx] !== '1') continue;
+        for (let y = top + gy * cell; y < top + (gy + 1) * cell; y++) for (let x = left + gx * cell; x < left + (gx + 1) * cell; x++) rgb.set([240, 240, 240], (y * width + x) * 3);
+      }
+    }
+  });
+  return rgb;
+}
+
+/** A video of RGB frames (each width x height x 3), in order. */
+export async function writeRgbVideo(path: string, spec: { width: number; height: number; fps: number; frames: Buffer[] }): Promise<void> {
+  const header = Buffer.from(`YUV4MPEG2 W${spec.width} H${spec.height} F${spec.fps}:1 Ip A1:1 C420jpeg\n`);
+  const out: Buffer[] = [header];
+  for (const f of spec.frames) out.push(Buffer.from('FRAME\n'), toI420(f, spec.width, spec.height));
+  await writeFile(path, Buffer.concat(out));
+}
+
 export async function writeDigitVideo(path: string, spec: VideoSpec): Promise<void> {
   const header = Buffer.from(`YUV4MPEG2 W${spec.width} H${spec.height} F${spec.fps}:1 Ip A1:1 C420jpeg\n`);
   const frames: Buffer[] = [header];

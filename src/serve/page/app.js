@@ -1,16 +1,25 @@
 // The page of `svhn serve`. Images: POST /v1/predict and show each 32x32 input with every
-// model's answer. Webcam: the centre box of each frame, drawn at 32x32, read several times
-// a second by the same models in this browser (tfjs, model.json from /v1/models/NAME/), or by
-// the server when "send frames to the server" is on. No external requests (see the CSP).
+// digit model's answer; with a reader served, POST /v1/read too and draw each photo with its
+// boxes and number. Webcam: with the digit models, the centre box of each frame, drawn at
+// 32x32, read several times a second by the same models in this browser (tfjs, model.json
+// from /v1/models/NAME/); with a reader chosen, the WHOLE frame, read by the reader in this
+// browser (reader.js). Or by the server when "send frames to the server" is on. No external
+// requests (see the CSP).
 'use strict';
 
 const SIZE = 32; // the models' input: 32x32 RGB
 const BOX_FRACTION = 0.45; // the box's side as a share of the video's width (style.css .box)
 const FRAME_INTERVAL_MS = 150; // ~6 readings a second, less if a reading takes longer
+const READER_INTERVAL_MS = 40; // a reader's loop: at most 25 readings a second, fewer if a reading takes longer
 const TOP_K = 3;
 
 const $ = (id) => document.getElementById(id);
-let models = []; // [{ name, metadata }]
+let models = []; // [{ name, task, metadata }]
+const digitModels = () => models.filter((m) => m.task !== 'read');
+const readers = () => models.filter((m) => m.task === 'read');
+/** The page's reader module (reader.js and the compiled tasks/read modules it imports), loaded once. */
+let readerModule = null;
+const loadReaderModule = () => (readerModule = readerModule || import('/assets/reader.js'));
 
 function el(tag, className, text) {
   const e = document.createElement(tag);
@@ -73,6 +82,11 @@ async function apiError(res) {
 async function predictFiles(files) {
   const images = [...files].filter((f) => f.size > 0);
   if (images.length === 0) return;
+  if (digitModels().length > 0) await predictDigits(images);
+  if (readers().length > 0) await readPhotos(images);
+}
+
+async function predictDigits(images) {
   const status = $('status');
   setStatus(status, `Reading ${images.length} image${images.length > 1 ? 's' : ''}…`);
   const form = new FormData();
@@ -110,6 +124,72 @@ async function predictFiles(files) {
   });
 }
 
+/** What a reading row shows: its number, "no number", "unsure" under the control's threshold, or a dash for a failed photo. */
+function readingLabel(row) {
+  if (row.error) return '–';
+  if (row.best === '') return 'no number';
+  if (row.abstained || row.confidence < minConfidence()) return 'unsure';
+  return row.best;
+}
+
+/** The photo drawn at its own size (the browser applies EXIF orientation, as the server's decoder does), with the reading over it. */
+async function readingCanvas(file, row, label) {
+  const url = URL.createObjectURL(file);
+  try {
+    const img = new Image();
+    img.src = url;
+    await img.decode();
+    const canvas = el('canvas', 'photo');
+    canvas.width = img.naturalWidth;
+    canvas.height = img.naturalHeight;
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    (await loadReaderModule()).drawReading(ctx, { number: row.best, digits: row.digits }, label);
+    return canvas;
+  } catch {
+    return el('div', 'photo');
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+}
+
+/** POST /v1/read: each photo with every reader's boxes and number drawn over it. */
+async function readPhotos(images) {
+  const status = $('status');
+  const form = new FormData();
+  for (const f of images) form.append('file', f, f.name || 'pasted.png');
+  let res;
+  try {
+    res = await fetch(`/v1/read?min_confidence=${minConfidence()}`, { method: 'POST', body: form });
+  } catch (e) {
+    setStatus(status, `The server did not answer: ${e.message}`, true);
+    return;
+  }
+  if (!res.ok && res.status !== 422) {
+    setStatus(status, await apiError(res), true);
+    return;
+  }
+  const body = await res.json();
+  if (!res.ok) setStatus(status, body.error, true);
+  const results = $('results');
+  for (const [i, f] of images.entries()) {
+    for (const m of body.models) {
+      const row = m.rows[i];
+      const label = readingLabel(row);
+      const card = el('div', 'card reading');
+      card.dataset.model = m.model;
+      card.dataset.number = label;
+      card.dataset.row = JSON.stringify(row);
+      const number = el('div', label === 'unsure' || label === 'no number' ? 'number muted' : 'number', label);
+      if (label === 'unsure') number.title = `best reading ${row.best} at ${(row.confidence * 100).toFixed(1)}%`;
+      const side = el('div', 'answer');
+      side.append(el('div', 'model', m.model), number, el('div', row.error ? 'error' : 'name', row.error || row.input));
+      card.append(await readingCanvas(f, row, label), side);
+      results.prepend(card);
+    }
+  }
+}
+
 function setUpImages() {
   const drop = $('drop');
   $('pick').addEventListener('change', (e) => {
@@ -133,13 +213,13 @@ function setUpImages() {
 
 // ---- webcam ------------------------------------------------------------------------------------
 
-const cam = { stream: null, timer: 0, browserModels: null, crop: null };
+const cam = { stream: null, timer: 0, browserModels: null, crop: null, readers: new Map(), frame: null, readings: 0, startedAt: 0 };
 
-/** The models as tfjs LayersModels in this page (stock tfjs: the saved models use no custom layers). */
+/** The digit models as tfjs LayersModels in this page (stock tfjs: the saved models use no custom layers). */
 async function loadBrowserModels() {
   if (!cam.browserModels) {
     await tf.ready();
-    cam.browserModels = await Promise.all(models.map(async (m) => ({ name: m.name, model: await tf.loadLayersModel(`/v1/models/${encodeURIComponent(m.name)}/model.json`) })));
+    cam.browserModels = await Promise.all(digitModels().map(async (m) => ({ name: m.name, model: await tf.loadLayersModel(`/v1/models/${encodeURIComponent(m.name)}/model.json`) })));
   }
   return cam.browserModels;
 }
@@ -200,18 +280,81 @@ function showLive(rows, source) {
   live.dataset.frames = String(Number(live.dataset.frames) + 1);
 }
 
+/** A reader in this page, loaded once per name (reader.js loadReader). */
+async function pageReader(name) {
+  if (!cam.readers.has(name)) cam.readers.set(name, (await loadReaderModule()).loadReader(name));
+  return cam.readers.get(name);
+}
+
+/** The whole frame, read on the server by reader `name` (POST /v1/read): the row as a reading. */
+async function readWholeOnServer(name) {
+  const video = $('video');
+  cam.frame = cam.frame || el('canvas');
+  Object.assign(cam.frame, { width: video.videoWidth, height: video.videoHeight });
+  cam.frame.getContext('2d').drawImage(video, 0, 0);
+  const blob = await new Promise((resolve) => cam.frame.toBlob(resolve, 'image/png'));
+  const res = await fetch(`/v1/read?model=${encodeURIComponent(name)}`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: blob });
+  if (!res.ok) throw new Error(await apiError(res));
+  const row = (await res.json()).models[0].rows[0];
+  if (row.error) throw new Error(row.error);
+  return { number: row.best, confidence: row.confidence, digits: row.digits };
+}
+
+/** A reading of the whole frame: its boxes and number over the video, the number beside it. */
+async function showWholeReading(reading, name, source) {
+  const video = $('video');
+  const overlay = $('overlay');
+  if (overlay.width !== video.videoWidth || overlay.height !== video.videoHeight) Object.assign(overlay, { width: video.videoWidth, height: video.videoHeight });
+  const ctx = overlay.getContext('2d');
+  ctx.clearRect(0, 0, overlay.width, overlay.height);
+  const label = reading.number === '' ? 'no number' : reading.confidence < minConfidence() ? 'unsure' : reading.number;
+  (await loadReaderModule()).drawReading(ctx, reading, label);
+  const live = $('live');
+  const answer = el('div', 'answer');
+  answer.dataset.model = name;
+  answer.append(el('div', 'model', name), el('div', label === reading.number ? 'number' : 'number muted', label), el('div', 'p', `${(reading.confidence * 100).toFixed(1)}%`));
+  live.replaceChildren(answer);
+  live.dataset.source = source;
+  live.dataset.number = label;
+  live.dataset.reading = JSON.stringify(reading);
+  live.dataset.frames = String(Number(live.dataset.frames) + 1);
+}
+
+/**
+ * Readings a second since the loop started (the page's own count: `live.dataset.readings`,
+ * `readingsPerSec` and `readingMs` for scripts and tests; the status line shows it).
+ */
+function countReading(ms) {
+  cam.readings++;
+  const live = $('live');
+  live.dataset.readingMs = ms.toFixed(1); // the last reading's own time (the loop waits out the rest of READER_INTERVAL_MS)
+  const seconds = (performance.now() - cam.startedAt) / 1000;
+  live.dataset.readings = String(cam.readings);
+  live.dataset.readingsPerSec = seconds > 0 ? (cam.readings / seconds).toFixed(2) : '0';
+}
+
 async function readFrame() {
   if (!cam.stream) return;
   const started = performance.now();
+  const readerName = $('cam-model').value;
+  $('cam').classList.toggle('whole', readerName !== '');
   try {
-    grabCrop();
     const onServer = $('on-server').checked;
-    showLive(onServer ? await readOnServer() : await readInBrowser(), onServer ? 'server' : 'browser');
-    setStatus($('cam-status'), `${Math.round(performance.now() - started)} ms a reading`);
+    if (readerName) {
+      const video = $('video');
+      const reading = onServer ? await readWholeOnServer(readerName) : await (await loadReaderModule()).readSource(await pageReader(readerName), video, video.videoWidth, video.videoHeight);
+      await showWholeReading(reading, readerName, onServer ? 'server' : 'browser');
+    } else {
+      grabCrop();
+      showLive(onServer ? await readOnServer() : await readInBrowser(), onServer ? 'server' : 'browser');
+    }
+    countReading(performance.now() - started);
+    setStatus($('cam-status'), `${Math.round(performance.now() - started)} ms a reading, ${$('live').dataset.readingsPerSec} readings/s`);
   } catch (e) {
     setStatus($('cam-status'), e.message, true);
   }
-  if (cam.stream) cam.timer = setTimeout(readFrame, Math.max(0, FRAME_INTERVAL_MS - (performance.now() - started)));
+  const interval = readerName ? READER_INTERVAL_MS : FRAME_INTERVAL_MS;
+  if (cam.stream) cam.timer = setTimeout(readFrame, Math.max(0, interval - (performance.now() - started)));
 }
 
 async function startCamera() {
@@ -230,6 +373,8 @@ async function startCamera() {
   button.textContent = 'Stop camera';
   button.classList.add('on');
   setStatus($('cam-status'), 'Loading the models into the page…');
+  cam.readings = 0;
+  cam.startedAt = performance.now();
   readFrame();
 }
 
@@ -238,12 +383,21 @@ function stopCamera() {
   if (cam.stream) for (const t of cam.stream.getTracks()) t.stop();
   cam.stream = null;
   $('video').srcObject = null;
+  const overlay = $('overlay');
+  overlay.getContext('2d').clearRect(0, 0, overlay.width, overlay.height);
   $('cam-toggle').textContent = 'Start camera';
   $('cam-toggle').classList.remove('on');
 }
 
 function setUpWebcam() {
   $('cam-toggle').addEventListener('click', () => (cam.stream ? stopCamera() : startCamera()));
+  $('cam-model').addEventListener('change', () => {
+    // A new model's loop counts its own readings a second.
+    cam.readings = 0;
+    cam.startedAt = performance.now();
+    const overlay = $('overlay');
+    overlay.getContext('2d').clearRect(0, 0, overlay.width, overlay.height);
+  });
 }
 
 // ---- tabs, models --------------------------------------------------------------------------------
@@ -256,15 +410,31 @@ function showTab(name) {
   if (name !== 'webcam') stopCamera();
 }
 
+/** The wasm backend when it starts (tens of ms a reading where webgl has no GPU and falls back to software), else tfjs's default. */
+async function chooseBackend() {
+  try {
+    tf.wasm.setWasmPaths('/assets/');
+    if (await tf.setBackend('wasm')) return;
+  } catch {
+    // no wasm: tfjs keeps its default
+  }
+  await tf.ready();
+}
+
 async function loadModels() {
   const res = await fetch('/v1/models');
   models = (await res.json()).models;
   $('models').replaceChildren(
     ...models.map((m) => {
-      const chip = el('span', m.metadata.synthetic ? 'model-chip synthetic' : 'model-chip', `${m.name} · ${m.metadata.architecture}`);
+      const chip = el('span', m.metadata.synthetic ? 'model-chip synthetic' : 'model-chip', `${m.name} · ${m.task === 'read' ? 'reader' : m.metadata.architecture}`);
       chip.title = `validation accuracy ${m.metadata.validation ? m.metadata.validation.acc : '?'}`;
       return chip;
     }),
+  );
+  // The webcam reads with the digit models (the centre box) or with one reader (the whole frame).
+  $('cam-model').replaceChildren(
+    ...(digitModels().length > 0 ? [Object.assign(el('option', '', 'digit models: the centre box'), { value: '' })] : []),
+    ...readers().map((m) => Object.assign(el('option', '', `${m.name}: the whole frame`), { value: m.name })),
   );
 }
 
@@ -272,7 +442,7 @@ $('tab-images').addEventListener('click', () => showTab('images'));
 $('tab-webcam').addEventListener('click', () => showTab('webcam'));
 setUpImages();
 setUpWebcam();
-loadModels().then(
+Promise.all([chooseBackend(), loadModels()]).then(
   () => (document.body.dataset.ready = 'true'),
   (e) => setStatus($('status'), `Could not list the models: ${e.message}`, true),
 );

@@ -1,6 +1,7 @@
 /**
  * The reader's input and label formats, shared by the photo cache (preprocess --format full),
- * training, `svhn read`, serve and the page.
+ * training, `svhn read`, serve and the page (which imports this file's compiled form: keep its
+ * imports to types).
  *
  * Input: every photo is letterboxed into READER_INPUT (48 x 96 RGB, HxW): scaled by one factor
  * so the whole photo fits, centred, the rest filled with grey LETTERBOX_FILL (YOLO's 114).

@@ -5,6 +5,7 @@
 import sharp from 'sharp';
 import { IMAGE_HEIGHT, IMAGE_WIDTH } from '../../config.js';
 import type { Box } from '../../data/images/photoLabels.js';
+import { digitSquare } from './assemble.js';
 import { LETTERBOX_FILL, READER_IMAGE_BYTES, READER_INPUT, letterboxOf, type Letterbox } from './format.js';
 import type { RgbPhoto } from './reading.js';
 
@@ -30,11 +31,7 @@ export async function letterboxPhoto(photo: RgbPhoto): Promise<{ pixels: Uint8Ar
  * square leaves the photo, the edge pixels repeat. 32 x 32 x 3 uint8.
  */
 export async function cropDigit(photo: RgbPhoto, box: Box): Promise<Uint8Array> {
-  const cx = (box[0] + box[2]) / 2;
-  const cy = (box[1] + box[3]) / 2;
-  const side = Math.max(1, Math.round(Math.max(box[2] - box[0], box[3] - box[1])));
-  const left = Math.round(cx - side / 2);
-  const top = Math.round(cy - side / 2);
+  const { left, top, side } = digitSquare(box);
   // the square's pixels, each clamped to the photo (edge repeat)
   const square = new Uint8Array(side * side * 3);
   for (let y = 0; y < side; y++) {

@@ -3,7 +3,8 @@
  * threshold and the highest of their 3 x 3 neighbourhood (CenterNet's max-pool NMS), each with
  * the box its offset and size give, in input pixels; then boxes that overlap a better one by
  * more than half are dropped. Pure arithmetic on one photo's output, so the CLI, serve and the
- * training loop's metric share it (the page has the same steps in its script).
+ * training loop's metric share it, and serve's page imports its compiled form (no imports but
+ * format.ts and types: keep it so).
  */
 import type { Box } from '../../data/images/photoLabels.js';
 import { DETECTOR_STRIDE, GRID_HEIGHT, GRID_WIDTH, HEAD_CHANNELS } from './format.js';

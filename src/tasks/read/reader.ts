@@ -6,16 +6,17 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
-import { IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from '../../config.js';
+import { IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH } from '../../config.js';
 import { SvhnError } from '../../errors.js';
 import { scalePixels } from '../../data/cache/batches.js';
 import { assertModelDir, loadLayersModel, loadModelDir, readModelMetadata, type ModelDirFlag } from '../../models/io.js';
 import { foldBatchNorms, wholeBatch } from '../../models/inference.js';
 import { READER_CLASSIFIER_DIR, type ModelMetadata } from '../../models/modelDir.js';
-import { boxToPhoto, READER_IMAGE_BYTES, READER_INPUT } from './format.js';
+import { boxesInPhoto, noNumberReading, numberDetections, readingOf } from './assemble.js';
+import { READER_IMAGE_BYTES, READER_INPUT } from './format.js';
 import { cropDigit, letterboxPhoto } from './letterbox.js';
-import { DEFAULT_CENTRE_THRESHOLD, findDigits, numberRow } from './peaks.js';
-import type { DigitReading, Reading, RgbPhoto } from './reading.js';
+import { DEFAULT_CENTRE_THRESHOLD } from './peaks.js';
+import type { Reading, RgbPhoto } from './reading.js';
 
 export interface Reader {
   /** The model directory's basename. */
@@ -24,6 +25,8 @@ export interface Reader {
   /** The digit model that names each box. */
   classifierMetadata: ModelMetadata;
   read(photo: RgbPhoto): Promise<Reading>;
+  /** With { keepFiles: true }: the bytes both models were built from (model.json and its weight files), as serve gives them to the page. */
+  files?: { detector: Map<string, Buffer>; classifier: Map<string, Buffer> };
   dispose(): void;
 }
 
@@ -31,6 +34,8 @@ export interface ReaderOptions {
   flag?: ModelDirFlag;
   /** A centre needs this chance to count as a digit (peaks.ts). */
   centreThreshold?: number;
+  /** Keep the models' files (Reader.files). */
+  keepFiles?: boolean;
 }
 
 /** Loads a reader's directory (svhn train --model reader); anything else is refused in one line. */
@@ -42,7 +47,8 @@ export async function loadReader(dir: string, opts: ReaderOptions = {}): Promise
   if (metadata.task !== 'read') {
     throw new SvhnError('BAD_MODEL', `${flag} ${dir}: expected a reader model, got a digit classifier; train one with \`svhn train --model reader\``);
   }
-  const detector = foldBatchNorms(await loadLayersModel(dir, { flag }));
+  const detectorFiles = opts.keepFiles ? new Map<string, Buffer>() : undefined;
+  const detector = foldBatchNorms(await loadLayersModel(dir, { flag, files: detectorFiles }));
   const inShape = detector.inputs[0]?.shape.slice(1) ?? [];
   const want = [READER_INPUT.height, READER_INPUT.width, READER_INPUT.channels];
   if (inShape.join('x') !== want.join('x')) {
@@ -51,7 +57,7 @@ export async function loadReader(dir: string, opts: ReaderOptions = {}): Promise
   }
   let classifier;
   try {
-    classifier = await loadModelDir(join(dir, READER_CLASSIFIER_DIR));
+    classifier = await loadModelDir(join(dir, READER_CLASSIFIER_DIR), { keepFiles: opts.keepFiles });
   } catch (e) {
     detector.dispose();
     throw e;
@@ -68,27 +74,16 @@ export async function loadReader(dir: string, opts: ReaderOptions = {}): Promise
       const x = tf.tensor4d(input, [1, READER_INPUT.height, READER_INPUT.width, READER_INPUT.channels]);
       return (detector.predict(x) as tf.Tensor).dataSync() as Float32Array;
     });
-    const found = numberRow(findDigits(out, 0, centreThreshold));
-    if (!found.length) {
-      let best = 0;
-      for (const d of findDigits(out, 0, 0)) best = Math.max(best, d.score);
-      return { number: '', confidence: 1 - best, digits: [] };
-    }
-    const boxes = found.map((d) => boxToPhoto(d.box, letterbox, photo.width, photo.height));
+    const found = numberDetections(out, letterbox, centreThreshold);
+    if (!found.length) return noNumberReading(out);
+    const boxes = boxesInPhoto(found, letterbox, photo.width, photo.height);
     const crops = new Float32Array(boxes.length * IMAGE_BYTES);
     for (let i = 0; i < boxes.length; i++) scalePixels(await cropDigit(photo, boxes[i]!), crops, i * IMAGE_BYTES);
     const probs = tf.tidy(() => {
       const x = tf.tensor4d(crops, [boxes.length, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS]);
       return (classifier.model.predict(x, wholeBatch(boxes.length)) as tf.Tensor).dataSync() as Float32Array;
     });
-    const digits: DigitReading[] = found.map((d, i) => {
-      const p = probs.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES);
-      let digit = 0;
-      for (let k = 1; k < NUM_CLASSES; k++) if (p[k]! > p[digit]!) digit = k;
-      const clip = (b: number[]) => [Math.max(0, b[0]!), Math.max(0, b[1]!), Math.min(photo.width, b[2]!), Math.min(photo.height, b[3]!)] as DigitReading['box'];
-      return { digit, confidence: p[digit]! * d.score, box: clip(boxes[i]!) };
-    });
-    return { number: digits.map((d) => d.digit).join(''), confidence: digits.reduce((c, d) => c * d.confidence, 1), digits };
+    return readingOf(found, boxes, probs, photo.width, photo.height);
   };
 
   return {
@@ -96,6 +91,7 @@ export async function loadReader(dir: string, opts: ReaderOptions = {}): Promise
     metadata: { ...metadata, synthetic: Boolean(metadata.synthetic) },
     classifierMetadata: classifier.metadata,
     read,
+    ...(detectorFiles && classifier.files ? { files: { detector: detectorFiles, classifier: classifier.files } } : {}),
     dispose() {
       detector.dispose();
       classifier.model.dispose();
