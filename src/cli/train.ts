@@ -72,7 +72,7 @@ function addTrainOptions(cmd: Command, withModel: boolean): Command {
     .option('--warmup-epochs <n>', `cosine: epochs of linear warm-up to --lr (default: ${perModel('warmupEpochs')})`, nonNegativeNumber)
     .option('--weight-decay <rate>', `AdamW's decoupled weight decay on the kernels; 0 is Adam (default: ${perModel('weightDecay')})`, nonNegativeNumber)
     .option('--label-smoothing <e>', `train on targets y(1-e) + e/10 (default: ${perModel('labelSmoothing')})`, nonNegativeNumber)
-    .option('--recalibrate-bn', `with --init: start from BatchNorm statistics measured on the training images, not the parent's (default: ${f.recalibrateBn ? 'on' : 'off'} with --init)`)
+    .option('--recalibrate-bn', `with --init: start from BatchNorm statistics measured on the training images, not the parent's (default: ${f.recalibrateBn ? 'on' : 'off'} with --init of a digit model; a reader refuses it)`)
     .option('--no-recalibrate-bn', "with --init: start from the parent's BatchNorm statistics")
     .option('--seed <n>', 'seed of initialisers, dropout, shuffling, augmentation and --limit sampling', nonNegativeInt, d.seed)
     .option('--limit <n>', 'train on at most N cached training images, stratified (default: all)', positiveInt)
