@@ -85,7 +85,10 @@ export async function loadReader(dir: string, opts: ReaderOptions = {}): Promise
       const p = probs.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES);
       let digit = 0;
       for (let k = 1; k < NUM_CLASSES; k++) if (p[k]! > p[digit]!) digit = k;
-      const clip = (b: number[]) => [Math.max(0, b[0]!), Math.max(0, b[1]!), Math.min(photo.width, b[2]!), Math.min(photo.height, b[3]!)] as DigitReading['box'];
+      // each side within the photo: a box found partly (or wholly) in the letterbox's fill stays a well-formed box in the photo, left <= right, top <= bottom
+      const inX = (v: number) => Math.min(photo.width, Math.max(0, v));
+      const inY = (v: number) => Math.min(photo.height, Math.max(0, v));
+      const clip = (b: number[]) => [inX(b[0]!), inY(b[1]!), inX(b[2]!), inY(b[3]!)] as DigitReading['box'];
       return { digit, confidence: p[digit]! * d.score, box: clip(boxes[i]!) };
     });
     return { number: digits.map((d) => d.digit).join(''), confidence: digits.reduce((c, d) => c * d.confidence, 1), digits };
