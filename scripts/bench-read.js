@@ -209,11 +209,13 @@ function coverageTable(readings) {
     const kept = readings.filter((r) => r.read !== null && !held(r, t));
     return { minConfidence: t, coverage: kept.length / readings.length, accuracy: ratio(kept.filter((r) => r.exact).length, kept.length), kept: kept.length };
   };
-  // The highest threshold that keeps at least KEEP of the photos: one of the confidences.
+  // The highest threshold that keeps at least KEEP of the photos: half a rounding step (rows
+  // carry 4 decimals) under one of the confidences, so svhn read, comparing the unrounded
+  // confidence, keeps the same rows.
   const candidates = [...new Set(readings.filter((r) => r.read).map((r) => r.confidence))].sort((a, b) => b - a);
   let keep = at(0);
   for (const c of candidates) {
-    const row = at(c);
+    const row = at(Math.max(0, Number((c - 0.00005).toFixed(5))));
     if (row.coverage >= KEEP) {
       keep = row;
       break;
