@@ -142,7 +142,8 @@ async function runTrain(fixed: string | undefined, flags: TrainFlags): Promise<v
     warmupEpochs: flags.warmupEpochs ?? d.warmupEpochs,
     weightDecay: flags.weightDecay ?? d.weightDecay,
     labelSmoothing: flags.labelSmoothing ?? d.labelSmoothing,
-    recalibrateBn: flags.recalibrateBn ?? (flags.init !== undefined && DEFAULTS.finetune.recalibrateBn), // fine-tuning only (trainModel refuses it without --init)
+    // fine-tuning only (trainModel refuses it without --init)
+    recalibrateBn: flags.recalibrateBn ?? (flags.init !== undefined && DEFAULTS.finetune.recalibrateBn),
     augmentStrength: flags.augmentStrength,
     outDir,
     force: flags.force,

@@ -54,7 +54,10 @@ export function readingOf(found: Detection[], boxes: Box[], probs: Float32Array,
     let digit = 0;
     for (let k = 1; k < DIGITS; k++) if (p[k]! > p[digit]!) digit = k;
     const b = boxes[i]!;
-    return { digit, confidence: p[digit]! * d.score, box: [Math.max(0, b[0]), Math.max(0, b[1]), Math.min(width, b[2]), Math.min(height, b[3])] };
+    // each side within the photo, so a box partly off it stays well formed (left <= right, top <= bottom)
+    const inX = (v: number) => Math.min(width, Math.max(0, v));
+    const inY = (v: number) => Math.min(height, Math.max(0, v));
+    return { digit, confidence: p[digit]! * d.score, box: [inX(b[0]), inY(b[1]), inX(b[2]), inY(b[3])] };
   });
   return { number: digits.map((d) => d.digit).join(''), confidence: digits.reduce((c, d) => c * d.confidence, 1), digits };
 }

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { SvhnError } from '../../errors.js';
-import { readModelMetadata } from '../../models/io.js';
+import { assertModelDir, readModelMetadata } from '../../models/io.js';
 import { METADATA_JSON, MODEL_JSON, READER_CLASSIFIER_DIR, WEIGHTS_BIN } from '../../models/modelDir.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { readRegularFile } from '../../util/files.js';
@@ -33,6 +33,7 @@ export interface ClassifierFiles {
 
 /** Reads --classifier DIR: a digit model directory (32x32x3 in, 10 out), refused in one line otherwise. */
 export async function readClassifierFiles(dir: string): Promise<ClassifierFiles> {
+  assertModelDir(dir, '--classifier'); // a missing folder says so, as --model and --init do
   const metadata = await readModelMetadata(dir, { flag: '--classifier' });
   if ((metadata.task ?? 'classify') !== 'classify') {
     throw new SvhnError('BAD_FLAG', `--classifier ${dir}: is a ${metadata.task} model; expected a digit model (svhn train --model optimized)`);

@@ -1,0 +1,71 @@
+/**
+ * Peak finding (tasks/read/peaks.ts) on hand-made output grids: the boxes are the arithmetic
+ * of the cell, its offset and its log size, written out here.
+ */
+import { describe, expect, it } from 'vitest';
+import { GRID_WIDTH, HEAD_CHANNELS } from '../../../src/tasks/read/format.js';
+import { detectionsMatch, findDigits, readingOrder, type Detection } from '../../../src/tasks/read/peaks.js';
+import { OUTPUT_LENGTH } from '../../../src/tasks/read/targets.js';
+
+/** An output grid with every centre logit at -10 and regression 0; `set` puts one cell's 5 channels. */
+function grid(offset = 0) {
+  const out = new Float32Array(offset + OUTPUT_LENGTH);
+  for (let k = 0; k < OUTPUT_LENGTH; k += HEAD_CHANNELS) out[offset + k] = -10;
+  const set = (x: number, y: number, ch: number[]) => ch.forEach((v, i) => (out[offset + (y * GRID_WIDTH + x) * HEAD_CHANNELS + i] = v));
+  return { out, set };
+}
+const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+
+describe('findDigits', () => {
+  it('two peaks: two detections, best first, with the boxes their offset and size give', () => {
+    const { out, set } = grid(OUTPUT_LENGTH); // the second photo of a batch
+    set(3, 5, [2, 0.5, 0.25, Math.log(2), Math.log(4)]); // centre (3.5, 5.25) cells = (14, 21) px; 8 x 16 px
+    set(15, 6, [1, 0, 0, 0, 0]); // centre (60, 24) px, 4 x 4 px
+    set(16, 6, [0.5, 0, 0, 0, 0]); // a lower neighbour: not a peak
+    const found = findDigits(out, OUTPUT_LENGTH);
+    expect(found).toHaveLength(2);
+    expect(found[0]!.score).toBeCloseTo(sigmoid(2), 6);
+    expect(found[0]!.cell).toEqual({ x: 3, y: 5 });
+    found[0]!.box.forEach((v, i) => expect(v).toBeCloseTo([10, 13, 18, 29][i]!, 5));
+    expect(found[1]!.cell).toEqual({ x: 15, y: 6 });
+    found[1]!.box.forEach((v, i) => expect(v).toBeCloseTo([58, 22, 62, 26][i]!, 5));
+    expect(readingOrder([found[1]!, found[0]!]).map((d) => d.cell.x)).toEqual([3, 15]);
+  });
+
+  it('a plateau (equal neighbours) is one peak, its first cell in reading order', () => {
+    const { out, set } = grid();
+    set(8, 4, [1, 0, 0, 0, 0]);
+    set(9, 4, [1, 0, 0, 0, 0]);
+    set(8, 5, [1, 0, 0, 0, 0]);
+    set(9, 5, [1, 0, 0, 0, 0]);
+    const found = findDigits(out);
+    expect(found.map((d) => d.cell)).toEqual([{ x: 8, y: 4 }]);
+  });
+
+  it('below the threshold: nothing (the threshold is a parameter)', () => {
+    const { out, set } = grid();
+    set(8, 4, [-1, 0, 0, 0, 0]); // sigmoid 0.27 < 0.3
+    expect(findDigits(out)).toEqual([]);
+    expect(findDigits(out, 0, 0.2)).toHaveLength(1);
+  });
+
+  it('a peak whose box lies mostly inside a better one is dropped as a duplicate', () => {
+    const { out, set } = grid();
+    set(5, 5, [3, 0, 0, Math.log(4), Math.log(6)]); // 16 x 24 px about (20, 20)
+    set(7, 5, [2, 0, 0, 0, 0]); // 4 x 4 px about (28, 20): inside the first box
+    set(15, 5, [2, 0, 0, 0, 0]); // far away: kept
+    expect(findDigits(out).map((d) => d.cell.x)).toEqual([5, 15]);
+  });
+});
+
+describe('detectionsMatch', () => {
+  const det = (x: number, y: number, left: number): Detection => ({ score: 0.9, box: [left, 0, left + 4, 4], cell: { x, y } });
+  it('as many detections as digits, each within one cell, in reading order', () => {
+    const centres = [{ x: 3, y: 5 }, { x: 9, y: 5 }];
+    expect(detectionsMatch([det(10, 6, 40), det(4, 4, 12)], centres)).toBe(true); // order of the list does not matter
+    expect(detectionsMatch([det(3, 5, 12)], centres)).toBe(false); // one missing
+    expect(detectionsMatch([det(3, 5, 12), det(11, 5, 44)], centres)).toBe(false); // two cells away
+    expect(detectionsMatch([], [])).toBe(true); // no number, nothing found
+    expect(detectionsMatch([det(3, 5, 12)], [])).toBe(false);
+  });
+});
