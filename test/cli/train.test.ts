@@ -51,7 +51,7 @@ describe('svhn train', () => {
     expect(summary.params.total).toBe(315_722);
     expect(summary.history).toHaveLength(6);
     expect((await readdir(join(tmp, 'models/a'))).sort()).toEqual(
-      ['curves.png', 'history.csv', 'history.json', 'metadata.json', 'model.json', 'weights.bin'].sort(),
+      ['MODEL_CARD.md', 'curves.png', 'history.csv', 'history.json', 'metadata.json', 'model.json', 'weights.bin'].sort(),
     );
     const png = await readFile(join(tmp, 'models/a/curves.png'));
     expect(png.subarray(1, 4).toString()).toBe('PNG');
@@ -204,7 +204,7 @@ describe('svhn train', () => {
 
   it('rejects bad input with one line, a non-zero exit and nothing under the final name', async () => {
     const cases: Array<[string[], RegExp, number | null]> = [
-      [['train', '--model', 'resnet50', '--out', 'models/x'], /--model: expected one of baseline, optimized, resnet, got 'resnet50'/, 2],
+      [['train', '--model', 'resnet50', '--out', 'models/x'], /--model: expected one of baseline, optimized, resnet, reader, got 'resnet50'/, 2],
       [['train', '--schedule', 'linear', '--out', 'models/x'], /--schedule.*expected one of constant, cosine, onecycle, got 'linear'/, 2],
       [['train', ...TINY, '--label-smoothing', '0.9', '--out', 'models/x'], /--label-smoothing: expected a number from 0 to 0\.5, got 0\.9/, 2],
       [['train', ...TINY, '--epochs', '2', '--warmup-epochs', '3', '--out', 'models/x'], /--warmup-epochs: expected a number from 0 to --epochs \(2\), got 3/, 2],

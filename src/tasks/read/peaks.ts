@@ -88,27 +88,23 @@ export function detectionsMatch(ds: Detection[], centres: Array<{ x: number; y: 
   return centres.every((t, i) => Math.abs(found[i]!.cell.x - t.x) <= 1 && Math.abs(found[i]!.cell.y - t.y) <= 1);
 }
 
-/** How far a digit of the number may sit from the row's median, in median digit heights. */
+/** How far a digit of the number may sit from the surest digit's row, in that digit's heights. */
 const ROW_TOLERANCE = { centreY: 0.5, heightRatio: 2 };
 
 /**
  * The detections that form one number: a house number is a row of digits of about one size,
- * so a detection whose height is more than twice or less than half the median's, or whose
- * centre sits more than half a median height above or below the median centre, is clutter
- * (a bolt, a letter, a second sign) and is dropped. Fewer than 3 detections are kept as they
- * are: there is no row to measure them by. Returns them in reading order.
+ * so, measured against the surest detection, one more than twice or less than half its
+ * height, or whose centre sits more than half its height above or below its centre, is
+ * clutter (a bolt, a letter, a second sign) and is dropped. The surest detection always stays.
+ * Returns them in reading order.
  */
 export function numberRow(ds: Detection[]): Detection[] {
-  if (ds.length < 3) return readingOrder(ds);
-  const median = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  };
-  const heights = ds.map((d) => d.box[3] - d.box[1]);
-  const h = median(heights);
-  const cy = median(ds.map((d) => (d.box[1] + d.box[3]) / 2));
-  const kept = ds.filter((d, i) => {
-    const ratio = heights[i]! / h;
+  if (ds.length < 2) return readingOrder(ds);
+  const anchor = ds.reduce((a, d) => (d.score > a.score ? d : a));
+  const h = Math.max(1e-6, anchor.box[3] - anchor.box[1]);
+  const cy = (anchor.box[1] + anchor.box[3]) / 2;
+  const kept = ds.filter((d) => {
+    const ratio = (d.box[3] - d.box[1]) / h;
     return Math.abs((d.box[1] + d.box[3]) / 2 - cy) <= ROW_TOLERANCE.centreY * h && ratio <= ROW_TOLERANCE.heightRatio && ratio >= 1 / ROW_TOLERANCE.heightRatio;
   });
   return readingOrder(kept);
