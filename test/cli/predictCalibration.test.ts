@@ -32,7 +32,11 @@ beforeAll(async () => {
   for (const d of [0, 3, 7]) {
     // A solid digit colour, darkened toward grey so the model is not certain.
     const px = Buffer.from(solidRgb(d, 12, 12).map((v) => Math.round(0.6 * v + 0.4 * 128)));
-    await writeFile(join(dir, 'imgs', `${d}.png`), await sharp(px, { raw: { width: 12, height: 12, channels: 3 } }).png().toBuffer());
+    const png = await sharp(px, { raw: { width: 12, height: 12, channels: 3 } }).png().toBuffer();
+    await writeFile(join(dir, 'imgs', `${d}.png`), png);
+    // The same images as a labelled folder for evaluate (DIR/<digit>/...), one labelled wrong.
+    await mkdir(join(dir, 'labelled', String(d === 7 ? 1 : d)), { recursive: true });
+    await writeFile(join(dir, 'labelled', String(d === 7 ? 1 : d), `${d}.png`), png);
   }
 });
 afterAll(async () => {
@@ -81,5 +85,23 @@ describe('svhn predict with a calibrated model', () => {
     const b = rowsOf((await withMin(['--no-calibration'])).stdout)[0]!;
     expect(a).toMatchObject({ abstained: true, predicted: null });
     expect(b).toMatchObject({ abstained: false, predicted: raw[0]!.predicted });
+  });
+
+  it('evaluate: applies the temperature, or not with --no-calibration; the raw ECE is the same either way', async () => {
+    const args = ['evaluate', '--model', 'model', '--images', 'labelled', '--json', '--backend', 'cpu'];
+    const cal = await svhn([...args, '--out', 'ev-cal'], dir);
+    const raw = await svhn([...args, '--out', 'ev-raw', '--no-calibration'], dir);
+    expect(cal.code, cal.stderr).toBe(0);
+    expect(raw.code, raw.stderr).toBe(0);
+    const c = JSON.parse(cal.stdout).models[0].calibration;
+    const r = JSON.parse(raw.stdout).models[0].calibration;
+    expect(c.temperature).toBe(T);
+    expect(r.temperature).toBe(1);
+    expect(r.eceRaw).toBe(c.eceRaw);
+    expect(r.ece).toBe(r.eceRaw);
+    expect(c.ece).not.toBe(c.eceRaw);
+    const report = JSON.parse(await readFile(join(dir, 'ev-cal', 'report.json'), 'utf8'));
+    expect(report.calibration).toMatchObject({ temperature: T, ece: c.ece, eceRaw: c.eceRaw });
+    expect(report.files['reliability.png']).toBeDefined();
   });
 });
