@@ -1,7 +1,7 @@
 /**
- * `svhn predict` with a calibrated model, through the real CLI (dist/: build first): the
- * probabilities are softmax(log p / T) of the raw ones, --no-calibration gives the raw ones,
- * and --min-confidence abstains on the calibrated confidence.
+ * A calibrated model through the real CLI (dist/: build first): predict's probabilities are
+ * softmax(log p / T) of the raw ones, --no-calibration gives the raw ones, --min-confidence
+ * abstains on the calibrated confidence; evaluate and serve apply the same temperature.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { softmaxWithTemperature } from '../../src/metrics/calibration.js';
 import { saveColourModel, solidRgb } from '../predict/helpers.js';
 import { svhnAsync } from '../helpers.js';
+import { startServe } from '../serve/helpers.js';
 
 const T = 3;
 const svhn = (args: string[], cwd: string) => svhnAsync(args, { cwd, timeoutMs: 60_000 });
@@ -103,5 +104,23 @@ describe('svhn predict with a calibrated model', () => {
     const report = JSON.parse(await readFile(join(dir, 'ev-cal', 'report.json'), 'utf8'));
     expect(report.calibration).toMatchObject({ temperature: T, ece: c.ece, eceRaw: c.eceRaw });
     expect(report.files['reliability.png']).toBeDefined();
+  });
+
+  it('serve: the API answers the calibrated rows predict writes, and lists the temperature', async () => {
+    const predicted = rowsOf((await svhn(['predict', 'imgs/3.png', '--model', 'model', '--format', 'jsonl', '--top-k', '10', '--backend', 'cpu'], dir)).stdout)[0]!;
+    const server = await startServe(['--model', 'model', '--backend', 'cpu'], dir);
+    try {
+      const form = new FormData();
+      form.append('file', new Blob([await readFile(join(dir, 'imgs/3.png'))]), 'imgs/3.png');
+      const res = await fetch(`${server.url}v1/predict?top_k=10`, { method: 'POST', body: form });
+      expect(res.status).toBe(200);
+      const row = (await res.json()).models[0].rows[0];
+      expect(row.top).toEqual(predicted.top);
+      expect(row.confidence).toBe(predicted.confidence);
+      const models = await (await fetch(`${server.url}v1/models`)).json();
+      expect(models.models[0].metadata.calibration.temperature).toBe(T);
+    } finally {
+      await server.stop();
+    }
   });
 });
