@@ -157,7 +157,7 @@ export async function evaluationJson(r: EvaluationResult): Promise<Record<string
   };
 }
 
-/** report.json's calibration: ECE of the probabilities evaluated and of the raw softmax, the temperature, the bins of the former. */
+/** report.json's calibration: ECE of the probabilities evaluated and of the raw softmax, the temperature, the bins of both. */
 function calibrationJson(c: EvaluationResult['calibration']): Record<string, unknown> {
   return {
     ece: c.ece,
@@ -165,6 +165,7 @@ function calibrationJson(c: EvaluationResult['calibration']): Record<string, unk
     temperature: c.temperature,
     fittedTemperature: c.fittedTemperature,
     bins: c.bins,
+    binsRaw: c.binsRaw, // the raw softmax's, for a before/after diagram
   };
 }
 
