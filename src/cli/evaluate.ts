@@ -23,6 +23,7 @@ interface EvaluateFlags {
   images?: string;
   labels?: string;
   strict: boolean;
+  calibration: boolean; // false with --no-calibration
 }
 
 export function registerEvaluate(program: Command): void {
@@ -38,6 +39,7 @@ export function registerEvaluate(program: Command): void {
     .option('--strict', 'with --images/--labels: a file that does not decode is an error, not skipped', false)
     .option('--out <dir>', 'output directory, written whole (an earlier evaluation there is replaced; one holding other files is refused); several models: one subdirectory each (default: <model>/evaluation, <model>/evaluation-val, or <model>/evaluation-images with --images/--labels)')
     .option('--errors <file.png>', 'also draw the misclassified images, most confident first, true -> predicted (several models: FILE-<name>.png)')
+    .option('--no-calibration', "use the raw softmax, not the temperature the model was calibrated with (metadata.json calibration); the raw ECE is reported either way")
     .option('--batch-size <n>', 'images per prediction batch (bounds memory)', positiveInt, DEFAULTS.evaluate.batchSize)
     .option('--backend <name>', `tfjs backend: ${BACKEND_CHOICES.join(', ')}`, oneOf(BACKEND_CHOICES), DEFAULTS.train.backend)
     .option('--threads <n>', THREADS_HELP, threadCount)
@@ -66,6 +68,7 @@ A labelled set may lack some digits (warned); their rows of the report are empty
         batchSize: opts.batchSize,
         outDir: opts.out,
         errorsPng: opts.errors,
+        calibration: opts.calibration,
       });
       const synthetic = run.models.some((m) => m.result.synthetic); // the data evaluated, not the models' training data
 
@@ -84,6 +87,7 @@ A labelled set may lack some digits (warned); their rows of the report are empty
             seconds: r.seconds,
             confusionMatrix: r.confusion,
             classificationReport: classificationReportDict(r.report),
+            calibration: { ece: r.calibration.ece, eceRaw: r.calibration.eceRaw, temperature: r.calibration.temperature },
             warnings: r.report.warnings,
             ...(r.data.source ? { skipped: r.data.source.skipped } : {}),
             outDir,

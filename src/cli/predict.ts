@@ -27,6 +27,7 @@ interface PredictFlags {
   threads?: number;
   shard?: Shard;
   minConfidence: number;
+  calibration: boolean; // false with --no-calibration
 }
 
 function minConfidence(value: string): number {
@@ -57,6 +58,7 @@ export function registerPredict(program: Command): void {
     .option('--out <file>', 'write rows to FILE (atomically) instead of stdout')
     .option('--top-k <k>', `digits listed per input with their probabilities (1..${NUM_CLASSES})`, topK, DEFAULTS.predict.topK)
     .option('--min-confidence <p>', 'abstain below this top probability (0..1): the row\'s predicted is empty, abstained true, best still the likeliest digit', minConfidence, 0)
+    .option('--no-calibration', "raw softmax probabilities, not divided by the temperature the model was calibrated with (metadata.json calibration); --min-confidence then compares raw ones")
     .option('--recursive', 'walk subfolders of folder inputs', false)
     .option('--batch-size <n>', 'images per prediction batch', positiveInt, DEFAULTS.predict.batchSize)
     .option('--grid <file.png>', 'also draw the first inputs with prediction, confidence (and true label when known) and file name')
@@ -96,6 +98,7 @@ a shard with no inputs (more shards than inputs) writes an empty output and exit
         gridCount: flags.gridCount,
         shard: flags.shard,
         minConfidence: flags.minConfidence,
+        calibration: flags.calibration,
       });
       const answered = summary.abstained > 0 ? ' answered' : '';
       const { formatInterval, wilsonInterval } = await import('../metrics/intervals.js');

@@ -171,6 +171,7 @@ async function runTrain(fixed: string | undefined, flags: TrainFlags): Promise<v
       trainImagesPerSec: m.trainImagesPerSec,
       hyperparameters: m.hyperparameters,
       ...(m.parent ? { parent: m.parent } : {}),
+      ...(m.calibration ? { calibration: m.calibration } : {}),
       history: result.history,
     };
     process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
@@ -183,6 +184,7 @@ async function runTrain(fixed: string | undefined, flags: TrainFlags): Promise<v
         `backend    ${m.backend} (${m.threads} thread${m.threads === 1 ? '' : 's'}), ${m.trainImagesPerSec.toFixed(1)} images/s training`,
         `epochs     ${m.epochsRun}${m.stoppedEarly ? ' (stopped early)' : ''}, best epoch ${m.bestEpoch} by val_acc`,
         `validation loss ${m.validation.loss.toFixed(4)}, accuracy ${(100 * m.validation.acc).toFixed(2)}%`,
+        ...(m.calibration ? [`calibration temperature ${m.calibration.temperature.toFixed(3)} on val: ECE ${m.calibration.eceBefore.toFixed(4)} -> ${m.calibration.eceAfter.toFixed(4)}, NLL ${m.calibration.nllBefore.toFixed(4)} -> ${m.calibration.nllAfter.toFixed(4)}`] : []),
         `wall time  ${m.wallTimeSec.toFixed(1)} s`,
       ].join('\n') + '\n',
     );

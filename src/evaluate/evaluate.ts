@@ -17,9 +17,11 @@ import { basename, dirname, resolve } from 'node:path';
 import { IMAGE_BYTES, IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from '../config.js';
 import { SvhnError } from '../errors.js';
 import { getLogger } from '../log.js';
+import { calibrationSummary, type ReliabilityBin } from '../metrics/calibration.js';
 import { classificationReport, type ClassificationReport } from '../metrics/classification.js';
 import { ConfusionAccumulator, type ConfusionMatrix } from '../metrics/confusion.js';
 import { MeanAccumulator } from '../metrics/mean.js';
+import { calibrateProbabilities } from '../models/calibration.js';
 import { wholeBatch } from '../models/inference.js';
 import { loadModelDir } from '../models/io.js';
 import type { ModelMetadata } from '../models/modelDir.js';
@@ -39,9 +41,23 @@ export type EvaluateOptions = EvalData & {
   keepSamples?: number;
   /** How many misclassified images to keep pixels of (errors grid): the most confident ones. */
   keepErrors?: number;
+  /** Apply the model's temperature (metadata.json calibration; default true); false: the raw softmax (--no-calibration). */
+  calibration?: boolean;
   /** Called after each batch with images done so far. */
   onProgress?: (done: number, total: number) => void;
 };
+
+/** How well the confidences match the accuracy (metrics/calibration.ts), with the temperature evaluate applied and without. */
+export interface CalibrationResult {
+  /** The temperature the probabilities were divided by: the model's, or 1 with --no-calibration or none recorded. */
+  temperature: number;
+  /** What the model's metadata.json records (1 when absent). */
+  fittedTemperature: number;
+  ece: number; // of the probabilities evaluated (calibrated unless --no-calibration)
+  eceRaw: number; // of the model's own softmax
+  bins: ReliabilityBin[]; // of the probabilities evaluated
+  binsRaw: ReliabilityBin[];
+}
 
 /** A labelled set's description in a result: where from, what was skipped. */
 export interface LabelledDataSource {
@@ -81,7 +97,8 @@ export interface EvaluationResult {
   synthetic: boolean;
   backend: string;
   accuracy: number;
-  loss: number; // mean categorical cross-entropy per image
+  loss: number; // mean categorical cross-entropy per image (of the calibrated probabilities unless --no-calibration)
+  calibration: CalibrationResult;
   confusion: ConfusionMatrix;
   report: ClassificationReport;
   seconds: number; // wall time of the whole pass (read + scale + predict)
@@ -193,7 +210,10 @@ async function openEvalData(opts: EvaluateOptions): Promise<OpenedEvalData> {
 /** Evaluates one model directory on a split of the cache or a labelled set. The backend must already be set. */
 export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluationResult> {
   const log = getLogger();
-  const { model, metadata, params } = await loadModelDir(opts.modelDir);
+  // The raw model: evaluate wants its softmax too (the raw ECE), and applies the temperature
+  // itself with the function loadModelDir's calibrated models end in.
+  const { model, metadata, params, fittedTemperature } = await loadModelDir(opts.modelDir, { calibration: false });
+  const temperature = opts.calibration === false ? 1 : fittedTemperature;
   try {
     const source = await openEvalData(opts);
     const total = source.data.count;
@@ -203,6 +223,8 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluationRe
     const labelsAll = new Uint8Array(total);
     const predictedAll = new Uint8Array(total);
     const confidenceAll = new Float32Array(total);
+    const confidenceRaw = new Float32Array(total);
+    const correctRaw = new Uint8Array(total);
     const samples = emptySamples(opts.keepSamples ?? 0);
     const errors = emptySamples(opts.keepErrors ?? 0);
     const xs = new Float32Array(opts.batchSize * IMAGE_BYTES); // reused: one batch of floats at a time
@@ -211,10 +233,12 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluationRe
     for await (const chunk of source.chunks()) {
       const n = chunk.count;
       scalePixels(chunk.images.subarray(0, n * IMAGE_BYTES), xs); // training's scaling
-      // tidy owns the input and every intermediate; probabilities leave as a plain array.
-      const probs = tf.tidy(() => {
+      // tidy owns the input and every intermediate; probabilities leave as plain arrays.
+      const [raw, probs] = tf.tidy(() => {
         const x = tf.tensor4d(xs.subarray(0, n * IMAGE_BYTES), [n, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS]);
-        return (model.predict(x, wholeBatch(n)) as tf.Tensor).dataSync() as Float32Array;
+        const p = model.predict(x, wholeBatch(n)) as tf.Tensor;
+        const rawValues = p.dataSync() as Float32Array;
+        return [rawValues, temperature === 1 ? rawValues : (calibrateProbabilities(p, temperature).dataSync() as Float32Array)];
       });
       const predicted = new Uint8Array(n);
       let batchLossSum = 0;
@@ -227,6 +251,9 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluationRe
           if (row[c]! > row[best]!) best = c;
         }
         const label = chunk.labels[i]!;
+        const rawRow = raw.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES);
+        let rawBest = 0;
+        for (let c = 1; c < NUM_CLASSES; c++) if (rawRow[c]! > rawRow[rawBest]!) rawBest = c;
         // Keras' categorical cross-entropy on probabilities: normalise, clip, -log p(true).
         const p = Math.min(1 - EPSILON, Math.max(EPSILON, row[label]! / sum));
         batchLossSum += -Math.log(p);
@@ -235,6 +262,8 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluationRe
         labelsAll[index] = label;
         predictedAll[index] = best;
         confidenceAll[index] = row[best]!;
+        confidenceRaw[index] = rawRow[rawBest]!;
+        correctRaw[index] = rawBest === label ? 1 : 0;
         keepSample(samples, chunk.images, i, index, label, best, row[best]!);
         if (best !== label) keepConfidentError(errors, chunk.images, i, index, label, best, row[best]!);
       }
@@ -246,6 +275,8 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluationRe
     const seconds = (performance.now() - start) / 1000;
     const matrix = confusion.result();
     const report = classificationReport(matrix);
+    const calibrated = calibrationSummary(confidenceAll, Uint8Array.from(predictedAll, (p, i) => (p === labelsAll[i] ? 1 : 0)));
+    const uncalibrated = calibrationSummary(confidenceRaw, correctRaw);
     for (const w of report.warnings) log.warn(`${metadata.name ?? basename(opts.modelDir)}: ${w}`);
     return {
       model: {
@@ -261,6 +292,7 @@ export async function evaluateModel(opts: EvaluateOptions): Promise<EvaluationRe
       backend: tf.getBackend(),
       accuracy: report.accuracy,
       loss: loss.result(),
+      calibration: { temperature, fittedTemperature, ece: calibrated.ece, eceRaw: uncalibrated.ece, bins: calibrated.bins, binsRaw: uncalibrated.bins },
       confusion: matrix,
       report,
       seconds,

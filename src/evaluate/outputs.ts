@@ -8,6 +8,8 @@
  *   confusion.csv   rows true digit, columns predicted: a header row and 10 rows, nothing else
  *   confusion.png   annotated heatmap (counts in each cell)
  *   f1.png          per-digit F1 bars
+ *   reliability.png reliability diagram: accuracy per bin of the top-1 confidence against the
+ *                   diagonal, the image count of each bin, the ECE (calibrated and raw)
  *   samples.png     the first images with prediction and confidence
  *   errors.png      the most confident mistakes first, true -> predicted (when there are any)
  *   SYNTHETIC.txt   the SYNTHETIC note, on synthetic data only: where someone looking at the
@@ -31,12 +33,13 @@ import {
   EVALUATION_FILES,
   F1_PNG,
   MODEL_JSON,
+  RELIABILITY_PNG,
   REPORT_JSON,
   SAMPLES_PNG,
   SYNTHETIC_TXT,
   WEIGHTS_BIN,
 } from '../models/modelDir.js';
-import { renderClassScoreBars, renderConfusionHeatmap } from '../report/charts.js';
+import { renderClassScoreBars, renderConfusionHeatmap, renderReliabilityDiagram } from '../report/charts.js';
 import { renderImageGrid } from '../report/grid.js';
 import { SvhnError, ioError } from '../errors.js';
 import { buildDirAtomic, sha256 } from '../util/atomic.js';
@@ -135,6 +138,7 @@ export async function evaluationJson(r: EvaluationResult): Promise<Record<string
     loss: r.loss,
     macroF1: r.report.macroAvg.f1,
     weightedF1: r.report.weightedAvg.f1,
+    calibration: calibrationJson(r.calibration),
     seconds: r.seconds,
     imagesPerSec: r.imagesPerSec,
     confusionMatrix: { rows: 'true digit', columns: 'predicted digit', counts: r.confusion },
@@ -151,6 +155,36 @@ export async function evaluationJson(r: EvaluationResult): Promise<Record<string
       confidence: Number(confidence[i]!.toFixed(6)),
     })),
   };
+}
+
+/** report.json's calibration: ECE of the probabilities evaluated and of the raw softmax, the temperature, the bins of both. */
+function calibrationJson(c: EvaluationResult['calibration']): Record<string, unknown> {
+  return {
+    ece: c.ece,
+    eceRaw: c.eceRaw,
+    temperature: c.temperature,
+    fittedTemperature: c.fittedTemperature,
+    bins: c.bins,
+    binsRaw: c.binsRaw, // the raw softmax's, for a before/after diagram
+  };
+}
+
+/** The summary's calibration line: ECE with the temperature applied, and raw. */
+export function formatCalibration(c: EvaluationResult['calibration']): string {
+  const raw = `ECE raw ${formatFixed(c.eceRaw, 4)}`;
+  if (c.temperature !== 1) return `calibration: ECE ${formatFixed(c.ece, 4)} at temperature ${c.temperature.toFixed(3)} (${raw}; 15 bins)`;
+  const why = c.fittedTemperature === 1 ? 'the model records no temperature' : `--no-calibration: the model's temperature ${c.fittedTemperature.toFixed(3)} not applied`;
+  return `calibration: ${raw} (${why}; 15 bins)`;
+}
+
+/** The reliability diagram of the probabilities evaluated. */
+async function renderReliability(r: EvaluationResult, tag: string): Promise<Buffer> {
+  const c = r.calibration;
+  const subtitle = [
+    c.temperature !== 1 ? `ECE ${formatFixed(c.ece, 4)} at temperature ${c.temperature.toFixed(3)} (raw softmax: ${formatFixed(c.eceRaw, 4)})` : `ECE ${formatFixed(c.eceRaw, 4)}, raw softmax`,
+    'blue: accuracy, red: mean confidence, dashed: ideal; images per bin above',
+  ];
+  return renderReliabilityDiagram(c.bins, { title: `${r.model.name}: reliability diagram, ${dataLabel(r.data)}${tag}`, subtitle });
 }
 
 function withoutFiles(data: EvaluationResult['data']): Record<string, unknown> {
@@ -210,6 +244,7 @@ export async function writeEvaluationOutputs(r: EvaluationResult, outDir: string
     [CONFUSION_CSV, confusionMatrixCsv(r.confusion)],
     [CONFUSION_PNG, await renderConfusionHeatmap(r.confusion, { title: `${r.model.name}: confusion matrix, ${dataLabel(r.data)} (${r.data.count} images)${tag}` })],
     [F1_PNG, await renderClassScoreBars(r.report.perClass.map((c) => c.f1), { title: `${r.model.name}: F1 per digit, ${dataLabel(r.data)}${tag}` })],
+    [RELIABILITY_PNG, await renderReliability(r, tag)],
     // A grid with nothing to show is left out (the old directory goes as a whole).
     [SAMPLES_PNG, await renderSamplesGrid(r)],
     [ERRORS_PNG, await renderErrorsGrid(r)],
@@ -277,6 +312,7 @@ export function formatEvaluationText(r: EvaluationResult, outDir?: string): stri
       ? `labelled ${r.data.source.kind} ${r.data.source.path}: ${r.data.count} images${r.data.source.skipped.length ? `, ${r.data.source.skipped.length} file${r.data.source.skipped.length === 1 ? '' : 's'} skipped (listed in ${REPORT_JSON})` : ''}`
       : `${r.data.split} split: ${r.data.count} images from ${r.data.dataDir}`,
     `accuracy ${formatFixed(r.accuracy, 4)} (95% CI ${formatInterval(evaluationInterval(r))}, Wilson, n=${r.data.count})  loss ${formatFixed(r.loss, 4)}  macro F1 ${formatFixed(r.report.macroAvg.f1, 4)}  weighted F1 ${formatFixed(r.report.weightedAvg.f1, 4)}`,
+    formatCalibration(r.calibration),
     `${formatFixed(r.imagesPerSec, 0)} images/s on ${r.backend} (${r.seconds.toFixed(1)} s)`,
     '',
     'confusion matrix (rows: true digit, columns: predicted digit)',
@@ -285,6 +321,6 @@ export function formatEvaluationText(r: EvaluationResult, outDir?: string): stri
     formatClassificationReport(r.report),
   ];
   if (r.report.warnings.length) lines.push(...r.report.warnings.map((w) => `warning: ${w}`), '');
-  if (outDir) lines.push(`wrote ${outDir}/{${REPORT_JSON},${CONFUSION_CSV},${CONFUSION_PNG},${F1_PNG},...}`, '');
+  if (outDir) lines.push(`wrote ${outDir}/{${REPORT_JSON},${CONFUSION_CSV},${CONFUSION_PNG},${F1_PNG},${RELIABILITY_PNG},...}`, '');
   return lines.join('\n');
 }

@@ -26,6 +26,8 @@ export type RunEvaluateOptions = RunEvalData & {
   /** PNG of misclassified images; with several models, FILE-<name>.png each. */
   errorsPng?: string;
   gridCount?: number; // images per samples/errors grid
+  /** Apply each model's temperature (default true); false: the raw softmax (--no-calibration). */
+  calibration?: boolean;
   progress?: 'bar' | 'plain' | 'silent';
 };
 
@@ -120,6 +122,7 @@ export async function runEvaluate(opts: RunEvaluateOptions): Promise<RunEvaluate
       batchSize: opts.batchSize,
       keepSamples: gridCount,
       keepErrors: gridCount,
+      calibration: opts.calibration,
       onProgress: (done, total) => {
         progress ??= createProgress({ label: `evaluate ${basename(modelDir)} (${label})`, total, unit: 'img', mode: opts.progress });
         progress.update(done);

@@ -11,6 +11,7 @@ import { SvhnError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { isNotRegularFile, readRegularFile } from '../util/files.js';
 import { parseJsonFile } from '../util/json.js';
+import { temperatureOf, withTemperature } from './calibration.js';
 import { foldBatchNorms } from './inference.js';
 import { METADATA_JSON, MODEL_JSON, WEIGHTS_BIN, type ModelMetadata } from './modelDir.js';
 
@@ -198,6 +199,10 @@ export interface LoadedModel {
   metadata: ModelMetadata;
   /** Parameters of the model as saved (the folded model in memory holds fewer). */
   params: number;
+  /** The temperature the model's output is divided by (models/calibration.ts): metadata's, or 1 with { calibration: false } or none recorded. */
+  temperature: number;
+  /** What metadata.json records (1 when absent), applied or not. */
+  fittedTemperature: number;
   /** With { keepFiles: true }: model.json and its weight files as read, keyed as model.json names them. */
   files?: Map<string, Buffer>;
 }
@@ -213,10 +218,12 @@ export function assertModelDir(dir: string, flag: ModelDirFlag = '--model'): voi
 
 /**
  * Loads a model directory for inference (evaluate, predict, report, serve), checks that it
- * takes 32x32x3 images and outputs 10 class probabilities, and folds its BatchNorms into
- * its convolutions (inference.ts). The caller owns (and disposes) the model.
+ * takes 32x32x3 images and outputs 10 class probabilities, folds its BatchNorms into its
+ * convolutions (inference.ts) and, unless { calibration: false }, ends it with the
+ * temperature metadata.json records (calibration.ts; none recorded: T = 1, the model as
+ * saved). The caller owns (and disposes) the model.
  */
-export async function loadModelDir(dir: string, opts: { keepFiles?: boolean } = {}): Promise<LoadedModel> {
+export async function loadModelDir(dir: string, opts: { keepFiles?: boolean; calibration?: boolean } = {}): Promise<LoadedModel> {
   assertModelDir(dir);
   // Registers svhn's custom layers (SeededDropout, ...) so saved models that use them rebuild.
   await import('./registry.js');
@@ -224,6 +231,8 @@ export async function loadModelDir(dir: string, opts: { keepFiles?: boolean } = 
   if (metadata.task === 'read') {
     throw new SvhnError('BAD_MODEL', `--model ${dir}: is a reader of whole photos, not a digit model`, { suggestion: `use \`svhn read PHOTO --model ${dir}\`` });
   }
+  const fittedTemperature = temperatureOf(metadata, dir);
+  const temperature = opts.calibration === false ? 1 : fittedTemperature;
   const files = opts.keepFiles ? new Map<string, Buffer>() : undefined;
   const model = await loadLayersModel(dir, { files });
   const inShape = model.inputs[0]?.shape ?? [];
@@ -238,5 +247,5 @@ export async function loadModelDir(dir: string, opts: { keepFiles?: boolean } = 
     throw new SvhnError('BAD_MODEL', `model in ${dir} outputs [${outShape.slice(1).join(', ')}], expected [${NUM_CLASSES}] class probabilities`);
   }
   const params = model.countParams();
-  return { model: foldBatchNorms(model), metadata, params, ...(files ? { files } : {}) };
+  return { model: withTemperature(foldBatchNorms(model), temperature), metadata, params, temperature, fittedTemperature, ...(files ? { files } : {}) };
 }

@@ -38,9 +38,10 @@ export const CONFUSION_PNG = 'confusion.png';
 export const F1_PNG = 'f1.png';
 export const SAMPLES_PNG = 'samples.png';
 export const ERRORS_PNG = 'errors.png';
+export const RELIABILITY_PNG = 'reliability.png';
 /** Beside the others when the evaluation is of synthetic data (the CSV itself stays a plain table). */
 export const SYNTHETIC_TXT = 'SYNTHETIC.txt';
-export const EVALUATION_FILES = [REPORT_JSON, CONFUSION_CSV, CONFUSION_PNG, F1_PNG, SAMPLES_PNG, ERRORS_PNG, SYNTHETIC_TXT] as const;
+export const EVALUATION_FILES = [REPORT_JSON, CONFUSION_CSV, CONFUSION_PNG, F1_PNG, RELIABILITY_PNG, SAMPLES_PNG, ERRORS_PNG, SYNTHETIC_TXT] as const;
 
 export interface HistoryRecord {
   epoch: number; // 1-based
@@ -94,4 +95,21 @@ export interface ModelMetadata {
   createdAt: string;
   /** A fine-tune (train --init): the model it started from (path, weight and metadata hashes, its data's manifest hash). */
   parent?: ParentModel;
+  /** Temperature scaling fitted at the end of training (digit models); absent in older models: T = 1. */
+  calibration?: ModelCalibration;
+}
+
+/**
+ * metadata.json `calibration`: the temperature T that predict, evaluate and serve divide the
+ * log-probabilities by (metrics/calibration.ts), fitted on the validation split with the
+ * kept weights, and what it did there (NLL and ECE at T = 1 and at T).
+ */
+export interface ModelCalibration {
+  temperature: number;
+  fittedOn: 'val';
+  images: number;
+  nllBefore: number;
+  nllAfter: number;
+  eceBefore: number;
+  eceAfter: number;
 }

@@ -16,7 +16,7 @@ import { isNotRegularFile, readRegularFile } from '../util/files.js';
 import { parseJsonFile } from '../util/json.js';
 import { formatInterval, type Interval } from '../metrics/intervals.js';
 import { assertModelDir, loadLayersModel, readModelMetadata } from './io.js';
-import { EVALUATION_DIRS, REPORT_JSON, type ModelMetadata, type ParentModel } from './modelDir.js';
+import { EVALUATION_DIRS, REPORT_JSON, type ModelCalibration, type ModelMetadata, type ParentModel } from './modelDir.js';
 
 /** The input every svhn model takes; README says the same ("Files on disk", "Predicting"). */
 export const INPUT_PREPROCESSING = '32x32 RGB, NHWC [batch, 32, 32, 3], float32 pixels scaled to [0, 1] (uint8 / 255)';
@@ -63,6 +63,8 @@ export interface ModelInfo extends ArchitectureSummary {
   };
   metrics: {
     validation: { acc: number; loss: number };
+    /** The temperature fitted at the end of training (metadata.json calibration); null in models without it (T = 1). */
+    calibration: ModelCalibration | null;
     /** From <dir>/evaluation/report.json when `svhn evaluate` wrote one. */
     test: { accuracy: number; loss: number; synthetic: boolean; file: string; accuracyInterval?: Interval } | null;
   };
@@ -171,6 +173,7 @@ export async function summarizeModelDir(dir: string): Promise<ModelInfo> {
       },
       metrics: {
         validation: { acc: metadata.validation?.acc, loss: metadata.validation?.loss },
+        calibration: metadata.calibration ?? null,
         test: await readTestEvaluation(dir),
       },
     };
@@ -222,6 +225,7 @@ export function formatModelInfo(info: ModelInfo): string {
     `Made by: ${d.madeBy ? `svhn ${d.madeBy}` : 'not recorded'}`,
     `Validation: accuracy ${fixed(info.metrics.validation.acc, 4)}, loss ${fixed(info.metrics.validation.loss, 4)}`,
     `Test: ${test ? `accuracy ${fixed(test.accuracy, 4)}${test.accuracyInterval ? ` (95% CI ${formatInterval(test.accuracyInterval)}, Wilson)` : ''}, loss ${fixed(test.loss, 4)}${test.synthetic ? ' (SYNTHETIC data)' : ''} (${test.file})` : 'not evaluated (run `svhn evaluate --model DIR`)'}`,
+    `Calibration: ${info.metrics.calibration ? `temperature ${fixed(info.metrics.calibration.temperature, 3)}, fitted on ${int(info.metrics.calibration.images)} validation images (ECE ${fixed(info.metrics.calibration.eceBefore, 4)} -> ${fixed(info.metrics.calibration.eceAfter, 4)})` : 'none recorded (T = 1, the raw softmax)'}`,
   ];
   return out.join('\n') + '\n';
 }

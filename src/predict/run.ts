@@ -39,6 +39,8 @@ export interface PredictRunOptions {
   minConfidence?: number;
   /** Only this shard's block of the sorted inputs (see inputs.ts shardRange); all of them when absent. */
   shard?: Shard;
+  /** Divide by the model's temperature (metadata.json calibration; default true); false: the raw softmax (--no-calibration). */
+  calibration?: boolean;
 }
 
 export interface PredictSummary {
@@ -118,7 +120,7 @@ export async function runPredict(opts: PredictRunOptions): Promise<PredictSummar
   assertModelDir(opts.modelDir); // before the backend starts: a typo answers at once
   const { initBackend } = await import('../backend/index.js');
   const backend = await initBackend(opts.backend, { threads: opts.threads }); // first, so the weights live on it
-  const { model, metadata } = await loadModelDir(opts.modelDir);
+  const { model, metadata, temperature, fittedTemperature } = await loadModelDir(opts.modelDir, { calibration: opts.calibration });
   try {
     const inputs = await countInputs(sources, { recursive: opts.recursive, dataDir: opts.dataDir });
     if (inputs === 0) {
@@ -138,6 +140,8 @@ export async function runPredict(opts: PredictRunOptions): Promise<PredictSummar
       log.info({ model: opts.modelDir, architecture: metadata.architecture, inputs: total, backend: backend.name }, `predicting ${total} inputs with ${opts.modelDir}`);
     }
     if (metadata.synthetic) log.warn(`${opts.modelDir} was trained on the synthetic sample: its predictions on real digits mean little`);
+    if (temperature !== 1) log.info({ temperature }, `probabilities calibrated with the model's temperature ${temperature.toFixed(3)} (--no-calibration: the raw softmax)`);
+    else if (fittedTemperature !== 1) log.info({ fittedTemperature }, `--no-calibration: raw softmax probabilities (the model's temperature ${fittedTemperature.toFixed(3)} not applied)`);
 
     const sink = await openRowSink({ format: opts.format, topK: opts.topK, out: opts.out, stream: opts.stream, terminal: opts.terminal });
     const progress = createProgress({ label: 'predict', total, unit: 'img', mode: opts.progress });

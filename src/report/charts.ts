@@ -192,3 +192,64 @@ export async function renderClassScoreBars(scores: number[], opts: BarChartOptio
   } as TopLevelSpec;
   return renderVegaLitePng(spec);
 }
+
+export interface ReliabilityChartOptions {
+  title: string;
+  /** Written under the title: the ECE, the temperature. */
+  subtitle?: string | string[];
+}
+
+/** One reliability bin as the diagram needs it (metrics/calibration.ts ReliabilityBin). */
+export interface ReliabilityBarBin {
+  lower: number;
+  upper: number;
+  count: number;
+  confidence: number;
+  accuracy: number;
+}
+
+/**
+ * A reliability diagram (Guo et al. 2017, figure 1): per equal-width bin of the top-1
+ * confidence, a bar up to the accuracy of its images and, outlined in red, up to their mean
+ * confidence (the gap is the miscalibration); the diagonal is perfect calibration; each
+ * non-empty bin's image count is written above it. Empty bins draw nothing.
+ */
+export async function renderReliabilityDiagram(bins: ReliabilityBarBin[], opts: ReliabilityChartOptions): Promise<Buffer> {
+  return renderVegaLitePng(reliabilityDiagramSpec(bins, opts));
+}
+
+/** The vega-lite spec renderReliabilityDiagram draws. */
+export function reliabilityDiagramSpec(bins: ReliabilityBarBin[], opts: ReliabilityChartOptions): TopLevelSpec {
+  const rows = bins.filter((b) => b.count > 0).map((b) => ({ ...b, top: Math.max(b.accuracy, b.confidence) }));
+  const x = { field: 'lower', type: 'quantitative' as const, title: 'confidence (top-1 probability)', scale: { domain: [0, 1] } };
+  const y = { type: 'quantitative' as const, title: 'accuracy', scale: { domain: [0, 1.08] }, axis: { values: [0, 0.2, 0.4, 0.6, 0.8, 1] } };
+  const spec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: opts.title, ...(opts.subtitle ? { subtitle: opts.subtitle, subtitleFontSize: 12 } : {}) },
+    width: 440,
+    height: 360,
+    layer: [
+      {
+        data: { values: rows },
+        mark: { type: 'bar', color: '#4c78a8', stroke: 'white', strokeWidth: 0.5 },
+        encoding: { x, x2: { field: 'upper' }, y: { ...y, field: 'accuracy' }, y2: { datum: 0 } },
+      },
+      {
+        data: { values: rows },
+        mark: { type: 'bar', fill: '#e45756', fillOpacity: 0.15, stroke: '#e45756', strokeWidth: 1.2 },
+        encoding: { x, x2: { field: 'upper' }, y: { ...y, field: 'confidence' }, y2: { datum: 0 } },
+      },
+      {
+        data: { values: [{ a: 0, b: 0 }, { a: 1, b: 1 }] },
+        mark: { type: 'line', color: '#555555', strokeDash: [5, 4], strokeWidth: 1.2 },
+        encoding: { x: { ...x, field: 'a' }, y: { ...y, field: 'b' } },
+      },
+      {
+        data: { values: rows.map((r) => ({ ...r, middle: (r.lower + r.upper) / 2 })) },
+        mark: { type: 'text', dy: -6, fontSize: 10, color: '#222222' },
+        encoding: { x: { ...x, field: 'middle' }, y: { ...y, field: 'top' }, text: { field: 'count', type: 'quantitative', format: 'd' } },
+      },
+    ],
+  } as TopLevelSpec;
+  return spec;
+}

@@ -45,6 +45,7 @@ import {
 } from './checkpoint.js';
 import { learningRateAt } from './schedule.js';
 import { recalibrateBatchNorm } from './recalibrate.js';
+import { calibrateOnValidation } from './calibrate.js';
 import { captureWeights, restoreWeights } from './weights.js';
 import { historyToCsv, imagesPerSec, runImagesPerSec } from './history.js';
 import { checkResumedParent, copyParentWeights, describeParent } from './init.js';
@@ -569,6 +570,12 @@ async function saveModelDir(s: Session): Promise<TrainResult> {
   if (!keeper.best) throw new SvhnError('BAD_INPUT', `nothing was trained: --epochs ${o.epochs} with ${history.length} epoch(s) already done`);
   restoreWeights(model, keeper.best);
 
+  // Temperature scaling on the validation split with the kept weights (digit models; a reader's output is no class distribution).
+  const calibration = data.task.name === 'classify' && data.val.count > 0 ? calibrateOnValidation(model, data.val) : undefined;
+  if (calibration) {
+    log.info({ calibration }, `calibration: temperature ${calibration.temperature.toFixed(3)} on ${calibration.images} validation images: NLL ${calibration.nllBefore.toFixed(4)} -> ${calibration.nllAfter.toFixed(4)}, ECE ${calibration.eceBefore.toFixed(4)} -> ${calibration.eceAfter.toFixed(4)}`);
+  }
+
   const perEpoch = epochImageCount(data);
   const wallTimeSec = s.wallBefore + (Date.now() - s.started) / 1000;
   const bestRecord = history.find((r) => r.epoch === keeper.state.bestEpoch)!;
@@ -620,6 +627,7 @@ async function saveModelDir(s: Session): Promise<TrainResult> {
     },
     data: { train: data.train.count, val: data.val.count, extra: data.extra?.count ?? 0 },
     ...(s.parent ? { parent: s.parent } : {}),
+    ...(calibration ? { calibration } : {}),
   };
 
   await assertModelOutReplaceable(o.outDir, outDirPolicy(o)); // it may have changed in a long run

@@ -116,7 +116,7 @@ describe('evaluateModel', () => {
 
     await writeEvaluationOutputs(r, out);
     const json = JSON.parse(await readFile(join(out, 'report.json'), 'utf8'));
-    expect(Object.keys(json.files).sort()).toEqual(['SYNTHETIC.txt', 'confusion.csv', 'confusion.png', 'errors.png', 'f1.png', 'samples.png']);
+    expect(Object.keys(json.files).sort()).toEqual(['SYNTHETIC.txt', 'confusion.csv', 'confusion.png', 'errors.png', 'f1.png', 'reliability.png', 'samples.png']);
     expect(await evaluationDirProblem(out, json.files)).toBeUndefined();
     await unlink(join(out, 'samples.png'));
     expect(await evaluationDirProblem(out, json.files)).toBe('samples.png is missing');

@@ -108,7 +108,7 @@ describe('summarizeModelDir', () => {
     const dir = join(tmp, 'tiny');
     await writeTinyModel(dir, { synthetic: true });
     const before = await summarizeModelDir(dir);
-    expect(before.metrics).toEqual({ validation: { acc: 0.5, loss: 1.5 }, test: null });
+    expect(before.metrics).toEqual({ validation: { acc: 0.5, loss: 1.5 }, calibration: null, test: null }); // no calibration recorded: T = 1
     expect(before.data).toMatchObject({ synthetic: true, dataManifestSha256: '0'.repeat(64), parent: null, madeBy: null, images: null });
     expect(before.params).toEqual({ total: 30_730, trainable: 30_730, nonTrainable: 0 });
     expect(before.flopsPerImage).toBe(2 * 3072 * 10);

@@ -219,9 +219,24 @@ const cam = { stream: null, timer: 0, browserModels: null, crop: null, readers: 
 async function loadBrowserModels() {
   if (!cam.browserModels) {
     await tf.ready();
-    cam.browserModels = await Promise.all(digitModels().map(async (m) => ({ name: m.name, model: await tf.loadLayersModel(`/v1/models/${encodeURIComponent(m.name)}/model.json`) })));
+    cam.browserModels = await Promise.all(digitModels().map(async (m) => ({
+      name: m.name,
+      model: await tf.loadLayersModel(`/v1/models/${encodeURIComponent(m.name)}/model.json`),
+      temperature: calibrationTemperature(m.metadata),
+    })));
   }
   return cam.browserModels;
+}
+
+/** The temperature the server divides this model's log-probabilities by (metadata.json calibration; none: 1). */
+function calibrationTemperature(metadata) {
+  const t = metadata.calibration && metadata.calibration.temperature;
+  return typeof t === 'number' && t > 0 ? t : 1;
+}
+
+/** softmax(log p / T), as the server's models/calibration.ts (same floor), so both answer alike. */
+function calibrate(probs, temperature) {
+  return temperature === 1 ? probs : tf.softmax(tf.div(tf.log(tf.maximum(probs, 1e-12)), temperature));
 }
 
 /** Top k of one probability row, ties to the lower digit (as predict's topK). */
@@ -245,9 +260,9 @@ function grabCrop() {
 
 async function readInBrowser() {
   const rows = [];
-  for (const { name, model } of await loadBrowserModels()) {
+  for (const { name, model, temperature } of await loadBrowserModels()) {
     // x / 255 as in training; the input dies with the tidy, the output after reading.
-    const out = tf.tidy(() => model.predict(tf.browser.fromPixels(cam.crop).toFloat().div(255).expandDims(0)));
+    const out = tf.tidy(() => calibrate(model.predict(tf.browser.fromPixels(cam.crop).toFloat().div(255).expandDims(0)), temperature));
     const probs = await out.data();
     out.dispose();
     const top = topK(probs, TOP_K);

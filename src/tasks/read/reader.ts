@@ -57,7 +57,9 @@ export async function loadReader(dir: string, opts: ReaderOptions = {}): Promise
   }
   let classifier;
   try {
-    classifier = await loadModelDir(join(dir, READER_CLASSIFIER_DIR), { keepFiles: opts.keepFiles });
+    // The raw softmax, as before calibration: the reader's confidences and --min-confidence
+    // stay as they were until `svhn read` is measured with the temperature (issue 24).
+    classifier = await loadModelDir(join(dir, READER_CLASSIFIER_DIR), { keepFiles: opts.keepFiles, calibration: false });
   } catch (e) {
     detector.dispose();
     throw e;
