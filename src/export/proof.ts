@@ -22,9 +22,15 @@ export const PROOF_IMAGES = 64;
 /** Seed of the synthetic crops (the issue's number). */
 export const PROOF_SEED = 24;
 
-/** `count` synthetic 32x32 RGB crops, NHWC uint8, the same for every call. */
+/** Drawn once per process and count: loading the generator's fonts takes seconds. */
+const drawn = new Map<string, Uint8Array>();
+
+/** `count` synthetic 32x32 RGB crops, NHWC uint8, the same for every call (do not modify them). */
 export function proofImages(count: number, seed = PROOF_SEED): Uint8Array {
-  return generateImages(new Rng(seed), count).images;
+  const key = `${count}:${seed}`;
+  let images = drawn.get(key);
+  if (!images) drawn.set(key, (images = generateImages(new Rng(seed), count).images));
+  return images;
 }
 
 /** The images as the model's input: pixel / 255, NHWC float32 (predict's scaling). */
