@@ -5,8 +5,7 @@
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { BACKEND_CHOICES, DEFAULTS } from '../config.js';
-import { EXPORT_FORMATS, EXPORT_FORMAT_NAMES, type ExportFormatName } from '../export/formats.js';
-import { PROOF_IMAGES, PROOF_TOLERANCE } from '../export/proof.js';
+import { EXPORT_FORMATS, EXPORT_FORMAT_NAMES, PROOF_IMAGES, PROOF_TOLERANCE, type ExportFormatName } from '../export/formats.js';
 import { positiveInt, THREADS_HELP, threadCount } from './options.js';
 import { printText } from './output.js';
 

@@ -10,6 +10,13 @@ import { IMAGE_CHANNELS, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from '../confi
 import { layersToOnnx, ONNX_INPUT, ONNX_OUTPUT } from './onnx/fromLayers.js';
 import { encodeOnnxModel, ONNX_IR_VERSION, ONNX_OPSET } from './onnx/onnxProto.js';
 
+/** The proof (export/proof.ts): largest |difference| allowed between a file's probability and predict's. */
+export const PROOF_TOLERANCE = 1e-5;
+/** Images the proof runs. */
+export const PROOF_IMAGES = 64;
+/** Seed of the proof's synthetic crops (the issue's number). */
+export const PROOF_SEED = 24;
+
 /** What every exported file says about itself (ONNX: metadata_props, all strings). */
 export interface ExportMetadata {
   name: string;

@@ -15,12 +15,9 @@ import { predictItems } from '../predict/predict.js';
 import type { InputItem } from '../predict/inputs.js';
 import { Rng } from '../util/rng.js';
 
-/** Largest |difference| allowed between a file's probability and predict's. */
-export const PROOF_TOLERANCE = 1e-5;
-/** Images the proof runs. */
-export const PROOF_IMAGES = 64;
-/** Seed of the synthetic crops (the number). */
-export const PROOF_SEED = 24;
+import { PROOF_SEED } from './formats.js';
+
+export { PROOF_IMAGES, PROOF_SEED, PROOF_TOLERANCE } from './formats.js';
 
 /** Drawn once per process and count: loading the generator's fonts takes seconds. */
 const drawn = new Map<string, Uint8Array>();
