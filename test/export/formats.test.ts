@@ -88,6 +88,9 @@ describe.each(EXPORT_FORMAT_NAMES)('export --format %s', (formatName) => {
     const expected = await predictProbabilities(model, images, 1);
     model.dispose();
     expect(maxAbsDiff(got, expected)).toBeLessThanOrEqual(PROOF_TOLERANCE);
+    // The batch dimension is free: one image alone gives its row of the batch.
+    const one = await format.run(await readFile(summary.out), scaledImages(images.subarray(5 * 3072, 6 * 3072)), 1);
+    expect(maxAbsDiff(one, expected.subarray(50, 60))).toBeLessThanOrEqual(PROOF_TOLERANCE);
     // The probabilities compared are informative: the typical top one well between 1/10 and 1.
     const tops = Array.from({ length: 64 }, (_, r) => Math.max(...expected.subarray(r * 10, r * 10 + 10))).sort((a, b) => a - b);
     expect(tops[32]).toBeGreaterThan(0.2);
