@@ -10,6 +10,7 @@ import { IMAGE_BYTES, type BackendChoice } from '../config.js';
 import { SvhnError, ioError } from '../errors.js';
 import { getLogger } from '../log.js';
 import { assertModelDir, loadModelDir, readModelMetadata } from '../models/io.js';
+import { READER_CLASSIFIER_DIR } from '../models/modelDir.js';
 import { removeStaleTemps, tempSibling } from '../util/atomic.js';
 import { withLock } from '../util/lock.js';
 import { makeDirs } from '../util/mkdirs.js';
@@ -94,7 +95,7 @@ export async function runExport(opts: ExportRunOptions): Promise<ExportSummary> 
   const metadata = await readModelMetadata(opts.modelDir);
   if (metadata.task === 'read') {
     throw new SvhnError('BAD_MODEL', `--model ${opts.modelDir}: is a reader of whole photos; readers are not exportable yet, only digit models`, {
-      suggestion: `export the digit model it reads boxes with: --model ${join(opts.modelDir, 'classifier')}`,
+      suggestion: `export the digit model it reads boxes with: --model ${join(opts.modelDir, READER_CLASSIFIER_DIR)}`,
     });
   }
   const temperature = temperatureOf(metadata, opts.modelDir);
