@@ -22,7 +22,7 @@ export interface ExportMetadata {
   name: string;
   architecture: string;
   synthetic: boolean;
-  /** Calibration temperature applied inside the file (1: none): metadata.json calibration.temperature. */
+  /** The model's calibration temperature (metadata.json calibration.temperature; 1: none), which the file's probabilities include. */
   temperature: number;
   svhnVersion: string;
 }
@@ -55,8 +55,11 @@ export interface ExportFormat {
   args: Record<string, string | number>;
   /** The runtime the proof loads the file in: independent of tfjs. */
   runtime: string;
-  /** The file's bytes, from the model as loadModelDir returns it (BatchNorms folded). */
-  write(model: tf.LayersModel, meta: ExportMetadata): Uint8Array;
+  /**
+   * The file's bytes, from the model as loadModelDir returns it (BatchNorms folded), with
+   * `addTemperature` applied after its output (1: nothing added; the model may end with it already).
+   */
+  write(model: tf.LayersModel, meta: ExportMetadata, opts: { addTemperature: number }): Uint8Array;
   /** Runs the file's bytes on `count` NHWC images in [0, 1]; returns [count, 10] probabilities. */
   run(file: Uint8Array, images: Float32Array, count: number): Promise<Float32Array>;
 }
@@ -68,8 +71,8 @@ export const EXPORT_FORMATS = {
     description: `ONNX, opset ${ONNX_OPSET}: input '${ONNX_INPUT}' NHWC float32 in [0, 1], output '${ONNX_OUTPUT}' [N, 10]`,
     args: { opset: ONNX_OPSET, irVersion: ONNX_IR_VERSION, input: ONNX_INPUT, output: ONNX_OUTPUT, batch: 'dynamic (N)' },
     runtime: 'onnxruntime-web (wasm)',
-    write(model, meta) {
-      const graph = layersToOnnx(model, { temperature: meta.temperature });
+    write(model, meta, opts) {
+      const graph = layersToOnnx(model, { temperature: opts.addTemperature });
       return encodeOnnxModel({
         graphName: meta.architecture,
         ...graph,

@@ -16,6 +16,7 @@ import type { InputItem } from '../predict/inputs.js';
 import { Rng } from '../util/rng.js';
 
 import { PROOF_SEED } from './formats.js';
+import { CALIBRATION_PROB_FLOOR } from './onnx/fromLayers.js';
 
 export { PROOF_IMAGES, PROOF_SEED, PROOF_TOLERANCE } from './formats.js';
 
@@ -39,14 +40,14 @@ export function scaledImages(images: Uint8Array): Float32Array {
 }
 
 /**
- * Probabilities calibrated by temperature T: softmax(log(p) / T), per row, in float64
- * (T = 1 returns p). The same map the exported graph ends with.
+ * Probabilities calibrated by temperature T: softmax(log(max(p, 1e-12)) / T), per row, in
+ * float64 (T = 1 returns p). The same map the exported graph ends with.
  */
 export function calibrate(probs: Float32Array, temperature: number): Float32Array {
   if (temperature === 1) return probs;
   const out = new Float32Array(probs.length);
   for (let r = 0; r < probs.length; r += NUM_CLASSES) {
-    const z = Array.from(probs.subarray(r, r + NUM_CLASSES), (p) => Math.log(p) / temperature);
+    const z = Array.from(probs.subarray(r, r + NUM_CLASSES), (p) => Math.log(Math.max(p, CALIBRATION_PROB_FLOOR)) / temperature);
     const max = Math.max(...z);
     const e = z.map((v) => Math.exp(v - max));
     const sum = e.reduce((a, b) => a + b, 0);
@@ -58,7 +59,7 @@ export function calibrate(probs: Float32Array, temperature: number): Float32Arra
 /**
  * [count, 10] probabilities as `svhn predict` computes them: predictItems on the model
  * loadModelDir returned (BatchNorms folded), all ten digits of each row put back in digit
- * order, then the model's calibration temperature.
+ * order, then calibrated by `temperature` (1 where the model already ends with it).
  */
 export async function predictProbabilities(model: tf.LayersModel, images: Uint8Array, temperature: number): Promise<Float32Array> {
   const count = images.length / IMAGE_BYTES;

@@ -6,6 +6,7 @@
  */
 import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
 import { IMAGE_BYTES, type BackendChoice } from '../config.js';
 import { SvhnError, ioError } from '../errors.js';
 import { getLogger } from '../log.js';
@@ -60,6 +61,11 @@ export function temperatureOf(metadata: object, dir: string): number {
   return t;
 }
 
+/** The model ends with calibration's temperature layer (models/calibration.ts, where loadModelDir adds it). */
+function endsWithTemperature(model: tf.LayersModel): boolean {
+  return model.layers[model.layers.length - 1]?.getClassName() === 'SvhnTemperatureScaling';
+}
+
 async function svhnVersion(): Promise<string> {
   const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
@@ -111,11 +117,14 @@ export async function runExport(opts: ExportRunOptions): Promise<ExportSummary> 
       name: metadata.name ?? basename(resolve(opts.modelDir)), architecture: String(metadata.architecture), synthetic: Boolean(metadata.synthetic), temperature, svhnVersion: await svhnVersion(),
     };
     const images = proofImages(count);
+    // Where loadModelDir already ends the model with the temperature (as predict runs it), the
+    // file and the reference both have it from there; else both add it here. Never twice.
+    const pending = endsWithTemperature(model) ? 1 : temperature;
     let bytes: Uint8Array;
     let expected: Float32Array;
     try {
-      bytes = format.write(model, meta);
-      expected = await predictProbabilities(model, images, temperature);
+      bytes = format.write(model, meta, { addTemperature: pending });
+      expected = await predictProbabilities(model, images, pending);
     } finally {
       model.dispose();
     }

@@ -16,7 +16,7 @@ import { EXPORT_FORMATS, EXPORT_FORMAT_NAMES } from '../../src/export/formats.js
 import { calibrate, maxAbsDiff, predictProbabilities, PROOF_TOLERANCE, proofImages, scaledImages } from '../../src/export/proof.js';
 import { runExport } from '../../src/export/run.js';
 import { initBackend } from '../../src/backend/index.js';
-import { loadModelDir, saveLayersModel } from '../../src/models/io.js';
+import { loadLayersModel, loadModelDir, saveLayersModel } from '../../src/models/io.js';
 import { buildModel, listModels } from '../../src/models/registry.js';
 import { rejection } from '../helpers.js';
 import { randomValues } from '../backend/helpers.js';
@@ -112,7 +112,7 @@ describe.each(EXPORT_FORMAT_NAMES)('export --format %s', (formatName) => {
 });
 
 describe('export: the calibration temperature', () => {
-  it('metadata.json calibration.temperature is applied inside the file: softmax(log(p) / T) equals calibrated predict', async () => {
+  it('metadata.json calibration.temperature is applied inside the file: softmax(log(max(p, 1e-12)) / T) equals calibrated predict', async () => {
     const dir = join(tmp, 'calibrated', 'optimized');
     await saveModelDir(dir, 'optimized', { calibration: { temperature: 2.5 } });
     const summary = await runExport({ modelDir: dir, format: 'onnx', backend: 'wasm', threads: 1 });
@@ -120,7 +120,8 @@ describe('export: the calibration temperature', () => {
     expect(summary.maxAbsDiff).toBeLessThanOrEqual(PROOF_TOLERANCE);
     const images = proofImages(64);
     const got = await EXPORT_FORMATS.onnx.run(await readFile(summary.out), scaledImages(images), 64);
-    const { model } = await loadModelDir(dir);
+    // The model as saved, without the temperature (whether or not loadModelDir adds it).
+    const model = await loadLayersModel(dir);
     const raw = await predictProbabilities(model, images, 1);
     model.dispose();
     expect(maxAbsDiff(got, calibrate(raw, 2.5))).toBeLessThanOrEqual(PROOF_TOLERANCE);
@@ -128,8 +129,38 @@ describe('export: the calibration temperature', () => {
     if (HAS_ONNX_CHECKER) {
       const checked = checkOnnx(summary.out);
       expect(checked.metadata.temperature).toBe('2.5');
-      expect(checked.ops.slice(-4)).toEqual(['Log', 'Div', 'Softmax', 'Identity']);
+      expect(checked.ops.slice(-5)).toEqual(['Max', 'Log', 'Div', 'Softmax', 'Identity']);
     }
+  });
+
+  it("a model that already ends with calibration's temperature layer (as loadModelDir may return it) is exported with it, once", async () => {
+    // A stand-in for models/calibration.ts's TemperatureScaling: the same class name and config, the same map.
+    class TemperatureScaling extends tf.layers.Layer {
+      static className = 'SvhnTemperatureScaling';
+      constructor(readonly temperature: number) {
+        super({ name: 'temperature_scaling' });
+      }
+      override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+        return tf.tidy(() => tf.softmax(tf.div(tf.log(tf.maximum(Array.isArray(inputs) ? inputs[0]! : inputs, 1e-12)), this.temperature)));
+      }
+      override getConfig(): tf.serialization.ConfigDict {
+        return { ...super.getConfig(), temperature: this.temperature };
+      }
+    }
+    const dir = join(tmp, 'layerT', 'baseline');
+    await saveModelDir(dir, 'baseline');
+    const { model: plain } = await loadModelDir(dir);
+    const model = tf.model({ inputs: plain.inputs, outputs: new TemperatureScaling(0.5).apply(plain.outputs[0]!) as tf.SymbolicTensor });
+    const meta = { name: 'baseline', architecture: 'baseline', synthetic: true, temperature: 0.5, svhnVersion: '0.1.0' };
+    const file = EXPORT_FORMATS.onnx.write(model, meta, { addTemperature: 1 });
+    const images = proofImages(64);
+    const got = await EXPORT_FORMATS.onnx.run(file, scaledImages(images), 64);
+    const expected = await predictProbabilities(model, images, 1);
+    const raw = await predictProbabilities(plain, images, 1);
+    model.dispose();
+    expect(maxAbsDiff(got, expected)).toBeLessThanOrEqual(PROOF_TOLERANCE);
+    expect(maxAbsDiff(expected, calibrate(raw, 0.5))).toBeLessThanOrEqual(PROOF_TOLERANCE);
+    expect(maxAbsDiff(got, raw)).toBeGreaterThan(1e-3);
   });
 
   it('a temperature that is not a positive number is refused with the file named', async () => {

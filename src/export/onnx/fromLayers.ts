@@ -17,8 +17,10 @@
  *   GlobalAveragePooling2D         GlobalAveragePool -> Flatten
  *   Dropout                        nothing (the identity at inference)
  *
- * A calibration temperature T other than 1 ends the graph with Log -> Div(T) -> Softmax, the
- * softmax of log(p) / T. Any other layer is refused with its name and class.
+ * A calibration temperature T other than 1 ends the graph with Max(floor) -> Log -> Div(T) ->
+ * Softmax, the softmax of log(max(p, 1e-12)) / T: given as an option, or as the model's last
+ * layer (SvhnTemperatureScaling, where loadModelDir adds it). Any other layer is refused with
+ * its name and class.
  */
 import type * as tf from '@tensorflow/tfjs';
 import { SvhnError } from '../../errors.js';
@@ -28,6 +30,8 @@ import type { OnnxInitializer, OnnxNode } from './onnxProto.js';
 
 export const ONNX_INPUT = 'input';
 export const ONNX_OUTPUT = 'probabilities';
+/** Probabilities are floored before the log of calibration, as svhn's calibration does (a softmax that underflowed to 0 stays finite). */
+export const CALIBRATION_PROB_FLOOR = 1e-12;
 
 type Symbolic = tf.SymbolicTensor;
 
@@ -84,6 +88,13 @@ export function layersToOnnx(model: tf.LayersModel, opts: { temperature: number 
   const weight = (name: string, dims: number[], data: Float32Array): string => {
     initializers.push({ name, dims, data });
     return name;
+  };
+  /** softmax(log(max(p, floor)) / T) of probabilities p: the calibrated ones predict answers with. */
+  const temperatureNodes = (name: string, p: string, temperature: number): string => {
+    const floor = weight(`${name}/floor`, [], Float32Array.of(CALIBRATION_PROB_FLOOR));
+    const t = weight(`${name}/temperature`, [], Float32Array.of(temperature));
+    const logp = emit('Log', `${name}/log`, [emit('Max', `${name}/max`, [p, floor])]);
+    return emit('Softmax', name, [emit('Div', `${name}/div`, [logp, t])], { axis: 1 });
   };
   const valueOf = (t: Symbolic): Value => {
     let v = made.get(t);
@@ -201,6 +212,13 @@ export function layersToOnnx(model: tf.LayersModel, opts: { temperature: number 
         out = { name: sum, spatial: x.spatial };
         break;
       }
+      case 'SvhnTemperatureScaling': {
+        // The calibration loadModelDir may end the model with (softmax(log p / T)); its T in the config.
+        const t = (layer.getConfig() as { temperature?: unknown }).temperature;
+        if (typeof t !== 'number' || !(t > 0)) throw refuse(`expected a positive temperature, got ${JSON.stringify(t)}`);
+        out = { name: temperatureNodes(layer.name, x.name, t), spatial: false };
+        break;
+      }
       case 'Dropout':
       case 'SeededDropout':
         out = x; // the identity at inference
@@ -212,11 +230,7 @@ export function layersToOnnx(model: tf.LayersModel, opts: { temperature: number 
   };
 
   let probs = valueOf(model.outputs[0]!).name;
-  if (opts.temperature !== 1) {
-    // predict's calibrated probabilities: softmax(log(p) / T).
-    const t = weight('temperature', [], Float32Array.of(opts.temperature));
-    probs = emit('Softmax', 'calibrated', [emit('Div', 'calibration/div', [emit('Log', 'calibration/log', [probs]), t])], { axis: 1 });
-  }
+  if (opts.temperature !== 1) probs = temperatureNodes('calibration', probs, opts.temperature);
   emit('Identity', ONNX_OUTPUT, [probs]);
   return { nodes, initializers };
 }
