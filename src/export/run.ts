@@ -7,7 +7,7 @@
 import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
-import { IMAGE_BYTES, type BackendChoice } from '../config.js';
+import { IMAGE_BYTES, NUM_CLASSES, type BackendChoice } from '../config.js';
 import { SvhnError, ioError } from '../errors.js';
 import { getLogger } from '../log.js';
 import { assertModelDir, loadModelDir, readModelMetadata } from '../models/io.js';
@@ -16,7 +16,7 @@ import { removeStaleTemps, tempSibling } from '../util/atomic.js';
 import { withLock } from '../util/lock.js';
 import { makeDirs } from '../util/mkdirs.js';
 import { assertOutside } from '../util/paths.js';
-import { EXPORT_FORMATS, EXPORT_FORMAT_NAMES, type ExportFormatName, type ExportMetadata } from './formats.js';
+import { EXPORT_FORMATS, EXPORT_FORMAT_NAMES, type ExportFormat, type ExportFormatName, type ExportMetadata } from './formats.js';
 import { maxAbsDiff, predictProbabilities, PROOF_IMAGES, PROOF_TOLERANCE, proofImages, scaledImages } from './proof.js';
 
 export interface ExportRunOptions {
@@ -92,7 +92,6 @@ function argmaxAgreement(a: Float32Array, b: Float32Array, classes: number): num
 }
 
 export async function runExport(opts: ExportRunOptions): Promise<ExportSummary> {
-  const log = getLogger();
   if (!EXPORT_FORMAT_NAMES.includes(opts.format)) throw new SvhnError('BAD_FLAG', `--format: expected one of ${EXPORT_FORMAT_NAMES.join(', ')}, got '${opts.format}'`);
   const format = EXPORT_FORMATS[opts.format];
   const count = opts.images ?? PROOF_IMAGES;
@@ -109,6 +108,7 @@ export async function runExport(opts: ExportRunOptions): Promise<ExportSummary> 
 
   await makeDirs(dirname(out));
   return withLock(`${out}.lock`, `export to ${out}`, async () => {
+    await checkOut(opts, format.suffix); // again, now that no other export can write it
     const startedAt = performance.now();
     const { initBackend } = await import('../backend/index.js');
     const backend = await initBackend(opts.backend, { threads: opts.threads });
@@ -129,30 +129,41 @@ export async function runExport(opts: ExportRunOptions): Promise<ExportSummary> 
       model.dispose();
     }
 
-    await removeStaleTemps(out);
-    const { tmp, release } = tempSibling(out);
-    try {
-      await writeSynced(tmp, bytes);
-      // The proof runs the file as written, read back from disk.
-      const got = await format.run(await readFile(tmp), scaledImages(images), images.length / IMAGE_BYTES);
-      const diff = maxAbsDiff(got, expected);
-      const agree = argmaxAgreement(got, expected, 10);
-      log.debug({ diff, agree }, `proof: max |diff| ${diff.toExponential(2)} on ${count} images`);
-      if (!(diff <= PROOF_TOLERANCE)) {
-        throw new SvhnError('BAD_MODEL', `${format.name} export of ${opts.modelDir} failed its proof: max |probability - predict's| is ${diff.toExponential(3)} on ${count} images, expected <= ${PROOF_TOLERANCE}; nothing written`);
-      }
-      await rename(tmp, out).catch((e) => {
-        throw ioError(out, 'write', e);
-      });
-      return {
-        format: opts.format, out, bytes: bytes.byteLength, model: opts.modelDir, architecture: meta.architecture, temperature, args: format.args, runtime: format.runtime,
-        images: count, maxAbsDiff: diff, tolerance: PROOF_TOLERANCE, agree, backend: backend.name, seconds: (performance.now() - startedAt) / 1000,
-      };
-    } finally {
-      await rm(tmp, { force: true }).catch(() => undefined);
-      release();
-    }
+    const { diff, agree } = await proveAndKeep({ format, bytes, images, expected, out, what: `${format.name} export of ${opts.modelDir}` });
+    return {
+      format: opts.format, out, bytes: bytes.byteLength, model: opts.modelDir, architecture: meta.architecture, temperature, args: format.args, runtime: format.runtime,
+      images: count, maxAbsDiff: diff, tolerance: PROOF_TOLERANCE, agree, backend: backend.name, seconds: (performance.now() - startedAt) / 1000,
+    };
   });
+}
+
+/**
+ * Writes `bytes` to a temporary sibling of `out`, runs that file (read back from disk) in the
+ * format's runtime on `images`, and renames it to `out` only when every probability is within
+ * PROOF_TOLERANCE of `expected`; otherwise removes it and fails. A file already at `out` (with
+ * --force) is replaced only by a proven one.
+ */
+async function proveAndKeep(p: { format: ExportFormat; bytes: Uint8Array; images: Uint8Array; expected: Float32Array; out: string; what: string }): Promise<{ diff: number; agree: number }> {
+  await removeStaleTemps(p.out);
+  const { tmp, release } = tempSibling(p.out);
+  try {
+    await writeSynced(tmp, p.bytes);
+    const count = p.images.length / IMAGE_BYTES;
+    const got = await p.format.run(await readFile(tmp), scaledImages(p.images), count);
+    const diff = maxAbsDiff(got, p.expected);
+    const agree = argmaxAgreement(got, p.expected, NUM_CLASSES);
+    getLogger().debug({ diff, agree }, `proof: max |diff| ${diff.toExponential(2)} on ${count} images`);
+    if (!(diff <= PROOF_TOLERANCE)) {
+      throw new SvhnError('BAD_MODEL', `${p.what} failed its proof: max |probability - predict's| is ${diff.toExponential(3)} on ${count} images, expected <= ${PROOF_TOLERANCE}; nothing written`);
+    }
+    await rename(tmp, p.out).catch((e) => {
+      throw ioError(p.out, 'write', e);
+    });
+    return { diff, agree };
+  } finally {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    release();
+  }
 }
 
 async function writeSynced(path: string, data: Uint8Array): Promise<void> {
