@@ -2,7 +2,7 @@
  * The end-to-end smoke run: the whole pipeline through the real CLI, the way a user runs it,
  * on the offline sample in a temporary folder:
  *   download --synthetic -> preprocess -> train (both aliases' model) -> evaluate (two models)
- *   -> predict (a .mat file and a cache split) -> report -> demo's files are all there.
+ *   -> predict (a .mat file and a cache split) -> report -> export (ONNX, proven against predict).
  * Small sizes keep it to well under a minute on two cores; each stage's own tests cover depth.
  */
 import { existsSync } from 'node:fs';
@@ -32,7 +32,7 @@ afterAll(async () => {
 });
 
 describe('the whole pipeline on the offline sample', () => {
-  it('runs download -> preprocess -> train -> evaluate -> predict -> report', async () => {
+  it('runs download -> preprocess -> train -> evaluate -> predict -> report -> export', async () => {
     // 1. The offline sample: real SVHN file names, marked synthetic.
     ok(['download', '--synthetic', '--size', 'small', '--split', 'train,test', '--data-dir', 'data']);
     expect(existsSync(join(tmp, 'data/train_32x32.mat'))).toBe(true);
@@ -86,5 +86,12 @@ describe('the whole pipeline on the offline sample', () => {
     const html = await readFile(join(tmp, 'report.html'), 'utf8');
     expect(html).toContain('data:image/png;base64,');
     expect(html).not.toMatch(/<script[^>]+src=|https?:\/\//);
+
+    // 7. The trained model as ONNX beside its directory, its probabilities predict's within 1e-5.
+    const ex = JSON.parse(ok(['export', '--model', 'models/optimized', '--format', 'onnx', '--json']).stdout);
+    expect(ex.out).toBe(join(tmp, 'models/optimized.onnx'));
+    expect(ex.maxAbsDiff).toBeLessThanOrEqual(1e-5);
+    expect(existsSync(join(tmp, 'models/optimized.onnx'))).toBe(true);
+    console.log(`export of the trained optimized model: max |diff| ${ex.maxAbsDiff.toExponential(2)}, same digit on ${ex.agree} of ${ex.images}`);
   });
 });
