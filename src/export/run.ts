@@ -11,7 +11,8 @@ import { IMAGE_BYTES, NUM_CLASSES, type BackendChoice } from '../config.js';
 import { SvhnError, ioError } from '../errors.js';
 import { getLogger } from '../log.js';
 import { assertModelDir, loadModelDir, readModelMetadata } from '../models/io.js';
-import { READER_CLASSIFIER_DIR } from '../models/modelDir.js';
+import { temperatureOf } from '../models/calibration.js';
+import { READER_CLASSIFIER_DIR, type ModelMetadata } from '../models/modelDir.js';
 import { removeStaleTemps, tempSibling } from '../util/atomic.js';
 import { withLock } from '../util/lock.js';
 import { makeDirs } from '../util/mkdirs.js';
@@ -49,16 +50,6 @@ export interface ExportSummary {
   agree: number;
   backend: string;
   seconds: number;
-}
-
-/** The calibration temperature metadata.json gives (calibration.temperature), else 1. */
-export function temperatureOf(metadata: object, dir: string): number {
-  const t = (metadata as { calibration?: { temperature?: unknown } }).calibration?.temperature;
-  if (t === undefined) return 1;
-  if (typeof t !== 'number' || !Number.isFinite(t) || t <= 0) {
-    throw new SvhnError('BAD_MODEL', `${join(dir, 'metadata.json')}: calibration.temperature is ${JSON.stringify(t)}; expected a positive number`);
-  }
-  return t;
 }
 
 /** The model ends with calibration's temperature layer (models/calibration.ts, where loadModelDir adds it). */
@@ -103,7 +94,7 @@ export async function runExport(opts: ExportRunOptions): Promise<ExportSummary> 
       suggestion: `export the digit model it reads boxes with: --model ${join(opts.modelDir, READER_CLASSIFIER_DIR)}`,
     });
   }
-  const temperature = temperatureOf(metadata, opts.modelDir);
+  const temperature = temperatureOf(metadata as ModelMetadata, opts.modelDir);
   const out = await checkOut(opts, format.suffix);
 
   await makeDirs(dirname(out));

@@ -22,6 +22,7 @@
  * layer (SvhnTemperatureScaling, where loadModelDir adds it). Any other layer is refused with
  * its name and class.
  */
+import { PROB_FLOOR } from '../../metrics/calibration.js';
 import type * as tf from '@tensorflow/tfjs';
 import { SvhnError } from '../../errors.js';
 import type { ConvInternals } from '../../models/fusedConv.js';
@@ -31,7 +32,8 @@ import type { OnnxInitializer, OnnxNode } from './onnxProto.js';
 export const ONNX_INPUT = 'input';
 export const ONNX_OUTPUT = 'probabilities';
 /** Probabilities are floored before the log of calibration, as svhn's calibration does (a softmax that underflowed to 0 stays finite). */
-export const CALIBRATION_PROB_FLOOR = 1e-12;
+/** log's floor under a probability, as calibration's (metrics/calibration.ts PROB_FLOOR). */
+export const CALIBRATION_PROB_FLOOR = PROB_FLOOR;
 
 type Symbolic = tf.SymbolicTensor;
 
