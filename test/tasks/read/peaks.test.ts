@@ -3,8 +3,9 @@
  * of the cell, its offset and its log size, written out here.
  */
 import { describe, expect, it } from 'vitest';
-import { GRID_WIDTH, HEAD_CHANNELS } from '../../../src/tasks/read/format.js';
-import { detectionsMatch, findDigits, readingOrder, type Detection } from '../../../src/tasks/read/peaks.js';
+import { GRID_WIDTH, HEAD_CHANNELS, letterboxOf } from '../../../src/tasks/read/format.js';
+import { detectionsMatch, findDigits, numberRow, readingOrder, type Detection } from '../../../src/tasks/read/peaks.js';
+import { numberDetections } from '../../../src/tasks/read/assemble.js';
 import { OUTPUT_LENGTH } from '../../../src/tasks/read/targets.js';
 
 /** An output grid with every centre logit at -10 and regression 0; `set` puts one cell's 5 channels. */
@@ -67,5 +68,33 @@ describe('detectionsMatch', () => {
     expect(detectionsMatch([det(3, 5, 12), det(11, 5, 44)], centres)).toBe(false); // two cells away
     expect(detectionsMatch([], [])).toBe(true); // no number, nothing found
     expect(detectionsMatch([det(3, 5, 12)], [])).toBe(false);
+  });
+});
+
+describe('numberRow and numberDetections', () => {
+  const det = (score: number, box: [number, number, number, number]): Detection => ({ score, box, cell: { x: Math.floor((box[0] + box[2]) / 8), y: Math.floor((box[1] + box[3]) / 8) } });
+
+  it('keeps the digits in the surest one\'s row and size, drops a bolt above, a tiny mark and a huge blob, in reading order', () => {
+    const surest = det(0.9, [40, 10, 50, 30]); // 20 px tall, centre y 20
+    const right = det(0.6, [52, 12, 61, 31]); // same row
+    const left = det(0.5, [28, 9, 38, 29]);
+    const above = det(0.7, [60, 0, 66, 8]); // centre y 4: 16 px above, more than half of 20
+    const tiny = det(0.4, [70, 18, 72, 22]); // 4 px: under half the height
+    const huge = det(0.45, [0, 0, 30, 48]); // 48 px: over twice
+    expect(numberRow([right, above, surest, tiny, left, huge])).toEqual([left, surest, right]);
+    expect(numberRow([above])).toEqual([above]); // one detection: nothing to measure against, kept
+    expect(numberRow([])).toEqual([]);
+  });
+
+  it('numberDetections drops centres on the letterbox\'s grey bars, then forms the row', () => {
+    // a 200x50 photo: scale 0.48, 96x24 in the input at padY 12; bars above y 12 and from y 36
+    const lb = letterboxOf(200, 50);
+    expect(lb).toMatchObject({ width: 96, height: 24, padX: 0, padY: 12 });
+    const { out, set } = grid();
+    set(5, 5, [3, 0.5, 0.5, Math.log(2), Math.log(4)]); // centre (22, 22) px: on the photo
+    set(8, 5, [2, 0.5, 0.5, Math.log(2), Math.log(4)]); // centre (34, 22): on the photo
+    set(12, 1, [4, 0.5, 0.5, Math.log(2), Math.log(4)]); // centre (50, 6): on the top bar, and the surest
+    const found = numberDetections(out, lb, 0.3);
+    expect(found.map((d) => d.cell)).toEqual([{ x: 5, y: 5 }, { x: 8, y: 5 }]);
   });
 });
