@@ -13,6 +13,7 @@ import { nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber, 
 
 interface TrainFlags {
   model?: string;
+  config?: string;
   classifier?: string;
   dataDir: string;
   epochs?: number;
@@ -62,6 +63,7 @@ function addTrainOptions(cmd: Command, withModel: boolean): Command {
   const f = DEFAULTS.finetune;
   if (withModel) cmd.option('--model <name>', `architecture: ${MODEL_NAMES.join(', ')} (default: optimized; with --init, the parent's)`);
   return cmd
+    .option('--config <file>', 'flags from a JSON object under their own names, e.g. a model\'s args.json ({"model": "resnet", "batch-size": 128}); flags given here win')
     .option('--data-dir <dir>', 'where `svhn preprocess` wrote its cache (<dir>/cache)', DEFAULTS.dataDir)
     .option('--classifier <model_dir>', `--model reader: the digit model that reads each box the reader finds, copied into the reader (default: ${DEFAULTS.modelsDir}/optimized; with --init, the parent reader's)`)
     .option('--init <model_dir>', `fine-tune: start from a trained model directory's weights (same architecture); defaults become --lr ${f.lr}, --epochs ${f.epochs}, --patience ${f.patience}, a constant rate, no weight decay or label smoothing, BatchNorm's statistics measured on your training images at the start`)
@@ -98,7 +100,8 @@ async function resolveModel(fixed: string | undefined, flags: TrainFlags): Promi
   return parentArchitecture(flags.init);
 }
 
-async function runTrain(fixed: string | undefined, flags: TrainFlags): Promise<void> {
+async function runTrain(fixed: string | undefined, given: TrainFlags, cmd: Command): Promise<void> {
+  const flags = given.config ? await (await import('./configFile.js')).applyConfigFile<TrainFlags>(cmd, given.config, fixed ? { model: fixed } : {}) : given;
   const { listModels } = await import('../models/registry.js');
   const { SvhnError } = await import('../errors.js');
   const model = await resolveModel(fixed, flags);
@@ -195,10 +198,10 @@ export function registerTrain(program: Command): void {
   addTrainOptions(
     program.command('train').description('train a digit classifier on the preprocess cache; saves model, metadata, history and curves to --out'),
     true,
-  ).action((flags: TrainFlags) => runTrain(undefined, flags));
+  ).action((flags: TrainFlags, cmd: Command) => runTrain(undefined, flags, cmd));
   for (const model of MODEL_NAMES) {
-    addTrainOptions(program.command(`train-${model}`).description(`same as \`svhn train --model ${model}\``), false).action((flags: TrainFlags) =>
-      runTrain(model, flags),
+    addTrainOptions(program.command(`train-${model}`).description(`same as \`svhn train --model ${model}\``), false).action((flags: TrainFlags, cmd: Command) =>
+      runTrain(model, flags, cmd),
     );
   }
 }

@@ -21,7 +21,9 @@ export const CURVES_PNG = 'curves.png';
 
 /** Every file `svhn train` writes into a model directory. */
 export const MODEL_CARD_FILE = 'MODEL_CARD.md'; // models/card.ts
-export const MODEL_DIR_FILES = [MODEL_JSON, WEIGHTS_BIN, METADATA_JSON, HISTORY_JSON, HISTORY_CSV, CURVES_PNG, MODEL_CARD_FILE] as const;
+/** The run's resolved flags, under their own names: `svhn train --config DIR/args.json` runs the recipe again. */
+export const ARGS_JSON = 'args.json';
+export const MODEL_DIR_FILES = [MODEL_JSON, WEIGHTS_BIN, METADATA_JSON, HISTORY_JSON, HISTORY_CSV, CURVES_PNG, MODEL_CARD_FILE, ARGS_JSON] as const;
 /** A reader's copy of the digit classifier that reads its boxes (tasks/read/modelDir.ts): a model directory inside it. */
 export const READER_CLASSIFIER_DIR = 'classifier';
 

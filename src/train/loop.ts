@@ -22,7 +22,7 @@ import { createProgress } from '../progress.js';
 import { buildDirAtomic, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { Rng } from '../util/rng.js';
 import { epochBatches, epochImageCount, gatherImages, type ChunkedSource, type ImageSet } from '../data/cache/batches.js';
-import { CURVES_PNG, HISTORY_CSV, HISTORY_JSON, METADATA_JSON, type HistoryRecord, type ModelMetadata, type ParentModel } from '../models/modelDir.js';
+import { ARGS_JSON, CURVES_PNG, HISTORY_CSV, HISTORY_JSON, METADATA_JSON, type HistoryRecord, type ModelMetadata, type ParentModel } from '../models/modelDir.js';
 import { saveLayersModel } from '../models/io.js';
 import { buildModel, countParams, taskOf } from '../models/registry.js';
 import type { Task } from '../tasks/task.js';
@@ -637,6 +637,7 @@ async function saveModelDir(s: Session): Promise<TrainResult> {
     await writeJsonAtomic(join(tmp, METADATA_JSON), metadata);
     await writeJsonAtomic(join(tmp, HISTORY_JSON), history);
     await writeFileAtomic(join(tmp, HISTORY_CSV), historyToCsv(history));
+    await writeJsonAtomic(join(tmp, ARGS_JSON), resolvedArgs(s));
     const { MODEL_CARD_MD, renderModelCard } = await import('../models/card.js');
     await writeFileAtomic(join(tmp, MODEL_CARD_MD), renderModelCard(metadata));
     try {
@@ -652,4 +653,36 @@ async function saveModelDir(s: Session): Promise<TrainResult> {
   optimizer.dispose();
   log.info(`saved ${o.outDir}: best epoch ${metadata.bestEpoch}, val_acc ${metadata.validation.acc.toFixed(4)}`);
   return { outDir: o.outDir, metadata, history, resumedFromEpoch: s.ckpt ? s.ckpt.state.epoch : null };
+}
+
+/**
+ * The run's settings as `svhn train` flags, resolved (defaults filled in, the backend and
+ * threads it ran on), under the flags' names: args.json, which `svhn train --config` reads back.
+ * Where the model goes and how the run reports (--out, --force, --resume, --json) are left out.
+ */
+function resolvedArgs(s: Session): Record<string, unknown> {
+  const { o, config } = s;
+  const args: Record<string, unknown> = {
+    model: o.model,
+    'data-dir': o.dataDir,
+    epochs: o.epochs,
+    'batch-size': o.batchSize,
+    lr: o.lr,
+    seed: o.seed,
+    ...(o.limit !== null ? { limit: o.limit } : {}),
+    ...(o.valLimit !== null ? { 'val-limit': o.valLimit } : {}),
+    extra: o.extra,
+    augment: config.augment,
+    'augment-strength': config.augmentStrength,
+    patience: o.patience,
+    schedule: config.schedule,
+    'warmup-epochs': config.warmupEpochs,
+    'weight-decay': config.weightDecay,
+    'label-smoothing': config.labelSmoothing,
+    ...(o.init ? { init: o.init, 'recalibrate-bn': config.recalibrateBn } : {}),
+    ...(o.classifier && s.classifier ? { classifier: o.classifier } : {}),
+    backend: s.backend,
+    threads: s.trainer.replicas,
+  };
+  return args;
 }

@@ -51,7 +51,7 @@ describe('svhn train', () => {
     expect(summary.params.total).toBe(315_722);
     expect(summary.history).toHaveLength(6);
     expect((await readdir(join(tmp, 'models/a'))).sort()).toEqual(
-      ['MODEL_CARD.md', 'curves.png', 'history.csv', 'history.json', 'metadata.json', 'model.json', 'weights.bin'].sort(),
+      ['MODEL_CARD.md', 'args.json', 'curves.png', 'history.csv', 'history.json', 'metadata.json', 'model.json', 'weights.bin'].sort(),
     );
     const png = await readFile(join(tmp, 'models/a/curves.png'));
     expect(png.subarray(1, 4).toString()).toBe('PNG');
@@ -77,6 +77,37 @@ describe('svhn train', () => {
     expect((await weights('a')).equals(await weights('b'))).toBe(true);
     const metaB = JSON.parse(await readFile(join(tmp, 'models/b/metadata.json'), 'utf8'));
     expect(b.stdout).toContain(`, ${metaB.trainImagesPerSec.toFixed(1)} images/s training`);
+  });
+
+  it('saves the resolved flags as args.json, which --config reads back to the same bytes; the command line wins; bad files are one line', async () => {
+    const args = JSON.parse(await readFile(join(tmp, 'models/a/args.json'), 'utf8'));
+    expect(args).toMatchObject({ model: 'baseline', epochs: 6, patience: 100, seed: 3, 'batch-size': 10, limit: 20, 'val-limit': 10, lr: 0.001, schedule: 'constant', backend: 'wasm' });
+    expect(args).not.toHaveProperty('out');
+    // the same run from the file alone (its threads and backend included): the same weights
+    const c = await svhn(['train', '--config', 'models/a/args.json', '--out', 'models/c']);
+    expect(c.code, c.stderr).toBe(0);
+    expect((await weights('c')).equals(await weights('a'))).toBe(true);
+    // a flag on the command line wins over the file; the alias takes the file when its model agrees
+    const d = await svhn(['train-baseline', '--config', 'models/a/args.json', '--epochs', '1', '--json', '--out', 'models/d']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(JSON.parse(d.stdout).epochsRun).toBe(1);
+    await writeFile(join(tmp, 'bad1.json'), JSON.stringify({ epochs: 0 }));
+    await writeFile(join(tmp, 'bad2.json'), JSON.stringify({ 'batch-sise': 64 }));
+    await writeFile(join(tmp, 'bad3.json'), JSON.stringify({ out: 'models/z' }));
+    await writeFile(join(tmp, 'bad4.json'), '[1, 2]');
+    for (const [file, message] of [
+      ['bad1.json', /--config bad1\.json: "epochs": expected a positive integer, got '0'/],
+      ['bad2.json', /--config bad2\.json: "batch-sise": is not a flag of `svhn train`/],
+      ['bad3.json', /--config bad3\.json: "out": is set on the command line only/],
+      ['bad4.json', /--config bad4\.json: expected a JSON object of flags/],
+    ] as Array<[string, RegExp]>) {
+      const r = await svhn(['train', '--config', file, '--out', 'models/z']);
+      expect(r.code, file).toBe(2);
+      expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('svhn: error'))[0], file).toMatch(message);
+    }
+    const alias = await svhn(['train-resnet', '--config', 'models/a/args.json', '--out', 'models/z']);
+    expect(alias.stderr).toMatch(/"model": is "resnet" for `svhn train-resnet`, got "baseline"/);
+    expect(existsSync(join(tmp, 'models/z'))).toBe(false);
   });
 
   it('never replaces what is not a model of its own, nor a model without --force, nor the --init model by another spelling', async () => {
