@@ -111,6 +111,50 @@ export function historyChartSpec(history: HistoryRecord[], opts: HistoryChartOpt
   return spec;
 }
 
+/** One run's history, named, for the overlay. */
+export interface NamedHistory {
+  name: string;
+  history: HistoryRecord[];
+}
+
+/**
+ * Several runs' curves on one chart (`svhn report` with two models or more): validation
+ * accuracy and validation loss against the epoch, one line per run, coloured by its name, so
+ * runs of one architecture with different recipes are compared at a glance.
+ */
+export async function renderOverlayChart(runs: NamedHistory[], opts: { title: string }): Promise<Buffer> {
+  return renderVegaLitePng(overlayChartSpec(runs, opts));
+}
+
+export function overlayChartSpec(runs: NamedHistory[], opts: { title: string }): TopLevelSpec {
+  const rows = runs.flatMap((r) =>
+    r.history.flatMap((h) => [
+      { epoch: h.epoch, metric: 'Validation accuracy', run: r.name, value: h.val_acc },
+      { epoch: h.epoch, metric: 'Validation loss', run: r.name, value: h.val_loss },
+    ]),
+  ).filter((row) => Number.isFinite(row.value));
+  const maxEpoch = Math.max(2, ...runs.flatMap((r) => r.history.map((h) => h.epoch)));
+  const panel = (metric: string) => ({
+    title: metric,
+    width: 320,
+    height: 220,
+    transform: [{ filter: { field: 'metric', equal: metric } }],
+    mark: { type: 'line' as const, point: { size: 30 }, strokeWidth: 2 },
+    encoding: {
+      x: { field: 'epoch', type: 'quantitative' as const, title: 'epoch', scale: { domain: [1, maxEpoch] }, axis: { tickMinStep: 1, format: 'd' } },
+      y: { field: 'value', type: 'quantitative' as const, title: metric.toLowerCase(), scale: { zero: false } },
+      color: { field: 'run', type: 'nominal' as const, title: null, legend: { orient: 'bottom' as const } },
+    },
+  });
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: opts.title,
+    data: { values: rows },
+    hconcat: [panel('Validation accuracy'), panel('Validation loss')],
+    resolve: { scale: { y: 'independent' } },
+  } as TopLevelSpec;
+}
+
 export interface MatrixChartOptions {
   title: string;
   /** Axis titles; default "predicted" / "true" (rows are the true digit). */

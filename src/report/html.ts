@@ -30,7 +30,7 @@ import { readModelMetadata } from '../models/io.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { isNotRegularFile, readRegularFile } from '../util/files.js';
 import { parseJsonFile, readJsonFile } from '../util/json.js';
-import { historyChartTitle, renderHistoryChart } from './charts.js';
+import { historyChartTitle, renderHistoryChart, renderOverlayChart, type NamedHistory } from './charts.js';
 
 /** The parts of report.json (evaluate/outputs.ts evaluationJson) the page uses. */
 export interface EvaluationJson {
@@ -73,6 +73,8 @@ export interface ReportData {
   split: EvalSplit;
   models: ModelSection[];
   comparison: Comparison;
+  /** Two runs or more: their validation curves on one chart (charts.ts overlayChartSpec). */
+  overlay?: Buffer;
 }
 
 export interface BuildReportOptions {
@@ -151,6 +153,19 @@ export async function curvesFor(modelDir: string, name: string, synthetic: boole
   return renderHistoryChart(records as HistoryRecord[], { title: historyChartTitle(name, synthetic) });
 }
 
+/** The runs' validation curves on one chart, for two runs or more with a history.json. */
+async function overlayOf(sections: ModelSection[]): Promise<Buffer | undefined> {
+  const runs: NamedHistory[] = [];
+  for (const s of sections) {
+    const bytes = await readIfExists(join(s.dir, HISTORY_JSON));
+    const records = bytes ? parseJsonFile(bytes, join(s.dir, HISTORY_JSON), { code: 'BAD_MODEL' }) : undefined;
+    if (Array.isArray(records)) runs.push({ name: s.name, history: records as HistoryRecord[] });
+  }
+  if (runs.length < 2) return undefined;
+  const synthetic = sections.some((s) => Boolean(s.metadata?.synthetic));
+  return renderOverlayChart(runs, { title: `Validation curves: ${runs.map((r) => r.name).join(' vs ')}${synthetic ? ' (SYNTHETIC data)' : ''}` });
+}
+
 /** Gathers (evaluating where needed), renders and writes the report. */
 export async function buildReport(opts: BuildReportOptions): Promise<BuildReportResult> {
   const log = getLogger();
@@ -204,6 +219,7 @@ export async function buildReport(opts: BuildReportOptions): Promise<BuildReport
     split: opts.split,
     models: sections,
     comparison: compareModels(summaries),
+    overlay: await overlayOf(sections),
   });
   await writeFileAtomic(opts.outFile, html);
   return { outFile: opts.outFile, bytes: Buffer.byteLength(html), evaluated, synthetic: summaries.some((s) => s.synthetic) };
@@ -334,6 +350,7 @@ export function renderReportHtml(d: ReportData): string {
 ${synthetic ? `<p class="banner">${escapeHtml(SYNTHETIC_NOTE)}</p>` : ''}
 <h2>Comparison</h2>
 ${comparisonTable(d.comparison)}
+${d.overlay ? `<h3>Validation curves, all runs</h3>\n${img(d.overlay, 'validation accuracy and loss of every run', 2)}` : ''}
 ${d.models.map(modelSection).join('\n')}
 </body>
 </html>

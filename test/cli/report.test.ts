@@ -80,7 +80,17 @@ describe('svhn report', () => {
     expect(imgs.length).toBeGreaterThanOrEqual(7);
     expect(html).toContain('SYNTHETIC');
     expect(html).toContain('(optimized training curves: not available)');
+    // one run with a history: no overlay (it needs two)
+    expect(html).not.toContain('Validation curves, all runs');
     expect(html).toMatch(/<pre>\s+precision\s+recall\s+f1-score\s+support/);
+
+    // both with a history: their validation curves on one chart as well
+    await writeTinyModel(join(tmp, 'models/optimized'), { name: 'optimized', seed: 5 });
+    const fourth = await svhn(args);
+    expect(fourth.code, fourth.stderr).toBe(0);
+    const both = await readFile(join(tmp, 'report.html'), 'utf8');
+    expect(both).toContain('<h3>Validation curves, all runs</h3>');
+    expect([...both.matchAll(/<img src="data:image\/png;base64,/g)].length).toBe(imgs.length + 2); // optimized's curves and the overlay
   });
 
   it('evaluates again, with a warning, when an evaluation on disk is incomplete', async () => {

@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import type { HistoryRecord } from '../../src/models/modelDir.js';
-import { historyChartSpec, historyChartTitle, renderHistoryChart, renderVegaLiteSvg } from '../../src/report/charts.js';
+import { historyChartSpec, historyChartTitle, overlayChartSpec, renderHistoryChart, renderOverlayChart, renderVegaLiteSvg } from '../../src/report/charts.js';
 
 const history: HistoryRecord[] = Array.from({ length: 5 }, (_, i) => ({
   epoch: i + 1,
@@ -53,5 +53,20 @@ describe('historyChartTitle', () => {
     const spec = historyChartSpec(history, { title: historyChartTitle('run-b', false) });
     expect(spec.title).toBe('run-b: training curves');
     expect(await renderVegaLiteSvg(spec)).toContain('run-b: training curves');
+  });
+});
+
+describe('renderOverlayChart', () => {
+  it('draws every run\'s validation curves, one colour per run named in the legend', async () => {
+    const other = history.map((h) => ({ ...h, val_acc: h.val_acc - 0.1, val_loss: h.val_loss + 0.2 }));
+    const runs = [{ name: 'opt-lr3', history }, { name: 'opt-lr4', history: other.slice(0, 3) }];
+    const spec = overlayChartSpec(runs, { title: 'two runs' }) as { data: { values: Array<{ run: string; metric: string }> } };
+    expect(spec.data.values).toHaveLength(2 * 5 + 2 * 3); // accuracy and loss per epoch per run
+    expect(new Set(spec.data.values.map((v) => v.run))).toEqual(new Set(['opt-lr3', 'opt-lr4']));
+    const svg = await renderVegaLiteSvg(overlayChartSpec(runs, { title: 'two runs' }));
+    expect(svg).toContain('opt-lr3');
+    expect(svg).toContain('opt-lr4');
+    const png = await renderOverlayChart(runs, { title: 'two runs' });
+    expect(await pixelStdev(png)).toBeGreaterThan(10);
   });
 });
