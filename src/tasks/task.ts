@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { CLASSIFY_LAYOUT, READ_LAYOUT, type ExampleLayout, type TaskName } from './layout.js';
 import { detectorLosses } from './read/loss.js';
-import { detectionsMatch, findDigits } from './read/peaks.js';
+import { detectionsMatch, findDigits, TRAINING_CENTRE_THRESHOLD } from './read/peaks.js';
 import { OUTPUT_LENGTH, trueCentres } from './read/targets.js';
 
 export interface Task {
@@ -39,7 +39,7 @@ export const READ_TASK: Task = {
     const target = y.dataSync() as Float32Array;
     let right = 0;
     for (let i = 0; i < p.shape[0]!; i++) {
-      if (detectionsMatch(findDigits(out, i * OUTPUT_LENGTH), trueCentres(target, i * READ_LAYOUT.targetLength))) right++;
+      if (detectionsMatch(findDigits(out, i * OUTPUT_LENGTH, TRAINING_CENTRE_THRESHOLD), trueCentres(target, i * READ_LAYOUT.targetLength))) right++;
     }
     return right;
   },
