@@ -114,9 +114,9 @@ describe('svhn train --init', () => {
     expect(r.stdout).toContain('--init <model_dir>');
     const offline = DEFAULTS.train.syntheticRecipes.optimized;
     expect(r.stdout.replace(/\s+/g, ' ')).toContain(
-      `(default: ${DEFAULTS.train.recipes.optimized.lr} for baseline and optimized, ${DEFAULTS.train.recipes.resnet.lr} for resnet; ${offline.lr} for optimized on the synthetic sample; ${f.lr} with --init)`,
+      `(default: ${DEFAULTS.train.recipes.optimized.lr} for baseline and optimized, ${DEFAULTS.train.recipes.resnet.lr} for resnet and reader; ${offline.lr} for optimized on the synthetic sample; ${f.lr} with --init)`,
     );
-    expect(r.stdout.replace(/\s+/g, ' ')).toContain(`cosine for resnet; ${offline.schedule} for optimized on the synthetic sample)`);
+    expect(r.stdout.replace(/\s+/g, ' ')).toContain(`cosine for resnet and reader; ${offline.schedule} for optimized on the synthetic sample)`);
     expect(r.stdout.replace(/\s+/g, ' ')).toContain(`; ${f.epochs} with --init)`);
     expect(r.stdout.replace(/\s+/g, ' ')).toContain("BatchNorm's statistics measured on your training images at the start");
   });
