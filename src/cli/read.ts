@@ -8,6 +8,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { BACKEND_CHOICES, DEFAULTS } from '../config.js';
 import { parseMinConfidence } from '../predict/predict.js';
+import { parseShard, type Shard } from '../predict/inputs.js';
 import { THREADS_HELP, threadCount } from './options.js';
 import { EXIT_SOME_FAILED } from './predict.js';
 
@@ -18,6 +19,7 @@ interface ReadFlags {
   recursive: boolean;
   minConfidence: number;
   draw?: string;
+  shard?: Shard;
   backend: (typeof BACKEND_CHOICES)[number];
   threads?: number;
 }
@@ -26,6 +28,12 @@ function minConfidence(value: string): number {
   const p = parseMinConfidence(value);
   if (typeof p === 'string') throw new InvalidArgumentError(p);
   return p;
+}
+
+function shard(value: string): Shard {
+  const s = parseShard(value);
+  if (typeof s === 'string') throw new InvalidArgumentError(s);
+  return s;
 }
 
 export function registerRead(program: Command): void {
@@ -38,6 +46,7 @@ export function registerRead(program: Command): void {
     .option('--out <file>', 'write rows to FILE (atomically) instead of stdout')
     .option('--min-confidence <p>', 'abstain below this confidence of the whole number (0..1): the row\'s number is empty, abstained true, best still the reading', minConfidence, DEFAULTS.read.minConfidence)
     .option('--recursive', 'walk subfolders of folder inputs', false)
+    .option('--shard <I/N>', 'only the I-th of N contiguous blocks of the sorted photos, I from 0 to N-1, for job arrays; the N outputs concatenated in order are one run\'s rows (as predict\'s)', shard)
     .option('--draw <dir>', 'also write each photo with its boxes and number drawn on it, DIR/NAME.png (NAME: the photo\'s file name without its extension; a repeated name gets -2, -3, ...)')
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_CHOICES).default(DEFAULTS.train.backend))
     .option('--threads <n>', THREADS_HELP, threadCount)
@@ -65,6 +74,7 @@ true, best, boxes and confidences still given); abstaining is not a failure (exi
         terminal: process.stdout.isTTY === true,
         recursive: flags.recursive,
         minConfidence: flags.minConfidence,
+        shard: flags.shard,
         draw: flags.draw,
         backend: flags.backend,
         threads: flags.threads,

@@ -13,7 +13,7 @@ import { getLogger } from '../log.js';
 import { createProgress, type ProgressOptions } from '../progress.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { assertOutside, realPath, type OwnPlace } from '../util/paths.js';
-import { CACHE_PREFIX, countInputs, expandInputs, findInputFile, resolveInputs, type InputSource } from '../predict/inputs.js';
+import { CACHE_PREFIX, countInputs, expandInputs, findInputFile, parseShard, resolveInputs, shardRange, sliceItems, type InputSource, type Shard } from '../predict/inputs.js';
 import { openLineSink, type OutputFormat } from '../predict/output.js';
 import { isMinConfidence } from '../predict/predict.js';
 import { IMAGE_EXTENSIONS } from '../data/images/decode.js';
@@ -43,10 +43,14 @@ export interface ReadRunOptions {
   /** Longest side a photo is decoded at (default data/images/photo.ts MAX_PHOTO_SIDE). */
   maxSide?: number;
   progress?: ProgressOptions['mode'];
+  /** Only this shard's block of the sorted photos (predict/inputs.ts shardRange, as predict's --shard); all of them when absent. */
+  shard?: Shard;
 }
 
 export interface ReadSummary {
-  total: number; // rows written
+  total: number; // rows written (this shard's, with a shard)
+  /** With --shard: which shard, and its photos [start, end) of all `inputs`. */
+  shard?: Shard & { start: number; end: number; inputs: number };
   read: number; // photos the reader answered for: with a number, without, abstained
   withNumber: number; // a number given (not abstained)
   noNumber: number;
@@ -140,6 +144,10 @@ export async function runRead(opts: ReadRunOptions): Promise<ReadSummary> {
   const minConfidence = opts.minConfidence ?? 0;
   if (!isMinConfidence(minConfidence)) throw new SvhnError('BAD_FLAG', `--min-confidence: expected a number from 0 to 1, got ${minConfidence}`);
   if (!opts.reader && !opts.model) throw new SvhnError('BAD_FLAG', '--model: expected the directory of a reader model', { suggestion: 'train one with `svhn train --model reader`' });
+  if (opts.shard) {
+    const checked = parseShard(`${opts.shard.index}/${opts.shard.count}`);
+    if (typeof checked === 'string') throw new SvhnError('BAD_FLAG', `--shard: ${checked}`);
+  }
   refuseCacheInputs(opts.inputs);
   const sources = await resolveInputs(opts.inputs, { suggestion: SUGGEST_INPUTS });
   refuseMatInputs(sources);
@@ -147,27 +155,33 @@ export async function runRead(opts: ReadRunOptions): Promise<ReadSummary> {
 
   const { reader, owned, backend } = await openReader(opts);
   try {
-    const total = await countInputs(sources, { recursive: opts.recursive, dataDir: NO_DATA_DIR });
-    if (total === 0) {
+    const inputs = await countInputs(sources, { recursive: opts.recursive, dataDir: NO_DATA_DIR });
+    if (inputs === 0) {
       throw new SvhnError('BAD_INPUT', `no photos found in ${opts.inputs.join(' ')}`, {
         suggestion: `folders are read for ${IMAGE_EXTENSIONS.join(' ')} files${opts.recursive ? '' : '; add --recursive for subfolders'}`,
       });
     }
-    log.info({ model: opts.model ?? reader.name, inputs: total, backend }, `reading ${total} photos with ${opts.model ?? reader.name}`);
+    const { start, end } = opts.shard ? shardRange(inputs, opts.shard) : { start: 0, end: inputs };
+    const total = end - start;
+    const shard = opts.shard ? { ...opts.shard, start, end, inputs } : undefined;
+    const shardNote = shard ? ` (shard ${shard.index}/${shard.count}: photos ${start}..${end - 1} of ${inputs}, counted from 0)` : '';
+    if (shard && total === 0) log.info({ shard }, `shard ${shard.index}/${shard.count} is empty: only ${inputs} photos for ${shard.count} shards; writing an empty output`);
+    else log.info({ model: opts.model ?? reader.name, inputs: total, backend, ...(shard ? { shard } : {}) }, `reading ${total} photos${shardNote} with ${opts.model ?? reader.name}`);
     if (reader.metadata.synthetic) log.warn(`${opts.model ?? reader.name} was trained on the synthetic sample: its readings of real photos mean little`);
 
-    const summary: ReadSummary = { total: 0, read: 0, withNumber: 0, noNumber: 0, abstained: 0, failed: 0, drawn: 0, reader: reader.name, backend, seconds: 0, photosPerSec: 0 };
+    const summary: ReadSummary = { total: 0, read: 0, withNumber: 0, noNumber: 0, abstained: 0, failed: 0, drawn: 0, reader: reader.name, backend, seconds: 0, photosPerSec: 0, ...(shard ? { shard } : {}) };
     const sink = await openLineSink({ format: opts.format, out: opts.out, stream: opts.stream, terminal: opts.terminal }, READ_ROWS);
     const progress = createProgress({ label: 'read', total, unit: 'photo', mode: opts.progress });
     const names = new DrawNames();
     const startedAt = performance.now();
     try {
-      const items = expandInputs(sources, {
+      const all = expandInputs(sources, {
         recursive: opts.recursive,
         dataDir: NO_DATA_DIR,
         onSkipped: (dir, n) => log.debug({ dir, skipped: n }, `skipped ${n} entries of ${dir} (not image files${opts.recursive ? '' : ', or subfolders'})`),
         onRevisit: (dir) => log.warn({ dir }, `skipped folder ${dir}: already walked (a symlink loop, or a second link to the same folder)`),
       });
+      const items = shard ? sliceItems(all, start, end) : all;
       for await (const { row, bytes } of readPhotos(items, { reader, minConfidence, decodeConcurrency: opts.decodeConcurrency, maxSide: opts.maxSide, keepBytes: opts.draw !== undefined })) {
         await sink.write(row);
         countRow(summary, row);

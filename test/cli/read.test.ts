@@ -45,6 +45,8 @@ describe('svhn read: argument and model errors', () => {
     for (const bad of ['1.5', '-0.1', 'abc']) {
       expectOneLineError(await svhn(['read', 'photos', '--model', 'digit-model', '--min-confidence', bad], dir), 2, new RegExp(`^svhn: error: option '--min-confidence <p>' argument '${bad.replace('.', '\\.')}' is invalid\\. expected a number from 0 to 1`));
     }
+    const shard = await svhn(['read', 'photos', '--model', 'digit-model', '--shard', '2/2'], dir);
+    expectOneLineError(shard, 2, /^svhn: error: option '--shard <I\/N>' argument '2\/2' is invalid\./);
   });
 
   it('a cache: input (32x32 crops, not photos): one line saying so, exit 2', async () => {

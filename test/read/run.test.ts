@@ -115,4 +115,24 @@ describe('runRead (test double reader)', () => {
     expect((await rejection(runRead(opts({ reader, minConfidence: 1.5 })))).code).toBe('BAD_FLAG');
     expect(reader.seen).toEqual([]);
   });
+
+  it('--shard I/N: the N shards\' rows, concatenated in order, are one run\'s rows; an empty shard writes a header only', async () => {
+    const whole = collector();
+    await runRead(opts({ reader: new FixedReader(ANSWERS), stream: whole }));
+    const rows = whole.text().trim().split('\n');
+    expect(rows.length).toBeGreaterThan(3); // a header and a few photos
+    for (const count of [2, 3, 7]) {
+      const parts: string[] = [];
+      for (let index = 0; index < count; index++) {
+        const out = collector();
+        const summary = await runRead(opts({ reader: new FixedReader(ANSWERS), stream: out, shard: { index, count } }));
+        expect(summary.shard).toMatchObject({ index, count, inputs: rows.length - 1 });
+        const lines = out.text().trim().split('\n');
+        expect(lines[0]).toBe(rows[0]); // every shard's output has the header
+        parts.push(...lines.slice(1));
+      }
+      expect(parts, `${count} shards`).toEqual(rows.slice(1));
+    }
+    expect((await rejection(runRead(opts({ reader: new FixedReader(ANSWERS), shard: { index: 2, count: 2 } })))).code).toBe('BAD_FLAG');
+  });
 });
