@@ -10,6 +10,7 @@
  * stale (other weights, other data, other split) or incomplete (a file its report.json lists is
  * missing or differs) is run again first.
  */
+import { escapeHtml } from '../util/text.js';
 import { join } from 'node:path';
 import type { EvalSplit } from '../evaluate/evaluate.js';
 import {
@@ -230,9 +231,7 @@ function intervalOf(ev: EvaluationJson): AccuracyInterval {
   return ev.accuracyInterval ?? accuracyInterval(Math.round(ev.accuracy * ev.data.count), ev.data.count);
 }
 
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
+export { escapeHtml }; // util/text.ts: the report, serve's /docs and others share it
 
 /**
  * An inlined PNG. `density` is its pixels per CSS pixel: charts are rendered at 2x, so they

@@ -93,6 +93,7 @@ export function openApiDocument(version: string, limits: OpenApiLimits): Record<
         },
       },
       '/openapi.json': { get: { summary: 'this document', responses: { '200': { description: 'OpenAPI 3.1', content: { 'application/json': {} } } } } },
+      '/docs': { get: { summary: 'this document as a page to read (rendered on the server: no script, nothing fetched)', responses: { '200': { description: 'HTML', content: { 'text/html': {} } } } } },
       '/v1/models': {
         get: {
           summary: "each served model's name, task (classify: a digit model for /v1/predict; read: a reader for /v1/read) and metadata.json",

@@ -6,6 +6,7 @@
  *   GET  /assets/:file            page assets       GET  /v1/models/:name/:file  model.json, weights
  *   GET  /healthz                 liveness          GET  /v1/models/:name/classifier/:file  a reader's digit model
  *   GET  /openapi.json            the API described POST /v1/predict             images -> rows (digit models)
+ *   GET  /docs                    the same, a page
  *                                                   POST /v1/read                photos -> numbers (readers)
  *
  * Every refusal is a 4xx JSON body { error, code } with one line naming the problem (and the
@@ -27,6 +28,7 @@ import { clientErrorOf, errorBody, formatBytes, HttpError, httpErrorOf, MAX_PATH
 import type { ServedModel } from './models.js';
 import { readMultipart } from './multipart.js';
 import { openApiDocument } from './openapi.js';
+import { DOCS_CSP, renderDocsPage } from './docs.js';
 import { predictUploads, type Upload } from './predict.js';
 import { readUploads } from './read.js';
 import { parseMinConfidence } from '../predict/predict.js';
@@ -129,6 +131,8 @@ function registerApi(app: FastifyInstance, opts: ServerOptions): void {
     uptimeSec: (Date.now() - started) / 1000,
   }));
   app.get('/openapi.json', async () => doc);
+  const docsPage = renderDocsPage(doc);
+  app.get('/docs', async (_req, reply) => reply.header('content-security-policy', DOCS_CSP).header('x-content-type-options', 'nosniff').type('text/html; charset=utf-8').send(docsPage));
   app.get('/v1/models', async () => ({ models: models.map((m) => ({ name: m.name, task: m.task, metadata: m.metadata })) }));
   const sendFile = (reply: FastifyReply, file: string, bytes: Buffer | undefined, what: string) => {
     if (!bytes) throw new HttpError(404, 'NOT_FOUND', `no file ${file.slice(0, 100)} in ${what}`);

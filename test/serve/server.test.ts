@@ -64,6 +64,24 @@ describe('svhn serve: routes', () => {
     expect(routesOf(app)).toContain('POST /v1/predict');
   });
 
+  it('GET /docs: every route of /openapi.json on a page rendered on the server, with no script and nothing fetched', async () => {
+    const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, Record<string, { summary?: string }>> };
+    const page = await app.inject({ method: 'GET', url: '/docs' });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    expect(page.headers['content-security-policy']).toMatch(/^default-src 'none'; style-src 'unsafe-inline'/);
+    expect(page.body).not.toMatch(/<script/i);
+    expect(page.body).not.toMatch(/(src|href)\s*=\s*["']?(https?:|\/\/)/i);
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const method of Object.keys(ops)) {
+        // each operation has its heading, in the page's escaped form
+        const escaped = path.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+        expect(page.body, `${method} ${path}`).toContain(`<span class="method ${method}">${method.toUpperCase()}</span> <code>${escaped}</code>`);
+      }
+    }
+    expect(page.body).toContain('min_confidence'); // a parameter of /v1/predict, from the document
+  });
+
   it('serves the page with a CSP, its assets by name, and nothing else', async () => {
     const page = await app.inject({ method: 'GET', url: '/' });
     expect(page.statusCode).toBe(200);
