@@ -168,7 +168,7 @@ export async function saveCheckpoint(dir: string, ckpt: Checkpoint): Promise<voi
     if (/^tensors-\d+\.bin$/.test(f) && f !== file) await rm(join(dir, f), { force: true });
     // A killed run's half-written tensors file: its epoch's name is never written again, so
     // removeStaleTemps (called per final name) would not reach it. Its pid decides, as there.
-    const stale = /^\.tmp-(tensors-\d+\.bin)-\d+-[0-9a-z]+$/.exec(f);
+    const stale = /^\.tmp-(tensors-\d+\.bin)-\d+-[0-9a-z]+(-gone)?$/.exec(f);
     if (stale) await removeStaleTemps(join(dir, stale[1]!));
   }
 }

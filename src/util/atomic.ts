@@ -9,7 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import { ioError } from '../errors.js';
 import { getLogger } from '../log.js';
 import { openRegularFile } from './files.js';
-import { trackTemp } from './interrupt.js';
+import { GONE_SUFFIX, trackTemp } from './interrupt.js';
 import { makeDirs } from './mkdirs.js';
 import { isProcessAlive } from './process.js';
 
@@ -21,6 +21,9 @@ export function tempSibling(path: string): { tmp: string; release: () => void } 
   const tmp = join(dirname(path), `.tmp-${basename(path)}-${process.pid}-${Date.now().toString(36)}`);
   return { tmp, release: trackTemp(tmp) };
 }
+
+/** What follows `.tmp-<name>-`: the pid, a time, and the suffix of an old final dir or of an interrupted temporary. */
+const STALE_TAIL = new RegExp(`^(\\d+)-[0-9a-z]+(-old|${GONE_SUFFIX})?$`);
 
 /**
  * Removes the temporaries of `path` a killed run left behind (SIGKILL, a crash: no handler
@@ -40,7 +43,7 @@ export async function removeStaleTemps(path: string): Promise<void> {
   }
   for (const name of names) {
     if (!name.startsWith(prefix)) continue;
-    const m = /^(\d+)-[0-9a-z]+(-old)?$/.exec(name.slice(prefix.length));
+    const m = STALE_TAIL.exec(name.slice(prefix.length));
     if (!m || Number(m[1]) === process.pid || isProcessAlive(Number(m[1]))) continue;
     try {
       await rm(join(dir, name), { recursive: true, force: true });

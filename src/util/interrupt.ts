@@ -5,10 +5,13 @@
  * says about going on, e.g. train's --resume hint) and exits 130 (SIGINT) or 143 (SIGTERM).
  * Final names are only ever reached by rename, so they hold complete files or nothing.
  */
-import { rmSync } from 'node:fs';
+import { renameSync, rmSync } from 'node:fs';
 import { printable } from './text.js';
 
 const temps = new Set<string>();
+
+/** What an interrupted temporary is renamed to before its removal (see removeTrackedTemps). */
+export const GONE_SUFFIX = '-gone';
 type Note = string | (() => string | undefined);
 let note: Note | undefined;
 
@@ -36,16 +39,37 @@ function currentNote(): string | undefined {
   }
 }
 
+const REMOVE_ATTEMPTS = 20;
+const REMOVE_RETRY_MS = 10;
+
+/** Blocks the thread for ms milliseconds (a signal handler cannot wait on a timer). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
 /** Removes every tracked temporary path (synchronously: it runs in a signal handler). */
 export function removeTrackedTemps(): void {
   for (const p of temps) {
+    // Writes already queued on libuv's pool (photos, weight files) go on landing after this
+    // handler starts, with no JS to run. Renamed first, the folder takes no entry from an open
+    // that has not yet looked its path up (it names the old path: ENOENT); the few already past
+    // that can still add one after rmSync's listing, and rmSync's own retries only retry the
+    // final rmdir, not the listing. So: removed again, listing and all, until it is gone. The
+    // new name is one removeStaleTemps (atomic.ts) takes for a leftover, should all this fail.
+    let target = p;
     try {
-      // Retried: a write in flight on libuv's pool (a photo, a weight file) can add an entry
-      // after the listing, and the folder's removal then fails with ENOTEMPTY; a retry after a
-      // short wait finds the write done, and a write landing later fails, its folder gone.
-      rmSync(p, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+      renameSync(p, `${p}${GONE_SUFFIX}`);
+      target = `${p}${GONE_SUFFIX}`;
     } catch {
-      // best effort: a leftover .tmp-* name is never taken for a finished file
+      // not there, or not renamable here: removed under its own name
+    }
+    for (let attempt = 0; attempt < REMOVE_ATTEMPTS; attempt++) {
+      try {
+        rmSync(target, { recursive: true, force: true });
+        break;
+      } catch {
+        sleepSync(REMOVE_RETRY_MS); // best effort at the end: a leftover .tmp-* name is never taken for a finished file
+      }
     }
   }
   temps.clear();

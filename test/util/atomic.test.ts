@@ -30,6 +30,7 @@ describe('stale temporaries', () => {
       `.tmp-train_32x32.mat-${dead}-lz1x2`, // a killed download --synthetic
       `.tmp-optimized-${dead}-lz1x3`, // a killed train's model directory
       `.tmp-optimized-${dead}-lz1x4-old`,
+      `.tmp-optimized-${dead}-lz1x7-gone`, // renamed by an interrupt handler whose removal failed
     ];
     const kept = [
       `.tmp-train_32x32.mat-${live}-lz1x5`, // another run, still going

@@ -5,7 +5,7 @@
  * second one must end the process all the same.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -45,4 +45,33 @@ it('a second Ctrl-C ends a process whose exit waits on a blocked read', async ()
   expect(stderr).toContain('svhn: interrupted');
   // Either exit went through (130) or the second signal ended it; never SIGKILL's timeout.
   expect(signal === 'SIGINT' || code === 130, `code ${code} signal ${signal}`).toBe(true);
+});
+
+it('Ctrl-C removes a tracked folder whole while writes into it are still landing, and leaves no renamed copy', async () => {
+  const dir = join(tmp, 'writes');
+  const temp = join(dir, '.tmp-photos-1-abc');
+  const dist = pathToFileURL(join(import.meta.dirname, '../../dist/util/interrupt.js')).href;
+  // Many writes in flight on libuv's pool at every moment, as the photo writer keeps: each one
+  // done starts the next, so entries keep appearing until the signal.
+  const script = `
+    const { installInterruptHandler, trackTemp } = await import(${JSON.stringify(dist)});
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    installInterruptHandler();
+    await mkdir(${JSON.stringify(temp)}, { recursive: true });
+    trackTemp(${JSON.stringify(temp)});
+    let i = 0;
+    const payload = Buffer.alloc(64 * 1024, 7);
+    const next = () => writeFile(${JSON.stringify(temp)} + '/' + (i++) + '.png', payload).then(next, () => {});
+    for (let k = 0; k < 16; k++) next();
+    setTimeout(() => process.stdout.write('ready\\n'), 300);
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  await new Promise<void>((ready) => child.stdout.once('data', () => ready()));
+  const ended = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+  child.kill('SIGINT');
+  const code = await ended;
+  clearTimeout(killer);
+  expect(code).toBe(130);
+  expect(await readdir(dir)).toEqual([]);
 });
