@@ -15,10 +15,15 @@ const NOT_FROM_CONFIG = new Set(['config', 'out', 'force', 'resume', 'json']);
 /** Sets cmd's options from the JSON object in `path`, except those given on the command line; `fixed`: keys the command itself sets (the file may only repeat them). Returns cmd.opts(). */
 export async function applyConfigFile<T>(cmd: Command, path: string, fixed: Record<string, unknown> = {}): Promise<T> {
   const json = await readJsonFile(path, { code: 'BAD_FLAG' });
+  return applyConfigObject<T>(cmd, json, `--config ${path}`, fixed);
+}
+
+/** As applyConfigFile, from an object already read; `source` names it in errors (`--config FILE`, a tune trial). */
+export function applyConfigObject<T>(cmd: Command, json: unknown, source: string, fixed: Record<string, unknown> = {}): T {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new SvhnError('BAD_FLAG', `--config ${path}: expected a JSON object of flags, e.g. {"epochs": 10}`);
+    throw new SvhnError('BAD_FLAG', `${source}: expected a JSON object of flags, e.g. {"epochs": 10}`);
   }
-  const bad = (key: string, what: string) => new SvhnError('BAD_FLAG', `--config ${path}: "${key}": ${what}`);
+  const bad = (key: string, what: string) => new SvhnError('BAD_FLAG', `${source}: "${key}": ${what}`);
   for (const [key, value] of Object.entries(json as Record<string, unknown>)) {
     if (Object.hasOwn(fixed, key)) {
       // set by the command itself (`train-resnet`'s model): the file may only agree

@@ -9,36 +9,9 @@ import { join } from 'node:path';
 import { BACKEND_CHOICES, DEFAULTS, defaultRecipe, LR_SCHEDULES, MODEL_NAMES, type BackendChoice, type LrSchedule, type TrainRecipe } from '../config.js';
 import { MAX_AUGMENT_STRENGTH } from '../train/augment.js';
 import { READER_CLASSIFIER_DIR } from '../models/modelDir.js';
+import type { TrainFlags } from '../train/resolve.js';
 import { nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber, TRAIN_THREADS_HELP, threadCount } from './options.js';
 
-interface TrainFlags {
-  model?: string;
-  config?: string;
-  classifier?: string;
-  dataDir: string;
-  epochs?: number;
-  batchSize: number;
-  lr?: number;
-  seed: number;
-  limit?: number;
-  valLimit?: number;
-  extra: boolean;
-  augment?: boolean;
-  patience?: number;
-  schedule?: LrSchedule;
-  warmupEpochs?: number;
-  weightDecay?: number;
-  labelSmoothing?: number;
-  recalibrateBn?: boolean;
-  augmentStrength?: number;
-  out?: string;
-  force: boolean;
-  resume: boolean;
-  init?: string;
-  backend: BackendChoice;
-  threads?: number;
-  json: boolean;
-}
 
 /**
  * "1 for baseline, 2 for optimized and resnet": one recipe field's default per architecture,
@@ -56,6 +29,18 @@ function perModel(field: keyof TrainRecipe): string {
   }
   const own = [...groups].map(([v, models]) => `${v} for ${models.join(' and ')}`).join(', ');
   return offline.length ? `${own}; ${offline.join(', ')} on the synthetic sample` : own;
+}
+
+/**
+ * Train's flags from an object under the flags' own names (a tune trial's: its study's fixed
+ * flags and its parameters), each through its flag's parser as on the command line.
+ */
+export async function trainFlagsOf(values: Record<string, unknown>, source: string): Promise<TrainFlags> {
+  const { Command } = await import('commander');
+  const cmd = addTrainOptions(new Command('train'), true);
+  cmd.parse([], { from: 'user' });
+  const { applyConfigObject } = await import('./configFile.js');
+  return applyConfigObject<TrainFlags>(cmd, values, source);
 }
 
 function addTrainOptions(cmd: Command, withModel: boolean): Command {
@@ -109,6 +94,7 @@ async function runTrain(fixed: string | undefined, given: TrainFlags, cmd: Comma
     throw new SvhnError('BAD_FLAG', `--model: expected one of ${listModels().join(', ')}, got '${model}'`);
   }
   const { trainModel, checkpointDirFor } = await import('../train/loop.js');
+  const { resolveTrainOptions } = await import('../train/resolve.js');
   const outDir = flags.out ?? join(DEFAULTS.modelsDir, flags.init ? `${model}-finetuned` : model);
   // Ctrl-C: the checkpoint on disk is always whole (written atomically), so say how to go on;
   // --resume only once one exists (before the first epoch ends there is none to resume).
@@ -120,42 +106,7 @@ async function runTrain(fixed: string | undefined, given: TrainFlags, cmd: Comma
       ? `nothing was written to ${outDir}. Run the same command with --resume to continue from ${ckptDir}`
       : `nothing was written to ${outDir} and no checkpoint was saved yet. Run the same command again to start over`,
   );
-  // The architecture's recipe for this data (config.ts defaultRecipe: the offline sample has its
-  // own), or fine-tuning's (DEFAULTS.finetune: a constant rate, nothing else added); a flag
-  // given wins either way.
-  const { cacheIsSynthetic } = await import('../data/cache/cache.js');
-  const { taskNameOf } = await import('../models/registry.js');
-  const reader = taskNameOf(model) === 'read';
-  // a reader trains on the photo cache, whose recipe does not depend on the digit cache's data
-  const d: TrainRecipe = flags.init ? DEFAULTS.finetune : defaultRecipe(model, { synthetic: reader || (await cacheIsSynthetic(flags.dataDir)) });
-  const classifier = reader ? (flags.classifier ?? (flags.init ? join(flags.init, READER_CLASSIFIER_DIR) : join(DEFAULTS.modelsDir, 'optimized'))) : null;
-  const result = await trainModel({
-    model,
-    dataDir: flags.dataDir,
-    epochs: flags.epochs ?? d.epochs,
-    batchSize: flags.batchSize,
-    lr: flags.lr ?? d.lr,
-    seed: flags.seed,
-    limit: flags.limit ?? null,
-    valLimit: flags.valLimit ?? null,
-    extra: flags.extra,
-    augment: flags.augment,
-    patience: flags.patience ?? d.patience,
-    schedule: flags.schedule ?? d.schedule,
-    warmupEpochs: flags.warmupEpochs ?? d.warmupEpochs,
-    weightDecay: flags.weightDecay ?? d.weightDecay,
-    labelSmoothing: flags.labelSmoothing ?? d.labelSmoothing,
-    // fine-tuning only (trainModel refuses it without --init)
-    recalibrateBn: flags.recalibrateBn ?? (flags.init !== undefined && DEFAULTS.finetune.recalibrateBn),
-    augmentStrength: flags.augmentStrength,
-    outDir,
-    force: flags.force,
-    resume: flags.resume,
-    init: flags.init ?? null,
-    classifier,
-    backend: flags.backend,
-    threads: flags.threads,
-  });
+  const result = await trainModel(await resolveTrainOptions(model, flags, outDir));
   const m = result.metadata;
   if (flags.json) {
     const summary = {

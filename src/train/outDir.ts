@@ -13,7 +13,7 @@ import { firstAndCount, replaceTarget } from '../util/dirs.js';
 import { readJsonFile } from '../util/json.js';
 
 /** The command that made a model (metadata.json `madeBy`; absent in models made before it was recorded). */
-export type MadeBy = 'train' | 'demo';
+export type MadeBy = 'train' | 'demo' | 'tune';
 
 export interface OutDirPolicy {
   /** --force: replace an earlier model. */
@@ -61,7 +61,7 @@ async function foreignEntries(dir: string, entries: string[]): Promise<string[]>
 async function madeByOf(dir: string): Promise<MadeBy | undefined> {
   try {
     const m = (await readJsonFile(join(dir, METADATA_JSON), { code: 'BAD_MODEL' })) as { madeBy?: unknown };
-    return m.madeBy === 'train' || m.madeBy === 'demo' ? m.madeBy : undefined;
+    return m.madeBy === 'train' || m.madeBy === 'demo' || m.madeBy === 'tune' ? m.madeBy : undefined;
   } catch {
     return undefined;
   }
@@ -87,7 +87,8 @@ export async function assertModelOutReplaceable(outDir: string, policy: OutDirPo
   }
   if (policy.force) return;
   const finished = [MODEL_JSON, WEIGHTS_BIN, METADATA_JSON].every((f) => entries.includes(f));
-  if (finished && policy.madeBy === 'demo' && (await madeByOf(outDir)) === 'demo') return;
+  // demo and tune replace their own runs' models (npm start again; a trial taken over)
+  if (finished && policy.madeBy !== 'train' && (await madeByOf(outDir)) === policy.madeBy) return;
   throw new SvhnError('BAD_FLAG', `--out ${outDir}: holds ${finished ? 'a trained model' : 'part of a model'}, which this run would replace`, {
     suggestion: 'pass --force to replace it, or another --out',
   });
