@@ -20,6 +20,7 @@ import { registerDemo } from './demo.js';
 import { registerServe } from './serve.js';
 import { registerInfo } from './info.js';
 import { registerExport } from './export.js';
+import { registerTune } from './tune.js';
 import { oneOf } from './options.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -45,7 +46,7 @@ export function buildProgram(): Command {
     await createLogger({ format: g.logFormat, level: g.verbose ? 'debug' : 'info' });
   });
 
-  for (const register of [registerDownload, registerPreprocess, registerTrain, registerEvaluate, registerPredict, registerRead, registerReport, registerExport, registerInfo, registerServe, registerDemo]) {
+  for (const register of [registerDownload, registerPreprocess, registerTrain, registerTune, registerEvaluate, registerPredict, registerRead, registerReport, registerExport, registerInfo, registerServe, registerDemo]) {
     register(program);
   }
   // Subcommands inherit exitOverride so flag errors reach our handler instead of process.exit.

@@ -237,7 +237,7 @@ export { escapeHtml }; // util/text.ts: the report, serve's /docs and others sha
  * An inlined PNG. `density` is its pixels per CSS pixel: charts are rendered at 2x, so they
  * are shown at half their pixel width (sharp on hi-dpi screens, normal size elsewhere).
  */
-function img(png: Buffer | undefined, alt: string, density = 1): string {
+export function img(png: Buffer | undefined, alt: string, density = 1): string {
   if (!png) return `<p class="missing">(${escapeHtml(alt)}: not available)</p>`;
   const isPng = png.length > 24 && png.readUInt32BE(0) === 0x89504e47;
   const width = isPng ? Math.round(png.readUInt32BE(16) / density) : undefined; // IHDR width
@@ -307,7 +307,8 @@ ${s.errors ? img(s.errors, `${s.name} misclassified images`) : '<p>No misclassif
 </section>`;
 }
 
-const CSS = `
+/** The page's style; tune.ts's study page shares it (and with it the narrow-screen rules). */
+export const CSS = `
 body { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; margin: 24px auto; max-width: 1280px; padding: 0 16px; color: #1f2328; background: #fff; overflow-wrap: anywhere; }
 h1 { font-size: 26px; margin-bottom: 4px; }
 h2 { border-bottom: 2px solid #d0d7de; padding-bottom: 4px; margin-top: 40px; }
