@@ -6,9 +6,8 @@
  */
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { BACKEND_CHOICES, DEFAULTS, defaultRecipe, LR_SCHEDULES, MODEL_NAMES, type BackendChoice, type LrSchedule, type TrainRecipe } from '../config.js';
+import { BACKEND_CHOICES, DEFAULTS, defaultRecipe, LR_SCHEDULES, MODEL_NAMES, type TrainRecipe } from '../config.js';
 import { MAX_AUGMENT_STRENGTH } from '../train/augment.js';
-import { READER_CLASSIFIER_DIR } from '../models/modelDir.js';
 import type { TrainFlags } from '../train/resolve.js';
 import { nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber, TRAIN_THREADS_HELP, threadCount } from './options.js';
 

@@ -44,7 +44,7 @@ import { renderImageGrid } from '../report/grid.js';
 import { SvhnError, ioError } from '../errors.js';
 import { buildDirAtomic, sha256 } from '../util/atomic.js';
 import { firstAndCount, replaceTarget } from '../util/dirs.js';
-import { isNotRegularFile, readRegularFile } from '../util/files.js';
+import { readRegularFileIfReadable } from '../util/files.js';
 import type { EvalSplit, EvaluationResult, SampleSet } from './evaluate.js';
 
 
@@ -60,19 +60,9 @@ export function dataLabel(data: EvaluationResult['data']): string {
   return data.source ? `images ${data.source.path}` : `${data.split} split`;
 }
 
-/** A file's bytes, or undefined when it cannot be read; a FIFO or device is refused (util/files.ts). */
-async function readIfReadable(path: string): Promise<Buffer | undefined> {
-  try {
-    return await readRegularFile(path);
-  } catch (e) {
-    if (isNotRegularFile(e)) throw ioError(path, 'read', e);
-    return undefined;
-  }
-}
-
 /** Identifies the exact model files evaluated, so a report can tell a stale evaluation. */
 export async function modelFingerprint(modelDir: string): Promise<string> {
-  const parts = await Promise.all([MODEL_JSON, WEIGHTS_BIN].map((f) => readIfReadable(join(modelDir, f)).then((b) => b ?? Buffer.alloc(0))));
+  const parts = await Promise.all([MODEL_JSON, WEIGHTS_BIN].map((f) => readRegularFileIfReadable(join(modelDir, f)).then((b) => b ?? Buffer.alloc(0))));
   return sha256(Buffer.concat(parts));
 }
 
@@ -296,7 +286,7 @@ export async function evaluationDirProblem(dir: string, files: EvaluationFileLis
   if (!files || typeof files !== 'object') return `${REPORT_JSON} lists no files (an older or interrupted evaluation)`;
   for (const name of [CONFUSION_CSV, CONFUSION_PNG, F1_PNG]) if (!(name in files)) return `${REPORT_JSON} does not list ${name}`;
   for (const [name, want] of Object.entries(files)) {
-    const data = await readIfReadable(join(dir, name));
+    const data = await readRegularFileIfReadable(join(dir, name));
     if (!data) return `${name} is missing`;
     if (data.byteLength !== want?.bytes || sha256(data) !== want.sha256) return `${name} differs from what ${REPORT_JSON} records`;
   }

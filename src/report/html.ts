@@ -21,7 +21,7 @@ import {
   modelFingerprint,
   type EvaluationFileList,
 } from '../evaluate/outputs.js';
-import { SvhnError, ioError } from '../errors.js';
+import { SvhnError } from '../errors.js';
 import { getLogger } from '../log.js';
 import { formatFixed } from '../metrics/classification.js';
 import { compareModels, comparisonCells, type Comparison, type ModelSummary } from '../metrics/comparison.js';
@@ -29,7 +29,7 @@ import { accuracyInterval, formatInterval, type AccuracyInterval } from '../metr
 import { CONFUSION_PNG, CURVES_PNG, ERRORS_PNG, F1_PNG, HISTORY_JSON, REPORT_JSON, SAMPLES_PNG, type HistoryRecord, type ModelMetadata } from '../models/modelDir.js';
 import { readModelMetadata } from '../models/io.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { isNotRegularFile, readRegularFile } from '../util/files.js';
+import { readRegularFileIfReadable } from '../util/files.js';
 import { parseJsonFile, readJsonFile } from '../util/json.js';
 import { historyChartTitle, renderHistoryChart, renderOverlayChart, type NamedHistory } from './charts.js';
 
@@ -98,20 +98,10 @@ export interface BuildReportResult {
   synthetic: boolean;
 }
 
-/** A file of the model's folder, or undefined when it cannot be read (a FIFO or device is refused). */
-async function readIfExists(path: string): Promise<Buffer | undefined> {
-  try {
-    return await readRegularFile(path);
-  } catch (e) {
-    if (isNotRegularFile(e)) throw ioError(path, 'read', e);
-    return undefined;
-  }
-}
-
 /** The on-disk evaluation of modelDir if it matches the model's weights, the data and the split. */
 async function freshEvaluation(modelDir: string, dataDir: string, split: EvalSplit): Promise<EvaluationJson | undefined> {
   const evalDir = defaultEvaluationDir(modelDir, split);
-  const text = await readIfExists(join(evalDir, REPORT_JSON));
+  const text = await readRegularFileIfReadable(join(evalDir, REPORT_JSON));
   if (!text) return undefined;
   let ev: EvaluationJson;
   try {
@@ -146,8 +136,8 @@ async function freshEvaluation(modelDir: string, dataDir: string, split: EvalSpl
  * where there is no history.json. Older history.json (without lr) draw the same.
  */
 export async function curvesFor(modelDir: string, name: string, synthetic: boolean): Promise<Buffer | undefined> {
-  const history = await readIfExists(join(modelDir, HISTORY_JSON));
-  if (!history) return readIfExists(join(modelDir, CURVES_PNG));
+  const history = await readRegularFileIfReadable(join(modelDir, HISTORY_JSON));
+  if (!history) return readRegularFileIfReadable(join(modelDir, CURVES_PNG));
   const historyPath = join(modelDir, HISTORY_JSON);
   const records = parseJsonFile(history, historyPath, { code: 'BAD_MODEL' });
   if (!Array.isArray(records)) throw new SvhnError('BAD_MODEL', `cannot read ${historyPath}: expected a JSON array of epoch records`);
@@ -158,7 +148,7 @@ export async function curvesFor(modelDir: string, name: string, synthetic: boole
 async function overlayOf(sections: ModelSection[]): Promise<Buffer | undefined> {
   const runs: NamedHistory[] = [];
   for (const s of sections) {
-    const bytes = await readIfExists(join(s.dir, HISTORY_JSON));
+    const bytes = await readRegularFileIfReadable(join(s.dir, HISTORY_JSON));
     const records = bytes ? parseJsonFile(bytes, join(s.dir, HISTORY_JSON), { code: 'BAD_MODEL' }) : undefined;
     if (Array.isArray(records)) runs.push({ name: s.name, history: records as HistoryRecord[] });
   }
@@ -196,10 +186,10 @@ export async function buildReport(opts: BuildReportOptions): Promise<BuildReport
       metadata,
       evaluation: ev,
       curves: await curvesFor(modelDir, ev.model.name, Boolean(metadata.synthetic)), // the training data's mark
-      confusion: await readIfExists(join(evalDir, CONFUSION_PNG)),
-      f1: await readIfExists(join(evalDir, F1_PNG)),
-      samples: await readIfExists(join(evalDir, SAMPLES_PNG)),
-      errors: await readIfExists(join(evalDir, ERRORS_PNG)),
+      confusion: await readRegularFileIfReadable(join(evalDir, CONFUSION_PNG)),
+      f1: await readRegularFileIfReadable(join(evalDir, F1_PNG)),
+      samples: await readRegularFileIfReadable(join(evalDir, SAMPLES_PNG)),
+      errors: await readRegularFileIfReadable(join(evalDir, ERRORS_PNG)),
     });
   }
   const summaries: ModelSummary[] = sections.map((s) => ({
@@ -332,18 +322,23 @@ img { max-width: 100%; height: auto; border: 1px solid #eaeef2; margin: 4px 8px 
 .missing { color: #59636e; font-style: italic; }
 `;
 
-/** The page as one string: no script, no external reference. */
-export function renderReportHtml(d: ReportData): string {
-  const synthetic = d.models.some((m) => m.evaluation.synthetic);
+/** A page's head: no script may run and nothing is fetched (images are data: URLs), the styles inline. */
+export function pageHead(title: string, css: string = CSS): string {
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
-<title>${escapeHtml(d.title)}</title>
-<style>${CSS}</style>
-</head>
+<title>${escapeHtml(title)}</title>
+<style>${css}</style>
+</head>`;
+}
+
+/** The page as one string: no script, no external reference. */
+export function renderReportHtml(d: ReportData): string {
+  const synthetic = d.models.some((m) => m.evaluation.synthetic);
+  return `${pageHead(d.title)}
 <body>
 <h1>${escapeHtml(d.title)}</h1>
 <p class="meta">Generated ${escapeHtml(d.createdAt)} by svhn report · evaluated on the ${escapeHtml(d.split)} split</p>

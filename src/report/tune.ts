@@ -9,15 +9,15 @@
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { SYNTHETIC_NOTE } from '../evaluate/outputs.js';
-import { SvhnError, ioError } from '../errors.js';
+import { SvhnError } from '../errors.js';
 import { formatFixed } from '../metrics/classification.js';
 import { METADATA_JSON } from '../models/modelDir.js';
 import type { ParamSpec, ParamValue, StudySpec, TrialRecord, TrialState } from '../tune/types.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { isNotRegularFile, readRegularFile } from '../util/files.js';
+import { readRegularFileIfReadable } from '../util/files.js';
 import { parseJsonFile } from '../util/json.js';
 import { renderVegaLitePng } from './charts.js';
-import { CSS, escapeHtml, img } from './html.js';
+import { CSS, escapeHtml, img, pageHead } from './html.js';
 import { BEST_JSON, TRIALS_JSON, trialDir } from '../tune/layout.js';
 
 /** Complete trials below this: the importance is not drawn (a handful of points gives noise, not a ranking). */
@@ -76,20 +76,10 @@ export function checkStudy(raw: unknown, path: string): TuneStudy {
   return raw as unknown as TuneStudy;
 }
 
-/** A file, or undefined when there is none (a FIFO or a device is refused). */
-async function readIfExists(path: string): Promise<Buffer | undefined> {
-  try {
-    return await readRegularFile(path);
-  } catch (e) {
-    if (isNotRegularFile(e)) throw ioError(path, 'read', e);
-    return undefined;
-  }
-}
-
 /** The study in DIR/trials.json; undefined when the folder has no trials.json. */
 export async function readStudy(studyDir: string): Promise<TuneStudy | undefined> {
   const path = join(studyDir, TRIALS_JSON);
-  const bytes = await readIfExists(path);
+  const bytes = await readRegularFileIfReadable(path);
   return bytes && checkStudy(parseJsonFile(bytes, path, { code: 'BAD_INPUT' }), path);
 }
 
@@ -97,7 +87,7 @@ export async function readStudy(studyDir: string): Promise<TuneStudy | undefined
 async function trainedOnSynthetic(studyDir: string, trials: TrialRecord[]): Promise<boolean> {
   for (const t of trials) {
     const path = join(trialDir(studyDir, t.number), METADATA_JSON);
-    const bytes = await readIfExists(path);
+    const bytes = await readRegularFileIfReadable(path);
     if (!bytes) continue;
     const metadata = parseJsonFile(bytes, path, { code: 'BAD_MODEL' }) as { synthetic?: unknown } | null;
     if (metadata?.synthetic === true) return true;
@@ -498,15 +488,7 @@ export function renderTuneHtml(d: TuneReportData): string {
       ? `<p>Train the best trial (${bestComplete.number}) again, its flags and seed as they were:</p>\n<pre>svhn train --config ${escapeHtml(shellWord(d.bestConfig))}</pre>`
       : `<p class="missing">(best.json is not in the folder yet: \`svhn tune\` writes it when a trial ends.)</p>`
     : '';
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
-<title>${escapeHtml(title)}</title>
-<style>${CSS}${TUNE_CSS}</style>
-</head>
+  return `${pageHead(title, CSS + TUNE_CSS)}
 <body>
 <h1>${escapeHtml(title)}${d.synthetic ? ' <span class="badge">SYNTHETIC</span>' : ''}</h1>
 <p class="meta">Generated ${escapeHtml(d.createdAt)} by svhn report --tune · objective: validation accuracy, higher is better</p>
@@ -578,7 +560,7 @@ export async function buildTuneReport(opts: BuildTuneReportOptions): Promise<Bui
     createdAt: new Date().toISOString(),
     importance,
     charts,
-    bestConfig: (await readIfExists(bestConfigPath)) ? bestConfigPath : undefined,
+    bestConfig: (await readRegularFileIfReadable(bestConfigPath)) ? bestConfigPath : undefined,
   });
   await writeFileAtomic(opts.outFile, html);
   const best = rankTrials(trials)[0];

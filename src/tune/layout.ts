@@ -4,7 +4,7 @@
  *
  *   <out>/study.pglite/           the embedded store (none with --storage postgres://...)
  *   <out>/trials/0003/            trial 3's model directory, as train writes it
- *   <out>/trials/0003.checkpoint/ its checkpoint while it runs (a pruned one keeps it)
+ *   <out>/trials/0003.checkpoint/ its checkpoint while it runs (removed when it is pruned)
  *   <out>/trials.csv              every trial: number, state, value, epochs, parameters
  *   <out>/trials.json             the same whole (each epoch's value too) with the study's spec
  *   <out>/best.json               the best trial's flags: `svhn train --config <out>/best.json`

@@ -13,6 +13,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -195,6 +196,9 @@ export async function runTune(o: TuneOptions): Promise<TuneSummary> {
         }
         const mine = await store.finish(claim.id, worker, state, value);
         if (!mine) return; // taken over meanwhile: the other worker counts it
+        // A pruned trial is over: its curve is in the store, and its checkpoint (weights and
+        // Adam's moments, 3x the model) would only fill the disk over a long study.
+        if (state === 'pruned') await rm(checkpointDirFor(outDir), { recursive: true, force: true }).catch(() => undefined);
         ran++;
         if (state === 'failed') {
           failuresInARow++;

@@ -9,6 +9,7 @@
 import type { Stats } from 'node:fs';
 import { constants } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
+import { ioError } from '../errors.js';
 
 /** What a path is, for messages: "a file" (regular), "a folder", "a FIFO", ... */
 export function describeFileKind(st: Stats): string {
@@ -75,5 +76,19 @@ export async function readRegularFile(path: string): Promise<Buffer> {
     return await fh.readFile();
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * A file's bytes, or undefined when it cannot be read (missing, unreadable): for the optional
+ * files of a folder (a model's evaluation, a study's trials.json). A FIFO or a device is
+ * refused all the same, with an error naming it.
+ */
+export async function readRegularFileIfReadable(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readRegularFile(path);
+  } catch (e) {
+    if (isNotRegularFile(e)) throw ioError(path, 'read', e);
+    return undefined;
   }
 }

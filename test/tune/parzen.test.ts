@@ -1,8 +1,8 @@
 /**
  * TPE's numerical parts against independent references: the truncated normal against Python's
  * math.erfc and SciPy's truncnorm (skipped where /usr/bin/python3 has no SciPy), the Parzen
- * estimators against Optuna's own (fixtures/optuna-parzen.json, written by Optuna's
- * parzen_estimator.py: fixtures/optuna-parzen.py), and sampling against the density.
+ * estimators' scores against Optuna 3.1's own log_pdf (fixtures/optuna-parzen.json, written by
+ * Debian's python3-optuna 3.1.0: fixtures/optuna-parzen.py), and sampling against the density.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -94,12 +94,26 @@ describe('Parzen estimators', () => {
     xs: ParamValue[];
     logPdf: number[];
   }
-  const fixture = JSON.parse(readFileSync(new URL('./fixtures/optuna-parzen.json', import.meta.url), 'utf8')) as Record<string, Case>;
+  const fixture = JSON.parse(readFileSync(new URL('./fixtures/optuna-parzen.json', import.meta.url), 'utf8')) as { optuna: string; cases: Record<string, Case> };
 
-  it.each(Object.keys(fixture))("%s: the log-density equals Optuna's own estimator's", (name) => {
-    const c = fixture[name]!;
+  it.each(Object.keys(fixture.cases))("%s: the score equals Optuna 3.1's own estimator's log_pdf", (name) => {
+    expect(fixture.optuna).toMatch(/^3\.1\./);
+    const c = fixture.cases[name]!;
     const pe = buildParzen(c.spec, c.obs);
-    c.xs.forEach((x, i) => expect(Math.abs(pe.logPdf(x) - c.logPdf[i]!), `log l(${x})`).toBeLessThan(1e-12));
+    c.xs.forEach((x, i) => expect(Math.abs(pe.logScore(x) - c.logPdf[i]!), `log score(${x})`).toBeLessThan(1e-12));
+  });
+
+  it('the score weights each continuous kernel by its width; a stepped one and a choice score by their mass', () => {
+    // One observation in the middle of [0, 10], on the prior's mu: two kernels looking inwards at
+    // a gap of 0, so both widths are the magic clip's floor 10 / 3; then the prior's is set back to 10.
+    const pe = buildParzen({ name: 'x', kind: 'float', low: 0, high: 10 }, [5]);
+    const kernel = (sigma: number) => Math.exp(truncnormLogPdf(7, 5, sigma, 0, 10, logGaussMass(-5 / sigma, 5 / sigma)));
+    expect(Math.exp(pe.logPdf(7))).toBeCloseTo(0.5 * kernel(10 / 3) + 0.5 * kernel(10), 14);
+    expect(Math.exp(pe.logScore(7))).toBeCloseTo(0.5 * (10 / 3) * kernel(10 / 3) + 0.5 * 10 * kernel(10), 14);
+    const stepped = buildParzen({ name: 'x', kind: 'int', low: 0, high: 10 }, [5, 6]);
+    const choice = buildParzen({ name: 'b', kind: 'choice', choices: [1, 2] }, [2]);
+    for (const v of [0, 5, 7]) expect(stepped.logScore(v)).toBe(stepped.logPdf(v));
+    for (const v of [1, 2]) expect(choice.logScore(v)).toBe(choice.logPdf(v));
   });
 
   it("default_weights: flat up to 25 observations, then the oldest ramp up from 1/n (Optuna's)", () => {
@@ -112,7 +126,7 @@ describe('Parzen estimators', () => {
     expect(w.length).toBe(35);
   });
 
-  it('draws follow the density it scores with (a histogram against its integral)', () => {
+  it('draws follow its density, logPdf (a histogram against its integral)', () => {
     const spec: ParamSpec = { name: 'x', kind: 'float', low: 0, high: 10 };
     const pe = buildParzen(spec, [1, 1.5, 7, 9.8]);
     const rng = new Rng(11);

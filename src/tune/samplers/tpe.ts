@@ -1,6 +1,6 @@
 /**
- * The Tree-structured Parzen Estimator (Bergstra et al. 2011) as Optuna's TPESampler runs it,
- * univariate (each parameter on its own, Optuna's default before 5.0 and hyperopt's):
+ * The Tree-structured Parzen Estimator (Bergstra et al. 2011) as Optuna 3.1's TPESampler runs it
+ * with its defaults: univariate (each parameter on its own, as hyperopt's):
  *
  * 1. The first n_startup_trials (10) finished trials are random search.
  * 2. Then the finished trials split into "good" and "bad": the best gamma(n) = min(ceil(n/10), 25)
@@ -8,7 +8,8 @@
  *    that got furthest first and among them the better last value (Optuna's ranking).
  * 3. Per parameter, Parzen estimators l(x) of the good trials' values and g(x) of the bad ones'
  *    (parzen.ts); n_ei_candidates (24) values drawn from l; the one maximising l(x)/g(x), which
- *    Bergstra et al. show maximises expected improvement, is proposed.
+ *    Bergstra et al. show maximises expected improvement, is proposed (l and g scored as 3.1
+ *    does: parzen.ts' logScore).
  *
  * Failed and running trials are ignored (Optuna's constant_liar=False, the default until 5.0):
  * a running trial has no value yet, a failed one never will.
@@ -84,7 +85,7 @@ export function tpeSampler(opts: Partial<TpeOptions> = {}): Sampler {
         let bestScore = -Infinity;
         for (let i = 0; i < o.nEiCandidates; i++) {
           const x = l.sample(rng);
-          const score = l.logPdf(x) - g.logPdf(x);
+          const score = l.logScore(x) - g.logScore(x);
           if (best === undefined || score > bestScore) {
             best = x;
             bestScore = score;
