@@ -12,12 +12,12 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SvhnError } from '../errors.js';
+import { hasCheckpoint } from '../train/checkpoint.js';
 import { checkpointDirFor } from '../train/loop.js';
 import { getLogger } from '../log.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
@@ -98,7 +98,6 @@ export async function runTune(o: TuneOptions): Promise<TuneSummary> {
   const log = getLogger();
   const worker = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const staleMs = o.staleMs ?? DEFAULT_STALE_MS;
-  const perTrialThreads = Math.max(1, Math.floor(o.threads / o.workers));
   const running = new Map<number, Running>();
   let ran = 0;
   let failuresInARow = 0;
@@ -117,8 +116,7 @@ export async function runTune(o: TuneOptions): Promise<TuneSummary> {
     wake?.();
   });
   try {
-    const spec: StudySpec = { name: o.study, model: o.model, space: o.space, sampler: o.sampler, pruner: o.pruner, seed: o.seed, trials: o.trials, fixed: o.fixed };
-    const { id: studyId, created } = await store.openStudy(spec);
+    const { id: studyId, created } = await store.openStudy(studySpecOf(o));
     if (store.kind === 'embedded') await store.releaseAll(studyId); // one process holds it (its lock): what was running is an earlier run's
     log.info(`${created ? 'new' : 'continuing'} study '${o.study}' (${store.kind} store, ${o.sampler} sampler, ${o.pruner} pruner), ${o.trials} trials`);
 
@@ -126,15 +124,14 @@ export async function runTune(o: TuneOptions): Promise<TuneSummary> {
 
     const startTrial = (claim: ClaimedTrial): Running => {
       const outDir = trialDir(o.outDir, claim.number);
-      const resume = existsSync(join(checkpointDirFor(outDir), 'state.json'));
       const job: TrialJob = {
         type: 'job',
         number: claim.number,
         model: o.model,
         values: { ...o.local, ...o.fixed, ...claim.params, seed: seedOf(o.seed, claim.number) },
         outDir,
-        resume,
-        threads: perTrialThreads,
+        resume: hasCheckpoint(checkpointDirFor(outDir)),
+        threads: trialThreads(o),
       };
       const child = fork(workerScript, [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], detached: true }); // its own group: Ctrl-C reaches it through us, once
       let stderr = '';
@@ -243,8 +240,7 @@ export async function runTune(o: TuneOptions): Promise<TuneSummary> {
     if (failuresInARow >= MAX_FAILURES_IN_A_ROW && !stopping) {
       throw new SvhnError('BAD_INPUT', `${MAX_FAILURES_IN_A_ROW} trials in a row failed; the last: ${lastError}`, { suggestion: 'run `svhn train` with these flags to see the error whole' });
     }
-    const trials = await store.trials(studyId);
-    await writeResults(store, studyId, o);
+    const trials = await writeResults(store, studyId, o);
     const best = bestOf(trials);
     return {
       study: o.study,
@@ -274,19 +270,28 @@ export function bestOf(trials: readonly TrialRecord[]): TrialRecord | undefined 
   return best;
 }
 
-/** trials.csv and best.json, from the store's trials (so every worker's are in them). */
-async function writeResults(store: StudyStore, studyId: number, o: TuneOptions): Promise<void> {
+/** Each trial's training threads: the run's, shared by its workers. */
+function trialThreads(o: TuneOptions): number {
+  return Math.max(1, Math.floor(o.threads / o.workers));
+}
+
+function studySpecOf(o: TuneOptions): StudySpec {
+  return { name: o.study, model: o.model, space: o.space, sampler: o.sampler, pruner: o.pruner, seed: o.seed, trials: o.trials, fixed: o.fixed };
+}
+
+/** trials.csv, trials.json and best.json, from the store's trials (so every worker's are in them); returns those trials. */
+async function writeResults(store: StudyStore, studyId: number, o: TuneOptions): Promise<TrialRecord[]> {
   const { seedOf } = await import('./space.js');
   const trials = await store.trials(studyId);
   const names = o.space.map((p) => p.name);
   const cell = (v: unknown) => (typeof v === 'string' && /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v === null || v === undefined ? '' : String(v));
   const rows = trials.map((t) => [t.number, t.state, t.value ?? '', t.intermediates.length, ...names.map((n) => t.params[n])].map(cell).join(','));
   await writeFileAtomic(join(o.outDir, TRIALS_CSV), [['number', 'state', 'value', 'epochs', ...names].join(','), ...rows].join('\n') + '\n');
-  const spec: Omit<StudySpec, 'fixed'> & { fixed: Params } = { name: o.study, model: o.model, space: o.space, sampler: o.sampler, pruner: o.pruner, seed: o.seed, trials: o.trials, fixed: o.fixed };
-  await writeJsonAtomic(join(o.outDir, TRIALS_JSON), { study: spec, trials });
+  await writeJsonAtomic(join(o.outDir, TRIALS_JSON), { study: studySpecOf(o), trials });
   const best = bestOf(trials);
   if (best) {
     // the trial's seed and thread count too: `svhn train --config best.json` repeats it bit for bit
-    await writeJsonAtomic(join(o.outDir, BEST_JSON), { model: o.model, ...o.local, ...o.fixed, ...best.params, seed: seedOf(o.seed, best.number), threads: Math.max(1, Math.floor(o.threads / o.workers)) });
+    await writeJsonAtomic(join(o.outDir, BEST_JSON), { model: o.model, ...o.local, ...o.fixed, ...best.params, seed: seedOf(o.seed, best.number), threads: trialThreads(o) });
   }
+  return trials;
 }

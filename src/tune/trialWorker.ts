@@ -31,12 +31,10 @@ export interface TrialEpoch {
   /** The run's epochs (its last one is never pruned). */
   epochs: number;
   valAcc: number;
-  valLoss: number;
-  lr: number;
 }
 export type TrialEnd =
-  | { type: 'done'; value: number; epochs: number; wallTimeSec: number; imagesPerSec: number }
-  | { type: 'pruned'; epoch: number }
+  | { type: 'done'; value: number }
+  | { type: 'pruned' }
   | { type: 'error'; message: string };
 
 class Pruned extends Error {
@@ -77,14 +75,13 @@ async function runJob(job: TrialJob): Promise<TrialEnd> {
       progress: 'silent',
       onEpochEnd: async (record) => {
         const verdict = next<TrialVerdict>('verdict');
-        await send({ type: 'epoch', epoch: record.epoch, epochs: options.epochs, valAcc: record.val_acc, valLoss: record.val_loss, lr: record.lr ?? Number.NaN });
+        await send({ type: 'epoch', epoch: record.epoch, epochs: options.epochs, valAcc: record.val_acc });
         if ((await verdict).prune) throw new Pruned(record.epoch); // after the epoch's checkpoint: nothing half-written
       },
     });
-    const m = result.metadata;
-    return { type: 'done', value: m.validation.acc, epochs: m.epochsRun, wallTimeSec: m.wallTimeSec, imagesPerSec: m.trainImagesPerSec };
+    return { type: 'done', value: result.metadata.validation.acc };
   } catch (e) {
-    if (e instanceof Pruned) return { type: 'pruned', epoch: e.epoch };
+    if (e instanceof Pruned) return { type: 'pruned' };
     throw e;
   }
 }
