@@ -61,7 +61,7 @@ export function registerTune(program: Command): void {
     .option('--budget <time>', 'start no trial after this long (30m, 2h, 1h30m); running ones finish', duration)
     .option('--pruner <name>', `stop poor trials after an epoch: ${PRUNERS.join(', ')} (ASHA: rungs at 1, 3, 9 epochs, the top third go on)`, oneOf(PRUNERS), 'asha')
     .option('--workers <n>', 'trials at once on this machine, the training threads split between them', positiveInt, 1)
-    .option('--study <name>', 'the study\'s name (default: the model\'s); the same name continues it')
+    .option('--study <name>', 'the study\'s name (default: the model\'s); the same name continues it', studyName)
     .option('--storage <url>', 'postgres://user:pass@host/db: a study several machines share (default: embedded, in <out>/study.pglite)')
     .option('--stale-after <time>', 'a trial whose worker has not been heard from for this long (killed, cut off) is taken over by another: from its checkpoint where this machine has it, else from the start', duration, 60)
     .option('--out <dir>', 'the study\'s folder: trials/, trials.csv, best.json (default: tune/<study>)')
@@ -96,7 +96,7 @@ label-smoothing, augment-strength. Ctrl-C, then the same command, continues the 
       if (flags.sampler === 'grid') (await import('../tune/samplers.js')).checkGridSpace(space);
       const threads = flags.threads ?? availableParallelism();
       if (flags.workers > threads) throw new SvhnError('BAD_FLAG', `--workers: expected at most ${threads} (one training thread each), got ${flags.workers}`);
-      const study = studyName(flags.study ?? flags.model);
+      const study = flags.study ?? flags.model; // a model's name is a study name
       const outDir = flags.out ?? join('tune', study);
       const local = { 'data-dir': flags.dataDir, backend: flags.backend };
       const fixed = {
@@ -112,7 +112,7 @@ label-smoothing, augment-strength. Ctrl-C, then the same command, continues the 
       // columns as wide as their names (at least 9): a row per trial, printed as it ends
       const widths = ['trial', 'state', 'value', 'time', ...names].map((n) => Math.max(9, n.length + 2));
       const row = (cells: unknown[]) => cells.map((c, i) => String(c).padEnd(widths[i]!)).join('').trimEnd() + '\n';
-      if (!flags.json) printText(row(['trial', 'state', 'value', 'time', ...names]));
+      let header = !flags.json; // printed above the first row, so a study refused at its start prints only its error
       const summary = await runTune({
         model: flags.model,
         study,
@@ -131,6 +131,8 @@ label-smoothing, augment-strength. Ctrl-C, then the same command, continues the 
         local,
         onTrialEnd: (t, info) => {
           if (flags.json) return;
+          if (header) printText(row(['trial', 'state', 'value', 'time', ...names]));
+          header = false;
           const value = t.value === null ? '-' : `${(100 * t.value).toFixed(2)}%`;
           printText(row([t.number, t.state, value, `${info.wallTimeSec.toFixed(0)}s`, ...names.map((n) => fmt(t.params[n]))]));
           if (info.error) process.stderr.write(`trial ${t.number} failed: ${info.error}\n`);
