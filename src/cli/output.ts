@@ -8,3 +8,8 @@ import { printableLines } from '../util/text.js';
 export function printText(text: string): void {
   process.stdout.write(printableLines(text));
 }
+
+/** `arg` as a POSIX shell word: as it is when it needs no quoting, else in single quotes (a `'` inside as `'\''`). */
+export function shellArg(arg: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
