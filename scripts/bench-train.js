@@ -17,8 +17,8 @@
  * here asserts.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -41,6 +41,9 @@ const { values: opts } = parseArgs({
     torch: { type: 'boolean', default: true },
     'no-torch': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
+    // svhn and PyTorch alternate this many times per model (each round: PyTorch, then every
+    // backend); the table has every round's row, the verdict each round's ratio and their median
+    rounds: { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
     // internal: run one (backend, model) and print one JSON line
     worker: { type: 'string' },
@@ -269,6 +272,18 @@ function runTorch(model) {
   };
 }
 
+/**
+ * The host as the ratios depend on it: the CPU's model and whether it has AVX-512 (PyTorch's
+ * oneDNN uses it where it is; wasm SIMD is 128 bits wide everywhere), AVX2 and FMA.
+ */
+function hostLine() {
+  const info = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
+  const flags = new Set((/^flags\s*:\s*(.*)$/m.exec(info)?.[1] ?? '').split(/\s+/));
+  const has = (f) => (flags.size > 1 ? (flags.has(f) ? 'yes' : 'no') : 'unknown');
+  const model = /^model name\s*:\s*(.*)$/m.exec(info)?.[1] ?? cpus()[0]?.model ?? 'unknown';
+  return `host: ${model}, ${availableParallelism()} cores; AVX-512 ${has('avx512f')}, AVX2 ${has('avx2')}, FMA ${has('fma')}; Node ${process.versions.node}`;
+}
+
 const fmt = (v, d = 1) => (v === undefined || Number.isNaN(v) ? '-' : v.toFixed(d));
 
 async function main() {
@@ -276,31 +291,38 @@ async function main() {
   const backends = opts.backends.split(',');
   const rows = [];
   const torch = torchAvailable();
+  const rounds = int('rounds');
+  const host = hostLine();
+  process.stderr.write(`${host}\n`);
   for (const model of models) {
-    // PyTorch first, then each tfjs backend, back to back: the same machine state.
-    if (torch) {
-      process.stderr.write(`pytorch ${model} ...\n`);
-      rows.push(runTorch(model));
-    }
-    for (const backend of backends) {
-      process.stderr.write(`${backend} ${model} ...\n`);
-      rows.push(runChild(backend, model));
+    for (let round = 1; round <= rounds; round++) {
+      // PyTorch first, then each tfjs backend, back to back: the same machine state.
+      const tag = rounds > 1 ? ` (round ${round}/${rounds})` : '';
+      if (torch) {
+        process.stderr.write(`pytorch ${model}${tag} ...\n`);
+        rows.push({ ...runTorch(model), round });
+      }
+      for (const backend of backends) {
+        process.stderr.write(`${backend} ${model}${tag} ...\n`);
+        rows.push({ ...runChild(backend, model), round });
+      }
     }
   }
 
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify({ rows }, null, 1)}\n`);
+    process.stdout.write(`${JSON.stringify({ host, rows }, null, 1)}\n`);
     return;
   }
-  const peer = (model) => rows.find((r) => r.backend === 'pytorch' && r.model === model && !r.error);
-  const header = ['model', 'backend', 'threads', 'train img/s', 'x torch', 'infer img/s', 'x torch', 'peak RSS MB', 'notes'];
+  console.log(`${host}\n`);
+  const peer = (model, round = 1) => rows.find((r) => r.backend === 'pytorch' && r.model === model && r.round === round && !r.error);
+  const header = ['model', 'round', 'backend', 'threads', 'train img/s', 'x torch', 'infer img/s', 'x torch', 'peak RSS MB', 'notes'];
   const table = [header];
   for (const r of rows) {
     if (r.error) {
-      table.push([r.model, r.backend, '-', '-', '-', '-', '-', '-', r.error]);
+      table.push([r.model, String(r.round), r.backend, '-', '-', '-', '-', '-', '-', r.error]);
       continue;
     }
-    const p = peer(r.model);
+    const p = peer(r.model, r.round);
     const notes = [];
     if (r.steps) notes.push(`${r.reps}x${r.steps} steps`);
     if (r.infer_batch && r.infer_batch !== INFER_BATCH) notes.push(`infer batch ${r.infer_batch}`);
@@ -308,7 +330,7 @@ async function main() {
     if (r.source) notes.push(`model: ${r.source}`);
     if (r.torch) notes.push(`torch ${r.torch}`);
     table.push([
-      r.model, r.backend, String(r.threads ?? '-'), fmt(r.train_med),
+      r.model, String(r.round), r.backend, String(r.threads ?? '-'), fmt(r.train_med),
       p && r.backend !== 'pytorch' ? fmt(r.train_med / p.train_med, 2) : '-', fmt(r.infer_med),
       p && r.backend !== 'pytorch' ? fmt(r.infer_med / p.infer_med, 2) : '-', fmt(r.peak_rss_mb, 0), notes.join(', '),
     ]);
@@ -333,11 +355,21 @@ async function main() {
   const defaultBackend = cores > 1 ? `wasm${cores}` : 'wasm';
   console.log('');
   for (const model of models) {
-    const r = rows.find((x) => x.backend === defaultBackend && x.model === model && !x.error);
-    const p = peer(model);
-    if (!r || !p) continue;
-    const verdict = (x) => `${fmt(x, 2)}x (target 1.0x: ${x >= 1 ? 'met' : 'not met'})`;
-    console.log(`${model} on ${defaultBackend} (svhn's default here) vs PyTorch: training ${verdict(r.train_med / p.train_med)}, inference ${verdict(r.infer_med / p.infer_med)}`);
+    const ratios = { train: [], infer: [] };
+    for (let round = 1; round <= rounds; round++) {
+      const r = rows.find((x) => x.backend === defaultBackend && x.model === model && x.round === round && !x.error);
+      const p = peer(model, round);
+      if (!r || !p) continue;
+      ratios.train.push(r.train_med / p.train_med);
+      ratios.infer.push(r.infer_med / p.infer_med);
+    }
+    if (!ratios.train.length) continue;
+    const verdict = (xs) => {
+      const m = median(xs);
+      const each = xs.length > 1 ? ` (rounds: ${xs.map((x) => fmt(x, 2)).join(', ')})` : '';
+      return `${fmt(m, 2)}x${each} (target 1.0x: ${m >= 1 ? 'met' : 'not met'})`;
+    };
+    console.log(`${model} on ${defaultBackend} (svhn's default here) vs PyTorch: training ${verdict(ratios.train)}, inference ${verdict(ratios.infer)}`);
   }
 }
 
