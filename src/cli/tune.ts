@@ -34,6 +34,7 @@ interface TuneFlags {
   epochs?: number;
   backend: BackendChoice;
   threads?: number;
+  defaultTrial: boolean;
   json: boolean;
 }
 
@@ -44,6 +45,8 @@ export function duration(value: string): number {
   if (!m || !(m[1] ?? m[2] ?? m[3]) || !(sec > 0)) throw new InvalidArgumentError(`expected a duration such as 30m, 90s, 2h or 1h30m, got '${value}'`);
   return sec;
 }
+
+const signed = (v: number) => `${v >= 0 ? '+' : ''}${v.toFixed(2)}`;
 
 function studyName(value: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(value)) throw new InvalidArgumentError(`expected a name of letters, digits, '.', '_' and '-' (at most 64), got '${value}'`);
@@ -73,6 +76,7 @@ export function registerTune(program: Command): void {
     .option('--epochs <n>', 'epochs of each trial, the pruner\'s resource (default: the model\'s recipe)', positiveInt)
     .option('--backend <name>', `engine: ${BACKEND_CHOICES.join(', ')}`, oneOf(BACKEND_CHOICES), DEFAULTS.train.backend)
     .option('--threads <n>', 'training threads in all, split between the workers (default: all cores)', threadCount)
+    .option('--no-default-trial', 'let the sampler propose trial 0 too (default: trial 0 is train\'s own recipe for this model and data, the one to beat, where the space holds it; not with --sampler grid)')
     .option('--json', 'print a machine-readable summary on stdout instead of the table', false)
     .addHelpText('after', `
 The objective is validation accuracy on the cache's validation split (never the test split).
@@ -81,10 +85,11 @@ label-smoothing, augment-strength. Ctrl-C, then the same command, continues the 
     .action(async (flags: TuneFlags) => {
       const { readFile } = await import('node:fs/promises');
       const { SvhnError, ioError } = await import('../errors.js');
-      const { checkSpaceFor, defaultSpace, parseSpace } = await import('../tune/space.js');
+      const { checkSpaceFor, defaultSpace, defaultTrial, parseSpace } = await import('../tune/space.js');
       // the trials augment as train would on this data (config.ts: the offline sample on, other data off)
       const { cacheIsSynthetic } = await import('../data/cache/cache.js');
-      const augment = flags.model !== 'reader' && DEFAULTS.train.augment[(await cacheIsSynthetic(flags.dataDir)) ? 'synthetic' : 'other'];
+      const synthetic = flags.model === 'reader' || (await cacheIsSynthetic(flags.dataDir)); // as train/resolve.ts picks the recipe
+      const augment = flags.model !== 'reader' && DEFAULTS.train.augment[synthetic ? 'synthetic' : 'other'];
       let space = defaultSpace(flags.model, { augment });
       if (flags.space) {
         const text = await readFile(flags.space, 'utf8').catch((e: unknown) => {
@@ -96,6 +101,7 @@ label-smoothing, augment-strength. Ctrl-C, then the same command, continues the 
       if (flags.sampler === 'grid') (await import('../tune/samplers.js')).checkGridSpace(space);
       const threads = flags.threads ?? availableParallelism();
       if (flags.workers > threads) throw new SvhnError('BAD_FLAG', `--workers: expected at most ${threads} (one training thread each), got ${flags.workers}`);
+      const first = flags.defaultTrial && flags.sampler !== 'grid' ? defaultTrial(space, flags.model, { synthetic }) : undefined;
       const study = flags.study ?? flags.model; // a model's name is a study name
       const outDir = flags.out ?? join('tune', study);
       const local = { 'data-dir': flags.dataDir, backend: flags.backend };
@@ -106,7 +112,7 @@ label-smoothing, augment-strength. Ctrl-C, then the same command, continues the 
         ...(flags.epochs !== undefined ? { epochs: flags.epochs } : {}),
       };
       const { runTune } = await import('../tune/run.js');
-      const { printText } = await import('./output.js');
+      const { printText, shellArg } = await import('./output.js');
       const names = space.map((p) => p.name);
       const fmt = (v: unknown) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(3)) : String(v));
       // columns as wide as their names (at least 9): a row per trial, printed as it ends
@@ -127,6 +133,7 @@ label-smoothing, augment-strength. Ctrl-C, then the same command, continues the 
         storage: flags.storage,
         staleMs: flags.staleAfter * 1000,
         seed: flags.seed,
+        first,
         fixed,
         local,
         onTrialEnd: (t, info) => {
@@ -144,10 +151,17 @@ label-smoothing, augment-strength. Ctrl-C, then the same command, continues the 
         return;
       }
       const count = (s: string) => summary.trials.filter((t) => t.state === s).length;
+      // trial 0 is train's recipe where its params are the recipe's (a study begun with --no-default-trial keeps its own)
+      const zero = summary.trials.find((t) => t.number === 0);
+      const recipe = first && zero && names.every((n) => zero.params[n] === first[n]) ? zero : undefined;
+      const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
       printText(
         `study      '${summary.study}' in ${summary.outDir} (${summary.storage} store): ${count('complete')} complete, ${count('pruned')} pruned, ${count('failed')} failed; ${summary.ran} run now in ${summary.wallTimeSec.toFixed(0)} s${summary.outOfBudget ? ' (budget spent)' : ''}\n` +
+          (recipe ? `recipe     trial 0, train's own recipe: ${recipe.value === null ? recipe.state : `${recipe.state}, validation accuracy ${pct(recipe.value)}`}\n` : '') +
           (summary.best
-            ? `best       trial ${summary.best.number}: validation accuracy ${(100 * summary.best.value).toFixed(2)}%\nnext       npx svhn train --config ${summary.best.config} --out models/${flags.model}-tuned\n`
+            ? `best       trial ${summary.best.number}: validation accuracy ${pct(summary.best.value)}` +
+              (recipe?.state === 'complete' && recipe.value !== null && summary.best.number !== 0 ? ` (${signed(100 * (summary.best.value - recipe.value))} points on the recipe)` : '') +
+              `\nnext       npx svhn train --config ${shellArg(summary.best.config)} --out models/${flags.model}-tuned\n`
             : 'best       no trial has completed yet\n'),
       );
     });

@@ -45,6 +45,8 @@ export interface TuneOptions {
   /** undefined: embedded; postgres://...: a server. */
   storage: string | undefined;
   seed: number;
+  /** Trial 0's parameters instead of the sampler's (space.ts defaultTrial: train's own recipe), when the study makes its trial 0. */
+  first?: Params;
   /** Train's flags every trial of the study shares, by flag name (limit, val-limit, extra, epochs): part of what the study is. */
   fixed: Params;
   /** Train's flags of this machine's trials (data-dir, backend): machines sharing a study may differ in them. */
@@ -120,7 +122,7 @@ export async function runTune(o: TuneOptions): Promise<TuneSummary> {
     if (store.kind === 'embedded') await store.releaseAll(studyId); // one process holds it (its lock): what was running is an earlier run's
     log.info(`${created ? 'new' : 'continuing'} study '${o.study}' (${store.kind} store, ${o.sampler} sampler, ${o.pruner} pruner), ${o.trials} trials`);
 
-    const propose = (trials: TrialRecord[], number: number): Params => sampler.propose(o.space, trials, number, o.seed);
+    const propose = (trials: TrialRecord[], number: number): Params => (number === 0 && o.first ? { ...o.first } : sampler.propose(o.space, trials, number, o.seed));
 
     const startTrial = (claim: ClaimedTrial): Running => {
       const outDir = trialDir(o.outDir, claim.number);

@@ -6,10 +6,10 @@
  * yield is one train accepts, checked here, where the file enters (STYLE lesson 5).
  */
 import { parseDocument } from 'yaml';
-import { LR_SCHEDULES } from '../config.js';
+import { DEFAULTS, LR_SCHEDULES, defaultRecipe } from '../config.js';
 import { SvhnError } from '../errors.js';
 import { MAX_AUGMENT_STRENGTH } from '../train/augment.js';
-import type { ParamSpec, ParamValue, Space } from './types.js';
+import type { ParamSpec, ParamValue, Params, Space } from './types.js';
 
 /** The flags tune may vary. Not --epochs: a trial's epochs are the pruner's resource, not a searched value. */
 export const TUNABLE = ['lr', 'batch-size', 'schedule', 'warmup-epochs', 'weight-decay', 'label-smoothing', 'augment-strength'] as const;
@@ -75,6 +75,43 @@ export function defaultSpace(model: string, on: { augment?: boolean } = {}): Spa
   if (!reader) space.push({ name: 'label-smoothing', kind: 'float', low: 0, high: 0.2 });
   if (!reader && on.augment !== false) space.push({ name: 'augment-strength', kind: 'float', low: 0, high: 2 });
   return space;
+}
+
+// ---------------------------------------------------------------- the default recipe as trial 0
+
+/**
+ * Train's own recipe for this model and data (config.ts defaultRecipe, train's batch size and
+ * augmentation strength) as a trial's parameters: the point a study measures first, as Optuna's
+ * enqueue_trial and Ray Tune's points_to_evaluate do, so that its table starts from the recipe
+ * it is asked to beat and TPE learns from it. Only `space`'s own parameters; undefined where
+ * the recipe lies outside the space (a narrowed --space), since a trial must be a point of it.
+ */
+export function defaultTrial(space: Space, model: string, on: { synthetic: boolean }): Params | undefined {
+  const r = defaultRecipe(model, on);
+  const recipe: Record<TunableFlag, ParamValue> = {
+    lr: r.lr,
+    'batch-size': DEFAULTS.train.batchSize,
+    schedule: r.schedule,
+    'warmup-epochs': r.warmupEpochs,
+    'weight-decay': r.weightDecay,
+    'label-smoothing': r.labelSmoothing,
+    'augment-strength': DEFAULTS.train.augmentStrength,
+  };
+  const params: Params = {};
+  for (const spec of space) {
+    const v = recipe[spec.name as TunableFlag];
+    if (v === undefined || !inSpace(spec, v)) return undefined;
+    params[spec.name] = v;
+  }
+  return params;
+}
+
+/** Whether `v` is one of the values `spec` takes (on its step, for a stepped one). */
+function inSpace(spec: ParamSpec, v: ParamValue): boolean {
+  if (spec.kind === 'choice') return spec.choices.includes(v);
+  if (typeof v !== 'number' || v < spec.low || v > spec.high) return false;
+  const step = stepOf(spec);
+  return step === undefined || Math.abs((v - spec.low) / step - Math.round((v - spec.low) / step)) < 1e-9;
 }
 
 // ---------------------------------------------------------------- space files

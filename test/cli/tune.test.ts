@@ -78,6 +78,30 @@ describe('svhn tune', () => {
     expect(await rows('tune/cut')).toEqual(await rows('tune/whole'));
   });
 
+  it("trial 0 is train's own recipe, and the summary measures the best against it; ASHA prunes trials that fall behind at a rung", async () => {
+    // lr and smoothing only, so the tiny cache's recipe (the notebook's: constant 1e-3, no smoothing) lies in the space
+    await writeFile(join(tmp, 'space-recipe.json'), JSON.stringify({ lr: SPACE.lr, 'label-smoothing': SPACE['label-smoothing'] }));
+    const args = ['tune', ...TINY, '--space', 'space-recipe.json', '--sampler', 'random', '--pruner', 'asha', '--trials', '6', '--threads', '1'];
+    const r = await svhn([...args, '--out', 'tune/recipe']);
+    expect(r.code).toBe(0);
+    const trials = await rows('tune/recipe');
+    const byNumber = (n: string) => trials.find((t) => t.number === n) as unknown as Record<string, string>;
+    expect([Number(byNumber('0').lr), Number(byNumber('0')['label-smoothing'])]).toEqual([1e-3, 0]);
+    expect(r.stdout).toMatch(/^recipe +trial 0, train's own recipe: (complete|pruned)/m);
+    const best = JSON.parse(await readFile(join(tmp, 'tune/recipe/best.json'), 'utf8'));
+    if (best.lr !== 1e-3) expect(r.stdout).toMatch(/points on the recipe\)/);
+    // ASHA's first rung is epoch 1: a pruned trial stopped at 1 (or 3, past a later rung), before the 3 epochs asked for
+    const pruned = trials.filter((t) => t.state === 'pruned');
+    expect(pruned.length).toBeGreaterThan(0);
+    for (const t of pruned) expect(Number(t.epochs)).toBeLessThan(3);
+    expect(r.stdout).toMatch(new RegExp(`${trials.length - pruned.length} complete, ${pruned.length} pruned, 0 failed`));
+    // --no-default-trial: the sampler's own trial 0, the same as a study that never had the recipe
+    const own = await svhn([...args, '--trials', '1', '--no-default-trial', '--out', 'tune/own']);
+    expect(own.code).toBe(0);
+    expect(Number((await rows('tune/own'))[0]!.lr)).not.toBe(1e-3);
+    expect(own.stdout).not.toMatch(/^recipe/m);
+  });
+
   it.each([
     [['--space', 'bad-space.json'], /--space bad-space\.json: .*nope/],
     [['--storage', 'mysql://x'], /--storage/],

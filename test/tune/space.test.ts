@@ -3,11 +3,11 @@
  * their one-line errors, the canonical key and trial seeds.
  */
 import { describe, expect, it } from 'vitest';
-import { LR_SCHEDULES, MODEL_NAMES } from '../../src/config.js';
+import { DEFAULTS, LR_SCHEDULES, MODEL_NAMES } from '../../src/config.js';
 import { SvhnError } from '../../src/errors.js';
 import { listModels } from '../../src/models/registry.js';
 import { MAX_AUGMENT_STRENGTH } from '../../src/train/augment.js';
-import { checkSpaceFor, defaultSpace, parseSpace, seedOf, spaceKey, TUNABLE } from '../../src/tune/space.js';
+import { checkSpaceFor, defaultSpace, defaultTrial, parseSpace, seedOf, spaceKey, TUNABLE } from '../../src/tune/space.js';
 import type { Space } from '../../src/tune/types.js';
 
 /** The SvhnError parseSpace throws for `text` read from `file`. */
@@ -42,6 +42,39 @@ describe('defaultSpace', () => {
     expect(defaultSpace('resnet').map((p) => p.name)).toContain('augment-strength');
     expect(defaultSpace('resnet', { augment: false }).map((p) => p.name)).not.toContain('augment-strength');
     expect(defaultSpace('baseline').find((p) => p.name === 'schedule')).toEqual({ name: 'schedule', kind: 'choice', choices: [...LR_SCHEDULES] });
+  });
+});
+
+describe('defaultTrial', () => {
+  it("is train's own recipe for the model and data, in every default space", () => {
+    const sample = DEFAULTS.train.syntheticRecipes.optimized;
+    expect(defaultTrial(defaultSpace('optimized'), 'optimized', { synthetic: true })).toEqual({
+      lr: sample.lr,
+      'batch-size': DEFAULTS.train.batchSize,
+      schedule: sample.schedule,
+      'warmup-epochs': sample.warmupEpochs,
+      'weight-decay': sample.weightDecay,
+      'label-smoothing': sample.labelSmoothing,
+      'augment-strength': DEFAULTS.train.augmentStrength,
+    });
+    // real data: the notebook's constant 1e-3
+    expect(defaultTrial(defaultSpace('optimized'), 'optimized', { synthetic: false })).toMatchObject({ lr: 1e-3, schedule: 'constant' });
+    for (const model of MODEL_NAMES) {
+      const space = defaultSpace(model);
+      const first = defaultTrial(space, model, { synthetic: true });
+      expect(first, model).toBeDefined();
+      expect(Object.keys(first!), model).toEqual(space.map((p) => p.name));
+    }
+  });
+
+  it('is undefined where the space leaves the recipe out: a range, a choice or a step that misses it', () => {
+    const base = defaultSpace('optimized');
+    const swap = (i: number, spec: Space[number]) => base.map((p, j) => (j === i ? spec : p));
+    expect(defaultTrial(swap(0, { name: 'lr', kind: 'log-float', low: 3e-3, high: 1e-2 }), 'optimized', { synthetic: true })).toBeUndefined();
+    expect(defaultTrial(swap(1, { name: 'batch-size', kind: 'choice', choices: [32, 128] }), 'optimized', { synthetic: true })).toBeUndefined();
+    expect(defaultTrial(swap(3, { name: 'warmup-epochs', kind: 'float', low: 0, high: 2, step: 0.3 }), 'optimized', { synthetic: true })).toBeUndefined();
+    // narrowed around it: still there, with only the space's own parameters
+    expect(defaultTrial([{ name: 'lr', kind: 'log-float', low: 1e-3, high: 3e-3 }], 'optimized', { synthetic: true })).toEqual({ lr: 2e-3 });
   });
 });
 
