@@ -11,6 +11,15 @@
  *   npm run bench:tune                      # 20 seeds, 50 trials
  *   npm run bench:tune -- --seeds 5 --trials 100
  *
+ * --real: the real thing instead. Optuna's TPE (with its SuccessiveHalvingPruner at svhn's ASHA
+ * rungs) drives `svhn train` through a subprocess (scripts/peers/optuna_tune.py), then
+ * `svhn tune` runs its own study: the same data, model, default space, trial 0 (train's own
+ * recipe) and budget, one after the other, each with both cores. Prints the best validation
+ * accuracy, trials complete and pruned, epochs trained, and the wall time of each.
+ *
+ *   npm run bench:tune -- --real --data-dir DIR [--budget 30m] [--model optimized] [--work DIR]
+ *       [--svhn-study DIR]   # a svhn tune study already run on that data: read, not run again
+ *
  * Needs `npm run build` first (it imports ../dist) and /usr/bin/python3 with optuna
  * (Debian: apt-get install python3-optuna); without it, only svhn's rows are printed.
  */
@@ -26,8 +35,19 @@ const { values: args } = parseArgs({
   options: {
     seeds: { type: 'string', default: '20' },
     trials: { type: 'string', default: '50' },
+    real: { type: 'boolean', default: false },
+    'data-dir': { type: 'string', default: 'data' },
+    budget: { type: 'string', default: '30m' },
+    model: { type: 'string', default: 'optimized' },
+    seed: { type: 'string' }, // default: svhn tune's (DEFAULTS.train.seed)
+    work: { type: 'string', default: 'bench-tune' },
+    'svhn-study': { type: 'string' },
   },
 });
+if (args.real) {
+  await runReal();
+  process.exit(0);
+}
 const SEEDS = Number(args.seeds);
 const TRIALS = Number(args.trials);
 
@@ -195,3 +215,67 @@ for (const problem of PROBLEMS) {
 }
 if (wins.length) lines.push('', ...wins);
 console.log(lines.join('\n'));
+
+// ---------------------------------------------------------------- --real: Optuna driving svhn train vs svhn tune
+
+async function runReal() {
+  const { spawn } = await import('node:child_process');
+  const { mkdirSync, readFileSync, writeFileSync } = await import('node:fs');
+  const dist = (p) => import(pathToFileURL(join(ROOT, 'dist', p)).href);
+  const { defaultSpace, defaultTrial } = await dist('tune/space.js');
+  const { duration } = await dist('cli/tune.js');
+  const { cacheIsSynthetic } = await dist('data/cache/cache.js');
+  const { DEFAULTS } = await dist('config.js');
+  const svhn = [process.execPath, join(ROOT, 'bin', 'svhn.js')];
+  const work = resolve(args.work);
+  const dataDir = resolve(args['data-dir']);
+  const budgetSec = duration(args.budget);
+  const seed = args.seed ?? String(DEFAULTS.train.seed);
+  const synthetic = await cacheIsSynthetic(dataDir);
+  // as svhn tune builds its study (cli/tune.ts): the model's space on this data, trial 0 its recipe
+  const space = defaultSpace(args.model, { augment: DEFAULTS.train.augment[synthetic ? 'synthetic' : 'other'] });
+  const first = defaultTrial(space, args.model, { synthetic }) ?? null;
+  mkdirSync(work, { recursive: true });
+
+  /** Runs argv to its end, its stderr to ours; stdout returned. */
+  const run = (argv) =>
+    new Promise((done, fail) => {
+      const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.on('error', fail);
+      child.on('close', (code) => (code === 0 ? done(out) : fail(new Error(`${argv.slice(0, 3).join(' ')} exited ${code}`))));
+    });
+
+  const rows = [];
+  const cfgFile = join(work, 'optuna-config.json');
+  writeFileSync(cfgFile, JSON.stringify({ svhn, model: args.model, dataDir, outDir: join(work, 'optuna-trials'), budgetSec, trials: 10_000, seed: Number(seed), space, first, fixed: {} }));
+  let t0 = performance.now();
+  const optuna = JSON.parse(await run(['/usr/bin/python3', join(ROOT, 'scripts/peers/optuna_tune.py'), cfgFile]));
+  rows.push(summarise(`Optuna ${optuna.version} TPE + successive halving, driving svhn train`, optuna.trials, (performance.now() - t0) / 1000));
+  writeFileSync(join(work, 'optuna-trials.json'), JSON.stringify(optuna, null, 2));
+
+  let studyDir = args['svhn-study'] && resolve(args['svhn-study']);
+  let wall = null;
+  if (!studyDir) {
+    studyDir = join(work, 'svhn-study');
+    t0 = performance.now();
+    await run([...svhn, 'tune', '--model', args.model, '--data-dir', dataDir, '--budget', args.budget, '--trials', '10000', '--seed', seed, '--out', studyDir]);
+    wall = (performance.now() - t0) / 1000;
+  }
+  const ours = JSON.parse(readFileSync(join(studyDir, 'trials.json'), 'utf8')).trials.map((t) => ({ ...t, epochs: t.intermediates.length }));
+  rows.push(summarise(`svhn tune (TPE + ASHA)${wall === null ? `, study read from ${args['svhn-study']}` : ''}`, ours, wall));
+
+  console.log(`--real on ${dataDir} (${synthetic ? 'offline sample' : 'real data'}), model ${args.model}, budget ${args.budget}, seed ${seed}\n`);
+  console.log('| tuner | best val acc | best trial | complete | pruned | failed | epochs trained | wall time |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows) console.log(r);
+}
+
+function summarise(name, trials, wallSec) {
+  const count = (s) => trials.filter((t) => t.state === s).length;
+  const complete = trials.filter((t) => t.state === 'complete' && t.value !== null);
+  const best = complete.reduce((a, t) => (a === null || t.value > a.value ? t : a), null);
+  const epochs = trials.reduce((n, t) => n + (t.epochs ?? 0), 0);
+  return `| ${name} | ${best ? (100 * best.value).toFixed(2) + '%' : '-'} | ${best ? best.number : '-'} | ${count('complete')} | ${count('pruned')} | ${count('failed')} | ${epochs} | ${wallSec === null ? '-' : `${wallSec.toFixed(0)} s`} |`;
+}
