@@ -30,12 +30,15 @@
  * checks the bytes match; each caller is tested against the cpu backend
  * (test/backend/simd.test.ts and others). The loops run on the calling thread. Where the
  * runtime lacks wasm SIMD, `simdKernels()` returns undefined and callers keep their JS loops.
+ * Where the optional native addon is built (native.ts), the 16-channel conv and gemm loops
+ * run natively, 512 or 256 bits wide, with the same results.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import { ioError } from '../../errors.js';
 import type { WasmBackendLike } from './heap.js';
+import { bindNativeKernels, nativeKernels } from './native.js';
 
 /** WebAssembly.validate (the global, which the ES2022 lib this project compiles with does not declare). */
 export function wasmValidates(bytes: Uint8Array): boolean {
@@ -201,9 +204,14 @@ export function simdKernelsOn(memory: unknown): SimdKernels | undefined {
   const fmaBytes = useFma() ? moduleBytes(shared, true) : undefined;
   const bytes = fmaBytes && WA.validate(fmaBytes) ? fmaBytes : moduleBytes(shared, false);
   if (!(memory instanceof WA.Memory) || !WA.validate(bytes)) return undefined;
+  let exports: SimdKernels;
   try {
-    return new WA.Instance(new WA.Module(bytes), { env: { memory } }).exports as unknown as SimdKernels;
+    exports = new WA.Instance(new WA.Module(bytes), { env: { memory } }).exports as unknown as SimdKernels;
   } catch {
     return undefined; // a memory this import does not match: stay in JS
   }
+  // The 16-channel convolution and matrix loops natively where the addon is built
+  // (native.ts): the same bits, computed as the module chosen above computes them.
+  const native = nativeKernels(bytes === fmaBytes);
+  return native ? { ...exports, ...bindNativeKernels(native, memory as { buffer: ArrayBufferLike }) } : exports;
 }
