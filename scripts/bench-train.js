@@ -38,6 +38,9 @@ const { values: opts } = parseArgs({
     reps: { type: 'string', default: '3' },
     'cpu-steps': { type: 'string', default: '1' },
     'torch-n': { type: 'string', default: '2048' },
+    // PyTorch's threads: all cores by default, as svhn's default trains on them (1.13 picks
+    // one thread by itself on some 2-core hosts); 'default' leaves it to PyTorch
+    'torch-threads': { type: 'string', default: String(availableParallelism()) },
     torch: { type: 'boolean', default: true },
     'no-torch': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
@@ -260,7 +263,7 @@ function torchAvailable() {
 
 function runTorch(model) {
   const script = join(HERE, 'peers/torch_bench.py');
-  const args = ['-f', 'MAXRSS_KB=%M', '/usr/bin/python3', script, '--model', model, '--n', opts['torch-n'], '--reps', opts.reps];
+  const args = ['-f', 'MAXRSS_KB=%M', '/usr/bin/python3', script, '--model', model, '--n', opts['torch-n'], '--reps', opts.reps, '--threads', opts['torch-threads']];
   const r = spawnSync('/usr/bin/time', args, { encoding: 'utf8', maxBuffer: 64 << 20 });
   const res = lastJsonLine(r.stdout ?? '');
   if (!res) return { backend: 'pytorch', model, error: `torch_bench.py exit ${r.status}` };
