@@ -90,7 +90,7 @@ export const DEFAULTS = {
     recipes: {
       baseline: { epochs: 10, lr: 1e-3, patience: 3, schedule: 'constant', warmupEpochs: 0, weightDecay: 0, labelSmoothing: 0 },
       optimized: { epochs: 15, lr: 1e-3, patience: 3, schedule: 'constant', warmupEpochs: 0, weightDecay: 0, labelSmoothing: 0 },
-      // 8 epochs of the full offline sample: ~40 min on 2 cores. Peak 2e-3 (Adam's 1e-3 is
+      // 8 epochs of the full offline sample on 2 cores: ~30 min with the native kernels, 40-50 with the wasm ones (an epoch on an AVX-512 host: 224 s and 393 s). Peak 2e-3 (Adam's 1e-3 is
       // tuned for a constant rate; a cosine's average is half its peak), decay 0.05 (AdamW's
       // usual range for convnets), smoothing 0.1 (Szegedy et al. 2016).
       resnet: { epochs: 8, lr: 2e-3, patience: 8, schedule: 'cosine', warmupEpochs: 1, weightDecay: 0.05, labelSmoothing: 0.1 },
