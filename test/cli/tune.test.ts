@@ -81,7 +81,7 @@ describe('svhn tune', () => {
   it("trial 0 is train's own recipe, and the summary measures the best against it; ASHA prunes trials that fall behind at a rung", async () => {
     // lr and smoothing only, so the tiny cache's recipe (the notebook's: constant 1e-3, no smoothing) lies in the space
     await writeFile(join(tmp, 'space-recipe.json'), JSON.stringify({ lr: SPACE.lr, 'label-smoothing': SPACE['label-smoothing'] }));
-    const args = ['tune', ...TINY, '--space', 'space-recipe.json', '--sampler', 'random', '--pruner', 'asha', '--trials', '6', '--threads', '1'];
+    const args = ['tune', ...TINY, '--space', 'space-recipe.json', '--sampler', 'random', '--pruner', 'asha', '--trials', '4', '--threads', '1'];
     const r = await svhn([...args, '--out', 'tune/recipe']);
     expect(r.code).toBe(0);
     const trials = await rows('tune/recipe');
