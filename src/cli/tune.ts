@@ -87,8 +87,8 @@ label-smoothing, augment-strength. Ctrl-C, then the same command, continues the 
       const { SvhnError, ioError } = await import('../errors.js');
       const { checkSpaceFor, defaultSpace, defaultTrial, parseSpace } = await import('../tune/space.js');
       // the trials augment as train would on this data (config.ts: the offline sample on, other data off)
-      const { cacheIsSynthetic } = await import('../data/cache/cache.js');
-      const synthetic = flags.model === 'reader' || (await cacheIsSynthetic(flags.dataDir)); // as train/resolve.ts picks the recipe
+      const { recipeIsSynthetic } = await import('../train/resolve.js');
+      const synthetic = await recipeIsSynthetic(flags.model, flags.dataDir);
       const augment = flags.model !== 'reader' && DEFAULTS.train.augment[synthetic ? 'synthetic' : 'other'];
       let space = defaultSpace(flags.model, { augment });
       if (flags.space) {

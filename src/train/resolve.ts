@@ -39,13 +39,23 @@ export interface TrainFlags {
   json: boolean;
 }
 
+/**
+ * Whether `model` on dataDir takes the offline sample's recipe (config.ts defaultRecipe): a
+ * reader always (it trains on the photo cache, whose recipe does not depend on the digit
+ * cache's data), a digit model where the cache holds the synthetic sample.
+ */
+export async function recipeIsSynthetic(model: string, dataDir: string): Promise<boolean> {
+  const { taskNameOf } = await import('../models/registry.js');
+  if (taskNameOf(model) === 'read') return true;
+  const { cacheIsSynthetic } = await import('../data/cache/cache.js');
+  return cacheIsSynthetic(dataDir);
+}
+
 /** The run `flags` ask for, training `model` into outDir. */
 export async function resolveTrainOptions(model: string, flags: TrainFlags, outDir: string): Promise<TrainOptions> {
-  const { cacheIsSynthetic } = await import('../data/cache/cache.js');
   const { taskNameOf } = await import('../models/registry.js');
   const reader = taskNameOf(model) === 'read';
-  // a reader trains on the photo cache, whose recipe does not depend on the digit cache's data
-  const d: TrainRecipe = flags.init ? DEFAULTS.finetune : defaultRecipe(model, { synthetic: reader || (await cacheIsSynthetic(flags.dataDir)) });
+  const d: TrainRecipe = flags.init ? DEFAULTS.finetune : defaultRecipe(model, { synthetic: await recipeIsSynthetic(model, flags.dataDir) });
   const classifier = reader ? (flags.classifier ?? (flags.init ? join(flags.init, READER_CLASSIFIER_DIR) : join(DEFAULTS.modelsDir, 'optimized'))) : null;
   return {
     model,
