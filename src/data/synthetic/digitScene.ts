@@ -183,7 +183,7 @@ export function drawLayers(rng: Rng, raster: PolygonRaster, maps: SceneMaps, num
 }
 
 /** The scene in colour at the photo's size: layers painted back to front, then light and texture. */
-export function composite(maps: SceneMaps, width: number, height: number, layers: Layers, c: Palette, l: Lighting): void {
+export function composite(maps: SceneMaps, width: number, height: number, layers: Layers, c: Palette, l: Lighting, side?: SideLayer): void {
   const { img, tex, cov, covShadow, covPlate, covFrame, covClutter } = maps;
   const { shadow, plate, frame, clutter } = layers;
   const base = plate ? c.wall : c.bg;
@@ -197,6 +197,7 @@ export function composite(maps: SceneMaps, width: number, height: number, layers
       if (clutter) v += c.junkAlpha * Math.min(1, covClutter[p]!) * (c.junk[ch]! - v);
       if (plate) v += Math.min(1, covPlate[p]!) * (c.bg[ch]! - v);
       if (frame) v += Math.min(1, covFrame[p]!) * (c.fg[ch]! - v);
+      if (side) v += Math.min(1, side.cov[p]!) * (side.colour[ch]! - v);
       if (shadow) v += Math.min(1, covShadow[p]!) * (c.shade[ch]! - v);
       v += Math.min(1, cov[p]!) * (c.fg[ch]! - v);
       img[p * 3 + ch] = (v + t) * light * c.cast[ch]!;
@@ -301,6 +302,12 @@ export interface Layers {
 }
 
 export type Rgb = [number, number, number];
+
+/** One more layer over the plate and under the shadow and the number (a whole photo's things beside the number): its coverage and colour. */
+export interface SideLayer {
+  cov: Float32Array;
+  colour: Rgb;
+}
 
 /** Colours 0..255: background (plate, or wall without one), digit, wall around a plate, drop shadow, clutter; white balance gains. */
 export interface Palette {

@@ -31,7 +31,8 @@ import { formatPhotoLabels, type PhotoLabel } from '../images/photoLabels.js';
 import { checkSampleOptions, readSyntheticManifest, SYNTHETIC_MARKER_FILE, splitSeed, type SyntheticSize } from './synthetic.js';
 import { PhotoSceneRenderer, type SyntheticPhoto } from './photoScene.js';
 
-export const SYNTHETIC_PHOTOS_VERSION = 1;
+/** 2: things beside the number (photoScene.ts PHOTO_SCENE.side). */
+export const SYNTHETIC_PHOTOS_VERSION = 2;
 /** The folder under the data directory that holds whole photos (format 1), real or synthetic. */
 export const PHOTOS_DIR = 'full';
 export const SYNTHETIC_PHOTOS_NOTE =

@@ -13,7 +13,8 @@
  *      wider than the photo, and placed anywhere it fits (mostly near the middle, as SVHN's
  *      photos were cut around their numbers);
  *   3. the scene at the photo's own size, with more clutter than a crop has (a photo shows
- *      more of the wall) and a higher contrast floor, then the camera: colours washed out,
+ *      more of the wall), things beside the number in half the photos (poles, railings, a
+ *      door's edge, screws, letters) and a higher contrast floor, then the camera: colours washed out,
  *      noise; the low resolution of a street view (shrunk so the number is 14-50 px tall,
  *      defocused there, enlarged back); tone curve and noise again;
  *   4. each digit's box: the bounding box of its outline through the camera map, rounded
@@ -79,6 +80,13 @@ export const PHOTO_SCENE = {
   clutter: { p: 0.35, lines: 5 }, // more bands across the wall, where the crop's layers drew none
   saturation: [0.2, 0.8], // the camera's colour: times the scene's saturation (SVHN's photos are mostly washed out)
   strokes: { p: 0.6, count: [2, 4], width: [0.08, 0.2] }, // letter-like strokes in a photo without a number; width in heights
+  // Things beside the number, where real photos have them and a detector trained without them
+  // took them for 1s (bench:read, version 1): a pole or a door's frame (a bar reaching well
+  // past the digits), a railing, a door's edge (the wall beyond it another colour), screws,
+  // letters. `gap` from the number's ink and `reach` past its top and bottom in digit heights;
+  // `ink`: the chance they have the digits' colour, else the clutter's. `kinds`: the share of
+  // bar, railing, edge, screws, letters.
+  side: { p: 0.5, groups: 2, gap: [0.2, 1.2], reach: 2, ink: 0.6, kinds: [0.35, 0.15, 0.15, 0.15, 0.2] },
 } as const;
 
 /** The cumulative share of numbers 1..5 digits long. */
@@ -101,6 +109,8 @@ export interface SyntheticPhoto {
    * without one: the renderer's own buffer, valid until the next render. For tests.
    */
   ink: Float32Array;
+  /** Coverage (0..1) of the things beside the number (PHOTO_SCENE.side), null where there are none: the renderer's own buffer, as `ink`. For tests. */
+  beside: Float32Array | null;
 }
 
 export class PhotoSceneRenderer {
@@ -110,6 +120,7 @@ export class PhotoSceneRenderer {
   private maps: SceneMaps = sceneMaps(0);
   private scratch = new Float32Array(0);
   private small = new Float32Array(0);
+  private side = new Float32Array(0);
 
   constructor(fonts: FontSet = loadFontSet()) {
     this.fonts = fonts;
@@ -130,10 +141,13 @@ export class PhotoSceneRenderer {
       layers.clutter = true;
     }
     if (blank && rng.next() < PHOTO_SCENE.strokes.p) this.fillStrokes(rng, number, m, width, height);
+    const side = rng.next() < PHOTO_SCENE.side.p;
+    if (side) this.fillSide(rng, number, m, width, height);
     const palette = drawPalette(rng, layers.plate, PHOTO_SCENE.contrast);
+    const sideColour = rng.next() < PHOTO_SCENE.side.ink ? palette.fg : palette.junk;
     const light = drawLighting(rng, Math.max(width, height));
     lowFrequencyTexture(rng, this.maps.tex, width, height, rng.uniform(0, SCENE.texture));
-    composite(this.maps, width, height, layers, palette, light);
+    composite(this.maps, width, height, layers, palette, light, side ? { cov: this.side, colour: sideColour } : undefined);
     const rgb = this.photograph(rng, width, height, unit, palette.contrast);
     return {
       width,
@@ -142,6 +156,7 @@ export class PhotoSceneRenderer {
       number: blank ? '' : digits.join(''),
       boxes: blank ? [] : number.map((d) => digitBox(d, m, width, height)),
       ink: this.maps.cov.subarray(0, width * height),
+      beside: side ? this.side.subarray(0, width * height) : null,
     };
   }
 
@@ -152,6 +167,7 @@ export class PhotoSceneRenderer {
     this.maps = sceneMaps(pixels);
     this.scratch = new Float32Array(pixels * 3);
     this.small = new Float32Array(pixels * 3);
+    this.side = new Float32Array(pixels);
   }
 
   /** The camera over the whole photo: noise, defocus, a low-resolution resample, tone curve, noise, bytes. */
@@ -182,6 +198,97 @@ export class PhotoSceneRenderer {
   }
 
   /**
+   * One or two groups of things beside the number (PHOTO_SCENE.side), in the number's own pose,
+   * never over its ink: each starts at least `gap[0]` digit heights left of its left edge or
+   * right of its right edge. Into this.side, which composite lays over the wall and plate.
+   */
+  private fillSide(rng: Rng, number: PlacedDigit[], m: Projective, width: number, height: number): void {
+    const { gap, reach, groups } = PHOTO_SCENE.side;
+    const { x0, x1, y0, y1 } = emExtent(number);
+    const h = y1 - y0;
+    this.side.fill(0, 0, width * height);
+    this.raster.clear();
+    // A shape reaching far from the number can pass where the perspective's w nears 0 and
+    // the map folds it back over the digits: each is drawn only where w stays above 1/2, its
+    // corners pulled towards `near` (its own edge nearest the number) and the number's middle
+    // height until they are, so it never comes nearer the digits than it started.
+    const cy = (y0 + y1) / 2;
+    const add = (pts: Float32Array, near: number) => {
+      for (let tries = 0; tries < 10; tries++) {
+        let ok = true;
+        for (let i = 0; i < pts.length && ok; i += 2) ok = m[6] * pts[i]! + m[7] * pts[i + 1]! + 1 > 0.5;
+        if (ok) return this.raster.addContour(pts, m);
+        for (let i = 0; i < pts.length; i += 2) {
+          pts[i] = near + (pts[i]! - near) * 0.8;
+          pts[i + 1] = cy + (pts[i + 1]! - cy) * 0.8;
+        }
+      }
+    };
+    for (let g = 1 + rng.int(groups); g > 0; g--) {
+      const right = rng.next() < 0.5;
+      const start = rng.uniform(gap[0], gap[1]) * h;
+      // x from the number's edge outwards: away(a, b) is the span [a, b) digit heights beyond the gap
+      const span = (a: number, b: number): [number, number] => (right ? [x1 + start + a, x1 + start + b] : [x0 - start - b, x0 - start - a]);
+      const near = right ? x1 + start : x0 - start;
+      const kind = drawKind(rng);
+      if (kind === 0) {
+        // a pole or a frame: upright, reaching past the digits above, below or both
+        const w = rng.uniform(0.06, 0.3) * h;
+        let up = rng.uniform(0, reach) * h;
+        let down = rng.uniform(0, reach) * h;
+        if (up + down < 0.6 * h) (rng.next() < 0.5 ? (up += 0.6 * h) : (down += 0.6 * h));
+        const [l, r] = span(0, w);
+        add(rect(l, y0 - up, r, y1 + down), near);
+      } else if (kind === 1) {
+        // a railing: 2-4 bars across the whole frame
+        const w = rng.uniform(0.05, 0.15) * h;
+        const pitch = w + rng.uniform(0.25, 0.8) * h;
+        for (let i = 2 + rng.int(3), a = 0; i > 0; i--, a += pitch) {
+          const [l, r] = span(a, a + w);
+          add(rect(l, y0 - reach * h, r, y1 + reach * h), near);
+        }
+      } else if (kind === 2) {
+        // a door's edge: everything beyond a line is another surface
+        const [l, r] = span(0, 2 * reach * h);
+        add(rect(l, y0 - reach * h, r, y1 + reach * h), near);
+      } else if (kind === 3) {
+        // screws: one, or one above the other
+        const radius = rng.uniform(0.04, 0.1) * h;
+        const [l, r] = span(0, 2 * radius);
+        const two = rng.next() < 0.4;
+        for (const f of two ? [0.15, 0.85] : [rng.uniform(0.2, 0.8)]) add(disc((l + r) / 2, y0 + f * h, radius), near);
+      } else {
+        // a letter: 2-3 strokes in a box about a digit's size, each at least 0.5 rad off the
+        // one before (two in line would make a lone bar, which would be a 1)
+        const boxW = rng.uniform(0.4, 0.8) * h;
+        const [l, r] = span(0, boxW);
+        let before = NaN;
+        for (let i = 2 + rng.int(2); i > 0; i--) {
+          const half = (rng.uniform(0.08, 0.18) * h) / 2;
+          let ax = 0;
+          let ay = 0;
+          let bx = 0;
+          let by = 0;
+          for (let tries = 0; tries < 8; tries++) {
+            ax = rng.uniform(l, r);
+            ay = rng.uniform(y0, y1);
+            bx = rng.uniform(l, r);
+            by = rng.uniform(y0, y1);
+            const turn = Math.abs(Math.atan2(by - ay, bx - ax) - before) % Math.PI;
+            if (!(Math.min(turn, Math.PI - turn) < 0.5)) break;
+          }
+          before = Math.atan2(by - ay, bx - ax);
+          const norm = Math.hypot(by - ay, ax - bx) || 1;
+          const px = ((by - ay) / norm) * half;
+          const py = ((ax - bx) / norm) * half;
+          add(Float32Array.of(ax - px, ay - py, bx - px, by - py, bx + px, by + py, ax + px, ay + py), near);
+        }
+      }
+    }
+    this.raster.fill(this.side, width, height);
+  }
+
+  /**
    * Letter-like strokes where a number would stand, in the ink map: two to four bars of a
    * digit's height at any angle (crosses, Ts, Vs; rarely a lone upright bar, which would be a
    * 1), so a photo without a number is not simply an empty wall.
@@ -208,6 +315,30 @@ export class PhotoSceneRenderer {
     }
     this.raster.fill(this.maps.cov, width, height);
   }
+}
+
+/** Draws one of PHOTO_SCENE.side's kinds (an index into its `kinds`). */
+function drawKind(rng: Rng): number {
+  const u = rng.next();
+  let acc = 0;
+  const { kinds } = PHOTO_SCENE.side;
+  for (let k = 0; k < kinds.length - 1; k++) if (u < (acc += kinds[k]!)) return k;
+  return kinds.length - 1;
+}
+
+/** A convex polygon of `n` corners around (cx, cy), em units: a screw's head. */
+function disc(cx: number, cy: number, r: number, n = 10): Float32Array {
+  const pts = new Float32Array(2 * n);
+  for (let i = 0; i < n; i++) {
+    pts[2 * i] = cx + r * Math.cos((2 * Math.PI * i) / n);
+    pts[2 * i + 1] = cy + r * Math.sin((2 * Math.PI * i) / n);
+  }
+  return pts;
+}
+
+/** The rectangle [l, r) x [t, b) as a contour, em units. */
+function rect(l: number, t: number, r: number, b: number): Float32Array {
+  return Float32Array.of(l, t, r, t, r, b, l, b);
 }
 
 /** Moves each pixel's colour towards its grey by 1 - saturation (img RGB, `pixels` pixels). */

@@ -10,7 +10,7 @@ import { Rng } from '../../../src/util/rng.js';
 
 const COUNT = 800;
 let renderer: PhotoSceneRenderer;
-let photos: Array<Omit<SyntheticPhoto, 'ink'> & { ink: Float32Array }>;
+let photos: SyntheticPhoto[];
 
 beforeAll(() => {
   renderer = new PhotoSceneRenderer();
@@ -18,7 +18,7 @@ beforeAll(() => {
   photos = [];
   for (let i = 0; i < COUNT; i++) {
     const p = renderer.render(rng);
-    photos.push({ ...p, ink: p.ink.slice() }); // the renderer's own buffer: copied before the next render
+    photos.push({ ...p, ink: p.ink.slice(), beside: p.beside?.slice() ?? null }); // the renderer's own buffers: copied before the next render
   }
 });
 
@@ -119,6 +119,27 @@ describe('PhotoSceneRenderer', () => {
     }
     // Not every photo: a low-contrast number on a plate darker than the wall can be nearer the edge's colour.
     expect(brighter / numbered).toBeGreaterThan(0.7);
+  });
+
+  it('puts things beside the number in about half the photos, visible, and never over a digit\'s box', () => {
+    let withSide = 0;
+    let visible = 0;
+    let inBoxes = 0;
+    let total = 0;
+    for (const p of photos) {
+      if (!p.beside) continue;
+      withSide++;
+      let sum = 0;
+      for (const v of p.beside) sum += Math.min(1, v);
+      if (sum >= 2) visible++; // at least two pixels' worth inside the frame
+      total += sum;
+      for (const [l, t, r, b] of p.boxes) inBoxes += inkIn({ width: p.width, ink: p.beside }, l, t, r, b);
+    }
+    expect(withSide / COUNT).toBeGreaterThan(0.4);
+    expect(withSide / COUNT).toBeLessThan(0.6);
+    expect(visible / withSide).toBeGreaterThan(0.8);
+    // A pose's rotation can tilt a bar's end into a box's corner: at most a trace of it.
+    expect(inBoxes / total).toBeLessThan(0.002);
   });
 
   it('gives the same photos for a seed and others for another', () => {
