@@ -86,6 +86,18 @@ describe('numberRow and numberDetections', () => {
     expect(numberRow([])).toEqual([]);
   });
 
+  it('ends the row, from the surest digit outwards, at a space between neighbours wider than half its height', () => {
+    const surest = det(0.9, [40, 10, 50, 30]); // 20 px tall: neighbours up to 10 px apart belong to it
+    const next = det(0.6, [53, 10, 62, 30]); // 3 px after it
+    const farRight = det(0.7, [73, 10, 80, 30]); // 11 px after `next`: a pole beyond the number
+    const beyond = det(0.8, [81, 10, 90, 30]); // close to the pole, so gone with it
+    const left = det(0.5, [30, 10, 39, 30]); // 1 px before
+    const farLeft = det(0.5, [10, 10, 19, 30]); // 11 px before `left`
+    expect(numberRow([farRight, surest, beyond, farLeft, next, left])).toEqual([left, surest, next]);
+    const atLimit = det(0.5, [72, 10, 80, 30]); // exactly 10 px after `next`: still the number's
+    expect(numberRow([surest, next, atLimit])).toEqual([surest, next, atLimit]);
+  });
+
   it('numberDetections drops centres on the letterbox\'s grey bars, then forms the row', () => {
     // a 200x50 photo: scale 0.48, 96x24 in the input at padY 12; bars above y 12 and from y 36
     const lb = letterboxOf(200, 50);
