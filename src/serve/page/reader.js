@@ -1,13 +1,13 @@
 // A reader in the page: the same steps as Node's loadReader (src/tasks/read/reader.ts) on a
 // video frame, an image or a canvas, with stock tfjs. The arithmetic is not re-written here:
-// the letterbox's geometry, the peak finding and the reading come from the compiled
+// the letterbox's geometry, the peak finding, the views of each digit and the reading come from the compiled
 // tasks/read modules (format.js, peaks.js, assemble.js), which the server serves beside this
 // file. What differs from Node is only how pixels are resized (the canvas's smoothing, not
 // sharp's lanczos3 and cubic kernels), so a reading here can differ from the server's by a
 // resize's rounding: boxes by a fraction of a pixel, scores in the third decimal.
 import { LETTERBOX_FILL, READER_INPUT, letterboxOf } from './format.js';
 import { DEFAULT_CENTRE_THRESHOLD } from './peaks.js';
-import { boxesInPhoto, digitSquare, noNumberReading, numberDetections, readingOf } from './assemble.js';
+import { boxesInPhoto, digitSquare, digitViews, noNumberReading, numberDetections, pooledProbs, readingOf, DIGIT_VIEWS } from './assemble.js';
 
 const SIZE = 32; // the classifier's input: 32x32 RGB
 
@@ -129,11 +129,12 @@ export async function readSource(reader, source, width, height, threshold = DEFA
   if (reader.frame.width !== width || reader.frame.height !== height) Object.assign(reader.frame, { width, height });
   const frameCtx = context(reader.frame);
   frameCtx.drawImage(source, 0, 0, width, height);
-  const crops = cutDigits(reader, frameCtx, width, height, boxes);
-  const probs = tf.tidy(() => reader.classifier.predict(tf.tensor4d(crops, [boxes.length, SIZE, SIZE, 3])));
+  const viewed = digitViews(boxes); // each box in DIGIT_VIEWS' views, pooled below
+  const crops = cutDigits(reader, frameCtx, width, height, viewed);
+  const probs = tf.tidy(() => reader.classifier.predict(tf.tensor4d(crops, [viewed.length, SIZE, SIZE, 3])));
   const values = await probs.data();
   probs.dispose();
-  return readingOf(found, boxes, values, width, height);
+  return readingOf(found, boxes, pooledProbs(values, boxes.length, DIGIT_VIEWS.length), width, height);
 }
 
 /** The reading drawn over a canvas the size of its source: each digit's box and the number (or "no number"). */

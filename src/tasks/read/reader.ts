@@ -12,7 +12,7 @@ import { scalePixels } from '../../data/cache/batches.js';
 import { assertModelDir, loadLayersModel, loadModelDir, readModelMetadata, type ModelDirFlag } from '../../models/io.js';
 import { foldBatchNorms, wholeBatch } from '../../models/inference.js';
 import { READER_CLASSIFIER_DIR, type ModelMetadata } from '../../models/modelDir.js';
-import { boxesInPhoto, noNumberReading, numberDetections, readingOf } from './assemble.js';
+import { boxesInPhoto, DIGIT_VIEWS, digitViews, noNumberReading, numberDetections, pooledProbs, readingOf } from './assemble.js';
 import { READER_IMAGE_BYTES, READER_INPUT } from './format.js';
 import { cropDigit, letterboxPhoto } from './letterbox.js';
 import { DEFAULT_CENTRE_THRESHOLD } from './peaks.js';
@@ -36,6 +36,8 @@ export interface ReaderOptions {
   centreThreshold?: number;
   /** Keep the models' files (Reader.files). */
   keepFiles?: boolean;
+  /** The views of each box the classifier reads (assemble.ts DIGIT_VIEWS); for measuring others. */
+  views?: ReadonlyArray<readonly [number, number, number]>;
 }
 
 /** Loads a reader's directory (svhn train --model reader); anything else is refused in one line. */
@@ -65,6 +67,7 @@ export async function loadReader(dir: string, opts: ReaderOptions = {}): Promise
     throw e;
   }
   const centreThreshold = opts.centreThreshold ?? DEFAULT_CENTRE_THRESHOLD;
+  const views = opts.views ?? DIGIT_VIEWS;
   const name = dir.replace(/\/+$/, '').split('/').pop() ?? dir;
 
   const read = async (photo: RgbPhoto): Promise<Reading> => {
@@ -79,13 +82,14 @@ export async function loadReader(dir: string, opts: ReaderOptions = {}): Promise
     const found = numberDetections(out, letterbox, centreThreshold);
     if (!found.length) return noNumberReading(out);
     const boxes = boxesInPhoto(found, letterbox, photo.width, photo.height);
-    const crops = new Float32Array(boxes.length * IMAGE_BYTES);
-    for (let i = 0; i < boxes.length; i++) scalePixels(await cropDigit(photo, boxes[i]!), crops, i * IMAGE_BYTES);
+    const viewed = digitViews(boxes, views);
+    const crops = new Float32Array(viewed.length * IMAGE_BYTES);
+    for (let i = 0; i < viewed.length; i++) scalePixels(await cropDigit(photo, viewed[i]!), crops, i * IMAGE_BYTES);
     const probs = tf.tidy(() => {
-      const x = tf.tensor4d(crops, [boxes.length, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS]);
-      return (classifier.model.predict(x, wholeBatch(boxes.length)) as tf.Tensor).dataSync() as Float32Array;
+      const x = tf.tensor4d(crops, [viewed.length, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS]);
+      return (classifier.model.predict(x, wholeBatch(viewed.length)) as tf.Tensor).dataSync() as Float32Array;
     });
-    return readingOf(found, boxes, probs, photo.width, photo.height);
+    return readingOf(found, boxes, pooledProbs(probs, boxes.length, views.length), photo.width, photo.height);
   };
 
   return {
