@@ -1,7 +1,7 @@
 /**
  * A trained reader, loaded for use: the detector finds the digits' boxes in the letterboxed
  * photo (detector.ts, peaks.ts), each box goes back to the photo's own pixels and is cut as
- * SVHN cut its digits (letterbox.ts cropDigit), and the digit classifier in the reader's
+ * SVHN cut its digits, in a few views (letterbox.ts cropDigitViews), and the digit classifier in the reader's
  * `classifier/` folder names it. `svhn read`, serve and bench:read read through here.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -12,9 +12,9 @@ import { scalePixels } from '../../data/cache/batches.js';
 import { assertModelDir, loadLayersModel, loadModelDir, readModelMetadata, type ModelDirFlag } from '../../models/io.js';
 import { foldBatchNorms, wholeBatch } from '../../models/inference.js';
 import { READER_CLASSIFIER_DIR, type ModelMetadata } from '../../models/modelDir.js';
-import { boxesInPhoto, DIGIT_VIEWS, digitViews, noNumberReading, numberDetections, pooledProbs, readingOf } from './assemble.js';
+import { boxesInPhoto, DIGIT_VIEWS, noNumberReading, numberDetections, pooledProbs, readingOf } from './assemble.js';
 import { READER_IMAGE_BYTES, READER_INPUT } from './format.js';
-import { cropDigit, letterboxPhoto } from './letterbox.js';
+import { cropDigitViews, letterboxPhoto } from './letterbox.js';
 import { DEFAULT_CENTRE_THRESHOLD } from './peaks.js';
 import type { Reading, RgbPhoto } from './reading.js';
 
@@ -82,12 +82,12 @@ export async function loadReader(dir: string, opts: ReaderOptions = {}): Promise
     const found = numberDetections(out, letterbox, centreThreshold);
     if (!found.length) return noNumberReading(out);
     const boxes = boxesInPhoto(found, letterbox, photo.width, photo.height);
-    const viewed = digitViews(boxes, views);
-    const crops = new Float32Array(viewed.length * IMAGE_BYTES);
-    for (let i = 0; i < viewed.length; i++) scalePixels(await cropDigit(photo, viewed[i]!), crops, i * IMAGE_BYTES);
+    const n = boxes.length * views.length;
+    const crops = new Float32Array(n * IMAGE_BYTES);
+    for (let i = 0; i < boxes.length; i++) scalePixels(await cropDigitViews(photo, boxes[i]!, views), crops, i * views.length * IMAGE_BYTES);
     const probs = tf.tidy(() => {
-      const x = tf.tensor4d(crops, [viewed.length, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS]);
-      return (classifier.model.predict(x, wholeBatch(viewed.length)) as tf.Tensor).dataSync() as Float32Array;
+      const x = tf.tensor4d(crops, [n, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS]);
+      return (classifier.model.predict(x, wholeBatch(n)) as tf.Tensor).dataSync() as Float32Array;
     });
     return readingOf(found, boxes, pooledProbs(probs, boxes.length, views.length), photo.width, photo.height);
   };

@@ -18,10 +18,10 @@ describe('digitViews', () => {
     const views = digitViews([[10, 20, 20, 40], [30, 0, 60, 10]]);
     expect(views).toHaveLength(2 * DIGIT_VIEWS.length);
     expect(views[0]).toEqual([10, 20, 20, 40]);
-    // the first box is 10 x 20: its square's side is 20, so 6% is 1.2 px
-    expect(views[1]![0]).toBeCloseTo(11.2, 10);
-    expect(views[1]![2]).toBeCloseTo(21.2, 10);
-    expect(views[3]![1]).toBeCloseTo(21.2, 10);
+    // the first box is 10 x 20: its square's side is 20, so 1/16 is 1.25 px
+    expect(views[1]![0]).toBeCloseTo(11.25, 10);
+    expect(views[1]![2]).toBeCloseTo(21.25, 10);
+    expect(views[3]![1]).toBeCloseTo(21.25, 10);
     expect(views[DIGIT_VIEWS.length]).toEqual([30, 0, 60, 10]);
     // scaled about the centre
     const [scaled] = digitViews([[10, 20, 20, 40]], [[1.5, 0, 0]]);
