@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Box } from '../../../src/data/images/photoLabels.js';
 import { boxToInput, boxToPhoto, letterboxOf, READER_INPUT } from '../../../src/tasks/read/format.js';
-import { cropDigit, letterboxPhoto } from '../../../src/tasks/read/letterbox.js';
+import { cropDigit, cropDigitViews, letterboxPhoto } from '../../../src/tasks/read/letterbox.js';
+import { DIGIT_VIEWS, digitViews } from '../../../src/tasks/read/assemble.js';
 
 /** A width x height photo with R = 3x, G = 5y, B = 77. */
 function coordinatePhoto(width: number, height: number) {
@@ -71,5 +72,50 @@ describe('cropDigit', () => {
     expect(Math.abs(px(crop, 20, 5)[0]! - 3 * 8)).toBeLessThanOrEqual(1);
     for (let y = 19; y < 32; y++) expect(Math.abs(px(crop, 20, y)[1]! - 5 * 29)).toBeLessThanOrEqual(1); // rows 29.. show the last row
     expect(Math.abs(px(crop, 20, 10)[1]! - 5 * 20)).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('cropDigitViews', () => {
+  it('cuts each view as the box moved by 2 of the crop\'s pixels: the same pixels as cropDigit of the moved box, from one resize', async () => {
+    // 32 x 32 box: the square is the box, the crop its pixels as they are, so a view moved 2 crop pixels is 2 photo pixels over
+    const photo = coordinatePhoto(80, 60);
+    const box: Box = [20, 10, 52, 42];
+    const views = await cropDigitViews(photo, box, DIGIT_VIEWS);
+    expect(views.length).toBe(DIGIT_VIEWS.length * 32 * 32 * 3);
+    const moved = digitViews([box]);
+    for (let v = 0; v < DIGIT_VIEWS.length; v++) {
+      const view = views.subarray(v * 3072, (v + 1) * 3072);
+      const [l, t] = moved[v]!;
+      for (const [x, y] of [[0, 0], [31, 0], [9, 23], [31, 31]] as const) {
+        const [r, g, b] = px(view, x, y);
+        expect(Math.abs(r! - 3 * (l + x))).toBeLessThanOrEqual(1);
+        expect(Math.abs(g! - 5 * (t + y))).toBeLessThanOrEqual(1);
+        expect(b).toBe(77);
+      }
+      // and close to cutting the moved box on its own, at any size (a photo of a real digit's size here)
+      const alone = await cropDigit(photo, moved[v]!);
+      let diff = 0;
+      for (let i = 0; i < alone.length; i++) diff += Math.abs(alone[i]! - view[i]!);
+      expect(diff / alone.length).toBeLessThan(1);
+    }
+    const small = coordinatePhoto(40, 24);
+    const smallBox: Box = [10, 3, 20, 21]; // an 18 px square, enlarged
+    const smallViews = await cropDigitViews(small, smallBox, DIGIT_VIEWS);
+    const smallMoved = digitViews([smallBox]);
+    for (let v = 0; v < DIGIT_VIEWS.length; v++) {
+      const alone = await cropDigit(small, smallMoved[v]!);
+      let diff = 0;
+      for (let i = 0; i < alone.length; i++) diff += Math.abs(alone[i]! - smallViews[v * 3072 + i]!);
+      expect(diff / alone.length).toBeLessThan(4); // within a few grey levels on a ramp of 3-5 a pixel
+    }
+  });
+
+  it('cuts views that scale the box one by one, exactly as cropDigit', async () => {
+    const photo = coordinatePhoto(64, 40);
+    const views: Array<[number, number, number]> = [[1, 0, 0], [1.2, 0, 0]];
+    const got = await cropDigitViews(photo, [20, 4, 36, 36], views);
+    const boxes = digitViews([[20, 4, 36, 36]], views);
+    expect(got.subarray(0, 3072)).toEqual(await cropDigit(photo, boxes[0]!));
+    expect(got.subarray(3072)).toEqual(await cropDigit(photo, boxes[1]!));
   });
 });
