@@ -105,12 +105,12 @@ const ROW_TOLERANCE = { centreY: 0.5, heightRatio: 2, gap: 0.5 };
 
 /**
  * The detections that form one number: a house number is a row of digits of about one size,
- * standing together, so, measured against the surest detection, one more than twice or less
- * than half its height, or whose centre sits more than half its height above or below its
- * centre, is clutter (a bolt, a letter, a second sign) and is dropped; then, from the surest
- * outwards, the row ends at the first space between neighbours wider than `gap` of its height
- * (a door's edge, a pole or a second sign beyond it). The surest detection always stays.
- * Returns them in reading order.
+ * standing together. Measured against the surest detection, one more than twice or less than
+ * half its height, or whose centre sits more than half its height above or below its centre,
+ * is clutter (a bolt, a letter) and is dropped; the rest split into groups wherever the space
+ * between neighbours is wider than `gap` of its height (a door's edge, a pole, a second sign),
+ * and the number is the group whose scores sum highest: its digits together, not the one surest
+ * digit, say where the number is. Returns them in reading order.
  */
 export function numberRow(ds: Detection[]): Detection[] {
   if (ds.length < 2) return readingOrder(ds);
@@ -123,11 +123,15 @@ export function numberRow(ds: Detection[]): Detection[] {
       return Math.abs((d.box[1] + d.box[3]) / 2 - cy) <= ROW_TOLERANCE.centreY * h && ratio <= ROW_TOLERANCE.heightRatio && ratio >= 1 / ROW_TOLERANCE.heightRatio;
     }),
   );
-  const at = kept.indexOf(anchor);
-  const apart = (a: Detection, b: Detection) => b.box[0] - a.box[2] > ROW_TOLERANCE.gap * h;
-  let first = at;
-  while (first > 0 && !apart(kept[first - 1]!, kept[first]!)) first--;
-  let last = at;
-  while (last < kept.length - 1 && !apart(kept[last]!, kept[last + 1]!)) last++;
-  return kept.slice(first, last + 1);
+  let best: Detection[] = [];
+  let bestSum = -1;
+  for (let first = 0; first < kept.length; ) {
+    let last = first;
+    while (last < kept.length - 1 && kept[last + 1]!.box[0] - kept[last]!.box[2] <= ROW_TOLERANCE.gap * h) last++;
+    const group = kept.slice(first, last + 1);
+    const sum = group.reduce((a, d) => a + d.score, 0);
+    if (sum > bestSum) (best = group), (bestSum = sum);
+    first = last + 1;
+  }
+  return best;
 }

@@ -86,7 +86,7 @@ describe('numberRow and numberDetections', () => {
     expect(numberRow([])).toEqual([]);
   });
 
-  it('ends the row, from the surest digit outwards, at a space between neighbours wider than half its height', () => {
+  it('splits the row at spaces wider than half the surest digit\'s height and keeps the group whose scores sum highest', () => {
     const surest = det(0.9, [40, 10, 50, 30]); // 20 px tall: neighbours up to 10 px apart belong to it
     const next = det(0.6, [53, 10, 62, 30]); // 3 px after it
     const farRight = det(0.7, [73, 10, 80, 30]); // 11 px after `next`: a pole beyond the number
@@ -96,6 +96,11 @@ describe('numberRow and numberDetections', () => {
     expect(numberRow([farRight, surest, beyond, farLeft, next, left])).toEqual([left, surest, next]);
     const atLimit = det(0.5, [72, 10, 80, 30]); // exactly 10 px after `next`: still the number's
     expect(numberRow([surest, next, atLimit])).toEqual([surest, next, atLimit]);
+    // the surest alone on the left (a second sign's digit), three surer together on the right: the three
+    const lone = det(0.95, [0, 10, 9, 30]);
+    const three = [det(0.7, [30, 10, 39, 30]), det(0.6, [41, 10, 50, 30]), det(0.5, [52, 10, 61, 30])];
+    expect(numberRow([lone, ...three])).toEqual(three);
+    expect(numberRow([lone, three[0]!])).toEqual([lone]); // 0.95 against 0.7
   });
 
   it('numberDetections drops centres on the letterbox\'s grey bars, then forms the row', () => {
