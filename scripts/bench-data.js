@@ -19,6 +19,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchFail } from './benchArgs.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = join(ROOT, 'bench-out', 'mat');
@@ -171,6 +172,11 @@ async function main() {
   if (args[0] === '--child') {
     console.log(JSON.stringify(await childNode(args[2], args[1])));
     return;
+  }
+  // the flags it takes: --runs N and --extra (and --child for its own child runs, above)
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--runs') i++;
+    else if (args[i] !== '--extra') benchFail('data', `unknown argument '${args[i]}' (it takes: --runs N --extra)`);
   }
   const runsAt = args.indexOf('--runs');
   const runs = runsAt >= 0 ? Number(args[runsAt + 1]) : 3;

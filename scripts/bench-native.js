@@ -14,20 +14,18 @@
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './benchArgs.js';
 
 const BENCH_TRAIN = join(dirname(fileURLToPath(import.meta.url)), 'bench-train.js');
 
-const { values: opts } = parseArgs({
-  options: {
-    models: { type: 'string', default: 'resnet' },
-    backends: { type: 'string', default: 'wasm2' },
-    reps: { type: 'string', default: '3' },
-    steps: { type: 'string', default: '20' },
-    warmup: { type: 'string', default: '5' },
-    rounds: { type: 'string', default: '2' },
-    kernels: { type: 'boolean', default: false },
-  },
+const opts = benchArgs('native', {
+  models: { type: 'string', default: 'resnet' },
+  backends: { type: 'string', default: 'wasm2' },
+  reps: { type: 'string', default: '3' },
+  steps: { type: 'string', default: '20' },
+  warmup: { type: 'string', default: '5' },
+  rounds: { type: 'string', default: '2' },
+  kernels: { type: 'boolean', default: false },
 });
 
 const rounds = Number(opts.rounds);

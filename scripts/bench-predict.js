@@ -20,20 +20,18 @@ import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './benchArgs.js';
 import { benchModelDir } from './benchModel.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => join(ROOT, 'dist', p);
 
-const { values: args } = parseArgs({
-  options: {
-    count: { type: 'string', default: '10000' },
-    backend: { type: 'string', default: 'auto' },
-    'batch-size': { type: 'string', default: '256' },
-    concurrency: { type: 'string', default: '32' }, // predict.ts DECODE_CONCURRENCY
-    seed: { type: 'string', default: '7' },
-  },
+const args = benchArgs('predict', {
+  count: { type: 'string', default: '10000' },
+  backend: { type: 'string', default: 'auto' },
+  'batch-size': { type: 'string', default: '256' },
+  concurrency: { type: 'string', default: '32' }, // predict.ts DECODE_CONCURRENCY
+  seed: { type: 'string', default: '7' },
 });
 const COUNT = Number(args.count);
 const SEED = Number(args.seed);

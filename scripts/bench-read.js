@@ -30,7 +30,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, w
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './benchArgs.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'svhn.js');
@@ -39,21 +39,19 @@ const THRESHOLDS = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99];
 /** The coverage whose threshold is reported on its own line. */
 const KEEP = 0.8;
 
-const { values: opts } = parseArgs({
-  options: {
-    real: { type: 'string', default: resolve(ROOT, '../shared/realsvhn') },
-    reader: { type: 'string', default: 'models/reader' },
-    'classifier-only': { type: 'string' },
-    folds: { type: 'string', default: '5' },
-    epochs: { type: 'string' }, // fine-tune epochs; default: the fine-tune default (DEFAULTS.finetune)
-    seed: { type: 'string', default: '42' },
-    runs: { type: 'string', default: '3' },
-    backend: { type: 'string', default: 'auto' },
-    threads: { type: 'string' },
-    out: { type: 'string' },
-    keep: { type: 'boolean', default: false },
-    verbose: { type: 'boolean', default: false },
-  },
+const opts = benchArgs('read', {
+  real: { type: 'string', default: resolve(ROOT, '../shared/realsvhn') },
+  reader: { type: 'string', default: 'models/reader' },
+  'classifier-only': { type: 'string' },
+  folds: { type: 'string', default: '5' },
+  epochs: { type: 'string' }, // fine-tune epochs; default: the fine-tune default (DEFAULTS.finetune)
+  seed: { type: 'string', default: '42' },
+  runs: { type: 'string', default: '3' },
+  backend: { type: 'string', default: 'auto' },
+  threads: { type: 'string' },
+  out: { type: 'string' },
+  keep: { type: 'boolean', default: false },
+  verbose: { type: 'boolean', default: false },
 });
 
 function fail(message) {

@@ -27,27 +27,25 @@ import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './benchArgs.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'svhn.js');
 const DIGITS = 10;
 
-const { values: opts } = parseArgs({
-  options: {
-    real: { type: 'string', default: resolve(ROOT, '../shared/realsvhn') },
-    'offline-model': { type: 'string', default: 'models/optimized' },
-    folds: { type: 'string' },
-    epochs: { type: 'string' }, // both trainings; default: each one's own default
-    'train-flags': { type: 'string', default: '' }, // more flags for both trainings, e.g. '--lr 3e-4 --augment'
-    seed: { type: 'string', default: '42' },
-    backend: { type: 'string', default: 'auto' },
-    threads: { type: 'string' },
-    json: { type: 'string' },
-    quick: { type: 'boolean', default: false },
-    keep: { type: 'boolean', default: false },
-    verbose: { type: 'boolean', default: false },
-  },
+const opts = benchArgs('real', {
+  real: { type: 'string', default: resolve(ROOT, '../shared/realsvhn') },
+  'offline-model': { type: 'string', default: 'models/optimized' },
+  folds: { type: 'string' },
+  epochs: { type: 'string' }, // both trainings; default: each one's own default
+  'train-flags': { type: 'string', default: '' }, // more flags for both trainings, e.g. '--lr 3e-4 --augment'
+  seed: { type: 'string', default: '42' },
+  backend: { type: 'string', default: 'auto' },
+  threads: { type: 'string' },
+  json: { type: 'string' },
+  quick: { type: 'boolean', default: false },
+  keep: { type: 'boolean', default: false },
+  verbose: { type: 'boolean', default: false },
 });
 
 function fail(message) {

@@ -17,21 +17,19 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './benchArgs.js';
 import { benchModelDir } from './benchModel.js';
 import autocannon from 'autocannon';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => join(ROOT, 'dist', p);
 
-const { values: args } = parseArgs({
-  options: {
-    duration: { type: 'string', default: '10' }, // seconds per (body, concurrency) run
-    soak: { type: 'string', default: '100000' }, // requests between the two RSS readings
-    backend: { type: 'string', default: 'auto' },
-    batch: { type: 'string', default: '100' },
-    json: { type: 'string' }, // also write the results here
-  },
+const args = benchArgs('serve', {
+  duration: { type: 'string', default: '10' }, // seconds per (body, concurrency) run
+  soak: { type: 'string', default: '100000' }, // requests between the two RSS readings
+  backend: { type: 'string', default: 'auto' },
+  batch: { type: 'string', default: '100' },
+  json: { type: 'string' }, // also write the results here
 });
 const DURATION = Number(args.duration);
 const SOAK = Number(args.soak);

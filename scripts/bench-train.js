@@ -21,7 +21,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './benchArgs.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..');
@@ -29,28 +29,26 @@ const TRAIN_BATCH = 64;
 const INFER_BATCH = 256;
 const PROFILE_STEPS = 3;
 
-const { values: opts } = parseArgs({
-  options: {
-    models: { type: 'string', default: 'baseline,optimized,resnet' },
-    backends: { type: 'string', default: 'tensorflow,wasm,wasm2,cpu' },
-    warmup: { type: 'string', default: '5' },
-    steps: { type: 'string', default: '20' },
-    reps: { type: 'string', default: '3' },
-    'cpu-steps': { type: 'string', default: '1' },
-    'torch-n': { type: 'string', default: '2048' },
-    // PyTorch's threads: all cores by default, as svhn's default trains on them (1.13 picks
-    // one thread by itself on some 2-core hosts); 'default' leaves it to PyTorch
-    'torch-threads': { type: 'string', default: String(availableParallelism()) },
-    torch: { type: 'boolean', default: true },
-    'no-torch': { type: 'boolean', default: false },
-    profile: { type: 'boolean', default: false },
-    // svhn and PyTorch alternate this many times per model (each round: PyTorch, then every
-    // backend); the table has every round's row, the verdict each round's ratio and their median
-    rounds: { type: 'string', default: '1' },
-    json: { type: 'boolean', default: false },
-    // internal: run one (backend, model) and print one JSON line
-    worker: { type: 'string' },
-  },
+const opts = benchArgs('train', {
+  models: { type: 'string', default: 'baseline,optimized,resnet' },
+  backends: { type: 'string', default: 'tensorflow,wasm,wasm2,cpu' },
+  warmup: { type: 'string', default: '5' },
+  steps: { type: 'string', default: '20' },
+  reps: { type: 'string', default: '3' },
+  'cpu-steps': { type: 'string', default: '1' },
+  'torch-n': { type: 'string', default: '2048' },
+  // PyTorch's threads: all cores by default, as svhn's default trains on them (1.13 picks
+  // one thread by itself on some 2-core hosts); 'default' leaves it to PyTorch
+  'torch-threads': { type: 'string', default: String(availableParallelism()) },
+  torch: { type: 'boolean', default: true },
+  'no-torch': { type: 'boolean', default: false },
+  profile: { type: 'boolean', default: false },
+  // svhn and PyTorch alternate this many times per model (each round: PyTorch, then every
+  // backend); the table has every round's row, the verdict each round's ratio and their median
+  rounds: { type: 'string', default: '1' },
+  json: { type: 'boolean', default: false },
+  // internal: run one (backend, model) and print one JSON line
+  worker: { type: 'string' },
 });
 
 const int = (name) => {

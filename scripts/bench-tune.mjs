@@ -26,23 +26,21 @@
 import { spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './benchArgs.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { makeSampler } = await import(pathToFileURL(join(ROOT, 'dist', 'tune', 'samplers.js')).href);
 
-const { values: args } = parseArgs({
-  options: {
-    seeds: { type: 'string', default: '20' },
-    trials: { type: 'string', default: '50' },
-    real: { type: 'boolean', default: false },
-    'data-dir': { type: 'string', default: 'data' },
-    budget: { type: 'string', default: '30m' },
-    model: { type: 'string', default: 'optimized' },
-    seed: { type: 'string' }, // default: svhn tune's (DEFAULTS.train.seed)
-    work: { type: 'string', default: 'bench-tune' },
-    'svhn-study': { type: 'string' },
-  },
+const args = benchArgs('tune', {
+  seeds: { type: 'string', default: '20' },
+  trials: { type: 'string', default: '50' },
+  real: { type: 'boolean', default: false },
+  'data-dir': { type: 'string', default: 'data' },
+  budget: { type: 'string', default: '30m' },
+  model: { type: 'string', default: 'optimized' },
+  seed: { type: 'string' }, // default: svhn tune's (DEFAULTS.train.seed)
+  work: { type: 'string', default: 'bench-tune' },
+  'svhn-study': { type: 'string' },
 });
 if (args.real) {
   await runReal();
