@@ -222,7 +222,7 @@ async function runReal() {
   const dist = (p) => import(pathToFileURL(join(ROOT, 'dist', p)).href);
   const { defaultSpace, defaultTrial } = await dist('tune/space.js');
   const { duration } = await dist('cli/tune.js');
-  const { recipeIsSynthetic } = await dist('train/resolve.js');
+  const { augmentsByDefault, recipeIsSynthetic } = await dist('train/resolve.js');
   const { DEFAULTS } = await dist('config.js');
   const svhn = [process.execPath, join(ROOT, 'bin', 'svhn.js')];
   const work = resolve(args.work);
@@ -231,7 +231,7 @@ async function runReal() {
   const seed = args.seed ?? String(DEFAULTS.train.seed);
   const synthetic = await recipeIsSynthetic(args.model, dataDir);
   // as svhn tune builds its study (cli/tune.ts): the model's space on this data, trial 0 its recipe
-  const space = defaultSpace(args.model, { augment: args.model !== 'reader' && DEFAULTS.train.augment[synthetic ? 'synthetic' : 'other'] });
+  const space = defaultSpace(args.model, { augment: augmentsByDefault(args.model, synthetic) });
   const first = defaultTrial(space, args.model, { synthetic }) ?? null;
   mkdirSync(work, { recursive: true });
 

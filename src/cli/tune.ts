@@ -87,9 +87,9 @@ label-smoothing, augment-strength. Ctrl-C, then the same command, continues the 
       const { SvhnError, ioError } = await import('../errors.js');
       const { checkSpaceFor, defaultSpace, defaultTrial, parseSpace } = await import('../tune/space.js');
       // the trials augment as train would on this data (config.ts: the offline sample on, other data off)
-      const { recipeIsSynthetic } = await import('../train/resolve.js');
+      const { augmentsByDefault, recipeIsSynthetic } = await import('../train/resolve.js');
       const synthetic = await recipeIsSynthetic(flags.model, flags.dataDir);
-      const augment = flags.model !== 'reader' && DEFAULTS.train.augment[synthetic ? 'synthetic' : 'other'];
+      const augment = augmentsByDefault(flags.model, synthetic);
       let space = defaultSpace(flags.model, { augment });
       if (flags.space) {
         const text = await readFile(flags.space, 'utf8').catch((e: unknown) => {

@@ -51,6 +51,15 @@ export async function recipeIsSynthetic(model: string, dataDir: string): Promise
   return cacheIsSynthetic(dataDir);
 }
 
+/**
+ * Whether a run of `model` augments its images when no --augment says (config.ts
+ * DEFAULTS.train.augment): on the offline sample's recipe (`synthetic`, recipeIsSynthetic)
+ * yes, on other data no; a reader never (its photos are not augmented).
+ */
+export function augmentsByDefault(model: string, synthetic: boolean): boolean {
+  return model !== 'reader' && DEFAULTS.train.augment[synthetic ? 'synthetic' : 'other'];
+}
+
 /** The run `flags` ask for, training `model` into outDir. */
 export async function resolveTrainOptions(model: string, flags: TrainFlags, outDir: string): Promise<TrainOptions> {
   const { taskNameOf } = await import('../models/registry.js');
