@@ -33,8 +33,13 @@ export function encodeTarget(labels: Uint8Array, index: number, out: Float32Arra
     const iy = Math.min(GRID_HEIGHT - 1, Math.max(0, Math.floor(gy)));
     const sx = Math.max(MIN_SIGMA, w * SIGMA_PER_SIDE);
     const sy = Math.max(MIN_SIGMA, h * SIGMA_PER_SIDE);
-    for (let y = 0; y < GRID_HEIGHT; y++) {
-      for (let x = 0; x < GRID_WIDTH; x++) {
+    // the bump's cells: within 4 sigma, beyond which it is below 4e-4 of its peak (exp(-8))
+    const x0 = Math.max(0, Math.floor(ix - 4 * sx));
+    const x1 = Math.min(GRID_WIDTH - 1, Math.ceil(ix + 4 * sx));
+    const y0 = Math.max(0, Math.floor(iy - 4 * sy));
+    const y1 = Math.min(GRID_HEIGHT - 1, Math.ceil(iy + 4 * sy));
+    for (let y = y0; y <= y1; y++) {
+      for (let x = x0; x <= x1; x++) {
         const v = Math.exp(-((x - ix) ** 2) / (2 * sx * sx) - (y - iy) ** 2 / (2 * sy * sy));
         if (v > bump[y * GRID_WIDTH + x]!) bump[y * GRID_WIDTH + x] = v;
       }
