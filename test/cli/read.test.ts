@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
 import { saveColourModel } from '../predict/helpers.js';
+import { writeReaderModel } from '../serve/reader.js';
 import { svhnAsync, type CliRun } from '../helpers.js';
 
 /** Async, so the vitest worker's event loop keeps answering its RPCs while a run takes its time. */
@@ -29,6 +31,15 @@ describe('svhn read: argument and model errors', () => {
     dir = await mkdtemp(join(tmpdir(), 'svhn-cli-read-'));
     await saveColourModel(join(dir, 'digit-model')); // a digit classifier, as test/cli/predict makes one
     await mkdir(join(dir, 'empty-model'));
+    // a reader as svhn saved it before the 2-px cells: its detector outputs a 12 x 24 grid
+    await writeReaderModel(join(dir, 'old-reader'), {
+      seed: 1,
+      classifierDir: join(dir, 'digit-model'),
+      detector: () => {
+        const input = tf.input({ shape: [48, 96, 3] });
+        return tf.model({ inputs: input, outputs: tf.layers.conv2d({ filters: 5, kernelSize: 4, strides: 4 }).apply(input) as tf.SymbolicTensor });
+      },
+    });
     await mkdir(join(dir, 'photos'));
     await writeFile(join(dir, 'photos', 'a.png'), await sharp({ create: { width: 120, height: 60, channels: 3, background: '#556677' } }).png().toBuffer());
   });
@@ -63,10 +74,11 @@ describe('svhn read: argument and model errors', () => {
     expectOneLineError(await svhn(['read', 'photos', '--model', 'digit-model', '--draw', 'photos'], dir), 2, /^svhn: error: --draw photos: expected a folder outside the input folder photos/);
   });
 
-  it('a model directory that is not a reader (a digit classifier, an empty folder, none): one error line, no stack, nothing on stdout', async () => {
+  it('a model directory that is not a reader (a digit classifier, an empty folder, an older svhn\'s reader, none): one error line, no stack, nothing on stdout', async () => {
     for (const [model, message] of [
       ['digit-model', /^svhn: error: --model digit-model: expected a reader model, got a digit classifier; train one with `svhn train --model reader`$/],
       ['empty-model', /^svhn: error: --model empty-model: /],
+      ['old-reader', /^svhn: error: --model old-reader: the detector outputs \[12, 24, 5\], this svhn reads \[24, 48, 5\] \(a reader from an older svhn\); train it again with `svhn train --model reader`$/],
       ['no-model', /^svhn: error: --model no-model: no such model directory/],
     ] as const) {
       const r = await svhn(['read', 'photos', '--model', model, '--backend', 'cpu', '--out', 'rows.csv', '--log-format', 'json'], dir);

@@ -32,9 +32,10 @@ describe('summarizeArchitecture', () => {
     baseline: { total: 315_722, trainable: 315_722, nonTrainable: 0 },
     optimized: { total: 161_098, trainable: 160_650, nonTrainable: 448 },
     resnet: { total: 274_042, trainable: 272_474, nonTrainable: 1_568 },
-    // reader (tasks/read/detector.ts): convolutions 432 + 4,608 + 9,216 + 13,824 + 4 x 20,736, head 48 x 5 + 5,
-    // BatchNorm scale and shift 2 x 320 trainable, moving statistics 2 x 320
-    reader: { total: 112_549, trainable: 111_909, nonTrainable: 640 },
+    // reader (tasks/read/detector.ts): convolutions 432 + 4,608 + 9,216 + 13,824 + 4 x 20,736, back up
+    // 1,536 (1x1, 48 -> 32) + 9,216, head 32 x 5 + 5; BatchNorm scale and shift 2 x 384 trainable,
+    // moving statistics 2 x 384
+    reader: { total: 123_477, trainable: 122_709, nonTrainable: 768 },
   } as Record<string, { total: number; trainable: number; nonTrainable: number }>;
 
   it.each(listModels())('%s: parameter totals equal the known counts, countParams() and the per-layer sum', (name) => {
@@ -45,8 +46,8 @@ describe('summarizeArchitecture', () => {
     expect(s.params.total).toBe(model.countParams());
     expect(s.layers.reduce((a, l) => a + l.params, 0)).toBe(s.params.total);
     expect(s.layers.reduce((a, l) => a + l.trainableParams, 0)).toBe(s.params.trainable);
-    // a digit model ends in 10 class probabilities, the reader's detector in its 12 x 24 grid of 5 values
-    expect(s.layers.at(-1)?.outputShape).toEqual(name === 'reader' ? [null, 12, 24, 5] : [null, 10]);
+    // a digit model ends in 10 class probabilities, the reader's detector in its 24 x 48 grid of 5 values
+    expect(s.layers.at(-1)?.outputShape).toEqual(name === 'reader' ? [null, 24, 48, 5] : [null, 10]);
     model.dispose();
   });
 

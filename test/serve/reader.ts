@@ -19,9 +19,10 @@ import { join } from 'node:path';
 import { saveLayersModel } from '../../src/models/io.js';
 import { buildModel, countParams } from '../../src/models/registry.js';
 
-export async function writeReaderModel(dir: string, opts: { seed: number; classifierDir: string; centreBias?: number }): Promise<void> {
+/** `detector`: another detector in its place (a reader as an older svhn saved it). */
+export async function writeReaderModel(dir: string, opts: { seed: number; classifierDir: string; centreBias?: number; detector?: () => tf.LayersModel }): Promise<void> {
   await mkdir(join(dir, 'classifier'), { recursive: true });
-  const model = buildModel('reader', { seed: opts.seed });
+  const model = opts.detector ? opts.detector() : buildModel('reader', { seed: opts.seed });
   if (opts.centreBias) {
     const head = model.layers[model.layers.length - 1]!;
     const [kernel, bias] = head.getWeights();

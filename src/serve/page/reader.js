@@ -57,7 +57,7 @@ export function letterboxInto(reader, source, width, height) {
 }
 
 /**
- * The detector's output (12 x 24 x 5 floats) for letterboxed pixels: 48 x 96 x 3 uint8 (HWC), a
+ * The detector's output (GRID_HEIGHT x GRID_WIDTH x 5 floats, format.ts) for letterboxed pixels: 48 x 96 x 3 uint8 (HWC), a
  * canvas or ImageData. x / 255 as in training; the tensors die in the tidy, the output after reading.
  */
 export async function detect(reader, pixels) {

@@ -19,9 +19,9 @@ export const READER_INPUT = { height: 48, width: 96, channels: 3 } as const;
 /** uint8 bytes of one letterboxed photo, NHWC. */
 export const READER_IMAGE_BYTES = READER_INPUT.height * READER_INPUT.width * READER_INPUT.channels;
 /** The detector's output grid (detector.ts): input pixels per cell, cells, channels per cell. */
-export const DETECTOR_STRIDE = 4;
-export const GRID_HEIGHT = READER_INPUT.height / DETECTOR_STRIDE; // 12
-export const GRID_WIDTH = READER_INPUT.width / DETECTOR_STRIDE; // 24
+export const DETECTOR_STRIDE = 2;
+export const GRID_HEIGHT = READER_INPUT.height / DETECTOR_STRIDE; // 24
+export const GRID_WIDTH = READER_INPUT.width / DETECTOR_STRIDE; // 48
 /** Centre logit, x and y offset, log width and height. */
 export const HEAD_CHANNELS = 5;
 /** The letterbox's fill, each of R, G, B (YOLO's 114: a neutral grey, not an edge). */

@@ -13,7 +13,7 @@ import { assertModelDir, loadLayersModel, loadModelDir, readModelMetadata, type 
 import { foldBatchNorms, wholeBatch } from '../../models/inference.js';
 import { READER_CLASSIFIER_DIR, type ModelMetadata } from '../../models/modelDir.js';
 import { boxesInPhoto, DIGIT_VIEWS, noNumberReading, numberDetections, pooledProbs, readingOf } from './assemble.js';
-import { READER_IMAGE_BYTES, READER_INPUT } from './format.js';
+import { GRID_HEIGHT, GRID_WIDTH, HEAD_CHANNELS, READER_IMAGE_BYTES, READER_INPUT } from './format.js';
 import { cropDigitViews, letterboxPhoto } from './letterbox.js';
 import { DEFAULT_CENTRE_THRESHOLD } from './peaks.js';
 import type { Reading, RgbPhoto } from './reading.js';
@@ -56,6 +56,14 @@ export async function loadReader(dir: string, opts: ReaderOptions = {}): Promise
   if (inShape.join('x') !== want.join('x')) {
     detector.dispose();
     throw new SvhnError('BAD_MODEL', `${flag} ${dir}: the detector takes [${inShape.join(', ')}], expected [${want.join(', ')}]`);
+  }
+  // A reader trained before the grid went to 2-px cells (detector.ts) outputs 12 x 24: its
+  // cells would be read at the wrong scale, so it is refused, not misread.
+  const outShape = detector.outputs[0]?.shape.slice(1) ?? [];
+  const grid = [GRID_HEIGHT, GRID_WIDTH, HEAD_CHANNELS];
+  if (outShape.join('x') !== grid.join('x')) {
+    detector.dispose();
+    throw new SvhnError('BAD_MODEL', `${flag} ${dir}: the detector outputs [${outShape.join(', ')}], this svhn reads [${grid.join(', ')}] (a reader from an older svhn); train it again with \`svhn train --model reader\``);
   }
   let classifier;
   try {

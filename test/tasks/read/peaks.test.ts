@@ -1,9 +1,10 @@
 /**
  * Peak finding (tasks/read/peaks.ts) on hand-made output grids: the boxes are the arithmetic
- * of the cell, its offset and its log size, written out here.
+ * of the cell, its offset and its log size, written out here in cells times the stride S
+ * (input pixels per cell), so they hold at any grid.
  */
 import { describe, expect, it } from 'vitest';
-import { GRID_WIDTH, HEAD_CHANNELS, letterboxOf } from '../../../src/tasks/read/format.js';
+import { DETECTOR_STRIDE as S, GRID_WIDTH, HEAD_CHANNELS, letterboxOf } from '../../../src/tasks/read/format.js';
 import { detectionsMatch, findDigits, numberRow, readingOrder, type Detection } from '../../../src/tasks/read/peaks.js';
 import { numberDetections } from '../../../src/tasks/read/assemble.js';
 import { OUTPUT_LENGTH } from '../../../src/tasks/read/targets.js';
@@ -13,23 +14,29 @@ function grid(offset = 0) {
   const out = new Float32Array(offset + OUTPUT_LENGTH);
   for (let k = 0; k < OUTPUT_LENGTH; k += HEAD_CHANNELS) out[offset + k] = -10;
   const set = (x: number, y: number, ch: number[]) => ch.forEach((v, i) => (out[offset + (y * GRID_WIDTH + x) * HEAD_CHANNELS + i] = v));
-  return { out, set };
+  /** A centre at input pixel (cx, cy) with its logit and a box of w x h px: the cell it falls in, the offset within it. */
+  const setPx = (cx: number, cy: number, logit: number, w: number, h: number) => {
+    const [x, y] = [Math.floor(cx / S), Math.floor(cy / S)];
+    set(x, y, [logit, cx / S - x, cy / S - y, Math.log(w / S), Math.log(h / S)]);
+    return { x, y };
+  };
+  return { out, set, setPx };
 }
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
 describe('findDigits', () => {
   it('two peaks: two detections, best first, with the boxes their offset and size give', () => {
     const { out, set } = grid(OUTPUT_LENGTH); // the second photo of a batch
-    set(3, 5, [2, 0.5, 0.25, Math.log(2), Math.log(4)]); // centre (3.5, 5.25) cells = (14, 21) px; 8 x 16 px
-    set(15, 6, [1, 0, 0, 0, 0]); // centre (60, 24) px, 4 x 4 px
+    set(3, 5, [2, 0.5, 0.25, Math.log(2), Math.log(4)]); // centre (3.5, 5.25) cells; 2 x 4 cells
+    set(15, 6, [1, 0, 0, 0, 0]); // centre (15, 6) cells, 1 x 1 cell
     set(16, 6, [0.5, 0, 0, 0, 0]); // a lower neighbour: not a peak
     const found = findDigits(out, OUTPUT_LENGTH);
     expect(found).toHaveLength(2);
     expect(found[0]!.score).toBeCloseTo(sigmoid(2), 6);
     expect(found[0]!.cell).toEqual({ x: 3, y: 5 });
-    found[0]!.box.forEach((v, i) => expect(v).toBeCloseTo([10, 13, 18, 29][i]!, 5));
+    found[0]!.box.forEach((v, i) => expect(v).toBeCloseTo([2.5 * S, 3.25 * S, 4.5 * S, 7.25 * S][i]!, 5));
     expect(found[1]!.cell).toEqual({ x: 15, y: 6 });
-    found[1]!.box.forEach((v, i) => expect(v).toBeCloseTo([58, 22, 62, 26][i]!, 5));
+    found[1]!.box.forEach((v, i) => expect(v).toBeCloseTo([14.5 * S, 5.5 * S, 15.5 * S, 6.5 * S][i]!, 5));
     expect(readingOrder([found[1]!, found[0]!]).map((d) => d.cell.x)).toEqual([3, 15]);
   });
 
@@ -52,8 +59,8 @@ describe('findDigits', () => {
 
   it('a peak whose box lies mostly inside a better one is dropped as a duplicate', () => {
     const { out, set } = grid();
-    set(5, 5, [3, 0, 0, Math.log(4), Math.log(6)]); // 16 x 24 px about (20, 20)
-    set(7, 5, [2, 0, 0, 0, 0]); // 4 x 4 px about (28, 20): inside the first box
+    set(5, 5, [3, 0, 0, Math.log(6), Math.log(6)]); // 6 x 6 cells about cell (5, 5): cells 2..8 across
+    set(7, 5, [2, 0, 0, 0, 0]); // 1 x 1 cell about (7, 5): inside the first box
     set(15, 5, [2, 0, 0, 0, 0]); // far away: kept
     expect(findDigits(out).map((d) => d.cell.x)).toEqual([5, 15]);
   });
@@ -72,7 +79,7 @@ describe('detectionsMatch', () => {
 });
 
 describe('numberRow and numberDetections', () => {
-  const det = (score: number, box: [number, number, number, number]): Detection => ({ score, box, cell: { x: Math.floor((box[0] + box[2]) / 8), y: Math.floor((box[1] + box[3]) / 8) } });
+  const det = (score: number, box: [number, number, number, number]): Detection => ({ score, box, cell: { x: Math.floor((box[0] + box[2]) / 2 / S), y: Math.floor((box[1] + box[3]) / 2 / S) } });
 
   it('keeps the digits in the surest one\'s row and size, drops a bolt above, a tiny mark and a huge blob, in reading order', () => {
     const surest = det(0.9, [40, 10, 50, 30]); // 20 px tall, centre y 20
@@ -107,11 +114,11 @@ describe('numberRow and numberDetections', () => {
     // a 200x50 photo: scale 0.48, 96x24 in the input at padY 12; bars above y 12 and from y 36
     const lb = letterboxOf(200, 50);
     expect(lb).toMatchObject({ width: 96, height: 24, padX: 0, padY: 12 });
-    const { out, set } = grid();
-    set(5, 5, [3, 0.5, 0.5, Math.log(2), Math.log(4)]); // centre (22, 22) px: on the photo
-    set(8, 5, [2, 0.5, 0.5, Math.log(2), Math.log(4)]); // centre (34, 22): on the photo
-    set(12, 1, [4, 0.5, 0.5, Math.log(2), Math.log(4)]); // centre (50, 6): on the top bar, and the surest
+    const { out, setPx } = grid();
+    const a = setPx(22, 22, 3, 8, 16); // on the photo
+    const b = setPx(34, 22, 2, 8, 16); // on the photo
+    setPx(50, 6, 4, 8, 16); // on the top bar, and the surest
     const found = numberDetections(out, lb, 0.3);
-    expect(found.map((d) => d.cell)).toEqual([{ x: 5, y: 5 }, { x: 8, y: 5 }]);
+    expect(found.map((d) => d.cell)).toEqual([a, b]);
   });
 });
