@@ -15,17 +15,20 @@
  *                 absolute path), `svhn train --model reader --init DIR` with the fine-tune
  *                 defaults, `svhn read` on the held-out fold
  *   4 speed       photos/s of `svhn read` on the 256 photos, median of --runs runs
+ *   5 webcam      readings/s of the serve page's webcam loop (the reader in the browser) in
+ *                 headless Chromium, its fake camera playing the first photo; skipped where
+ *                 Chromium (Debian's chromium) or puppeteer-core is missing
  *
  *   npm run build && npm run bench:read
  *   npm run bench:read -- --reader models/reader --folds 5 --out read.json
  *   npm run bench:read -- --reader /tmp/tiny-reader --folds 2 --epochs 1   # smoke test
  *
- * Everything runs through the CLI (bin/svhn.js, which runs dist/), in a temporary folder
+ * Everything runs through the CLI (bin/svhn.js, which runs dist/; the page through `svhn serve`), in a temporary folder
  * removed at the end (--keep keeps it); every figure is printed with the command that made it.
  * Reading only: nothing from realsvhn is copied into the repository. Not a test: nothing here
  * asserts.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -261,16 +264,22 @@ function readRows(model, inputs, what, extra = []) {
   return { rows: jsonl(run.stdout), summary, seconds: run.seconds, command: run.command };
 }
 
-/** A blank grey frame and a seeded random-noise frame, at the real photos' median size (104 x 47). */
+/** Random-noise frames, each of its own seed: one frame answered either way proves little. */
+const NOISE_FRAMES = 8;
+
+/** A blank grey frame and NOISE_FRAMES random-noise frames (seeds --seed, --seed + 1, ...), at the real photos' median size (104 x 47). */
 async function noNumberFrames(dir) {
   const [w, h] = [104, 47];
   const grey = join(dir, 'blank-grey.png');
   await sharp({ create: { width: w, height: h, channels: 3, background: { r: 128, g: 128, b: 128 } } }).png().toFile(grey);
-  const rng = new Rng(SEED);
-  const noise = Buffer.from(Array.from({ length: w * h * 3 }, () => Math.floor(rng.uniform(0, 256))));
-  const noisy = join(dir, 'random-noise.png');
-  await sharp(noise, { raw: { width: w, height: h, channels: 3 } }).png().toFile(noisy);
-  return [grey, noisy];
+  const frames = [grey];
+  for (let k = 0; k < NOISE_FRAMES; k++) {
+    const rng = new Rng(SEED + k);
+    const noise = Buffer.from(Array.from({ length: w * h * 3 }, () => Math.floor(rng.uniform(0, 256))));
+    frames.push(join(dir, `random-noise-${SEED + k}.png`));
+    await sharp(noise, { raw: { width: w, height: h, channels: 3 } }).png().toFile(frames[frames.length - 1]);
+  }
+  return frames;
 }
 
 // ------------------------------------------------------------------------------------------
@@ -281,6 +290,83 @@ if (readerMeta.task !== 'read') fail(`--reader ${READER}: is a digit model, not 
 const photos = readPhotos();
 const work = mkdtempSync(join(tmpdir(), 'svhn-bench-read-'));
 const log = (line) => process.stderr.write(`bench:read: ${line}\n`);
+/** Seconds the webcam loop is timed for, after WEBCAM_WARMUP readings. */
+const WEBCAM_SECONDS = 5;
+const WEBCAM_WARMUP = 5;
+/** The fake camera's frame (Chromium's default capture size). */
+const FRAME = { width: 320, height: 240 };
+
+/**
+ * Readings a second of the serve page's webcam loop (page/reader.js in the browser, the
+ * default), as a user sees it: `svhn serve --model READER`, headless Chromium (Debian's) with
+ * its fake camera playing `photo` letterboxed into a 320x240 frame, the reader chosen and the
+ * camera started; the page's own counters (#live data-readings, data-reading-ms) over
+ * WEBCAM_SECONDS. Skipped, with the reason, where Chromium or puppeteer-core is missing.
+ */
+async function webcamRate(photo) {
+  const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+  if (!chromium) return { skipped: 'no Chromium at /usr/bin/chromium (apt-get install chromium)' };
+  let puppeteer;
+  try {
+    puppeteer = (await import('puppeteer-core')).default;
+  } catch {
+    return { skipped: 'puppeteer-core is not installed' };
+  }
+  const { writeRgbVideo } = await import('./y4m.js');
+  const { data } = await sharp(photo.path).removeAlpha().resize(FRAME.width, FRAME.height, { fit: 'contain', background: { r: 114, g: 114, b: 114 } }).raw().toBuffer({ resolveWithObject: true });
+  const video = join(work, 'webcam.y4m');
+  await writeRgbVideo(video, { ...FRAME, fps: 10, frames: Array.from({ length: 20 }, () => data) });
+  const args = ['serve', '--model', READER, '--port', '0', ...backendFlags()];
+  const server = spawn(process.execPath, [BIN, ...args, '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let browser;
+  try {
+    const url = await new Promise((resolveUrl, reject) => {
+      let out = '';
+      server.stdout.on('data', (d) => {
+        out += d;
+        const m = /^(http:\/\/\S+\/)\n/m.exec(out);
+        if (m) resolveUrl(m[1]);
+      });
+      server.on('exit', (code) => reject(new StepFailed(`svhn serve exited ${code} before it listened\n  $ ${shown(args)}`)));
+    });
+    browser = await puppeteer.launch({
+      executablePath: chromium,
+      headless: true,
+      userDataDir: join(work, 'chromium-profile'),
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+        '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${video}`],
+    });
+    const page = await browser.newPage();
+    await page.goto(url);
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+    await page.click('#tab-webcam');
+    await page.select('#cam-model', READER.replace(/\/+$/, '').split('/').pop());
+    await page.click('#cam-toggle');
+    await page.waitForFunction((k) => Number(document.getElementById('live').dataset.readings ?? 0) >= k, { timeout: 120_000, polling: 50 }, WEBCAM_WARMUP);
+    const m = await page.evaluate(async (seconds) => {
+      const live = document.getElementById('live');
+      const r0 = Number(live.dataset.readings);
+      const t0 = performance.now();
+      const times = [];
+      while (performance.now() - t0 < seconds * 1000) {
+        await new Promise((r) => setTimeout(r, 40));
+        times.push(Number(live.dataset.readingMs));
+      }
+      times.sort((a, b) => a - b);
+      return { rate: (Number(live.dataset.readings) - r0) / ((performance.now() - t0) / 1000), ms: times[Math.floor(times.length / 2)], number: live.dataset.number ?? '', backend: tf.getBackend() };
+    }, WEBCAM_SECONDS);
+    return {
+      photo: photo.file, truth: photo.number, frame: `${FRAME.width}x${FRAME.height}`, seconds: WEBCAM_SECONDS,
+      readingsPerSec: m.rate, medianMs: m.ms, lastNumber: m.number, tfBackend: m.backend,
+      intervalNote: 'at least 40 ms between readings, so at most 25 a second',
+      command: `${shown(args)}, then Chromium on its page: Webcam, the reader, Start camera`,
+    };
+  } finally {
+    if (browser) await browser.close();
+    server.kill('SIGTERM');
+  }
+}
+
 const say = (line = '') => process.stdout.write(line + '\n');
 log(`${photos.length} real photos from ${REAL}; reader ${READER}${readerMeta.synthetic ? ' (trained on the synthetic sample)' : ''}; ${FOLDS} folds, seed ${SEED}; work in ${work}`);
 
@@ -289,7 +375,7 @@ try {
   say(`bench:read: ${photos.length} real SVHN photos (${REAL}), reader ${READER}${readerMeta.synthetic ? ' (trained on the SYNTHETIC sample)' : ''}`);
 
   // 1. The ceiling: the classifier on the true boxes.
-  log('1/4 ceiling: the classifier on the true boxes');
+  log('1/5 ceiling: the classifier on the true boxes');
   const cropsDir = join(work, 'true-boxes');
   const crops = await cutTrueBoxes(photos, cropsDir);
   const cropNote = `the ${crops.length} true boxes cut from the photos with tasks/read/letterbox.ts cropDigit into ${cropsDir}`;
@@ -303,7 +389,7 @@ try {
   }
 
   // 2. The offline reader on every photo.
-  log('2/4 offline reader: svhn read on every photo');
+  log('2/5 offline reader: svhn read on every photo');
   const offline = readRows(READER, [join(REAL, 'photos')], 'read the photos with the offline reader');
   const score = scoreReadings(photos, offline.rows);
   const coverage = coverageTable(score.readings);
@@ -332,8 +418,10 @@ try {
     saysNoNumber: r.best === '',
     abstainsAtKeep: r.abstained,
   }));
+  const noise = frameResults.filter((f) => f.frame.startsWith('random-noise'));
+  say(`   ${noise.filter((f) => f.saysNoNumber).length} of ${noise.length} random-noise frames read as no number; ${noise.filter((f) => f.saysNoNumber || f.abstainsAtKeep).length} say no number or abstain at --min-confidence ${coverage.keep.minConfidence}`);
   for (const f of frameResults) {
-    say(`   ${f.frame.padEnd(16)} ${f.saysNoNumber ? `no number (confidence ${f.confidence})` : `reads '${f.read}' (confidence ${f.confidence}; ${f.abstainsAtKeep ? 'abstains' : 'does not abstain'} at --min-confidence ${coverage.keep.minConfidence})`}`);
+    say(`   ${f.frame.padEnd(20)} ${f.saysNoNumber ? `no number (confidence ${f.confidence})` : `reads '${f.read}' (confidence ${f.confidence}; ${f.abstainsAtKeep ? 'abstains' : 'does not abstain'} at --min-confidence ${coverage.keep.minConfidence})`}`);
   }
   say(`   $ ${noNumber.command}`);
   const { readings, ...offlineScore } = score;
@@ -344,7 +432,7 @@ try {
   const foldResults = [];
   for (let k = 0; k < FOLDS; k++) {
     const at = `fold ${k + 1}/${FOLDS}`;
-    log(`3/4 ${at}: preprocess, fine-tune, read the held-out photos`);
+    log(`3/5 ${at}: preprocess, fine-tune, read the held-out photos`);
     const dir = join(work, `fold-${k + 1}`);
     mkdirSync(dir, { recursive: true });
     const train = folds.flatMap((f, j) => (j === k ? [] : f));
@@ -371,7 +459,7 @@ try {
   }
 
   // 4. Speed.
-  log(`4/4 speed: svhn read on every photo, ${RUNS} runs`);
+  log(`4/5 speed: svhn read on every photo, ${RUNS} runs`);
   const runs = [];
   for (let i = 0; i < RUNS; i++) {
     const r = readRows(READER, [join(REAL, 'photos')], `speed run ${i + 1}`, ['--out', join(work, `speed-${i + 1}.jsonl`)]);
@@ -382,6 +470,17 @@ try {
   say('');
   say(`4. speed: svhn read on the ${photos.length} photos, median of ${RUNS} runs: ${speed.medianPhotosPerSec.toFixed(1)} photos/s as read reports it (decode, letterbox, detect, crop, classify; the model loaded), ${speed.medianWallSeconds.toFixed(1)} s wall per run with start-up`);
   say(`   $ ${speed.command}`);
+
+  // 5. The page's webcam.
+  log('5/5 webcam: the serve page reading a fake camera in headless Chromium');
+  results.webcam = await webcamRate(photos[0]);
+  say('');
+  if (results.webcam.skipped) say(`5. webcam: skipped (${results.webcam.skipped})`);
+  else {
+    const w = results.webcam;
+    say(`5. webcam: the serve page's reader loop in headless Chromium (tfjs ${w.tfBackend} in the page), a fake camera looping ${w.photo} (${w.truth}) at ${w.frame}: ${w.readingsPerSec.toFixed(1)} readings/s over ${w.seconds} s, median ${w.medianMs.toFixed(1)} ms a reading (the loop waits ${w.intervalNote}); it read '${w.lastNumber}'`);
+    say(`   $ ${w.command}`);
+  }
   say('');
   say(`whole benchmark ${((performance.now() - started) / 1000).toFixed(1)} s`);
 

@@ -1,12 +1,14 @@
 /**
  * A video of digits for Chromium's fake camera (--use-file-for-fake-video-capture=FILE.y4m):
- * YUV4MPEG2, 4:2:0, BT.601 full range (C420jpeg), which Chromium plays at its frame rate and loops.
+ * YUV4MPEG2, 4:2:0, BT.601 full range (C420jpeg; scripts/y4m.js writes it), which Chromium plays
+ * at its frame rate and loops.
  *
  * Each frame shows a digit as the colour model reads it (test/predict/helpers.ts): the
  * digit's glyph, large, in a shade of the digit's prototype colour on a field of that colour,
  * so the frame's mean colour stays nearest that prototype.
  */
 import { writeFile } from 'node:fs/promises';
+import { toI420 } from '../../scripts/y4m.js';
 import { PROTOTYPES } from '../predict/helpers.js';
 
 /** 5x7 bitmaps of 0..9, one string of 7 rows of 5 bits each. */
@@ -55,34 +57,6 @@ export function digitFrame(digit: number, width: number, height: number): Buffer
   return rgb;
 }
 
-/** RGB -> Y, Cb, Cr planes (4:2:0: chroma averaged over 2x2 blocks), BT.601 full range. */
-function toI420(rgb: Buffer, width: number, height: number): Buffer {
-  const out = Buffer.alloc(width * height * 1.5);
-  const cw = width / 2;
-  const uBase = width * height;
-  const vBase = uBase + (width * height) / 4;
-  for (let i = 0; i < width * height; i++) {
-    const [r, g, b] = [rgb[i * 3]!, rgb[i * 3 + 1]!, rgb[i * 3 + 2]!];
-    out[i] = Math.round(0.299 * r + 0.587 * g + 0.114 * b);
-  }
-  for (let y = 0; y < height; y += 2) {
-    for (let x = 0; x < width; x += 2) {
-      let cb = 0;
-      let cr = 0;
-      for (const [dx, dy] of [[0, 0], [1, 0], [0, 1], [1, 1]] as const) {
-        const i = (y + dy) * width + x + dx;
-        const [r, g, b] = [rgb[i * 3]!, rgb[i * 3 + 1]!, rgb[i * 3 + 2]!];
-        cb += 128 - 0.168736 * r - 0.331264 * g + 0.5 * b;
-        cr += 128 + 0.5 * r - 0.418688 * g - 0.081312 * b;
-      }
-      const c = (y / 2) * cw + x / 2;
-      out[uBase + c] = Math.max(0, Math.min(255, Math.round(cb / 4)));
-      out[vBase + c] = Math.max(0, Math.min(255, Math.round(cr / 4)));
-    }
-  }
-  return out;
-}
-
 /** One RGB frame: `number`'s glyphs in white, side by side, filling half the height, on dark blue (a house number). */
 export function numberFrame(number: string, width: number, height: number): Buffer {
   const rgb = Buffer.alloc(width * height * 3);
@@ -104,14 +78,6 @@ export function numberFrame(number: string, width: number, height: number): Buff
   return rgb;
 }
 
-/** A video of RGB frames (each width x height x 3), in order. */
-export async function writeRgbVideo(path: string, spec: { width: number; height: number; fps: number; frames: Buffer[] }): Promise<void> {
-  const header = Buffer.from(`YUV4MPEG2 W${spec.width} H${spec.height} F${spec.fps}:1 Ip A1:1 C420jpeg\n`);
-  const out: Buffer[] = [header];
-  for (const f of spec.frames) out.push(Buffer.from('FRAME\n'), toI420(f, spec.width, spec.height));
-  await writeFile(path, Buffer.concat(out));
-}
-
 export async function writeDigitVideo(path: string, spec: VideoSpec): Promise<void> {
   const header = Buffer.from(`YUV4MPEG2 W${spec.width} H${spec.height} F${spec.fps}:1 Ip A1:1 C420jpeg\n`);
   const frames: Buffer[] = [header];
@@ -121,3 +87,5 @@ export async function writeDigitVideo(path: string, spec: VideoSpec): Promise<vo
   }
   await writeFile(path, Buffer.concat(frames));
 }
+
+export { writeRgbVideo } from '../../scripts/y4m.js';
