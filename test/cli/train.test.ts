@@ -126,8 +126,10 @@ describe('svhn train', () => {
       [['--out', 'afile2'], /--out afile2: expected a directory for the model, got a file/],
       [['--out', 'models/a'], /--out models\/a: holds a trained model, which this run would replace; pass --force to replace it, or another --out/],
     ];
-    for (const [flags, message] of cases) {
-      const r = await svhn([...BASELINE, ...flags]);
+    // refusals write nothing, so they run side by side
+    const runs = await Promise.all(cases.map(([flags]) => svhn([...BASELINE, ...flags])));
+    for (const [i, [flags, message]] of cases.entries()) {
+      const r = runs[i]!;
       expect(r.stderr, flags.join(' ')).toMatch(message);
       expect(r.code, flags.join(' ')).toBe(2);
       expect(r.stderr.split('\n').filter((l) => /error/i.test(l)), flags.join(' ')).toHaveLength(1);
@@ -141,8 +143,9 @@ describe('svhn train', () => {
     // The --init model under another spelling (a symlink to it) is the parent all the same.
     await symlink('a', join(tmp, 'models/a-link'));
     const spellings: Array<[string, string]> = [['models/a-link', 'models/a'], ['models/a', 'models/a-link/'], [join(tmp, 'models/a-link'), './models/a/']];
-    for (const [init, out] of spellings) {
-      const r = await svhn(['train', ...TINY, '--epochs', '1', '--init', init, '--out', out, '--force']);
+    const refused = await Promise.all(spellings.map(([init, out]) => svhn(['train', ...TINY, '--epochs', '1', '--init', init, '--out', out, '--force'])));
+    for (const [i, [init, out]] of spellings.entries()) {
+      const r = refused[i]!;
       expect(r.stderr, `${init} ${out}`).toContain(`--out ${out}: is the --init model ${init} itself or inside it; a fine-tune goes to a directory of its own`);
       expect(r.code, `${init} ${out}`).toBe(2);
     }
