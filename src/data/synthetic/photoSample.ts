@@ -31,8 +31,8 @@ import { formatPhotoLabels, type PhotoLabel } from '../images/photoLabels.js';
 import { checkSampleOptions, readSyntheticManifest, SYNTHETIC_MARKER_FILE, splitSeed, type SyntheticSize } from './synthetic.js';
 import { PhotoSceneRenderer, type SyntheticPhoto } from './photoScene.js';
 
-/** 2: things beside the number (photoScene.ts PHOTO_SCENE.side). */
-export const SYNTHETIC_PHOTOS_VERSION = 2;
+/** 2: things beside the number (photoScene.ts PHOTO_SCENE.side); 3: heavy noise in a few photos (PHOTO_SCENE.grain). */
+export const SYNTHETIC_PHOTOS_VERSION = 3;
 /** The folder under the data directory that holds whole photos (format 1), real or synthetic. */
 export const PHOTOS_DIR = 'full';
 export const SYNTHETIC_PHOTOS_NOTE =

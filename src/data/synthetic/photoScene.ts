@@ -16,7 +16,8 @@
  *      more of the wall), things beside the number in half the photos (poles, railings, a
  *      door's edge, screws, letters) and a higher contrast floor, then the camera: colours washed out,
  *      noise; the low resolution of a street view (shrunk so the number is 14-50 px tall,
- *      defocused there, enlarged back); tone curve and noise again;
+ *      defocused there, enlarged back); tone curve and noise again (heavy in a few photos,
+ *      more of them without a number: a camera's gain turned up);
  *   4. each digit's box: the bounding box of its outline through the camera map, rounded
  *      outwards to whole pixels (SVHN's annotators drew tight boxes around the ink).
  */
@@ -74,6 +75,11 @@ export const PHOTO_SCENE = {
   // mostly at the camera's own resolution, their numbers ~33 px tall).
   resample: { p: 0.85, numberHeight: [14, 50] },
   finalNoise: 5, // sd at most, 0..255 units, after the tone curve
+  // A camera's gain turned up (dusk, a dark porch): heavy noise after the tone curve, sd in 0..255
+  // units, in `blank` of the photos without a number and `number` of those with one (so noise
+  // alone never says "no number"). Without it the v2 reader read 6 of 8 random-noise frames
+  // (bench:read) as a digit or two.
+  grain: { blank: 0.3, number: 0.05, sd: [15, 60] },
   // |luminance difference| of digit and background: a crop's floor (0.05) left whole numbers
   // invisible on the contact sheet, where every real photo's number reads.
   contrast: [0.25, 0.85],
@@ -148,7 +154,8 @@ export class PhotoSceneRenderer {
     const light = drawLighting(rng, Math.max(width, height));
     lowFrequencyTexture(rng, this.maps.tex, width, height, rng.uniform(0, SCENE.texture));
     composite(this.maps, width, height, layers, palette, light, side ? { cov: this.side, colour: sideColour } : undefined);
-    const rgb = this.photograph(rng, width, height, unit, palette.contrast);
+    const grainy = rng.next() < (blank ? PHOTO_SCENE.grain.blank : PHOTO_SCENE.grain.number);
+    const rgb = this.photograph(rng, width, height, unit, palette.contrast, grainy);
     return {
       width,
       height,
@@ -170,8 +177,8 @@ export class PhotoSceneRenderer {
     this.side = new Float32Array(pixels);
   }
 
-  /** The camera over the whole photo: noise, defocus, a low-resolution resample, tone curve, noise, bytes. */
-  private photograph(rng: Rng, width: number, height: number, unit: number, contrast: number): Uint8Array {
+  /** The camera over the whole photo: noise, defocus, a low-resolution resample, tone curve, noise (`grainy`: PHOTO_SCENE.grain's), bytes. */
+  private photograph(rng: Rng, width: number, height: number, unit: number, contrast: number, grainy: boolean): Uint8Array {
     const { scratch, small } = this;
     const { img } = this.maps;
     const n = width * height * 3;
@@ -191,7 +198,7 @@ export class PhotoSceneRenderer {
     if (rng.next() < blur.p) gaussianBlurRect(sharp, shrunk ? w : width, shrunk ? h : height, rng.uniform(blur.sigma[0], blur.sigma[1]), scratch);
     if (shrunk) resizeBicubicRect(small, w, h, img, width, height, scratch);
     toneCurve(img, n, rng.uniform(SCENE.gamma[0], SCENE.gamma[1]));
-    addNoise(rng, img, n, rng.uniform(0, PHOTO_SCENE.finalNoise));
+    addNoise(rng, img, n, grainy ? rng.uniform(PHOTO_SCENE.grain.sd[0], PHOTO_SCENE.grain.sd[1]) : rng.uniform(0, PHOTO_SCENE.finalNoise));
     const rgb = new Uint8Array(n);
     for (let i = 0; i < n; i++) rgb[i] = clampByte(img[i]!);
     return rgb;

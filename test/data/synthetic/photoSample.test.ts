@@ -69,7 +69,7 @@ describe('generateSyntheticPhotos', () => {
       expect(f.lengths.reduce((a, b) => a + b, 0)).toBe(f.count);
     }
     const tEXt = (await readFile(join(root, 'test/1.png'))).subarray(37, 160).toString('latin1');
-    expect(tEXt).toMatch(/^tEXtComment\0SYNTHETIC svhn offline photo sample, NOT real SVHN \(v2 small seed 5 test 1\)/);
+    expect(tEXt).toMatch(/^tEXtComment\0SYNTHETIC svhn offline photo sample, NOT real SVHN \(v3 small seed 5 test 1\)/);
   });
 
   it('gives the same bytes for a seed and other photos for another', async () => {
