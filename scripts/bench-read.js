@@ -304,7 +304,7 @@ const FRAME = { width: 320, height: 240 };
  * WEBCAM_SECONDS. Skipped, with the reason, where Chromium or puppeteer-core is missing.
  */
 async function webcamRate(photo) {
-  const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+  const { CHROMIUM: chromium, CHROMIUM_FLAGS } = await import('./chromium.js');
   if (!chromium) return { skipped: 'no Chromium at /usr/bin/chromium (apt-get install chromium)' };
   let puppeteer;
   try {
@@ -333,8 +333,7 @@ async function webcamRate(photo) {
       executablePath: chromium,
       headless: true,
       userDataDir: join(work, 'chromium-profile'),
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${video}`],
+      args: [...CHROMIUM_FLAGS, '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${video}`],
     });
     const page = await browser.newPage();
     await page.goto(url);

@@ -1,6 +1,5 @@
 /** Shared test helpers. */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { SvhnError } from '../src/errors.js';
@@ -86,19 +85,5 @@ export function interruptWhen(args: string[], ready: (stderr: string) => boolean
   });
 }
 
-/** Debian's Chromium for the page tests, or undefined (those tests skip). */
-export const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
-
-/**
- * Flags every headless Chromium run here takes: no sandbox (root in CI), no GPU, and none of
- * its background connections, which this machine's closed network refuses (many at a time).
- */
-export const CHROMIUM_FLAGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+/** Debian's Chromium for the page tests (undefined: those tests skip), and the flags every headless run takes: scripts/chromium.js, shared with bench:read. */
+export { CHROMIUM, CHROMIUM_FLAGS } from '../scripts/chromium.js';
